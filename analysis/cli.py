@@ -1,0 +1,408 @@
+"""``python -m analysis indices``: satisfaction indices from a CSV of answers collected anywhere.
+
+Input problems are reported as ``FILE:LINE[:COLUMN]: message`` on stderr with
+exit status 2; nothing is written to the output then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import numpy as np
+
+from analysis.answers import Answers
+from analysis.params import Params
+from analysis.satisfaction import FLAG_MEANINGS, IndexResults, compute_indices
+
+#: Output columns, in order.
+OUTPUT_COLUMNS = (
+    "unit",
+    "n",
+    "n_eff",
+    "index",
+    "index_se",
+    "satisfied_rate",
+    "satisfied_rate_se",
+    "index_ci_low",
+    "index_ci_high",
+    "satisfied_rate_ci_low",
+    "satisfied_rate_ci_high",
+    "dont_know_rate",
+    "flags",
+)
+REQUIRED_COLUMNS = ("respondent_id", "unit", "question", "level")
+#: Cell values read as 不了解 (item nonresponse) in the level column.
+DONT_KNOW = ("", "NA", "不了解")
+
+DESCRIPTION = """\
+Compute each unit's satisfaction index (满意度指数), satisfaction rate (满意率)
+and their standard errors from answers in long format, weighting every unit's
+respondents to the target shares of the respondent groups (投票权).
+Estimators and standard errors are those of R's survey package
+(postStratify, calibrate(calfun = "raking"), svyratio), to 1e-6 or better."""
+
+INDICES_EPILOG = """\
+input
+  RESPONSES.csv  UTF-8 (BOM allowed), one row per respondent, unit and question:
+                   respondent_id,unit,group,channel,question,level
+                 level is 1..5 (5 = 非常满意; 1..k with k --scores); empty,
+                 NA or 不了解 = 不了解 (item nonresponse, not a low score).
+                 Each unit is estimated from the respondents who rated it.
+  TARGETS.json   target shares per margin, e.g.
+                   {"group": {"企业": 0.3, "群众": 0.4, ...},
+                    "channel": {"窗口二维码": 0.5, "网上": 0.3, "电话": 0.2}}
+                 Shares need not sum to 1; in each unit they are renormalised
+                 over the groups present there.
+                 poststratify uses "group"; rake uses every key that names a
+                 column of RESPONSES.csv, until each share is within 1e-10 of
+                 its target (at most 1000 cycles); a unit that does not get
+                 there keeps its row, values empty, flag rake_not_converged.
+
+output (CSV, one row per unit, full-precision numbers, empty = not estimable)
+  unit, n (respondents), n_eff (Kish), index, index_se, satisfied_rate,
+  satisfied_rate_se, index_ci_low/high (95%% normal), satisfied_rate_ci_low/high
+  (95%% Korn-Graubard), dont_know_rate (weighted share of 不了解 answers),
+  flags, ;-separated (default thresholds in brackets):
+%s
+
+examples
+  python -m analysis indices responses.csv --targets targets.json
+  python -m analysis indices responses.csv --targets targets.json \\
+      --method rake --question-weights Q1=2,Q3=0.5 -o indices.csv
+
+exit status: 0 ok, 2 bad input (message names file, line and column).
+""" % "\n".join(f"    {name:<19} {meaning}" for name, meaning in FLAG_MEANINGS.items())
+
+
+class InputError(Exception):
+    """A problem with the user's input, reported as ``file:line[:column]: message``."""
+
+
+@dataclass(frozen=True)
+class Responses:
+    """RESPONSES.csv coded for the engine."""
+
+    answers: Answers
+    units: list[str]
+    questions: list[str]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m analysis``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except InputError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader of stdout went away (e.g. `| head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analysis", description=DESCRIPTION)
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    indices = commands.add_parser(
+        "indices",
+        help="satisfaction index and rate of every unit",
+        description=DESCRIPTION,
+        epilog=INDICES_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    indices.add_argument("responses", metavar="RESPONSES.csv", help="answers in long format")
+    indices.add_argument("--targets", metavar="TARGETS.json", required=True, help="target shares of each margin")
+    indices.add_argument(
+        "--method",
+        choices=("poststratify", "rake"),
+        default="poststratify",
+        help="post-stratify by group (default), or rake on every key of TARGETS.json that names a column",
+    )
+    indices.add_argument(
+        "--scores",
+        type=_scores,
+        default=(0.0, 25.0, 50.0, 75.0, 100.0),
+        metavar="S1,S2,...",
+        help="score of level 1,2,... (default 0,25,50,75,100); their number is the number of levels",
+    )
+    indices.add_argument(
+        "--question-weights",
+        type=_question_weights,
+        default={},
+        metavar="Q=W,...",
+        help="weights of questions in the index, e.g. Q1=2,Q3=0.5 (others 1)",
+    )
+    indices.add_argument(
+        "-o", "--output", metavar="OUT.csv", help="write here (UTF-8 with BOM, for Excel) instead of stdout"
+    )
+    indices.set_defaults(run=run_indices)
+    return parser
+
+
+def run_indices(args: argparse.Namespace) -> int:
+    """Read, validate, compute and write the indices."""
+    targets = read_targets(args.targets)
+    text = _read_text(args.responses)
+    if args.method == "poststratify":
+        if "group" not in targets:
+            raise InputError(f'{args.targets}:1:1: no "group" shares, needed by --method poststratify')
+        margins = ["group"]
+    else:
+        header = header_of(text)
+        margins = [name for name in targets if name in header]
+        if not margins:
+            raise InputError(
+                f"{args.targets}:1:1: no key names a column of {args.responses} "
+                f"({', '.join(header)}); nothing to rake on"
+            )
+    responses = parse_responses(text, args.responses, len(args.scores), {m: list(targets[m]) for m in margins})
+    unknown = sorted(set(args.question_weights) - set(responses.questions))
+    if unknown:
+        raise InputError(f"--question-weights: no question {unknown[0]!r} in {args.responses}")
+    try:
+        params = Params(
+            method=args.method,
+            scores=args.scores,
+            question_weights=tuple(args.question_weights.get(q, 1.0) for q in responses.questions),
+            targets={m: tuple(targets[m].values()) for m in margins},
+            poststratify_by="group",
+            rake_margins=tuple(margins) if args.method == "rake" else None,
+        )
+    except ValueError as error:
+        raise InputError(f"invalid options: {error}") from None
+    results = compute_indices(responses.answers, params, n_questions=len(responses.questions))
+    if args.output is None:
+        write_results(sys.stdout, results, responses.units)
+    else:
+        try:
+            with open(args.output, "w", encoding="utf-8-sig", newline="") as out:
+                write_results(out, results, responses.units)
+        except OSError as error:
+            raise InputError(f"{args.output}: cannot write: {error.strerror}") from error
+    return 0
+
+
+def write_results(out: TextIO, results: IndexResults, unit_labels: list[str]) -> None:
+    """One CSV row per unit; floats in shortest round-trip form, NaN as empty."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(OUTPUT_COLUMNS)
+    for i, unit in enumerate(results.units):
+        row = results.row(i)
+        cells: list[Any] = [unit_labels[unit]]
+        for name in OUTPUT_COLUMNS[1:-1]:
+            cells.append(_number(row[name]))
+        cells.append(";".join(row["flags"]))
+        writer.writerow(cells)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    return str(value)
+
+
+# ---- command-line values -------------------------------------------------------------------------
+
+
+def _scores(text: str) -> tuple[float, ...]:
+    try:
+        scores = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if len(scores) < 2 or not all(math.isfinite(s) for s in scores):
+        raise argparse.ArgumentTypeError(f"expected at least two finite numbers, got {text!r}")
+    return scores
+
+
+def _question_weights(text: str) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for part in filter(None, text.split(",")):
+        name, sep, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = math.nan
+        if not sep or not name.strip() or not math.isfinite(weight) or weight < 0:
+            raise argparse.ArgumentTypeError(f"expected QUESTION=WEIGHT with a non-negative weight, got {part!r}")
+        weights[name.strip()] = weight
+    return weights
+
+
+# ---- TARGETS.json --------------------------------------------------------------------------------
+
+
+def read_targets(path: str) -> dict[str, dict[str, float]]:
+    """Parse and validate TARGETS.json: an object of objects of positive shares, in file order."""
+    text = _read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}:{error.lineno}:{error.colno}: malformed JSON: {error.msg}") from None
+    positions = _json_positions(text)
+
+    def where(*keys: str) -> str:
+        offset = positions.get(keys, 0)
+        line = text.count("\n", 0, offset) + 1
+        return f"{path}:{line}:{offset - text.rfind(chr(10), 0, offset)}"
+
+    if not isinstance(data, dict) or not data:
+        raise InputError(f'{where()}: expected an object such as {{"group": {{"企业": 0.3, ...}}}}')
+    shares: dict[str, dict[str, float]] = {}
+    for margin, levels in data.items():
+        if not isinstance(levels, dict) or not levels:
+            raise InputError(f"{where(margin)}: {margin!r}: expected an object of level: share")
+        for level, share in levels.items():
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not math.isfinite(share) or share <= 0:
+                shown = json.dumps(share, ensure_ascii=False)
+                raise InputError(
+                    f"{where(margin, level)}: {margin!r} share of {level!r} must be a positive number, got {shown}"
+                )
+        shares[margin] = {level: float(share) for level, share in levels.items()}
+    return shares
+
+
+_JSON_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)|([{}\[\]:,]))')
+
+
+def _json_positions(text: str) -> dict[tuple[str, ...], int]:
+    """Offset of every value in valid JSON text, keyed by its path of object keys (array items by index)."""
+    positions: dict[tuple[str, ...], int] = {(): 0}
+    stack: list[dict[str, Any]] = []
+    for match in _JSON_TOKEN.finditer(text):
+        string, _, punct = match.groups()
+        frame = stack[-1] if stack else None
+        if punct == ":":
+            continue
+        if punct == ",":
+            frame["expect_key"], frame["index"] = frame["object"], frame["index"] + 1
+            continue
+        if punct in ("}", "]"):
+            stack.pop()
+            continue
+        if frame is not None and frame["expect_key"]:
+            frame["key"], frame["expect_key"] = json.loads(string), False
+            continue
+        path = () if frame is None else frame["path"] + ((frame["key"] if frame["object"] else str(frame["index"])),)
+        positions[path] = match.start(match.lastindex)
+        if punct in ("{", "["):
+            stack.append({"object": punct == "{", "path": path, "expect_key": punct == "{", "key": "", "index": 0})
+    return positions
+
+
+# ---- RESPONSES.csv -------------------------------------------------------------------------------
+
+
+def header_of(text: str) -> list[str]:
+    """Column names of a CSV text."""
+    return [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
+
+
+def parse_responses(text: str, path: str, levels: int, margins: dict[str, list[str]]) -> Responses:
+    """Parse RESPONSES.csv, checking every row; ``margins`` maps a column to its allowed labels (target order).
+
+    Checks: required columns present; a level 1..levels or 不了解; no empty
+    respondent, unit or question; margin labels with a target; a respondent's
+    margins constant within a unit; no question answered twice.
+    """
+    reader = csv.reader(io.StringIO(text))
+    header = [name.strip() for name in next(reader, [])]
+    needed = list(REQUIRED_COLUMNS) + list(margins)
+    missing = [name for name in needed if name not in header]
+    if missing:
+        raise InputError(f"{path}:1: missing column {missing[0]!r} (columns: {', '.join(header) or 'none'})")
+    col = {name: header.index(name) for name in needed}
+    level_text = {str(k): k for k in range(1, levels + 1)}
+    level_text.update({v: 0 for v in DONT_KNOW})
+    margin_codes = {m: {label: i for i, label in enumerate(labels)} for m, labels in margins.items()}
+    respondents: dict[str, int] = {}
+    units: dict[str, int] = {}
+    questions: dict[str, int] = {}
+    seen: dict[tuple[int, int, int], int] = {}
+    row_margins: dict[tuple[int, int], tuple[tuple[int, ...], int]] = {}
+    columns: dict[str, list[int]] = {name: [] for name in ("respondent", "unit", "question", "level", *margins)}
+    for fields in reader:
+        line = reader.line_num
+        if not fields or fields == [""]:
+            continue
+        if len(fields) != len(header):
+            raise InputError(f"{path}:{line}: expected {len(header)} fields, found {len(fields)}")
+        values = {name: fields[i].strip() for name, i in col.items()}
+        for name in ("respondent_id", "unit", "question"):
+            if not values[name]:
+                raise InputError(f"{path}:{line}: column {name!r}: empty")
+        level = level_text.get(values["level"])
+        if level is None:
+            raise InputError(
+                f"{path}:{line}: column 'level': unknown level {values['level']!r} (expected 1-{levels} or empty)"
+            )
+        codes = []
+        for margin, known in margin_codes.items():
+            code = known.get(values[margin])
+            if code is None:
+                raise InputError(
+                    f"{path}:{line}: column {margin!r}: {values[margin]!r} has no target share "
+                    f"(known: {', '.join(known)})"
+                )
+            codes.append(code)
+        r = respondents.setdefault(values["respondent_id"], len(respondents))
+        u = units.setdefault(values["unit"], len(units))
+        q = questions.setdefault(values["question"], len(questions))
+        first = seen.setdefault((r, u, q), line)
+        if first != line:
+            raise InputError(
+                f"{path}:{line}: respondent {values['respondent_id']!r} answered {values['question']!r} "
+                f"of unit {values['unit']!r} again (first on line {first})"
+            )
+        earlier, earlier_line = row_margins.setdefault((r, u), (tuple(codes), line))
+        if earlier != tuple(codes):
+            m = next(i for i, (a, b) in enumerate(zip(earlier, codes)) if a != b)
+            name = list(margins)[m]
+            raise InputError(
+                f"{path}:{line}: column {name!r}: {values[name]!r} differs from {margins[name][earlier[m]]!r} "
+                f"on line {earlier_line} for respondent {values['respondent_id']!r} and unit {values['unit']!r}"
+            )
+        for name, value in zip(("respondent", "unit", "question", "level"), (r, u, q, level)):
+            columns[name].append(value)
+        for margin, code in zip(margins, codes):
+            columns[margin].append(code)
+    if not columns["respondent"]:
+        raise InputError(f"{path}:2: no data rows")
+    unit_labels = sorted(units)
+    unit_rank = np.empty(len(units), dtype=np.int64)
+    unit_rank[[units[u] for u in unit_labels]] = np.arange(len(units))
+    answers = Answers(
+        respondent=np.asarray(columns["respondent"], dtype=np.int64),
+        unit=unit_rank[np.asarray(columns["unit"], dtype=np.int64)],
+        question=np.asarray(columns["question"], dtype=np.int64),
+        level=np.asarray(columns["level"], dtype=np.int8),
+        margins={m: np.asarray(columns[m], dtype=np.int64) for m in margins},
+    )
+    return Responses(answers=answers, units=unit_labels, questions=list(questions))
+
+
+def _read_text(path: str) -> str:
+    """The file as text: UTF-8 with or without BOM; errors name the file (and line and column)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - data.rfind(b"\n", 0, error.start)
+        byte = data[error.start]
+        raise InputError(f"{path}:{line}:{column}: not UTF-8 (byte 0x{byte:02x}); save the file as UTF-8") from None
