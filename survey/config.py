@@ -1,0 +1,130 @@
+"""Configuration from the environment.
+
+Every setting the site reads is listed here and documented in the README's
+"Configuration" section. Nothing secret has a fallback literal: the secret key is
+taken from ``SECRET_KEY`` or generated once into the instance folder.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:  # a typo in the environment must stop start-up loudly
+        raise RuntimeError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+
+
+def load_or_create_secret(instance_path: str, name: str = "secret_key") -> str:
+    """Return the secret stored in the instance folder, creating it (mode 0600) on first run."""
+    folder = Path(instance_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if path.exists():
+        value = path.read_text(encoding="ascii").strip()
+        if len(value) >= 32:
+            return value
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs hosting platforms hand out (postgres://, postgresql://) and use psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class Config:
+    """Production defaults; every value may be overridden by the environment."""
+
+    ENV_NAME = os.environ.get("PINGYI_ENV", "development")
+    SECRET_KEY: str | None = os.environ.get("SECRET_KEY") or None
+    SQLALCHEMY_DATABASE_URI: str | None = os.environ.get("DATABASE_URL") or None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    REDIS_URL: str | None = os.environ.get("REDIS_URL") or None
+
+    # Sessions and cookies. Secure cookies whenever the site is served over TLS.
+    SECURE_COOKIES = _bool(os.environ.get("PINGYI_SECURE_COOKIES"), default=ENV_NAME == "production")
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_NAME = "pingyi_session"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = _int("PINGYI_SESSION_HOURS", 12) * 3600
+
+    # Forms: a questionnaire may stay open on a phone for a long time; an expired
+    # token is handled gracefully by the public blueprint, never a bare 400.
+    WTF_CSRF_TIME_LIMIT = _int("PINGYI_CSRF_SECONDS", 3600)
+
+    # Language and time.
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("PINGYI_TIMEZONE", "Asia/Shanghai")
+    LANGUAGES = ("zh", "en")
+
+    # Password hashing: argon2id (RFC 9106 second recommended option by default).
+    ARGON2_TIME_COST = _int("PINGYI_ARGON2_TIME_COST", 3)
+    ARGON2_MEMORY_KIB = _int("PINGYI_ARGON2_MEMORY_KIB", 65536)
+    ARGON2_PARALLELISM = _int("PINGYI_ARGON2_PARALLELISM", 4)
+
+    # Rate limits (Flask-Limiter); Redis when REDIS_URL is set, else per process memory.
+    RATELIMIT_ENABLED = _bool(os.environ.get("PINGYI_RATELIMIT_ENABLED"), default=True)
+    RATELIMIT_SUBMIT = os.environ.get("PINGYI_RATELIMIT_SUBMIT", "30 per minute;300 per hour")
+    RATELIMIT_LOGIN = os.environ.get("PINGYI_RATELIMIT_LOGIN", "10 per minute;50 per hour")
+    RATELIMIT_HEADERS_ENABLED = True
+
+    # Ballot stuffing (survey.services.antiabuse): the fingerprint's key rotates every so many
+    # hours; more than BURST_MAX_RESPONSES from one fingerprint to one campaign within
+    # BURST_WINDOW_MINUTES are stored flagged for analysts (never refused or deleted).
+    FINGERPRINT_ROTATION_HOURS = _int("PINGYI_FINGERPRINT_ROTATION_HOURS", 24)
+    BURST_MAX_RESPONSES = _int("PINGYI_BURST_MAX_RESPONSES", 5)
+    BURST_WINDOW_MINUTES = _int("PINGYI_BURST_WINDOW_MINUTES", 10)
+    # Days a consented follow-up phone number is kept at most (deleted earlier when its case closes).
+    FOLLOW_UP_RETENTION_DAYS = _int("PINGYI_FOLLOW_UP_DAYS", 90)
+    # Retention (``flask retention``, daily from cron): response fingerprints are cleared after
+    # so many days (enough to review a burst); invitation phone numbers (SMS merge only) are
+    # deleted so many days after their campaign closes.
+    FINGERPRINT_RETENTION_DAYS = _int("PINGYI_FINGERPRINT_RETENTION_DAYS", 30)
+    INVITATION_PHONE_RETENTION_DAYS = _int("PINGYI_INVITATION_PHONE_DAYS", 30)
+
+    # Public base URL printed in QR codes and posters, e.g. https://pingyi.example.gov.cn
+    PUBLIC_BASE_URL: str | None = os.environ.get("PINGYI_PUBLIC_BASE_URL") or None
+
+    # The window desk's single-use codes (一事一评).
+    DESK_TOKEN_MINUTES = _int("PINGYI_DESK_TOKEN_MINUTES", 30)
+    # Working days a unit has to handle a 差评 or comment.
+    CASE_DEADLINE_WORKING_DAYS = _int("PINGYI_CASE_DEADLINE_DAYS", 15)
+
+    # Largest request body (uploaded unit lists, questionnaire files); larger gets a friendly 413.
+    MAX_CONTENT_LENGTH = _int("PINGYI_UPLOAD_MAX_MB", 10) * 1024 * 1024
+
+    TESTING = False
+
+
+class TestConfig(Config):
+    """Used by the test suite: its own database per test, cheap password hashing."""
+
+    TESTING = True
+    ENV_NAME = "test"
+    SECURE_COOKIES = False
+    RATELIMIT_ENABLED = False
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_KIB = 8192
+    ARGON2_PARALLELISM = 1

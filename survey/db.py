@@ -1,0 +1,89 @@
+"""Database set-up shared by the app, the CLI and the tests.
+
+SQLite serves a county from one file behind several gunicorn workers. Its transactions
+are started by us, not by the ``sqlite3`` module (whose ``isolation_level`` is set to
+``None``), so that they behave like PostgreSQL's for the code and never fail under
+concurrent writers:
+
+* a statement that only reads runs on its own, as under PostgreSQL's READ COMMITTED:
+  each sees the latest committed data, and page views never take the write lock nor
+  queue behind submissions;
+* the first write of a transaction (INSERT, UPDATE, DELETE, DDL, or a SAVEPOINT) is
+  preceded by ``BEGIN IMMEDIATE``, which queues for the write lock under the busy
+  timeout; from there to COMMIT or ROLLBACK everything is one serialised transaction.
+  A deferred ``BEGIN`` would fail instead: a transaction that has read and then writes
+  after another worker committed gets ``database is locked`` at once (SQLITE_BUSY_SNAPSHOT;
+  the busy timeout does not apply when a read transaction is upgraded to write);
+* unlike the module's legacy mode, SAVEPOINTs always nest inside the transaction and
+  DDL (migrations) is transactional.
+
+:func:`write_transaction` takes the write lock before a path's reads, for work whose
+reads must not be overtaken by another worker before it writes (the backup import);
+:func:`read_snapshot` gives a long read one consistent snapshot (the backup export).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+_STARTS_TRANSACTION = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|ALTER|DROP|SAVEPOINT)\b", re.IGNORECASE)
+
+
+def install_sqlite_pragmas(engine: Engine) -> None:
+    """One SQLite file for many workers: WAL, a busy timeout, foreign keys, immediate writes.
+
+    ``synchronous=NORMAL`` is durable across application crashes in WAL mode; a power
+    cut may lose the last transactions but never corrupts the file.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        dbapi_connection.isolation_level = None  # transactions are begun below, not by the module
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_execute(conn: Connection, _cursor: Any, statement: str, _params: Any, context: Any,
+                        _many: bool) -> None:
+        raw = conn.connection.dbapi_connection
+        if raw.in_transaction or not conn.in_transaction():
+            return
+        writes = context is not None and (context.isinsert or context.isupdate or context.isdelete)
+        if writes or _STARTS_TRANSACTION.match(statement):
+            raw.execute("BEGIN IMMEDIATE")
+
+
+def _begin(session: Session, statement: str) -> None:
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if not raw.in_transaction:
+        raw.execute(statement)
+
+
+def write_transaction(session: Session) -> None:
+    """Hold the database's write lock from now until the session commits or rolls back (SQLite).
+
+    For work whose reads decide its writes and must not be overtaken by another worker in
+    between. On PostgreSQL, row locks and constraints do this job: nothing to do.
+    """
+    _begin(session, "BEGIN IMMEDIATE")
+
+
+def read_snapshot(session: Session) -> None:
+    """Let every read until the session ends see one snapshot, without taking the write lock (SQLite).
+
+    PostgreSQL callers ask for ``REPEATABLE READ`` on their connection instead.
+    """
+    _begin(session, "BEGIN")

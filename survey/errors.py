@@ -1,0 +1,53 @@
+"""Friendly error pages in the visitor's language; a 500 rolls the session back."""
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from survey.extensions import db
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _page(status: int, title: str, message: str):  # noqa: ANN202
+    if _wants_json():
+        return jsonify({"error": title, "message": message, "status": status}), status
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):  # noqa: ANN202
+        return _page(400, _("页面已过期"), _("表单已过期或来源不明。请返回上一页，刷新后重新提交。"))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):  # noqa: ANN202
+        titles = {
+            400: _("请求有误"),
+            403: _("没有权限"),
+            404: _("页面不存在"),
+            405: _("不支持的操作"),
+            410: _("已失效"),
+            413: _("文件太大"),
+            429: _("操作太频繁"),
+        }
+        messages = {
+            400: _("提交的内容无法处理，请检查后重试。"),
+            403: _("您没有访问此页面的权限。"),
+            404: _("您访问的链接不存在或已失效，请检查地址或重新扫码。"),
+            405: _("此页面不支持该操作。"),
+            410: _("此链接已失效。"),
+            413: _("上传的文件超过了允许的大小。"),
+            429: _("您的操作太频繁，请稍后再试。"),
+        }
+        code = exc.code or 500
+        return _page(code, titles.get(code, exc.name), messages.get(code, exc.description or ""))
+
+    @app.errorhandler(500)
+    def server_error(exc: Exception):  # noqa: ANN202
+        db.session.rollback()
+        return _page(500, _("系统繁忙"), _("服务器出现问题，您的操作没有完成。请稍后重试。"))

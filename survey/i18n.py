@@ -1,0 +1,66 @@
+"""Language: Chinese by default, English on request (``?lang=en``, remembered in a cookie)."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+from urllib.parse import urlencode
+
+from flask import Flask, current_app, has_request_context, request
+from flask_babel import get_locale
+
+from survey.models.base import utcnow
+
+LANG_COOKIE = "pingyi_lang"
+
+
+def select_locale() -> str:
+    if not has_request_context():  # CLI and background work speak the default language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    languages = current_app.config["LANGUAGES"]
+    asked = request.args.get("lang")
+    if asked in languages:
+        return asked
+    remembered = request.cookies.get(LANG_COOKIE)
+    if remembered in languages:
+        return remembered
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def current_language() -> str:
+    locale = get_locale()
+    return locale.language if locale else "zh"
+
+
+def localized(obj: Any, field: str) -> str:
+    """The English variant of a stored text when English is selected and one exists."""
+    if current_language() == "en":
+        english = getattr(obj, f"{field}_en", None)
+        if english:
+            return english
+    return getattr(obj, field) or ""
+
+
+def language_url(language: str, keep: Iterable[tuple[str, str]] = ()) -> str:
+    """This page in another language: same path and query string, ``lang`` replaced.
+
+    ``keep`` adds parameters a POSTed page needs to be itself again (an appraisal's units).
+    """
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    args += [item for item in keep if item not in args]
+    return request.path + "?" + urlencode(args + [("lang", language)])
+
+
+def register(app: Flask) -> None:
+    @app.after_request
+    def remember_language(response):  # noqa: ANN001, ANN202
+        asked = request.args.get("lang")
+        if asked in app.config["LANGUAGES"] and request.cookies.get(LANG_COOKIE) != asked:
+            response.set_cookie(
+                LANG_COOKIE, asked, max_age=365 * 24 * 3600, samesite="Lax",
+                secure=app.config["SESSION_COOKIE_SECURE"], httponly=True,
+            )
+        return response
+
+    # Globals, not a context processor, so imported macros see them too.
+    app.jinja_env.globals.update(
+        current_language=current_language, loc=localized, now_utc=utcnow, language_url=language_url,
+    )

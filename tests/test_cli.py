@@ -1,0 +1,97 @@
+"""flask seed-demo and flask create-user."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from survey.models import (
+    Answer,
+    Campaign,
+    CampaignStatus,
+    Category,
+    Channel,
+    QuestionnaireKind,
+    RespondentGroup,
+    Response,
+    Role,
+    Unit,
+    User,
+)
+from survey.services.users import authenticate
+from tests.factories import PASSWORD
+
+
+def test_seed_demo_builds_a_realistic_city(runner, session, app):
+    result = runner.invoke(args=["seed-demo", "--responses", "600"])
+    assert result.exit_code == 0, result.output
+    assert "演示数据已载入" in result.output
+
+    assert session.scalar(select(func.count()).select_from(Unit)) == 21
+    assert session.scalar(select(func.count()).select_from(Category)) == 4
+    groups = session.scalars(select(RespondentGroup)).all()
+    assert len(groups) == 5 and abs(sum(g.target_share for g in groups) - 1.0) < 1e-9
+    assert session.scalar(select(func.count()).select_from(Response)) == 600
+
+    kinds = {c.questionnaire.kind for c in session.scalars(select(Campaign))}
+    assert kinds == {QuestionnaireKind.SERVICE, QuestionnaireKind.APPRAISAL}
+    assert any(c.accepts_responses() for c in session.scalars(select(Campaign)))
+    assert session.scalar(select(func.count()).select_from(Campaign).where(Campaign.status == CampaignStatus.CLOSED)) == 1
+
+    channels = set(session.scalars(select(Response.channel).distinct()))
+    assert {Channel.POSTER, Channel.DESK, Channel.WEB, Channel.INVITATION} <= channels
+    comments = session.scalar(select(func.count()).select_from(Answer).where(Answer.text.is_not(None)))
+    assert comments > 10
+    dont_know = session.scalar(select(func.count()).select_from(Answer).where(Answer.dont_know.is_(True)))
+    assert dont_know > 0
+    # every group answered; appraisal respondents rated several units
+    assert session.scalar(select(func.count(func.distinct(Response.respondent_group_id)))) == 5
+
+    # demo accounts work with the printed passwords, and are written for `make run`
+    logins = Path(app.instance_path) / "demo-logins.txt"
+    lines = [line.split("\t") for line in logins.read_text(encoding="utf-8").splitlines()]
+    assert {line[1] for line in lines} == {"admin", "analyst", "zrj", "window12"}
+    for _role, username, password in lines:
+        assert f"{username}  密码 {password}" in result.output
+        assert authenticate(session, username, password) is not None
+
+
+def test_seed_demo_refuses_non_empty_database_and_if_empty_skips(runner, make):
+    make.unit()
+    make.commit()
+    refused = runner.invoke(args=["seed-demo", "--responses", "10"])
+    assert refused.exit_code != 0 and "空数据库" in refused.output
+    skipped = runner.invoke(args=["seed-demo", "--if-empty"])
+    assert skipped.exit_code == 0 and "跳过" in skipped.output
+
+
+def test_create_user_reads_password_from_stdin(runner, session):
+    result = runner.invoke(args=["create-user", "wang", "--role", "analyst"], input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    user = session.scalar(select(User).where(User.username == "wang"))
+    assert user.role == Role.ANALYST
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+    assert authenticate(session, "wang", PASSWORD).id == user.id
+    assert authenticate(session, "wang", "wrong password!") is None
+
+
+def test_create_unit_contact_needs_existing_unit(runner, session, make):
+    missing = runner.invoke(args=["create-user", "li", "--role", "unit"], input=PASSWORD + "\n")
+    assert missing.exit_code != 0 and "绑定单位" in missing.output
+    unknown = runner.invoke(args=["create-user", "li", "--role", "unit", "--unit", "NOPE"], input=PASSWORD + "\n")
+    assert unknown.exit_code != 0 and "NOPE" in unknown.output
+    unit = make.unit(code="ZRJ")
+    make.commit()
+    ok = runner.invoke(args=["create-user", "li", "--role", "unit", "--unit", "ZRJ"], input=PASSWORD + "\n")
+    assert ok.exit_code == 0, ok.output
+    assert session.scalar(select(User).where(User.username == "li")).unit_id == unit.id
+
+
+def test_create_user_rejects_weak_password_and_duplicates(runner, session):
+    weak = runner.invoke(args=["create-user", "zhao", "--role", "admin"], input="short\n")
+    assert weak.exit_code != 0 and "至少" in weak.output
+    assert session.scalar(select(func.count()).select_from(User)) == 0
+    assert runner.invoke(args=["create-user", "zhao", "--role", "admin"], input=PASSWORD + "\n").exit_code == 0
+    dup = runner.invoke(args=["create-user", "ZHAO", "--role", "admin"], input=PASSWORD + "\n")
+    assert dup.exit_code != 0 and "已存在" in dup.output
