@@ -1,0 +1,118 @@
+"""Single-use links: a window's per-transaction code (一事一评, ``/d/<token>``) and a panel
+member's personal invitation (``/i/<code>``).
+
+Both show the same questionnaire as a poster code, through
+:func:`survey.public.questionnaire.questionnaire_view`, with their own channel and
+response fields, without the one-rating-per-device rule (every transaction may be rated;
+a shared phone may answer two invitations), and consume the code in the same
+transaction as the response: a second use, or the loser of two simultaneous
+submissions, gets the "already used" page and nothing is stored.
+"""
+from __future__ import annotations
+
+from flask import abort, current_app, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from survey.extensions import csrf, db
+from survey.models import Channel, Invitation, Response
+from survey.public import bp
+from survey.public.questionnaire import questionnaire_view
+from survey.services import desk_tokens, invitations, submission
+from survey.services.campaigns import Target
+from survey.services.desk_tokens import TokenState
+
+
+def _gone(title: str, message: str, status: int = 410) -> ResponseReturnValue:
+    return render_template("links/gone.html", title=title, message=message), status, {
+        "Cache-Control": "private, no-store"}
+
+
+def _already_rated() -> ResponseReturnValue:
+    return _gone(_("已经评价过了"), _("这个评价码已经使用过，每次办事只能评价一次。感谢您的参与！"))
+
+
+def _retry_of(response_field: str, row_id: int) -> bool:
+    """A POST repeating a submission this link already stored (double tap, retry, back button)."""
+    if request.method != "POST":
+        return False
+    sid = submission.valid_submission_id(request.form.get("submission_id"))
+    stored = submission.stored_response(db.session, sid) if sid else None
+    return stored is not None and getattr(stored, response_field) == row_id
+
+
+@bp.route("/d/<token>", methods=["GET", "POST"])
+@csrf.exempt  # questionnaire_view checks the form's CSRF token itself and keeps the answers when it expired
+def desk_entry(token: str) -> ResponseReturnValue:
+    """A code scanned at a window: rate this one transaction, once."""
+    found = desk_tokens.lookup(db.session, current_app.config["SECRET_KEY"], token)
+    if found.state == TokenState.INVALID:
+        abort(404)
+    desk_token = found.token
+    if found.state == TokenState.USED and not _retry_of("desk_token_id", desk_token.id):
+        return _already_rated()
+    if found.state == TokenState.EXPIRED:
+        return _gone(_("评价码已过期"), _("这个评价码已经过期。如需评价，请窗口工作人员点“下一位”重新出示二维码。"))
+    cu = desk_tokens.campaign_unit_of(db.session, desk_token)
+    if cu is None:  # the window was taken out of the campaign after the code was shown
+        abort(404)
+    if not cu.campaign.allows_channel(Channel.DESK):
+        return _gone(_("窗口评价已停止"), _("本次评议活动已不再收集窗口“一事一评”评价。感谢您的参与！"), 403)
+    return questionnaire_view(
+        Target(cu.campaign, cu),
+        channel=Channel.DESK,
+        response_extra={"staff_user_id": desk_token.staff_user_id, "desk_token_id": desk_token.id},
+        before_commit=_consume_desk_token(desk_token.id),
+        once_per_device=False,
+        rate_limit=False,
+    )
+
+
+def _consume_desk_token(token_id: int):  # noqa: ANN202
+    def consume(session: Session, response: Response) -> None:
+        try:
+            desk_tokens.consume(session, token_id)
+        except desk_tokens.TokenAlreadyUsed as exc:
+            raise submission.Refused(_("这个评价码已经使用过或已过期，您的这次评价没有保存。感谢您的参与！"),
+                                     status=409) from exc
+
+    return consume
+
+
+@bp.route("/i/<code>", methods=["GET", "POST"])
+@csrf.exempt  # as above: the questionnaire view checks the CSRF token
+def invitation_entry(code: str) -> ResponseReturnValue:
+    """A panel member's personal link: their group is known, so it is not asked; usable once."""
+    invitation = invitations.find(db.session, code)
+    if invitation is None:
+        abort(404)
+    if invitation.used_at is not None and not _retry_of("invitation_id", invitation.id):
+        return _gone(_("已经提交过了"), _("这个邀请链接已经使用过，每个链接只能提交一次。感谢您的参与！"))
+    target = invitations.target_for(db.session, invitation)
+    if target is None:
+        abort(404)
+    if not target.campaign.allows_channel(Channel.INVITATION):
+        return _gone(_("邀请已停止"), _("本次评议活动已不再通过邀请链接收集评价。感谢您的参与！"), 403)
+    return questionnaire_view(
+        target,
+        channel=Channel.INVITATION,
+        preset_group_id=invitation.respondent_group_id,
+        response_extra={"invitation_id": invitation.id},
+        before_commit=_consume_invitation(invitation),
+        once_per_device=False,
+        rate_limit=False,
+    )
+
+
+def _consume_invitation(invitation: Invitation):  # noqa: ANN202
+    invitation_id = invitation.id
+
+    def consume(session: Session, response: Response) -> None:
+        try:
+            invitations.consume(session, invitation_id)
+        except invitations.InvitationAlreadyUsed as exc:
+            message = _("这个邀请链接已经使用过，您的这次填写没有保存。感谢您的参与！")
+            raise submission.Refused(message, status=409) from exc
+
+    return consume

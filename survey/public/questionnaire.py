@@ -1,0 +1,330 @@
+"""One questionnaire page for every way in: poster QR, web link, desk code, invitation.
+
+:func:`questionnaire_view` renders a questionnaire and takes its submission; the public
+routes call it, and so do the desk (一事一评) and invitation routes, with their own
+channel, preset group, response fields and a ``before_commit`` step that consumes their
+single-use code in the same transaction as the response insert. Routes that call it
+must be exempt from the global CSRF check (``@csrf.exempt``): the token is checked here,
+so that an expired one re-renders the page with every answer kept instead of a bare 400.
+
+Order of a submission: closed campaign → already stored (idempotent: straight to the
+thank-you page) → units this device has rated → rate limit → CSRF token → answers →
+fingerprint and burst rule → one transaction.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+from flask import abort, current_app, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from limits import parse_many
+from sqlalchemy.orm import Session
+
+from survey.extensions import client_address, db, limiter
+from survey.i18n import current_language, localized
+from survey.models import Campaign, Channel, Question, Questionnaire, QuestionnaireKind, Response, Unit
+from survey.public.forms import SubmitForm
+from survey.services import antiabuse, submission
+from survey.services import campaigns as campaign_service
+from survey.services.campaigns import Target
+from survey.services.submission import CampaignState
+
+log = logging.getLogger(__name__)
+
+LEDGER_COOKIE = "pingyi_rated"
+LEDGER_DAYS = 400
+THANKS_KEY = "pingyi_thanks"  # the session remembers the last submission for the thank-you page
+CHOOSER_STEP = "units"
+CHOOSE_AGAIN = "choose"  # ?choose=1&u=…: back to the chooser with the units ticked
+RETRY_AFTER_PAUSED = 3600
+MAX_DURATION = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Item:
+    """One question on the page: its form field, its number, and the unit it is about."""
+
+    question: Question
+    name: str
+    number: int
+    unit: Unit | None
+
+
+@dataclass(frozen=True)
+class Section:
+    unit: Unit | None  # an appraisal's per-unit block has its unit; shared questions none
+    items: list[Item]
+
+
+def sections_for(questionnaire: Questionnaire, questions: list[Question], units: list[Unit]) -> list[Section]:
+    """The page's questions in order, numbered, grouped by the unit they rate."""
+    plan = submission.layout(questionnaire, questions)
+    counter = itertools.count(1)
+
+    def items(qs: list[Question], unit: Unit | None) -> list[Item]:
+        return [Item(q, submission.field_name(q, unit), next(counter), unit) for q in qs]
+
+    sections = [Section(None, items(plan.before, None))]
+    sections += [Section(u, items(plan.per_unit, u)) for u in (units if plan.per_unit else [])]
+    sections.append(Section(None, items(plan.after, None)))
+    return [s for s in sections if s.items]
+
+
+def closed_page(target: Target, state: CampaignState) -> ResponseReturnValue:
+    """Not open: 403 before it opens, 503 (with Retry-After) while paused, 410 once closed."""
+    status = {CampaignState.NOT_YET: 403, CampaignState.PAUSED: 503, CampaignState.CLOSED: 410}[state]
+    headers = {"Retry-After": str(RETRY_AFTER_PAUSED)} if state == CampaignState.PAUSED else {}
+    html = render_template("public/closed.html", campaign=target.campaign, state=state.value)
+    return html, status, headers
+
+
+def channel_closed_page(target: Target) -> ResponseReturnValue:
+    """A campaign for invited panels or window codes only: its public link takes no answers."""
+    return render_template("public/closed.html", campaign=target.campaign, state="channel"), 403
+
+
+def short_code_of(target: Target) -> str:
+    """The short code a target is reached by: its unit's own, or the campaign's."""
+    return target.campaign_unit.short_code if target.campaign_unit else target.campaign.short_code
+
+
+def load_ledger() -> antiabuse.DeviceLedger:
+    return antiabuse.DeviceLedger.load(current_app.config["SECRET_KEY"], request.cookies.get(LEDGER_COOKIE))
+
+
+def store_ledger(response: Any, ledger: antiabuse.DeviceLedger) -> None:
+    response.set_cookie(
+        LEDGER_COOKIE, ledger.dump(current_app.config["SECRET_KEY"]), max_age=LEDGER_DAYS * 24 * 3600,
+        httponly=True, samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
+
+
+def rated_unit_ids(campaign: Campaign) -> set[int]:
+    """The campaign's units this device has rated already (its unit list marks them)."""
+    return load_ledger().entries.get(campaign.id, set())
+
+
+def chosen_units(target: Target) -> list[Unit]:
+    """The campaign's units named by the request's ``u`` values (unit codes), in campaign order."""
+    wanted = set(request.values.getlist("u"))
+    return [cu.unit for cu in campaign_service.campaign_units(db.session, target.campaign) if cu.unit.code in wanted]
+
+
+def render_chooser(target: Target, action: str, *, status: int = 200, none_chosen: bool = False,
+                   once_per_device: bool = True) -> ResponseReturnValue:
+    """Appraisal, step one: the respondent ticks the units they know (让知情人评知情事)."""
+    campaign = target.campaign
+    units = campaign_service.campaign_units(db.session, campaign)
+    rated = rated_unit_ids(campaign) if once_per_device else set()
+    preselected = set(request.values.getlist("u")) or ({target.unit.code} if target.unit else set())
+    html = render_template(
+        "public/choose_units.html", campaign=campaign, questionnaire=campaign.questionnaire, units=units,
+        action=action, step=CHOOSER_STEP, rated=rated, preselected=preselected, none_chosen=none_chosen,
+    )
+    return html, status, {"Cache-Control": "private, no-cache"}
+
+
+def questionnaire_view(
+    target: Target,
+    units: list[Unit] | None = None,
+    *,
+    channel: Channel,
+    preset_group_id: int | None = None,
+    response_extra: dict[str, Any] | None = None,
+    before_commit: Callable[[Session, Response], None] | None = None,
+    once_per_device: bool = True,
+    rate_limit: bool = True,
+) -> ResponseReturnValue:
+    """Render (GET) or take (POST) the questionnaire of ``target`` for ``units``.
+
+    ``units`` defaults to the target's unit for a service survey, and for an appraisal to
+    the units the respondent ticked (``u`` values); with none ticked the unit chooser is
+    shown, posting back to this URL. ``once_per_device`` keeps one rating per device per
+    campaign and unit (poster and web links); single-use codes turn it off.
+    """
+    campaign = target.campaign
+    state = submission.campaign_state(campaign)
+    if state != CampaignState.OPEN:
+        return closed_page(target, state)
+    questionnaire = submission.load_questionnaire(db.session, campaign.questionnaire_id)
+    form = SubmitForm()
+    if request.method == "POST":
+        sid = submission.valid_submission_id(form.submission_id.data)
+        stored = submission.stored_response(db.session, sid) if sid else None
+        if stored is not None and stored.campaign_id == campaign.id:  # double tap, retry, back button
+            return _to_thanks(target, stored, once_per_device)
+
+    if units is None:
+        if questionnaire.kind == QuestionnaireKind.SERVICE:
+            if target.unit is None:  # a service survey is always about one unit
+                abort(404)
+            units = [target.unit]
+        else:
+            units = chosen_units(target)
+            if not units or (request.method == "GET" and CHOOSE_AGAIN in request.args):
+                tried = not units and (request.method == "POST" or request.values.get("step") == CHOOSER_STEP)
+                return render_chooser(target, request.path, status=422 if tried else 200, none_chosen=tried,
+                                      once_per_device=once_per_device)
+    dropped: list[Unit] = []
+    if once_per_device:
+        ledger = load_ledger()
+        dropped = [u for u in units if ledger.has(campaign.id, u.id)]
+        units = [u for u in units if u not in dropped]
+        if not units:
+            status = 409 if request.method == "POST" else 200
+            return render_template("public/already.html", campaign=campaign, target=target, units=dropped), status
+
+    questions = submission.visible_questions(questionnaire, campaign, preset_group_id)
+    page = _Page(target, questionnaire, questions, units, form, dropped)
+    if request.method != "POST":
+        form.submission_id.data = submission.new_submission_id()
+        form.started.data = str(int(time.time()))
+        return page.render()
+    return _take(page, channel, preset_group_id, response_extra, before_commit, once_per_device, rate_limit)
+
+
+def _take(page: "_Page", channel: Channel, preset_group_id: int | None, response_extra: dict[str, Any] | None,
+          before_commit: Callable[[Session, Response], None] | None, once_per_device: bool,
+          rate_limit: bool) -> ResponseReturnValue:
+    """A submitted questionnaire: stored once and off to the thank-you page, or shown again with
+    every answer kept and what to do next."""
+    target, questionnaire, form = page.target, page.questionnaire, page.form
+    campaign = target.campaign
+    if rate_limit:
+        wait = _seconds_to_wait()
+        if wait is not None:
+            return page.render(notice="rate_limited", status=429, wait=wait)
+    token_ok = form.validate()
+    parsed = submission.parse_answers(questionnaire, page.questions, page.units, request.form)
+    if not token_ok:
+        if form.submission_id.errors:  # not one of our pages: start a fresh submission
+            form.submission_id.data = submission.new_submission_id()
+        return page.render(errors=parsed.errors, notice="expired", status=400)
+    if not parsed.ok:
+        return page.render(errors=parsed.errors, status=422)
+    if page.dropped:  # rated on this device in another tab meanwhile: the answers for them are not taken
+        return page.render(notice="dropped", status=409)
+
+    config = current_app.config
+    fingerprint = antiabuse.fingerprint(
+        config["SECRET_KEY"], client_address(), request.user_agent.string, campaign.id,
+        rotation_hours=config["FINGERPRINT_ROTATION_HOURS"],
+    )
+    rule = antiabuse.BurstRule(config["BURST_MAX_RESPONSES"], config["BURST_WINDOW_MINUTES"])
+    status, reason = antiabuse.assess(db.session, campaign.id, fingerprint, rule)
+    try:
+        result = submission.submit_response(
+            db.session, campaign, parsed,
+            submission_id=form.submission_id.data,
+            channel=channel,
+            unit=target.unit if questionnaire.kind == QuestionnaireKind.SERVICE else None,
+            respondent_group_id=preset_group_id,
+            fingerprint=fingerprint,
+            status=status,
+            status_reason=reason,
+            locale=current_language(),
+            duration_seconds=_duration(form.started.data),
+            extra=response_extra,
+            before_commit=before_commit,
+        )
+    except submission.Refused as refused:
+        html = render_template("public/refused.html", campaign=campaign, target=target, message=refused.message)
+        return html, refused.status
+    return _to_thanks(target, result.response, once_per_device)
+
+
+class _Page:
+    """The questionnaire page, rendered with whatever the respondent has already given."""
+
+    def __init__(self, target: Target, questionnaire: Questionnaire, questions: list[Question],
+                 units: list[Unit], form: SubmitForm, dropped: list[Unit]) -> None:
+        self.target = target
+        self.questionnaire = questionnaire
+        self.questions = questions
+        self.units = units
+        self.form = form
+        self.dropped = dropped
+        self.sections = sections_for(questionnaire, questions, units)
+
+    def render(self, errors: dict[str, str] | None = None, notice: str | None = None, status: int = 200,
+               wait: int = 0) -> ResponseReturnValue:
+        errors = errors or {}
+        items = [item for section in self.sections for item in section.items]
+        service = self.questionnaire.kind == QuestionnaireKind.SERVICE and self.target.unit is not None
+        posted = request.method == "POST"
+        html = render_template(
+            "public/questionnaire.html",
+            campaign=self.target.campaign,
+            target=self.target,
+            questionnaire=self.questionnaire,
+            service=service,
+            sections=self.sections,
+            units=self.units,
+            # the language switch of a posted appraisal page must name its units again
+            lang_keep=[("u", u.code) for u in self.units] if posted and not service else [],
+            dropped=self.dropped,
+            dropped_names=_("、").join(localized(u, "name") for u in self.dropped),
+            change_units_url=request.path + "?" + urlencode([(CHOOSE_AGAIN, "1")] + [("u", u.code) for u in self.units]),
+            wait=wait,
+            form=self.form,
+            errors=errors,
+            error_items=[item for item in items if item.name in errors],
+            total=len(items),
+            values=request.form if request.method == "POST" else None,
+            notice=notice,
+            levels=[(level, str(submission.LEVEL_LABELS[level])) for level in submission.LEVELS],
+            DONT_KNOW=submission.DONT_KNOW,
+            text_limit=submission.text_limit,
+        )
+        headers = {"Cache-Control": "private, no-cache"}
+        if wait:
+            headers["Retry-After"] = str(wait)
+        return html, status, headers
+
+
+def _to_thanks(target: Target, response: Response, once_per_device: bool) -> ResponseReturnValue:
+    """303 to the thank-you page; the device ledger learns which units the response rated."""
+    session[THANKS_KEY] = response.submission_id
+    reply = redirect(url_for("public.thanks", code=short_code_of(target)), code=303)
+    if once_per_device:
+        ledger = load_ledger()
+        ledger.add(target.campaign.id, sorted({a.unit_id for a in response.answers if a.unit_id is not None}))
+        store_ledger(reply, ledger)
+    return reply
+
+
+def _seconds_to_wait() -> int | None:
+    """None while this address is inside RATELIMIT_SUBMIT; otherwise the seconds until it may submit.
+
+    Counted by Flask-Limiter's storage (memory, or Redis when REDIS_URL is set) under a
+    keyed hash of the address. If that storage is down, submissions go through: losing
+    a citizen's answers is worse than a missed count.
+    """
+    config = current_app.config
+    if not config.get("RATELIMIT_ENABLED", True):
+        return None
+    key = antiabuse.address_key(config["SECRET_KEY"], client_address(),
+                                rotation_hours=config["FINGERPRINT_ROTATION_HOURS"])
+    names = [n for n in (config.get("RATELIMIT_KEY_PREFIX"), "public-submit", key) if n]
+    try:
+        for item in parse_many(config["RATELIMIT_SUBMIT"]):
+            if not limiter.limiter.hit(item, *names):
+                reset_at = limiter.limiter.get_window_stats(item, *names).reset_time
+                return max(1, int(reset_at - time.time()) + 1)
+    except Exception:  # noqa: BLE001 — a storage outage must not lose a response
+        log.warning("rate-limit storage unavailable; submission allowed", exc_info=True)
+    return None
+
+
+def _duration(started: str | None) -> int | None:
+    """Seconds from opening the page to submitting it, when the page said when it was opened."""
+    if not started or not started.isdecimal() or len(started) > 12:
+        return None
+    seconds = int(time.time()) - int(started)
+    return seconds if 0 <= seconds <= MAX_DURATION else None

@@ -1,0 +1,160 @@
+"""After a 差评: an optional phone number for follow-up, only with consent, kept apart from the answers."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+
+import pytest
+from itsdangerous import TimestampSigner
+from sqlalchemy import func, select
+
+from survey.models import Answer, FollowUpContact, Response, utcnow
+from survey.services.follow_up import normalise_phone
+from tests.factories import csrf_from, hidden_from
+from tests.public.helpers import filled
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("13812345678", "13812345678"),
+        ("138 1234 5678", "13812345678"),
+        ("138-1234-5678", "13812345678"),
+        ("+86 138 1234 5678", "13812345678"),
+        ("008613812345678", "13812345678"),
+        ("0571-87654321", "0571-87654321"),
+        ("(0571) 8765 4321", "0571-87654321"),
+        ("010-12345678", "010-12345678"),
+        ("02112345678", "021-12345678"),
+        ("0898-1234567", "0898-1234567"),
+        ("12812345678", None),  # no mobile numbers start 12
+        ("1381234567", None),
+        ("138123456789", None),
+        ("87654321", None),  # a landline needs its area code
+        ("abc", None),
+        ("", None),
+        (None, None),
+        ("０１０-12345678", None),
+    ],
+)
+def test_phone_numbers(raw, expected):
+    assert normalise_phone(raw) == expected
+
+
+@pytest.fixture
+def window(make):  # noqa: ANN001, ANN201
+    campaign = make.campaign()
+    make.commit()
+    return campaign, campaign.campaign_units[0].short_code
+
+
+def _rate(client, campaign, code, level):  # noqa: ANN001, ANN202
+    posted = client.post(f"/s/{code}", data=filled(campaign.questionnaire, client.get(f"/s/{code}"), level=level))
+    assert posted.status_code == 303
+    return client.get(posted.headers["Location"])
+
+
+@pytest.mark.parametrize("level, offered", [("5", False), ("3", False), ("2", True), ("1", True)])
+def test_offer_only_after_a_bad_rating(client, window, level, offered):
+    campaign, code = window
+    html = _rate(client, campaign, code, level).get_data(as_text=True)
+    assert "感谢您的评价" in html
+    assert ('name="phone"' in html) is offered
+    if offered:
+        assert 'type="tel"' in html and 'autocomplete="tel"' in html and 'name="consent"' in html
+
+
+def test_the_organisations_bad_rating_level_decides(client, window, session):
+    """With 差评 set to 非常不满意 only (the setting cases use too), 不满意 gets no offer."""
+    from survey.services import settings
+
+    settings.set_value(session, settings.BAD_LEVEL_MAX, 1, actor=None)
+    session.commit()
+    campaign, code = window
+    assert 'name="phone"' not in _rate(client, campaign, code, "2").get_data(as_text=True)
+
+
+def test_one_dont_know_among_good_levels_is_no_bad_rating(client, window):
+    campaign, code = window
+    sat = campaign.questionnaire.questions[1]
+    page = client.get(f"/s/{code}")
+    posted = client.post(f"/s/{code}", data=filled(campaign.questionnaire, page, **{f"q{sat.id}": "dk"}))
+    assert 'name="phone"' not in client.get(posted.headers["Location"]).get_data(as_text=True)
+
+
+def test_phone_stored_apart_with_consent(client, window, session):
+    campaign, code = window
+    thanks = _rate(client, campaign, code, "1")
+    form = {"csrf_token": csrf_from(thanks), "token": hidden_from(thanks, "token"),
+            "phone": "138 1234 5678", "consent": "y"}
+    saved = client.post(f"/thanks/{code}", data=form)
+    assert saved.status_code == 303
+    after = client.get(saved.headers["Location"]).get_data(as_text=True)
+    assert "已收到您的电话" in after and 'name="phone"' not in after
+    contact = session.scalar(select(FollowUpContact))
+    response = session.scalar(select(Response))
+    assert contact.response_id == response.id and contact.phone == "13812345678"
+    assert contact.delete_after - contact.consented_at == dt.timedelta(days=90)
+    assert not any("1381234" in (a.text or "") for a in session.scalars(select(Answer)))
+    # a double tap (or a corrected number) keeps one row
+    form["phone"] = "0571-87654321"
+    assert client.post(f"/thanks/{code}", data=form).status_code == 303
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(FollowUpContact)) == 1
+    assert session.scalar(select(FollowUpContact.phone)) == "0571-87654321"
+
+
+@pytest.mark.parametrize(
+    "phone, consent, message",
+    [
+        ("13812345678", None, "请勾选同意"),
+        ("", "y", "请填写电话号码"),
+        ("12345", "y", "请填写有效的手机号码"),
+        ("1" * 40, "y", "电话号码太长"),
+    ],
+)
+def test_nothing_stored_without_consent_or_a_valid_number(client, window, session, phone, consent, message):
+    campaign, code = window
+    thanks = _rate(client, campaign, code, "2")
+    form = {"csrf_token": csrf_from(thanks), "token": hidden_from(thanks, "token"), "phone": phone}
+    if consent:
+        form["consent"] = consent
+    response = client.post(f"/thanks/{code}", data=form)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert message in html and f'value="{phone}"' in html  # what was typed is kept
+    assert session.scalar(select(func.count()).select_from(FollowUpContact)) == 0
+
+
+def test_forged_or_foreign_token_stores_nothing(client, window, make, session):
+    campaign, code = window
+    thanks = _rate(client, campaign, code, "1")
+    form = {"csrf_token": csrf_from(thanks), "token": "forged", "phone": "13812345678", "consent": "y"}
+    refused = client.post(f"/thanks/{code}", data=form, follow_redirects=True)
+    assert "回访登记已过期" in refused.get_data(as_text=True)
+    other = make.campaign()
+    make.commit()
+    form["token"] = hidden_from(thanks, "token")
+    assert client.post(f"/thanks/{other.campaign_units[0].short_code}", data=form).status_code == 404
+    assert session.scalar(select(func.count()).select_from(FollowUpContact)) == 0
+
+
+def test_expired_csrf_on_the_follow_up_keeps_the_number(client, window, session, monkeypatch):
+    campaign, code = window
+    thanks = _rate(client, campaign, code, "1")
+    form = {"csrf_token": csrf_from(thanks), "token": hidden_from(thanks, "token"), "phone": "13812345678", "consent": "y"}
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 7200)
+    response = client.post(f"/thanks/{code}", data=form)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "安全校验已过期" in html and 'value="13812345678"' in html
+    form["csrf_token"] = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    assert client.post(f"/thanks/{code}", data=form).status_code == 303
+    assert session.scalar(select(func.count()).select_from(FollowUpContact)) == 1
+
+
+def test_thanks_page_without_a_submission_offers_nothing(client, window):
+    _campaign, code = window
+    html = client.get(f"/thanks/{code}").get_data(as_text=True)
+    assert "感谢您的评价" in html and 'name="phone"' not in html

@@ -1,0 +1,99 @@
+"""The per-address submit limit (Flask-Limiter): friendly 429 with the answers kept, no raw address kept."""
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from survey.extensions import limiter
+from survey.models import Response
+from tests.public.helpers import checked, filled
+
+
+@pytest.fixture
+def app_overrides():  # noqa: ANN201
+    return {"RATELIMIT_ENABLED": True, "RATELIMIT_SUBMIT": "2 per minute", "RATELIMIT_STORAGE_URI": "memory://"}
+
+
+def test_over_the_limit_rerenders_with_answers_and_retry_after(client, make, session):
+    campaign = make.campaign(units=[make.unit() for _ in range(3)])
+    make.commit()
+    codes = [cu.short_code for cu in campaign.campaign_units]
+    for code in codes[:2]:
+        page = client.get(f"/s/{code}")
+        assert client.post(f"/s/{code}", data=filled(campaign.questionnaire, page)).status_code == 303
+    page = client.get(f"/s/{codes[2]}")  # reading is never limited
+    assert page.status_code == 200
+    first = campaign.questionnaire.questions[0]
+    limited = client.post(f"/s/{codes[2]}", data=filled(campaign.questionnaire, page, level="1"))
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 61
+    html = limited.get_data(as_text=True)
+    assert "提交太频繁" in html and "您填写的内容都保留着" in html
+    assert checked(html, f"q{first.id}") == ["1"]
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Response)) == 2
+
+
+def test_limiter_storage_never_sees_the_raw_address(client, make):
+    campaign = make.campaign()
+    make.commit()
+    code = campaign.campaign_units[0].short_code
+    client.post(f"/s/{code}", data=filled(campaign.questionnaire, client.get(f"/s/{code}")))
+    keys = list(limiter.storage.storage.keys())  # the in-memory storage's counters
+    assert keys and all("127.0.0.1" not in key for key in keys)
+
+
+def test_storage_outage_lets_the_response_through(client, make, session, monkeypatch):
+    campaign = make.campaign()
+    make.commit()
+    code = campaign.campaign_units[0].short_code
+    page = client.get(f"/s/{code}")
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(limiter.limiter, "hit", broken)
+    assert client.post(f"/s/{code}", data=filled(campaign.questionnaire, page)).status_code == 303
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Response)) == 1
+
+
+def _redis_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+REDIS_PREFIX = f"pingyi-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.skipif(not _redis_up(), reason="no Redis at 127.0.0.1:6379")
+class TestRedis:
+    @pytest.fixture
+    def app_overrides(self):  # noqa: ANN201
+        return {"RATELIMIT_ENABLED": True, "RATELIMIT_SUBMIT": "1 per minute", "REDIS_URL": "redis://127.0.0.1:6379/15",
+                "RATELIMIT_KEY_PREFIX": f"{REDIS_PREFIX}-{uuid.uuid4().hex[:6]}"}
+
+    def test_counts_in_redis_when_redis_url_is_set(self, app, client, make):
+        import redis
+
+        assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/15"
+        campaign = make.campaign(units=[make.unit(), make.unit()])
+        make.commit()
+        first, second = (cu.short_code for cu in campaign.campaign_units)
+        assert client.post(f"/s/{first}", data=filled(campaign.questionnaire, client.get(f"/s/{first}"))).status_code == 303
+        page = client.get(f"/s/{second}")
+        assert client.post(f"/s/{second}", data=filled(campaign.questionnaire, page)).status_code == 429
+        connection = redis.Redis(host="127.0.0.1", port=6379, db=15)
+        keys = [k.decode() for k in connection.scan_iter(f"LIMITS:LIMITER/{app.config['RATELIMIT_KEY_PREFIX']}/*")]
+        try:
+            assert keys and all("127.0.0.1" not in k for k in keys)
+        finally:
+            if keys:
+                connection.delete(*keys)
+            connection.close()
