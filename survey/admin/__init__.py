@@ -1,0 +1,19 @@
+"""Staff pages: analysts (setup, results) and unit contacts (own unit's results and cases)."""
+from flask import Blueprint
+
+from survey.auth.decorators import require_roles
+from survey.models import Role
+
+bp = Blueprint("admin", __name__)
+
+
+@bp.before_request
+def staff_only() -> None:
+    require_roles(Role.ADMIN, Role.ANALYST, Role.UNIT)
+
+
+from survey.admin import routes  # noqa: E402,F401
+from survey.admin import units, categories, groups, questionnaires, preview, campaigns  # noqa: E402,F401
+from survey.admin import distribution, invitations  # noqa: E402,F401
+from survey.admin import appeals, audit, cases, settings, users  # noqa: E402,F401
+from survey.admin import results, results_config  # noqa: E402,F401
