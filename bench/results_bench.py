@@ -1,0 +1,271 @@
+"""Benchmark of a period's computation from the database: load + compute + snapshot write.
+
+    .venv/bin/python bench/results_bench.py [--responses N] [--database-url URL] [--fresh] [--repeat K]
+
+Builds (once) a synthetic service-survey period in a real database, created by the
+migrations: 200 window units in 4 categories, 5 respondent groups, the standard window
+questionnaire (5 satisfaction questions, about 5 % 不了解, plus a multiple-choice, a
+group and an optional comment question), N responses (default 1,000,000; about 7 answer
+rows each) over 3 channels, 0.5 % of responses flagged and 0.1 % excluded.
+The default database is the SQLite file ``bench/out/results_bench.db`` (git-ignored); pass
+``--database-url postgresql://…`` for PostgreSQL. Bulk inserts use ``executemany``
+(SQLite) and ``COPY`` (PostgreSQL); the data stays for later runs (``--fresh`` rebuilds).
+
+Then it times what ``flask compute`` does, phase by phase, as
+:func:`survey.services.results.compute_snapshot` reports them: loading the answers
+(aggregated in SQL to one packed integer per response and unit), computing every unit's
+indices, ranks and component, and writing the snapshot. The load average is printed
+with the figures, since the machine may be shared.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+N_UNITS = 200
+CATEGORIES = 4
+CHANNELS = ("poster", "desk", "web")
+CAMPAIGN_CODE = "BENCH1"
+CHUNK = 100_000
+
+
+def build_app(database_url: str):  # noqa: ANN201
+    from survey import create_app
+
+    os.environ.setdefault("PINGYI_INSTANCE_PATH", tempfile.mkdtemp(prefix="pingyi-bench-"))
+    return create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": False})
+
+
+def prepare(app, n_responses: int, fresh: bool) -> float | None:  # noqa: ANN001
+    """Migrate and fill the database unless it already holds the benchmark campaign; returns seconds spent."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import select
+
+    from survey.extensions import db
+    from survey.models import Campaign
+
+    with app.app_context():
+        if fresh and db.engine.dialect.name != "sqlite":
+            upgrade()
+            downgrade(revision="base")
+        upgrade()
+        existing = db.session.scalar(select(Campaign).where(Campaign.short_code == CAMPAIGN_CODE))
+        if existing is not None:
+            return None
+        started = time.perf_counter()
+        _fill(db, n_responses)
+        return time.perf_counter() - started
+
+
+def _fill(db, n_responses: int) -> None:  # noqa: ANN001
+    from survey.models import Campaign, CampaignStatus, CampaignUnit, Category, QuestionnaireStatus, QuestionType
+    from survey.models import RespondentGroup, Unit, UnitKind, utcnow
+    from survey.services.questionnaire_io import build_questionnaire
+    from survey.services.templates_builtin import STANDARD_GROUPS, WINDOW_SERVICE
+
+    session = db.session
+    groups = []
+    for order, g in enumerate(STANDARD_GROUPS):
+        group = RespondentGroup(code=g["code"], name=g["name"], target_share=g["target_share"], sort_order=order)
+        session.add(group)
+        groups.append(group)
+    categories = [Category(code=f"B{c}", name=f"基准类别{c + 1}", sort_order=c) for c in range(CATEGORIES)]
+    session.add_all(categories)
+    units = [Unit(code=f"BW{i:03d}", name=f"基准窗口{i + 1}", kind=UnitKind.WINDOW, category=categories[i % CATEGORIES],
+                  sort_order=i) for i in range(N_UNITS)]
+    session.add_all(units)
+    session.flush()
+    questionnaire = build_questionnaire(session, WINDOW_SERVICE)
+    questionnaire.status = QuestionnaireStatus.PUBLISHED
+    questionnaire.published_at = utcnow()
+    session.flush()
+    start = dt.datetime(2026, 7, 1, tzinfo=dt.timezone.utc)
+    campaign = Campaign(short_code=CAMPAIGN_CODE, title="基准评议（合成数据）", questionnaire=questionnaire,
+                        period="2026Q3", status=CampaignStatus.CLOSED, opens_at=start,
+                        closes_at=start + dt.timedelta(days=92), channels=list(CHANNELS))
+    session.add(campaign)
+    session.flush()
+    for i, unit in enumerate(units):
+        session.add(CampaignUnit(campaign=campaign, unit=unit, short_code=f"BU{i:04d}"))
+    session.commit()
+
+    questions = {q.code: q for q in questionnaire.questions}
+    satisfaction = [q.id for q in questionnaire.questions if q.type == QuestionType.SATISFACTION]
+    trips = questions["Q6"]
+    group_question = questions["Q7"]
+    group_options = {o.respondent_group_id: o.id for o in group_question.options}
+    rng = np.random.default_rng(2026)
+    quality = rng.normal(0.0, 0.5, N_UNITS)
+    group_ids = np.array([g.id for g in groups])
+    group_mix = np.array([0.18, 0.40, 0.30, 0.05, 0.07])
+    harsh = np.array([0.15, 0.0, -0.05, 0.1, 0.05])
+    unit_ids = np.array([u.id for u in units])
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        next_response = 1
+        next_answer = 1
+        for begin in range(0, n_responses, CHUNK):
+            n = min(CHUNK, n_responses - begin)
+            unit = rng.integers(0, N_UNITS, n)
+            group = rng.choice(5, size=n, p=group_mix)
+            channel = rng.choice(3, size=n, p=[0.5, 0.35, 0.15])
+            status = np.where(rng.random(n) < 0.005, 1, 0)
+            status[rng.random(n) < 0.001] = 2
+            latent = 1.1 + quality[unit] - harsh[group]
+            x = latent[:, None] + rng.normal(0.0, 0.9, (n, len(satisfaction)))
+            level = np.digitize(x, [-1.1, -0.4, 0.4, 1.3]) + 1
+            dont_know = rng.random(level.shape) < 0.05
+            comment = rng.random(n) < 0.10
+            ids = np.arange(next_response, next_response + n)
+            seconds = (rng.random(n) * 92 * 86400).astype(np.int64)
+            responses = [
+                (int(ids[i]), campaign.id, questionnaire.id, int(unit_ids[unit[i]]), int(group_ids[group[i]]),
+                 CHANNELS[channel[i]], ("valid", "flagged", "excluded")[status[i]],
+                 (start + dt.timedelta(seconds=int(seconds[i]))).replace(tzinfo=None), f"bench-{ids[i]:012d}", "zh")
+                for i in range(n)
+            ]
+            answers = []
+            for i in range(n):
+                rid, uid = int(ids[i]), int(unit_ids[unit[i]])
+                for k, qid in enumerate(satisfaction):
+                    if dont_know[i, k]:
+                        answers.append((next_answer, rid, campaign.id, uid, qid, None, True, None, None))
+                    else:
+                        answers.append((next_answer, rid, campaign.id, uid, qid, int(level[i, k]), False, None, None))
+                    next_answer += 1
+                option = trips.options[0 if level[i, 0] >= 3 else 1]
+                answers.append((next_answer, rid, campaign.id, uid, trips.id, None, False, option.id, None))
+                answers.append((next_answer + 1, rid, campaign.id, uid, group_question.id, None, False,
+                                group_options[int(group_ids[group[i]])], None))
+                next_answer += 2
+                if comment[i]:
+                    answers.append((next_answer, rid, campaign.id, uid, questions["Q8"].id, None, False, None,
+                                    "=HYPERLINK(\"http://x\") 排队时间太长" if i % 97 == 0 else "窗口服务热情"))
+                    next_answer += 1
+            next_response += n
+            _insert(db.engine.dialect.name, cursor, responses, answers)
+            raw.commit()
+            print(f"\r  filling: {next_response - 1:,} responses, {next_answer - 1:,} answers", end="", flush=True)
+        print()
+        if db.engine.dialect.name == "postgresql":
+            for table in ("response", "answer"):
+                cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+            cursor.execute("ANALYZE response")
+            cursor.execute("ANALYZE answer")
+        else:
+            cursor.execute("ANALYZE")
+        raw.commit()
+    finally:
+        raw.close()
+
+
+RESPONSE_COLUMNS = ("id", "campaign_id", "questionnaire_id", "unit_id", "respondent_group_id", "channel", "status",
+                    "submitted_at", "submission_id", "locale")
+ANSWER_COLUMNS = ("id", "response_id", "campaign_id", "unit_id", "question_id", "level", "dont_know", "option_id",
+                  "text")
+
+
+def _insert(dialect: str, cursor, responses: list[tuple], answers: list[tuple]) -> None:  # noqa: ANN001
+    if dialect == "sqlite":
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.executemany(f"INSERT INTO response ({', '.join(RESPONSE_COLUMNS)}) VALUES "
+                           f"({', '.join('?' * len(RESPONSE_COLUMNS))})", responses)
+        cursor.executemany(f"INSERT INTO answer ({', '.join(ANSWER_COLUMNS)}) VALUES "
+                           f"({', '.join('?' * len(ANSWER_COLUMNS))})", answers)
+        return
+    for table, columns, rows in (("response", RESPONSE_COLUMNS, responses), ("answer", ANSWER_COLUMNS, answers)):
+        buffer = io.StringIO()
+        for row in rows:
+            buffer.write("\t".join(_copy_text(v) for v in row))
+            buffer.write("\n")
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            copy.write(buffer.getvalue())
+
+
+def _copy_text(value: object) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def run(app, repeat: int, include_flagged: bool) -> None:  # noqa: ANN001
+    from sqlalchemy import func, select
+
+    from survey.extensions import db
+    from survey.models import Answer, Campaign, Response
+    from survey.services.results import compute_snapshot
+
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign).where(Campaign.short_code == CAMPAIGN_CODE))
+        n_responses = db.session.scalar(select(func.count()).select_from(Response).where(
+            Response.campaign_id == campaign.id))
+        n_answers = db.session.scalar(select(func.count()).select_from(Answer).where(Answer.campaign_id == campaign.id))
+        print(f"  database:    {db.engine.dialect.name}, {db.engine.url.render_as_string(hide_password=True)}")
+        print(f"  data:        {n_responses:,} responses, {n_answers:,} answer rows, {N_UNITS} units, "
+              f"campaign {CAMPAIGN_CODE} {campaign.period}")
+        best: dict[str, float] = {}
+        for attempt in range(repeat):
+            phases: dict[str, float] = {}
+            wall = time.perf_counter()
+            snapshot = compute_snapshot(db.session, campaign, user=None, include_flagged=include_flagged,
+                                        timings=phases)
+            db.session.commit()
+            phases["total"] = time.perf_counter() - wall
+            load = os.getloadavg()
+            print(f"  run {attempt + 1}:       " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
+                  + f"  (snapshot #{snapshot.id}, {len(snapshot.rows)} units; load average {load[0]:.2f})")
+            for key, value in phases.items():
+                best[key] = min(best.get(key, value), value)
+        print("  best:        " + ", ".join(f"{k} {v:.2f} s" for k, v in best.items()))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  peak RSS:    {rss:.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--responses", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=f"sqlite:///{ROOT / 'bench' / 'out' / 'results_bench.db'}")
+    parser.add_argument("--fresh", action="store_true", help="drop and rebuild the benchmark data")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--include-flagged", action="store_true")
+    parser.add_argument("--setup-only", action="store_true")
+    args = parser.parse_args()
+
+    from survey.config import normalise_database_url
+
+    url = normalise_database_url(args.database_url)
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if args.fresh:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+    app = build_app(url)
+    print("Pingyi results benchmark (load + compute + snapshot write)")
+    print(f"  machine:     {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+    seconds = prepare(app, args.responses, args.fresh)
+    if seconds is not None:
+        print(f"  setup:       filled the database in {seconds:.0f} s (once)")
+    if not args.setup_only:
+        run(app, args.repeat, args.include_flagged)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Results over the API: periods, official snapshots and each unit's 公众评议 component.
+
+Every route needs ``Authorization: Bearer <token>`` (tokens are made on the staff page
+/admin/results/tokens). Errors are JSON ``{"error": code, "message": text, "status": n}``:
+401 without a valid token, 400 for a malformed parameter, 404 for anything not found or
+not published. Drafts are never served.
+"""
+from __future__ import annotations
+
+import re
+from functools import wraps
+from typing import Any, Callable
+
+from flask import g, jsonify, request
+from sqlalchemy import select
+
+from survey.api import bp
+from survey.extensions import db
+from survey.models import Campaign
+from survey.services import api_tokens, codes, result_api, results
+
+CODE = re.compile(r"^[^\s/\\?#%]{1,32}$")
+
+
+def _error(status: int, code: str, message: str):  # noqa: ANN202
+    response = jsonify({"error": code, "message": message, "status": status})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="pingyi"'
+    return response
+
+
+def token_required(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        token = api_tokens.authenticate(db.session, request.headers.get("Authorization"))
+        if token is None:
+            return _error(401, "unauthorized", "需要有效的接口令牌：Authorization: Bearer <token>")
+        g.api_token = token
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _period_or_error(period: str):  # noqa: ANN202
+    return None if results.is_period(period) else _error(400, "bad_period", "期次格式无效，例如 2026Q4、2026、2026-11")
+
+
+@bp.route("/periods")
+@token_required
+def periods():
+    """Every period with its campaigns and their official snapshot ids."""
+    return jsonify({"periods": result_api.periods(db.session)})
+
+
+@bp.route("/snapshots")
+@token_required
+def snapshots():
+    """Official and superseded snapshots; filter with ?period= and ?campaign=<short code>."""
+    period = request.args.get("period") or None
+    if period is not None and (bad := _period_or_error(period)):
+        return bad
+    campaign = None
+    code = request.args.get("campaign")
+    if code:
+        if not CODE.match(code):
+            return _error(400, "bad_campaign", "评议活动代码格式无效")
+        campaign = db.session.scalar(select(Campaign).where(Campaign.short_code == (codes.normalise(code) or "")))
+        if campaign is None:
+            return _error(404, "campaign_not_found", f"没有代码为 {code} 的评议活动")
+    return jsonify({"snapshots": result_api.list_snapshots(db.session, period, campaign)})
+
+
+@bp.route("/snapshots/<int:snapshot_id>")
+@token_required
+def snapshot(snapshot_id: int):
+    """One published snapshot with every unit's figures."""
+    found = result_api.served_snapshot(db.session, snapshot_id)
+    if found is None:
+        return _error(404, "snapshot_not_found", f"没有已发布的结果 #{snapshot_id}")
+    return jsonify(result_api.snapshot_payload(db.session, found))
+
+
+@bp.route("/periods/<period>/component")
+@token_required
+def period_component(period: str):
+    """The period's official 公众评议 component of every unit."""
+    if bad := _period_or_error(period):
+        return bad
+    payload = result_api.period_component(db.session, period)
+    if payload is None:
+        return _error(404, "no_official_results", f"{period} 还没有发布的正式结果")
+    return jsonify(payload)
+
+
+@bp.route("/periods/<period>/units/<unit_code>")
+@token_required
+def period_unit(period: str, unit_code: str):
+    """One unit's official figures in the period."""
+    if bad := _period_or_error(period):
+        return bad
+    if not CODE.match(unit_code):
+        return _error(400, "bad_unit", "单位代码格式无效")
+    payload = result_api.unit_in_period(db.session, period, unit_code)
+    if payload is None:
+        return _error(404, "unit_not_found", f"没有代码为 {unit_code} 的单位")
+    if not payload["results"]:
+        return _error(404, "no_official_results", f"{unit_code} 在 {period} 没有发布的正式结果")
+    return jsonify(payload)

@@ -1,0 +1,63 @@
+"""``flask compute`` and ``flask verify-snapshot``."""
+from __future__ import annotations
+
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from survey.models import Answer, Snapshot, SnapshotStatus
+
+
+def test_compute_publishes_and_exports(runner, computed, session, tmp_path):
+    target = tmp_path / "result.xlsx"
+    outcome = runner.invoke(args=["compute", "--campaign", computed.campaign.short_code.lower(), "--period", "2026Q4",
+                                  "--publish", "--export", str(target)])
+    assert outcome.exit_code == 0, outcome.output
+    assert "official" in outcome.output and "已导出" in outcome.output
+    session.expire_all()
+    newest = session.scalar(select(Snapshot).order_by(Snapshot.id.desc()))
+    assert newest.status == SnapshotStatus.OFFICIAL and newest.id != computed.snapshot.id
+    book = load_workbook(target)
+    assert book.sheetnames[0] == "单位得分" and book["单位得分"].max_row == 4
+
+
+def test_compute_errors_are_one_clear_line(runner, computed, session):
+    cases = [
+        (["compute", "--campaign", "NOSUCH"], "没有短码为 NOSUCH"),
+        (["compute", "--campaign", computed.campaign.short_code, "--period", "2025Q1"], "期次是 2026Q4"),
+        (["compute", "--campaign", computed.campaign.short_code, "--export", "out.csv"], ".xlsx"),
+        (["compute", "--campaign", computed.campaign.short_code, "--public"], None),
+    ]
+    before = session.scalar(select(func.count()).select_from(Snapshot))
+    for args, message in cases[:3]:
+        outcome = runner.invoke(args=args)
+        assert outcome.exit_code != 0 and message in outcome.output
+    assert session.scalar(select(func.count()).select_from(Snapshot)) == before
+    computed.campaign.public_results = False
+    session.commit()
+    outcome = runner.invoke(args=cases[3][0])
+    assert outcome.exit_code != 0 and "向公众公布" in outcome.output
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Snapshot)) == before  # rolled back, nothing half-written
+
+
+def test_verify_snapshot_reports_identity_and_differences(runner, computed, session):
+    ok = runner.invoke(args=["verify-snapshot", str(computed.snapshot.id)])
+    assert ok.exit_code == 0 and "复算一致" in ok.output
+    answer = session.scalar(select(Answer).where(Answer.level == 4).limit(1))
+    answer.level = 1
+    session.commit()
+    changed = runner.invoke(args=["verify-snapshot", str(computed.snapshot.id)])
+    assert changed.exit_code != 0 and "不一致" in changed.output
+    missing = runner.invoke(args=["verify-snapshot", "999999"])
+    assert missing.exit_code != 0 and "没有编号为 999999" in missing.output
+
+
+def test_progress_goes_through_every_step_in_order(computed, session):
+    from survey.services import results
+
+    seen: list[tuple[str, int, int]] = []
+    results.compute_snapshot(session, computed.campaign, None, progress=lambda *step: seen.append(step))
+    done = [d for _p, d, _t in seen]
+    assert done == sorted(done) and set(done) == set(range(results.STEPS + 1))
+    assert {t for _p, _d, t in seen} == {results.STEPS} and seen[-1][0] == "write"
+    assert [p for p, _d, _t in seen].index("compute") > [p for p, _d, _t in seen].index("load")
