@@ -1,0 +1,403 @@
+"""Load: many phones opening the window questionnaire and submitting it, against real gunicorn.
+
+    .venv/bin/python bench/load.py                                   # SQLite and PostgreSQL, default matrix
+    .venv/bin/python bench/load.py --databases sqlite --configs sync:4 --phones 2000
+    .venv/bin/python bench/load.py --pg-url postgresql://postgres@127.0.0.1:5432/test
+
+For each database (a fresh SQLite file; a database of our own on the PostgreSQL server,
+dropped afterwards), both loaded with the demo (``seed-demo``: 3000 responses), and for
+each gunicorn configuration (worker class and count, ``survey/gunicorn_conf.py`` with
+``WEB_CONCURRENCY`` / ``PINGYI_THREADS``), it starts gunicorn on an ephemeral loopback
+port and sends ``--phones`` simulated phones, ``--concurrency`` at a time. Each phone:
+
+  GET /s/<window code>  → parse the CSRF token, submission id and the questions;
+  POST the answers      → expect 303 to the thank-you page;
+  GET /thanks/<code>    → expect 200.
+
+Every phone is a distinct device: its own cookie jar and its own client address (each
+connects from its own 127.x.y.z source address), so the per-address rate limit stays ON
+at its production default (PINGYI_RATELIMIT_SUBMIT, counted per worker in memory) and the
+burst rule sees distinct fingerprints; the number of flagged responses is reported.
+
+Then the same client sends the same number of requests to bench/baseline_app.py (one
+INSERT through SQLAlchemy per request, same gunicorn settings, same database server)
+and the site's submissions per second are printed as a fraction of that baseline.
+
+The machine has 2 cores shared by gunicorn, the database server and this client; the
+client's own CPU time is printed so that can be judged.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
+HIDDEN = re.compile(r'name="(csrf_token|submission_id|started)" type="hidden" value="([^"]*)"')
+RADIO = re.compile(r'type="radio" name="(q\d+(?:_u\d+)?)" id="[^"]+" value="([^"]+)"')
+TEXTAREA = re.compile(r'<textarea name="(q\d+(?:_u\d+)?)"')
+COMMENTS = ["窗口人员态度很好，办事效率高。", "排队时间有点长，希望多开几个窗口。", "无", "材料一次告知清楚，点赞！"]
+
+
+# --- the servers -------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_gunicorn(app_path: str, env: dict[str, str], workers: int, threads: int, ready_path: str,
+                   log: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, **env, "WEB_CONCURRENCY": str(workers), "PINGYI_THREADS": str(threads),
+           "PINGYI_ACCESS_LOG": "", "PYTHONPATH": str(ROOT)}
+    cmd = [GUNICORN, "--config", "python:survey.gunicorn_conf", "--bind", f"127.0.0.1:{port}", app_path]
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    server = Server(process, port)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited ({process.returncode}); see {log}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(f"GET {ready_path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+                if sock.recv(64).split(b" ")[1:2] in ([b"200"], [b"405"]):
+                    return server
+        except OSError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"gunicorn did not answer on port {port}; see {log}")
+
+
+# --- the databases -----------------------------------------------------------------------------
+
+@dataclass
+class Database:
+    kind: str
+    url: str
+    folder: Path
+    cleanup: list = field(default_factory=list)
+    code: str = ""
+
+    def close(self) -> None:
+        for step in reversed(self.cleanup):
+            step()
+
+
+def prepare(kind: str, pg_url: str, folder: Path, responses: int) -> Database:
+    """A fresh database with the demo loaded; returns where it is and the window's short code."""
+    if kind == "sqlite":
+        database = Database(kind, f"sqlite:///{folder / 'site.db'}", folder)
+    else:
+        from survey.config import normalise_database_url
+
+        admin = create_engine(normalise_database_url(pg_url), isolation_level="AUTOCOMMIT")
+        name = f"pingyi_load_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+        database = Database(kind, url, folder)
+
+        def drop() -> None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+        database.cleanup.append(drop)
+    env = {**os.environ, "DATABASE_URL": database.url, "PINGYI_INSTANCE_PATH": str(folder), "FLASK_APP": "wsgi"}
+    flask = str(ROOT / ".venv" / "bin" / "flask")
+    for args in (["db", "upgrade"], ["seed-demo", "--responses", str(responses)]):
+        subprocess.run([flask, *args], cwd=ROOT, env=env, check=True, capture_output=True)
+    from survey.config import normalise_database_url
+    from survey.models import Campaign, CampaignUnit, Unit
+
+    engine = create_engine(normalise_database_url(database.url))
+    with engine.connect() as conn:
+        database.code = conn.execute(
+            select(CampaignUnit.short_code).join(Unit, CampaignUnit.unit_id == Unit.id)
+            .join(Campaign, CampaignUnit.campaign_id == Campaign.id)
+            .where(Unit.code == "CK-BDC", Campaign.status == "open")
+        ).scalar_one()
+    engine.dispose()
+    return database
+
+
+def response_counts(url: str, since: float) -> tuple[int, int]:
+    """Responses stored since ``since`` (epoch seconds) and how many of them were flagged."""
+    import datetime as dt
+
+    from survey.config import normalise_database_url
+    from survey.models import Response, ResponseStatus
+
+    start = dt.datetime.fromtimestamp(since, dt.timezone.utc)
+    engine = create_engine(normalise_database_url(url))
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count(Response.id)).where(Response.submitted_at >= start)).scalar()
+        flagged = conn.execute(select(func.count(Response.id)).where(
+            Response.submitted_at >= start, Response.status == ResponseStatus.FLAGGED)).scalar()
+    engine.dispose()
+    return stored, flagged
+
+
+# --- the client --------------------------------------------------------------------------------
+
+@dataclass
+class Tally:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {"get": [], "post": [], "thanks": [], "flow": []})
+    errors: dict[str, int] = field(default_factory=dict)
+    done: int = 0
+
+    def error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+
+def address(n: int) -> str:
+    """The n-th phone's own loopback address: 127.1.0.1, 127.1.0.2, … (never 127.0.0.1)."""
+    n += 1
+    return f"127.{1 + n // 65025}.{(n // 255) % 255}.{1 + n % 255}"
+
+
+def answers(html: str, rng: random.Random) -> dict[str, str] | None:
+    fields = dict(HIDDEN.findall(html))
+    if "csrf_token" not in fields or "submission_id" not in fields:
+        return None
+    choices: dict[str, list[str]] = {}
+    for name, value in RADIO.findall(html):
+        choices.setdefault(name, []).append(value)
+    for name, values in choices.items():
+        fields[name] = rng.choice(values)
+    for name in TEXTAREA.findall(html):
+        if rng.random() < 0.3:
+            fields[name] = rng.choice(COMMENTS)
+    return fields
+
+
+async def fetch(http: aiohttp.ClientSession, tally: Tally, what: str, method: str, url: str,
+                **kw) -> tuple[int, str, str]:  # noqa: ANN003
+    """One request, timed to the last byte of the body: (status, body, Location)."""
+    start = time.perf_counter()
+    async with http.request(method, url, allow_redirects=False, **kw) as reply:
+        body = await reply.text()
+        tally.latencies[what].append(time.perf_counter() - start)
+        return reply.status, body, reply.headers.get("Location", "")
+
+
+async def phone(n: int, base: str, code: str, tally: Tally, rng: random.Random) -> None:
+    connector = aiohttp.TCPConnector(local_addr=(address(n), 0), limit=1)
+    ua = f"Mozilla/5.0 (Linux; Android 12; bench-{n}) AppleWebKit/537.36 MicroMessenger/8.0"
+    start = time.perf_counter()
+    try:
+        async with aiohttp.ClientSession(base, connector=connector, headers={"User-Agent": ua},
+                                         cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                         timeout=aiohttp.ClientTimeout(total=60)) as http:
+            status, html, _ = await fetch(http, tally, "get", "GET", f"/s/{code}")
+            if status != 200:
+                return tally.error(f"GET {status}")
+            data = answers(html, rng)
+            if data is None:
+                return tally.error("GET without form")
+            status, _, location = await fetch(http, tally, "post", "POST", f"/s/{code}", data=data)
+            if status != 303:
+                return tally.error(f"POST {status}")
+            status, _, _ = await fetch(http, tally, "thanks", "GET", location)
+            if status != 200:
+                return tally.error(f"thanks {status}")
+        tally.latencies["flow"].append(time.perf_counter() - start)
+        tally.done += 1
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        tally.error(type(exc).__name__)
+
+
+async def baseline_request(n: int, base: str, tally: Tally, _rng: random.Random) -> None:
+    connector = aiohttp.TCPConnector(local_addr=(address(n), 0), limit=1)
+    start = time.perf_counter()
+    try:
+        async with aiohttp.ClientSession(base, connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
+            async with http.post("/insert", data={"n": str(n)}) as reply:
+                await reply.read()
+                if reply.status != 201:
+                    return tally.error(f"POST {reply.status}")
+        tally.latencies["flow"].append(time.perf_counter() - start)
+        tally.latencies["post"].append(time.perf_counter() - start)
+        tally.done += 1
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        tally.error(type(exc).__name__)
+
+
+async def drive(job, count: int, concurrency: int, seed: int, *args) -> tuple[Tally, float, float]:  # noqa: ANN001
+    tally = Tally()
+    rng = random.Random(seed)
+    queue = iter(range(count))
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+
+    async def worker() -> None:
+        for n in queue:
+            await job(n + seed * 1_000_000, *args, tally, rng)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return tally, time.perf_counter() - wall0, time.process_time() - cpu0
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] * 1000
+
+
+@dataclass
+class Row:
+    database: str
+    config: str
+    target: str
+    done: int
+    seconds: float
+    client_cpu: float
+    tally: Tally
+    stored: int = 0
+    flagged: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0
+
+    def line(self, baseline: "Row | None" = None) -> str:
+        lat = self.tally.latencies["post"]
+        flow = self.tally.latencies["flow"]
+        errors = sum(self.tally.errors.values())
+        ratio = f"{self.rate / baseline.rate:6.1%}" if baseline and baseline.rate else "     —"
+        stored = f"{self.stored:6d} {self.flagged:5d}" if self.target == "site" else "     —     —"
+        return (f"{self.database:10s} {self.config:12s} {self.target:8s} {self.done:6d} {self.rate:8.1f} "
+                f"{pct(lat, 50):7.1f} {pct(lat, 95):7.1f} {pct(lat, 99):7.1f} {pct(flow, 50):7.1f} {pct(flow, 99):7.1f} "
+                f"{errors:6d} {stored} {ratio} {self.client_cpu / self.seconds:5.0%}")
+
+
+HEADER = (f"{'database':10s} {'gunicorn':12s} {'target':8s} {'ok':>6s} {'ok/s':>8s} "
+          f"{'p50':>7s} {'p95':>7s} {'p99':>7s} {'flow50':>7s} {'flow99':>7s} {'errors':>6s} "
+          f"{'stored':>6s} {'flagd':>5s} {'ratio':>6s} {'client':>5s}")
+
+
+def run_config(database: Database, config: str, args: argparse.Namespace, log: Path) -> list[Row]:
+    worker_class, _, spec = config.partition(":")
+    workers, _, threads = spec.partition("x")
+    workers_n, threads_n = int(workers), int(threads or (1 if worker_class == "sync" else 4))
+    secret = secrets.token_hex(32)
+    site_env = {"DATABASE_URL": database.url, "SECRET_KEY": secret, "PINGYI_INSTANCE_PATH": str(database.folder)}
+    rows = []
+    site = start_gunicorn("wsgi:app", site_env, workers_n, threads_n, "/api/v1/health", log)
+    try:
+        asyncio.run(drive(phone, min(50, args.phones), args.concurrency, 7, site.base, database.code))  # warm-up
+        since = time.time()
+        tally, seconds, cpu = asyncio.run(drive(phone, args.phones, args.concurrency, 1, site.base, database.code))
+        row = Row(database.kind, config, "site", tally.done, seconds, cpu, tally)
+        row.stored, row.flagged = response_counts(database.url, since)
+        rows.append(row)
+    finally:
+        site.stop()
+    from bench.baseline_app import create_table
+
+    base_url = database.url.replace("site.db", "baseline.db") if database.kind == "sqlite" else database.url
+    create_table(base_url)
+    baseline = start_gunicorn("bench.baseline_app:create_baseline()", {"BASELINE_DATABASE_URL": base_url}, workers_n, threads_n,
+                              "/insert", log)
+    try:
+        asyncio.run(drive(baseline_request, min(50, args.phones), args.concurrency, 8, baseline.base))
+        tally, seconds, cpu = asyncio.run(drive(baseline_request, args.phones, args.concurrency, 2, baseline.base))
+        rows.insert(0, Row(database.kind, config, "baseline", tally.done, seconds, cpu, tally))
+    finally:
+        baseline.stop()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--configs", default="sync:2,sync:4,gthread:2x4,gthread:4x4",
+                        help="worker_class:workers[xthreads], comma-separated")
+    parser.add_argument("--phones", type=int, default=1500, help="submissions per run")
+    parser.add_argument("--concurrency", type=int, default=16, help="phones in flight at once")
+    parser.add_argument("--demo-responses", type=int, default=3000)
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    args = parser.parse_args()
+
+    print(f"pingyi load: {args.phones} phones per run, {args.concurrency} at a time; {os.cpu_count()} cores "
+          f"shared by gunicorn, the database and this client. Rate limit ON (production default, per address; "
+          f"every phone has its own address). Latencies in ms; p50/p95/p99 of the POST, flow = GET+POST+thanks.")
+    results: list[tuple[Row, Row]] = []
+    with tempfile.TemporaryDirectory(prefix="pingyi-load-") as tmp:
+        log = Path(tmp) / "gunicorn.log"
+        for kind in args.databases.split(","):
+            folder = Path(tmp) / kind
+            folder.mkdir()
+            database = prepare(kind, args.pg_url, folder, args.demo_responses)
+            try:
+                for config in args.configs.split(","):
+                    baseline, site = run_config(database, config, args, log)
+                    results.append((baseline, site))
+                    for row in (baseline, site):
+                        if row.tally.errors:
+                            print(f"  {row.database} {row.config} {row.target} errors: {row.tally.errors}", flush=True)
+            finally:
+                database.close()
+        print()
+        print(HEADER)
+        for baseline, site in results:
+            print(baseline.line())
+            print(site.line(baseline))
+        worst = [s for _b, s in results if s.stored != s.done]
+        if worst:
+            print("\nWARNING: stored responses differ from successful phones:",
+                  [(s.database, s.config, s.done, s.stored) for s in worst])
+        problems = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+                    if "Traceback" in line or "ERROR" in line]
+        if problems:
+            print(f"\ngunicorn logged {len(problems)} error lines, e.g. {problems[0]!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""SQLite under concurrent writers: read-then-write transactions from many connections lose nothing.
+
+The shape of a submission: read (idempotency check, burst count), then insert, then
+commit, from many workers at once. With a deferred BEGIN the loser of a race fails at
+once with "database is locked"; ours queues for the write lock instead.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Integer, String, create_engine, event, func, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from survey.db import install_sqlite_pragmas, read_snapshot, write_transaction
+
+WORKERS = 8
+ROUNDS = 40
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class Row(_Base):
+    __tablename__ = "row"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+
+
+def _engine(path: Path, ours: bool = True):  # noqa: ANN202
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+    if ours:
+        install_sqlite_pragmas(engine)
+    else:  # SQLAlchemy's documented recipe with a plain deferred BEGIN, for comparison
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection, _record):  # noqa: ANN001, ANN202
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # noqa: ANN001, ANN202
+            conn.exec_driver_sql("BEGIN")
+    _Base.metadata.create_all(engine)
+    return engine
+
+
+def _hammer(engine) -> list[Exception]:  # noqa: ANN001
+    errors: list[Exception] = []
+    barrier = threading.Barrier(WORKERS)
+
+    def work(n: int) -> None:
+        barrier.wait()
+        for i in range(ROUNDS):
+            try:
+                with Session(engine) as session:
+                    session.scalar(select(func.count(Row.id)))  # read first, as a submission does
+                    session.add(Row(key=f"{n}-{i}"))
+                    session.commit()
+            except OperationalError as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(WORKERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_concurrent_read_then_write_transactions_all_commit(tmp_path):
+    engine = _engine(tmp_path / "ours.db")
+    assert _hammer(engine) == []
+    with Session(engine) as session:
+        assert session.scalar(select(func.count(Row.id))) == WORKERS * ROUNDS
+
+
+def test_a_deferred_begin_would_lose_writes_under_the_same_load(tmp_path):
+    """Why we begin IMMEDIATE: the documented deferred recipe fails under this very load."""
+    errors = _hammer(_engine(tmp_path / "deferred.db", ours=False))
+    if not errors:
+        pytest.skip("no write collision happened this time (timing); the comparison is informative only")
+    assert all("locked" in str(e) for e in errors)
+
+
+def test_reads_take_no_lock_and_see_the_latest_commit(tmp_path):
+    engine = _engine(tmp_path / "reads.db")
+    with Session(engine) as writer, Session(engine) as reader:
+        writer.add(Row(key="a"))
+        writer.flush()  # the writer holds the write lock now
+        assert reader.scalar(select(func.count(Row.id))) == 0  # a read neither blocks nor sees uncommitted rows
+        writer.commit()
+        assert reader.scalar(select(func.count(Row.id))) == 1  # the same session sees the new commit
+
+
+def test_read_snapshot_is_repeatable_and_write_transaction_serialises(tmp_path):
+    engine = _engine(tmp_path / "snap.db")
+    with Session(engine) as reader, Session(engine) as writer:
+        read_snapshot(reader)
+        assert reader.scalar(select(func.count(Row.id))) == 0
+        writer.add(Row(key="b"))
+        writer.commit()
+        assert reader.scalar(select(func.count(Row.id))) == 0  # one snapshot until the session ends
+        reader.rollback()
+        assert reader.scalar(select(func.count(Row.id))) == 1
+
+    with Session(engine) as first:
+        write_transaction(first)
+        other = create_engine(f"sqlite:///{tmp_path / 'snap.db'}", connect_args={"timeout": 0.2})
+        with other.connect() as conn, pytest.raises(OperationalError, match="locked"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        other.dispose()
+        first.rollback()
+
+
+def test_a_savepoint_before_any_write_nests_inside_the_transaction(tmp_path):
+    engine = _engine(tmp_path / "nest.db")
+    with Session(engine) as session:
+        with session.begin_nested():
+            session.add(Row(key="inner"))
+        session.rollback()  # the outer rollback undoes the released savepoint too
+        assert session.scalar(select(func.count(Row.id))) == 0
+        with session.connection() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
