@@ -27,6 +27,9 @@ def pdf_text_pypdf(data: bytes) -> list[str]:
 def pdftotext(data: bytes, tmp_path: Path) -> str:
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (poppler-utils) is not installed; the pypdf checks still ran")
+    if not any(Path(d, "Adobe-GB1").is_dir() for d in ("/usr/share/poppler/cMap", "/usr/local/share/poppler/cMap")):
+        pytest.skip("poppler-data (Adobe-GB1 CMaps) is not installed, so pdftotext cannot read the standard "
+                    "Chinese font; the pypdf checks still ran (apt-get install poppler-data)")
     path = tmp_path / "p.pdf"
     path.write_bytes(data)
     return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True,
