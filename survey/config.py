@@ -89,6 +89,9 @@ class Config:
     RATELIMIT_SUBMIT = os.environ.get("PINGYI_RATELIMIT_SUBMIT", "30 per minute;300 per hour")
     RATELIMIT_LOGIN = os.environ.get("PINGYI_RATELIMIT_LOGIN", "10 per minute;50 per hour")
     RATELIMIT_HEADERS_ENABLED = True
+    # Redis down: staff login keeps a per-process limit in memory instead of failing with a 500.
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
 
     # Ballot stuffing (survey.services.antiabuse): the fingerprint's key rotates every so many
     # hours; more than BURST_MAX_RESPONSES from one fingerprint to one campaign within

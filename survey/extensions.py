@@ -1,7 +1,7 @@
 """Flask extensions, created unbound here and bound to the app in ``create_app``."""
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_login import LoginManager
@@ -17,9 +17,21 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def client_key() -> str:
+    """What rate limits count by: a keyed, rotating hash of the client address, never the address.
+
+    So neither the limiter's memory nor Redis ever holds a raw IP address.
+    """
+    from survey.services import antiabuse
+
+    config = current_app.config
+    return antiabuse.address_key(config["SECRET_KEY"], client_address(),
+                                 rotation_hours=config["FINGERPRINT_ROTATION_HOURS"])
+
+
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 babel = Babel()
-limiter = Limiter(key_func=client_address, default_limits=[])
+limiter = Limiter(key_func=client_key, default_limits=[])

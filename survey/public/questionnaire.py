@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from limits import parse_many
 from sqlalchemy.orm import Session
 
-from survey.extensions import client_address, db, limiter
+from survey.extensions import client_address, client_key, db, limiter
 from survey.i18n import current_language, localized
 from survey.models import Campaign, Channel, Question, Questionnaire, QuestionnaireKind, Response, Unit
 from survey.public.forms import SubmitForm
@@ -309,9 +309,7 @@ def _seconds_to_wait() -> int | None:
     config = current_app.config
     if not config.get("RATELIMIT_ENABLED", True):
         return None
-    key = antiabuse.address_key(config["SECRET_KEY"], client_address(),
-                                rotation_hours=config["FINGERPRINT_ROTATION_HOURS"])
-    names = [n for n in (config.get("RATELIMIT_KEY_PREFIX"), "public-submit", key) if n]
+    names = [n for n in (config.get("RATELIMIT_KEY_PREFIX"), "public-submit", client_key()) if n]
     try:
         for item in parse_many(config["RATELIMIT_SUBMIT"]):
             if not limiter.limiter.hit(item, *names):

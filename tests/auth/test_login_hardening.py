@@ -38,6 +38,34 @@ def test_failed_logins_are_limited_per_account_across_addresses(client, make):
     assert _attempt(client, "zhao", PASSWORD, address="10.0.2.100").status_code == 302  # other accounts unaffected
 
 
+def test_login_limit_counters_hold_no_raw_address(client, make):
+    from survey.extensions import limiter
+
+    make.user(username="sun")
+    _attempt(client, "sun", "wrong password!", address="10.9.8.7")
+    keys = list(limiter.storage.storage.keys())  # the in-memory storage's counters
+    assert any("login" in key for key in keys), keys
+    assert all("10.9.8.7" not in key for key in keys), keys
+
+
+class TestRedisDown:
+    """With REDIS_URL pointing at a dead Redis, sign-in still works and is still limited (in memory)."""
+
+    @pytest.fixture
+    def app_overrides(self):
+        return {"RATELIMIT_ENABLED": True, "RATELIMIT_LOGIN": "3 per minute",
+                "REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens on port 1
+
+    def test_sign_in_works_and_is_still_limited(self, app, client, make, auth):
+        assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:1/0"
+        make.user(username="qian")
+        assert _attempt(client, "qian", PASSWORD).status_code == 302
+        auth.logout()
+        for _ in range(3):
+            assert _attempt(client, "qian", "wrong password!").status_code == 200
+        assert _attempt(client, "qian", PASSWORD).status_code == 429
+
+
 def test_successful_logins_do_not_use_up_the_limit(client, make, auth):
     make.user(username="busy")
     for _ in range(5):
