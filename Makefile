@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export FLASK_APP := wsgi
 
-.PHONY: run test serve install install-dev migrate demo bench clean
+.PHONY: run test install install-dev migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -6,8 +6,6 @@ their own unit and the units below it (``visible_unit_ids``): other units' pages
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -19,6 +17,7 @@ from survey.extensions import db
 from survey.models import Campaign, Role, Snapshot, SnapshotStatus
 from survey.services import exports, result_views, results
 from survey.services.analysis_settings import CHANNEL_LABELS
+from survey.services.calendar import org_today
 from survey.services.access import visible_unit_ids
 from survey.services.component import GRADE_NOTES, SOURCES
 from survey.services.spreadsheets import CSV_MIME, XLSX_MIME
@@ -154,7 +153,7 @@ def results_unit(snapshot_id: int, unit_id: int):
 
 
 def _filename(snapshot: Snapshot, suffix: str) -> str:
-    stamp = dt.date.today().strftime("%Y%m%d")
+    stamp = org_today().strftime("%Y%m%d")
     return f"pingyi-results-{snapshot.period}-{snapshot.id}-{stamp}.{suffix}"
 
 

@@ -13,7 +13,7 @@ from survey.services import codes, posters, qr
 
 
 def find_campaign(key: str) -> Campaign | None:
-    """A campaign by its short code (any case, look-alikes forgiven) or by its numeric id."""
+    """A campaign by its short code (any case, spaces and dashes ignored) or by its numeric id."""
     key = key.strip()
     if key.isdigit():
         found = db.session.get(Campaign, int(key))

@@ -147,7 +147,7 @@ def _others_url(target: Target) -> str | None:
 
 @bp.route("/go")
 def go():
-    """The code box on the home page: a typed poster code, in any case, with look-alikes forgiven."""
+    """The code box on the home page: a typed poster code, in any case, spaces and dashes ignored."""
     target = campaign_service.resolve_code(db.session, request.args.get("code", ""))
     if target is None:
         flash(_("没有找到这个短码，请核对海报上的字母和数字。"), "error")

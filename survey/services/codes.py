@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import secrets
 
-# 31 symbols: digits 2-9 and letters without I, L, O (and U, to avoid accidental words).
+# 30 symbols: digits 2-9 and the letters without I, L, O (and U, to avoid accidental words).
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
