@@ -5,10 +5,15 @@ the one page meant for a frame (the admin's phone preview) widens ``frame-ancest
 to ``'self'`` itself. HSTS is sent only when ``PINGYI_ENV=production`` and the request
 came over HTTPS — directly, or through a trusted proxy's ``X-Forwarded-Proto: https``
 (``PINGYI_PROXY_HOPS``) — so a plain-HTTP test or intranet site never pins itself.
+
+A NUL character in a URL (``/i/ab%00cd``, ``?period=%00``) is refused before any view
+runs: no code, name or filter of ours can contain one, and PostgreSQL cannot even
+compare text with it, so a view that passed it to a query would fail with a 500.
+The JSON API is left to its own checks, which answer in the API's error codes.
 """
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, abort, request
 
 # No inline scripts or styles anywhere: every script and stylesheet is a file in static/.
 CSP = (
@@ -19,6 +24,15 @@ CSP = (
 
 
 def register(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_in_url():  # noqa: ANN202
+        if request.path.startswith("/api/"):
+            return  # the API checks its own paths and queries and answers in its own error codes
+        if "\x00" in request.path:
+            abort(404)
+        if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+            abort(400)
+
     @app.after_request
     def security_headers(response):  # noqa: ANN001, ANN202
         headers = response.headers

@@ -110,6 +110,7 @@ class TestPreview:
     @pytest.mark.parametrize("raw, expected", [
         ("13800138000", "13800138000"), ("138-0013-8000", "13800138000"), ("+8613800138000", "13800138000"),
         ("008613800138000", "13800138000"), ("12800138000", None), ("1380013800", None), ("0571-88888888", None),
+        ("１３８００１３８０００", "13800138000"), ("١٣٨٠٠١٣٨٠٠٠", None), ("1３8 0013 8000", "13800138000"),
     ])
     def test_mobile_numbers(self, raw, expected):
         assert invitations.normalise_phone(raw) == expected

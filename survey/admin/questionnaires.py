@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -24,7 +25,7 @@ from survey.extensions import db
 from survey.models import Question, Questionnaire, QuestionType, RespondentGroup
 from survey.services import questionnaires as service
 from survey.services.groups import missing_template_groups
-from survey.services.setup_validation import SetupError
+from survey.services.setup_validation import SetupError, strip_control
 
 BLANK_OPTION_ROWS = 3
 LEVEL_FIELDS = ("score_1", "score_2", "score_3", "score_4", "score_5")
@@ -83,7 +84,8 @@ def questionnaire_import():
     if upload is None or not upload.filename:
         return _list_page({"file": _("请选择要导入的问卷文件（.json）。")}, 422)
     content = upload.read()
-    questionnaire, errors = save(lambda: service.import_json(db.session, current_user, content, upload.filename[:200]))
+    filename = strip_control(upload.filename)[:200]  # only recorded in the audit trail: never refused
+    questionnaire, errors = save(lambda: service.import_json(db.session, current_user, content, filename))
     if errors:
         return _list_page({"file": next(iter(errors.values()))}, 422)
     flash(_("已导入问卷草稿“%(t)s”。检查无误后请发布。", t=questionnaire.title), "info")
@@ -121,6 +123,15 @@ def _editor_page(questionnaire: Questionnaire, meta_form: MetaForm | None = None
 @analyst_only
 def questionnaire(questionnaire_id: int):
     return _editor_page(_questionnaire_or_404(questionnaire_id))
+
+
+def _whole(raw: str) -> int | None:
+    """ASCII digits as a number (a huge one as 10**9, beyond every limit here); None for anything else.
+
+    Not ``str.isdigit``: it takes "²" and "١", which ``int`` then refuses or reads."""
+    if not re.fullmatch(r"[0-9]+", raw):
+        return None
+    return int(raw) if len(raw) <= 9 else 10**9
 
 
 def _number(text: str | None, field: str, label: str, default: float | None = None) -> float | None:
@@ -190,8 +201,7 @@ def _question_form(question: Question, data: dict[str, Any]) -> QuestionForm:
 def _option_rows(form_values: Any | None, data: dict[str, Any]) -> list[dict[str, str]]:
     """The options table: stored options (or the submitted rows) plus blank rows to add more."""
     if form_values is not None:
-        raw = str(form_values.get("option_count", ""))
-        count = int(raw) if raw.isdigit() else 0
+        count = _whole(str(form_values.get("option_count", ""))) or 0
         return [{k: form_values.get(f"opt-{i}-{k}", "") for k in ("code", "label", "label_en", "score", "group")}
                 for i in range(min(count, 200))]
     rows = [{"code": o["code"], "label": o["label"], "label_en": o.get("label_en") or "",
@@ -229,15 +239,15 @@ def _submitted_question(question: Question, form: QuestionForm, options: list[di
     }
     if question.type == QuestionType.TEXT:
         raw = (form.max_length.data or "").strip()
-        if raw and not raw.isdigit():
+        if raw and _whole(raw) is None:
             raise SetupError({"max_length": _("字数上限应为整数。")})
-        data["max_length"] = int(raw) if raw else None
+        data["max_length"] = _whole(raw) if raw else None
     if question.type == QuestionType.MULTIPLE:
         raw = (form.max_choices.data or "").strip()
-        if raw and not raw.isdigit():
+        if raw and _whole(raw) is None:
             raise SetupError({"max_choices": _("最多可选项数应为整数。")})
         if raw:
-            data["settings"]["max_choices"] = int(raw)
+            data["settings"]["max_choices"] = _whole(raw)
     if question.type in (QuestionType.SINGLE, QuestionType.MULTIPLE, QuestionType.GROUP):
         data["options"] = []
         for number, row in enumerate(options, start=1):
@@ -266,13 +276,12 @@ def question_edit(questionnaire_id: int, question_id: int):
     form = QuestionForm()
     options = _option_rows(request.form, stored)
     action = request.form.get("action", "save")
-    if action.startswith(("up-", "down-")) and action.split("-", 1)[1].isdigit():
-        index = int(action.split("-", 1)[1])
+    index = _whole(action.split("-", 1)[1]) if "-" in action else None
+    if action.startswith(("up-", "down-")) and index is not None:
         target = index - 1 if action.startswith("up-") else index + 1
         if 0 <= index < len(options) and 0 <= target < len(options):
             options[index], options[target] = options[target], options[index]
-    elif action.startswith("remove-") and action.split("-", 1)[1].isdigit():
-        index = int(action.split("-", 1)[1])
+    elif action.startswith("remove-") and index is not None:
         if 0 <= index < len(options):
             options.pop(index)
 

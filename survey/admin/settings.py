@@ -114,7 +114,10 @@ def calendar_import():
                 flash(str(exc), "error")
                 return render_template("admin/settings/calendar_import.html", text="", preview=None), 422
         else:
-            text = request.form.get("text", "")[:MAX_UPLOAD]
+            text = request.form.get("text", "")
+            if len(text) > MAX_UPLOAD:  # refused, never cut: a cut text would import only its first part
+                flash(_("文件太大（最多 256 KB）。"), "error")
+                return render_template("admin/settings/calendar_import.html", text="", preview=None), 422
         preview = calendar.parse_calendar_csv(text)
         if request.form.get("confirm") == "1" and preview.ok:
             count = calendar.import_calendar(db.session, preview, current_user,

@@ -18,8 +18,9 @@ from survey.api import bp
 from survey.extensions import db
 from survey.models import Campaign
 from survey.services import api_tokens, codes, result_api, results
+from survey.services.setup_validation import is_code
 
-CODE = re.compile(r"^[^\s/\\?#%]{1,32}$")
+CODE = re.compile(r"^[^\s/\\?#%]{1,32}$")  # a campaign's short code (normalised before any query)
 
 
 def _error(status: int, code: str, message: str):  # noqa: ANN202
@@ -99,7 +100,7 @@ def period_unit(period: str, unit_code: str):
     """One unit's official figures in the period."""
     if bad := _period_or_error(period):
         return bad
-    if not CODE.match(unit_code):
+    if not is_code(unit_code):
         return _error(400, "bad_unit", "单位代码格式无效")
     payload = result_api.unit_in_period(db.session, period, unit_code)
     if payload is None:

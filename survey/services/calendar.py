@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from survey.models import Holiday, HolidayKind, User
 from survey.services import audit
+from survey.services.setup_validation import check_characters
 
 Exceptions = Mapping[dt.date, HolidayKind]
 
@@ -141,7 +142,7 @@ def years_listed(session: Session) -> list[int]:
 def set_day(session: Session, day: dt.date, kind: HolidayKind | str, name: str | None, actor: User | None) -> Holiday:
     """Add or change one exception. A holiday on a weekend or a workday on a weekday changes nothing."""
     kind = HolidayKind(kind)
-    name = (name or "").strip()[:100] or None
+    name = _day_name(name)
     _check_sensible(day, kind)
     entry = session.scalar(select(Holiday).where(Holiday.day == day))
     before = entry.kind.value if entry is not None else None
@@ -165,6 +166,15 @@ def remove_day(session: Session, day: dt.date, actor: User | None) -> bool:
     session.delete(entry)
     session.flush()
     return True
+
+
+def _day_name(text: str | None) -> str | None:
+    """A day's name (国庆节): stripped, cut to 100 characters; a control character is refused."""
+    name = (text or "").strip()[:100] or None
+    try:
+        return check_characters(name, _("名称")) if name else None
+    except ValueError as exc:
+        raise CalendarError(str(exc)) from exc
 
 
 def _check_sensible(day: dt.date, kind: HolidayKind) -> None:
@@ -219,9 +229,14 @@ def parse_calendar_csv(text: str) -> ImportPreview:
     if not text.strip():
         preview.error = _("文件是空的。")
         return preview
+    try:
+        records = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        preview.error = _("CSV 文件格式有误：%(e)s", e=str(exc))
+        return preview
     seen: dict[dt.date, int] = {}
     first = True
-    for line_no, raw in enumerate(csv.reader(io.StringIO(text)), start=1):
+    for line_no, raw in enumerate(records, start=1):
         cells = [c.strip() for c in raw]
         if not any(cells) or cells[0].startswith("#"):
             continue
@@ -246,8 +261,8 @@ def parse_calendar_csv(text: str) -> ImportPreview:
         if row.kind is None:
             row.error = _("类型“%(v)s”无法识别，请填 holiday（休）或 workday（班）。", v=cells[1][:20])
             continue
-        row.name = (cells[2] if len(cells) > 2 else "")[:100] or None
         try:
+            row.name = _day_name(cells[2] if len(cells) > 2 else "")
             _check_sensible(row.day, row.kind)
         except CalendarError as exc:
             row.error = str(exc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -24,11 +25,12 @@ _LANDLINE = re.compile(r"0[1-9][0-9]{8,10}")
 def normalise_phone(raw: str | None) -> str | None:
     """A Chinese mobile (13812345678) or landline (0571-87654321, 010-12345678) number, or ``None``.
 
-    Spaces, hyphens, brackets and a +86 / 0086 prefix are forgiven.
+    Spaces, hyphens, brackets and a +86 / 0086 prefix are forgiven, and full-width digits
+    (as Chinese input methods type them) are read as ASCII ones.
     """
     if not raw:
         return None
-    digits = _SEPARATORS.sub("", raw.strip())
+    digits = _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw).strip())
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("0086"):

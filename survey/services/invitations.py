@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -36,7 +37,9 @@ from survey.models import (
 )
 from survey.services import audit, qr, spreadsheets
 from survey.services import campaigns as campaign_service
+from survey.services.calendar import org_timezone
 from survey.services.campaigns import Target
+from survey.services.setup_validation import bad_character
 
 LABEL_MAX = 200
 COLUMNS = {
@@ -45,8 +48,7 @@ COLUMNS = {
     "phone": ("手机", "手机号", "手机号码", "phone", "mobile"),
 }
 EXPORT_HEADERS = ["姓名或编号", "样本类别", "手机", "个人链接", "状态", "生成时间"]
-_PHONE = re.compile(r"1[3-9]\d{9}")
-CHINA_TIME = ZoneInfo("Asia/Shanghai")
+_PHONE = re.compile(r"1[3-9][0-9]{9}")  # ASCII digits only: an SMS gateway needs them
 
 
 class InvitationError(ValueError):
@@ -105,8 +107,12 @@ def check_campaign(campaign: Campaign) -> None:
 
 
 def normalise_phone(raw: str) -> str | None:
-    """An 11-digit mainland mobile number, with +86/0086, spaces and dashes forgiven; else None."""
-    digits = re.sub(r"[\s\-()（）]", "", raw)
+    """An 11-digit mainland mobile number, with +86/0086, spaces and dashes forgiven; else None.
+
+    Full-width digits (１３８…, as Chinese input methods type them) are read as ASCII digits;
+    other scripts' digits (٥, ५) are not phone numbers.
+    """
+    digits = re.sub(r"[\s\-()（）]", "", unicodedata.normalize("NFKC", raw))
     for prefix in ("+86", "0086", "86"):
         if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
             digits = digits[len(prefix):]
@@ -161,6 +167,8 @@ def preview(session: Session, campaign: Campaign, data: bytes) -> Preview:
             problems.append(_("缺少姓名或编号"))
         elif len(label) > LABEL_MAX:
             problems.append(_("姓名或编号超过 %(n)d 个字", n=LABEL_MAX))
+        elif char := bad_character(label):
+            problems.append(_("姓名或编号含有控制字符或无效字符（%(char)s）", char=char))
         group = by_key.get(group_raw.lower()) if group_raw else preset
         if group is None:
             problems.append(_("样本类别“%(g)s”不存在", g=group_raw) if group_raw else _("缺少样本类别"))
@@ -254,7 +262,7 @@ def export_rows(session: Session, campaign: Campaign, base_url: str) -> list[lis
 
 
 def _local_time(value: dt.datetime) -> str:
-    return value.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(ZoneInfo(org_timezone())).strftime("%Y-%m-%d %H:%M")
 
 
 def target_for(session: Session, invitation: Invitation) -> Target | None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from survey.models import Campaign, CampaignUnit, Category, LeaderRating, Unit, User, utcnow
 from survey.services.audit import record
+from survey.services.setup_validation import check_characters
 from survey.services.spreadsheets import SpreadsheetError, read_table
 
 CODE_HEADERS = ("单位代码", "代码", "unit_code", "code")
@@ -186,6 +187,11 @@ def preview_import(session: Session, period: str, data: bytes) -> Preview:
                 error = str(exc)
         if error is None and name and unit is not None and name != unit.name:
             error = _("单位名称“%(n)s”与代码对应的“%(u)s”不一致。", n=name[:40], u=unit.name)
+        if error is None and source_col is not None:
+            try:
+                check_characters(cells[source_col], _("来源"))
+            except ValueError as exc:
+                error = str(exc)
         rows.append(PreviewRow(line, code, name, score, unit.id if unit else None, unit.name if unit else None,
                                error, existing[unit.id].score if unit and unit.id in existing else None))
     source = ""
@@ -202,6 +208,7 @@ def apply_import(session: Session, user: User | None, period: str, rows: list[tu
         raise RatingError({"": _("导入的单位已不在本期的评议活动中，请重新上传。")})
     try:
         scores = {int(unit_id): parse_score(score) for unit_id, score in rows}
+        check_characters(source or "", _("来源"))
     except ValueError as exc:
         raise RatingError({"": str(exc)}) from exc
     return _apply(session, user, period, scores, (source or _("文件导入"))[:MAX_SOURCE])

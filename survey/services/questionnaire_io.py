@@ -7,6 +7,7 @@ message names the question (and option) at fault.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from flask_babel import gettext as _
@@ -21,6 +22,7 @@ from survey.models import (
     QuestionType,
     RespondentGroup,
 )
+from survey.services.setup_validation import bad_character
 
 FORMAT = "pingyi-questionnaire"
 FORMAT_VERSION = 1
@@ -42,7 +44,19 @@ def _text(value: Any, where: str, required: bool = True, limit: int = 2000) -> s
         raise QuestionnaireError(_("%(where)s：应为文字。", where=where))
     if len(value) > limit:
         raise QuestionnaireError(_("%(where)s：最长 %(n)d 个字。", where=where, n=limit))
+    if char := bad_character(value):
+        raise QuestionnaireError(_("%(where)s：应为文字，不能含有控制字符或无效字符（%(char)s）。",
+                                   where=where, char=char))
     return value.strip()
+
+
+def _finite(value: int | float) -> float | None:
+    """``value`` as a float, or None when it is not finite (NaN, ±∞, or an integer beyond a float: 10**400)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _number(value: Any, where: str, default: float | None = None) -> float | None:
@@ -50,9 +64,10 @@ def _number(value: Any, where: str, default: float | None = None) -> float | Non
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise QuestionnaireError(_("%(where)s：应为数字。", where=where))
-    if value != value or value in (float("inf"), float("-inf")):
+    number = _finite(value)
+    if number is None:
         raise QuestionnaireError(_("%(where)s：应为有限的数字。", where=where))
-    return float(value)
+    return number
 
 
 def _flag(value: Any, where: str, name: str, default: bool) -> bool:
@@ -65,15 +80,15 @@ def _flag(value: Any, where: str, name: str, default: bool) -> bool:
 
 def level_scores(value: Any) -> list[float]:
     """Five scores for 非常不满意 … 非常满意, strictly increasing."""
-    if (
-        not isinstance(value, list) or len(value) != 5
-        or any(isinstance(s, bool) or not isinstance(s, (int, float)) or s != s or abs(s) == float("inf")
-               for s in value)
-    ):
+    if not isinstance(value, list) or len(value) != 5 or any(isinstance(s, bool) or not isinstance(s, (int, float))
+                                                             for s in value):
         raise QuestionnaireError(_("等级分值应为 5 个数字（从“非常不满意”到“非常满意”）。"))
-    if any(b <= a for a, b in zip(value, value[1:])):
+    scores = [_finite(s) for s in value]
+    if None in scores:
+        raise QuestionnaireError(_("等级分值应为有限的数字。"))
+    if any(b <= a for a, b in zip(scores, scores[1:])):
         raise QuestionnaireError(_("等级分值必须从“非常不满意”到“非常满意”严格递增。"))
-    return [float(s) for s in value]
+    return scores
 
 
 def questionnaire_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -96,10 +111,53 @@ def group_index(session: Session) -> dict[str, RespondentGroup]:
     return {g.code: g for g in session.scalars(select(RespondentGroup))}
 
 
+def _place(path: tuple[str | int, ...]) -> str:
+    """A place in the document as people read it: title, 第 2 题 第 1 个选项 label, 第 1 题 settings.x,
+    level_scores 第 5 项."""
+    words, rest = [], list(path)
+    if rest[:1] == ["questions"] and len(rest) > 1 and isinstance(rest[1], int):
+        words.append(_("第 %(n)d 题", n=rest[1] + 1))
+        rest = rest[2:]
+        if rest[:1] == ["options"] and len(rest) > 1 and isinstance(rest[1], int):
+            words.append(_("第 %(n)d 个选项", n=rest[1] + 1))
+            rest = rest[2:]
+    after_key = False
+    for step in rest:
+        if isinstance(step, int):
+            words.append(_("第 %(n)d 项", n=step + 1))
+        elif after_key:
+            words[-1] += "." + step[:40]
+        else:
+            words.append(step[:40])
+        after_key = not isinstance(step, int)
+    return " ".join(words) or _("问卷数据")
+
+
+def check_values(data: Any) -> None:
+    """Every number in the document finite, every text (and key) free of control characters and lone
+    surrogates, wherever it sits — also in ``settings``, which is stored as it is: PostgreSQL cannot hold
+    NaN in JSON or NUL in text, and UTF-8 cannot encode a lone surrogate (a "\\ud800" escape without its pair)."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), data)]  # a loop, not recursion: nesting may be deep
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise QuestionnaireError(_("%(where)s：应为有限的数字。", where=_place(path)))
+        texts = [value] if isinstance(value, str) else list(value) if isinstance(value, dict) else []
+        for text in texts:
+            if isinstance(text, str) and (char := bad_character(text)):
+                raise QuestionnaireError(_("%(where)s：应为文字，不能含有控制字符或无效字符（%(char)s）。",
+                                           where=_place(path), char=char))
+        if isinstance(value, dict):  # reversed: the first problem in the file is the one reported
+            stack.extend(reversed([(path + (str(key),), inner) for key, inner in value.items()]))
+        elif isinstance(value, list):
+            stack.extend(reversed([(path + (i,), inner) for i, inner in enumerate(value)]))
+
+
 def build_questionnaire(session: Session, data: dict[str, Any]) -> Questionnaire:
     """A new draft questionnaire (not yet added to the session) from its data, fully validated."""
     if not isinstance(data, dict):
         raise QuestionnaireError(_("问卷数据应为一个对象。"))
+    check_values(data)
     fmt = data.get("format")
     if fmt is not None and fmt != FORMAT:
         raise QuestionnaireError(_("这不是评议问卷文件（format 应为 %(f)s）。", f=FORMAT))
@@ -277,10 +335,27 @@ def from_json(session: Session, text: str | bytes) -> Questionnaire:
         except UnicodeDecodeError as exc:
             raise QuestionnaireError(_("问卷文件应为 UTF-8 编码的 JSON。")) from exc
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise QuestionnaireError(_("不是有效的 JSON：第 %(line)d 行第 %(col)d 列附近有误。",
                                    line=exc.lineno, col=exc.colno)) from exc
+    except QuestionnaireError:
+        raise
+    except ValueError as exc:  # an integer of more digits than Python reads (4300)
+        raise QuestionnaireError(_("不是有效的 JSON：其中的数字位数太多。")) from exc
     except RecursionError as exc:
         raise QuestionnaireError(_("JSON 嵌套太深。")) from exc
     return build_questionnaire(session, data)
+
+
+def _no_constant(name: str) -> float:
+    """NaN, Infinity and -Infinity: Python writes them, JSON (and PostgreSQL) has no such numbers."""
+    raise QuestionnaireError(_("不是有效的 JSON：%(v)s 不是有限的数字。", v=name))
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent; 1e999 would become infinity."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise QuestionnaireError(_("不是有效的 JSON：%(v)s 不是有限的数字。", v=text[:40]))
+    return number

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from survey.models import Campaign, Category, Snapshot, SnapshotRow, SnapshotStatus, Unit
 from survey.services.component import GRADE_CODES
 from survey.services.results import by_id
+from survey.services.setup_validation import is_code
 
 SERVED = (SnapshotStatus.OFFICIAL, SnapshotStatus.SUPERSEDED)
 MAX_PERIOD = 16
@@ -145,6 +146,9 @@ def period_component(session: Session, period: str) -> dict[str, Any] | None:
 
 
 def unit_in_period(session: Session, period: str, unit_code: str) -> dict[str, Any] | None:
+    """One unit's official rows in the period; None for a code no unit can have (never a query with a NUL)."""
+    if not is_code(unit_code):
+        return None
     unit = session.scalar(select(Unit).where(Unit.code == unit_code))
     if unit is None:
         return None

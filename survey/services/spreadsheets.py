@@ -14,7 +14,6 @@ import csv
 import datetime as dt
 import io
 import warnings
-import zipfile
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -98,7 +97,6 @@ def _csv_rows(text: str) -> Iterable[Sequence[Any]]:
 
 def _xlsx_rows(data: bytes) -> Iterable[Sequence[Any]]:
     from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         with warnings.catch_warnings():
@@ -116,7 +114,7 @@ def _xlsx_rows(data: bytes) -> Iterable[Sequence[Any]]:
             return rows
     except SpreadsheetError:
         raise
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
+    except Exception as exc:  # a damaged file makes openpyxl, zipfile, zlib or the XML parser fail in any way
         raise SpreadsheetError(_("无法读取这个 Excel 文件，请确认是 .xlsx 格式且没有损坏。")) from exc
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from survey.models import Category, Unit, UnitKind, User
 from survey.services.audit import record
-from survey.services.setup_validation import SetupError, clean_code, clean_text
+from survey.services.setup_validation import SetupError, check_characters, clean_code, clean_text, strip_control
 from survey.services.spreadsheets import Table
 from survey.services.units import diff, unit_fields, unit_tree
 
@@ -256,7 +256,7 @@ def _plan_fields(row: PlannedRow, present: set[str], existing: dict[str, Unit], 
             row.errors.append(_("类别最长 100 个字。"))
         elif text:
             try:
-                found = categories.find(text)
+                found = categories.find(check_characters(text, str(LABELS["category"])))
             except ValueError as exc:
                 row.errors.append(str(exc))
             else:
@@ -333,6 +333,7 @@ def apply_import(session: Session, user: User | None, plan: ImportPlan, filename
     """Write a valid plan in the caller's transaction: categories, then units, then parents."""
     if not plan.ok:
         raise SetupError(_("文件中还有错误，不能导入。"))
+    filename = strip_control(filename)  # a file name is only recorded, never refused
     categories = {c.code: c for c in session.scalars(select(Category))}
     created_categories = _create_categories(session, user, plan.new_categories, categories)
     existing = {u.code: u for u in session.scalars(select(Unit))}

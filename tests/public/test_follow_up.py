@@ -35,7 +35,8 @@ from tests.public.helpers import filled
         ("abc", None),
         ("", None),
         (None, None),
-        ("０１０-12345678", None),
+        ("０１０-12345678", "010-12345678"),  # full-width digits, as Chinese input methods type them
+        ("١٣٨١٢٣٤٥٦٧٨", None),  # other scripts' digits are not phone numbers
     ],
 )
 def test_phone_numbers(raw, expected):
