@@ -186,7 +186,8 @@ def _form(token: str) -> dict:
         "decision": "approve", "verdict": "satisfied", "called_on": dt.date.today().isoformat(), "tag": "outsider",
         "role": "admin", "active": "0", "password_mode": "manual", "password": "outsider password 1",
         "username": "outsider", "day": "2026-12-31", "kind": "holiday", "name": "outsider", "text": "2026-12-31,holiday,x",
-        "confirm": "1", "response": "1", "status": "closed", "title": "outsider",
+        "confirm": "1", "response": "1", "status": "closed", "title": "outsider", "channel": "paper",
+        "staged": "outsider", "filename": "outsider.csv",
     }
 
 
@@ -246,3 +247,11 @@ def test_the_walk_covers_the_case_routes():
     endpoints = {e for e, _r, _m in RULES}
     mine = {e for e in UNIT_MAY_OPEN if e.startswith("admin.cases_")}
     assert mine <= endpoints and {"admin.users_list", "admin.audit_log", "admin.appeals_decide"} <= endpoints
+
+
+def test_the_walk_covers_the_response_import_routes():
+    """Importing phone/paper responses is for analysts only: none of its routes may be open to a unit contact."""
+    imports = {"admin.response_import_page", "admin.response_import_template", "admin.response_import_preview",
+               "admin.response_import_confirm"}
+    assert imports <= {e for e, _r, _m in RULES}
+    assert not imports & (set(UNIT_MAY_OPEN) | set(DESK_MAY_OPEN) | set(KNOWN_FAILURES))

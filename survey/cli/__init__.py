@@ -24,3 +24,6 @@ def register(app: Flask) -> None:
 
     backup.register(app)
     retention.register(app)
+    from survey.cli import responses
+
+    responses.register(app)

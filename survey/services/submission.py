@@ -291,6 +291,12 @@ def after_insert(func: AfterInsert) -> AfterInsert:
     return func
 
 
+def run_after_insert(session: Session, response: Response) -> None:
+    """Run every registered after-insert step for a flushed new response (also for imported ones)."""
+    for hook in list(_AFTER_INSERT):
+        hook(session, response)
+
+
 @dataclass
 class Submitted:
     response: Response
@@ -357,8 +363,7 @@ def submit_response(
         session.flush()
         if before_commit is not None:
             before_commit(session, response)
-        for hook in list(_AFTER_INSERT):
-            hook(session, response)
+        run_after_insert(session, response)
         session.commit()
     except IntegrityError:
         # Two requests with the same submission id raced; the other one stored it.
