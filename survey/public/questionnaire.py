@@ -158,7 +158,7 @@ def questionnaire_view(
         sid = submission.valid_submission_id(form.submission_id.data)
         stored = submission.stored_response(db.session, sid) if sid else None
         if stored is not None and stored.campaign_id == campaign.id:  # double tap, retry, back button
-            return _to_thanks(target, stored, once_per_device)
+            return _to_thanks(target, stored.submission_id, {a.unit_id for a in stored.answers}, once_per_device)
 
     if units is None:
         if questionnaire.kind == QuestionnaireKind.SERVICE:
@@ -218,6 +218,9 @@ def _take(page: "_Page", channel: Channel, preset_group_id: int | None, response
     )
     rule = antiabuse.BurstRule(config["BURST_MAX_RESPONSES"], config["BURST_WINDOW_MINUTES"])
     status, reason = antiabuse.assess(db.session, campaign.id, fingerprint, rule)
+    # Read before the commit, which expires every loaded object: no reloads on the way out.
+    thanks = _thanks_redirect(target)
+    unit_ids = {a.unit_id for a in parsed.answers}
     try:
         result = submission.submit_response(
             db.session, campaign, parsed,
@@ -236,7 +239,7 @@ def _take(page: "_Page", channel: Channel, preset_group_id: int | None, response
     except submission.Refused as refused:
         html = render_template("public/refused.html", campaign=campaign, target=target, message=refused.message)
         return html, refused.status
-    return _to_thanks(target, result.response, once_per_device)
+    return _to_thanks(thanks, form.submission_id.data, unit_ids, once_per_device)
 
 
 class _Page:
@@ -288,13 +291,25 @@ class _Page:
         return html, status, headers
 
 
-def _to_thanks(target: Target, response: Response, once_per_device: bool) -> ResponseReturnValue:
+@dataclass(frozen=True)
+class _Thanks:
+    url: str
+    campaign_id: int
+
+
+def _thanks_redirect(target: Target) -> _Thanks:
+    return _Thanks(url_for("public.thanks", code=short_code_of(target)), target.campaign.id)
+
+
+def _to_thanks(target: Target | _Thanks, submission_id: str, unit_ids: set[int | None],
+               once_per_device: bool) -> ResponseReturnValue:
     """303 to the thank-you page; the device ledger learns which units the response rated."""
-    session[THANKS_KEY] = response.submission_id
-    reply = redirect(url_for("public.thanks", code=short_code_of(target)), code=303)
+    thanks = target if isinstance(target, _Thanks) else _thanks_redirect(target)
+    session[THANKS_KEY] = submission_id
+    reply = redirect(thanks.url, code=303)
     if once_per_device:
         ledger = load_ledger()
-        ledger.add(target.campaign.id, sorted({a.unit_id for a in response.answers if a.unit_id is not None}))
+        ledger.add(thanks.campaign_id, sorted(u for u in unit_ids if u is not None))
         store_ledger(reply, ledger)
     return reply
 

@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.models import (
+    Answer,
     Case,
     CaseEvent,
     CaseKind,
@@ -93,7 +94,7 @@ class Rules:
 
 
 def rules(session: Session) -> Rules:
-    return Rules(settings.get(session, settings.DEADLINE_DAYS), settings.get(session, settings.BAD_LEVEL_MAX))
+    return Rules(*settings.get_many(session, settings.DEADLINE_DAYS, settings.BAD_LEVEL_MAX))
 
 
 def is_meaningful_comment(text: str | None) -> bool:
@@ -106,19 +107,16 @@ def is_meaningful_comment(text: str | None) -> bool:
 
 # --- opening ---------------------------------------------------------------------------------
 
-def open_cases_for_response(session: Session, response: Response, start: dt.date | None = None) -> list[Case]:
-    """Open the cases a response calls for and return the new ones (none on a second call).
+def _calls_for(session: Session, response: Response, rule: Rules
+               ) -> tuple[dict[int, list[tuple[Question, int]]], list[tuple[Answer, int]]]:
+    """The response's 差评 per unit and its meaningful comments, found in memory.
 
-    ``start`` is the day the deadline counts from: the submission day in the organisation's
-    time zone unless given (a flagged response marked valid later counts from that day).
+    Questions come from the session's identity map (the submit path has just loaded the
+    questionnaire), so a response that calls for no case costs no query here.
     """
-    if response.status != ResponseStatus.VALID:
-        return []
-    rule = rules(session)
-    question_ids = {a.question_id for a in response.answers}
-    questions = {q.id: q for q in session.scalars(select(Question).where(Question.id.in_(question_ids)))}
+    questions = {qid: session.get(Question, qid) for qid in {a.question_id for a in response.answers}}
     bad: dict[int, list[tuple[Question, int]]] = defaultdict(list)
-    comments = []
+    comments: list[tuple[Answer, int]] = []
     for answer in response.answers:
         question = questions.get(answer.question_id)
         unit_id = answer.unit_id if answer.unit_id is not None else response.unit_id
@@ -128,6 +126,20 @@ def open_cases_for_response(session: Session, response: Response, start: dt.date
             bad[unit_id].append((question, answer.level))
         elif question.type == QuestionType.TEXT and question.is_comment and is_meaningful_comment(answer.text):
             comments.append((answer, unit_id))
+    return bad, comments
+
+
+def open_cases_for_response(session: Session, response: Response, start: dt.date | None = None,
+                            rule: Rules | None = None) -> list[Case]:
+    """Open the cases a response calls for and return the new ones (none on a second call).
+
+    ``start`` is the day the deadline counts from: the submission day in the organisation's
+    time zone unless given (a flagged response marked valid later counts from that day).
+    """
+    if response.status != ResponseStatus.VALID:
+        return []
+    rule = rule or rules(session)
+    bad, comments = _calls_for(session, response, rule)
     if not bad and not comments:
         return []
     start = start or local_date(response.submitted_at, org_timezone())
@@ -398,7 +410,12 @@ def open_cases_on_submit(session: Session, response: Response) -> None:
     response is stored, and ``flask cases backfill`` opens what was missed.
     """
     try:
+        if response.status != ResponseStatus.VALID:
+            return
+        rule = rules(session)
+        if not any(_calls_for(session, response, rule)):
+            return  # most ratings are good: no savepoint, no further query
         with session.begin_nested():
-            open_cases_for_response(session, response)
+            open_cases_for_response(session, response, rule=rule)
     except Exception:  # noqa: BLE001 - the rating matters more than its case
         current_app.logger.exception("opening cases for response %s failed", response.id)

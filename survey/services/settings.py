@@ -11,6 +11,7 @@ from typing import Any, Callable
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.models import Setting, User, utcnow
@@ -93,8 +94,17 @@ SPECS: dict[str, Spec] = {
 
 def get(session: Session, key: str) -> Any:
     """The stored value, or the default when nothing (or something no longer valid) is stored."""
+    return _value(key, session.get(Setting, key))
+
+
+def get_many(session: Session, *keys: str) -> list[Any]:
+    """Several settings in one query (the submit path reads two on every response)."""
+    rows = {row.key: row for row in session.scalars(select(Setting).where(Setting.key.in_(keys)))}
+    return [_value(key, rows.get(key)) for key in keys]
+
+
+def _value(key: str, row: Setting | None) -> Any:
     spec = SPECS[key]
-    row = session.get(Setting, key)
     if row is None:
         return spec.default()
     try:
