@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter, Map
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,7 +94,29 @@ def configure_extensions(app: Flask) -> None:
     login_manager.user_loader(load_user_from_session_id)
 
 
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in our URLs is a row id: at most what an INTEGER column holds.
+
+    A larger number cannot be any row, and PostgreSQL refuses to compare an INTEGER
+    column with it (a 500), so such a URL simply matches no route: 404.
+    """
+
+    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002
+                 max: int | None = 2**31 - 1, signed: bool = False) -> None:  # noqa: A002
+        super().__init__(url_map, fixed_digits, min, max, signed)
+
+
+class BigIdConverter(IdConverter):
+    """``<bigid:…>``: the id of a BIGINT row (responses, cases)."""
+
+    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002
+                 max: int | None = 2**63 - 1, signed: bool = False) -> None:  # noqa: A002
+        super().__init__(url_map, fixed_digits, min, max, signed)
+
+
 def configure_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter  # before any rule is added
+    app.url_map.converters["bigid"] = BigIdConverter
     from survey.admin import bp as admin_bp
     from survey.api import bp as api_bp
     from survey.auth import bp as auth_bp

@@ -61,7 +61,7 @@ def appeals_decide(appeal_id: int):
     return redirect(url_for("admin.appeals_list"))
 
 
-@bp.route("/responses/<int:response_id>/restore", methods=["POST"])
+@bp.route("/responses/<bigid:response_id>/restore", methods=["POST"])
 @roles_required(*ANALYSTS)
 def appeals_restore(response_id: int):
     response = db.session.get(Response, response_id)

@@ -131,12 +131,12 @@ def _detail(case, status: int = 200, show_phone: bool = False):  # noqa: ANN001,
     ), status
 
 
-@bp.route("/cases/<int:case_id>")
+@bp.route("/cases/<bigid:case_id>")
 def cases_detail(case_id: int):
     return _detail(_case_or_404(case_id))
 
 
-@bp.route("/cases/<int:case_id>/contact", methods=["POST"])
+@bp.route("/cases/<bigid:case_id>/contact", methods=["POST"])
 def cases_contact(case_id: int):
     """Show the respondent's full phone number to the responsible unit (each look is audited)."""
     case = _case_or_404(case_id)
@@ -148,7 +148,7 @@ def cases_contact(case_id: int):
     return _detail(case, show_phone=True)
 
 
-@bp.route("/cases/<int:case_id>/step/<action>", methods=["POST"])
+@bp.route("/cases/<bigid:case_id>/step/<action>", methods=["POST"])
 def cases_step(case_id: int, action: str):
     case = _case_or_404(case_id)
     if action not in STEPS:
@@ -167,7 +167,7 @@ def cases_step(case_id: int, action: str):
     return redirect(url_for("admin.cases_detail", case_id=case.id))
 
 
-@bp.route("/cases/<int:case_id>/callback", methods=["POST"])
+@bp.route("/cases/<bigid:case_id>/callback", methods=["POST"])
 def cases_callback(case_id: int):
     case = _case_or_404(case_id)
     if not may_handle(db.session, current_user, case):
@@ -189,7 +189,7 @@ def cases_callback(case_id: int):
     return redirect(url_for("admin.cases_detail", case_id=case.id))
 
 
-@bp.route("/cases/<int:case_id>/tags", methods=["POST"])
+@bp.route("/cases/<bigid:case_id>/tags", methods=["POST"])
 def cases_tags(case_id: int):
     case = _case_or_404(case_id)
     if not may_handle(db.session, current_user, case):
@@ -206,7 +206,7 @@ def cases_tags(case_id: int):
     return redirect(url_for("admin.cases_detail", case_id=case.id))
 
 
-@bp.route("/cases/<int:case_id>/appeal", methods=["POST"])
+@bp.route("/cases/<bigid:case_id>/appeal", methods=["POST"])
 def cases_appeal(case_id: int):
     case = _case_or_404(case_id)
     if not may_appeal(db.session, current_user, case):

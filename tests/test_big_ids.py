@@ -1,0 +1,46 @@
+"""Ids beyond what a column holds: every route with an id in its URL answers 404, never a 500.
+
+PostgreSQL refuses to compare an INTEGER column with 2**31 (and a BIGINT one with 2**63):
+such a URL must not reach a query. Walks the app's url_map, so new routes are covered too.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import csrf_from
+
+BIG = (2**31, 2**63, 10**30)
+
+
+def _urls(app, big: int) -> list[tuple[str, str]]:
+    found = []
+    for rule in app.url_map.iter_rules():
+        ids = [name for name, conv in rule._converters.items() if conv.regex == r"\d+"]  # noqa: SLF001
+        if not ids:
+            continue
+        values = {}
+        for name, conv in rule._converters.items():  # noqa: SLF001
+            items = getattr(conv, "items", None)
+            values[name] = big if name in ids else (sorted(items)[0] if items else "x")
+        url = app.url_map.bind("localhost").build(rule.endpoint, values)
+        found += [(method, url) for method in sorted(rule.methods & {"GET", "POST"})]
+    return found
+
+
+@pytest.mark.parametrize("big", BIG)
+def test_ids_too_large_for_any_row_are_not_found(app, client, auth, big):
+    auth.login_as("admin")
+    token = csrf_from(client.get("/admin/"))
+    urls = _urls(app, big)
+    assert len(urls) > 60  # the walk found the id routes
+    answers = {(method, url): client.open(url, method=method, data={"csrf_token": token} if method == "POST" else None)
+               .status_code for method, url in urls}
+    assert {key: status for key, status in answers.items() if status != 404} == {}
+
+
+def test_a_bigint_id_beyond_int32_still_reaches_its_view(app, client, auth):
+    auth.login_as("analyst")
+    assert client.get(f"/admin/cases/{2**31}").status_code == 404  # the view's own "no such case"
+    assert client.get(f"/admin/cases/{2**63}").status_code == 404  # no route
+    rules = {r.rule for r in app.url_map.iter_rules()}
+    assert "/admin/cases/<bigid:case_id>" in rules and "/admin/responses/<bigid:response_id>/restore" in rules
