@@ -207,7 +207,7 @@ def seed_demo(session: Session, responses: int = 3000, seed: int = 2026) -> Demo
     annual = campaign(
         f"{now.year}年度万人评议机关", f"Citizens' appraisal of departments, {now.year}",
         appraisal_q, str(now.year), now - dt.timedelta(days=30), now + dt.timedelta(days=30), appraisal_units,
-        [Channel.WEB, Channel.INVITATION], CampaignStatus.OPEN)
+        [Channel.WEB, Channel.INVITATION, Channel.PHONE], CampaignStatus.OPEN)  # phone: a survey firm's calls, imported
     summary.campaigns = 3
 
     password = {r: _password() for r in ("admin", "analyst", "zrj", "window12")}
