@@ -117,6 +117,8 @@ class BigIdConverter(IdConverter):
 def configure_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter  # before any rule is added
     app.url_map.converters["bigid"] = BigIdConverter
+    # Any number, for a view that checks the range itself and answers in its own words (the API).
+    app.url_map.converters["anyint"] = IntegerConverter
     from survey.admin import bp as admin_bp
     from survey.api import bp as api_bp
     from survey.auth import bp as auth_bp

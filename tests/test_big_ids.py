@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from survey.services import api_tokens
 from tests.factories import csrf_from
 
 BIG = (2**31, 2**63, 10**30)
@@ -28,14 +29,20 @@ def _urls(app, big: int) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("big", BIG)
-def test_ids_too_large_for_any_row_are_not_found(app, client, auth, big):
+def test_ids_too_large_for_any_row_are_not_found(app, client, auth, session, big):
     auth.login_as("admin")
+    _token, plaintext = api_tokens.create(session, None, "绩效管理系统")
+    session.commit()
+    headers = {"Authorization": f"Bearer {plaintext}"}  # the API's routes too
     token = csrf_from(client.get("/admin/"))
     urls = _urls(app, big)
     assert len(urls) > 60  # the walk found the id routes
-    answers = {(method, url): client.open(url, method=method, data={"csrf_token": token} if method == "POST" else None)
-               .status_code for method, url in urls}
-    assert {key: status for key, status in answers.items() if status != 404} == {}
+    answers = {(method, url): client.open(url, method=method, headers=headers,
+                                          data={"csrf_token": token} if method == "POST" else None)
+               for method, url in urls}
+    assert {key: r.status_code for key, r in answers.items() if r.status_code != 404} == {}
+    api = [r for (_m, url), r in answers.items() if url.startswith("/api/")]
+    assert api and all(r.get_json()["error"] == "snapshot_not_found" for r in api)  # in the API's own words
 
 
 def test_a_bigint_id_beyond_int32_still_reaches_its_view(app, client, auth):

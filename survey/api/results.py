@@ -72,7 +72,7 @@ def snapshots():
     return jsonify({"snapshots": result_api.list_snapshots(db.session, period, campaign)})
 
 
-@bp.route("/snapshots/<int:snapshot_id>")
+@bp.route("/snapshots/<anyint:snapshot_id>")  # too large: the API's own snapshot_not_found
 @token_required
 def snapshot(snapshot_id: int):
     """One published snapshot with every unit's figures."""
