@@ -5,6 +5,7 @@ jar, filling the window questionnaire the way a person would.
 """
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import os
 import re
@@ -110,12 +111,17 @@ class Phone:
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         req = urllib.request.Request(self.base + path, data=body, headers=headers or {})
         try:
-            with self.opener.open(req, timeout=timeout) as reply:
-                return reply.status, reply.read().decode("utf-8", "replace"), dict(reply.headers)
-        except urllib.error.HTTPError as exc:
-            text = exc.read().decode("utf-8", "replace")
-            exc.close()
-            return exc.code, text, dict(exc.headers)
+            try:
+                with self.opener.open(req, timeout=timeout) as reply:
+                    return reply.status, reply.read().decode("utf-8", "replace"), dict(reply.headers)
+            except urllib.error.HTTPError as exc:
+                text = exc.read().decode("utf-8", "replace")
+                exc.close()
+                return exc.code, text, dict(exc.headers)
+        except http.client.HTTPException as exc:
+            # The connection broke mid-reply (a worker killed while sending it): to the phone this
+            # is a network error like any other, and it tries again.
+            raise ConnectionError(f"incomplete reply: {exc!r}") from exc
 
     def form(self, code: str) -> dict[str, str]:
         """Open the questionnaire and answer it: the first choice of every question."""
