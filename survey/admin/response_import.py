@@ -5,7 +5,7 @@ Template download, then upload → preview (every problem, nothing written) → 
 """
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -23,10 +23,7 @@ SHOWN_PROBLEMS = 500
 
 
 def _campaign_or_404(campaign_id: int) -> Campaign:
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None:
-        abort(404)
-    return campaign
+    return db.get_or_404(Campaign, campaign_id)
 
 
 def _page(campaign: Campaign, status: int = 200, **context):  # noqa: ANN003, ANN202

@@ -158,7 +158,8 @@ def questionnaire_view(
         sid = submission.valid_submission_id(form.submission_id.data)
         stored = submission.stored_response(db.session, sid) if sid else None
         if stored is not None and stored.campaign_id == campaign.id:  # double tap, retry, back button
-            return _to_thanks(target, stored.submission_id, {a.unit_id for a in stored.answers}, once_per_device)
+            return _to_thanks(_thanks_redirect(target), stored.submission_id, {a.unit_id for a in stored.answers},
+                              once_per_device)
 
     if units is None:
         if questionnaire.kind == QuestionnaireKind.SERVICE:
@@ -301,10 +302,9 @@ def _thanks_redirect(target: Target) -> _Thanks:
     return _Thanks(url_for("public.thanks", code=short_code_of(target)), target.campaign.id)
 
 
-def _to_thanks(target: Target | _Thanks, submission_id: str, unit_ids: set[int | None],
+def _to_thanks(thanks: _Thanks, submission_id: str, unit_ids: set[int | None],
                once_per_device: bool) -> ResponseReturnValue:
     """303 to the thank-you page; the device ledger learns which units the response rated."""
-    thanks = target if isinstance(target, _Thanks) else _thanks_redirect(target)
     session[THANKS_KEY] = submission_id
     reply = redirect(thanks.url, code=303)
     if once_per_device:

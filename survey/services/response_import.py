@@ -871,17 +871,16 @@ def write(session: Session, campaign: Campaign, checked: Preview, user: User | N
     new = checked.new
     start = local_date(now, org_timezone())
     service = campaign.questionnaire.kind == QuestionnaireKind.SERVICE
-    bad_level_max = case_service.rules(session).bad_level_max
-    comment_ids = {q.id for q in campaign.questionnaire.questions if q.type == QuestionType.TEXT and q.is_comment}
+    rule = case_service.rules(session)
     try:
         for offset in range(0, len(new), WRITE_BATCH):
             batch = [(item, _response(campaign, item, service, user)) for item in new[offset:offset + WRITE_BATCH]]
             session.add_all(response for _item, response in batch)
             session.flush()
-            for item, response in batch:
-                if _calls_for_case(item, bad_level_max, comment_ids):
-                    # Opened here with today as the start; the hook below then finds them open already.
-                    case_service.open_cases_for_response(session, response, start=start)
+            for _item, response in batch:
+                # Opened here with today as the start (none when the response calls for none);
+                # the after-insert step then finds them open already.
+                case_service.open_cases_for_response(session, response, start=start, rule=rule)
                 submission.run_after_insert(session, response)
         channels = Counter(item.channel.value for item in new)
         name = strip_control(checked.filename or "")[:200]
@@ -900,14 +899,6 @@ def write(session: Session, campaign: Campaign, checked: Preview, user: User | N
         session.rollback()
         raise
     return len(new)
-
-
-def _calls_for_case(item: Respondent, bad_level_max: int, comment_ids: set[int]) -> bool:
-    """Whether the response holds a 差评 or a comment (the cheap test before the case service's own)."""
-    from survey.services.cases import is_meaningful_comment
-
-    return any((a.level is not None and a.level <= bad_level_max)
-               or (a.question_id in comment_ids and is_meaningful_comment(a.text)) for a in item.answers)
 
 
 def _response(campaign: Campaign, item: Respondent, service: bool, user: User | None) -> Response:
