@@ -42,7 +42,7 @@ ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
 def build(database_url: str | None, folder: Path):  # noqa: ANN201
     from flask_migrate import upgrade
 
-    from survey.services.demo import seed_demo
+    from survey.services.demo.seed import seed_demo
 
     os.environ["PINGYI_INSTANCE_PATH"] = str(folder)
     url = database_url or f"sqlite:///{folder / 'bench.db'}"

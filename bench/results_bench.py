@@ -12,7 +12,7 @@ The default database is the SQLite file ``bench/out/results_bench.db`` (git-igno
 (SQLite) and ``COPY`` (PostgreSQL); the data stays for later runs (``--fresh`` rebuilds).
 
 Then it times what ``flask compute`` does, phase by phase, as
-:func:`survey.services.results.compute_snapshot` reports them: loading the answers
+:func:`survey.services.results.snapshots.compute_snapshot` reports them: loading the answers
 (aggregated in SQL to one packed integer per response and unit), computing every unit's
 indices, ranks and component, and writing the snapshot. The load average is printed
 with the figures, since the machine may be shared.
@@ -70,10 +70,20 @@ def prepare(app, n_responses: int, fresh: bool) -> float | None:  # noqa: ANN001
 
 
 def _fill(db, n_responses: int) -> None:  # noqa: ANN001
-    from survey.models import Campaign, CampaignStatus, CampaignUnit, Category, QuestionnaireStatus, QuestionType
-    from survey.models import RespondentGroup, Unit, UnitKind, utcnow
-    from survey.services.questionnaire_io import build_questionnaire
-    from survey.services.templates_builtin import STANDARD_GROUPS, WINDOW_SERVICE
+    from survey.models import (
+        Campaign,
+        CampaignStatus,
+        CampaignUnit,
+        Category,
+        QuestionnaireStatus,
+        QuestionType,
+        RespondentGroup,
+        Unit,
+        UnitKind,
+        utcnow,
+    )
+    from survey.services.questionnaires.builtin import STANDARD_GROUPS, WINDOW_SERVICE
+    from survey.services.questionnaires.serialise import build_questionnaire
 
     session = db.session
     groups = []
@@ -210,7 +220,7 @@ def run(app, repeat: int, include_flagged: bool) -> None:  # noqa: ANN001
 
     from survey.extensions import db
     from survey.models import Answer, Campaign, Response
-    from survey.services.results import compute_snapshot
+    from survey.services.results.snapshots import compute_snapshot
 
     with app.app_context():
         campaign = db.session.scalar(select(Campaign).where(Campaign.short_code == CAMPAIGN_CODE))

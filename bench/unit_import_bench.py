@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from survey.core import spreadsheets  # noqa: E402
 from survey.extensions import db  # noqa: E402
-from survey.services import spreadsheets, unit_import  # noqa: E402
+from survey.services.units import sheets
 from tests.admin.unit_sheets import xlsx_bytes  # noqa: E402
 from tests.conftest import build_app, migrate_to_head  # noqa: E402
 
@@ -53,14 +54,14 @@ def main() -> None:
     with app.app_context():
         started = time.perf_counter()
         table = spreadsheets.read_table(data)
-        columns, sheet_rows, _ignored = unit_import.sheet_rows(table)
+        columns, sheet_rows, _ignored = sheets.sheet_rows(table)
         read = time.perf_counter()
-        plan = unit_import.plan_import(db.session, columns, sheet_rows)
+        plan = sheets.plan_import(db.session, columns, sheet_rows)
         planned = time.perf_counter()
-        unit_import.apply_import(db.session, None, plan, "bench.xlsx")
+        sheets.apply_import(db.session, None, plan, "bench.xlsx")
         db.session.commit()
         applied = time.perf_counter()
-        again = unit_import.plan_import(db.session, columns, sheet_rows)
+        again = sheets.plan_import(db.session, columns, sheet_rows)
         replanned = time.perf_counter()
     print(f"read    {read - started:6.2f} s")
     print(f"plan    {planned - read:6.2f} s   ({plan.count('new')} new, {plan.count('error')} errors)")

@@ -89,7 +89,7 @@ def configure_extensions(app: Flask) -> None:
     login_manager.login_message = None
     login_manager.session_protection = "basic"
 
-    from survey.services.users import load_user_from_session_id
+    from survey.services.accounts.users import load_user_from_session_id
 
     login_manager.user_loader(load_user_from_session_id)
 

@@ -93,7 +93,7 @@ class Config:
     RATELIMIT_SWALLOW_ERRORS = True
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
 
-    # Ballot stuffing (survey.services.antiabuse): the fingerprint's key rotates every so many
+    # Ballot stuffing (survey.services.responses.antiabuse): the fingerprint's key rotates every so many
     # hours; more than BURST_MAX_RESPONSES from one fingerprint to one campaign within
     # BURST_WINDOW_MINUTES are stored flagged for analysts (never refused or deleted).
     FINGERPRINT_ROTATION_HOURS = _int("PINGYI_FINGERPRINT_ROTATION_HOURS", 24)

@@ -22,7 +22,7 @@ def client_key() -> str:
 
     So neither the limiter's memory nor Redis ever holds a raw IP address.
     """
-    from survey.services import antiabuse
+    from survey.services.responses import antiabuse
 
     config = current_app.config
     return antiabuse.address_key(config["SECRET_KEY"], client_address(),

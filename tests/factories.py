@@ -24,10 +24,10 @@ from survey.models import (
     User,
     utcnow,
 )
-from survey.services.campaigns import unique_short_code
-from survey.services.questionnaire_io import build_questionnaire
-from survey.services.templates_builtin import APPRAISAL, WINDOW_SERVICE
-from survey.services.users import hash_password
+from survey.services.accounts.users import hash_password
+from survey.services.campaigns.lookup import unique_short_code
+from survey.services.questionnaires.builtin import APPRAISAL, WINDOW_SERVICE
+from survey.services.questionnaires.serialise import build_questionnaire
 
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)

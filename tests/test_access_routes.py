@@ -38,7 +38,7 @@ from survey.models import (
     User,
     utcnow,
 )
-from survey.services.appeals import file_appeal
+from survey.services.cases.appeals import file_appeal
 from tests.cases.helpers import respond
 from tests.conftest import build_app
 from tests.factories import PASSWORD, csrf_from

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from survey.services import api_tokens
+from survey.services.accounts import api_tokens
 from tests.factories import csrf_from
 
 BIG = (2**31, 2**63, 10**30)

@@ -18,7 +18,7 @@ from survey.models import (
     Unit,
     User,
 )
-from survey.services.users import authenticate
+from survey.services.accounts.users import authenticate
 from tests.factories import PASSWORD
 
 

@@ -15,10 +15,12 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from survey.core.validation import clean_code, clean_text, is_code, strip_control
 from survey.models import AuditLog, Channel, Holiday, Invitation, LeaderRating, Question, Questionnaire, Unit
-from survey.services import api_tokens, leader_ratings, questionnaire_io, result_api
-from survey.services.setup_validation import clean_code, clean_text, is_code, strip_control
-from survey.services.templates_builtin import WINDOW_SERVICE
+from survey.services.accounts import api_tokens
+from survey.services.questionnaires import serialise
+from survey.services.questionnaires.builtin import WINDOW_SERVICE
+from survey.services.results import api_payloads, leader_ratings
 from tests.factories import csrf_from
 
 NUL_MESSAGE = "含有控制字符或无效字符（U+0000）"
@@ -199,9 +201,9 @@ def test_questionnaire_import_keeps_tabs_and_line_ends_and_strips_the_file_name(
 
 
 def test_questionnaire_editor_names_the_field(app):
-    with pytest.raises(questionnaire_io.QuestionnaireError,
+    with pytest.raises(serialise.QuestionnaireError,
                        match="问卷标题：应为文字，不能含有控制字符或无效字符（U\\+0007）"):
-        questionnaire_io.questionnaire_fields({"kind": "service", "title": "问卷\x07"})
+        serialise.questionnaire_fields({"kind": "service", "title": "问卷\x07"})
 
 
 # --- the working-day calendar --------------------------------------------------------------------------
@@ -236,7 +238,7 @@ def test_api_code_with_nul_is_a_clean_json_error(client, session, make):
         response = client.get(url, headers=bearer)
         assert response.status_code == status and response.is_json, url
         assert message in response.get_json()["message"]
-    assert result_api.unit_in_period(session, "2026Q4", "D1\x00") is None
+    assert api_payloads.unit_in_period(session, "2026Q4", "D1\x00") is None
 
 
 @pytest.mark.parametrize("url, status", [

@@ -9,7 +9,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from survey.models import Channel, Response, ResponseStatus
-from survey.services import channel_report
+from survey.services.campaigns import channel_report
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from sqlalchemy import select
 
+from survey.core import settings as settings_service
 from survey.models import AuditLog, Case, Option, Question, Questionnaire, RespondentGroup
-from survey.services import settings as settings_service
 from tests.cases.helpers import respond
 from tests.factories import csrf_from
 

@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from survey.models import AuditLog, Channel, Invitation, Response
-from survey.services import invitations
+from survey.services.campaigns import invitations
 from tests.desk.answers import form_for
 from tests.factories import csrf_from, hidden_from
 from tests.test_invitations import GOOD, count, csv_bytes

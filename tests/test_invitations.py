@@ -9,7 +9,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from survey.models import Channel, GroupMode, Invitation
-from survey.services import invitations
+from survey.services.campaigns import invitations
 
 
 def csv_bytes(rows: list[list[str]], encoding: str = "utf-8-sig") -> bytes:

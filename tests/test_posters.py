@@ -14,7 +14,7 @@ import zxingcpp
 from PIL import Image
 from pypdf import PdfReader
 
-from survey.services import posters
+from survey.services.campaigns import posters
 
 BASE = "https://pingyi.example.gov.cn"
 A4 = (595.27, 841.89)

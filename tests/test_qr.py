@@ -8,7 +8,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from survey.services import qr
+from survey.services.campaigns import qr
 
 
 def decode_png(data: bytes) -> str:

@@ -12,8 +12,4 @@ def staff_only() -> None:
     require_roles(Role.ADMIN, Role.ANALYST, Role.UNIT)
 
 
-from survey.admin import routes  # noqa: E402,F401
-from survey.admin import units, categories, groups, questionnaires, preview, campaigns  # noqa: E402,F401
-from survey.admin import distribution, invitations, response_import  # noqa: E402,F401
-from survey.admin import appeals, audit, cases, settings, users  # noqa: E402,F401
-from survey.admin import results, results_config  # noqa: E402,F401
+from survey.admin import accounts, cases, distribution, results, routes, setup  # noqa: E402,F401

@@ -11,9 +11,9 @@ from flask_login import current_user
 from survey.admin import bp
 from survey.extensions import db
 from survey.models import utcnow
-from survey.services.access import visible_unit_ids
-from survey.services.campaign_admin import STATUS_LABELS, live_campaigns, setup_progress
-from survey.services.reports import units_with_response_counts
+from survey.services.accounts.access import visible_unit_ids
+from survey.services.campaigns.setup import STATUS_LABELS, live_campaigns, setup_progress
+from survey.services.units.reports import units_with_response_counts
 
 
 def _start_of_today() -> dt.datetime:

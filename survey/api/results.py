@@ -15,10 +15,13 @@ from flask import g, jsonify, request
 from sqlalchemy import select
 
 from survey.api import bp
+from survey.core import codes
+from survey.core.validation import is_code
 from survey.extensions import db
 from survey.models import Campaign
-from survey.services import api_tokens, codes, result_api, results
-from survey.services.setup_validation import is_code
+from survey.services.accounts import api_tokens
+from survey.services.results import api_payloads
+from survey.services.results import snapshots as snapshot_service
 
 CODE = re.compile(r"^[^\s/\\?#%]{1,32}$")  # a campaign's short code (normalised before any query)
 
@@ -44,14 +47,14 @@ def token_required(view: Callable) -> Callable:
 
 
 def _period_or_error(period: str):  # noqa: ANN202
-    return None if results.is_period(period) else _error(400, "bad_period", "期次格式无效，例如 2026Q4、2026、2026-11")
+    return None if snapshot_service.is_period(period) else _error(400, "bad_period", "期次格式无效，例如 2026Q4、2026、2026-11")
 
 
 @bp.route("/periods")
 @token_required
 def periods():
     """Every period with its campaigns and their official snapshot ids."""
-    return jsonify({"periods": result_api.periods(db.session)})
+    return jsonify({"periods": api_payloads.periods(db.session)})
 
 
 @bp.route("/snapshots")
@@ -69,17 +72,17 @@ def snapshots():
         campaign = db.session.scalar(select(Campaign).where(Campaign.short_code == (codes.normalise(code) or "")))
         if campaign is None:
             return _error(404, "campaign_not_found", f"没有代码为 {code} 的评议活动")
-    return jsonify({"snapshots": result_api.list_snapshots(db.session, period, campaign)})
+    return jsonify({"snapshots": api_payloads.list_snapshots(db.session, period, campaign)})
 
 
 @bp.route("/snapshots/<anyint:snapshot_id>")  # too large: the API's own snapshot_not_found
 @token_required
 def snapshot(snapshot_id: int):
     """One published snapshot with every unit's figures."""
-    found = result_api.served_snapshot(db.session, snapshot_id)
+    found = api_payloads.served_snapshot(db.session, snapshot_id)
     if found is None:
         return _error(404, "snapshot_not_found", f"没有已发布的结果 #{snapshot_id}")
-    return jsonify(result_api.snapshot_payload(db.session, found))
+    return jsonify(api_payloads.snapshot_payload(db.session, found))
 
 
 @bp.route("/periods/<period>/component")
@@ -88,7 +91,7 @@ def period_component(period: str):
     """The period's official 公众评议 component of every unit."""
     if bad := _period_or_error(period):
         return bad
-    payload = result_api.period_component(db.session, period)
+    payload = api_payloads.period_component(db.session, period)
     if payload is None:
         return _error(404, "no_official_results", f"{period} 还没有发布的正式结果")
     return jsonify(payload)
@@ -102,7 +105,7 @@ def period_unit(period: str, unit_code: str):
         return bad
     if not is_code(unit_code):
         return _error(400, "bad_unit", "单位代码格式无效")
-    payload = result_api.unit_in_period(db.session, period, unit_code)
+    payload = api_payloads.unit_in_period(db.session, period, unit_code)
     if payload is None:
         return _error(404, "unit_not_found", f"没有代码为 {unit_code} 的单位")
     if not payload["results"]:

@@ -10,7 +10,7 @@ from survey.auth import bp
 from survey.auth.forms import LoginForm
 from survey.extensions import db, limiter
 from survey.models import Role
-from survey.services.users import authenticate
+from survey.services.accounts.users import authenticate
 
 
 def _safe_next(target: str | None) -> str | None:

@@ -30,7 +30,7 @@ def register(app: Flask) -> None:
     @click.option("--name", "display_name", help="显示名称")
     def create_user_command(username: str, role: str, unit_code: str | None, display_name: str | None) -> None:
         """Create a staff account; the password is prompted, or read from standard input."""
-        from survey.services.users import UserError, create_user
+        from survey.services.accounts.users import UserError, create_user
 
         password = _read_password()
         try:
@@ -47,7 +47,7 @@ def register(app: Flask) -> None:
     @click.option("--if-empty", is_flag=True, help="只在数据库为空时载入 / only when the database has no units")
     def seed_demo_command(responses: int, seed: int, if_empty: bool) -> None:
         """Load a realistic demo: units, groups, two questionnaires, open campaigns, responses, users."""
-        from survey.services.demo import DemoError, database_is_empty, seed_demo
+        from survey.services.demo.seed import DemoError, database_is_empty, seed_demo
 
         if if_empty and not database_is_empty(db.session):
             click.echo("数据库已有数据，跳过演示数据。")

@@ -20,9 +20,9 @@ def register(app: Flask) -> None:
                   help="备份文件 (.tar.gz) / archive to write")
     def export_all_command(output: Path) -> None:
         """Write the whole database (every table, one consistent snapshot) into one .tar.gz archive."""
+        from survey.core import audit
         from survey.models import utcnow
-        from survey.services import audit
-        from survey.services.backup import BackupError, export_all
+        from survey.services.ops.backup import BackupError, export_all
 
         if not output.parent.exists():
             raise click.ClickException(f"目录不存在：{output.parent}")
@@ -43,7 +43,7 @@ def register(app: Flask) -> None:
     @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
     def import_all_command(archive: Path) -> None:
         """Restore an export-all archive into this (empty, migrated) database; all or nothing."""
-        from survey.services.backup import BackupError, import_all
+        from survey.services.ops.backup import BackupError, import_all
 
         try:
             summaries = import_all(db.session, archive)

@@ -18,7 +18,7 @@ cases_cli = AppGroup("cases", help="意见与差评处理件 / comment and 差�
               help="期限从今天起算，而不是从提交日 / count deadlines from today instead of the submission day")
 def backfill_command(campaign_code: str | None, restart_deadlines: bool) -> None:
     """Open the cases that existing responses call for (responses stored before cases existed)."""
-    from survey.services.case_backfill import BackfillError, backfill
+    from survey.services.cases.batch import BackfillError, backfill
 
     try:
         result = backfill(db.session, campaign_code=campaign_code, restart_deadlines=restart_deadlines)
@@ -32,8 +32,8 @@ def backfill_command(campaign_code: str | None, restart_deadlines: bool) -> None
 @click.option("--days-ahead", default=3, show_default=True, help="同时列出几天内到期的 / also list cases due within N days")
 def overdue_command(days_ahead: int) -> None:
     """The daily report: overdue and soon-due cases per unit (for a cron job's mail)."""
-    from survey.services.case_backfill import overdue_report
-    from survey.services.calendar import org_today
+    from survey.core.clock import org_today
+    from survey.services.cases.batch import overdue_report
 
     today = org_today()
     rows = overdue_report(db.session, today, days_ahead)
@@ -51,8 +51,8 @@ def overdue_command(days_ahead: int) -> None:
 @click.option("--replace-year", is_flag=True, help="替换文件所涉年份的已有安排 / replace those years' entries")
 def import_calendar_command(path: Path, replace_year: bool) -> None:
     """Import a year's holiday schedule: CSV rows ``date,kind,name`` (kind holiday/休 or workday/班)."""
-    from survey.services.calendar import import_calendar, parse_calendar_csv
-    from survey.services.spreadsheets import SpreadsheetError, decode_text
+    from survey.core.spreadsheets import SpreadsheetError, decode_text
+    from survey.services.cases.calendar import import_calendar, parse_calendar_csv
 
     try:
         text = decode_text(path.read_bytes())
@@ -72,7 +72,7 @@ def import_calendar_command(path: Path, replace_year: bool) -> None:
 def purge_contacts_command() -> None:
     """Delete follow-up phone numbers whose retention has ended (run daily)."""
     from survey.models import utcnow
-    from survey.services.case_backfill import purge_expired_contacts
+    from survey.services.cases.batch import purge_expired_contacts
 
     removed = purge_expired_contacts(db.session, utcnow())
     db.session.commit()

@@ -7,9 +7,10 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from survey.core import codes
 from survey.extensions import db
 from survey.models import Campaign
-from survey.services import codes, posters, qr
+from survey.services.campaigns import posters, qr
 
 
 def find_campaign(key: str) -> Campaign | None:

@@ -30,8 +30,9 @@ def register(app: Flask) -> None:
     def compute_command(campaign_code: str, period: str | None, include_flagged: bool | None,
                         export_path: Path | None, publish: bool, public: bool, note: str | None) -> None:
         """Compute a campaign's results into a new snapshot (and optionally publish and export it)."""
+        from survey.core import codes
         from survey.models import Campaign
-        from survey.services import codes, exports, results
+        from survey.services.results import exports, snapshots
 
         code = codes.normalise(campaign_code or "")
         campaign = db.session.scalar(select(Campaign).where(Campaign.short_code == code)) if code else None
@@ -41,7 +42,7 @@ def register(app: Flask) -> None:
             raise click.ClickException(f"活动 {campaign.short_code} 的期次是 {campaign.period}，不是 {period}。")
         if export_path is not None and export_path.suffix.lower() != ".xlsx":
             raise click.ClickException("导出文件应以 .xlsx 结尾。")
-        with click.progressbar(length=results.STEPS, label="计算 / computing", show_eta=False,
+        with click.progressbar(length=snapshots.STEPS, label="计算 / computing", show_eta=False,
                                item_show_func=lambda phase: PHASES.get(phase or "", "")) as bar:
             done = [0]
 
@@ -54,11 +55,11 @@ def register(app: Flask) -> None:
 
             timings: dict[str, float] = {}
             try:
-                snapshot = results.compute_snapshot(db.session, campaign, None, include_flagged=include_flagged,
+                snapshot = snapshots.compute_snapshot(db.session, campaign, None, include_flagged=include_flagged,
                                                     note=note, timings=timings, progress=progress)
                 if publish or public:
-                    results.publish(db.session, snapshot, None, public=public)
-            except results.ResultsError as exc:
+                    snapshots.publish(db.session, snapshot, None, public=public)
+            except snapshots.ResultsError as exc:
                 db.session.rollback()
                 raise click.ClickException(str(exc)) from exc
             db.session.commit()
@@ -78,12 +79,12 @@ def register(app: Flask) -> None:
     def verify_command(snapshot_id: int) -> None:
         """Recompute a snapshot from its stored parameters and compare every number bit for bit."""
         from survey.models import Snapshot
-        from survey.services import results
+        from survey.services.results import snapshots
 
-        snapshot = results.by_id(db.session, Snapshot, snapshot_id)
+        snapshot = snapshots.by_id(db.session, Snapshot, snapshot_id)
         if snapshot is None:
             raise click.ClickException(f"没有编号为 {snapshot_id} 的结果。")
-        outcome = results.verify(db.session, snapshot, None)
+        outcome = snapshots.verify(db.session, snapshot, None)
         db.session.commit()
         if outcome.identical:
             click.echo(f"结果 #{snapshot_id} 复算一致（{outcome.seconds:.2f} s）。")

@@ -12,7 +12,7 @@ def register(app: Flask) -> None:
     @click.option("--dry-run", is_flag=True, help="只统计，不删除 / count only, change nothing")
     def retention_command(dry_run: bool) -> None:
         """Delete follow-up phone numbers, fingerprints and invitation phone numbers past their retention."""
-        from survey.services.retention import RetentionPolicy, apply_retention
+        from survey.services.ops.retention import RetentionPolicy, apply_retention
 
         config = current_app.config
         policy = RetentionPolicy(fingerprint_days=config["FINGERPRINT_RETENTION_DAYS"],

@@ -7,8 +7,8 @@ from flask_login import current_user
 
 from survey.desk import bp
 from survey.extensions import db
-from survey.services import desk as desk_service
-from survey.services import desk_tokens, qr
+from survey.services.campaigns import desk as desk_service
+from survey.services.campaigns import desk_tokens, qr
 
 CHOICE_KEY = "desk_campaign_id"
 POLL_SECONDS = 3

@@ -54,7 +54,7 @@ class Campaign(Base):
     group_mode: Mapped[GroupMode] = mapped_column(str_enum(GroupMode), default=GroupMode.ASK)
     preset_group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("respondent_group.id"))
     public_results: Mapped[bool] = mapped_column(Boolean, default=False)  # opt-in transparency page
-    # Weighting and scoring settings for this campaign's indices (see survey.services.results).
+    # Weighting and scoring settings for this campaign's indices (see survey.services.results.snapshots).
     analysis_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))

@@ -8,7 +8,7 @@ from typing import Any, Optional
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from survey.models.base import BigID, Base, UTCDateTime, str_enum, utcnow
+from survey.models.base import Base, BigID, UTCDateTime, str_enum, utcnow
 from survey.models.units import Unit
 
 
@@ -93,7 +93,7 @@ class LeaderRating(Base):
 class ComponentScheme(Base):
     """How a campaign's results become each unit's 公众评议 component (one scheme per survey campaign).
 
-    ``settings`` holds the validated scheme of :mod:`survey.services.component`: source
+    ``settings`` holds the validated scheme of :mod:`survey.services.results.component`: source
     weights (民意调查 = this campaign's index, 领导评价, window-service index of other
     campaigns), the component's points, 功效系数法 or not, grading by thresholds or quotas,
     and the ranking's interval level. A snapshot copies the settings it used.

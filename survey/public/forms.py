@@ -1,5 +1,5 @@
 """The fixed parts of the citizen's forms; the questions themselves are read by
-``survey.services.submission.parse_answers``."""
+``survey.services.responses.submission.parse_answers``."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
@@ -7,8 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField, ValidationError
 from wtforms.validators import InputRequired, Length, Regexp
 
-from survey.services.follow_up import normalise_phone
-from survey.services.submission import SUBMISSION_ID
+from survey.services.responses.follow_up import normalise_phone
+from survey.services.responses.submission import SUBMISSION_ID
 
 
 class SubmitForm(FlaskForm):

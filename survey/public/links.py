@@ -19,9 +19,10 @@ from survey.extensions import csrf, db
 from survey.models import Channel, Invitation, Response
 from survey.public import bp
 from survey.public.questionnaire import questionnaire_view
-from survey.services import desk_tokens, invitations, submission
-from survey.services.campaigns import Target
-from survey.services.desk_tokens import TokenState
+from survey.services.campaigns import desk_tokens, invitations
+from survey.services.campaigns.desk_tokens import TokenState
+from survey.services.campaigns.lookup import Target
+from survey.services.responses import submission
 
 
 def _gone(title: str, message: str, status: int = 410) -> ResponseReturnValue:

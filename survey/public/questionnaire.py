@@ -30,10 +30,10 @@ from survey.extensions import client_address, client_key, db, limiter
 from survey.i18n import current_language, localized
 from survey.models import Campaign, Channel, Question, Questionnaire, QuestionnaireKind, Response, Unit
 from survey.public.forms import SubmitForm
-from survey.services import antiabuse, submission
-from survey.services import campaigns as campaign_service
-from survey.services.campaigns import Target
-from survey.services.submission import CampaignState
+from survey.services.campaigns import lookup as campaign_service
+from survey.services.campaigns.lookup import Target
+from survey.services.responses import antiabuse, submission
+from survey.services.responses.submission import CampaignState
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from survey.extensions import db
 from survey.models import Campaign, Snapshot, SnapshotStatus
 from survey.public import bp
-from survey.services import result_views, results
+from survey.services.results import display, snapshots
 
 
 def _public_snapshots() -> list[tuple[Snapshot, Campaign]]:
@@ -28,17 +28,17 @@ def results_list():
 @bp.route("/results/<int:snapshot_id>")
 def results_page(snapshot_id: int):
     """One published period: only official snapshots marked public of campaigns with public results."""
-    snapshot = results.by_id(db.session, Snapshot, snapshot_id)
+    snapshot = snapshots.by_id(db.session, Snapshot, snapshot_id)
     campaign = db.session.get(Campaign, snapshot.campaign_id) if snapshot else None
     if (snapshot is None or campaign is None or snapshot.status != SnapshotStatus.OFFICIAL or not snapshot.public
             or not campaign.public_results):
         abort(404)
-    tables = result_views.league(db.session, snapshot)
-    charts = [[result_views.league_chart(
+    tables = display.league(db.session, snapshot)
+    charts = [[display.league_chart(
         t, snapshot, _("%(c)s：满意度得分及置信区间", c=t.category.name if t.category else _("其他")),
         _("各单位得分（圆点）及置信区间（横线），按排名排列。区间重叠的单位之间没有明显差别。数据见下表。"),
         _("得分（0–100）"), compact=compact) for compact in (False, True)] for t in tables]
-    cases = result_views.public_case_counts(db.session, snapshot)
+    cases = display.public_case_counts(db.session, snapshot)
     return render_template("public/results.html", snapshot=snapshot, campaign=campaign,
                            tables=list(zip(tables, charts)), cases=cases, summary=snapshot.summary or {},
-                           flag_labels=result_views.FLAG_LABELS)
+                           flag_labels=display.FLAG_LABELS)

@@ -6,6 +6,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from survey.core import settings
 from survey.extensions import csrf, db
 from survey.models import Channel, QuestionnaireKind, Response
 from survey.public import bp
@@ -19,10 +20,10 @@ from survey.public.questionnaire import (
     render_chooser,
     short_code_of,
 )
-from survey.services import campaigns as campaign_service
-from survey.services import follow_up, settings, submission
-from survey.services.campaigns import Target
-from survey.services.submission import CampaignState
+from survey.services.campaigns import lookup as campaign_service
+from survey.services.campaigns.lookup import Target
+from survey.services.responses import follow_up, submission
+from survey.services.responses.submission import CampaignState
 
 FOLLOW_UP_SALT = "pingyi.follow-up"
 FOLLOW_UP_HOURS = 24

@@ -7,8 +7,8 @@ import re
 import pytest
 
 SETUP_MODULES = {
-    "survey.admin.units", "survey.admin.categories", "survey.admin.groups", "survey.admin.questionnaires",
-    "survey.admin.preview", "survey.admin.campaigns",
+    "survey.admin.setup.units", "survey.admin.setup.categories", "survey.admin.setup.groups", "survey.admin.setup.questionnaires",
+    "survey.admin.setup.preview", "survey.admin.setup.campaigns",
 }
 SAMPLE = {"unit_id": "1", "category_id": "1", "group_id": "1", "questionnaire_id": "1", "question_id": "1",
           "campaign_id": "1", "fmt": "xlsx", "token": "A" * 32}

@@ -24,7 +24,7 @@ from survey.models import (
     UnitKind,
     utcnow,
 )
-from survey.services import campaign_admin
+from survey.services.campaigns import setup
 from tests.factories import csrf_from, hidden_from
 
 
@@ -170,7 +170,7 @@ def test_only_published_questionnaires_can_be_used(client, auth, make, session, 
 
 def test_preset_group_and_ask_without_a_group_question_warns(client, auth, make, session, city):
     from survey.models import RespondentGroup
-    from survey.services.templates_builtin import WINDOW_SERVICE
+    from survey.services.questionnaires.builtin import WINDOW_SERVICE
 
     data = {**WINDOW_SERVICE, "questions": [q for q in WINDOW_SERVICE["questions"] if q["type"] != "group"]}
     questionnaire = make.questionnaire(data=data)
@@ -243,9 +243,9 @@ def test_live_counts_per_unit_leave_excluded_responses_out(client, auth, make, s
     _answer(session, campaign, city["CK-SB"], 4, status=ResponseStatus.EXCLUDED)
     _answer(session, campaign, city["CK-YB"], 1)
     auth.login_as("analyst")
-    counts = {row.unit.code: (row.responses, row.flagged) for row in campaign_admin.unit_counts(session, campaign)}
+    counts = {row.unit.code: (row.responses, row.flagged) for row in setup.unit_counts(session, campaign)}
     assert counts == {"CK-SB": (5, 2), "CK-YB": (1, 0), "TZYH": (0, 0)}
-    rows = campaign_admin.unit_counts(session, campaign)
+    rows = setup.unit_counts(session, campaign)
     assert rows[0].last_at is not None and rows[0].last_at.tzinfo is not None
     data = client.get(f"/admin/campaigns/{campaign.id}/counts.json").get_json()
     assert data["total"] == 6
@@ -262,7 +262,7 @@ def test_live_counts_per_unit_leave_excluded_responses_out(client, auth, make, s
 def test_appraisal_counts_come_from_the_answers(session, make, city):
     campaign = make.campaign(units=[city["RSJ"], city["TZYH"]], kind="appraisal")
     _answer(session, campaign, city["RSJ"], 2, unit_on_response=False)
-    counts = {row.unit.code: row.responses for row in campaign_admin.unit_counts(session, campaign)}
+    counts = {row.unit.code: row.responses for row in setup.unit_counts(session, campaign)}
     assert counts == {"RSJ": 2, "TZYH": 0}
 
 
@@ -292,7 +292,7 @@ def test_editing_adds_units_but_never_removes_one_with_responses(client, auth, m
 
 
 def test_switching_to_a_newer_published_version(client, auth, make, session, city):
-    from survey.services import questionnaires as qs
+    from survey.services.questionnaires import editor as qs
 
     v1 = make.questionnaire()
     campaign = make.campaign(units=[city["CK-SB"]], questionnaire=v1)

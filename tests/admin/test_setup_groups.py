@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from survey.models import AuditLog, RespondentGroup
-from survey.services import groups as group_service
+from survey.services.units import groups as group_service
 from tests.factories import csrf_from
 
 

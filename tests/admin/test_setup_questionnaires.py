@@ -17,13 +17,13 @@ from survey.models import (
     Option,
     Question,
     Questionnaire,
-    RespondentGroup,
     QuestionnaireStatus,
     QuestionType,
+    RespondentGroup,
     Response,
 )
-from survey.services import questionnaire_io
-from survey.services.templates_builtin import APPRAISAL, WINDOW_SERVICE
+from survey.services.questionnaires import serialise
+from survey.services.questionnaires.builtin import APPRAISAL, WINDOW_SERVICE
 from tests.factories import csrf_from
 
 
@@ -40,7 +40,7 @@ def _new_from_template(client, session, template: str = "window_service") -> Que
 
 def _question_form(session, question: Question, **changes) -> dict:
     """The edit form as the page fills it, with ``changes`` applied."""
-    from survey.services.questionnaires import question_data
+    from survey.services.questionnaires.editor import question_data
 
     data = question_data(session, question)
     form = {"code": data["code"], "text": data["text"], "text_en": data["text_en"] or "",
@@ -187,12 +187,12 @@ def test_invalid_question_edits_change_nothing(client, auth, make, session, chan
     make.commit()
     auth.login_as("analyst")
     trips = next(x for x in q.questions if x.code == "Q6")
-    before = questionnaire_io.questionnaire_to_dict(q, questionnaire_io.group_codes(session))
+    before = serialise.questionnaire_to_dict(q, serialise.group_codes(session))
     response = _edit(client, trips, _question_form(session, trips, **changes))
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     session.expire_all()
-    after = questionnaire_io.questionnaire_to_dict(session.get(Questionnaire, q.id), questionnaire_io.group_codes(session))
+    after = serialise.questionnaire_to_dict(session.get(Questionnaire, q.id), serialise.group_codes(session))
     assert after == before
     assert "questionnaire.question.update" not in _audit_actions(session)
 
@@ -275,7 +275,7 @@ def test_publishing_freezes_and_editing_makes_a_new_version(client, auth, make, 
     assert v1.status == QuestionnaireStatus.PUBLISHED and v1.published_at is not None
     campaign = make.campaign(questionnaire=v1)
     answered = _respond(session, campaign, v1)
-    frozen = questionnaire_io.questionnaire_to_dict(v1, questionnaire_io.group_codes(session))
+    frozen = serialise.questionnaire_to_dict(v1, serialise.group_codes(session))
     # a published version refuses every edit
     q1 = v1.questions[0]
     assert _edit(client, q1, _question_form(session, q1, text="改题")).status_code == 422
@@ -288,7 +288,7 @@ def test_publishing_freezes_and_editing_makes_a_new_version(client, auth, make, 
     v2 = session.scalar(select(Questionnaire).where(Questionnaire.version == 2))
     assert response.headers["Location"].endswith(f"/admin/questionnaires/{v2.id}")
     assert v2.family == v1.family and v2.status == QuestionnaireStatus.DRAFT
-    copy = questionnaire_io.questionnaire_to_dict(v2, questionnaire_io.group_codes(session))
+    copy = serialise.questionnaire_to_dict(v2, serialise.group_codes(session))
     assert copy == frozen
     assert {x.id for x in v2.questions}.isdisjoint({x.id for x in v1.questions})
     # asking again gives the same draft, not a third version
@@ -299,7 +299,7 @@ def test_publishing_freezes_and_editing_makes_a_new_version(client, auth, make, 
     assert _edit(client, v2.questions[0], _question_form(session, v2.questions[0], text="第二版的题目")).status_code == 302
     session.expire_all()
     v1 = session.get(Questionnaire, v1.id)
-    assert questionnaire_io.questionnaire_to_dict(v1, questionnaire_io.group_codes(session)) == frozen
+    assert serialise.questionnaire_to_dict(v1, serialise.group_codes(session)) == frozen
     assert session.get(Response, answered.id).questionnaire_id == v1.id
     assert session.get(Campaign, campaign.id).questionnaire_id == v1.id
     assert session.get(Questionnaire, v2.id).questions[0].text == "第二版的题目"

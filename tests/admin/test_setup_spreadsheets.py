@@ -6,7 +6,7 @@ import io
 import pytest
 from openpyxl import load_workbook
 
-from survey.services.spreadsheets import SpreadsheetError, read_table, safe_cell, to_csv, to_xlsx, unsafe_cell
+from survey.core.spreadsheets import SpreadsheetError, read_table, safe_cell, to_csv, to_xlsx, unsafe_cell
 from tests.admin.unit_sheets import csv_bytes, xlsx_bytes
 
 
@@ -99,7 +99,7 @@ def test_unreadable_files_get_a_clear_message(data, message):
 
 
 def test_too_many_rows_are_refused(monkeypatch):
-    from survey.services import spreadsheets
+    from survey.core import spreadsheets
 
     monkeypatch.setattr(spreadsheets, "MAX_ROWS", 3)
     data = ("代码,名称\n" + "".join(f"U{i},单位{i}\n" for i in range(5))).encode()

@@ -9,9 +9,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from survey.core.spreadsheets import read_table
 from survey.models import AuditLog, Category, Unit, UnitKind
-from survey.services import unit_import
-from survey.services.spreadsheets import read_table
+from survey.services.units import sheets
 from tests.admin.unit_sheets import HEADERS, csv_bytes, taizhou_rows, xlsx_bytes
 from tests.factories import csrf_from
 
@@ -157,16 +157,16 @@ def test_a_failure_while_writing_rolls_everything_back(client, auth, session, mo
     page = client.get(url)
 
     def boom(*args, **kwargs):
-        raise unit_import.SetupError("写入时出错（测试）")
+        raise sheets.SetupError("写入时出错（测试）")
 
-    real = unit_import._create_categories
+    real = sheets._create_categories
 
     def categories_then_fail(*args, **kwargs):
         created = real(*args, **kwargs)
         boom()
         return created
 
-    monkeypatch.setattr(unit_import, "_create_categories", categories_then_fail)
+    monkeypatch.setattr(sheets, "_create_categories", categories_then_fail)
     response = client.post(url, data={"csrf_token": csrf_from(page)})
     assert response.status_code == 409
     assert unit_count(session) == 0
@@ -195,7 +195,7 @@ def test_export_has_the_import_columns_and_neutralised_formulas(client, auth, ma
     make.commit()
     auth.login_as("analyst")
     sheet = load_workbook(io.BytesIO(client.get("/admin/units/export.xlsx").data)).worksheets[0]
-    assert [c.value for c in sheet[1]] == unit_import.EXPORT_HEADERS
+    assert [c.value for c in sheet[1]] == sheets.EXPORT_HEADERS
     assert sheet["B2"].value == "'=HYPERLINK(\"http://x\")" and sheet["F2"].value == "窗口"
     text = client.get("/admin/units/export.csv").data.decode("utf-8")
     assert text.startswith("\ufeff代码,名称") and "'=HYPERLINK" in text

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from survey.models import User
-from survey.services.users import hash_password, set_password
+from survey.services.accounts.users import hash_password, set_password
 from tests.factories import PASSWORD, csrf_from
 
 

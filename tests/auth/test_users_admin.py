@@ -6,7 +6,7 @@ import re
 from sqlalchemy import select
 
 from survey.models import AuditLog, Role, User
-from survey.services.users import authenticate
+from survey.services.accounts.users import authenticate
 from tests.factories import PASSWORD, csrf_from
 
 

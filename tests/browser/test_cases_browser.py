@@ -6,8 +6,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from survey.core.clock import org_today
 from survey.models import Case, CaseState, FollowUpContact
-from survey.services.calendar import org_today
 from tests.cases.helpers import respond
 from tests.factories import PASSWORD
 

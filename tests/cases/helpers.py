@@ -6,9 +6,19 @@ import itertools
 
 from sqlalchemy.orm import Session
 
-from survey.models import Answer, Campaign, Channel, FollowUpContact, Holiday, HolidayKind, Response, ResponseStatus, Unit
-from survey.services.calendar import local_moment
-from survey.services.cases import open_cases_for_response
+from survey.core.clock import local_moment
+from survey.models import (
+    Answer,
+    Campaign,
+    Channel,
+    FollowUpContact,
+    Holiday,
+    HolidayKind,
+    Response,
+    ResponseStatus,
+    Unit,
+)
+from survey.services.cases.workflow import open_cases_for_response
 
 _seq = itertools.count(1)
 

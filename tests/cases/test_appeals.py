@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from survey.models import Appeal, AppealState, AuditLog, Case, CaseState, FollowUpContact, Response, ResponseStatus
-from survey.services.appeals import (
+from survey.services.cases.appeals import (
     AppealError,
     decide_appeal,
     file_appeal,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from survey.models import AuditLog, Holiday, HolidayKind
-from survey.services.calendar import (
+from survey.services.cases.calendar import (
     CalendarError,
     add_working_days,
     import_calendar,

@@ -8,10 +8,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from survey.core.clock import org_today
 from survey.models import AuditLog, Case, CaseKind, CaseState, FollowUpContact
-from survey.services.calendar import org_today
-from survey.services.case_figures import case_figures
-from survey.services.cases import record_callback, transition
+from survey.services.cases.figures import case_figures
+from survey.services.cases.workflow import record_callback, transition
 from tests.cases.helpers import respond
 from tests.factories import csrf_from
 

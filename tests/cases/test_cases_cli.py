@@ -5,8 +5,8 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
+from survey.core.clock import org_today
 from survey.models import Appeal, Case, CaseState, FollowUpContact, Holiday, Response, ResponseStatus, utcnow
-from survey.services.calendar import org_today
 from tests.cases.helpers import CN_2026, cn_2026_csv, respond
 
 

@@ -7,10 +7,10 @@ import logging
 import pytest
 from sqlalchemy import func, select
 
+from survey.core.clock import org_today
 from survey.models import Case, CaseKind, CaseState, FollowUpContact, Response
-from survey.services import cases as cases_service
-from survey.services import submission
-from survey.services.calendar import org_today
+from survey.services.cases import workflow as cases_service
+from survey.services.responses import submission
 from tests.factories import PASSWORD, csrf_from, hidden_from
 from tests.public.helpers import filled
 

@@ -6,9 +6,9 @@ import io
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from survey.core import settings
+from survey.core.audit import record
 from survey.models import AuditLog, Holiday
-from survey.services import settings
-from survey.services.audit import record
 from tests.cases.helpers import CN_2026, cn_2026_csv
 from tests.factories import csrf_from
 

@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from survey.core import settings
 from survey.models import (
     Answer,
     AuditLog,
@@ -18,8 +19,7 @@ from survey.models import (
     Response,
     ResponseStatus,
 )
-from survey.services import settings
-from survey.services.cases import (
+from survey.services.cases.workflow import (
     CaseError,
     available_steps,
     is_meaningful_comment,

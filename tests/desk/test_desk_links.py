@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from survey.models import Channel, DeskToken, Response, utcnow
-from survey.services import desk_tokens
+from survey.services.campaigns import desk_tokens
 from tests.desk.answers import form_for
 from tests.desk.test_desk_page import press_next, qr_url_on
-
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from survey.extensions import db
 from survey.models import Channel, DeskToken, utcnow
-from survey.services import desk_tokens
-from survey.services.desk_tokens import TokenState
+from survey.services.campaigns import desk_tokens
+from survey.services.campaigns.desk_tokens import TokenState
 
 
 @pytest.fixture

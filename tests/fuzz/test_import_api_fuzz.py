@@ -44,6 +44,7 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import func, select
 
+from survey.core.spreadsheets import MAX_COLUMNS, MAX_ROWS, XLSX_MIME, decode_text
 from survey.models import (
     Channel,
     Holiday,
@@ -53,10 +54,10 @@ from survey.models import (
     Questionnaire,
     Unit,
 )
-from survey.services import api_tokens, component, results
-from survey.services.backup import export_all, tables
-from survey.services.spreadsheets import MAX_COLUMNS, MAX_ROWS, XLSX_MIME, decode_text
-from survey.services.templates_builtin import APPRAISAL, WINDOW_SERVICE
+from survey.services.accounts import api_tokens
+from survey.services.ops.backup import export_all, tables
+from survey.services.questionnaires.builtin import APPRAISAL, WINDOW_SERVICE
+from survey.services.results import component, snapshots
 from tests.factories import DEFAULT_GROUPS, csrf_from
 from tests.results.helpers import fill
 
@@ -1127,8 +1128,8 @@ def published(session, make):  # noqa: ANN001, ANN201
     component.save(session, campaign, None, {"weights": {"survey": "1"}, "points": "20", "grading": "thresholds",
                                              "thresholds": {"excellent": "85", "good": "75", "pass": "60"}})
     session.commit()
-    snapshot = results.compute_snapshot(session, campaign, None)
-    results.publish(session, snapshot, None)
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
+    snapshots.publish(session, snapshot, None)
     _token, plaintext = api_tokens.create(session, None, "绩效管理系统")
     revoked, revoked_text = api_tokens.create(session, None, "旧系统")
     api_tokens.revoke(session, None, revoked)

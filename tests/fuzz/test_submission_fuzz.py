@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from survey.models import Answer, FollowUpContact, Invitation, Response
-from survey.services import desk_tokens
+from survey.services.campaigns import desk_tokens
 from tests.factories import csrf_from, hidden_from
 
 FUZZ = settings(max_examples=50, deadline=None, derandomize=True,

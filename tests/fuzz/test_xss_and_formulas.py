@@ -34,7 +34,7 @@ from survey.models import (
     Unit,
     User,
 )
-from survey.services.demo import seed_demo
+from survey.services.demo.seed import seed_demo
 from tests.factories import PASSWORD, csrf_from
 
 pytestmark = pytest.mark.slow
@@ -96,7 +96,7 @@ def world(app, session, runner):  # noqa: ANN001, ANN201
 
 
 def _login(client, session, role: Role) -> None:  # noqa: ANN001
-    from survey.services.users import hash_password
+    from survey.services.accounts.users import hash_password
 
     user = session.scalar(select(User).where(User.role == role).order_by(User.id))
     user.password_hash = hash_password(PASSWORD)

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from survey.extensions import db
 from survey.models import Answer, AuditLog, Campaign, FollowUpContact, Response, Unit, utcnow
-from survey.services.backup import BackupError, export_all, import_all, tables
-from survey.services.demo import seed_demo
+from survey.services.demo.seed import seed_demo
+from survey.services.ops.backup import BackupError, export_all, import_all, tables
 from tests.conftest import PG_URL
 from tests.ops.databases import fresh  # noqa: F401  (fixture)
 

@@ -17,7 +17,7 @@ from survey.models import (
     ResponseStatus,
     utcnow,
 )
-from survey.services.retention import RetentionPolicy, apply_retention
+from survey.services.ops.retention import RetentionPolicy, apply_retention
 
 NOW = dt.datetime(2026, 12, 1, 4, 0, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)

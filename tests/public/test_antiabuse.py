@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from survey.extensions import limiter
 from survey.models import Response, ResponseStatus, utcnow
-from survey.services import antiabuse
-from survey.services.antiabuse import LEDGER_SALT, BurstRule, DeviceLedger
+from survey.services.responses import antiabuse
+from survey.services.responses.antiabuse import LEDGER_SALT, BurstRule, DeviceLedger
 from tests.public.helpers import checked, filled
 
 SECRET = "s" * 64

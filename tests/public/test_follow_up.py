@@ -10,7 +10,7 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import func, select
 
 from survey.models import Answer, FollowUpContact, Response, utcnow
-from survey.services.follow_up import normalise_phone
+from survey.services.responses.follow_up import normalise_phone
 from tests.factories import csrf_from, hidden_from
 from tests.public.helpers import filled
 
@@ -68,7 +68,7 @@ def test_offer_only_after_a_bad_rating(client, window, level, offered):
 
 def test_the_organisations_bad_rating_level_decides(client, window, session):
     """With 差评 set to 非常不满意 only (the setting cases use too), 不满意 gets no offer."""
-    from survey.services import settings
+    from survey.core import settings
 
     settings.set_value(session, settings.BAD_LEVEL_MAX, 1, actor=None)
     session.commit()

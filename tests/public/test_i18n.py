@@ -20,7 +20,7 @@ KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_ge
 # The citizen pages, the error pages, the base layout and the sign-in: every string has its English.
 CITIZEN_SOURCES = [
     "survey/public/routes.py", "survey/public/questionnaire.py", "survey/public/forms.py",
-    "survey/services/submission.py", "survey/services/follow_up.py", "survey/errors.py",
+    "survey/services/responses/submission.py", "survey/services/responses/follow_up.py", "survey/errors.py",
     "survey/auth/forms.py",
     "templates/base.html", "templates/errors/error.html", "templates/auth/login.html",
     *[f"templates/public/{p.name}" for p in sorted((ROOT / "templates" / "public").glob("*.html"))],

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from survey.extensions import csrf, db
 from survey.models import Answer, Channel, QuestionType, Response
 from survey.public.questionnaire import questionnaire_view
-from survey.services import campaigns as campaign_service
-from survey.services import submission
+from survey.services.campaigns import lookup as campaign_service
+from survey.services.responses import submission
 from tests.public.helpers import filled
 
 

@@ -10,7 +10,7 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import func, select
 
 from survey.models import Campaign, CampaignStatus, Channel, Response, utcnow
-from survey.services import submission
+from survey.services.responses import submission
 from tests.public.helpers import checked, filled
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pytest
 
 from survey.models import Campaign, Snapshot, Unit
-from survey.services import component, results
+from survey.services.results import component, snapshots
 from tests.results.helpers import add_response, fill
 
 
@@ -30,6 +30,6 @@ def computed(session, make) -> Period:  # noqa: ANN001
     component.save(session, campaign, None, {"weights": {"survey": "1"}, "points": "20", "grading": "thresholds",
                                              "thresholds": {"excellent": "85", "good": "75", "pass": "60"}})
     session.commit()
-    snapshot = results.compute_snapshot(session, campaign, None)
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
     session.commit()
     return Period(campaign, units, snapshot)

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from survey.models import ApiToken, AuditLog
-from survey.services import api_tokens, results
+from survey.services.accounts import api_tokens
+from survey.services.results import snapshots
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def bearer(session):  # noqa: ANN001, ANN201
 
 @pytest.fixture
 def published(session, computed):  # noqa: ANN001, ANN201
-    results.publish(session, computed.snapshot, None)
+    snapshots.publish(session, computed.snapshot, None)
     session.commit()
     return computed
 

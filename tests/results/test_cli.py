@@ -53,11 +53,11 @@ def test_verify_snapshot_reports_identity_and_differences(runner, computed, sess
 
 
 def test_progress_goes_through_every_step_in_order(computed, session):
-    from survey.services import results
+    from survey.services.results import snapshots
 
     seen: list[tuple[str, int, int]] = []
-    results.compute_snapshot(session, computed.campaign, None, progress=lambda *step: seen.append(step))
+    snapshots.compute_snapshot(session, computed.campaign, None, progress=lambda *step: seen.append(step))
     done = [d for _p, d, _t in seen]
-    assert done == sorted(done) and set(done) == set(range(results.STEPS + 1))
-    assert {t for _p, _d, t in seen} == {results.STEPS} and seen[-1][0] == "write"
+    assert done == sorted(done) and set(done) == set(range(snapshots.STEPS + 1))
+    assert {t for _p, _d, t in seen} == {snapshots.STEPS} and seen[-1][0] == "write"
     assert [p for p, _d, _t in seen].index("compute") > [p for p, _d, _t in seen].index("load")

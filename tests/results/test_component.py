@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from survey.models import AuditLog
-from survey.services import component
+from survey.services.results import component
 
 NAN = np.nan
 
@@ -121,7 +121,7 @@ def test_saved_scheme_normalises_weights_and_is_audited(session, make):
 
 def test_window_ratings_of_another_campaign_become_each_departments_service_source(session, make):
     from survey.models import UnitKind
-    from survey.services import results
+    from survey.services.results import snapshots
     from tests.results.helpers import add_response, fill
 
     category = make.category(code="BM", name="部门")
@@ -141,7 +141,7 @@ def test_window_ratings_of_another_campaign_become_each_departments_service_sour
     component.save(session, appraisal, None, {"weights": {"survey": "0.7", "service": "0.3"}, "points": "20",
                                               "service_campaign_ids": [str(windows.id)], "grading": "none"})
     session.commit()
-    snapshot = results.compute_snapshot(session, appraisal, None)
+    snapshot = snapshots.compute_snapshot(session, appraisal, None)
     session.commit()
     rows = {r.unit_id: r for r in snapshot.rows}
     service = rows[d1.id].detail["service"]
@@ -157,4 +157,4 @@ def test_window_ratings_of_another_campaign_become_each_departments_service_sour
     # a window rating arriving later changes nothing in the stored snapshot
     add_response(session, windows, {w1: [1] * 5}, groups["FW"])
     session.commit()
-    assert results.verify(session, snapshot, None).identical
+    assert snapshots.verify(session, snapshot, None).identical

@@ -17,7 +17,7 @@ from survey.models import (
     SnapshotRow,
     SnapshotStatus,
 )
-from survey.services import analysis_settings, result_data, results
+from survey.services.results import loading, snapshots, weighting
 from tests.results.helpers import add_response, fill, satisfaction_questions
 
 
@@ -58,7 +58,7 @@ def engine_reference(session, campaign, spec, include_flagged=False):  # noqa: A
 
 def test_snapshot_equals_the_engine_on_orm_arrays_bit_for_bit(session, period):
     campaign, a, b, groups, excluded, flagged = period
-    snapshot = results.compute_snapshot(session, campaign, None)
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
     session.commit()
     reference = engine_reference(session, campaign, snapshot.params)
     rows = {r.unit_id: r for r in snapshot.rows}
@@ -81,7 +81,7 @@ def test_snapshot_equals_the_engine_on_orm_arrays_bit_for_bit(session, period):
 
 def test_flagged_responses_count_only_when_asked(session, period):
     campaign, a, b, *_ = period
-    snapshot = results.compute_snapshot(session, campaign, None, include_flagged=True)
+    snapshot = snapshots.compute_snapshot(session, campaign, None, include_flagged=True)
     rows = {r.unit_id: r for r in snapshot.rows}
     assert rows[b.id].n == 36 and rows[a.id].n == 40
     reference = engine_reference(session, campaign, snapshot.params, include_flagged=True)
@@ -97,7 +97,7 @@ def test_index_matches_a_hand_calculation_without_weighting(session, make):
     add_response(session, campaign, {unit: [5, 4, 3, "dk", 5]}, groups["QY"])
     add_response(session, campaign, {unit: [3, 4, 5, 2, None]}, groups["SM"])
     session.commit()
-    snapshot = results.compute_snapshot(session, campaign, None)
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
     row = snapshot.rows[0]
     q_means = [(100 + 50) / 2, (75 + 75) / 2, (50 + 100) / 2, 25 / 1, 100 / 1]
     expected = (2 * q_means[0] + sum(q_means[1:])) / 6
@@ -116,7 +116,7 @@ def test_appraisal_answers_belong_to_each_rated_unit(session, make):
         add_response(session, campaign, {units[0]: [5, 4, 4, 5], units[1]: [2, 3, "dk", 3]}, groups["SM"])
     add_response(session, campaign, {units[2]: [4, 4, 4, 4]}, groups["QY"])
     session.commit()
-    snapshot = results.compute_snapshot(session, campaign, None)
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
     rows = {r.unit_id: r for r in snapshot.rows}
     assert rows[units[0].id].n == 12 and rows[units[1].id].n == 12 and rows[units[2].id].n == 1
     assert "n_lt_2" in rows[units[2].id].flags and rows[units[2].id].rank is None
@@ -133,40 +133,40 @@ def test_duplicate_answer_is_refused_with_a_clear_message(session, period):
     session.add(Answer(response_id=answer.response_id, campaign_id=campaign.id, unit_id=a.id,
                        question_id=answer.question_id, level=3))
     session.commit()
-    with pytest.raises(results.ResultsError, match="answered twice"):
-        results.compute_snapshot(session, campaign, None)
+    with pytest.raises(snapshots.ResultsError, match="answered twice"):
+        snapshots.compute_snapshot(session, campaign, None)
 
 
 def test_verification_reproduces_exactly_and_detects_a_changed_answer(session, period):
     campaign, a, b, groups, excluded, flagged = period
-    snapshot = results.compute_snapshot(session, campaign, None)
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
     session.commit()
     # later events must not change the frozen result: a new response, a newly excluded response
     add_response(session, campaign, {a: [1, 1, 1, 1, 1]}, groups["SM"])
     first_valid = session.scalar(select(Answer).where(Answer.campaign_id == campaign.id)).response
     first_valid.status = ResponseStatus.EXCLUDED
     session.commit()
-    outcome = results.verify(session, snapshot, None)
+    outcome = snapshots.verify(session, snapshot, None)
     assert outcome.identical and outcome.digest_matches, outcome.differences
     answer = session.scalar(select(Answer).where(Answer.response_id == flagged.id - 3, Answer.level.is_not(None))
                             .limit(1))
     answer.level = 1 if answer.level != 1 else 5
     session.commit()
-    outcome = results.verify(session, snapshot, None)
+    outcome = snapshots.verify(session, snapshot, None)
     assert not outcome.identical and not outcome.digest_matches
     assert any("index" in d for d in outcome.differences)
     session.commit()
-    last = results.last_verification(session, snapshot)
+    last = snapshots.last_verification(session, snapshot)
     assert last.detail["identical"] is False and last.detail["n_differences"] == len(outcome.differences)
 
 
 def test_stored_floats_round_trip_exactly(session, period):
     campaign, *_ = period
-    snapshot = results.compute_snapshot(session, campaign, None)
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
     session.commit()
     session.expire_all()
     again = session.get(Snapshot, snapshot.id)
-    evaluation = results.evaluate(session, again.params)
+    evaluation = snapshots.evaluate(session, again.params)
     stored = {r.unit_id: r for r in session.scalars(select(SnapshotRow).where(SnapshotRow.snapshot_id == again.id))}
     for fresh in evaluation.rows:
         row = stored[fresh["unit_id"]]
@@ -176,18 +176,18 @@ def test_stored_floats_round_trip_exactly(session, period):
 
 def test_publishing_supersedes_and_public_needs_the_campaign_opt_in(session, period):
     campaign, *_ = period
-    first = results.compute_snapshot(session, campaign, None)
-    results.publish(session, first, None)
-    second = results.compute_snapshot(session, campaign, None)
-    results.publish(session, second, None)
+    first = snapshots.compute_snapshot(session, campaign, None)
+    snapshots.publish(session, first, None)
+    second = snapshots.compute_snapshot(session, campaign, None)
+    snapshots.publish(session, second, None)
     session.commit()
     assert first.status == SnapshotStatus.SUPERSEDED and second.status == SnapshotStatus.OFFICIAL
-    with pytest.raises(results.ResultsError, match="向公众公布"):
-        results.set_public(session, second, None, True)
+    with pytest.raises(snapshots.ResultsError, match="向公众公布"):
+        snapshots.set_public(session, second, None, True)
     campaign.public_results = True
-    results.set_public(session, second, None, True)
-    with pytest.raises(results.ResultsError):
-        results.publish(session, first, None)
+    snapshots.set_public(session, second, None, True)
+    with pytest.raises(snapshots.ResultsError):
+        snapshots.publish(session, first, None)
     session.commit()
     actions = list(session.scalars(select(AuditLog.action).order_by(AuditLog.id)))
     assert actions.count("results.publish") == 2 and "results.public" in actions
@@ -202,23 +202,23 @@ def test_trend_against_the_previous_period_of_the_series(session, make):
     fill(session, before, unit, groups, 60, 3, seed=5)
     fill(session, now, unit, groups, 60, 4, seed=6)
     session.commit()
-    previous = results.compute_snapshot(session, before, None)
-    results.publish(session, previous, None)
-    current = results.compute_snapshot(session, now, None)
+    previous = snapshots.compute_snapshot(session, before, None)
+    snapshots.publish(session, previous, None)
+    current = snapshots.compute_snapshot(session, now, None)
     session.commit()
     trend = current.rows[0].detail["trend"]
     assert current.params["previous_snapshot_id"] == previous.id
     assert trend["difference"] == pytest.approx(current.rows[0].index - previous.rows[0].index)
     expected_se = math.hypot(current.rows[0].index_se, previous.rows[0].index_se)
     assert trend["se"] == pytest.approx(expected_se) and trend["p_value"] < 0.05
-    assert results.previous_period("2026Q1") == "2025Q4" and results.previous_period("2026-01") == "2025-12"
-    assert results.previous_period("2026") == "2025" and results.previous_period("秋季") is None
+    assert snapshots.previous_period("2026Q1") == "2025Q4" and snapshots.previous_period("2026-01") == "2025-12"
+    assert snapshots.previous_period("2026") == "2025" and snapshots.previous_period("秋季") is None
 
 
 def test_weighting_settings_are_validated_field_by_field(session, period):
     campaign, *_ = period
-    with pytest.raises(analysis_settings.SettingsError) as caught:
-        analysis_settings.save(session, campaign, None, {
+    with pytest.raises(weighting.SettingsError) as caught:
+        weighting.save(session, campaign, None, {
             "method": "rake", "rake_margins": ["channel"], "channel_shares": {"poster": "0.5"},
             "level_scores": [0, 50, 25, 75, 100], "confidence": "1.5", "trim_k": "0.5",
             "group_shares": {"QY": "-1"},
@@ -227,13 +227,13 @@ def test_weighting_settings_are_validated_field_by_field(session, period):
     assert {"confidence", "trim_k", "level_scores", "group_QY"} <= set(errors)
     assert any(k.startswith("channel_") for k in errors)
     assert campaign.analysis_settings in ({}, None)
-    saved = analysis_settings.save(session, campaign, None, {"method": "rake", "rake_margins": ["group", "channel"],
+    saved = weighting.save(session, campaign, None, {"method": "rake", "rake_margins": ["group", "channel"],
                                                              "channel_shares": {c: "1" for c in campaign.channels}})
     session.commit()
     assert saved["method"] == "rake" and campaign.analysis_settings["channel_shares"]["poster"] == 1.0
     entry = session.scalar(select(AuditLog).where(AuditLog.action == "results.settings"))
     assert entry.detail["after"]["method"] == "rake" and entry.detail["before"]["method"] == "poststratify"
-    snapshot = results.compute_snapshot(session, campaign, None)
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
     assert snapshot.params["survey"]["params"]["method"] == "rake"
     assert len(snapshot.params["survey"]["params"]["targets"]["channel"]) == len(snapshot.params["survey"]["layout"]["channels"])
 
@@ -243,8 +243,8 @@ def test_a_group_with_answers_but_no_share_is_an_error_not_a_silent_drop(session
     groups["QY"].active = False
     groups["QY"].target_share = 0.0
     session.commit()
-    with pytest.raises(results.ResultsError, match="企业代表"):
-        results.compute_snapshot(session, campaign, None)
+    with pytest.raises(snapshots.ResultsError, match="企业代表"):
+        snapshots.compute_snapshot(session, campaign, None)
 
 
 def test_loading_packs_answers_and_counts_comments(session, make):
@@ -255,47 +255,47 @@ def test_loading_packs_answers_and_counts_comments(session, make):
                             comments={unit: "很好"})
     session.commit()
     questions = [q.id for q in satisfaction_questions(campaign)]
-    cutoff = result_data.current_cutoff(session, campaign.id, False)
-    pairs = result_data.load_pairs(session, cutoff, questions, [q.id for q in campaign.questionnaire.questions
+    cutoff = loading.current_cutoff(session, campaign.id, False)
+    pairs = loading.load_pairs(session, cutoff, questions, [q.id for q in campaign.questionnaire.questions
                                                                  if q.is_comment])
     assert pairs.size == 1 and pairs.response[0] == response.id and pairs.unit[0] == unit.id
     assert pairs.levels()[0].tolist() == [5, 6, 0, 1, 3]
     assert pairs.comments[0] == 1 and pairs.group[0] == groups["FW"].id
-    assert analysis_settings.CHANNEL_ORDER[pairs.channel[0]] == "desk"
+    assert weighting.CHANNEL_ORDER[pairs.channel[0]] == "desk"
 
 
 def test_a_campaign_without_responses_gives_flagged_rows_not_an_error(session, make):
     units = [make.unit(code="E1"), make.unit(code="E2")]
     campaign = make.campaign(units=units)
     make.commit()
-    snapshot = results.compute_snapshot(session, campaign, None)
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
     assert [r.n for r in snapshot.rows] == [0, 0]
     assert all("no_responses" in r.flags and r.rank is None and r.index is None for r in snapshot.rows)
     assert snapshot.summary["responses"] == 0 and snapshot.summary["overall_satisfied_rate"] is None
-    assert results.verify(session, snapshot, None).identical
+    assert snapshots.verify(session, snapshot, None).identical
 
 
 def test_a_stored_snapshot_cannot_be_changed_only_published(session, period):
     campaign, *_ = period
-    snapshot = results.compute_snapshot(session, campaign, None)
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
     session.commit()
     snapshot.summary = dict(snapshot.summary, responses=1)
-    with pytest.raises(results.FrozenSnapshotError, match="summary"):
+    with pytest.raises(snapshots.FrozenSnapshotError, match="summary"):
         session.flush()
     session.rollback()
     row = session.scalars(select(SnapshotRow).where(SnapshotRow.snapshot_id == snapshot.id)).first()
     row.index = 99.0
-    with pytest.raises(results.FrozenSnapshotError):
+    with pytest.raises(snapshots.FrozenSnapshotError):
         session.flush()
     session.rollback()
-    results.publish(session, session.get(Snapshot, snapshot.id), None)
+    snapshots.publish(session, session.get(Snapshot, snapshot.id), None)
     session.commit()  # publication is the one change a snapshot accepts
     assert session.get(Snapshot, snapshot.id).status == SnapshotStatus.OFFICIAL
-    assert results.verify(session, session.get(Snapshot, snapshot.id), None).identical
+    assert snapshots.verify(session, session.get(Snapshot, snapshot.id), None).identical
 
 
 def test_periods_of_every_shape_have_a_previous_one():
-    assert results.previous_period("2026H1") == "2025H2" and results.previous_period("2026H2") == "2026H1"
-    assert results.previous_period("2026Q3") == "2026Q2" and results.previous_period("2026-07") == "2026-06"
-    assert results.is_period("2026H1") and not results.is_period("2026 Q1") and not results.is_period("x" * 17)
-    assert not results.is_period("\x00") and not results.is_period("")
+    assert snapshots.previous_period("2026H1") == "2025H2" and snapshots.previous_period("2026H2") == "2026H1"
+    assert snapshots.previous_period("2026Q3") == "2026Q2" and snapshots.previous_period("2026-07") == "2026-06"
+    assert snapshots.is_period("2026H1") and not snapshots.is_period("2026 Q1") and not snapshots.is_period("x" * 17)
+    assert not snapshots.is_period("\x00") and not snapshots.is_period("")

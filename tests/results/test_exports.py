@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from survey.models import Channel, Response
-from survey.services import exports, results
+from survey.services.results import exports, snapshots
 from tests.results.helpers import add_response
 
 PAYLOADS = ['=HYPERLINK("http://evil.example","点我")', "+1", "-1", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
@@ -30,7 +30,7 @@ def hostile(session, make):  # noqa: ANN001, ANN201
             add_response(session, campaign, {unit: [4, 5, 3, 4, 5]}, groups["SM"], channel=Channel.WEB,
                          comments={unit: payload} if k == 0 else None)
     session.commit()
-    snapshot = results.compute_snapshot(session, campaign, None)
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
     session.commit()
     return snapshot, units
 
@@ -126,7 +126,7 @@ def test_export_downloads_have_the_right_types(client, auth, computed):
 def test_interval_headers_follow_the_confidence_level(session, computed):
     computed.campaign.analysis_settings = {"confidence": 0.9}
     session.commit()
-    snapshot = results.compute_snapshot(session, computed.campaign, None)
+    snapshot = snapshots.compute_snapshot(session, computed.campaign, None)
     book = load_workbook(io.BytesIO(exports.workbook(session, snapshot)))
     header = [c.value for c in book["单位得分"][1]]
     assert "90%下限" in header and "90%上限" in header and "95%下限" not in header

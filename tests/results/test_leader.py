@@ -9,7 +9,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from survey.models import AuditLog, LeaderRating
-from survey.services import component, leader_ratings, results
+from survey.services.results import component, leader_ratings, snapshots
 from tests.factories import csrf_from
 
 
@@ -97,11 +97,11 @@ def test_leader_ratings_enter_the_component_and_the_snapshot_keeps_them(session,
     component.save(session, computed.campaign, None, {"weights": {"survey": "0.7", "leader": "0.3"}, "points": "20"})
     leader_ratings.save_scores(session, None, "2026Q4", {a.id: "100", b.id: "50", c.id: "80"})
     session.commit()
-    snapshot = results.compute_snapshot(session, computed.campaign, None)
+    snapshot = snapshots.compute_snapshot(session, computed.campaign, None)
     session.commit()
     row = next(r for r in snapshot.rows if r.unit_id == a.id)
     assert row.detail["composite"] == pytest.approx(0.7 * row.index + 0.3 * 100)
     assert row.component_points == pytest.approx(row.detail["composite"] / 100 * 20)
     leader_ratings.save_scores(session, None, "2026Q4", {a.id: "10"})
     session.commit()
-    assert results.verify(session, snapshot, None).identical  # the stored ratings, not today's
+    assert snapshots.verify(session, snapshot, None).identical  # the stored ratings, not today's

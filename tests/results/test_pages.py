@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from survey.models import AuditLog, Campaign, ComponentScheme, Snapshot, SnapshotStatus
-from survey.services import results
+from survey.services.results import snapshots
 from tests.factories import csrf_from
 
 
@@ -72,10 +72,10 @@ def test_publish_public_and_verify_from_the_page(client, auth, computed, session
 def test_public_page_only_for_official_public_opted_in(client, computed, session):
     snapshot = computed.snapshot
     assert client.get(f"/results/{snapshot.id}").status_code == 404  # draft
-    results.publish(session, snapshot, None)
+    snapshots.publish(session, snapshot, None)
     session.commit()
     assert client.get(f"/results/{snapshot.id}").status_code == 404  # official, not public
-    results.set_public(session, snapshot, None, True)
+    snapshots.set_public(session, snapshot, None, True)
     session.commit()
     assert client.get(f"/results/{snapshot.id}").status_code == 200
     session.get(Campaign, computed.campaign.id).public_results = False
@@ -92,7 +92,7 @@ def test_unit_contact_sees_own_official_unit_only(client, auth, computed, sessio
     auth.login_as("unit", unit=mine)
     sid = computed.snapshot.id
     assert client.get(f"/admin/results/snapshots/{sid}/units/{mine.id}").status_code == 404  # draft: not yet
-    results.publish(session, computed.snapshot, None)
+    snapshots.publish(session, computed.snapshot, None)
     session.commit()
     assert client.get(f"/admin/results/snapshots/{sid}/units/{mine.id}").status_code == 200
     assert client.get(f"/admin/results/snapshots/{sid}/units/{other.id}").status_code == 404
@@ -191,9 +191,9 @@ def test_tokens_page_shows_the_plaintext_once(client, auth, session):
 
 
 def test_overlapping_neighbours_are_marked_not_clearly_ordered(client, auth, computed, session):
-    from survey.services import result_views
+    from survey.services.results import display
 
-    table = result_views.league(session, computed.snapshot)[0]
+    table = display.league(session, computed.snapshot)[0]
     first, second, third = table.ranked
     # D1 and D2 have the same quality: their intervals overlap; D3 is a whole level below
     assert second.overlaps_above and not third.overlaps_above and not first.overlaps_above
@@ -202,14 +202,14 @@ def test_overlapping_neighbours_are_marked_not_clearly_ordered(client, auth, com
     auth.login_as("analyst")
     html = client.get(f"/admin/results/snapshots/{computed.snapshot.id}").get_data(as_text=True)
     assert html.count('class="tie-mark"') == 1 and "与上一名无明显差异" in html
-    results.publish(session, computed.snapshot, None, public=True)
+    snapshots.publish(session, computed.snapshot, None, public=True)
     session.commit()
     public = client.get(f"/results/{computed.snapshot.id}").get_data(as_text=True)
     assert public.count('class="tie-mark"') == 1
 
 
 def test_public_page_has_a_phone_layout_of_each_chart(client, computed, session):
-    results.publish(session, computed.snapshot, None, public=True)
+    snapshots.publish(session, computed.snapshot, None, public=True)
     session.commit()
     html = client.get(f"/results/{computed.snapshot.id}").get_data(as_text=True)
     wide = re.findall(r'<svg[^>]*class="chart chart-intervals"[^>]*viewBox="0 0 (\d+)', html)

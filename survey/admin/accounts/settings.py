@@ -1,0 +1,130 @@
+"""Organisation settings (deadline, 差评 level, tags) and the working-day calendar, for analysts."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from survey.admin import bp
+from survey.auth.decorators import roles_required
+from survey.core import clock, settings
+from survey.core.spreadsheets import SpreadsheetError, decode_text
+from survey.extensions import db
+from survey.models import HolidayKind, Role
+from survey.services.cases import calendar
+
+ANALYSTS = (Role.ADMIN, Role.ANALYST)
+MAX_UPLOAD = 256 * 1024
+
+
+@bp.route("/settings/", methods=["GET", "POST"])
+@roles_required(*ANALYSTS)
+def settings_index():
+    values = settings.all_values(db.session)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        submitted = {key: request.form.get(key, "") for key in settings.SPECS}
+        cleaned = {}
+        for key, raw in submitted.items():
+            try:
+                cleaned[key] = settings.SPECS[key].clean(raw)
+            except settings.SettingError as exc:
+                errors[key] = str(exc)
+        if not errors:
+            for key, value in cleaned.items():
+                settings.set_value(db.session, key, value, current_user)
+            db.session.commit()
+            flash(_("设置已保存。新的整改期限只对此后新开的处理件生效。"), "info")
+            return redirect(url_for("admin.settings_index"))
+        values = {**values, **submitted}
+    return render_template("admin/accounts/settings/index.html", specs=settings.SPECS, values=values, errors=errors), (
+        422 if errors else 200)
+
+
+def _year_arg() -> int:
+    raw = request.values.get("year", "")
+    year = int(raw) if raw.isdigit() and len(raw) == 4 else clock.org_today().year
+    return min(max(year, 2000), 2100)
+
+
+@bp.route("/calendar/")
+@roles_required(*ANALYSTS)
+def calendar_index(status: int = 200):
+    year = _year_arg()
+    days = calendar.days_in_year(db.session, year)
+    years = sorted(set(calendar.years_listed(db.session)) | {year, clock.org_today().year})
+    return render_template("admin/accounts/settings/calendar.html", year=year, days=days, years=years,
+                           HolidayKind=HolidayKind), status
+
+
+@bp.route("/calendar/day", methods=["POST"])
+@roles_required(*ANALYSTS)
+def calendar_set():
+    try:
+        day = dt.date.fromisoformat((request.form.get("day") or "").strip())
+    except ValueError:
+        flash(_("请填写日期（如 2026-10-01）。"), "error")
+        return calendar_index(status=422)
+    kind = request.form.get("kind")
+    if kind not in {k.value for k in HolidayKind}:
+        flash(_("请选择类型。"), "error")
+        return calendar_index(status=422)
+    try:
+        calendar.set_day(db.session, day, kind, request.form.get("name"), current_user)
+    except calendar.CalendarError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return calendar_index(status=422)
+    db.session.commit()
+    flash(_("已保存 %(day)s。", day=day.isoformat()), "info")
+    return redirect(url_for("admin.calendar_index", year=day.year))
+
+
+@bp.route("/calendar/remove", methods=["POST"])
+@roles_required(*ANALYSTS)
+def calendar_remove():
+    try:
+        day = dt.date.fromisoformat((request.form.get("day") or "").strip())
+    except ValueError:
+        flash(_("请填写日期（如 2026-10-01）。"), "error")
+        return calendar_index(status=422)
+    if calendar.remove_day(db.session, day, current_user):
+        db.session.commit()
+        flash(_("已删除 %(day)s，恢复为普通的工作日或周末。", day=day.isoformat()), "info")
+    return redirect(url_for("admin.calendar_index", year=day.year))
+
+
+@bp.route("/calendar/import", methods=["GET", "POST"])
+@roles_required(*ANALYSTS)
+def calendar_import():
+    """Upload or paste ``date,kind,name`` rows, see every row checked, then confirm."""
+    text = ""
+    preview = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is not None and upload.filename:
+            data = upload.read(MAX_UPLOAD + 1)
+            if len(data) > MAX_UPLOAD:
+                flash(_("文件太大（最多 256 KB）。"), "error")
+                return render_template("admin/accounts/settings/calendar_import.html", text="", preview=None), 422
+            try:
+                text = decode_text(data)
+            except SpreadsheetError as exc:
+                flash(str(exc), "error")
+                return render_template("admin/accounts/settings/calendar_import.html", text="", preview=None), 422
+        else:
+            text = request.form.get("text", "")
+            if len(text) > MAX_UPLOAD:  # refused, never cut: a cut text would import only its first part
+                flash(_("文件太大（最多 256 KB）。"), "error")
+                return render_template("admin/accounts/settings/calendar_import.html", text="", preview=None), 422
+        preview = calendar.parse_calendar_csv(text)
+        if request.form.get("confirm") == "1" and preview.ok:
+            count = calendar.import_calendar(db.session, preview, current_user,
+                                             replace_years=request.form.get("replace") == "1")
+            db.session.commit()
+            flash(_("已导入 %(n)d 天。", n=count), "info")
+            return redirect(url_for("admin.calendar_index", year=preview.years[0]))
+    return render_template("admin/accounts/settings/calendar_import.html", text=text, preview=preview), (
+        422 if preview is not None and not preview.ok else 200)

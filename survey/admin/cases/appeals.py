@@ -1,0 +1,114 @@
+"""申诉复核 and the review of flagged responses: analysts decide which responses count."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from survey.admin import bp
+from survey.auth.decorators import roles_required
+from survey.extensions import db
+from survey.models import Appeal, AppealState, Campaign, Case, Response, ResponseStatus, Role, Unit, User
+from survey.services.cases.appeals import (
+    APPEAL_LABELS,
+    AppealError,
+    decide_appeal,
+    flagged_responses,
+    pending_appeals,
+    restore_response,
+    review_flagged,
+)
+
+ANALYSTS = (Role.ADMIN, Role.ANALYST)
+
+
+@bp.route("/appeals/")
+@roles_required(*ANALYSTS)
+def appeals_list():
+    raw = request.args.get("state", "pending")
+    state = None if raw == "all" else AppealState(raw) if raw in {s.value for s in AppealState} else AppealState.PENDING
+    appeals = pending_appeals(db.session, state)
+    cases = {c.id: c for c in db.session.scalars(select(Case).where(Case.id.in_({a.case_id for a in appeals if a.case_id})))}
+    units = {u.id: u for u in db.session.scalars(select(Unit).where(Unit.id.in_({a.unit_id for a in appeals})))}
+    user_ids = {a.requested_by_id for a in appeals} | {a.decided_by_id for a in appeals}
+    names = {u.id: (u.display_name or u.username)
+             for u in db.session.scalars(select(User).where(User.id.in_({i for i in user_ids if i})))}
+    excluded = list(db.session.scalars(
+        select(Response).where(Response.status == ResponseStatus.EXCLUDED).order_by(Response.id.desc()).limit(200)))
+    return render_template("admin/cases/appeals/list.html", appeals=appeals, cases=cases, units=units, names=names,
+                           state=raw if state is None else state.value, labels=APPEAL_LABELS, excluded=excluded)
+
+
+@bp.route("/appeals/<int:appeal_id>/decide", methods=["POST"])
+@roles_required(*ANALYSTS)
+def appeals_decide(appeal_id: int):
+    appeal = db.session.get(Appeal, appeal_id)
+    if appeal is None:
+        abort(404)
+    decision = request.form.get("decision")
+    if decision not in ("approve", "reject"):
+        flash(_("请选择“通过”或“驳回”。"), "error")
+        return redirect(url_for("admin.appeals_list"))
+    try:
+        decide_appeal(db.session, appeal, current_user, decision == "approve", request.form.get("note"))
+    except AppealError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("admin.appeals_list"))
+    db.session.commit()
+    flash(_("申诉已通过，该答卷已从评分中剔除。") if decision == "approve" else _("申诉已驳回。"), "info")
+    return redirect(url_for("admin.appeals_list"))
+
+
+@bp.route("/responses/<bigid:response_id>/restore", methods=["POST"])
+@roles_required(*ANALYSTS)
+def appeals_restore(response_id: int):
+    response = db.session.get(Response, response_id)
+    if response is None:
+        abort(404)
+    try:
+        restore_response(db.session, response, current_user, request.form.get("reason", ""))
+    except AppealError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("admin.appeals_list"))
+    db.session.commit()
+    flash(_("答卷 #%(id)d 已恢复计分。", id=response_id), "info")
+    return redirect(url_for("admin.appeals_list"))
+
+
+@bp.route("/review/")
+@roles_required(*ANALYSTS)
+def appeals_review():
+    """Flagged responses of one campaign, for the analyst to mark valid or excluded in bulk."""
+    counts = dict(db.session.execute(
+        select(Response.campaign_id, func.count()).where(Response.status == ResponseStatus.FLAGGED)
+        .group_by(Response.campaign_id)).all())
+    campaigns = list(db.session.scalars(select(Campaign).order_by(Campaign.opens_at.desc())))
+    raw = request.args.get("campaign", "")
+    campaign = db.session.get(Campaign, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    if campaign is None:
+        campaign = next((c for c in campaigns if counts.get(c.id)), None)
+    responses = flagged_responses(db.session, campaign.id) if campaign else []
+    units = {u.id: u for u in db.session.scalars(select(Unit).where(Unit.id.in_({r.unit_id for r in responses if r.unit_id})))}
+    return render_template("admin/cases/appeals/review.html", campaigns=campaigns, counts=counts, campaign=campaign,
+                           responses=responses, units=units)
+
+
+@bp.route("/review/<int:campaign_id>", methods=["POST"])
+@roles_required(*ANALYSTS)
+def appeals_review_decide(campaign_id: int):
+    if db.session.get(Campaign, campaign_id) is None:
+        abort(404)
+    ids = [int(v) for v in request.form.getlist("response") if v.isdigit() and len(v) < 12]
+    try:
+        result = review_flagged(db.session, campaign_id, ids, request.form.get("decision", ""), current_user,
+                                request.form.get("reason"))
+    except AppealError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("admin.appeals_review", campaign=campaign_id))
+    db.session.commit()
+    flash(_("已处理 %(n)d 份答卷，新开 %(m)d 个处理件。", n=result.changed, m=result.cases_opened), "info")
+    return redirect(url_for("admin.appeals_review", campaign=campaign_id))

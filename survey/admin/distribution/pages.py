@@ -1,0 +1,130 @@
+"""二维码与海报: QR codes, printable posters and response channels per campaign.
+
+Analysts see every campaign and unit; a unit contact only campaigns with their units,
+and only their units' codes and posters (anything else is a 404).
+"""
+from __future__ import annotations
+
+import io
+
+from flask import abort, current_app, render_template, request, send_file
+from flask_login import current_user
+
+from survey.admin import bp
+from survey.extensions import db
+from survey.models import Campaign, CampaignUnit
+from survey.services.accounts.access import visible_unit_ids
+from survey.services.campaigns import channel_report, distribution, posters, qr
+from survey.services.campaigns import lookup as campaign_service
+
+
+def _scope() -> set[int] | None:
+    return visible_unit_ids(db.session, current_user)
+
+
+def _campaign_or_404(campaign_id: int) -> Campaign:
+    campaign = distribution.campaign_in_scope(db.session, campaign_id, _scope())
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
+def _campaign_unit_or_404(campaign: Campaign, cu_id: int) -> CampaignUnit:
+    cu = distribution.campaign_unit_in_scope(db.session, campaign, cu_id, _scope())
+    if cu is None:
+        abort(404)
+    return cu
+
+
+def public_base_url() -> str:
+    return qr.base_url_for(current_app.config.get("PUBLIC_BASE_URL"), request.host_url)
+
+
+def download(data: bytes, mimetype: str, name: str, attachment: bool = True):  # noqa: ANN202
+    response = send_file(io.BytesIO(data), mimetype=mimetype, download_name=name, as_attachment=attachment,
+                         max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _pdf(specs: list[posters.PosterSpec], name: str):  # noqa: ANN202
+    try:
+        data = posters.render_pdf(specs, posters.font_path_from(current_app.config))
+    except posters.PosterError as exc:
+        return render_template("admin/distribution/problem.html", message=str(exc)), 422
+    return download(data, "application/pdf", name)
+
+
+@bp.route("/distribution/")
+def distribution_index():
+    return render_template("admin/distribution/index.html",
+                           campaigns=distribution.visible_campaigns(db.session, _scope()))
+
+
+@bp.route("/distribution/<int:campaign_id>/")
+def distribution_campaign(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    scope = _scope()
+    base = public_base_url()
+    units = [cu for cu in campaign_service.campaign_units(db.session, campaign)
+             if scope is None or cu.unit_id in scope]
+    return render_template(
+        "admin/distribution/campaign.html", campaign=campaign, units=units, base=base,
+        short_url=qr.short_url, campaign_url=qr.short_url(base, campaign.short_code),
+        channels=channel_report.by_channel(db.session, campaign, scope),
+        desk_rows=channel_report.desk_by_window(db.session, campaign, scope),
+        configured_base=bool(current_app.config.get("PUBLIC_BASE_URL")),
+    )
+
+
+@bp.route("/distribution/<int:campaign_id>/units/<int:cu_id>/qr.png")
+def distribution_unit_png(campaign_id: int, cu_id: int):
+    cu = _campaign_unit_or_404(_campaign_or_404(campaign_id), cu_id)
+    name = posters.safe_filename(f"{cu.unit.code}-{cu.short_code}") + ".png"
+    return download(qr.png(qr.short_url(public_base_url(), cu.short_code)), "image/png", name)
+
+
+@bp.route("/distribution/<int:campaign_id>/units/<int:cu_id>/qr.svg")
+def distribution_unit_svg(campaign_id: int, cu_id: int):
+    cu = _campaign_unit_or_404(_campaign_or_404(campaign_id), cu_id)
+    name = posters.safe_filename(f"{cu.unit.code}-{cu.short_code}") + ".svg"
+    return download(qr.svg(qr.short_url(public_base_url(), cu.short_code)), "image/svg+xml", name,
+                     attachment=request.args.get("inline") != "1")
+
+
+@bp.route("/distribution/<int:campaign_id>/units/<int:cu_id>/poster.pdf")
+def distribution_unit_poster(campaign_id: int, cu_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    cu = _campaign_unit_or_404(campaign, cu_id)
+    specs = posters.poster_specs(db.session, campaign, public_base_url(), {cu.unit_id})
+    return _pdf(specs, posters.safe_filename(f"poster-{cu.unit.code}-{cu.short_code}") + ".pdf")
+
+
+@bp.route("/distribution/<int:campaign_id>/qr.<any(png, svg):fmt>")
+def distribution_campaign_code(campaign_id: int, fmt: str):
+    """The campaign's own link (the unit list or the appraisal), e.g. for a website or a WeChat post."""
+    campaign = _campaign_or_404(campaign_id)
+    url = qr.short_url(public_base_url(), campaign.short_code)
+    name = posters.safe_filename(f"campaign-{campaign.short_code}") + f".{fmt}"
+    if fmt == "png":
+        return download(qr.png(url), "image/png", name)
+    return download(qr.svg(url), "image/svg+xml", name)
+
+
+@bp.route("/distribution/<int:campaign_id>/posters.pdf")
+def distribution_posters(campaign_id: int):
+    """Every poster of the campaign (a unit contact's: their units') in one PDF, to print in one go."""
+    campaign = _campaign_or_404(campaign_id)
+    specs = posters.poster_specs(db.session, campaign, public_base_url(), _scope())
+    return _pdf(specs, posters.safe_filename(f"posters-{campaign.short_code}") + ".pdf")
+
+
+@bp.route("/distribution/<int:campaign_id>/codes.zip")
+def distribution_codes_zip(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    specs = posters.poster_specs(db.session, campaign, public_base_url(), _scope())
+    try:
+        data = posters.codes_zip(specs, campaign.short_code)
+    except posters.PosterError as exc:
+        return render_template("admin/distribution/problem.html", message=str(exc)), 422
+    return download(data, "application/zip", posters.safe_filename(f"qrcodes-{campaign.short_code}") + ".zip")

@@ -1,0 +1,126 @@
+"""导入答卷: analysts bring in telephone interviews, paper questionnaires and other tools' exports.
+
+Template download, then upload → preview (every problem, nothing written) → confirm
+(everything in one transaction, or nothing). Analysts only: a unit contact gets 403.
+"""
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from survey.admin import bp
+from survey.admin.distribution.pages import download
+from survey.auth.decorators import roles_required
+from survey.core import spreadsheets, staging
+from survey.core.validation import strip_control
+from survey.extensions import db
+from survey.models import Campaign, Role
+from survey.services.campaigns import posters
+from survey.services.responses import imports, submission
+
+PURPOSE = "response-import"
+FILENAME_MAX = 200
+SHOWN_PROBLEMS = 500
+
+
+def _campaign_or_404(campaign_id: int) -> Campaign:
+    return db.get_or_404(Campaign, campaign_id)
+
+
+def _page(campaign: Campaign, status: int = 200, **context):  # noqa: ANN003, ANN202
+    channels = imports.allowed_channels(campaign)
+    chosen = context.pop("channel", None) or (channels[0].value if channels else "")
+    return render_template(
+        "admin/distribution/response_import.html", campaign=campaign,
+        problem=imports.campaign_problem(campaign),
+        closed=submission.campaign_state(campaign) == submission.CampaignState.CLOSED,
+        channels=channels, chosen_channel=chosen, channel_label=imports.channel_label,
+        counts=imports.imported_counts(db.session, campaign),
+        notes=_sections(imports.template_notes(db.session, campaign)),
+        max_rows=imports.WEB_MAX_ROWS,
+        max_mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024),
+        shown_problems=SHOWN_PROBLEMS,
+        **context,
+    ), status
+
+
+def _sections(rows: list[list[str]]) -> list[list[list[str]]]:
+    """The 说明 sheet's rows as tables (an empty row separates them; each table's first row is its header)."""
+    sections: list[list[list[str]]] = [[]]
+    for row in rows:
+        if row:
+            sections[-1].append([cell for cell in row if cell] if len(sections) > 1 else row)
+        else:
+            sections.append([])
+    return [s for s in sections if s]
+
+
+def _filename(raw: str | None) -> str:
+    return (strip_control(raw or "") or "")[:FILENAME_MAX]
+
+
+@bp.route("/distribution/<int:campaign_id>/responses/import")
+@roles_required(Role.ADMIN, Role.ANALYST)
+def response_import_page(campaign_id: int):
+    return _page(_campaign_or_404(campaign_id))
+
+
+@bp.route("/distribution/<int:campaign_id>/responses/template.<any(csv, xlsx):fmt>")
+@roles_required(Role.ADMIN, Role.ANALYST)
+def response_import_template(campaign_id: int, fmt: str):
+    """The template made from the campaign's questionnaire; every cell neutralised against formula injection."""
+    campaign = _campaign_or_404(campaign_id)
+    name = posters.safe_filename(f"responses-template-{campaign.short_code}") + f".{fmt}"
+    if fmt == "csv":
+        return download(imports.template_csv(db.session, campaign), spreadsheets.CSV_MIME, name)
+    return download(imports.template_xlsx(db.session, campaign), spreadsheets.XLSX_MIME, name)
+
+
+@bp.route("/distribution/<int:campaign_id>/responses/import/preview", methods=["POST"])
+@roles_required(Role.ADMIN, Role.ANALYST)
+def response_import_preview(campaign_id: int):
+    """Step one: read the file and show every problem with its row and column; nothing is written."""
+    campaign = _campaign_or_404(campaign_id)
+    channel = request.form.get("channel", "")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _page(campaign, 422, channel=channel, error=_("请选择要上传的答卷文件（.xlsx 或 .csv）。"))
+    data = upload.read()
+    filename = _filename(upload.filename)
+    try:
+        checked = imports.preview(db.session, campaign, data, channel, filename=filename,
+                                          max_rows=imports.WEB_MAX_ROWS)
+    except imports.ResponseImportError as exc:
+        return _page(campaign, 422, channel=channel, error=str(exc))
+    staged = staging.stage(current_app.instance_path, f"{PURPOSE}:{campaign.id}", current_user.id, data) \
+        if checked.ok else None
+    return _page(campaign, 200 if checked.ok else 422, channel=channel, checked=checked, staged=staged)
+
+
+@bp.route("/distribution/<int:campaign_id>/responses/import/confirm", methods=["POST"])
+@roles_required(Role.ADMIN, Role.ANALYST)
+def response_import_confirm(campaign_id: int):
+    """Step two: check the staged file again and store every new response, or none."""
+    campaign = _campaign_or_404(campaign_id)
+    token = request.form.get("staged", "")
+    channel = request.form.get("channel", "")
+    data = staging.load(current_app.instance_path, token, f"{PURPOSE}:{campaign.id}", current_user.id)
+    if data is None:
+        return _page(campaign, 422, channel=channel, error=_("预览已过期或不存在，请重新上传答卷文件。"))
+    try:
+        checked = imports.preview(db.session, campaign, data, channel,
+                                          filename=_filename(request.form.get("filename")),
+                                          max_rows=imports.WEB_MAX_ROWS)
+        if not checked.ok:
+            return _page(campaign, 422, channel=channel, checked=checked)
+        stored = imports.write(db.session, campaign, checked, current_user)
+    except imports.ResponseImportError as exc:
+        db.session.rollback()
+        return _page(campaign, 422, channel=channel, error=str(exc))
+    staging.discard(current_app.instance_path, token)
+    message = _("已导入 %(n)d 份答卷。", n=stored)
+    if checked.skipped:
+        message += " " + _("%(n)d 份此前已导入，已跳过。", n=len(checked.skipped))
+    flash(message, "success")
+    return redirect(url_for("admin.response_import_page", campaign_id=campaign.id))

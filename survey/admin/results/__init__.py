@@ -1,0 +1,5 @@
+"""Results pages (templates/admin/results/): snapshots, the league table and unit pages, exports,
+weighting settings, the 公众评议 scheme, leader ratings and API tokens."""
+
+# Importing the modules registers their routes on the admin blueprint.
+from survey.admin.results import config, pages  # noqa: F401

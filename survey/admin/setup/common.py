@@ -1,0 +1,80 @@
+"""Helpers shared by the setup pages: the analyst-only decorator, saving in one transaction,
+reading lists from forms, and local times (the office's time zone) ⇄ stored UTC."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Callable, TypeVar
+
+from flask import flash, request
+from flask_babel import get_timezone
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+
+from survey.auth.decorators import roles_required
+from survey.core.validation import SetupError
+from survey.extensions import db
+from survey.models import Role
+
+T = TypeVar("T")
+
+analyst_only = roles_required(Role.ADMIN, Role.ANALYST)
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+
+
+def save(action: Callable[[], T]) -> tuple[T | None, dict[str, str]]:
+    """Run a service call and commit; on a rule broken, roll everything back and return the messages."""
+    try:
+        result = action()
+        db.session.commit()
+        return result, {}
+    except SetupError as exc:
+        db.session.rollback()
+        return None, exc.errors
+    except IntegrityError:
+        db.session.rollback()
+        return None, {"": _("保存失败：数据刚被其他人修改（例如代码已被占用）。请刷新页面后重试。")}
+
+
+def form_ints(name: str) -> list[int]:
+    """All integer values of a repeated form field (checkboxes); anything else is ignored."""
+    values = []
+    for raw in request.form.getlist(name):
+        raw = raw.strip()
+        if raw.isdigit() and len(raw) < 18:
+            values.append(int(raw))
+    return values
+
+
+def form_int(name: str) -> int | None:
+    values = form_ints(name)
+    return values[0] if values else None
+
+
+def local_to_utc(text: str | None) -> dt.datetime | None:
+    """A datetime-local value in the office's time zone as an aware UTC datetime; None when empty."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    for fmt in (LOCAL_INPUT, LOCAL_INPUT + ":%S", "%Y-%m-%d %H:%M"):
+        try:
+            naive = dt.datetime.strptime(text, fmt)
+            break
+        except ValueError:
+            continue
+    else:
+        raise ValueError(_("时间格式应为 年-月-日 时:分，例如 2026-07-01 08:00。"))
+    local = get_timezone().localize(naive)
+    return local.astimezone(dt.timezone.utc)
+
+
+def utc_to_local_input(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(get_timezone()).strftime(LOCAL_INPUT)
+
+
+def flash_created_groups(created: list[dict]) -> None:
+    """Say which standard respondent groups a template brought along, and where to adjust them."""
+    if created:
+        flash(_("已按模板建立样本类别：%(names)s。目标占比可在“样本类别”中调整。",
+                names="、".join(str(g["name"]) for g in created)), "info")

@@ -1,0 +1,79 @@
+"""Finding campaigns and the units they cover, as the public and the staff see them."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from survey.core import codes
+from survey.models import Campaign, CampaignStatus, CampaignUnit, Category, Channel, Unit, utcnow
+
+PUBLIC_CHANNELS = (Channel.WEB.value, Channel.POSTER.value)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a short code points at: a campaign, and for a service survey the unit rated."""
+
+    campaign: Campaign
+    campaign_unit: CampaignUnit | None
+
+    @property
+    def unit(self) -> Unit | None:
+        return self.campaign_unit.unit if self.campaign_unit else None
+
+
+def open_public_campaigns(session: Session, now: dt.datetime | None = None) -> list[Campaign]:
+    """Campaigns a member of the public can answer now: open, in their window, on a public channel."""
+    now = now or utcnow()
+    rows = session.scalars(
+        select(Campaign)
+        .where(Campaign.status == CampaignStatus.OPEN, Campaign.opens_at <= now, Campaign.closes_at > now)
+        .order_by(Campaign.closes_at, Campaign.id)
+    ).all()
+    return [c for c in rows if any(c.allows_channel(ch) for ch in PUBLIC_CHANNELS)]
+
+
+def resolve_code(session: Session, raw_code: str) -> Target | None:
+    """The campaign (and unit) behind a typed or scanned short code, case-insensitively."""
+    code = codes.normalise(raw_code)
+    if code is None:
+        return None
+    cu = session.scalar(
+        select(CampaignUnit).options(joinedload(CampaignUnit.campaign), joinedload(CampaignUnit.unit))
+        .where(CampaignUnit.short_code == code)
+    )
+    if cu is not None:
+        return Target(cu.campaign, cu)
+    campaign = session.scalar(select(Campaign).where(Campaign.short_code == code))
+    if campaign is not None:
+        return Target(campaign, None)
+    return None
+
+
+def campaign_units(session: Session, campaign: Campaign, active_only: bool = True) -> list[CampaignUnit]:
+    """The campaign's units in display order: category, then the unit's own order and code."""
+    stmt = (
+        select(CampaignUnit)
+        .join(Unit, CampaignUnit.unit_id == Unit.id)
+        .outerjoin(Category, Unit.category_id == Category.id)
+        .options(joinedload(CampaignUnit.unit).joinedload(Unit.category))
+        .where(CampaignUnit.campaign_id == campaign.id)
+        .order_by(Category.sort_order, Unit.sort_order, Unit.code)
+    )
+    if active_only:
+        stmt = stmt.where(Unit.active.is_(True))
+    return list(session.scalars(stmt).unique())
+
+
+def unique_short_code(session: Session, length: int = 6) -> str:
+    """A short code used by no campaign and no campaign unit."""
+    while True:
+        code = codes.new_code(length)
+        taken = session.scalar(select(CampaignUnit.id).where(CampaignUnit.short_code == code)) or session.scalar(
+            select(Campaign.id).where(Campaign.short_code == code)
+        )
+        if not taken:
+            return code

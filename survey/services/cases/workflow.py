@@ -1,0 +1,423 @@
+"""Comments (意见建议) and 差评 become cases the rated unit must handle within a deadline.
+
+Opening: every meaningful answer to a comment question (``Question.is_comment``) opens one
+意见建议 case, and every response that rates a unit at or below the 差评 level (default
+2 = 不满意 or 非常不满意) on any satisfaction question opens one 差评 case for that unit,
+summarising which questions got which level. Other free text (e.g. "其他，请注明") is not
+feedback to a unit and opens nothing; neither do empty answers like "无" or "没有意见".
+Only valid responses open cases: a flagged response opens its cases when an analyst
+marks it valid. A case is due on the N-th working day (default 15) after the day it
+counts from, the submission day in the organisation's time zone.
+
+Handling: 待处理 → 处理中 → 已整改 → 已回访/关闭, and only so:
+- start (开始处理): pending → in progress;
+- rectify (整改): pending / in progress → rectified, with a report of the fix (required);
+- rework (重新整改): rectified → in progress, e.g. after a 回访 verdict of 不满意 (reason required);
+- close (关闭): rectified → closed; a 意见建议 that needs no fix (praise, a suggestion
+  noted) may be closed from pending or in progress with an explanation (required).
+  If the respondent consented to follow-up, closing needs a recorded 回访 first, and
+  the phone number is deleted as soon as no case of that response is open any more;
+- reopen (重新打开): closed → in progress, analysts only, reason required.
+The unit's contacts (for the unit and its sub-units) and analysts act on a case; every
+step is a CaseEvent (who, from, to, note, when) and an audit record.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from survey.core import audit, settings
+from survey.core.clock import local_date, local_moment, org_timezone
+from survey.models import (
+    Answer,
+    Case,
+    CaseEvent,
+    CaseKind,
+    CaseState,
+    CaseTag,
+    FollowUpContact,
+    Question,
+    QuestionType,
+    Response,
+    ResponseStatus,
+    Role,
+    User,
+    utcnow,
+)
+from survey.services.accounts.access import visible_unit_ids
+from survey.services.cases.calendar import add_working_days, exceptions_from
+from survey.services.responses import submission
+
+MAX_NOTE = 2000
+LEVEL_LABELS = {5: _l("非常满意"), 4: _l("满意"), 3: _l("基本满意"), 2: _l("不满意"), 1: _l("非常不满意")}
+STATE_LABELS = {
+    CaseState.PENDING: _l("待处理"),
+    CaseState.IN_PROGRESS: _l("处理中"),
+    CaseState.RECTIFIED: _l("已整改"),
+    CaseState.CLOSED: _l("已回访/关闭"),
+}
+KIND_LABELS = {CaseKind.COMMENT: _l("意见建议"), CaseKind.BAD_RATING: _l("差评")}
+VERDICTS = {
+    "satisfied": _l("满意"),
+    "basically": _l("基本满意"),
+    "unsatisfied": _l("不满意"),
+    "unreachable": _l("联系不上"),
+}
+EVENT_LABELS = {
+    "open": _l("收到"), "start": _l("开始处理"), "rectify": _l("登记整改"), "rework": _l("重新整改"),
+    "close": _l("关闭"), "reopen": _l("重新打开"), "callback": _l("登记回访"), "tags": _l("修改标签"),
+    "appeal": _l("提出申诉"), "appeal_approved": _l("申诉通过"), "appeal_rejected": _l("申诉驳回"),
+    "excluded": _l("答卷剔除，自动关闭"),
+}
+# Answers that say "nothing to say": they open no case.
+NO_CONTENT = {
+    "无", "没有", "暂无", "无意见", "没意见", "没有意见", "暂无意见", "无建议", "没有建议", "暂无建议",
+    "无意见建议", "没有意见建议", "无意见和建议", "没有意见和建议", "不知道", "没", "none", "no", "n/a", "na", "nil",
+}
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+class CaseError(ValueError):
+    """A case action was refused; the message says why, in the UI language."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    deadline_days: int
+    bad_level_max: int
+
+
+def rules(session: Session) -> Rules:
+    return Rules(*settings.get_many(session, settings.DEADLINE_DAYS, settings.BAD_LEVEL_MAX))
+
+
+def is_meaningful_comment(text: str | None) -> bool:
+    """True unless the text is empty, punctuation only, or a plain "nothing to say"."""
+    if not text:
+        return False
+    stripped = _PUNCT.sub("", text).lower()
+    return bool(stripped) and stripped not in NO_CONTENT
+
+
+# --- opening ---------------------------------------------------------------------------------
+
+def _calls_for(session: Session, response: Response, rule: Rules
+               ) -> tuple[dict[int, list[tuple[Question, int]]], list[tuple[Answer, int]]]:
+    """The response's 差评 per unit and its meaningful comments, found in memory.
+
+    Questions come from the session's identity map (the submit path has just loaded the
+    questionnaire), so a response that calls for no case costs no query here.
+    """
+    questions = {qid: session.get(Question, qid) for qid in {a.question_id for a in response.answers}}
+    bad: dict[int, list[tuple[Question, int]]] = defaultdict(list)
+    comments: list[tuple[Answer, int]] = []
+    for answer in response.answers:
+        question = questions.get(answer.question_id)
+        unit_id = answer.unit_id if answer.unit_id is not None else response.unit_id
+        if question is None or unit_id is None:
+            continue  # a question not about any unit (e.g. the respondent group)
+        if question.type == QuestionType.SATISFACTION and answer.level is not None and answer.level <= rule.bad_level_max:
+            bad[unit_id].append((question, answer.level))
+        elif question.type == QuestionType.TEXT and question.is_comment and is_meaningful_comment(answer.text):
+            comments.append((answer, unit_id))
+    return bad, comments
+
+
+def open_cases_for_response(session: Session, response: Response, start: dt.date | None = None,
+                            rule: Rules | None = None) -> list[Case]:
+    """Open the cases a response calls for and return the new ones (none on a second call).
+
+    ``start`` is the day the deadline counts from: the submission day in the organisation's
+    time zone unless given (a flagged response marked valid later counts from that day).
+    """
+    if response.status != ResponseStatus.VALID:
+        return []
+    rule = rule or rules(session)
+    bad, comments = _calls_for(session, response, rule)
+    if not bad and not comments:
+        return []
+    start = start or local_date(response.submitted_at, org_timezone())
+    due = add_working_days(start, rule.deadline_days, exceptions_from(session, start))
+    existing = set(session.scalars(select(Case.dedup_key).where(Case.response_id == response.id)))
+    opened: list[Case] = []
+
+    def add(key: str, **values: object) -> None:
+        if key in existing:
+            return
+        case = Case(response_id=response.id, campaign_id=response.campaign_id, dedup_key=key, opened_on=start,
+                    due_on=due, state=CaseState.PENDING, **values)
+        case.events.append(CaseEvent(action="open", to_state=CaseState.PENDING.value))
+        session.add(case)
+        opened.append(case)
+
+    for unit_id, rated in sorted(bad.items()):
+        parts = [f"{q.code} {q.text}：{LEVEL_LABELS[level]}" for q, level in sorted(rated, key=lambda r: r[0].position)]
+        add(f"bad:{response.id}:{unit_id}", unit_id=unit_id, kind=CaseKind.BAD_RATING,
+            summary=_("差评：") + "；".join(parts))
+    for answer, unit_id in comments:
+        add(f"comment:{answer.id}", unit_id=unit_id, kind=CaseKind.COMMENT, answer_id=answer.id,
+            summary=answer.text.strip())
+    session.flush()
+    return opened
+
+
+# --- who may do what -------------------------------------------------------------------------
+
+def visible_case(session: Session, user: User, case_id: int) -> Case | None:
+    """The case, if the user may see it (analysts: all; unit contacts: own unit and below)."""
+    case = session.get(Case, case_id)
+    if case is None:
+        return None
+    scope = visible_unit_ids(session, user)
+    if scope is not None and case.unit_id not in scope:
+        return None
+    return case
+
+
+def is_analyst(user: User) -> bool:
+    return user.role in (Role.ADMIN, Role.ANALYST)
+
+
+def may_handle(session: Session, user: User, case: Case) -> bool:
+    """The responsible unit's contacts and the analysts handle a case."""
+    if is_analyst(user):
+        return True
+    scope = visible_unit_ids(session, user)
+    return user.role == Role.UNIT and scope is not None and case.unit_id in scope
+
+
+@dataclass(frozen=True)
+class Step:
+    from_states: tuple[CaseState, ...]
+    to_state: CaseState
+    label: object
+    analysts_only: bool = False
+
+
+STEPS: dict[str, Step] = {
+    "start": Step((CaseState.PENDING,), CaseState.IN_PROGRESS, _l("开始处理")),
+    "rectify": Step((CaseState.PENDING, CaseState.IN_PROGRESS), CaseState.RECTIFIED, _l("登记整改")),
+    "rework": Step((CaseState.RECTIFIED,), CaseState.IN_PROGRESS, _l("重新整改")),
+    "close": Step((CaseState.PENDING, CaseState.IN_PROGRESS, CaseState.RECTIFIED), CaseState.CLOSED, _l("关闭")),
+    "reopen": Step((CaseState.CLOSED,), CaseState.IN_PROGRESS, _l("重新打开"), analysts_only=True),
+}
+
+
+def available_steps(session: Session, user: User, case: Case) -> list[str]:
+    """The actions this user can take on this case now (for the buttons on the case page)."""
+    if not may_handle(session, user, case):
+        return []
+    names = []
+    for name, step in STEPS.items():
+        if case.state not in step.from_states or (step.analysts_only and not is_analyst(user)):
+            continue
+        if name == "close" and case.state != CaseState.RECTIFIED and case.kind != CaseKind.COMMENT:
+            continue
+        names.append(name)
+    return names
+
+
+def _clean(text: str | None, what: str, required: bool) -> str | None:
+    text = (text or "").strip().replace("\r\n", "\n")
+    if not text:
+        if required:
+            raise CaseError(_("请填写%(what)s。", what=what))
+        return None
+    if len(text) > MAX_NOTE:
+        raise CaseError(_("%(what)s最多 %(n)d 个字。", what=what, n=MAX_NOTE))
+    return text
+
+
+def contact_for(session: Session, case: Case) -> FollowUpContact | None:
+    return session.scalar(select(FollowUpContact).where(FollowUpContact.response_id == case.response_id))
+
+
+def mask_phone(phone: str) -> str:
+    """138****1234: the first three and the last four digits, the rest hidden."""
+    digits = phone.strip()
+    if len(digits) >= 8:
+        return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+    return "*" * max(len(digits) - 2, 0) + digits[-2:]
+
+
+def may_see_phone(session: Session, user: User, case: Case) -> bool:
+    """Only the responsible unit's contacts, only while the case is open."""
+    if user.role != Role.UNIT or case.state == CaseState.CLOSED:
+        return False
+    scope = visible_unit_ids(session, user)
+    return scope is not None and case.unit_id in scope
+
+
+# --- moving a case ---------------------------------------------------------------------------
+
+def transition(
+    session: Session,
+    case: Case,
+    action: str,
+    actor: User,
+    note: str | None = None,
+    rectification: str | None = None,
+    now: dt.datetime | None = None,
+) -> Case:
+    """Move a case one step, recording who, from, to, why and when."""
+    step = STEPS.get(action)
+    if step is None:
+        raise CaseError(_("未知操作。"))
+    if not may_handle(session, actor, case) or (step.analysts_only and not is_analyst(actor)):
+        raise CaseError(_("您无权对此件进行该操作。"))
+    if action not in available_steps(session, actor, case):
+        raise CaseError(_("此件当前状态为“%(state)s”，不能“%(action)s”。",
+                          state=STATE_LABELS[case.state], action=step.label))
+    now = now or utcnow()
+    before = case.state
+    contact_deleted = False
+    if action == "rectify":
+        case.rectification = _clean(rectification, _("整改情况"), required=True)
+        case.rectified_at = now
+        note = _clean(note, _("说明"), required=False)
+    elif action == "close":
+        if before != CaseState.RECTIFIED:
+            note = _clean(note, _("办结说明（为何无需整改）"), required=True)
+        else:
+            note = _clean(note, _("说明"), required=False)
+        if contact_for(session, case) is not None and case.callback_at is None:
+            raise CaseError(_("答卷人同意接受回访，关闭前请先登记回访结果。"))
+        case.closed_at = now
+        case.closed_on = local_date(now, org_timezone())
+    else:
+        required = action in ("rework", "reopen")
+        note = _clean(note, _("原因"), required=required)
+    if action in ("rework", "reopen"):
+        case.closed_at = None
+        case.closed_on = None
+    if action == "start" and case.assigned_user_id is None:
+        case.assigned_user_id = actor.id
+    case.state = step.to_state
+    session.add(CaseEvent(case=case, at=now, user_id=actor.id, action=action, from_state=before.value,
+                          to_state=case.state.value, note=note))
+    if case.state == CaseState.CLOSED:
+        contact_deleted = delete_contact_if_done(session, case)
+    session.flush()
+    audit.record(session, actor, f"case.{action}", case,
+                 f"处理件 #{case.id}：{STATE_LABELS[before]} → {STATE_LABELS[case.state]}",
+                 from_state=before.value, to_state=case.state.value, note=note, unit_id=case.unit_id,
+                 contact_deleted=contact_deleted)
+    return case
+
+
+def record_callback(
+    session: Session,
+    case: Case,
+    actor: User,
+    called_on: dt.date,
+    verdict: str,
+    note: str | None = None,
+    today: dt.date | None = None,
+) -> Case:
+    """Record the 回访: when the respondent was called and what they said of the fix."""
+    if not may_handle(session, actor, case):
+        raise CaseError(_("您无权对此件进行该操作。"))
+    if case.state == CaseState.CLOSED:
+        raise CaseError(_("已关闭的件不能再登记回访。"))
+    if contact_for(session, case) is None:
+        raise CaseError(_("答卷人没有留下回访电话，无法登记回访。"))
+    if verdict not in VERDICTS:
+        raise CaseError(_("请选择回访结果。"))
+    today = today or local_date(utcnow(), org_timezone())
+    if called_on > today or called_on < case.opened_on:
+        raise CaseError(_("回访日期应在提交日和今天之间。"))
+    note = _clean(note, _("回访记录"), required=False)
+    case.callback_at = local_moment(called_on, 12, org_timezone())
+    case.callback_verdict = verdict
+    case.callback_note = note
+    session.add(CaseEvent(case=case, user_id=actor.id, action="callback", from_state=case.state.value,
+                          to_state=case.state.value, note=f"{VERDICTS[verdict]}" + (f"：{note}" if note else "")))
+    session.flush()
+    audit.record(session, actor, "case.callback", case, f"处理件 #{case.id} 登记回访：{VERDICTS[verdict]}",
+                 called_on=called_on.isoformat(), verdict=verdict, unit_id=case.unit_id)
+    return case
+
+
+def delete_contact_if_done(session: Session, case: Case) -> bool:
+    """Delete the respondent's phone number once no case of the response is open (PIPL)."""
+    contact = contact_for(session, case)
+    if contact is None:
+        return False
+    session.flush()
+    still_open = session.scalar(
+        select(func.count()).select_from(Case)
+        .where(Case.response_id == case.response_id, Case.state != CaseState.CLOSED)
+    )
+    if still_open:
+        return False
+    session.delete(contact)
+    return True
+
+
+def set_tags(session: Session, case: Case, tags: list[str] | str, actor: User) -> list[str]:
+    """Replace the case's category tags (分类标签)."""
+    if not may_handle(session, actor, case):
+        raise CaseError(_("您无权对此件进行该操作。"))
+    try:
+        wanted = settings.clean_tags(tags)
+    except settings.SettingError as exc:
+        raise CaseError(str(exc)) from exc
+    if len(wanted) > 10:
+        raise CaseError(_("每件最多 10 个标签。"))
+    before = sorted(t.tag for t in case.tags)
+    if sorted(wanted) == before:
+        return before
+    case.tags = [t for t in case.tags if t.tag in wanted]
+    have = {t.tag for t in case.tags}
+    case.tags.extend(CaseTag(tag=t) for t in wanted if t not in have)
+    session.add(CaseEvent(case=case, user_id=actor.id, action="tags", from_state=case.state.value,
+                          to_state=case.state.value, note="、".join(wanted) or _("（无标签）")))
+    session.flush()
+    audit.record(session, actor, "case.tags", case, f"处理件 #{case.id} 标签：{'、'.join(wanted) or '—'}",
+                 before=before, after=wanted)
+    return wanted
+
+
+def is_overdue(case: Case, today: dt.date) -> bool:
+    """Not closed and past its due day."""
+    return case.state != CaseState.CLOSED and case.due_on < today
+
+
+def closed_late(case: Case) -> bool:
+    return case.closed_on is not None and case.closed_on > case.due_on
+
+
+def sibling_cases(session: Session, case: Case, user: User) -> list[Case]:
+    """Other cases from the same response that this user may see."""
+    scope = visible_unit_ids(session, user)
+    stmt = select(Case).where(Case.response_id == case.response_id, Case.id != case.id).order_by(Case.id)
+    if scope is not None:
+        stmt = stmt.where(Case.unit_id.in_(scope))
+    return list(session.scalars(stmt))
+
+
+@submission.after_insert
+def open_cases_on_submit(session: Session, response: Response) -> None:
+    """A new response opens its cases in its own transaction.
+
+    Failing to open them never loses the citizen's rating: the failure is logged, the
+    response is stored, and ``flask cases backfill`` opens what was missed.
+    """
+    try:
+        if response.status != ResponseStatus.VALID:
+            return
+        rule = rules(session)
+        if not any(_calls_for(session, response, rule)):
+            return  # most ratings are good: no savepoint, no further query
+        with session.begin_nested():
+            open_cases_for_response(session, response, rule=rule)
+    except Exception:  # noqa: BLE001 - the rating matters more than its case
+        current_app.logger.exception("opening cases for response %s failed", response.id)

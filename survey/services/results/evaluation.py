@@ -1,0 +1,280 @@
+"""From a snapshot's specification to its numbers: the one code path of computing and of verifying.
+
+The specification (stored as ``Snapshot.params``) names everything a result depends on
+besides the stored answers: the data cut-off and exclusions of each source campaign, the
+engine parameters (``analysis.Params.to_dict()``), how database ids map to engine codes,
+the units and their categories, the leader ratings used, the component scheme, the
+ranking settings and the previous period's snapshot. :func:`evaluate` turns it into one
+row per unit and a summary. Computing a snapshot and verifying it both call it; the
+verification compares the result with what is stored, bit for bit.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from analysis import IndexResults, Params, compare_estimates, compute_indices
+from survey.models import SnapshotRow
+from survey.services.results import component
+from survey.services.results.loading import Cutoff, PairTable, load_pairs
+from survey.services.results.weighting import CHANNEL_ORDER, Layout
+
+SPEC_FORMAT = 1
+#: Steps of computing a campaign, for progress bars: cut-off, answers, responses, indices, snapshot stored.
+STEPS = 5
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Evaluation:
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def clean(value: Any) -> Any:
+    """A JSON-safe plain value: NumPy scalars to Python, NaN/inf to None (floats keep every bit)."""
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [clean(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _integer(value: Any) -> int | None:
+    value = clean(value)
+    return None if value is None else int(value)
+
+
+def _timed(timings: dict[str, float], name: str, started: float) -> float:
+    now = time.perf_counter()
+    timings[name] = timings.get(name, 0.0) + now - started
+    return now
+
+
+def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | None = None,
+             progress: Progress | None = None) -> Evaluation:
+    """Every unit's figures for ``spec``; ``survey_pairs`` saves reloading what the caller just loaded."""
+    timings: dict[str, float] = {}
+    step = progress or (lambda name, done, total: None)
+    started = time.perf_counter()
+    survey = spec["survey"]
+    layout = Layout.from_dict(survey["layout"])
+    params = Params.from_dict(survey["params"])
+    if survey_pairs is None:
+        survey_pairs = load_pairs(session, Cutoff.from_dict(survey["cutoff"]), layout.question_ids,
+                                  survey["comment_question_ids"])
+    started = _timed(timings, "load", started)
+    step("compute", 3, STEPS)
+    units = np.asarray(spec["units"], dtype=np.int64)
+    results, used = _indices(survey_pairs, layout, params, units, survey["no_group_code"])
+
+    service = spec.get("service")
+    service_results = None
+    if service:
+        started = _timed(timings, "compute", started)
+        pooled = _service_pairs(session, service)
+        started = _timed(timings, "load", started)
+        service_results, _ = _indices(pooled, Layout.from_dict(service["layout"]), Params.from_dict(service["params"]),
+                                      units, service["no_group_code"])
+    rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
+    _timed(timings, "compute", started)
+    return Evaluation(rows, summary, timings)
+
+
+def _indices(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray,
+             no_group_code: int | None) -> tuple[IndexResults, np.ndarray]:
+    channels = list(layout.channels) if "channel" in params.targets else None
+    answers, used = pairs.answers(layout.group_ids, channels, no_group_code)
+    known = np.isin(answers.unit, units)
+    if not known.all():  # answers about units outside the list (the caller lists every unit it reports)
+        answers = type(answers)(answers.respondent[known], answers.unit[known], answers.question[known],
+                                answers.level[known], {k: v[known] for k, v in answers.margins.items()})
+    results = compute_indices(answers, params, units=units, n_questions=len(layout.question_ids))
+    return results, used
+
+
+def _service_pairs(session: Session, service: dict[str, Any]) -> PairTable:
+    """The window-service source: the chosen campaigns' ratings, re-labelled to the units they belong to."""
+    tables = []
+    links = [tuple(link) for link in service["links"]]
+    window_ids = sorted({source for source, _target in links})
+    for source in service["sources"]:
+        table = load_pairs(session, Cutoff.from_dict(source["cutoff"]), source["question_ids"], (), window_ids)
+        tables.append(table.relabel_units(links))
+    if len(tables) == 1:
+        return tables[0]
+    merged = tables[0]
+    fields_ = ("response", "unit", "packed", "group", "channel", "comments")
+    values = {name: np.concatenate([getattr(t, name) for t in tables]) for name in fields_}
+    values["response"] = np.arange(1, values["response"].size + 1, dtype=np.int64)
+    return PairTable(**values, n_questions=merged.n_questions, responses=sum(t.responses for t in tables),
+                     excluded=sum(t.excluded for t in tables), flagged=sum(t.flagged for t in tables),
+                     flagged_included=merged.flagged_included)
+
+
+def _assemble(session: Session, spec: dict[str, Any], results: IndexResults, service: IndexResults | None,
+              pairs: PairTable, used: np.ndarray, layout: Layout, params: Params
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    units = results.units
+    n_units = units.size
+    categories = {int(u): (int(c) if c is not None else -1) for u, c in spec["categories"]}
+    category = np.array([categories.get(int(u), -1) for u in units], dtype=np.int64)
+    leader_values = {int(u): float(s) for u, s in spec.get("leader") or []}
+    leader = np.array([leader_values.get(int(u), np.nan) for u in units])
+    flags = [results.flag_names(i) for i in range(n_units)]
+    estimable = np.isfinite(results.index) & np.isfinite(results.index_se)
+    unreliable = np.array([any(f in component.UNRELIABLE for f in fl) for fl in flags])
+    inputs = component.UnitInputs(
+        category=category, survey=results.index, survey_se=results.index_se, leader=leader,
+        service=service.index if service is not None else np.full(n_units, np.nan),
+        service_se=service.index_se if service is not None else np.full(n_units, np.nan),
+        estimable=estimable, unreliable=unreliable,
+    )
+    scheme = spec.get("scheme")
+    comp = component.compute(inputs, scheme, params.confidence)
+    trend = _trend(session, spec.get("previous_snapshot_id"), units, results)
+
+    levels = pairs.levels()
+    counted = levels * used[:, None]
+    unit_row = np.searchsorted(units, pairs.unit)
+    in_list = (unit_row < n_units) & (units[np.minimum(unit_row, n_units - 1)] == pairs.unit)
+    bad_max = int(spec["bad_level_max"])
+    is_bad = ((counted >= 1) & (counted <= bad_max)).any(axis=1) & in_list
+    bad = np.bincount(unit_row[is_bad], minlength=n_units)
+    comments = np.bincount(unit_row[in_list], weights=pairs.comments[in_list], minlength=n_units).astype(np.int64)
+    channel_counts = np.zeros((n_units, len(CHANNEL_ORDER)), dtype=np.int64)
+    rated = used & (levels > 0).any(axis=1) & in_list
+    np.add.at(channel_counts, (unit_row[rated], pairs.channel[rated].astype(np.int64)), 1)
+
+    rows = []
+    q = results.questions
+    for i, unit_id in enumerate(units.tolist()):
+        weights_used = _weights_used(scheme, comp.sources_used[i])
+        row_flags = list(flags[i])
+        if scheme:
+            row_flags += [f"{s}_missing" for s in ("leader", "service")
+                          if scheme["weights"].get(s, 0) > 0 and s not in comp.sources_used[i]]
+        detail = {
+            "category_id": categories.get(unit_id, -1),
+            "index_ci": [results.index_ci_low[i], results.index_ci_high[i]],
+            "satisfied_rate_ci": [results.satisfied_rate_ci_low[i], results.satisfied_rate_ci_high[i]],
+            "dont_know_rate": results.dont_know_rate[i],
+            "deff": results.deff[i],
+            "trimmed": results.trimmed[i],
+            "rake_converged": bool(results.rake_converged[i]),
+            "rake_iterations": results.rake_iterations[i],
+            "missing_groups": [layout.group_ids[g] for g in results.missing_groups(i) if g < len(layout.group_ids)],
+            "questions": [
+                {"id": layout.question_ids[k], "code": layout.question_codes[k], "n": q.n_answered[i, k],
+                 "mean": q.mean[i, k], "se": q.mean_se[i, k], "ci": [q.mean_ci_low[i, k], q.mean_ci_high[i, k]],
+                 "satisfied": q.satisfied_share[i, k], "satisfied_ci": [q.kg_low[i, k], q.kg_high[i, k]],
+                 "dont_know": q.dont_know_rate[i, k]}
+                for k in range(len(layout.question_ids))
+            ],
+            "groups": _groups(results, i, layout),
+            "channels": {CHANNEL_ORDER[c]: int(channel_counts[i, c]) for c in range(len(CHANNEL_ORDER))
+                         if channel_counts[i, c]},
+            "comments": int(comments[i]),
+            "bad_ratings": int(bad[i]),
+            "leader": leader[i],
+            "service": None if service is None else {
+                "index": service.index[i], "se": service.index_se[i], "n": service.n[i],
+                "ci": [service.index_ci_low[i], service.index_ci_high[i]], "flags": service.flag_names(i)},
+            "composite": comp.composite[i], "composite_se": comp.composite_se[i],
+            "score": comp.score[i], "score_se": comp.score_se[i], "score_ci": [comp.score_lo[i], comp.score_hi[i]],
+            "sources": comp.sources_used[i], "weights_used": weights_used,
+            "expected_rank": comp.expected_rank[i], "p_bottom": comp.p_bottom[i], "n_ranked": comp.n_ranked[i],
+            "grade_note": comp.grade_note[i], "unreliable": bool(unreliable[i]),
+            "trend": trend.get(i),
+        }
+        rows.append(clean({
+            "unit_id": unit_id,
+            "category_id": categories.get(unit_id),
+            "n": int(results.n[i]),
+            "n_eff": results.n_eff[i],
+            "index": results.index[i],
+            "index_se": results.index_se[i],
+            "index_lo": results.index_ci_low[i],
+            "index_hi": results.index_ci_high[i],
+            "satisfied_rate": results.satisfied_rate[i],
+            "satisfied_rate_se": results.satisfied_rate_se[i],
+            "component_points": comp.points[i],
+            "grade": comp.grade[i],
+            "rank": _integer(comp.rank[i]),
+            "rank_lo": _integer(comp.rank_lo[i]),
+            "rank_hi": _integer(comp.rank_hi[i]),
+            "flags": row_flags,
+            "detail": detail,
+        }))
+        if rows[-1]["category_id"] == -1:
+            rows[-1]["category_id"] = None
+    valid_answers = counted[(counted >= 1) & (counted <= 5)]
+    satisfied = int((valid_answers >= params.satisfied_min_level).sum())
+    summary = clean({
+        "responses": pairs.responses,
+        "rated_pairs": int((used & (levels > 0).any(axis=1)).sum()),
+        "excluded": pairs.excluded,
+        "flagged": pairs.flagged,
+        "flagged_included": pairs.flagged_included,
+        "left_out_no_group": int(((levels > 0).any(axis=1) & ~used).sum()),
+        "answers": int(valid_answers.size),
+        "dont_know_answers": int((counted == 6).sum()),
+        "satisfied_answers": satisfied,
+        "overall_satisfied_rate": satisfied / valid_answers.size if valid_answers.size else None,
+        "comments": int(comments.sum()),
+        "bad_ratings": int(bad.sum()),
+        "units": n_units,
+        "ranked": int(np.isfinite(comp.rank).sum()),
+        "digest": {"survey": pairs.digest()},
+    })
+    return rows, summary
+
+
+def _groups(results: IndexResults, i: int, layout: Layout) -> list[dict[str, Any]]:
+    g = results.groups
+    if g is None:
+        return []
+    out = []
+    for k in range(g.n.shape[1]):
+        out.append({"id": layout.group_ids[k] if k < len(layout.group_ids) else None, "n": g.n[i, k],
+                    "index": g.index[i, k], "satisfied_rate": g.satisfied_rate[i, k],
+                    "target_share": g.target_share[i, k]})
+    return out
+
+
+def _weights_used(scheme: dict[str, Any] | None, sources: list[str]) -> dict[str, float]:
+    if not scheme or not sources:
+        return {}
+    total = sum(scheme["weights"][s] for s in sources)
+    return {s: scheme["weights"][s] / total for s in sources} if total > 0 else {}
+
+
+def _trend(session: Session, previous_id: int | None, units: np.ndarray, results: IndexResults) -> dict[int, Any]:
+    """Each unit's index against the previous period's snapshot: difference, its 95% CI and p-value."""
+    if not previous_id:
+        return {}
+    previous = {r.unit_id: r for r in session.scalars(select(SnapshotRow).where(SnapshotRow.snapshot_id == previous_id))}
+    out: dict[int, Any] = {}
+    for i, unit_id in enumerate(units.tolist()):
+        row = previous.get(unit_id)
+        if row is None or row.index is None or row.index_se is None or not np.isfinite(results.index_se[i]):
+            continue
+        d = compare_estimates(np.array([results.index[i]]), np.array([results.index_se[i]]),
+                              np.array([row.index]), np.array([row.index_se]))
+        out[i] = {"previous_snapshot_id": previous_id, "previous_index": row.index, "previous_se": row.index_se,
+                  "difference": d.difference[0], "se": d.se[0], "p_value": d.p_value[0],
+                  "ci": [d.ci_low[0], d.ci_high[0]]}
+    return out

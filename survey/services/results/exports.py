@@ -1,0 +1,284 @@
+"""Snapshots out to Excel and CSV, and anonymised raw responses for further analysis.
+
+* Excel (.xlsx): one sheet per table — 单位得分, 分题目, 分样本类别, 参数 — Chinese headers,
+  number formats, a frozen header row, sensible column widths;
+* CSV: the unit table in UTF-8 with a BOM and CRLF line ends, so Excel shows Chinese;
+* raw responses: the answers a snapshot counted, one row per response and unit (wide) or
+  per response, unit and question (long, the input format of ``python -m analysis
+  indices``). Anonymised: no fingerprint, submission id, time, device or contact data; the
+  response id is replaced by a sequence numbered in random order for each export; comment
+  text only when asked for.
+
+Every text cell that a spreadsheet could run as a formula (= + - @ tab CR LF) is
+neutralised with :func:`survey.core.spreadsheets.safe_cell`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+from typing import Any, Iterator
+
+import numpy as np
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from survey.core.spreadsheets import safe_cell, to_csv
+from survey.models import Answer, Campaign, Category, Question, RespondentGroup, Snapshot, Unit
+from survey.services.results import display
+from survey.services.results.component import GRADE_NOTES
+from survey.services.results.loading import DONT_KNOW_CODE, Cutoff, load_pairs
+from survey.services.results.weighting import CHANNEL_LABELS, CHANNEL_ORDER, Layout
+
+PERCENT = "0.0%"
+SCORE = "0.00"
+PROBABILITY = "0.000"
+
+
+def _pct(value: Any) -> Any:
+    return value if display.finite(value) else None
+
+
+def _ci_headers(snapshot: Snapshot) -> tuple[str, str]:
+    """Headers of the interval bounds at the snapshot's confidence level (95%下限, 90%上限 …)."""
+    level = f"{snapshot.params['survey']['params']['confidence'] * 100:g}"
+    return _("%(c)s%%下限", c=level), _("%(c)s%%上限", c=level)
+
+
+def unit_table(session: Session, snapshot: Snapshot) -> tuple[list[str], list[list[Any]], list[str | None]]:
+    """Headers, rows and each column's number format of the 单位得分 table (league order)."""
+    low, high = _ci_headers(snapshot)
+    headers = [_("类别"), _("排名"), _("排名区间"), _("单位代码"), _("单位名称"), _("样本量"), _("有效样本量"),
+               _("满意度指数"), _("标准误"), low, high, _("满意率"), _("满意率下限"),
+               _("满意率上限"), _("不了解比例"), _("民意调查"), _("领导评价"), _("服务对象评价"), _("综合得分"),
+               _("折算得分"), _("公众评议得分"), _("等次"), _("等次说明"), _("末位概率"), _("与上期差异"),
+               _("差异P值"), _("意见建议数"), _("差评数"), _("标记")]
+    formats = [None, "0", None, None, None, "0", "0.0", SCORE, SCORE, SCORE, SCORE, PERCENT, PERCENT, PERCENT,
+               PERCENT, SCORE, SCORE, SCORE, SCORE, SCORE, SCORE, None, None, PROBABILITY, SCORE, PROBABILITY,
+               "0", "0", None]
+    rows = []
+    for table in display.league(session, snapshot):
+        for entry in table.rows:
+            r, d = entry.row, entry.detail
+            trend = d.get("trend") or {}
+            service = d.get("service") or {}
+            rank_range = f"{r.rank_lo}–{r.rank_hi}" if r.rank_lo is not None else ""
+            rows.append([
+                table.category.name if table.category else _("未分类"), r.rank, rank_range, entry.unit.code,
+                entry.unit.name, r.n, r.n_eff, r.index, r.index_se, r.index_lo, r.index_hi, r.satisfied_rate,
+                *(d.get("satisfied_rate_ci") or [None, None]), d.get("dont_know_rate"), r.index, d.get("leader"),
+                service.get("index"), d.get("composite"), d.get("score"), r.component_points, r.grade or "",
+                str(GRADE_NOTES[d["grade_note"]]) if d.get("grade_note") else "", d.get("p_bottom"),
+                trend.get("difference"), trend.get("p_value"), d.get("comments"), d.get("bad_ratings"),
+                "；".join(r.flags or []),
+            ])
+    return headers, rows, formats
+
+
+def question_table(session: Session, snapshot: Snapshot) -> tuple[list[str], list[list[Any]], list[str | None]]:
+    low, high = _ci_headers(snapshot)
+    headers = [_("单位代码"), _("单位名称"), _("题号"), _("题目"), _("回答数"), _("平均得分"), _("标准误"),
+               low, high, _("满意比例"), _("满意比例下限"), _("满意比例上限"), _("不了解比例")]
+    formats = [None, None, None, None, "0", SCORE, SCORE, SCORE, SCORE, PERCENT, PERCENT, PERCENT, PERCENT]
+    ids = Layout.from_dict(snapshot.params["survey"]["layout"]).question_ids
+    texts = {q.id: q.text for q in session.scalars(select(Question).where(Question.id.in_(ids or [-1])))}
+    rows = []
+    for table in display.league(session, snapshot):
+        for entry in table.rows:
+            for q in entry.detail.get("questions", []):
+                rows.append([entry.unit.code, entry.unit.name, q["code"], texts.get(q["id"], ""), q["n"], q["mean"],
+                             q["se"], *q["ci"], q["satisfied"], *q["satisfied_ci"], q["dont_know"]])
+    return headers, rows, formats
+
+
+def group_table(session: Session, snapshot: Snapshot) -> tuple[list[str], list[list[Any]], list[str | None]]:
+    headers = [_("单位代码"), _("单位名称"), _("样本类别"), _("样本数"), _("指数（未加权）"), _("满意率（未加权）"),
+               _("目标占比（本单位）")]
+    formats = [None, None, None, "0", SCORE, PERCENT, PERCENT]
+    names = {g.id: g.name for g in session.scalars(select(RespondentGroup))}
+    rows = []
+    for table in display.league(session, snapshot):
+        for entry in table.rows:
+            for g in entry.detail.get("groups", []):
+                if not g.get("n"):
+                    continue
+                rows.append([entry.unit.code, entry.unit.name, names.get(g["id"], _("未标明")), g["n"], g["index"],
+                             g["satisfied_rate"], g["target_share"]])
+    return headers, rows, formats
+
+
+def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
+    """Everything needed to explain and reproduce the snapshot, as (item, value) rows."""
+    spec = snapshot.params
+    campaign = session.get(Campaign, snapshot.campaign_id)
+    params = spec["survey"]["params"]
+    layout = spec["survey"]["layout"]
+    groups = {g.id: g for g in session.scalars(select(RespondentGroup))}
+    group_targets = params.get("targets", {}).get("group") or []
+    cutoff = spec["survey"]["cutoff"]
+    summary = snapshot.summary or {}
+    rows: list[list[Any]] = [
+        [_("评议活动"), f"{campaign.title}（{campaign.short_code}）"],
+        [_("期次"), snapshot.period],
+        [_("结果编号"), snapshot.id],
+        [_("状态"), snapshot.status.value],
+        [_("计算时间（UTC）"), snapshot.created_at.strftime("%Y-%m-%d %H:%M:%S")],
+        [_("数据截止（UTC）"), snapshot.data_cutoff.strftime("%Y-%m-%d %H:%M:%S")],
+        [_("最大答卷编号"), cutoff["max_response_id"]],
+        [_("计入答卷数"), summary.get("responses")],
+        [_("排除的答卷数"), len(cutoff.get("excluded_ids") or [])],
+        [_("存疑答卷数"), len(cutoff.get("flagged_ids") or [])],
+        [_("存疑答卷是否计入"), _("是") if cutoff.get("include_flagged") else _("否")],
+        [_("代码版本"), snapshot.code_version],
+        [_("输入数据摘要（SHA-256）"), (summary.get("digest") or {}).get("survey", "")],
+        [_("加权方法"), params["method"]],
+        [_("等级分值（非常不满意→非常满意）"), "、".join(f"{v:g}" for v in params["scores"])],
+        [_("题目权重"), "、".join(f"{c}={w:g}" for c, w in zip(layout["question_codes"], params["question_weights"] or []))],
+        [_("样本类别目标占比"), "、".join(f"{groups[g].name if g in groups else g}={s:g}"
+                                         for g, s in zip(layout["group_ids"], group_targets))],
+        [_("置信水平"), params["confidence"]],
+        [_("可靠性阈值"), f"n≥{params['min_n']}, n_eff≥{params['min_n_eff']:g}, RSE≤{params['max_rse']:g}, "
+                          f"不了解≤{params['max_dont_know']:g}"],
+        [_("满意度指数公式"), _("各题加权平均得分 R_q = Σw·y/Σw·x；指数 = Σa_q·R_q / Σa_q（a_q 为题目权重）")],
+        [_("满意率公式"), _("（非常满意+满意+基本满意）答案的加权数 ÷ 全部有效答案的加权数；“不了解”不计入")],
+        [_("标准误"), _("泰勒线性化，考虑事后分层/迭代加权（与 R survey 包一致）")],
+        [_("完整参数（JSON）"), json.dumps(spec, ensure_ascii=False, sort_keys=True)],
+    ]
+    scheme = spec.get("scheme")
+    if scheme:
+        rows[-1:-1] = [
+            [_("公众评议权重"), "、".join(f"{k}={v:g}" for k, v in scheme["weights"].items())],
+            [_("公众评议分值"), scheme["points"]],
+            [_("折算方法"), scheme["normalisation"]],
+            [_("等次评定"), scheme["grading"]],
+            [_("分数线"), json.dumps(scheme["thresholds"], ensure_ascii=False)],
+            [_("比例"), json.dumps(scheme["quotas"], ensure_ascii=False)],
+            [_("排名区间置信水平"), scheme["rank_level"]],
+        ]
+    return rows
+
+
+def workbook(session: Session, snapshot: Snapshot) -> bytes:
+    """The snapshot as an .xlsx file with one sheet per table."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook()
+    book.remove(book.active)
+    bold, fill = Font(bold=True), PatternFill("solid", fgColor="EEEEEE")
+    tables = [(_("单位得分"), unit_table(session, snapshot)), (_("分题目"), question_table(session, snapshot)),
+              (_("分样本类别"), group_table(session, snapshot)),
+              (_("参数"), ([_("项目"), _("值")], parameter_rows(session, snapshot), [None, None]))]
+    for title, (headers, rows, formats) in tables:
+        sheet = book.create_sheet(title[:31])
+        sheet.append([safe_cell(h) for h in headers])
+        for cell in sheet[1]:
+            cell.font, cell.fill = bold, fill
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+        for row in rows:
+            sheet.append([_cell(v) for v in row])
+        for index, (header, fmt) in enumerate(zip(headers, formats), start=1):
+            letter = get_column_letter(index)
+            longest = max([len(str(header)) * 2] + [min(len(str(r[index - 1] or "")), 60) for r in rows[:200]])
+            sheet.column_dimensions[letter].width = max(8, min(60, longest + 2))
+            if fmt:
+                for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+                    cell.number_format = fmt
+        sheet.freeze_panes = "A2"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return safe_cell(value)
+
+
+def unit_csv(session: Session, snapshot: Snapshot) -> bytes:
+    headers, rows, _formats = unit_table(session, snapshot)
+    return to_csv(headers, rows)
+
+
+# --- raw responses ----------------------------------------------------------------------------
+
+
+def raw_rows(session: Session, snapshot: Snapshot, long: bool = False, with_text: bool = False) -> Iterator[str]:
+    """The snapshot's counted answers as CSV lines (BOM first); loads now, yields without the database."""
+    spec = snapshot.params
+    layout = Layout.from_dict(spec["survey"]["layout"])
+    cutoff = Cutoff.from_dict(spec["survey"]["cutoff"])
+    comment_ids = spec["survey"]["comment_question_ids"]
+    pairs = load_pairs(session, cutoff, layout.question_ids, comment_ids)
+    units = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(np.unique(pairs.unit).tolist() or [-1])))}
+    categories = {c.id: c.name for c in session.scalars(select(Category))}
+    groups = {g.id: g for g in session.scalars(select(RespondentGroup))}
+    texts: dict[tuple[int, int], str] = {}
+    if with_text and not long:
+        stmt = (select(Answer.response_id, Answer.unit_id, Answer.text)
+                .where(Answer.campaign_id == cutoff.campaign_id, Answer.question_id.in_(comment_ids or [-1]),
+                       Answer.response_id <= cutoff.max_response_id, Answer.text.is_not(None), Answer.text != "")
+                .order_by(Answer.id))
+        left_out = cutoff.left_out
+        for response_id, unit_id, text in session.execute(stmt):
+            if response_id not in left_out:
+                key = (response_id, unit_id)
+                texts[key] = f"{texts[key]}\n{text}" if key in texts else text
+    levels = pairs.levels()
+    order = np.random.default_rng(secrets.randbits(64)).permutation(pairs.size)
+    sequence = np.empty(pairs.size, dtype=np.int64)
+    sequence[order] = np.arange(1, pairs.size + 1)
+    by_sequence = np.argsort(sequence)
+    codes = layout.question_codes
+    channel_name = {i: c for i, c in enumerate(CHANNEL_ORDER)}
+
+    def line(values: list[Any]) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\r\n").writerow(["" if v is None else safe_cell(v) for v in values])
+        return buffer.getvalue()
+
+    def level_text(code: int) -> str:
+        return "" if code == 0 else ("不了解" if code == DONT_KNOW_CODE else str(code))
+
+    def generate() -> Iterator[str]:
+        if long:
+            yield "\ufeff" + line(["respondent_id", "unit", "group", "channel", "question", "level"])
+        else:
+            header = [_("序号"), _("单位代码"), _("单位名称"), _("类别"), _("样本类别"), _("渠道"), *codes]
+            yield "\ufeff" + line(header + ([_("意见建议")] if with_text else []))
+        for i in by_sequence.tolist():
+            unit = units.get(int(pairs.unit[i]))
+            group = groups.get(int(pairs.group[i]))
+            group_code = group.code if group else ""
+            channel = channel_name.get(int(pairs.channel[i]), "")
+            if long:
+                for k, code in enumerate(levels[i].tolist()):
+                    if code:
+                        yield line([int(sequence[i]), unit.code if unit else "", group_code, channel, codes[k],
+                                    level_text(code)])
+                continue
+            values = [int(sequence[i]), unit.code if unit else "", unit.name if unit else "",
+                      categories.get(unit.category_id, "") if unit else "", group.name if group else "",
+                      str(CHANNEL_LABELS.get(channel, channel)), *[level_text(c) for c in levels[i].tolist()]]
+            if with_text:
+                values.append(texts.get((int(pairs.response[i]), int(pairs.unit[i])), ""))
+            yield line(values)
+
+    return generate()
+
+
+def targets_json(session: Session, snapshot: Snapshot) -> bytes:
+    """The snapshot's target shares by group code, as TARGETS.json of ``python -m analysis indices``."""
+    spec = snapshot.params["survey"]
+    codes = {g.id: g.code for g in session.scalars(select(RespondentGroup))}
+    targets: dict[str, dict[str, float]] = {}
+    shares = spec["params"].get("targets", {})
+    if "group" in shares:
+        targets["group"] = {codes.get(g, str(g)): s for g, s in zip(spec["layout"]["group_ids"], shares["group"])}
+    if "channel" in shares:
+        targets["channel"] = dict(zip(spec["layout"]["channels"], shares["channel"]))
+    return json.dumps(targets, ensure_ascii=False, indent=1).encode("utf-8")

@@ -1,0 +1,344 @@
+"""Loading a campaign's answers into the engine's arrays, fast, on SQLite and PostgreSQL.
+
+A period of a million responses holds six to eight million answer rows; building ORM
+objects for them would take minutes. So the database does the grouping: one query
+returns ONE row per (response, unit) with that pair's satisfaction answers packed into a
+single integer — three bits per question (level 1…5, 6 = 不了解 or no level, 0 = not
+asked) at bit 3·k for the k-th question of the index — plus a bit mask and a count of
+the answers in a second integer, which expose any duplicate answer (a carry in the mask),
+and the number of comments left. A second query returns every response's group and channel as small
+integers. Both come back as BIGINT columns, read in bulk straight into NumPy (binary
+``COPY`` on PostgreSQL), and are decoded there.
+
+Which responses count (the data cut-off) is explicit: responses of the campaign up to
+``max_response_id``, minus the ``excluded`` ids, minus the ``flagged`` ids unless
+flagged responses are included. A snapshot stores exactly these, so loading again
+with them returns the same arrays, in the same order, even after statuses have changed.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+from sqlalchemy import BigInteger, and_, case, cast, func, literal, select
+from sqlalchemy.orm import Session
+
+from analysis import Answers
+from survey.models import Answer, Response, ResponseStatus
+from survey.services.results.weighting import CHANNEL_ORDER
+
+BITS = 3
+MAX_QUESTIONS = 20  # 3 bits × 20 = 60 bits: a signed 64-bit integer on both databases
+COUNT_SHIFT = 24  # the check column: a bit per index question answered below, their number from here
+DONT_KNOW_CODE = 6
+BATCH = 200_000
+NO_GROUP = -1
+
+
+class DataError(ValueError):
+    """Stored answers the engine cannot use (e.g. a question answered twice); the message says which."""
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    """Which responses of a campaign count: ids up to ``max_response_id`` minus the listed ones."""
+
+    campaign_id: int
+    max_response_id: int
+    excluded_ids: tuple[int, ...] = ()
+    flagged_ids: tuple[int, ...] = ()
+    include_flagged: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"campaign_id": self.campaign_id, "max_response_id": self.max_response_id,
+                "excluded_ids": list(self.excluded_ids), "flagged_ids": list(self.flagged_ids),
+                "include_flagged": self.include_flagged}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Cutoff":
+        return cls(int(data["campaign_id"]), int(data["max_response_id"]),
+                   tuple(int(v) for v in data.get("excluded_ids", ())),
+                   tuple(int(v) for v in data.get("flagged_ids", ())), bool(data.get("include_flagged")))
+
+    @property
+    def left_out(self) -> set[int]:
+        return set(self.excluded_ids) | (set() if self.include_flagged else set(self.flagged_ids))
+
+
+@dataclass
+class PairTable:
+    """One row per (response, unit) with answers: the packed answers and the response's traits."""
+
+    response: np.ndarray  # int64 response id
+    unit: np.ndarray  # int64 unit id
+    packed: np.ndarray  # int64, 3 bits per question
+    group: np.ndarray  # int64 respondent group id, -1 when none
+    channel: np.ndarray  # int8 code into CHANNEL_ORDER
+    comments: np.ndarray  # int64 number of comments the response left about the unit
+    n_questions: int
+    responses: int = 0  # responses counted (with or without index answers)
+    excluded: int = 0
+    flagged: int = 0
+    flagged_included: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return int(self.response.size)
+
+    def levels(self) -> np.ndarray:
+        """(pairs, questions) int8: 0 not asked, 1…5 level, 6 不了解."""
+        shifts = (np.arange(self.n_questions, dtype=np.int64) * BITS)[None, :]
+        return ((self.packed[:, None] >> shifts) & 7).astype(np.int8)
+
+    def subset(self, keep: np.ndarray) -> "PairTable":
+        """The pairs selected by a boolean mask or an index array."""
+        return PairTable(self.response[keep], self.unit[keep], self.packed[keep], self.group[keep],
+                         self.channel[keep], self.comments[keep], self.n_questions, self.responses, self.excluded,
+                         self.flagged, self.flagged_included, dict(self.extra))
+
+    def relabel_units(self, links: Sequence[tuple[int, int]]) -> "PairTable":
+        """Pairs re-labelled along ``(unit, new unit)`` links (e.g. window → its department).
+
+        A unit linked to several new units (a window under a section and its department)
+        is counted for each; pairs of unlinked units are dropped. Every resulting pair is its
+        own respondent (the response id becomes a row number), so a response that rated two
+        windows of one department stays two ratings.
+        """
+        parts, targets = [], []
+        for source, target in links:
+            rows = np.flatnonzero(self.unit == source)
+            parts.append(rows)
+            targets.append(np.full(rows.size, target, dtype=np.int64))
+        rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        out = self.subset(rows)
+        out.unit = np.concatenate(targets) if targets else np.zeros(0, dtype=np.int64)
+        out.response = np.arange(1, out.size + 1, dtype=np.int64)
+        return out
+
+    def answers(self, group_codes: Sequence[int], channel_codes: Sequence[str] | None,
+                no_group_code: int | None) -> tuple[Answers, np.ndarray]:
+        """The engine's flat records, and a mask of the pairs used.
+
+        ``group_codes`` lists group ids in code order; pairs of a group not listed (or with
+        no group, unless ``no_group_code`` gives them a code) cannot be weighted and are left
+        out — the caller reports how many. ``channel_codes`` (raking on channel) does the same
+        for channels.
+        """
+        group_code = _code_lookup(self.group, list(group_codes), no_group_code)
+        use = group_code >= 0
+        margins_pairs: dict[str, np.ndarray] = {"group": group_code}
+        if channel_codes is not None:
+            wanted = [CHANNEL_ORDER.index(c) for c in channel_codes]
+            channel_code = _code_lookup(self.channel.astype(np.int64), wanted, None)
+            use &= channel_code >= 0
+            margins_pairs["channel"] = channel_code
+        levels = self.levels()
+        levels[~use] = 0
+        flat = levels.ravel()
+        cells = np.flatnonzero(flat)  # row-major: by pair, then question
+        rows, questions = np.divmod(cells, self.n_questions)
+        level = flat[cells]
+        level[level == DONT_KNOW_CODE] = 0
+        answers = Answers(
+            respondent=self.response[rows],
+            unit=self.unit[rows],
+            question=questions.astype(np.int16),
+            level=level,
+            margins={name: codes[rows] for name, codes in margins_pairs.items()},
+        )
+        return answers, use
+
+    def digest(self) -> str:
+        """SHA-256 of the pairs in (response, unit) order: any change of a counted answer changes it."""
+        order = np.lexsort((self.unit, self.response))
+        h = hashlib.sha256()
+        for array in (self.response, self.unit, self.packed, self.group, self.channel.astype(np.int64), self.comments):
+            h.update(np.ascontiguousarray(array[order]).astype("<i8").tobytes())
+        h.update(str(self.n_questions).encode())
+        return h.hexdigest()
+
+
+def _code_lookup(values: np.ndarray, codes: list[int], missing_code: int | None) -> np.ndarray:
+    """Position of each value in ``codes`` (-1 when absent; ``missing_code`` for NO_GROUP when given)."""
+    out = np.full(values.size, -1, dtype=np.int64)
+    for position, value in enumerate(codes):
+        out[values == value] = position
+    if missing_code is not None:
+        out[values == NO_GROUP] = missing_code
+    return out
+
+
+def current_cutoff(session: Session, campaign_id: int, include_flagged: bool) -> Cutoff:
+    """The cut-off now: the newest response id, and the responses excluded or flagged so far."""
+    max_id = session.scalar(select(func.max(Response.id)).where(Response.campaign_id == campaign_id)) or 0
+    rows = session.execute(
+        select(Response.id, Response.status).where(
+            Response.campaign_id == campaign_id, Response.id <= max_id,
+            Response.status.in_([ResponseStatus.EXCLUDED, ResponseStatus.FLAGGED]),
+        ).order_by(Response.id)
+    ).all()
+    excluded = tuple(r.id for r in rows if r.status == ResponseStatus.EXCLUDED)
+    flagged = tuple(r.id for r in rows if r.status == ResponseStatus.FLAGGED)
+    return Cutoff(campaign_id, int(max_id), excluded, flagged, include_flagged)
+
+
+def _raw_rows(session: Session, statement: Any, columns: int) -> np.ndarray:
+    """Run a Core statement whose columns are all non-null BIGINTs; int64 array (rows, columns).
+
+    PostgreSQL streams the result as binary ``COPY``, read straight into NumPy (no Python
+    object per value); SQLite goes through the raw DB-API cursor in large batches. Every
+    bound value of our statements is an integer or a constant of our own, so they are
+    rendered inline; no user text ever reaches this SQL.
+    """
+    connection = session.connection()
+    sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        return _copy_rows(driver, sql, columns)
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql)
+        parts = []
+        while True:
+            batch = cursor.fetchmany(BATCH)
+            if not batch:
+                break
+            parts.append(np.array(batch, dtype=np.int64).reshape(-1, columns))
+    finally:
+        cursor.close()
+    return np.concatenate(parts) if parts else np.zeros((0, columns), dtype=np.int64)
+
+
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+def _copy_rows(driver: Any, sql: str, columns: int) -> np.ndarray:
+    """``COPY (sql) TO STDOUT (FORMAT BINARY)`` parsed with a NumPy record view.
+
+    The binary format is a 19-byte header, then per row a 16-bit field count and, per
+    field, a 32-bit length and the big-endian value; a BIGINT is always 8 bytes, so every
+    row has the same layout. A NULL (length −1) or any other surprise is refused.
+    """
+    buffer = bytearray()
+    with driver.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)") as copy:
+        for block in copy:
+            buffer += block
+    if not buffer.startswith(_COPY_SIGNATURE):
+        raise DataError("unexpected COPY output from the database")
+    start = len(_COPY_SIGNATURE) + 4
+    start += 4 + int.from_bytes(buffer[start:start + 4], "big")
+    body = memoryview(buffer)[start:len(buffer) - 2]  # the last two bytes are the -1 trailer
+    layout = np.dtype([("fields", ">i2")] + [item for k in range(columns)
+                                            for item in ((f"n{k}", ">i4"), (f"v{k}", ">i8"))])
+    if len(body) % layout.itemsize:
+        raise DataError("unexpected COPY row layout (a column is not a non-null BIGINT)")
+    records = np.frombuffer(body, dtype=layout)
+    if records.size and ((records["fields"] != columns).any()
+                         or any((records[f"n{k}"] != 8).any() for k in range(columns))):
+        raise DataError("unexpected COPY row layout (a column is not a non-null BIGINT)")
+    out = np.empty((records.size, columns), dtype=np.int64)
+    for k in range(columns):
+        out[:, k] = records[f"v{k}"]
+    return out
+
+
+def _big(expression: Any) -> Any:
+    return cast(expression, BigInteger)
+
+
+def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
+               comment_question_ids: Sequence[int] = (), unit_ids: Iterable[int] | None = None,
+               tick: Callable[[], None] | None = None) -> PairTable:
+    """Every counted (response, unit) pair of the campaign with its packed answers to ``question_ids``.
+
+    ``question_ids`` may hold -1 for a question the campaign's questionnaire lacks (pooled
+    campaigns); it matches nothing. Pairs that only left a comment (one of
+    ``comment_question_ids``) are kept, with no answers packed, for the comment counts.
+    ``unit_ids`` restricts the units (e.g. the windows of a department); None = all.
+    ``tick`` is called after each of the two queries (for a progress bar).
+
+    One grouped scan of the answers returns, per pair, the packed levels, a check number
+    (a bit per index question answered and their count: a question answered twice shows as
+    a count that differs from the bits set) and the number of non-empty comments. The scan is
+    limited to the campaign's range of response ids, which keeps it on the period's rows
+    when the table holds years of data.
+    """
+    question_ids = [int(q) for q in question_ids]
+    if not 0 < len(question_ids) <= MAX_QUESTIONS:
+        raise DataError(f"an index needs 1 … {MAX_QUESTIONS} questions, got {len(question_ids)}")
+    index_ids = [q for q in question_ids if q >= 0]
+    comment_ids = [q for q in (int(c) for c in comment_question_ids) if q >= 0 and q not in index_ids]
+    lowest = session.scalar(select(func.min(Response.id)).where(Response.campaign_id == cutoff.campaign_id))
+    if lowest is None:
+        return _assemble(np.zeros((0, 5), dtype=np.int64), np.zeros((0, 3), dtype=np.int64), cutoff,
+                         len(question_ids))
+    position = case({q: literal(1 << (BITS * k)) for k, q in enumerate(question_ids) if q >= 0},
+                    value=Answer.question_id, else_=literal(0))
+    code = case((and_(Answer.dont_know.is_(False), Answer.level.between(1, 5)), Answer.level),
+                else_=literal(DONT_KNOW_CODE))
+    check = case({q: literal((1 << COUNT_SHIFT) + (1 << k)) for k, q in enumerate(question_ids) if q >= 0},
+                 value=Answer.question_id, else_=literal(0))
+    is_comment = case((and_(Answer.question_id.in_(comment_ids or [-1]), Answer.text != ""), literal(1)),
+                      else_=literal(0))
+    conditions = [Answer.campaign_id == cutoff.campaign_id, Answer.question_id.in_(index_ids + comment_ids or [-1]),
+                  Answer.unit_id.is_not(None), Answer.response_id.between(int(lowest), cutoff.max_response_id)]
+    if unit_ids is not None:
+        conditions.append(Answer.unit_id.in_(sorted(set(unit_ids)) or [-1]))
+    pairs = _raw_rows(session, select(
+        _big(Answer.response_id), _big(Answer.unit_id), _big(func.sum(position * code)), _big(func.sum(check)),
+        _big(func.sum(is_comment)),
+    ).where(*conditions).group_by(Answer.response_id, Answer.unit_id), 5)
+    if tick:
+        tick()
+
+    channel = case({c: literal(i) for i, c in enumerate(CHANNEL_ORDER)}, value=Response.channel, else_=literal(-1))
+    traits = _raw_rows(session, select(
+        _big(Response.id), _big(func.coalesce(Response.respondent_group_id, literal(NO_GROUP))), _big(channel),
+    ).where(Response.campaign_id == cutoff.campaign_id, Response.id.between(int(lowest), cutoff.max_response_id)),
+        3)
+    if tick:
+        tick()
+    return _assemble(pairs, traits, cutoff, len(question_ids))
+
+
+def _assemble(pairs: np.ndarray, traits: np.ndarray, cutoff: Cutoff, n_questions: int) -> PairTable:
+    """The pair table from the grouped answers (response, unit, packed, check, comments) and the
+    responses' traits (id, group, channel): duplicates refused, left-out responses dropped.
+
+    ``check`` sums 2^k + 2^COUNT_SHIFT over a pair's index answers: its low bits are a mask of
+    the questions answered and its high bits their number. A question answered twice makes
+    a carry, so the mask has fewer bits set than there are answers.
+    """
+    answered = pairs[:, 3] >> COUNT_SHIFT
+    duplicated = _popcount(pairs[:, 3] & ((1 << COUNT_SHIFT) - 1)) != answered
+    if duplicated.any():
+        i = int(np.argmax(duplicated))
+        raise DataError(f"response {int(pairs[i, 0])} has the same question answered twice for unit {int(pairs[i, 1])}")
+    pairs = pairs[(pairs[:, 2] != 0) | (pairs[:, 4] > 0)]  # pairs with nothing to count
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    traits = traits[np.argsort(traits[:, 0], kind="stable")]
+    left_out = np.fromiter(sorted(cutoff.left_out), dtype=np.int64)
+    counted = ~np.isin(traits[:, 0], left_out)
+    table = traits[counted]
+    pairs = pairs[np.isin(pairs[:, 0], table[:, 0])]
+    row = np.searchsorted(table[:, 0], pairs[:, 0])
+    excluded = int(np.isin(traits[:, 0], np.asarray(cutoff.excluded_ids, dtype=np.int64)).sum())
+    flagged = int(np.isin(traits[:, 0], np.asarray(cutoff.flagged_ids, dtype=np.int64)).sum())
+    return PairTable(
+        response=pairs[:, 0].copy(), unit=pairs[:, 1].copy(), packed=pairs[:, 2].copy(),
+        group=table[row, 1], channel=table[row, 2].astype(np.int8), comments=pairs[:, 4].copy(),
+        n_questions=n_questions, responses=int(counted.sum()), excluded=excluded, flagged=flagged,
+        flagged_included=cutoff.include_flagged,
+    )
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    v = values.astype(np.uint64)
+    count = np.zeros(v.size, dtype=np.int64)
+    while np.any(v):
+        count += (v & np.uint64(1)).astype(np.int64)
+        v >>= np.uint64(1)
+    return count
