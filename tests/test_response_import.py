@@ -26,7 +26,7 @@ from survey.models import (
     Response,
     utcnow,
 )
-from survey.services.responses import imports
+from survey.services.responses.imports import common, reader, writer
 from tests.factories import csrf_from, hidden_from
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -139,9 +139,9 @@ class TestRoundTrip:
         session.expire_all()
         responses = {r.submission_id: r for r in session.scalars(select(Response))}
         assert len(responses) == 3
-        p1 = responses[imports.submission_id_for(service, "P001")]
-        p2 = responses[imports.submission_id_for(service, "P002")]
-        p3 = responses[imports.submission_id_for(service, "P003")]
+        p1 = responses[common.submission_id_for(service, "P001")]
+        p2 = responses[common.submission_id_for(service, "P002")]
+        p3 = responses[common.submission_id_for(service, "P003")]
         units = {cu.unit.code: cu.unit for cu in service.campaign_units}
         groups = {g.code: g for g in _groups(session)}
         assert (p1.channel, p2.channel, p3.channel) == (Channel.PHONE, Channel.PAPER, Channel.PAPER)
@@ -255,7 +255,7 @@ class TestBadRows:
         rows.append(good_row("B16")); rows[-1][4] = local(-2).strftime("%Y-%m-%d %H:%M")  # 16: future
         rows.append(good_row("B17")); rows[-1][4] = "下周二"          # 17: not a date
         rows.append(good_row("13800138000"))                         # 18: a phone number as id
-        checked = imports.preview(session, service, csv_bytes(rows), "paper")
+        checked = reader.preview(session, service, csv_bytes(rows), "paper")
         found = {(p.line, p.column): p.message for p in checked.problems}
         expected = {
             (3, "答卷编号"): "缺少答卷编号",
@@ -289,7 +289,7 @@ class TestBadRows:
 
     def test_missing_columns_and_unreadable_files(self, client, auth, session, service):
         auth.login_as("analyst")
-        checked = imports.preview(session, service, csv_bytes([["单位代码", "Q1"], ["W01", "5"]]), "paper")
+        checked = reader.preview(session, service, csv_bytes([["单位代码", "Q1"], ["W01", "5"]]), "paper")
         messages = {(p.line, p.column): p.message for p in checked.problems}
         assert "找不到“答卷编号”列" in messages[(1, "答卷编号")]
         assert "必答题" in messages[(1, SERVICE_HEADERS[6])]  # Q2 … are required and missing
@@ -301,27 +301,27 @@ class TestBadRows:
         no_file = client.post(f"/admin/distribution/{service.id}/responses/import/preview",
                               data={"csrf_token": csrf_from(page), "channel": "paper"})
         assert no_file.status_code == 422 and "请选择要上传的答卷文件" in no_file.get_data(as_text=True)
-        too_many = csv_bytes([["答卷编号"]] + [[f"R{i}"] for i in range(imports.WEB_MAX_ROWS + 1)])
+        too_many = csv_bytes([["答卷编号"]] + [[f"R{i}"] for i in range(common.WEB_MAX_ROWS + 1)])
         reply = upload(client, service, too_many, "big.csv")
         html = reply.get_data(as_text=True)
         assert reply.status_code == 422 and "文件有 5001 行，这里一次最多导入 5000 行" in html
-        far_too_many = csv_bytes([["答卷编号"]] + [[f"R{i}"] for i in range(imports.MAX_ROWS + 1)])
-        with pytest.raises(imports.ResponseImportError, match="超过 20000 行"):
-            imports.preview(session, service, far_too_many, "paper")
+        far_too_many = csv_bytes([["答卷编号"]] + [[f"R{i}"] for i in range(common.MAX_ROWS + 1)])
+        with pytest.raises(common.ResponseImportError, match="超过 20000 行"):
+            reader.preview(session, service, far_too_many, "paper")
         assert count(session, Response) == 0
 
     def test_unknown_columns_are_named_and_ignored(self, session, service):
-        checked = imports.preview(session, service, csv_bytes([SERVICE_HEADERS + ["访问员"], good_row() + ["王"]]),
+        checked = reader.preview(session, service, csv_bytes([SERVICE_HEADERS + ["访问员"], good_row() + ["王"]]),
                                           "paper")
         assert checked.ok and checked.ignored_columns == ["访问员"]
         # A firm's own sheet: the unit's name beside its code, the group as the questionnaire's question.
         headers = ["单位", "编号"] + SERVICE_HEADERS[:2] + ["Q7 您的身份"] + SERVICE_HEADERS[3:]
         row = ["不动产登记窗口", "1", "P9", "W01", "企业代表"] + good_row()[3:]
-        checked = imports.preview(session, service, csv_bytes([headers, row]), "paper")
+        checked = reader.preview(session, service, csv_bytes([headers, row]), "paper")
         assert checked.ok, checked.problems
         assert checked.ignored_columns == ["单位", "编号"]
         assert checked.new[0].key == "P9" and checked.new[0].group.code == "QY"
-        doubled = imports.preview(session, service, csv_bytes([SERVICE_HEADERS + ["答卷编号"],
+        doubled = reader.preview(session, service, csv_bytes([SERVICE_HEADERS + ["答卷编号"],
                                                                        good_row() + ["x"]]), "paper")
         assert [(p.line, p.column) for p in doubled.problems] == [(1, "答卷编号")]
         assert "与第 1 列重复" in doubled.problems[0].message
@@ -358,8 +358,8 @@ class TestAppraisal:
         session.expire_all()
         responses = {r.submission_id: r for r in session.scalars(select(Response))}
         assert len(responses) == 2
-        r1 = responses[imports.submission_id_for(appraisal, "R1")]
-        r2 = responses[imports.submission_id_for(appraisal, "R2")]
+        r1 = responses[common.submission_id_for(appraisal, "R1")]
+        r2 = responses[common.submission_id_for(appraisal, "R2")]
         units = {cu.unit.code: cu.unit.id for cu in appraisal.campaign_units}
         assert r1.unit_id is None and r1.channel == Channel.PHONE
         rated = session.execute(select(Answer.unit_id, func.count()).where(Answer.response_id == r1.id)
@@ -379,7 +379,7 @@ class TestAppraisal:
                 ["R1", "GA", "SM", "", "", "5", "4", "4", "5", ""],
                 ["R1", "JY", "QY", "", "", "5", "4", "4", "5", ""],
                 ["R2", "教育局", "QY", "", "", "5", "4", "4", "5", ""]]
-        checked = imports.preview(session, appraisal, csv_bytes(rows), "paper")
+        checked = reader.preview(session, appraisal, csv_bytes(rows), "paper")
         found = {(p.line, p.column): p.message for p in checked.problems}
         assert "不一致" in found[(3, "样本类别")]
         assert "评价了两次" in found[(4, "单位代码")]
@@ -389,13 +389,13 @@ class TestAppraisal:
 
     def test_a_respondent_split_over_two_files_is_refused_not_skipped(self, session, appraisal):
         first = [self.HEADERS, ["R1", "JY", "QY", "", "", "5", "4", "4", "5", ""]]
-        checked = imports.preview(session, appraisal, csv_bytes(first), "paper")
-        imports.write(session, appraisal, checked, None)
+        checked = reader.preview(session, appraisal, csv_bytes(first), "paper")
+        writer.write(session, appraisal, checked, None)
         second = [self.HEADERS,
                   ["R1", "GA", "QY", "", "", "1", "1", "1", "1", ""],
                   ["R1", "JY", "QY", "", "", "5", "4", "4", "5", ""],
                   ["R2", "GA", "QY", "", "", "5", "5", "5", "5", ""]]
-        checked = imports.preview(session, appraisal, csv_bytes(second), "paper")
+        checked = reader.preview(session, appraisal, csv_bytes(second), "paper")
         [problem] = checked.problems
         assert (problem.line, problem.column) == (2, "答卷编号") and "已导入的答卷评价的是 JY" in problem.message
         assert not checked.ok and count(session, Response) == 1
@@ -429,7 +429,7 @@ class TestCampaignRules:
         late[4] = local(10).strftime("%Y-%m-%d")
         after = good_row("L2", unit="W09")
         after[4] = local(2).strftime("%Y-%m-%d %H:%M")
-        checked = imports.preview(session, closed, csv_bytes([SERVICE_HEADERS, late, after]), "paper")
+        checked = reader.preview(session, closed, csv_bytes([SERVICE_HEADERS, late, after]), "paper")
         assert [(p.line, p.column) for p in checked.problems] == [(3, "提交时间")]
         assert "晚于活动结束" in checked.problems[0].message
         preview = upload(client, closed, csv_bytes([SERVICE_HEADERS, late]), "late.csv")
@@ -488,7 +488,7 @@ def test_template_cells_are_neutralised(client, auth, make):
     assert "'-Q1 =HYPERLINK" in text
     # The neutralised header still reads back as its question.
     filled = csv_bytes([next(csv.reader(io.StringIO(text))), ["X1", "EV1", "SM", "", "", "5", "1"]])
-    checked = imports.preview(make.session, campaign, filled, "paper")
+    checked = reader.preview(make.session, campaign, filled, "paper")
     assert checked.ok, checked.problems
     assert checked.new[0].answers[1].option_id == questionnaire.questions[1].options[0].id
 

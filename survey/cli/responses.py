@@ -8,7 +8,7 @@ from flask import Flask
 
 from survey.cli.posters import find_campaign
 from survey.extensions import db
-from survey.services.responses import imports
+from survey.services.responses.imports import common, reader, writer
 
 SHOWN_PROBLEMS = 200
 
@@ -30,7 +30,7 @@ def register(app: Flask) -> None:
         if found is None:
             raise click.ClickException(f"找不到评议活动 {campaign!r}（请输入活动短码或编号）。")
         if channel is None:
-            allowed = imports.allowed_channels(found)
+            allowed = common.allowed_channels(found)
             if len(allowed) != 1:
                 names = "、".join(c.value for c in allowed) or "—"
                 raise click.ClickException(f"请用 --channel 指定默认渠道（本活动开通：{names}）。")
@@ -40,10 +40,10 @@ def register(app: Flask) -> None:
         except OSError as exc:
             raise click.ClickException(f"无法读取 {file}：{exc.strerror or exc}") from exc
         try:
-            checked = imports.preview(db.session, found, data, channel, filename=file.name)
-        except imports.ResponseImportError as exc:
+            checked = reader.preview(db.session, found, data, channel, filename=file.name)
+        except common.ResponseImportError as exc:
             raise click.ClickException(str(exc)) from exc
-        for line in imports.problem_lines(checked, SHOWN_PROBLEMS):
+        for line in writer.problem_lines(checked, SHOWN_PROBLEMS):
             click.echo(line, err=True)
         if len(checked.problems) > SHOWN_PROBLEMS:
             click.echo(f"……另有 {len(checked.problems) - SHOWN_PROBLEMS} 个问题未列出。", err=True)
@@ -58,7 +58,7 @@ def register(app: Flask) -> None:
             click.echo(summary + ("（试运行，没有写入）" if dry_run else ""))
             return
         try:
-            stored = imports.write(db.session, found, checked, None)
-        except imports.ResponseImportError as exc:
+            stored = writer.write(db.session, found, checked, None)
+        except common.ResponseImportError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(summary + f"已导入 {stored} 份。")

@@ -17,7 +17,8 @@ from survey.core.validation import strip_control
 from survey.extensions import db
 from survey.models import Campaign, Role
 from survey.services.campaigns import posters
-from survey.services.responses import imports, submission
+from survey.services.responses import submission
+from survey.services.responses.imports import common, reader, template, writer
 
 PURPOSE = "response-import"
 FILENAME_MAX = 200
@@ -29,16 +30,16 @@ def _campaign_or_404(campaign_id: int) -> Campaign:
 
 
 def _page(campaign: Campaign, status: int = 200, **context):  # noqa: ANN003, ANN202
-    channels = imports.allowed_channels(campaign)
+    channels = common.allowed_channels(campaign)
     chosen = context.pop("channel", None) or (channels[0].value if channels else "")
     return render_template(
         "admin/distribution/response_import.html", campaign=campaign,
-        problem=imports.campaign_problem(campaign),
+        problem=common.campaign_problem(campaign),
         closed=submission.campaign_state(campaign) == submission.CampaignState.CLOSED,
-        channels=channels, chosen_channel=chosen, channel_label=imports.channel_label,
-        counts=imports.imported_counts(db.session, campaign),
-        notes=_sections(imports.template_notes(db.session, campaign)),
-        max_rows=imports.WEB_MAX_ROWS,
+        channels=channels, chosen_channel=chosen, channel_label=common.channel_label,
+        counts=common.imported_counts(db.session, campaign),
+        notes=_sections(template.template_notes(db.session, campaign)),
+        max_rows=common.WEB_MAX_ROWS,
         max_mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024),
         shown_problems=SHOWN_PROBLEMS,
         **context,
@@ -73,8 +74,8 @@ def response_import_template(campaign_id: int, fmt: str):
     campaign = _campaign_or_404(campaign_id)
     name = posters.safe_filename(f"responses-template-{campaign.short_code}") + f".{fmt}"
     if fmt == "csv":
-        return download(imports.template_csv(db.session, campaign), spreadsheets.CSV_MIME, name)
-    return download(imports.template_xlsx(db.session, campaign), spreadsheets.XLSX_MIME, name)
+        return download(template.template_csv(db.session, campaign), spreadsheets.CSV_MIME, name)
+    return download(template.template_xlsx(db.session, campaign), spreadsheets.XLSX_MIME, name)
 
 
 @bp.route("/distribution/<int:campaign_id>/responses/import/preview", methods=["POST"])
@@ -89,9 +90,9 @@ def response_import_preview(campaign_id: int):
     data = upload.read()
     filename = _filename(upload.filename)
     try:
-        checked = imports.preview(db.session, campaign, data, channel, filename=filename,
-                                          max_rows=imports.WEB_MAX_ROWS)
-    except imports.ResponseImportError as exc:
+        checked = reader.preview(db.session, campaign, data, channel, filename=filename,
+                                          max_rows=common.WEB_MAX_ROWS)
+    except common.ResponseImportError as exc:
         return _page(campaign, 422, channel=channel, error=str(exc))
     staged = staging.stage(current_app.instance_path, f"{PURPOSE}:{campaign.id}", current_user.id, data) \
         if checked.ok else None
@@ -109,13 +110,13 @@ def response_import_confirm(campaign_id: int):
     if data is None:
         return _page(campaign, 422, channel=channel, error=_("预览已过期或不存在，请重新上传答卷文件。"))
     try:
-        checked = imports.preview(db.session, campaign, data, channel,
+        checked = reader.preview(db.session, campaign, data, channel,
                                           filename=_filename(request.form.get("filename")),
-                                          max_rows=imports.WEB_MAX_ROWS)
+                                          max_rows=common.WEB_MAX_ROWS)
         if not checked.ok:
             return _page(campaign, 422, channel=channel, checked=checked)
-        stored = imports.write(db.session, campaign, checked, current_user)
-    except imports.ResponseImportError as exc:
+        stored = writer.write(db.session, campaign, checked, current_user)
+    except common.ResponseImportError as exc:
         db.session.rollback()
         return _page(campaign, 422, channel=channel, error=str(exc))
     staging.discard(current_app.instance_path, token)

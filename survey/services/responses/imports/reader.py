@@ -1,102 +1,62 @@
-"""导入答卷: telephone interviews, paper questionnaires and other tools' exports, brought into a campaign.
-
-Most 群众满意度测评 are done by a survey firm (第三方测评机构) that phones people or
-hands out paper questionnaires and keys the answers into a spreadsheet. The analyst
-downloads a template made from the campaign's questionnaire, the firm fills it in, and
-the analyst uploads it: every row is checked first and nothing is written unless the
-whole file is valid; then all responses are stored in one transaction, or none.
-
-The rules:
-
-* one row per respondent; in an appraisal (万人评议) one row per respondent and rated
-  unit, and the rows sharing a 答卷编号 form one response;
-* answers are checked by the citizen page's own rules (:func:`submission.parse_answers`):
-  a row is turned into the form fields that page would post;
-* the submission id is derived from the campaign and the 答卷编号, so importing the same
-  file again (or another file repeating 答卷编号 already imported) stores nothing twice:
-  those respondents are skipped, and the preview says how many;
-* responses are stored the way :func:`submission.submit_response` stores them and run
-  the same after-insert hooks, so 差评 and comments open cases as web responses do. The
-  deadline of such a case counts from the day of the import, because the unit could not
-  act on a questionnaire before it was entered;
-* the channel (电话访问, 纸质问卷, 外部导入) and the time come from the file, no
-  fingerprint is stored, and the analyst who imported is recorded as ``entered_by``;
-* a closed campaign still takes imports (paper questionnaires arrive late), a draft or
-  a campaign not yet started does not, and neither does a channel the campaign does not
-  allow. One audit entry per import names the file, the count and the channels.
-"""
+"""Reading a filled-in file: every row checked by the citizen page's own rules, every problem listed
+with its row and column; nothing is written."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import io
 import re
 import unicodedata
-import warnings
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from survey.core import audit, spreadsheets
+from survey.core import spreadsheets
 from survey.core.clock import get_timezone, local_date, org_timezone
-from survey.core.validation import bad_character, strip_control
+from survey.core.validation import bad_character
 from survey.models import (
     Answer,
     Campaign,
-    CampaignStatus,
     Channel,
-    GroupMode,
     Question,
     Questionnaire,
     QuestionnaireKind,
     QuestionType,
     RespondentGroup,
     Response,
-    ResponseStatus,
     Unit,
-    User,
     utcnow,
 )
 from survey.services.campaigns import lookup as campaign_service
 from survey.services.responses import submission
+from survey.services.responses.imports.common import (
+    CHOICE_SEPARATORS,
+    COLUMNS,
+    DONT_KNOW_WORDS,
+    LEVEL_WORDS,
+    MAX_ROWS,
+    RESPONDENT_MAX,
+    TEMPLATE_HEADERS,
+    Preview,
+    Problem,
+    Respondent,
+    ResponseImportError,
+    active_groups,
+    channel_label,
+    check_campaign,
+    group_preset,
+    group_required,
+    import_questions,
+    parse_channel,
+    question_header,
+    respondent_key,
+    single_unit,
+    submission_id_for,
+)
 
-IMPORT_CHANNELS = (Channel.PHONE, Channel.PAPER, Channel.IMPORTED)
-MAX_ROWS = spreadsheets.MAX_ROWS  # a file from the command line
-# A file uploaded on the page: storing a response with its answers and hooks takes about 2–4 ms
-# (PostgreSQL), so 5,000 rows stay well inside a web worker's timeout (PINGYI_TIMEOUT, 60 s).
-WEB_MAX_ROWS = 5000
-RESPONDENT_MAX = 64
-WRITE_BATCH = 500
-TEMPLATE_HEADERS = {
-    "respondent": "答卷编号",
-    "unit": "单位代码",
-    "group": "样本类别",
-    "channel": "渠道",
-    "time": "提交时间",
-}
-# Fixed columns: the template's header first, then aliases a survey firm's own sheet may use.
-COLUMNS = {
-    "respondent": ("答卷编号", "问卷编号", "样本编号", "编号", "respondent_id", "respondent id", "respondent"),
-    "unit": ("单位代码", "单位编码", "被评单位代码", "单位", "被评单位", "unit_code", "unit code", "unit"),
-    "group": ("样本类别", "样本类型", "身份", "group", "respondent group"),
-    "channel": ("渠道", "调查方式", "channel"),
-    "time": ("提交时间", "填写时间", "访问时间", "调查时间", "submitted_at", "submitted at", "time"),
-}
-CHANNEL_WORDS = {
-    "电话": Channel.PHONE, "电话访问": Channel.PHONE, "电话调查": Channel.PHONE, "phone": Channel.PHONE,
-    "纸质": Channel.PAPER, "纸质问卷": Channel.PAPER, "问卷": Channel.PAPER, "paper": Channel.PAPER,
-    "外部": Channel.IMPORTED, "外部导入": Channel.IMPORTED, "导入": Channel.IMPORTED, "imported": Channel.IMPORTED,
-}
-# Satisfaction cells: the five levels by name (基本满意 is also written 一般) or number, and 不了解.
-LEVEL_WORDS = {"非常满意": 5, "满意": 4, "基本满意": 3, "一般": 3, "不满意": 2, "非常不满意": 1}
-DONT_KNOW_WORDS = ("不了解",)
-CHOICE_SEPARATORS = re.compile(r"([；;、])")
 _PHONE_LIKE = re.compile(r"(?:\+?86)?1[3-9][0-9]{9}")
 _INTEGER = re.compile(r"[0-9]{1,9}(?:\.0+)?")
 _MOMENT = re.compile(
@@ -104,279 +64,6 @@ _MOMENT = re.compile(
     r"(?:[ T]+(\d{1,2})[:：时点](\d{1,2})(?:[:：分](\d{1,2})(?:\.\d+)?秒?)?分?)?"
 )
 
-
-class ResponseImportError(ValueError):
-    """The file or the campaign cannot be imported at all; the message says why."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """What is wrong, where: the row number as the spreadsheet shows it (1 = the header) and the column."""
-
-    line: int
-    column: str
-    message: str
-
-
-@dataclass
-class Respondent:
-    """One response to be stored: a respondent's row, or an appraisal respondent's rows."""
-
-    key: str  # the 答卷编号 as written in its first row
-    lines: list[int]
-    submission_id: str
-    channel: Channel
-    group: RespondentGroup | None
-    units: list[Unit]
-    submitted_at: dt.datetime
-    answers: list[submission.ParsedAnswer]
-    already_imported: bool = False
-
-
-@dataclass
-class Preview:
-    """The checked file: the responses it holds and every problem, with row and column."""
-
-    filename: str = ""
-    total_rows: int = 0
-    respondents: list[Respondent] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    ignored_columns: list[str] = field(default_factory=list)
-    missing_optional: list[str] = field(default_factory=list)
-
-    @property
-    def new(self) -> list[Respondent]:
-        return [r for r in self.respondents if not r.already_imported]
-
-    @property
-    def skipped(self) -> list[Respondent]:
-        return [r for r in self.respondents if r.already_imported]
-
-    @property
-    def ok(self) -> bool:
-        """Nothing wrong and something to store."""
-        return not self.problems and bool(self.new)
-
-    def by_channel(self) -> list[tuple[Channel, int]]:
-        counts = Counter(r.channel for r in self.new)
-        return [(c, counts[c]) for c in IMPORT_CHANNELS if counts[c]]
-
-    def by_group(self) -> list[tuple[str, int]]:
-        counts = Counter(r.group.name if r.group else "—" for r in self.new)
-        return sorted(counts.items(), key=lambda item: -item[1])
-
-    def by_unit(self) -> list[tuple[Unit, int]]:
-        counts: Counter[int] = Counter(u.id for r in self.new for u in r.units)
-        units = {u.id: u for r in self.new for u in r.units}
-        return sorted(((units[i], n) for i, n in counts.items()), key=lambda item: item[0].code)
-
-
-# --- the campaign --------------------------------------------------------------------------------
-
-def allowed_channels(campaign: Campaign) -> list[Channel]:
-    """The import channels (phone, paper, imported) this campaign takes."""
-    return [c for c in IMPORT_CHANNELS if campaign.allows_channel(c)]
-
-
-def campaign_problem(campaign: Campaign, now: dt.datetime | None = None) -> str | None:
-    """Why this campaign cannot take imported responses, or None.
-
-    A closed campaign may (paper questionnaires arrive late); a draft or a campaign not yet
-    started may not, nor one without any of the phone, paper or import channels.
-    """
-    now = now or utcnow()
-    if campaign.status == CampaignStatus.DRAFT:
-        return _("本评议活动还是草稿，开始后才能导入答卷。")
-    if now < campaign.opens_at:
-        return _("本评议活动尚未开始，开始后才能导入答卷。")
-    if not allowed_channels(campaign):
-        return _("本评议活动没有开通“电话访问”“纸质问卷”或“外部导入”渠道，请先在活动设置中开通。")
-    return None
-
-
-def check_campaign(campaign: Campaign, now: dt.datetime | None = None) -> None:
-    problem = campaign_problem(campaign, now)
-    if problem is not None:
-        raise ResponseImportError(problem)
-
-
-def channel_label(channel: Channel) -> str:
-    return {Channel.PHONE: _("电话访问"), Channel.PAPER: _("纸质问卷"), Channel.IMPORTED: _("外部导入")}.get(
-        channel, channel.value)
-
-
-def parse_channel(raw: str | None) -> Channel | None:
-    """An import channel from its Chinese or English name (电话/纸质/外部, phone/paper/imported)."""
-    text = unicodedata.normalize("NFKC", raw or "").strip().lower()
-    return CHANNEL_WORDS.get(text)
-
-
-def imported_counts(session: Session, campaign: Campaign) -> list[tuple[Channel, int]]:
-    """Responses of this campaign that came in by phone, paper or import so far (any status)."""
-    rows = dict(session.execute(
-        select(Response.channel, func.count(Response.id))
-        .where(Response.campaign_id == campaign.id, Response.channel.in_(IMPORT_CHANNELS))
-        .group_by(Response.channel)
-    ).all())
-    return [(c, rows.get(c, 0)) for c in IMPORT_CHANNELS]
-
-
-def submission_id_for(campaign: Campaign, respondent: str) -> str:
-    """The same campaign and 答卷编号 always give the same submission id (so a re-import stores nothing twice).
-
-    The 答卷编号 is compared after NFKC (full-width letters and digits as ASCII) and case folding.
-    """
-    key = respondent_key(respondent)
-    digest = hashlib.sha256(f"pingyi-import\x1f{campaign.id}\x1f{key}".encode("utf-8")).hexdigest()
-    return f"imp-{digest[:40]}"
-
-
-def respondent_key(respondent: str) -> str:
-    return unicodedata.normalize("NFKC", respondent).strip().casefold()
-
-
-# --- the template ------------------------------------------------------------------------------
-
-def import_questions(questionnaire: Questionnaire) -> list[Question]:
-    """The questions a row answers: all but the respondent-group question (the 样本类别 column gives the group,
-    as an invitation does, and the citizen page then does not ask it either)."""
-    return [q for q in questionnaire.questions if q.type != QuestionType.GROUP]
-
-
-def question_header(question: Question) -> str:
-    text = " ".join((question.text or "").split())
-    return f"{question.code} {text}"[:120].strip()
-
-
-def template_headers(campaign: Campaign) -> list[str]:
-    headers = [TEMPLATE_HEADERS["respondent"], TEMPLATE_HEADERS["unit"]]
-    if not _group_preset(campaign):
-        headers.append(TEMPLATE_HEADERS["group"])
-    headers += [TEMPLATE_HEADERS["channel"], TEMPLATE_HEADERS["time"]]
-    return headers + [question_header(q) for q in import_questions(campaign.questionnaire)]
-
-
-def _group_preset(campaign: Campaign) -> bool:
-    return campaign.group_mode == GroupMode.PRESET and campaign.preset_group_id is not None
-
-
-def _type_label(question: Question) -> str:
-    return {
-        QuestionType.SATISFACTION: _("满意度"), QuestionType.SINGLE: _("单选"), QuestionType.MULTIPLE: _("多选"),
-        QuestionType.RATING: _("0–10 分"), QuestionType.TEXT: _("文字"), QuestionType.GROUP: _("样本类别"),
-    }[question.type]
-
-
-def _how_to_answer(question: Question) -> str:
-    if question.type == QuestionType.SATISFACTION:
-        text = _("5 非常满意、4 满意、3 基本满意（一般）、2 不满意、1 非常不满意；填文字或数字均可")
-        return text + (_("；可填“不了解”") if question.allow_dont_know else _("；本题不设“不了解”"))
-    if question.type in (QuestionType.SINGLE, QuestionType.MULTIPLE):
-        options = _("、").join(f"{i} {o.label}" for i, o in enumerate(question.options, start=1))
-        if question.type == QuestionType.SINGLE:
-            return _("填选项文字或序号：%(o)s", o=options)
-        limit = _max_choices(question)
-        text = _("填选项文字或序号，多个用；或、分隔：%(o)s", o=options)
-        return text + (_("（最多 %(n)d 项）", n=limit) if limit else "")
-    if question.type == QuestionType.RATING:
-        return _("0 到 10 的整数")
-    return _("最多 %(n)d 字", n=submission.text_limit(question))
-
-
-def _max_choices(question: Question) -> int | None:
-    raw = (question.settings or {}).get("max_choices")
-    return int(raw) if isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit()) else None
-
-
-def template_notes(session: Session, campaign: Campaign) -> list[list[str]]:
-    """The 说明 sheet: every column, what it takes, and the codes of units, groups and channels."""
-    questionnaire = campaign.questionnaire
-    appraisal = questionnaire.kind == QuestionnaireKind.APPRAISAL
-    rows: list[list[str]] = [
-        [_("列"), _("是否必填"), _("怎样填写")],
-        [TEMPLATE_HEADERS["respondent"], _("必填"),
-         _("每位受访者一个编号（不要用姓名、手机号等个人信息）；同一活动内不能重复，已导入过的编号再次导入会被跳过。")],
-        [TEMPLATE_HEADERS["unit"], _("必填") if not _single_unit(session, campaign) else _("选填"),
-         _("被评单位的代码（见下方单位列表）。万人评议：受访者评价几个单位就填几行，这几行的答卷编号相同。")
-         if appraisal else _("被评单位的代码（见下方单位列表），每位受访者一行。")],
-    ]
-    if not _group_preset(campaign):
-        rows.append([TEMPLATE_HEADERS["group"], _("必填") if _group_required(questionnaire) else _("选填"),
-                     _("样本类别的代码或名称（见下方列表）。")])
-    channels = _("、").join(channel_label(c) for c in allowed_channels(campaign))
-    rows.append([TEMPLATE_HEADERS["channel"], _("选填"),
-                 _("电话、纸质或外部（也可写 phone、paper、imported）；空白时用导入页面上选择的渠道。本活动开通的渠道：%(c)s",
-                   c=channels or "—")])
-    rows.append([TEMPLATE_HEADERS["time"], _("选填"),
-                 _("受访者作答的日期或时间，如 2026-10-12 或 2026-10-12 14:30（本地时间）；须在活动开始之后、不晚于现在和活动结束时间；空白时取导入时间。")])
-    for question in import_questions(questionnaire):
-        where = _("（每个单位一行）") if submission.asks_per_unit(questionnaire, question) else (
-            _("（每份答卷一次，填在任一行即可）") if appraisal else "")
-        rows.append([question_header(question), (_("必填") if question.required else _("选填")) + where,
-                     _type_label(question) + _("：") + _how_to_answer(question)])
-    rows.append([])
-    rows.append([_("单位代码"), _("单位名称"), ""])
-    rows += [[cu.unit.code, cu.unit.name, ""] for cu in campaign_service.campaign_units(session, campaign)]
-    if not _group_preset(campaign):
-        rows.append([])
-        rows.append([_("样本类别代码"), _("样本类别名称"), ""])
-        rows += [[g.code, g.name, ""] for g in _active_groups(session)]
-    return rows
-
-
-def template_csv(session: Session, campaign: Campaign) -> bytes:
-    return spreadsheets.to_csv(template_headers(campaign), [])
-
-
-def template_xlsx(session: Session, campaign: Campaign) -> bytes:
-    """The template workbook: the sheet to fill in (header only) and a 说明 sheet. Every cell neutralised."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    workbook = Workbook(write_only=True)
-    bold = Font(bold=True)
-    sheet = workbook.create_sheet(_("答卷"))
-    sheet.freeze_panes = "A2"
-    headers = template_headers(campaign)
-    for index, header in enumerate(headers, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = max(10, min(36, len(header) * 2 + 2))
-    cells = []
-    for header in headers:
-        cell = WriteOnlyCell(sheet, value=spreadsheets.safe_cell(header))
-        cell.font = bold
-        cells.append(cell)
-    sheet.append(cells)
-    notes = workbook.create_sheet(_("说明"))
-    for letter, width in (("A", 28), ("B", 24), ("C", 90)):
-        notes.column_dimensions[letter].width = width
-    for row in template_notes(session, campaign):
-        notes.append([spreadsheets.safe_cell(v) for v in row])
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        workbook.save(buffer)
-    return buffer.getvalue()
-
-
-def _single_unit(session: Session, campaign: Campaign) -> Unit | None:
-    """A service survey of one unit needs no 单位代码 column."""
-    if campaign.questionnaire.kind != QuestionnaireKind.SERVICE:
-        return None
-    units = campaign_service.campaign_units(session, campaign)
-    return units[0].unit if len(units) == 1 else None
-
-
-def _group_required(questionnaire: Questionnaire) -> bool:
-    """The group is required when the questionnaire's own group question is; with no group question it is optional."""
-    return any(q.type == QuestionType.GROUP and q.required for q in questionnaire.questions)
-
-
-def _active_groups(session: Session) -> list[RespondentGroup]:
-    return list(session.scalars(
-        select(RespondentGroup).where(RespondentGroup.active.is_(True)).order_by(RespondentGroup.sort_order)
-    ))
 
 
 # --- reading a file ------------------------------------------------------------------------------
@@ -436,9 +123,9 @@ def _check_header(session: Session, campaign: Campaign, columns: _Columns, quest
                   preview: Preview) -> None:
     if "respondent" not in columns.fixed:
         preview.problems.append(Problem(1, TEMPLATE_HEADERS["respondent"], _("找不到“答卷编号”列。请使用本活动的导入模板。")))
-    if "unit" not in columns.fixed and _single_unit(session, campaign) is None:
+    if "unit" not in columns.fixed and single_unit(session, campaign) is None:
         preview.problems.append(Problem(1, TEMPLATE_HEADERS["unit"], _("找不到“单位代码”列。")))
-    if "group" not in columns.fixed and not _group_preset(campaign) and _group_required(campaign.questionnaire):
+    if "group" not in columns.fixed and not group_preset(campaign) and group_required(campaign.questionnaire):
         preview.problems.append(Problem(1, TEMPLATE_HEADERS["group"], _("找不到“样本类别”列。")))
     for question in questions:
         if question.id in columns.questions:
@@ -457,9 +144,9 @@ class _Lookup:
         self.units_by_code = {u.code.casefold(): u for u in units}
         names = Counter(u.name for u in units)
         self.units_by_name = {u.name: u for u in units if names[u.name] == 1}
-        self.single_unit = _single_unit(session, campaign)
+        self.single_unit = single_unit(session, campaign)
         self.groups: dict[str, RespondentGroup] = {}
-        groups = _active_groups(session)
+        groups = active_groups(session)
         for group in groups:
             for key in (group.code, group.name, group.name_en):
                 if key:
@@ -726,7 +413,7 @@ def _read_row(campaign: Campaign, columns: _Columns, lookup: _Lookup, line: int,
 
     group_raw = cell("group")
     group = None
-    if _group_preset(campaign):
+    if group_preset(campaign):
         preset = campaign.preset_group
         if group_raw and (lookup.group(group_raw) is None or lookup.group(group_raw).id != preset.id):
             problems.append(Problem(line, TEMPLATE_HEADERS["group"], _("本活动的样本类别固定为“%(g)s”", g=preset.name)))
@@ -735,7 +422,7 @@ def _read_row(campaign: Campaign, columns: _Columns, lookup: _Lookup, line: int,
         group = lookup.group(group_raw)
         if group is None:
             problems.append(Problem(line, TEMPLATE_HEADERS["group"], _("样本类别“%(g)s”不存在", g=group_raw[:40])))
-    elif _group_required(campaign.questionnaire):
+    elif group_required(campaign.questionnaire):
         problems.append(Problem(line, TEMPLATE_HEADERS["group"], _("缺少样本类别")))
 
     channel_raw = cell("channel")
@@ -851,80 +538,3 @@ def _mark_imported(session: Session, campaign: Campaign, respondents: list[Respo
                 "同一答卷的各行须在一个文件里一次导入，不同受访者不能共用编号",
                 k=respondent.key, old=_("、").join(sorted(codes.get(u, "?") for u in units)),
                 new=_("、").join(u.code for u in respondent.units))))
-
-
-# --- writing -------------------------------------------------------------------------------------
-
-def write(session: Session, campaign: Campaign, checked: Preview, user: User | None,
-          now: dt.datetime | None = None) -> int:
-    """Store every new response of a fully valid file in one transaction, or none; returns how many were stored.
-
-    Each response is built as :func:`submission.submit_response` builds it and goes through
-    the same after-insert hooks (cases for 差评 and comments). Their deadlines count from
-    today: the unit learns of an imported questionnaire only now.
-    """
-    from survey.services.cases import workflow as case_service
-
-    now = now or utcnow()
-    check_campaign(campaign, now)
-    if not checked.ok:
-        raise ResponseImportError(_("文件还有错误，或没有需要导入的新答卷，没有导入任何答卷。"))
-    new = checked.new
-    start = local_date(now, org_timezone())
-    service = campaign.questionnaire.kind == QuestionnaireKind.SERVICE
-    rule = case_service.rules(session)
-    try:
-        for offset in range(0, len(new), WRITE_BATCH):
-            batch = [(item, _response(campaign, item, service, user)) for item in new[offset:offset + WRITE_BATCH]]
-            session.add_all(response for _item, response in batch)
-            session.flush()
-            for _item, response in batch:
-                # Opened here with today as the start (none when the response calls for none);
-                # the after-insert step then finds them open already.
-                case_service.open_cases_for_response(session, response, start=start, rule=rule)
-                submission.run_after_insert(session, response)
-        channels = Counter(item.channel.value for item in new)
-        name = strip_control(checked.filename or "")[:200]
-        audit.record(
-            session, user, "response.import", campaign,
-            f"向“{campaign.title}”导入 {len(new)} 份答卷（{'、'.join(channel_label(Channel(c)) for c in channels)}），"
-            f"文件 {name or '—'}",
-            file=name, count=len(new), skipped=len(checked.skipped), rows=checked.total_rows,
-            channels=dict(channels),
-        )
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise ResponseImportError(_("有答卷刚刚被另一次导入写入，本次没有导入任何答卷。请重新上传检查。")) from exc
-    except BaseException:
-        session.rollback()
-        raise
-    return len(new)
-
-
-def _response(campaign: Campaign, item: Respondent, service: bool, user: User | None) -> Response:
-    response = Response(
-        campaign_id=campaign.id,
-        questionnaire_id=campaign.questionnaire_id,
-        unit_id=item.units[0].id if service and item.units else None,
-        respondent_group_id=item.group.id if item.group is not None else None,
-        channel=item.channel,
-        status=ResponseStatus.VALID,
-        submission_id=item.submission_id,
-        fingerprint=None,
-        submitted_at=item.submitted_at,
-        entered_by_id=user.id if user is not None else None,
-    )
-    response.answers = [
-        Answer(campaign_id=campaign.id, unit_id=a.unit_id, question_id=a.question_id, level=a.level,
-               dont_know=a.dont_know, option_id=a.option_id, number=a.number, text=a.text)
-        for a in item.answers
-    ]
-    return response
-
-
-def problem_lines(checked: Preview, limit: int | None = None) -> Iterable[str]:
-    """The problems as lines of text (for the command line)."""
-    for problem in checked.problems[:limit]:
-        column = f"［{problem.column}］" if problem.column else ""
-        yield _("第 %(n)d 行", n=problem.line) + f"{column}：{problem.message}"
