@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export FLASK_APP := wsgi
 
-.PHONY: run test install install-dev migrate bench clean
+.PHONY: run test lint install install-dev migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,13 @@ run: install migrate
 migrate: install
 	$(BIN)/flask db upgrade
 
-## make test: install, run every test on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set
-test: install-dev
+## make test: install, lint, run every test on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set
+test: lint
 	$(BIN)/python -m pytest
+
+## make lint: ruff over the whole tree (rules and version: pyproject.toml, requirements-dev.txt)
+lint: install-dev
+	$(BIN)/ruff check .
 
 bench: install-dev
 	$(BIN)/python bench/analysis_bench.py

@@ -13,6 +13,7 @@ records of the same (unit, respondent), sees them all.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -94,7 +95,7 @@ class Sample:
         cuts = np.unique(np.searchsorted(row_end, np.arange(max_rows, row_end[-1] if row_end.size else 0, max_rows)))
         unit_bounds = np.concatenate(([0], cuts + 1, [self.n_units]))
         unit_bounds = np.unique(np.minimum(unit_bounds, self.n_units))
-        for u0, u1 in zip(unit_bounds[:-1], unit_bounds[1:]):
+        for u0, u1 in itertools.pairwise(unit_bounds):
             r0 = int(row_end[u0 - 1]) if u0 > 0 else 0
             r1 = int(row_end[u1 - 1])
             yield Sample(

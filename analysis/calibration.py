@@ -25,8 +25,8 @@ variance reduction (R keeps ``postStrata`` through ``trimWeights`` likewise).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 

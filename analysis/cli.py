@@ -59,8 +59,8 @@ input
                  NA or 不了解 = 不了解 (item nonresponse, not a low score).
                  Each unit is estimated from the respondents who rated it.
   TARGETS.json   target shares per margin, e.g.
-                   {"group": {"企业": 0.3, "群众": 0.4, ...},
-                    "channel": {"窗口二维码": 0.5, "网上": 0.3, "电话": 0.2}}
+                   {{"group": {{"企业": 0.3, "群众": 0.4, ...}},
+                    "channel": {{"窗口二维码": 0.5, "网上": 0.3, "电话": 0.2}}}}
                  Shares need not sum to 1; in each unit they are renormalised
                  over the groups present there.
                  poststratify uses "group"; rake uses every key that names a
@@ -70,10 +70,10 @@ input
 
 output (CSV, one row per unit, full-precision numbers, empty = not estimable)
   unit, n (respondents), n_eff (Kish), index, index_se, satisfied_rate,
-  satisfied_rate_se, index_ci_low/high (95%% normal), satisfied_rate_ci_low/high
-  (95%% Korn-Graubard), dont_know_rate (weighted share of 不了解 answers),
+  satisfied_rate_se, index_ci_low/high (95% normal), satisfied_rate_ci_low/high
+  (95% Korn-Graubard), dont_know_rate (weighted share of 不了解 answers),
   flags, ;-separated (default thresholds in brackets):
-%s
+{}
 
 examples
   python -m analysis indices responses.csv --targets targets.json
@@ -81,7 +81,7 @@ examples
       --method rake --question-weights Q1=2,Q3=0.5 -o indices.csv
 
 exit status: 0 ok, 2 bad input (message names file, line and column).
-""" % "\n".join(f"    {name:<19} {meaning}" for name, meaning in FLAG_MEANINGS.items())
+""".format("\n".join(f"    {name:<19} {meaning}" for name, meaning in FLAG_MEANINGS.items()))
 
 
 class InputError(Exception):

@@ -84,9 +84,9 @@ class Params:
             raise ValueError("scores: need a score for each of at least two levels")
         if not 1 <= self.satisfied_min_level <= len(self.scores):
             raise ValueError(f"satisfied_min_level must be a level between 1 and {len(self.scores)}")
-        if self.question_weights is not None:
-            if any(a < 0 for a in self.question_weights) or not any(a > 0 for a in self.question_weights):
-                raise ValueError("question_weights must be non-negative with at least one positive")
+        if self.question_weights is not None and (
+                any(a < 0 for a in self.question_weights) or not any(a > 0 for a in self.question_weights)):
+            raise ValueError("question_weights must be non-negative with at least one positive")
         for name, shares in self.targets.items():
             if not shares or any(s <= 0 for s in shares):
                 raise ValueError(f"targets[{name!r}]: shares must be positive")

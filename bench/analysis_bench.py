@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis import Answers, Params, compute_indices  # noqa: E402
+from analysis import Answers, Params, compute_indices
 
 N_UNITS, N_QUESTIONS = 300, 8
 UNITS = np.arange(N_UNITS, dtype=np.int32)

@@ -33,7 +33,7 @@ class Hit(Base):
     token: Mapped[str] = mapped_column(String(64))
 
 
-def _engine(url: str):  # noqa: ANN202
+def _engine(url: str):
     url = normalise_database_url(url)
     engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     install_sqlite_pragmas(engine)
@@ -53,7 +53,7 @@ def create_baseline() -> Flask:
     app = Flask(__name__)
 
     @app.post("/insert")
-    def insert():  # noqa: ANN202
+    def insert():
         with Session(engine) as session:
             session.add(Hit(token=secrets.token_hex(16)))
             session.commit()

@@ -36,7 +36,6 @@ import re
 import secrets
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,8 +49,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 HIDDEN = re.compile(r'name="(csrf_token|submission_id|started)" type="hidden" value="([^"]*)"')
@@ -172,7 +171,7 @@ def response_counts(url: str, since: float) -> tuple[int, int]:
     from survey.config import normalise_database_url
     from survey.models import Response, ResponseStatus
 
-    start = dt.datetime.fromtimestamp(since, dt.timezone.utc)
+    start = dt.datetime.fromtimestamp(since, dt.UTC)
     engine = create_engine(normalise_database_url(url))
     with engine.connect() as conn:
         stored = conn.execute(select(func.count(Response.id)).where(Response.submitted_at >= start)).scalar()
@@ -216,7 +215,7 @@ def answers(html: str, rng: random.Random) -> dict[str, str] | None:
 
 
 async def fetch(http: aiohttp.ClientSession, tally: Tally, what: str, method: str, url: str,
-                **kw) -> tuple[int, str, str]:  # noqa: ANN003
+                **kw) -> tuple[int, str, str]:
     """One request, timed to the last byte of the body: (status, body, Location)."""
     start = time.perf_counter()
     async with http.request(method, url, allow_redirects=False, **kw) as reply:
@@ -247,7 +246,7 @@ async def phone(n: int, base: str, code: str, tally: Tally, rng: random.Random) 
                 return tally.error(f"thanks {status}")
         tally.latencies["flow"].append(time.perf_counter() - start)
         tally.done += 1
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         tally.error(type(exc).__name__)
 
 
@@ -255,19 +254,19 @@ async def baseline_request(n: int, base: str, tally: Tally, _rng: random.Random)
     connector = aiohttp.TCPConnector(local_addr=(address(n), 0), limit=1)
     start = time.perf_counter()
     try:
-        async with aiohttp.ClientSession(base, connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
-            async with http.post("/insert", data={"n": str(n)}) as reply:
-                await reply.read()
-                if reply.status != 201:
-                    return tally.error(f"POST {reply.status}")
+        async with (aiohttp.ClientSession(base, connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http,
+                    http.post("/insert", data={"n": str(n)}) as reply):
+            await reply.read()
+            if reply.status != 201:
+                return tally.error(f"POST {reply.status}")
         tally.latencies["flow"].append(time.perf_counter() - start)
         tally.latencies["post"].append(time.perf_counter() - start)
         tally.done += 1
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         tally.error(type(exc).__name__)
 
 
-async def drive(job, count: int, concurrency: int, seed: int, *args) -> tuple[Tally, float, float]:  # noqa: ANN001
+async def drive(job, count: int, concurrency: int, seed: int, *args) -> tuple[Tally, float, float]:
     tally = Tally()
     rng = random.Random(seed)
     queue = iter(range(count))
@@ -287,7 +286,7 @@ def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] * 1000
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] * 1000
 
 
 @dataclass
@@ -306,7 +305,7 @@ class Row:
     def rate(self) -> float:
         return self.done / self.seconds if self.seconds else 0.0
 
-    def line(self, baseline: "Row | None" = None) -> str:
+    def line(self, baseline: Row | None = None) -> str:
         lat = self.tally.latencies["post"]
         flow = self.tally.latencies["flow"]
         errors = sum(self.tally.errors.values())

@@ -30,16 +30,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select
 
-from survey import create_app  # noqa: E402
-from survey.extensions import db  # noqa: E402
-from survey.models import Campaign, CampaignUnit, QuestionnaireKind, QuestionType, Unit  # noqa: E402
+from survey import create_app
+from survey.extensions import db
+from survey.models import Campaign, CampaignUnit, QuestionnaireKind, Unit
 
 ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
 
 
-def build(database_url: str | None, folder: Path):  # noqa: ANN201
+def build(database_url: str | None, folder: Path):
     from flask_migrate import upgrade
 
     from survey.services.demo.seed import seed_demo
@@ -54,7 +54,7 @@ def build(database_url: str | None, folder: Path):  # noqa: ANN201
     return app
 
 
-def targets(app) -> tuple[str, str, list[str]]:  # noqa: ANN001
+def targets(app) -> tuple[str, str, list[str]]:
     """The 不动产登记 window's code, the appraisal's code and five of its unit codes."""
     with app.app_context():
         window = db.session.scalar(
@@ -67,7 +67,7 @@ def targets(app) -> tuple[str, str, list[str]]:  # noqa: ANN001
         return window, appraisal.short_code, units
 
 
-def weight(client, path: str) -> list[tuple[str, int, int]]:  # noqa: ANN001
+def weight(client, path: str) -> list[tuple[str, int, int]]:
     page = client.get(path)
     assert page.status_code == 200, page.status_code
     html = page.get_data()
@@ -78,7 +78,7 @@ def weight(client, path: str) -> list[tuple[str, int, int]]:  # noqa: ANN001
     return rows
 
 
-def timed(fn, n: int) -> list[float]:  # noqa: ANN001
+def timed(fn, n: int) -> list[float]:
     out = []
     for _ in range(n):
         start = time.perf_counter()
@@ -87,7 +87,7 @@ def timed(fn, n: int) -> list[float]:  # noqa: ANN001
     return out
 
 
-def fill(app, page_html: str, questionnaire_kind: str) -> dict[str, list[str]]:  # noqa: ANN001
+def fill(app, page_html: str, questionnaire_kind: str) -> dict[str, list[str]]:
     """Answers for every question on the page: the first offered value of each field."""
     data: dict[str, list[str]] = {}
     for name, value in re.findall(r'name="(q\d+(?:_u\d+)?)" id="[^"]+" value="([^"]+)"', page_html):
@@ -131,7 +131,7 @@ def main() -> None:
         print(summary("GET window survey", timed(lambda: client.get(f"/s/{window}"), args.requests)))
         print(summary("GET appraisal, 5 units", timed(lambda: client.get(rate_path), args.requests)))
 
-        def post(path: str, page_path: str):  # noqa: ANN202
+        def post(path: str, page_path: str):
             respondent = app.test_client()
             html = respondent.get(page_path).get_data(as_text=True)
             data = fill(app, html, "")

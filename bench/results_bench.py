@@ -41,14 +41,14 @@ CAMPAIGN_CODE = "BENCH1"
 CHUNK = 100_000
 
 
-def build_app(database_url: str):  # noqa: ANN201
+def build_app(database_url: str):
     from survey import create_app
 
     os.environ.setdefault("PINGYI_INSTANCE_PATH", tempfile.mkdtemp(prefix="pingyi-bench-"))
     return create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": False})
 
 
-def prepare(app, n_responses: int, fresh: bool) -> float | None:  # noqa: ANN001
+def prepare(app, n_responses: int, fresh: bool) -> float | None:
     """Migrate and fill the database unless it already holds the benchmark campaign; returns seconds spent."""
     from flask_migrate import downgrade, upgrade
     from sqlalchemy import select
@@ -69,7 +69,7 @@ def prepare(app, n_responses: int, fresh: bool) -> float | None:  # noqa: ANN001
         return time.perf_counter() - started
 
 
-def _fill(db, n_responses: int) -> None:  # noqa: ANN001
+def _fill(db, n_responses: int) -> None:
     from survey.models import (
         Campaign,
         CampaignStatus,
@@ -101,7 +101,7 @@ def _fill(db, n_responses: int) -> None:  # noqa: ANN001
     questionnaire.status = QuestionnaireStatus.PUBLISHED
     questionnaire.published_at = utcnow()
     session.flush()
-    start = dt.datetime(2026, 7, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
     campaign = Campaign(short_code=CAMPAIGN_CODE, title="基准评议（合成数据）", questionnaire=questionnaire,
                         period="2026Q3", status=CampaignStatus.CLOSED, opens_at=start,
                         closes_at=start + dt.timedelta(days=92), channels=list(CHANNELS))
@@ -188,7 +188,7 @@ ANSWER_COLUMNS = ("id", "response_id", "campaign_id", "unit_id", "question_id", 
                   "text")
 
 
-def _insert(dialect: str, cursor, responses: list[tuple], answers: list[tuple]) -> None:  # noqa: ANN001
+def _insert(dialect: str, cursor, responses: list[tuple], answers: list[tuple]) -> None:
     if dialect == "sqlite":
         cursor.execute("PRAGMA synchronous=OFF")
         cursor.executemany(f"INSERT INTO response ({', '.join(RESPONSE_COLUMNS)}) VALUES "
@@ -215,7 +215,7 @@ def _copy_text(value: object) -> str:
     return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
-def run(app, repeat: int, include_flagged: bool) -> None:  # noqa: ANN001
+def run(app, repeat: int, include_flagged: bool) -> None:
     from sqlalchemy import func, select
 
     from survey.extensions import db

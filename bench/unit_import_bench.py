@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from survey.core import spreadsheets  # noqa: E402
-from survey.extensions import db  # noqa: E402
+from survey.core import spreadsheets
+from survey.extensions import db
 from survey.services.units import sheets
-from tests.admin.unit_sheets import xlsx_bytes  # noqa: E402
-from tests.conftest import build_app, migrate_to_head  # noqa: E402
+from tests.admin.unit_sheets import xlsx_bytes
+from tests.conftest import build_app, migrate_to_head
 
 
 def rows_for(departments: int, windows: int) -> list[list[str]]:

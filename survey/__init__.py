@@ -82,7 +82,7 @@ def configure_extensions(app: Flask) -> None:
     # The limiter is one object per process; a new app starts with fresh storage, so it must not
     # inherit an earlier app's "storage is down" state (tests build many apps in one process).
     # Flask-Limiter 4.1 has no public reset for that flag.
-    limiter._storage_dead = False  # noqa: SLF001
+    limiter._storage_dead = False
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -101,16 +101,16 @@ class IdConverter(IntegerConverter):
     column with it (a 500), so such a URL simply matches no route: 404.
     """
 
-    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002
-                 max: int | None = 2**31 - 1, signed: bool = False) -> None:  # noqa: A002
+    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = 2**31 - 1, signed: bool = False) -> None:
         super().__init__(url_map, fixed_digits, min, max, signed)
 
 
 class BigIdConverter(IdConverter):
     """``<bigid:…>``: the id of a BIGINT row (responses, cases)."""
 
-    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002
-                 max: int | None = 2**63 - 1, signed: bool = False) -> None:  # noqa: A002
+    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = 2**63 - 1, signed: bool = False) -> None:
         super().__init__(url_map, fixed_digits, min, max, signed)
 
 

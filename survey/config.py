@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import ClassVar
 
 
 def _bool(value: str | None, default: bool = False) -> bool:
@@ -58,7 +59,7 @@ class Config:
     ENV_NAME = os.environ.get("PINGYI_ENV", "development")
     SECRET_KEY: str | None = os.environ.get("SECRET_KEY") or None
     SQLALCHEMY_DATABASE_URI: str | None = os.environ.get("DATABASE_URL") or None
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {}
     REDIS_URL: str | None = os.environ.get("REDIS_URL") or None
 
     # Sessions and cookies. Secure cookies whenever the site is served over TLS.

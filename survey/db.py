@@ -43,7 +43,7 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         return
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+    def _on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # transactions are begun below, not by the module
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")

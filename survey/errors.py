@@ -13,7 +13,7 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _page(status: int, title: str, message: str):  # noqa: ANN202
+def _page(status: int, title: str, message: str):
     if _wants_json():
         return jsonify({"error": title, "message": message, "status": status}), status
     return render_template("errors/error.html", status=status, title=title, message=message), status
@@ -21,11 +21,11 @@ def _page(status: int, title: str, message: str):  # noqa: ANN202
 
 def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError):  # noqa: ANN202
+    def csrf_error(exc: CSRFError):
         return _page(400, _("页面已过期"), _("表单已过期或来源不明。请返回上一页，刷新后重新提交。"))
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):  # noqa: ANN202
+    def http_error(exc: HTTPException):
         titles = {
             400: _("请求有误"),
             403: _("没有权限"),
@@ -48,6 +48,6 @@ def register(app: Flask) -> None:
         return _page(code, titles.get(code, exc.name), messages.get(code, exc.description or ""))
 
     @app.errorhandler(500)
-    def server_error(exc: Exception):  # noqa: ANN202
+    def server_error(exc: Exception):
         db.session.rollback()
         return _page(500, _("系统繁忙"), _("服务器出现问题，您的操作没有完成。请稍后重试。"))

@@ -1,7 +1,8 @@
 """Language: Chinese by default, English on request (``?lang=en``, remembered in a cookie)."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, current_app, has_request_context, request
@@ -51,7 +52,7 @@ def language_url(language: str, keep: Iterable[tuple[str, str]] = ()) -> str:
 
 def register(app: Flask) -> None:
     @app.after_request
-    def remember_language(response):  # noqa: ANN001, ANN202
+    def remember_language(response):
         asked = request.args.get("lang")
         if asked in app.config["LANGUAGES"] and request.cookies.get(LANG_COOKIE) != asked:
             response.set_cookie(

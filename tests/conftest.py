@@ -96,7 +96,7 @@ class IsolatedClient(FlaskClient):
     """Each request runs in its own app context, as in production: a fresh ``g`` and its own
     database session, so nothing leaks between the test's session and the view's."""
 
-    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def open(self, *args, **kwargs):
         with self.application.app_context():
             return super().open(*args, **kwargs)
 
@@ -152,32 +152,32 @@ def runner(app: Flask):
 
 
 @pytest.fixture
-def make(session) -> factories.Factory:  # noqa: ANN001
+def make(session) -> factories.Factory:
     """Build test data: ``make.unit()``, ``make.campaign()``, ``make.user()`` …"""
     return factories.Factory(session)
 
 
 class AuthActions:
-    def __init__(self, client, make: factories.Factory) -> None:  # noqa: ANN001
+    def __init__(self, client, make: factories.Factory) -> None:
         self._client = client
         self._make = make
 
-    def login(self, username: str = "analyst", password: str = factories.PASSWORD):  # noqa: ANN201
+    def login(self, username: str = "analyst", password: str = factories.PASSWORD):
         page = self._client.get("/login")
         token = factories.csrf_from(page)
         return self._client.post("/login", data={"username": username, "password": password, "csrf_token": token})
 
-    def login_as(self, role: str = "analyst", unit=None, username: str | None = None):  # noqa: ANN001, ANN201
+    def login_as(self, role: str = "analyst", unit=None, username: str | None = None):
         user = self._make.user(role=role, unit=unit, username=username)
         response = self.login(user.username)
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
         return user
 
-    def logout(self):  # noqa: ANN201
+    def logout(self):
         page = self._client.get("/admin/")
         return self._client.post("/logout", data={"csrf_token": factories.csrf_from(page)})
 
 
 @pytest.fixture
-def auth(client, make: factories.Factory) -> AuthActions:  # noqa: ANN001
+def auth(client, make: factories.Factory) -> AuthActions:
     return AuthActions(client, make)

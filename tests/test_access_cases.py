@@ -29,7 +29,7 @@ def _can_open(client, case) -> bool:
 
 
 def test_department_contact_sees_its_windows_but_not_a_sibling(client, auth, tree):
-    bureau, window, sibling, cases = tree
+    bureau, _window, _sibling, cases = tree
     auth.login_as("unit", unit=bureau)
     assert _can_open(client, cases["市自然资源和规划局"]) and _can_open(client, cases["不动产登记窗口"])
     assert not _can_open(client, cases["市住房和城乡建设局"])
@@ -39,7 +39,7 @@ def test_department_contact_sees_its_windows_but_not_a_sibling(client, auth, tre
 
 
 def test_window_contact_does_not_see_the_parent(client, auth, tree):
-    bureau, window, sibling, cases = tree
+    _bureau, window, _sibling, cases = tree
     auth.login_as("unit", unit=window)
     assert _can_open(client, cases["不动产登记窗口"])
     assert not _can_open(client, cases["市自然资源和规划局"]) and not _can_open(client, cases["市住房和城乡建设局"])
@@ -48,7 +48,7 @@ def test_window_contact_does_not_see_the_parent(client, auth, tree):
 
 
 def test_sibling_contact_cannot_act_on_a_case(client, auth, tree, session):
-    bureau, window, sibling, cases = tree
+    _bureau, _window, sibling, cases = tree
     auth.login_as("unit", unit=sibling)
     token = csrf_from(client.get("/admin/cases/"))
     target = cases["不动产登记窗口"]
@@ -63,7 +63,7 @@ def test_sibling_contact_cannot_act_on_a_case(client, auth, tree, session):
 
 
 def test_unbound_contact_sees_nothing_and_analyst_sees_everything(client, auth, tree, make, session):
-    bureau, window, sibling, cases = tree
+    bureau, _window, _sibling, cases = tree
     lost = make.user("unit", unit=bureau)
     lost.unit_id = None
     session.commit()
@@ -77,7 +77,7 @@ def test_unbound_contact_sees_nothing_and_analyst_sees_everything(client, auth, 
 
 
 def test_desk_staff_have_no_case_pages(client, auth, tree):
-    bureau, window, sibling, cases = tree
+    _bureau, window, _sibling, cases = tree
     auth.login_as("desk", unit=window)
     assert client.get("/admin/cases/").status_code == 403
     assert client.get(f"/admin/cases/{cases['不动产登记窗口'].id}").status_code == 403

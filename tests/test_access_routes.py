@@ -164,10 +164,10 @@ def _snapshot(session, own_units: set[int]) -> dict:
 def _url(app, endpoint: str, world: dict) -> str:
     rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
     values = {}
-    for name, converter in rule._converters.items():  # noqa: SLF001 - the rule's own argument types
+    for name, converter in rule._converters.items():  # the rule's own argument types
         items = getattr(converter, "items", None)
         if items:
-            values[name] = sorted(items)[0]
+            values[name] = min(items)
         elif name in world["ids"]:
             values[name] = world["ids"][name]
         elif name in world["strings"]:

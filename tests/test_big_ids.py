@@ -16,13 +16,13 @@ BIG = (2**31, 2**63, 10**30)
 def _urls(app, big: int) -> list[tuple[str, str]]:
     found = []
     for rule in app.url_map.iter_rules():
-        ids = [name for name, conv in rule._converters.items() if conv.regex == r"\d+"]  # noqa: SLF001
+        ids = [name for name, conv in rule._converters.items() if conv.regex == r"\d+"]
         if not ids:
             continue
         values = {}
-        for name, conv in rule._converters.items():  # noqa: SLF001
+        for name, conv in rule._converters.items():
             items = getattr(conv, "items", None)
-            values[name] = big if name in ids else (sorted(items)[0] if items else "x")
+            values[name] = big if name in ids else (min(items) if items else "x")
         url = app.url_map.bind("localhost").build(rule.endpoint, values)
         found += [(method, url) for method in sorted(rule.methods & {"GET", "POST"})]
     return found

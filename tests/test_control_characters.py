@@ -26,7 +26,7 @@ from tests.factories import csrf_from
 NUL_MESSAGE = "含有控制字符或无效字符（U+0000）"
 
 
-def counts(session, *models) -> dict[str, int]:  # noqa: ANN001
+def counts(session, *models) -> dict[str, int]:
     """Rows per table (the audit trail included: a refusal records nothing either)."""
     session.expire_all()
     found = {m.__name__: session.scalar(select(func.count()).select_from(m)) for m in (*models, AuditLog)}
@@ -40,7 +40,7 @@ def csv_bytes(rows: list[list[str]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def post_file(client, url: str, token: str, data: bytes, filename: str):  # noqa: ANN001, ANN201
+def post_file(client, url: str, token: str, data: bytes, filename: str):
     """A multipart upload as a browser sends it (the test client's encoder would not carry a NUL in a file name)."""
     boundary = "----PingyiControlCharacters"
     body = (f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
@@ -124,7 +124,7 @@ def test_invitation_label_with_nul_is_refused(client, auth, session, make):
 # --- leader ratings ----------------------------------------------------------------------------------
 
 @pytest.fixture
-def period(make):  # noqa: ANN001, ANN201
+def period(make):
     units = [make.unit(code=f"D{i}", name=f"第{i}局") for i in (1, 2)]
     make.campaign(units=units, period="2026Q4")
     make.commit()
@@ -150,7 +150,7 @@ def test_leader_ratings_source_with_nul_is_refused(client, auth, session, period
 
 # --- questionnaire JSON ------------------------------------------------------------------------------
 
-def _template(**changes) -> bytes:  # noqa: ANN003
+def _template(**changes) -> bytes:
     """The window-service template as a file, with fields changed (question 1's fields as ``q1_<field>``)."""
     data = copy.deepcopy(WINDOW_SERVICE)
     for key, value in changes.items():

@@ -119,7 +119,7 @@ def test_a_campaign_without_units_explains_itself(client, auth, make):
     assert client.get("/admin/distribution/999999/").status_code == 404
 
 
-def _response(make, campaign, unit, channel, staff=None, status=ResponseStatus.VALID):  # noqa: ANN001, ANN202
+def _response(make, campaign, unit, channel, staff=None, status=ResponseStatus.VALID):
     import secrets
 
     response = Response(campaign_id=campaign.id, questionnaire_id=campaign.questionnaire_id, unit_id=unit.id,

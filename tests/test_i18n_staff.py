@@ -30,7 +30,7 @@ CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 LANGUAGE_LINKS = re.compile(r'<a [^>]*(?:lang="zh-CN"|lang=zh)[^>]*>中文</a>')
 
 
-def _catalog():  # noqa: ANN202
+def _catalog():
     with open(CATALOG, "rb") as fh:
         return read_po(fh, locale="en")
 
@@ -47,7 +47,7 @@ def _extracted() -> dict[tuple[str | tuple, str | None], list[str]]:
     return found
 
 
-def _translated(message) -> bool:  # noqa: ANN001
+def _translated(message) -> bool:
     strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
     return not message.fuzzy and all(s.strip() for s in strings)
 
@@ -91,7 +91,7 @@ def test_catalog_has_no_fuzzy_or_empty_entries_and_placeholders_match():
 
 # --- staff pages in English ---------------------------------------------------------------------
 
-def _data_strings(session) -> list[str]:  # noqa: ANN001
+def _data_strings(session) -> list[str]:
     """Texts that come from stored data (questions, groups, case summaries, default tags …), longest first."""
     texts: set[str] = set(settings_service.DEFAULT_TAGS)
     for model, fields in [(Question, ("text", "hint")), (Option, ("label",)), (RespondentGroup, ("name",)),
@@ -110,7 +110,7 @@ def _chinese_chrome(html: str, data: list[str]) -> list[str]:
 
 
 @pytest.fixture
-def office(make, session):  # noqa: ANN001, ANN201
+def office(make, session):
     """A small English-named world: a category, two units, a service survey, an appraisal, a case."""
     category = make.category(code="GOV", name="Government departments")
     units = [make.unit(code=f"D{i}", name=f"Department {i}", category=category, window_no=str(i)) for i in (1, 2)]
@@ -123,7 +123,7 @@ def office(make, session):  # noqa: ANN001, ANN201
     return category, units, service, appraisal, case
 
 
-def _assert_english(client, session, urls: list[str]) -> None:  # noqa: ANN001
+def _assert_english(client, session, urls: list[str]) -> None:
     data = _data_strings(session)
     problems = {}
     for url in urls:
@@ -137,7 +137,7 @@ def _assert_english(client, session, urls: list[str]) -> None:  # noqa: ANN001
 
 
 def test_analyst_pages_in_english_have_no_chinese_chrome(client, auth, session, office):
-    category, units, service, appraisal, case = office
+    _category, units, service, appraisal, case = office
     auth.login_as("analyst")
     assert client.get("/admin/?lang=en").status_code == 200  # remembered in a cookie from here on
     questionnaire = service.questionnaire
@@ -156,7 +156,7 @@ def test_analyst_pages_in_english_have_no_chinese_chrome(client, auth, session, 
 
 
 def test_admin_unit_contact_and_desk_pages_in_english(client, auth, session, office):
-    category, units, service, appraisal, case = office
+    _category, units, _service, _appraisal, case = office
     auth.login_as("admin")
     client.get("/admin/users/?lang=en")
     _assert_english(client, session, ["/admin/users/", "/admin/users/new"])

@@ -24,7 +24,7 @@ def appraisal(make):
     return campaign
 
 
-def upload(client, campaign, data: bytes, name: str = "名单.csv"):  # noqa: ANN001, ANN201
+def upload(client, campaign, data: bytes, name: str = "名单.csv"):
     page = client.get(f"/admin/distribution/{campaign.id}/invitations")
     return client.post(f"/admin/distribution/{campaign.id}/invitations/preview",
                        data={"csrf_token": csrf_from(page), "file": (io.BytesIO(data), name)},

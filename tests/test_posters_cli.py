@@ -9,7 +9,7 @@ from tests.test_posters import BASE, pdf_text_pypdf
 
 
 @pytest.fixture
-def window_campaign(make):  # noqa: ANN001, ANN201
+def window_campaign(make):
     windows = [make.unit(name="不动产登记窗口", window_no="12"), make.unit(name="社保医保窗口", window_no="5"),
                make.unit(name="国网市供电公司")]
     campaign = make.campaign(units=windows, title="2026年第四季度政务服务满意度评议")

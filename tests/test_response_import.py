@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -32,7 +33,7 @@ from tests.factories import csrf_from, hidden_from
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-def count(session, model) -> int:  # noqa: ANN001
+def count(session, model) -> int:
     session.expire_all()
     return session.scalar(select(func.count()).select_from(model))
 
@@ -68,14 +69,14 @@ def appraisal(make):
     return campaign
 
 
-def upload(client, campaign, data: bytes, name: str = "答卷.xlsx", channel: str = "paper"):  # noqa: ANN001, ANN201
+def upload(client, campaign, data: bytes, name: str = "答卷.xlsx", channel: str = "paper"):
     page = client.get(f"/admin/distribution/{campaign.id}/responses/import")
     return client.post(f"/admin/distribution/{campaign.id}/responses/import/preview",
                        data={"csrf_token": csrf_from(page), "channel": channel, "file": (io.BytesIO(data), name)},
                        content_type="multipart/form-data")
 
 
-def confirm(client, preview):  # noqa: ANN001, ANN201
+def confirm(client, preview):
     campaign_id = preview.request.path.split("/")[3]
     return client.post(f"/admin/distribution/{campaign_id}/responses/import/confirm",
                        data={"csrf_token": csrf_from(preview), "staged": hidden_from(preview, "staged"),
@@ -148,12 +149,12 @@ class TestRoundTrip:
         assert (p1.unit_id, p2.unit_id, p3.unit_id) == (units["W01"].id, units["W02"].id, units["W01"].id)
         assert (p1.respondent_group_id, p2.respondent_group_id, p3.respondent_group_id) == (
             groups["QY"].id, groups["SM"].id, groups["FW"].id)
-        assert p1.submitted_at == when.astimezone(dt.timezone.utc)
+        assert p1.submitted_at == when.astimezone(dt.UTC)
         assert p3.submitted_at.astimezone(TZ).date() == local(1).date() and p3.submitted_at.astimezone(TZ).hour == 12
         assert abs((p2.submitted_at - utcnow()).total_seconds()) < 120  # no time given: now
         assert all(r.fingerprint is None and r.entered_by_id == analyst.id for r in responses.values())
 
-        def answers(response):  # noqa: ANN001, ANN202
+        def answers(response):
             return {a.question_id: a for a in session.scalars(select(Answer).where(Answer.response_id == response.id))}
 
         questions = {q.code: q for q in service.questionnaire.questions}
@@ -223,7 +224,7 @@ class TestRoundTrip:
         assert response.respondent_group_id == group.id and response.channel == Channel.PHONE
 
 
-def _groups(session):  # noqa: ANN001, ANN202
+def _groups(session):
     from survey.models import RespondentGroup
 
     return list(session.scalars(select(RespondentGroup)))
@@ -337,7 +338,7 @@ class TestBadRows:
 
 
 class TestAppraisal:
-    HEADERS = ["答卷编号", "单位代码", "样本类别", "渠道", "提交时间",
+    HEADERS: ClassVar[list[str]] = ["答卷编号", "单位代码", "样本类别", "渠道", "提交时间",
                "A1 工作作风（廉洁勤政、不推诿扯皮）", "A2 服务质量（办事效率、服务态度）", "A3 依法办事、政务公开",
                "A4 总体评价", "A5 对该单位的意见建议（选填）"]
 

@@ -12,4 +12,4 @@ def staff_only() -> None:
     require_roles(Role.ADMIN, Role.ANALYST, Role.UNIT)
 
 
-from survey.admin import accounts, cases, distribution, results, routes, setup  # noqa: E402,F401
+from survey.admin import accounts, cases, distribution, results, routes, setup  # noqa: F401

@@ -18,7 +18,7 @@ from survey.services.units.reports import units_with_response_counts
 
 def _start_of_today() -> dt.datetime:
     local = utcnow().astimezone(get_timezone())
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.timezone.utc)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
 
 
 @bp.route("/")

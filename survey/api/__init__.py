@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from survey.api import routes  # noqa: E402,F401
+from survey.api import routes  # noqa: F401

@@ -8,8 +8,9 @@ not published. Drafts are never served.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from flask import g, jsonify, request
 from sqlalchemy import select
@@ -26,7 +27,7 @@ from survey.services.results import snapshots as snapshot_service
 CODE = re.compile(r"^[^\s/\\?#%]{1,32}$")  # a campaign's short code (normalised before any query)
 
 
-def _error(status: int, code: str, message: str):  # noqa: ANN202
+def _error(status: int, code: str, message: str):
     response = jsonify({"error": code, "message": message, "status": status})
     response.status_code = status
     if status == 401:
@@ -46,7 +47,7 @@ def token_required(view: Callable) -> Callable:
     return wrapped
 
 
-def _period_or_error(period: str):  # noqa: ANN202
+def _period_or_error(period: str):
     return None if snapshot_service.is_period(period) else _error(400, "bad_period", "期次格式无效，例如 2026Q4、2026、2026-11")
 
 

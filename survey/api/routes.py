@@ -19,4 +19,4 @@ def health():
     return jsonify({"status": "ok", "database": "up"})
 
 
-from survey.api import results  # noqa: E402,F401  (results endpoints: periods, snapshots, component)
+from survey.api import results  # noqa: F401  (results endpoints: periods, snapshots, component)

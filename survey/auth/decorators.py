@@ -1,8 +1,9 @@
 """Role checks, applied to every route of a blueprint (``bp.before_request``) or to one view."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from flask import abort
 from flask_login import current_user

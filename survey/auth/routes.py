@@ -23,7 +23,7 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
-def home_for(user) -> str:  # noqa: ANN001
+def home_for(user) -> str:
     if user.role == Role.DESK:
         return url_for("desk.index")
     return url_for("admin.index")
@@ -38,7 +38,7 @@ def _username_key() -> str:
     return "user:" + (request.form.get("username") or "").strip().lower()[:64]
 
 
-def _failed(response) -> bool:  # noqa: ANN001
+def _failed(response) -> bool:
     """Only failed sign-ins count: a busy office behind one address is never locked out by success."""
     return response.status_code != 302
 

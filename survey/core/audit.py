@@ -55,7 +55,7 @@ class AuditFilter:
     page: int = 1
 
     @classmethod
-    def from_args(cls, args: Any) -> "AuditFilter":
+    def from_args(cls, args: Any) -> AuditFilter:
         """Read the filter from query arguments; malformed values are ignored, never an error."""
         def day(name: str) -> dt.date | None:
             try:

@@ -5,8 +5,9 @@ refused, so a typo never creates a setting nobody reads.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _

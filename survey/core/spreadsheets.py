@@ -14,8 +14,9 @@ import csv
 import datetime as dt
 import io
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from flask_babel import gettext as _
 

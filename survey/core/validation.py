@@ -83,7 +83,7 @@ class Collector:
     def __init__(self) -> None:
         self.errors: dict[str, str] = {}
 
-    def take(self, field: str, func, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN001
+    def take(self, field: str, func, *args: Any, **kwargs: Any) -> Any:
         """Run a cleaner; a ValueError becomes the field's message and the result None."""
         try:
             return func(*args, **kwargs)

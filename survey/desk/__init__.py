@@ -12,4 +12,4 @@ def desk_staff_only() -> None:
     require_roles(Role.DESK, Role.ADMIN)
 
 
-from survey.desk import routes  # noqa: E402,F401
+from survey.desk import routes  # noqa: F401

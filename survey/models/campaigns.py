@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -43,8 +43,8 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     short_code: Mapped[str] = mapped_column(String(16), unique=True)
     title: Mapped[str] = mapped_column(String(200))
-    title_en: Mapped[Optional[str]] = mapped_column(String(300))
-    description: Mapped[Optional[str]] = mapped_column(Text)
+    title_en: Mapped[str | None] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
     questionnaire_id: Mapped[int] = mapped_column(ForeignKey("questionnaire.id"), index=True)
     period: Mapped[str] = mapped_column(String(16), index=True)  # 2026Q4, 2026, 2026-11
     status: Mapped[CampaignStatus] = mapped_column(str_enum(CampaignStatus), default=CampaignStatus.DRAFT)
@@ -52,16 +52,16 @@ class Campaign(Base):
     closes_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     channels: Mapped[list[str]] = mapped_column(JSON, default=lambda: [c.value for c in Channel])
     group_mode: Mapped[GroupMode] = mapped_column(str_enum(GroupMode), default=GroupMode.ASK)
-    preset_group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("respondent_group.id"))
+    preset_group_id: Mapped[int | None] = mapped_column(ForeignKey("respondent_group.id"))
     public_results: Mapped[bool] = mapped_column(Boolean, default=False)  # opt-in transparency page
     # Weighting and scoring settings for this campaign's indices (see survey.services.results.snapshots).
     analysis_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
     questionnaire: Mapped[Questionnaire] = relationship()
-    preset_group: Mapped[Optional[RespondentGroup]] = relationship()
-    campaign_units: Mapped[list["CampaignUnit"]] = relationship(
+    preset_group: Mapped[RespondentGroup | None] = relationship()
+    campaign_units: Mapped[list[CampaignUnit]] = relationship(
         back_populates="campaign", cascade="all, delete-orphan"
     )
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from survey.models.base import BigID, Base, UTCDateTime, str_enum, utcnow
+from survey.models.base import Base, BigID, UTCDateTime, str_enum, utcnow
 from survey.models.units import Unit
 
 
@@ -46,7 +46,7 @@ class Case(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id"), index=True)
     # The comment answer a 意见建议 case was opened for (NULL for a 差评 case).
-    answer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("answer.id", ondelete="SET NULL"))
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("answer.id", ondelete="SET NULL"))
     # "bad:<response>:<unit>" or "comment:<answer>": opening cases twice opens nothing new.
     dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[CaseKind] = mapped_column(str_enum(CaseKind))
@@ -55,18 +55,18 @@ class Case(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     opened_on: Mapped[dt.date] = mapped_column(Date)  # local day the deadline counts from (submission day)
     due_on: Mapped[dt.date] = mapped_column(Date, index=True)
-    assigned_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
-    rectification: Mapped[Optional[str]] = mapped_column(Text)  # what the unit did (整改情况)
-    rectified_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
-    callback_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)  # 回访
-    callback_verdict: Mapped[Optional[str]] = mapped_column(String(32))
-    callback_note: Mapped[Optional[str]] = mapped_column(Text)
-    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
-    closed_on: Mapped[Optional[dt.date]] = mapped_column(Date)  # local day, compared with due_on (按期办结)
+    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    rectification: Mapped[str | None] = mapped_column(Text)  # what the unit did (整改情况)
+    rectified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    callback_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # 回访
+    callback_verdict: Mapped[str | None] = mapped_column(String(32))
+    callback_note: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)  # local day, compared with due_on (按期办结)
 
     unit: Mapped[Unit] = relationship()
-    events: Mapped[list["CaseEvent"]] = relationship(back_populates="case", order_by="CaseEvent.at")
-    tags: Mapped[list["CaseTag"]] = relationship(back_populates="case", cascade="all, delete-orphan")
+    events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.at")
+    tags: Mapped[list[CaseTag]] = relationship(back_populates="case", cascade="all, delete-orphan")
 
 
 class CaseTag(Base):
@@ -88,11 +88,11 @@ class CaseEvent(Base):
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("feedback_case.id", ondelete="CASCADE"), index=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     action: Mapped[str] = mapped_column(String(32))
-    from_state: Mapped[Optional[str]] = mapped_column(String(20))
-    to_state: Mapped[Optional[str]] = mapped_column(String(20))
-    note: Mapped[Optional[str]] = mapped_column(Text)
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
 
     case: Mapped[Case] = relationship(back_populates="events")
 
@@ -107,15 +107,15 @@ class Appeal(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id"), index=True)
-    case_id: Mapped[Optional[int]] = mapped_column(ForeignKey("feedback_case.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("feedback_case.id"))
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
     reason: Mapped[str] = mapped_column(Text)
     state: Mapped[AppealState] = mapped_column(str_enum(AppealState), default=AppealState.PENDING)
-    requested_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
-    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
-    decision_note: Mapped[Optional[str]] = mapped_column(Text)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str | None] = mapped_column(Text)
 
 
 class Holiday(Base):
@@ -126,7 +126,7 @@ class Holiday(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, unique=True)
     kind: Mapped[HolidayKind] = mapped_column(str_enum(HolidayKind), default=HolidayKind.HOLIDAY)
-    name: Mapped[Optional[str]] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(100))
 
 
 class Setting(Base):
@@ -137,4 +137,4 @@ class Setting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    updated_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))

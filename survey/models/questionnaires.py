@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -51,16 +51,16 @@ class Questionnaire(Base):
         str_enum(QuestionnaireStatus), default=QuestionnaireStatus.DRAFT
     )
     title: Mapped[str] = mapped_column(String(200))
-    title_en: Mapped[Optional[str]] = mapped_column(String(300))
-    intro: Mapped[Optional[str]] = mapped_column(Text)
-    intro_en: Mapped[Optional[str]] = mapped_column(Text)
+    title_en: Mapped[str | None] = mapped_column(String(300))
+    intro: Mapped[str | None] = mapped_column(Text)
+    intro_en: Mapped[str | None] = mapped_column(Text)
     # Score of satisfaction levels 1 … 5 (default linear 0–100).
     level_scores: Mapped[list[float]] = mapped_column(JSON, default=lambda: list(DEFAULT_LEVEL_SCORES))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    published_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
-    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
-    questions: Mapped[list["Question"]] = relationship(
+    questions: Mapped[list[Question]] = relationship(
         back_populates="questionnaire", order_by="Question.position", cascade="all, delete-orphan"
     )
 
@@ -88,20 +88,20 @@ class Question(Base):
     code: Mapped[str] = mapped_column(String(32))  # Q1, Q2 … stable across versions
     type: Mapped[QuestionType] = mapped_column(str_enum(QuestionType))
     text: Mapped[str] = mapped_column(Text)
-    text_en: Mapped[Optional[str]] = mapped_column(Text)
-    help: Mapped[Optional[str]] = mapped_column(Text)
-    help_en: Mapped[Optional[str]] = mapped_column(Text)
+    text_en: Mapped[str | None] = mapped_column(Text)
+    help: Mapped[str | None] = mapped_column(Text)
+    help_en: Mapped[str | None] = mapped_column(Text)
     required: Mapped[bool] = mapped_column(Boolean, default=True)
     allow_dont_know: Mapped[bool] = mapped_column(Boolean, default=True)  # 不了解, satisfaction only
     weight: Mapped[float] = mapped_column(Float, default=1.0)  # question weight in the composite index
     in_index: Mapped[bool] = mapped_column(Boolean, default=True)  # counts towards the composite index
     per_unit: Mapped[bool] = mapped_column(Boolean, default=True)
-    max_length: Mapped[Optional[int]] = mapped_column(Integer)  # free text
+    max_length: Mapped[int | None] = mapped_column(Integer)  # free text
     is_comment: Mapped[bool] = mapped_column(Boolean, default=False)  # free text that opens a 意见建议 case
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     questionnaire: Mapped[Questionnaire] = relationship(back_populates="questions")
-    options: Mapped[list["Option"]] = relationship(
+    options: Mapped[list[Option]] = relationship(
         back_populates="question", order_by="Option.position", cascade="all, delete-orphan"
     )
 
@@ -120,9 +120,9 @@ class Option(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     code: Mapped[str] = mapped_column(String(32))
     label: Mapped[str] = mapped_column(String(300))
-    label_en: Mapped[Optional[str]] = mapped_column(String(400))
-    score: Mapped[Optional[float]] = mapped_column(Float)
-    respondent_group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("respondent_group.id"))
+    label_en: Mapped[str | None] = mapped_column(String(400))
+    score: Mapped[float | None] = mapped_column(Float)
+    respondent_group_id: Mapped[int | None] = mapped_column(ForeignKey("respondent_group.id"))
 
     question: Mapped[Question] = relationship(back_populates="options")
 

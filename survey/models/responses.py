@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Optional
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from survey.models.base import BigID, Base, UTCDateTime, str_enum, utcnow
+from survey.models.base import Base, BigID, UTCDateTime, str_enum, utcnow
 from survey.models.campaigns import Channel
 
 
@@ -32,24 +31,24 @@ class Response(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
     questionnaire_id: Mapped[int] = mapped_column(ForeignKey("questionnaire.id"))
     # The unit the questionnaire was opened for (service survey / desk window); NULL for an appraisal.
-    unit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("unit.id"), index=True)
-    respondent_group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("respondent_group.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    respondent_group_id: Mapped[int | None] = mapped_column(ForeignKey("respondent_group.id"))
     channel: Mapped[Channel] = mapped_column(str_enum(Channel))
     status: Mapped[ResponseStatus] = mapped_column(str_enum(ResponseStatus), default=ResponseStatus.VALID)
-    status_reason: Mapped[Optional[str]] = mapped_column(String(200))
+    status_reason: Mapped[str | None] = mapped_column(String(200))
     submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # Idempotency key carried by the form: a double tap or a retry stores one response.
     submission_id: Mapped[str] = mapped_column(String(64), unique=True)
-    fingerprint: Mapped[Optional[str]] = mapped_column(String(64), index=True)
-    locale: Mapped[Optional[str]] = mapped_column(String(8))
-    duration_seconds: Mapped[Optional[int]] = mapped_column(Integer)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
     # Desk transactions (一事一评): who served at which window.
-    staff_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"), index=True)
-    desk_token_id: Mapped[Optional[int]] = mapped_column(ForeignKey("desk_token.id"))
-    invitation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("invitation.id"))
-    entered_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))  # paper / phone entry
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    desk_token_id: Mapped[int | None] = mapped_column(ForeignKey("desk_token.id"))
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitation.id"))
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))  # paper / phone entry
 
-    answers: Mapped[list["Answer"]] = relationship(back_populates="response", cascade="all, delete-orphan")
+    answers: Mapped[list[Answer]] = relationship(back_populates="response", cascade="all, delete-orphan")
 
     def __repr__(self) -> str:
         return f"<Response {self.id} {self.status.value}>"
@@ -69,13 +68,13 @@ class Answer(Base):
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"), index=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))  # copied from the response for aggregation
-    unit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("unit.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
     question_id: Mapped[int] = mapped_column(ForeignKey("question.id"), index=True)
-    level: Mapped[Optional[int]] = mapped_column(SmallInteger)
+    level: Mapped[int | None] = mapped_column(SmallInteger)
     dont_know: Mapped[bool] = mapped_column(Boolean, default=False)
-    option_id: Mapped[Optional[int]] = mapped_column(ForeignKey("option.id"))
-    number: Mapped[Optional[float]] = mapped_column(Float)
-    text: Mapped[Optional[str]] = mapped_column(Text)
+    option_id: Mapped[int | None] = mapped_column(ForeignKey("option.id"))
+    number: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str | None] = mapped_column(Text)
 
     response: Mapped[Response] = relationship(back_populates="answers")
 
@@ -92,4 +91,4 @@ class FollowUpContact(Base):
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"), unique=True)
     phone: Mapped[str] = mapped_column(String(32))
     consented_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    delete_after: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime, index=True)
+    delete_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)

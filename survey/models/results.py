@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -27,22 +27,22 @@ class Snapshot(Base):
     __tablename__ = "snapshot"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    campaign_id: Mapped[Optional[int]] = mapped_column(ForeignKey("campaign.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"), index=True)
     period: Mapped[str] = mapped_column(String(16), index=True)
     status: Mapped[SnapshotStatus] = mapped_column(str_enum(SnapshotStatus), default=SnapshotStatus.DRAFT)
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     data_cutoff: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    max_response_id: Mapped[Optional[int]] = mapped_column(BigID)
+    max_response_id: Mapped[int | None] = mapped_column(BigID)
     code_version: Mapped[str] = mapped_column(String(64))
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
-    published_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
-    published_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     public: Mapped[bool] = mapped_column(Boolean, default=False)
-    note: Mapped[Optional[str]] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
 
-    rows: Mapped[list["SnapshotRow"]] = relationship(back_populates="snapshot", cascade="all, delete-orphan")
+    rows: Mapped[list[SnapshotRow]] = relationship(back_populates="snapshot", cascade="all, delete-orphan")
 
 
 class SnapshotRow(Base):
@@ -54,20 +54,20 @@ class SnapshotRow(Base):
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshot.id", ondelete="CASCADE"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
-    category_id: Mapped[Optional[int]] = mapped_column(ForeignKey("category.id"))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"))
     n: Mapped[int] = mapped_column(Integer, default=0)
-    n_eff: Mapped[Optional[float]] = mapped_column(Float)
-    index: Mapped[Optional[float]] = mapped_column(Float)
-    index_se: Mapped[Optional[float]] = mapped_column(Float)
-    index_lo: Mapped[Optional[float]] = mapped_column(Float)
-    index_hi: Mapped[Optional[float]] = mapped_column(Float)
-    satisfied_rate: Mapped[Optional[float]] = mapped_column(Float)
-    satisfied_rate_se: Mapped[Optional[float]] = mapped_column(Float)
-    component_points: Mapped[Optional[float]] = mapped_column(Float)  # 公众评议 points
-    grade: Mapped[Optional[str]] = mapped_column(String(16))
-    rank: Mapped[Optional[int]] = mapped_column(Integer)
-    rank_lo: Mapped[Optional[int]] = mapped_column(Integer)
-    rank_hi: Mapped[Optional[int]] = mapped_column(Integer)
+    n_eff: Mapped[float | None] = mapped_column(Float)
+    index: Mapped[float | None] = mapped_column(Float)
+    index_se: Mapped[float | None] = mapped_column(Float)
+    index_lo: Mapped[float | None] = mapped_column(Float)
+    index_hi: Mapped[float | None] = mapped_column(Float)
+    satisfied_rate: Mapped[float | None] = mapped_column(Float)
+    satisfied_rate_se: Mapped[float | None] = mapped_column(Float)
+    component_points: Mapped[float | None] = mapped_column(Float)  # 公众评议 points
+    grade: Mapped[str | None] = mapped_column(String(16))
+    rank: Mapped[int | None] = mapped_column(Integer)
+    rank_lo: Mapped[int | None] = mapped_column(Integer)
+    rank_hi: Mapped[int | None] = mapped_column(Integer)
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
@@ -85,9 +85,9 @@ class LeaderRating(Base):
     period: Mapped[str] = mapped_column(String(16), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
     score: Mapped[float] = mapped_column(Float)
-    source: Mapped[Optional[str]] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(100))
     entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    entered_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
 
 class ComponentScheme(Base):
@@ -105,4 +105,4 @@ class ComponentScheme(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), unique=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    updated_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -20,10 +19,10 @@ class DeskToken(Base):
     nonce: Mapped[str] = mapped_column(String(32), unique=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
-    staff_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"), index=True)
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    used_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     unit: Mapped[Unit] = relationship()
 
@@ -37,9 +36,9 @@ class Invitation(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     label: Mapped[str] = mapped_column(String(200))  # name or code of the invitee, for the mail merge
-    respondent_group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("respondent_group.id"))
-    phone: Mapped[Optional[str]] = mapped_column(String(32))  # for the SMS merge only; deleted on schedule
+    respondent_group_id: Mapped[int | None] = mapped_column(ForeignKey("respondent_group.id"))
+    phone: Mapped[str | None] = mapped_column(String(32))  # for the SMS merge only; deleted on schedule
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    used_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    respondent_group: Mapped[Optional[RespondentGroup]] = relationship()
+    respondent_group: Mapped[RespondentGroup | None] = relationship()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Optional
 
 from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -26,10 +25,10 @@ class Category(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    name_en: Mapped[Optional[str]] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
 
-    units: Mapped[list["Unit"]] = relationship(back_populates="category")
+    units: Mapped[list[Unit]] = relationship(back_populates="category")
 
     def __repr__(self) -> str:
         return f"<Category {self.code}>"
@@ -47,20 +46,20 @@ class Unit(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    name_en: Mapped[Optional[str]] = mapped_column(String(300))
+    name_en: Mapped[str | None] = mapped_column(String(300))
     kind: Mapped[UnitKind] = mapped_column(str_enum(UnitKind), default=UnitKind.DEPARTMENT)
-    category_id: Mapped[Optional[int]] = mapped_column(ForeignKey("category.id"), index=True)
-    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("unit.id"), index=True)
-    window_no: Mapped[Optional[str]] = mapped_column(String(20))  # 窗口号 shown on posters and the desk
-    address: Mapped[Optional[str]] = mapped_column(String(300))
-    note: Mapped[Optional[str]] = mapped_column(Text)
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("category.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    window_no: Mapped[str | None] = mapped_column(String(20))  # 窗口号 shown on posters and the desk
+    address: Mapped[str | None] = mapped_column(String(300))
+    note: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    category: Mapped[Optional[Category]] = relationship(back_populates="units")
-    parent: Mapped[Optional["Unit"]] = relationship(remote_side="Unit.id", back_populates="children")
-    children: Mapped[list["Unit"]] = relationship(back_populates="parent")
+    category: Mapped[Category | None] = relationship(back_populates="units")
+    parent: Mapped[Unit | None] = relationship(remote_side="Unit.id", back_populates="children")
+    children: Mapped[list[Unit]] = relationship(back_populates="parent")
 
     def __repr__(self) -> str:
         return f"<Unit {self.code}>"
@@ -78,7 +77,7 @@ class RespondentGroup(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    name_en: Mapped[Optional[str]] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
     target_share: Mapped[float] = mapped_column(Float, default=0.0)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

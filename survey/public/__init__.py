@@ -3,6 +3,6 @@ from flask import Blueprint
 
 bp = Blueprint("public", __name__)
 
-from survey.public import routes  # noqa: E402,F401
-from survey.public import results  # noqa: E402,F401  (published results page)
-from survey.public import links  # noqa: E402,F401  (single-use links: desk codes /d/, invitations /i/)
+# Importing the modules registers their routes: the pages, the published results, and the
+# single-use links (desk codes /d/, invitations /i/).
+from survey.public import links, results, routes  # noqa: F401

@@ -70,7 +70,7 @@ def desk_entry(token: str) -> ResponseReturnValue:
     )
 
 
-def _consume_desk_token(token_id: int):  # noqa: ANN202
+def _consume_desk_token(token_id: int):
     def consume(session: Session, response: Response) -> None:
         try:
             desk_tokens.consume(session, token_id)
@@ -106,7 +106,7 @@ def invitation_entry(code: str) -> ResponseReturnValue:
     )
 
 
-def _consume_invitation(invitation: Invitation):  # noqa: ANN202
+def _consume_invitation(invitation: Invitation):
     invitation_id = invitation.id
 
     def consume(session: Session, response: Response) -> None:

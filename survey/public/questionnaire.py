@@ -16,8 +16,9 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
@@ -190,7 +191,7 @@ def questionnaire_view(
     return _take(page, channel, preset_group_id, response_extra, before_commit, once_per_device, rate_limit)
 
 
-def _take(page: "_Page", channel: Channel, preset_group_id: int | None, response_extra: dict[str, Any] | None,
+def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_extra: dict[str, Any] | None,
           before_commit: Callable[[Session, Response], None] | None, once_per_device: bool,
           rate_limit: bool) -> ResponseReturnValue:
     """A submitted questionnaire: stored once and off to the thank-you page, or shown again with
@@ -223,7 +224,7 @@ def _take(page: "_Page", channel: Channel, preset_group_id: int | None, response
     thanks = _thanks_redirect(target)
     unit_ids = {a.unit_id for a in parsed.answers}
     try:
-        result = submission.submit_response(
+        submission.submit_response(
             db.session, campaign, parsed,
             submission_id=form.submission_id.data,
             channel=channel,
@@ -330,7 +331,7 @@ def _seconds_to_wait() -> int | None:
             if not limiter.limiter.hit(item, *names):
                 reset_at = limiter.limiter.get_window_stats(item, *names).reset_time
                 return max(1, int(reset_at - time.time()) + 1)
-    except Exception:  # noqa: BLE001 — a storage outage must not lose a response
+    except Exception:  # a storage outage must not lose a response
         log.warning("rate-limit storage unavailable; submission allowed", exc_info=True)
     return None
 

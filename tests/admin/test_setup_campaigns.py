@@ -80,8 +80,8 @@ def test_one_step_from_the_template_with_a_category_of_windows(client, auth, ses
     assert sorted(cu.unit.code for cu in campaign.campaign_units) == ["CK-SB", "CK-YB"]  # active windows only
     assert len({cu.short_code for cu in campaign.campaign_units} | {campaign.short_code}) == 3
     # 08:00 in Shanghai is 00:00 UTC
-    assert campaign.opens_at == dt.datetime(2026, 7, 1, 0, 0, tzinfo=dt.timezone.utc)
-    assert campaign.closes_at == dt.datetime(2026, 9, 30, 10, 0, tzinfo=dt.timezone.utc)
+    assert campaign.opens_at == dt.datetime(2026, 7, 1, 0, 0, tzinfo=dt.UTC)
+    assert campaign.closes_at == dt.datetime(2026, 9, 30, 10, 0, tzinfo=dt.UTC)
     assert campaign.channels == ["poster", "web"] and campaign.group_mode == GroupMode.ASK
     actions = [a.action for a in session.scalars(select(AuditLog).order_by(AuditLog.id))]
     assert actions == ["questionnaire.create", "questionnaire.publish", "campaign.create"]
@@ -330,7 +330,7 @@ def _fill(page_html_response, questionnaire) -> dict:
 def test_a_phone_answers_the_new_campaign_and_the_count_goes_to_one(client, auth, session, city, app):
     auth.login_as("analyst")
     now = utcnow().astimezone(dt.timezone(dt.timedelta(hours=8)))
-    response = _post(client, "/admin/campaigns/new-from-template", _form(
+    _post(client, "/admin/campaigns/new-from-template", _form(
         opens_at=(now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
         closes_at=(now + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"), unit_ids=[str(city["CK-SB"].id)]))
     campaign = _latest(session)

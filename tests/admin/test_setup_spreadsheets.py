@@ -69,13 +69,13 @@ def test_every_encoding_excel_produces_reads_the_same(data):
 
 
 def test_tab_separated_and_semicolon_files_are_read():
-    text = "代码\t名称\r\nA\t甲\r\n".encode("utf-8")
+    text = "代码\t名称\r\nA\t甲\r\n".encode()
     assert read_table(text).rows == [["A", "甲"]]
-    assert read_table("代码;名称\nB;乙\n".encode("utf-8")).rows == [["B", "乙"]]
+    assert read_table("代码;名称\nB;乙\n".encode()).rows == [["B", "乙"]]
 
 
 def test_blank_rows_are_skipped_and_short_rows_padded():
-    data = "代码,名称,类别\n\nA,甲\n,,\nB,乙,类\n".encode("utf-8")
+    data = "代码,名称,类别\n\nA,甲\n,,\nB,乙,类\n".encode()
     table = read_table(data)
     assert table.rows == [["A", "甲", ""], ["B", "乙", "类"]]
     assert table.lines == [3, 5]

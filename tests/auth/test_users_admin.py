@@ -43,7 +43,7 @@ def test_admin_creates_a_unit_contact_with_a_one_time_password(client, auth, mak
 
 
 def test_reset_role_change_and_deactivation_log_the_user_out(client, make, session, app):
-    admin = make.user("admin", username="boss")
+    make.user("admin", username="boss")
     unit = make.unit()
     victim = make.user("unit", unit=unit, username="li")
     other = app.test_client()

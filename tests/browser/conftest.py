@@ -48,7 +48,7 @@ def live_server(app: Flask) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser():  # noqa: ANN201
+def browser():
     if not CHROMIUM.exists():
         pytest.skip(f"Chromium not found at {CHROMIUM}: install Debian's chromium package to run the browser tests")
     from playwright.sync_api import sync_playwright
@@ -63,12 +63,12 @@ def browser():  # noqa: ANN201
 
 
 @pytest.fixture
-def new_page(browser) -> Iterator[Callable[..., object]]:  # noqa: ANN001
+def new_page(browser) -> Iterator[Callable[..., object]]:
     contexts = []
     problems: list[str] = []
 
     def factory(javascript: bool = True, width: int = PHONE["width"], height: int = PHONE["height"],
-                locale: str = "zh-CN"):  # noqa: ANN202
+                locale: str = "zh-CN"):
         context = browser.new_context(
             viewport={"width": width, "height": height}, is_mobile=True, has_touch=True,
             java_script_enabled=javascript, locale=locale,
@@ -88,10 +88,10 @@ def new_page(browser) -> Iterator[Callable[..., object]]:  # noqa: ANN001
 
 
 @pytest.fixture
-def phone(new_page):  # noqa: ANN001, ANN201
+def phone(new_page):
     return new_page()
 
 
 @pytest.fixture
-def phone_nojs(new_page):  # noqa: ANN001, ANN201
+def phone_nojs(new_page):
     return new_page(javascript=False)

@@ -18,7 +18,7 @@ TABLET = {"width": 1024, "height": 768}
 
 
 @pytest.fixture
-def desk(make):  # noqa: ANN001, ANN201
+def desk(make):
     window = make.unit(code="CK-BDC", name="不动产登记窗口", window_no="12")
     campaign = make.campaign(units=[window], channels=[Channel.DESK.value, Channel.POSTER.value])
     clerk = make.user(role="desk", unit=window, username="window12")
@@ -26,7 +26,7 @@ def desk(make):  # noqa: ANN001, ANN201
     return window, campaign, clerk
 
 
-def _sign_in(page, base: str) -> None:  # noqa: ANN001
+def _sign_in(page, base: str) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=username]", "window12")
     page.fill("input[name=password]", PASSWORD)
@@ -34,7 +34,7 @@ def _sign_in(page, base: str) -> None:  # noqa: ANN001
     page.goto(f"{base}/desk/")
 
 
-def _scan(page) -> str:  # noqa: ANN001
+def _scan(page) -> str:
     """What a phone camera would read off the tablet's screen."""
     found = zxingcpp.read_barcodes(Image.open(io.BytesIO(page.locator("img.desk-qr").screenshot())))
     assert found, "the code on the desk screen does not scan"

@@ -6,20 +6,20 @@ import time
 import pytest
 from itsdangerous import TimestampSigner
 from playwright.sync_api import expect
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from survey.models import Answer, QuestionType, Response
+from survey.models import Response
 
 pytestmark = pytest.mark.browser
 
 
-def _responses(session) -> list[Response]:  # noqa: ANN001
+def _responses(session) -> list[Response]:
     session.expire_all()
     return list(session.scalars(select(Response)))
 
 
 @pytest.fixture
-def window(make):  # noqa: ANN001, ANN201
+def window(make):
     unit = make.unit(name="不动产登记窗口", window_no="12")
     campaign = make.campaign(units=[unit])
     make.commit()
@@ -27,7 +27,7 @@ def window(make):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def appraisal(make):  # noqa: ANN001, ANN201
+def appraisal(make):
     cat = make.category(name="政府口机关")
     names = ("市发展和改革委员会", "市教育局", "市公安局", "市民政局", "市财政局", "市审计局", "市统计局", "市水利局",
              "市林业局", "市商务局")
@@ -37,7 +37,7 @@ def appraisal(make):  # noqa: ANN001, ANN201
     return campaign, units
 
 
-def _answer_window(page, levels=("非常满意", "满意", "满意", "基本满意", "不满意")) -> None:  # noqa: ANN001
+def _answer_window(page, levels=("非常满意", "满意", "满意", "基本满意", "不满意")) -> None:
     questions = page.locator("fieldset.q")
     for i, label in enumerate(levels):
         questions.nth(i).get_by_role("radio", name=label, exact=True).check()
@@ -175,7 +175,7 @@ def test_appraisal_without_javascript(live_server, phone_nojs, appraisal, sessio
 
 
 def test_reload_restores_answers_and_double_tap_stores_one(live_server, phone, window, session):
-    campaign, code = window
+    _campaign, code = window
     phone.goto(f"{live_server}/s/{code}")
     phone.locator("fieldset.q").nth(0).get_by_role("radio", name="基本满意").check()
     phone.locator("textarea").fill("自助机坏了")
@@ -195,7 +195,7 @@ def test_reload_restores_answers_and_double_tap_stores_one(live_server, phone, w
 
 
 def test_expired_token_in_the_browser_loses_nothing(live_server, phone, window, session, monkeypatch):
-    campaign, code = window
+    _campaign, code = window
     phone.goto(f"{live_server}/s/{code}")
     _answer_window(phone)
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 2 * 3600)
@@ -231,9 +231,9 @@ def test_touch_targets_focus_and_weight(live_server, new_page, window, width):
     page.screenshot(path=str(_shots() / f"questionnaire-{width}.png"), full_page=True)
 
 
-def _shots():  # noqa: ANN202
-    from pathlib import Path
+def _shots():
     import tempfile
+    from pathlib import Path
 
     folder = Path(tempfile.gettempdir()) / "pingyi-browser-shots"
     folder.mkdir(exist_ok=True)

@@ -19,7 +19,7 @@ from tests.factories import PASSWORD
 pytestmark = pytest.mark.browser
 
 
-def _log_in(page, base: str, username: str) -> None:  # noqa: ANN001
+def _log_in(page, base: str, username: str) -> None:
     page.goto(f"{base}/login")
     page.get_by_label("用户名").fill(username)
     page.get_by_label("密码").fill(PASSWORD)

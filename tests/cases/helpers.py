@@ -57,7 +57,7 @@ def cn_2026_csv() -> str:
     return "date,kind,name\n" + "\n".join(",".join(row) for row in CN_2026) + "\n"
 
 
-def question(campaign: Campaign, code: str):  # noqa: ANN201
+def question(campaign: Campaign, code: str):
     return next(q for q in campaign.questionnaire.questions if q.code == code)
 
 

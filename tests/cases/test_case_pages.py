@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from survey.core.clock import org_today
 from survey.models import AuditLog, Case, CaseKind, CaseState, FollowUpContact
 from survey.services.cases.figures import case_figures
-from survey.services.cases.workflow import record_callback, transition
+from survey.services.cases.workflow import transition
 from tests.cases.helpers import respond
 from tests.factories import csrf_from
 
@@ -32,7 +32,7 @@ def world(make, session):
 
 
 def test_unit_contact_sees_own_queue_with_overdue_highlight_and_masked_phone(client, auth, world):
-    zrj, window, other, _ = world
+    zrj, _window, other, _ = world
     auth.login_as("unit", unit=zrj)
     html = client.get("/admin/cases/").get_data(as_text=True)
     assert "排队太久" in html and "住建局的秘密意见" not in html
@@ -45,7 +45,7 @@ def test_unit_contact_sees_own_queue_with_overdue_highlight_and_masked_phone(cli
 
 
 def test_analyst_filters(client, auth, world, session):
-    zrj, window, other, campaign = world
+    zrj, _window, _other, _campaign = world
     auth.login_as("analyst")
     everything = client.get("/admin/cases/?state=").get_data(as_text=True)
     assert "住建局的秘密意见" in everything and "排队太久" in everything
@@ -79,7 +79,7 @@ def test_exports_neutralise_formulas_and_leave_out_phones(client, auth, world, s
 
 
 def test_case_page_reveals_phone_to_the_unit_only_and_audits_it(client, auth, world, session, make):
-    zrj, window, *_ = world
+    zrj, _window, *_ = world
     case = session.scalar(select(Case).where(Case.kind == CaseKind.BAD_RATING))
     auth.login_as("analyst")
     page = client.get(f"/admin/cases/{case.id}")
@@ -96,7 +96,7 @@ def test_case_page_reveals_phone_to_the_unit_only_and_audits_it(client, auth, wo
 
 
 def test_handling_a_case_through_the_pages(client, auth, world, session):
-    zrj, window, *_ = world
+    zrj, _window, *_ = world
     case = session.scalar(select(Case).where(Case.kind == CaseKind.BAD_RATING))
     auth.login_as("unit", unit=zrj)
     page = client.get(f"/admin/cases/{case.id}")
@@ -148,9 +148,9 @@ def test_figures_rates_and_median(session, make, client, auth):
     for response, fix_after, close_after in ((on_time, 3, 4), (late, 30, 31)):
         case = cases[response.id]
         transition(session, case, "rectify", contact, rectification="已整改",
-                   now=dt.datetime.combine(case.opened_on + dt.timedelta(days=fix_after), dt.time(4), tzinfo=dt.timezone.utc))
+                   now=dt.datetime.combine(case.opened_on + dt.timedelta(days=fix_after), dt.time(4), tzinfo=dt.UTC))
         transition(session, case, "close", contact,
-                   now=dt.datetime.combine(case.opened_on + dt.timedelta(days=close_after), dt.time(4), tzinfo=dt.timezone.utc))
+                   now=dt.datetime.combine(case.opened_on + dt.timedelta(days=close_after), dt.time(4), tzinfo=dt.UTC))
     session.commit()
     (row,) = case_figures(session, today, "Asia/Shanghai")
     assert (row.comments, row.bad_ratings, row.closed) == (2, 2, 2)

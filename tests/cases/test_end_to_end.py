@@ -49,7 +49,7 @@ def _staff(app, username: str):
 
 def test_a_bad_rating_from_a_phone_is_handled_by_its_unit_only(app, client, make, session, city):
     bureau, window, elsewhere, campaign, code = city
-    contact = make.user("unit", unit=bureau, username="zrj")
+    make.user("unit", unit=bureau, username="zrj")
     stranger = make.user("unit", unit=elsewhere, username="zjj")
     make.user("desk", unit=window, username="window12")
     make.user("analyst", username="wang")
@@ -95,11 +95,11 @@ def test_a_bad_rating_from_a_phone_is_handled_by_its_unit_only(app, client, make
 
 
 def test_opening_cases_is_registered_with_the_submission(app):
-    assert cases_service.open_cases_on_submit in submission._AFTER_INSERT  # noqa: SLF001
+    assert cases_service.open_cases_on_submit in submission._AFTER_INSERT
 
 
 def test_a_failure_to_open_cases_never_loses_the_rating(client, session, city, monkeypatch, caplog, runner):
-    bureau, window, elsewhere, campaign, code = city
+    _bureau, _window, _elsewhere, campaign, code = city
 
     def broken(*args, **kwargs):
         raise RuntimeError("calendar unreadable")

@@ -49,7 +49,7 @@ def test_calendar_import_previews_then_imports(client, auth, session):
     upload = client.post("/admin/calendar/import", data={
         "csrf_token": csrf_from(page), "file": (io.BytesIO(cn_2026_csv().encode("gb18030")), "2026.csv")},
         content_type="multipart/form-data")
-    assert upload.status_code == 200 and "确认导入 %d 天" % len(CN_2026) in upload.get_data(as_text=True)
+    assert upload.status_code == 200 and f"确认导入 {len(CN_2026)} 天" in upload.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(Holiday)) == 0  # nothing stored by the preview
     done = client.post("/admin/calendar/import", data={"csrf_token": csrf_from(page), "text": cn_2026_csv(),
                                                        "confirm": "1"})

@@ -105,7 +105,7 @@ def test_settings_change_level_and_deadline(session, setup):
 def test_deadline_counts_from_the_local_day(session, setup):
     unit, campaign, *_ = setup
     response = respond(session, campaign, unit, levels={"Q1": 1}, open_cases=False)
-    response.submitted_at = dt.datetime(2026, 11, 20, 17, 0, tzinfo=dt.timezone.utc)  # Saturday 01:00 in Beijing
+    response.submitted_at = dt.datetime(2026, 11, 20, 17, 0, tzinfo=dt.UTC)  # Saturday 01:00 in Beijing
     session.commit()
     (case,) = open_cases_for_response(session, response)
     assert case.opened_on == D("2026-11-21")
@@ -129,7 +129,7 @@ def test_appraisal_opens_one_bad_rating_case_per_rated_unit(session, make):
 
 
 def test_full_workflow_with_callback_deletes_the_phone(session, setup):
-    unit, campaign, contact, analyst = setup
+    unit, campaign, contact, _analyst = setup
     response = respond(session, campaign, unit, levels={"Q1": 1}, phone="13812341234")
     (case,) = _cases(session, response)
     assert available_steps(session, contact, case) == ["start", "rectify"]
@@ -205,7 +205,7 @@ def test_bad_rating_cannot_skip_the_fix_and_only_analysts_reopen(session, setup)
 
 
 def test_other_units_contact_cannot_act(session, setup, make):
-    unit, campaign, contact, _ = setup
+    unit, campaign, _contact, _ = setup
     stranger = make.user("unit", unit=make.unit(name="隔壁单位"))
     (case,) = _cases(session, respond(session, campaign, unit, levels={"Q1": 1}, phone="13812345678"))
     assert available_steps(session, stranger, case) == []

@@ -40,7 +40,7 @@ def shown_code(app, client, auth, window, campaign):
     return url.replace("http://localhost", ""), clerk
 
 
-def responses(session) -> list[Response]:  # noqa: ANN001
+def responses(session) -> list[Response]:
     session.expire_all()
     return list(session.scalars(select(Response)))
 

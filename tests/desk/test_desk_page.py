@@ -14,7 +14,7 @@ from survey.models import CampaignStatus, Channel, DeskToken, utcnow
 from tests.factories import csrf_from
 
 
-def qr_url_on(page) -> str:  # noqa: ANN001
+def qr_url_on(page) -> str:
     """Decode the QR code the desk page shows (an SVG data URI), by rasterising it."""
     html = page.get_data(as_text=True)
     match = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', html)
@@ -47,12 +47,12 @@ def desk_campaign(make, window):
     return campaign
 
 
-def desk_logout(client) -> None:  # noqa: ANN001
+def desk_logout(client) -> None:
     """Sign out from the desk page (desk staff have no admin pages to take a token from)."""
     client.post("/logout", data={"csrf_token": csrf_from(client.get("/desk/"))})
 
 
-def press_next(client):  # noqa: ANN001, ANN201
+def press_next(client):
     page = client.get("/desk/")
     return client.post("/desk/next", data={"csrf_token": csrf_from(page)})
 

@@ -81,16 +81,15 @@ def test_two_concurrent_consumers_exactly_one_wins(app, session, issued):
     outcomes: list[str] = []
 
     def consumer() -> None:
-        with app.app_context():
-            with Session(db.engine) as own:
-                barrier.wait()
-                try:
-                    desk_tokens.consume(own, token_id)
-                    own.commit()
-                    outcomes.append("won")
-                except desk_tokens.TokenAlreadyUsed:
-                    own.rollback()
-                    outcomes.append("refused")
+        with app.app_context(), Session(db.engine) as own:
+            barrier.wait()
+            try:
+                desk_tokens.consume(own, token_id)
+                own.commit()
+                outcomes.append("won")
+            except desk_tokens.TokenAlreadyUsed:
+                own.rollback()
+                outcomes.append("refused")
 
     threads = [threading.Thread(target=consumer) for _ in range(2)]
     for t in threads:

@@ -72,7 +72,7 @@ def fuzz(examples: int) -> settings:
 
 # --- what the database holds -----------------------------------------------------------------------
 
-def row_counts(session) -> dict[str, int]:  # noqa: ANN001
+def row_counts(session) -> dict[str, int]:
     """The row count of every table (the test's session ends its read at once)."""
     session.expire_all()
     counts = {t.name: session.scalar(select(func.count()).select_from(t)) for t in tables()}
@@ -86,11 +86,11 @@ def grown(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 def error_text(page: str) -> str:
     """What the page shows as errors (for failure messages)."""
-    found = re.findall(r'class="(?:error|error-summary|flash[^"]*)"[^>]*>(.*?)</', page, re.S)
+    found = re.findall(r'class="(?:error|error-summary|flash[^"]*)"[^>]*>(.*?)</', page, re.DOTALL)
     return " | ".join(f.strip()[:200] for f in found)[:1000]
 
 
-def assert_refused(response, session, before: dict[str, int], messages: tuple[str, ...]) -> None:  # noqa: ANN001
+def assert_refused(response, session, before: dict[str, int], messages: tuple[str, ...]) -> None:
     """A polite refusal: a 4xx (or the page again), the app's message, and not one row changed."""
     assert response.status_code < 500
     page = response.get_data(as_text=True)
@@ -99,7 +99,7 @@ def assert_refused(response, session, before: dict[str, int], messages: tuple[st
 
 
 @pytest.fixture
-def analyst(client, auth):  # noqa: ANN001, ANN201
+def analyst(client, auth):
     """The client, logged in once as an analyst for all of a test's examples."""
     auth.login_as("analyst")
     return client
@@ -208,19 +208,19 @@ class Upload:
     sheet: list[list[str]] | None = None  # header and data rows as the import must read them; None: not a table
     good: bool = False  # a readable table whose every data cell was drawn from the field's good values
 
-    def _repr_pretty_(self, printer, cycle: bool) -> None:  # noqa: ANN001  (what hypothesis prints)
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # what hypothesis prints
         printer.text(repr(self))
 
     def __repr__(self) -> str:  # short: hypothesis prints failing examples, and cells can be 140,000 characters
         return (f"Upload({self.kind}, {len(self.data)} bytes, filename={self.filename[:60]!r}, "
                 f"mimetype={self.mimetype!r}, good={self.good}, head={self.data[:160]!r})")
 
-    def post(self, client, url: str, token: str | None, **form: str):  # noqa: ANN001, ANN201
+    def post(self, client, url: str, token: str | None, **form: str):
         fields = form if token is None else {"csrf_token": token, **form}
         return post_multipart(client, url, fields, (self.data, self.filename, self.mimetype))
 
 
-def post_multipart(client, url: str, fields: dict[str, str],  # noqa: ANN001, ANN201
+def post_multipart(client, url: str, fields: dict[str, str],
                    file: tuple[bytes, str, str | None] | None = None):
     """POST a form as a browser encodes it (the file field named ``file``).
 
@@ -288,7 +288,7 @@ def first_column(headers: list[str], aliases: tuple[str, ...]) -> int | None:
 Fields = dict[str, tuple[list[str], st.SearchStrategy, st.SearchStrategy]]  # aliases, good values, any values
 
 
-def header_rows(draw, fields: Fields, required: tuple[str, ...], unique: tuple[str, ...], clean: bool,  # noqa: ANN001
+def header_rows(draw, fields: Fields, required: tuple[str, ...], unique: tuple[str, ...], clean: bool,
                 max_rows: int = 8) -> tuple[list[list[Any]], bool]:
     """A header (aliases of some fields, maybe missing or doubled ones, noise columns) and rows whose
     cells come from each field's good values or from hostile ones; ``clean``: a file a careful
@@ -332,7 +332,7 @@ def header_rows(draw, fields: Fields, required: tuple[str, ...], unique: tuple[s
 
 
 @st.composite
-def uploads(draw, fields: Fields, required: tuple[str, ...], unique: tuple[str, ...] = ()) -> Upload:  # noqa: ANN001
+def uploads(draw, fields: Fields, required: tuple[str, ...], unique: tuple[str, ...] = ()) -> Upload:
     """A hostile upload: a spreadsheet with a header and rows of these fields, or something that is not
     one; a third of them clean files that must be accepted."""
     clean = draw(st.integers(0, 2)) == 0
@@ -443,7 +443,7 @@ KEY_OF_HEADER = {re.sub(r"[\s（）()*:：]", "", alias).lower(): key for key, a
 
 
 @pytest.fixture
-def unit_world(make):  # noqa: ANN001, ANN201
+def unit_world(make):
     category = make.category(code="ZF", name="政府口机关")
     root = make.unit(code="ROOT", name="市政府", category=category)
     make.unit(code="U-OLD1", name="旧单位一", parent=root)
@@ -542,12 +542,12 @@ GROUP_OF = {key.lower(): code for code, name, _share in DEFAULT_GROUPS for key i
 
 
 @pytest.fixture
-def panel(make):  # noqa: ANN001, ANN201
+def panel(make):
     """A new appraisal with the invitation channel for each example (no mobile number taken yet)."""
     units = [make.unit(name="市教育局"), make.unit(name="市公安局")]
     questionnaire = make.questionnaire(kind="appraisal")
 
-    def new_campaign():  # noqa: ANN202
+    def new_campaign():
         campaign = make.campaign(units=units, questionnaire=questionnaire,
                                  channels=[Channel.WEB.value, Channel.INVITATION.value])
         make.commit()
@@ -641,7 +641,7 @@ LEADER_MESSAGES = SHEET_ERRORS + ("请选择要导入的文件", "表头需要",
 
 
 @pytest.fixture
-def period(make):  # noqa: ANN001, ANN201
+def period(make):
     """Period 2026Q4 with units D1–D3 (第1局 …); returns their ids by code."""
     category = make.category(code="ZF", name="政府口机关")
     units = [make.unit(code=f"D{i}", name=f"第{i}局", category=category) for i in range(1, 4)]
@@ -732,7 +732,7 @@ class Blob:
     data: bytes
     how: str
 
-    def _repr_pretty_(self, printer, cycle: bool) -> None:  # noqa: ANN001
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
         printer.text(repr(self))
 
     def __repr__(self) -> str:
@@ -740,7 +740,7 @@ class Blob:
 
 
 @st.composite
-def questionnaire_files(draw) -> Blob:  # noqa: ANN001
+def questionnaire_files(draw) -> Blob:
     """(file bytes, how it was made): a built-in template, a mutated one, random JSON or not JSON at all."""
     kind = draw(st.sampled_from(["template", "template", "mutated", "mutated", "mutated", "mutated", "random", "raw",
                                  "bytes"]))
@@ -816,7 +816,7 @@ QUESTIONNAIRE_MESSAGES = ("请选择要导入的问卷文件", "应为 UTF-8 编
 
 
 @pytest.fixture
-def with_groups(make):  # noqa: ANN001, ANN201
+def with_groups(make):
     make.groups()
     make.commit()
 
@@ -878,7 +878,7 @@ class CalendarRow:
     name: str | None = None
     blank: bool | None = False  # None: a hostile row, valid or not
 
-    def _repr_pretty_(self, printer, cycle: bool) -> None:  # noqa: ANN001
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
         printer.text(repr(self))
 
     def __repr__(self) -> str:
@@ -886,7 +886,7 @@ class CalendarRow:
 
 
 @st.composite
-def calendar_rows(draw, clean: bool = False) -> CalendarRow:  # noqa: ANN001
+def calendar_rows(draw, clean: bool = False) -> CalendarRow:
     """A row of a calendar file: valid, skipped (blank, comment), invalid in a known way, or hostile."""
     shape = draw(st.sampled_from(["good"] * 6 + ["blank", "comment"] if clean else
                                  ["good"] * 6 + ["weekend_holiday", "weekday_workday", "bad_date", "bad_kind", "short",
@@ -970,7 +970,7 @@ def test_holiday_calendar_import(app, session, analyst, rows, header, terminator
         event("calendar: refused")
         return
     assert not predictable or must_accept, f"accepted a calendar with errors ({len(text)} characters)"
-    echoed = html.unescape(re.search(r'<textarea name="text" hidden>(.*?)</textarea>', page, re.S).group(1))
+    echoed = html.unescape(re.search(r'<textarea name="text" hidden>(.*?)</textarea>', page, re.DOTALL).group(1))
     confirm = {"csrf_token": csrf_from(checked), "confirm": "1", "text": echoed} | ({"replace": "1"} if replace else {})
     done = client.post("/admin/calendar/import", data=confirm)  # the confirm form is url-encoded
     assert done.status_code == 302, error_text(done.get_data(as_text=True))
@@ -988,14 +988,14 @@ def test_holiday_calendar_import(app, session, analyst, rows, header, terminator
 
 # --- flask import-all with damaged archives ------------------------------------------------------------
 
-def _wipe(session) -> None:  # noqa: ANN001
+def _wipe(session) -> None:
     for table in reversed(tables()):
         session.execute(table.delete())
     session.commit()
 
 
 @pytest.fixture
-def archive(app, session, make, tmp_path) -> tuple[Path, dict[str, list[tuple]]]:  # noqa: ANN001
+def archive(app, session, make, tmp_path) -> tuple[Path, dict[str, list[tuple]]]:
     """A small real backup of this database, and the database emptied for restoring it."""
     category = make.category(code="ZF", name="政府口机关\x01")
     root = make.unit(code="ROOT", name="市政府", category=category, note="备注 <b>")
@@ -1008,7 +1008,7 @@ def archive(app, session, make, tmp_path) -> tuple[Path, dict[str, list[tuple]]]
     return path, content
 
 
-def _content(session) -> dict[str, list[tuple]]:  # noqa: ANN001
+def _content(session) -> dict[str, list[tuple]]:
     out = {t.name: [tuple(r) for r in session.execute(select(t).order_by(*t.primary_key.columns)).all()]
            for t in tables()}
     session.rollback()
@@ -1025,7 +1025,7 @@ HOSTILE_ROW_VALUES = st.one_of(HOSTILE_JSON, st.sampled_from(["2026-13-45", "202
 
 
 @st.composite
-def damaged_archives(draw, good: bytes, members: dict[str, bytes]) -> Blob:  # noqa: ANN001
+def damaged_archives(draw, good: bytes, members: dict[str, bytes]) -> Blob:
     how = draw(st.sampled_from(["truncate", "flip", "junk", "empty", "random", "manifest", "rows", "rows",
                                 "member_type", "intact"]))
     if how == "intact":
@@ -1117,7 +1117,7 @@ def test_import_all_with_damaged_archives(app, session, runner, archive, tmp_pat
 # --- the JSON API ------------------------------------------------------------------------------------
 
 @pytest.fixture
-def published(session, make):  # noqa: ANN001, ANN201
+def published(session, make):
     """An official result for 2026Q4 and a live API token (and a revoked one)."""
     category = make.category(code="ZF", name="政府口机关")
     units = [make.unit(code=f"D{i}", name=f"第{i}局", category=category) for i in range(1, 3)]

@@ -81,12 +81,12 @@ def valid_fields(html: str) -> list[tuple[str, str]]:
     return fields
 
 
-def counts(session) -> tuple[int, int]:  # noqa: ANN001
+def counts(session) -> tuple[int, int]:
     session.expire_all()
     return (session.scalar(select(func.count(Response.id))), session.scalar(select(func.count(Answer.id))))
 
 
-def assert_all_or_nothing(session, before: tuple[int, int], status: int) -> None:  # noqa: ANN001
+def assert_all_or_nothing(session, before: tuple[int, int], status: int) -> None:
     assert status < 500
     after = counts(session)
     if after == before:
@@ -98,14 +98,14 @@ def assert_all_or_nothing(session, before: tuple[int, int], status: int) -> None
 
 
 @pytest.fixture
-def service(make):  # noqa: ANN001, ANN201
+def service(make):
     campaign = make.campaign(units=[make.unit(name="不动产登记窗口")])
     make.commit()
     return campaign
 
 
 @pytest.fixture
-def appraisal(make):  # noqa: ANN001, ANN201
+def appraisal(make):
     campaign = make.campaign(units=[make.unit(), make.unit(), make.unit()], kind="appraisal")
     make.commit()
     return campaign

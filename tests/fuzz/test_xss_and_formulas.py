@@ -48,7 +48,7 @@ MAX_PAGES = 220
 SKIP = re.compile(r"/(logout|static/)|\.(png|svg|pdf|zip|json)(\?|$)|/qr\b|/posters?\b")
 
 
-def _inject(session) -> dict[str, str]:  # noqa: ANN001
+def _inject(session) -> dict[str, str]:
     """Payloads into every free-text field; returns which field got which payload."""
     payload = {}
     units = list(session.scalars(select(Unit).order_by(Unit.id)))
@@ -85,7 +85,7 @@ def _inject(session) -> dict[str, str]:  # noqa: ANN001
 
 
 @pytest.fixture
-def world(app, session, runner):  # noqa: ANN001, ANN201
+def world(app, session, runner):
     seed_demo(session, responses=120)
     payload = _inject(session)
     for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.CLOSED)):
@@ -95,7 +95,7 @@ def world(app, session, runner):  # noqa: ANN001, ANN201
     return payload
 
 
-def _login(client, session, role: Role) -> None:  # noqa: ANN001
+def _login(client, session, role: Role) -> None:
     from survey.services.accounts.users import hash_password
 
     user = session.scalar(select(User).where(User.role == role).order_by(User.id))
@@ -106,7 +106,7 @@ def _login(client, session, role: Role) -> None:  # noqa: ANN001
     assert reply.status_code == 302
 
 
-def _crawl(client, starts: list[str]) -> tuple[dict[str, str], list[str]]:  # noqa: ANN001
+def _crawl(client, starts: list[str]) -> tuple[dict[str, str], list[str]]:
     """GET every same-site page linked from ``starts``: (HTML by path, export links)."""
     pages: dict[str, str] = {}
     exports: list[str] = []
@@ -154,7 +154,7 @@ def _cells(path: str, body: bytes) -> list[str]:
     return [c for c in cells if isinstance(c, str)]
 
 
-def _assert_neutralised(client, exports: list[str]) -> set[str]:  # noqa: ANN001
+def _assert_neutralised(client, exports: list[str]) -> set[str]:
     found = set()
     for path in exports:
         response = client.get(path)

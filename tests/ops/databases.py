@@ -6,7 +6,6 @@ import shutil
 import uuid
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from survey.extensions import db
@@ -38,7 +37,7 @@ class Fresh:
         migrate_to_head(database_url, self.tmp_path / f"pg-{name}")
         return database_url
 
-    def __call__(self, kind: str, **overrides: object):  # noqa: ANN204
+    def __call__(self, kind: str, **overrides: object):
         url = self.url(kind)
         app = build_app(url, self.tmp_path / f"inst-{uuid.uuid4().hex[:6]}", **overrides)
         self.apps.append(app)
@@ -55,10 +54,3 @@ class Fresh:
                 for name in self.databases:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
-
-
-@pytest.fixture
-def fresh(tmp_path, sqlite_template):  # noqa: ANN001, ANN201
-    maker = Fresh(tmp_path, sqlite_template)
-    yield maker
-    maker.close()

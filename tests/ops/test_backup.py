@@ -17,12 +17,11 @@ from survey.models import Answer, AuditLog, Campaign, FollowUpContact, Response,
 from survey.services.demo.seed import seed_demo
 from survey.services.ops.backup import BackupError, export_all, import_all, tables
 from tests.conftest import PG_URL
-from tests.ops.databases import fresh  # noqa: F401  (fixture)
 
 XSS = '<script>alert(1)</script>'
 
 
-def _snapshot(app) -> dict[str, list[tuple]]:  # noqa: ANN001
+def _snapshot(app) -> dict[str, list[tuple]]:
     """Every row of every table, as comparable tuples (datetimes in UTC)."""
     with app.app_context():
         out = {}
@@ -33,7 +32,7 @@ def _snapshot(app) -> dict[str, list[tuple]]:  # noqa: ANN001
         return out
 
 
-def _seeded_sqlite(fresh):  # noqa: ANN001, ANN202
+def _seeded_sqlite(fresh):
     app = fresh("sqlite")
     with app.app_context():
         seed_demo(db.session, responses=150)
@@ -45,12 +44,12 @@ def _seeded_sqlite(fresh):  # noqa: ANN001, ANN202
     return app
 
 
-def _export(app, path: Path) -> None:  # noqa: ANN001
+def _export(app, path: Path) -> None:
     with app.app_context():
         export_all(db.session, path)
 
 
-def _import(app, path: Path) -> None:  # noqa: ANN001
+def _import(app, path: Path) -> None:
     with app.app_context():
         import_all(db.session, path)
 
@@ -114,7 +113,7 @@ def test_round_trip_on_the_same_database_kind(app, tmp_path, backend, fresh):
 
 # --- refusals ------------------------------------------------------------------------------------
 
-def _repack(source: Path, target: Path, change) -> None:  # noqa: ANN001
+def _repack(source: Path, target: Path, change) -> None:
     """Copy an archive, letting ``change(name, data, manifest)`` alter members (and the manifest)."""
     with tarfile.open(source) as archive:
         members = {m.name: archive.extractfile(m).read() for m in archive.getmembers()}
@@ -128,18 +127,18 @@ def _repack(source: Path, target: Path, change) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def archive_and_empty(app, tmp_path, backend, fresh):  # noqa: ANN001, ANN201
+def archive_and_empty(app, tmp_path, backend, fresh):
     with app.app_context():
         seed_demo(db.session, responses=30)
     _export(app, tmp_path / "good.tar.gz")
     return tmp_path / "good.tar.gz", fresh(backend)
 
 
-def _row_total(app) -> int:  # noqa: ANN001
+def _row_total(app) -> int:
     return sum(len(rows) for rows in _snapshot(app).values())
 
 
-def _refused(target, path: Path, match: str) -> None:  # noqa: ANN001
+def _refused(target, path: Path, match: str) -> None:
     with target.app_context(), pytest.raises(BackupError, match=match):
         import_all(db.session, path)
     assert _row_total(target) == 0
@@ -155,7 +154,7 @@ def test_truncated_archive_is_refused_and_nothing_written(archive_and_empty, tmp
 def test_tampered_rows_are_refused_by_their_hash(archive_and_empty, tmp_path):
     good, target = archive_and_empty
 
-    def change(members, manifest):  # noqa: ANN001, ANN202
+    def change(members, manifest):
         members["tables/answer.jsonl"] = members["tables/answer.jsonl"].replace(b'"level":5', b'"level":1', 1)
 
     _repack(good, tmp_path / "tampered.tar.gz", change)
@@ -166,7 +165,7 @@ def test_rows_that_break_a_constraint_roll_back_every_table(archive_and_empty, t
     """Hashes fine, but the last table refers to a response that is not there: nothing stays."""
     good, target = archive_and_empty
 
-    def change(members, manifest):  # noqa: ANN001, ANN202
+    def change(members, manifest):
         line = json.dumps({"id": 999999, "case_id": 987654, "tag": "孤儿"}, ensure_ascii=False).encode() + b"\n"
         members["tables/case_tag.jsonl"] += line
         manifest["tables"]["case_tag"]["rows"] += 1
@@ -179,7 +178,7 @@ def test_rows_that_break_a_constraint_roll_back_every_table(archive_and_empty, t
 def test_other_schema_revision_and_garbage_are_refused(archive_and_empty, tmp_path):
     good, target = archive_and_empty
 
-    def change(members, manifest):  # noqa: ANN001, ANN202
+    def change(members, manifest):
         manifest["schema_revision"] = "0999"
 
     _repack(good, tmp_path / "other.tar.gz", change)

@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Self
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
@@ -31,14 +32,13 @@ from survey.config import normalise_database_url
 from survey.models import Answer, Response
 from tests.conftest import PG_URL, _admin_engine
 from tests.factories import Factory
-from tests.ops.databases import fresh  # noqa: F401  (fixture)
 from tests.ops.servers import Phone, healthy, start_gunicorn
 
 pytestmark = pytest.mark.slow
 THREADS = 4
 
 
-def _site(fresh, kind: str) -> tuple[str, str]:  # noqa: ANN001
+def _site(fresh, kind: str) -> tuple[str, str]:
     """A fresh database with one open window-service campaign; (database URL, the window's code)."""
     from survey.extensions import db
 
@@ -81,7 +81,7 @@ class Load:
                     self.failures += 1
                 time.sleep(0.1)
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Self:
         for t in self.threads:
             t.start()
         return self
@@ -134,7 +134,7 @@ def _env(url: str, instance: Path) -> dict[str, str]:
             "PINGYI_RATELIMIT_ENABLED": "0"}
 
 
-def _kill_a_worker(server) -> None:  # noqa: ANN001
+def _kill_a_worker(server) -> None:
     workers = server.workers()
     assert len(workers) == 2
     os.kill(workers[0], signal.SIGKILL)
@@ -192,9 +192,9 @@ def _restart_postgresql() -> None:
     try:
         subprocess.run([*command, "restart"], check=True, capture_output=True, timeout=120)
     finally:
-        status = subprocess.run([*command, "status"], capture_output=True)
+        status = subprocess.run([*command, "status"], capture_output=True, check=False)
         if status.returncode != 0:
-            subprocess.run([*command, "start"], capture_output=True, timeout=120)
+            subprocess.run([*command, "start"], capture_output=True, timeout=120, check=False)
 
 
 def _real_restart_allowed() -> str | None:

@@ -92,7 +92,7 @@ class Site:
     engine: Engine  # to read what the instances stored
     redis: redis.Redis
 
-    def responses(self, *conditions) -> int:  # noqa: ANN002
+    def responses(self, *conditions) -> int:
         with self.engine.connect() as conn:
             return conn.scalar(select(func.count(Response.id)).where(*conditions))
 

@@ -19,12 +19,12 @@ from survey.models import (
 )
 from survey.services.ops.retention import RetentionPolicy, apply_retention
 
-NOW = dt.datetime(2026, 12, 1, 4, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 12, 1, 4, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
 POLICY = RetentionPolicy(fingerprint_days=30, invitation_phone_days=30)
 
 
-def _response(session, campaign, n: int, submitted_at: dt.datetime) -> Response:  # noqa: ANN001
+def _response(session, campaign, n: int, submitted_at: dt.datetime) -> Response:
     response = Response(campaign_id=campaign.id, questionnaire_id=campaign.questionnaire_id, channel=Channel.WEB,
                         status=ResponseStatus.FLAGGED, status_reason="burst", submission_id=f"retention-test-{n:08d}",
                         fingerprint=f"{n:064x}", submitted_at=submitted_at)
@@ -33,7 +33,7 @@ def _response(session, campaign, n: int, submitted_at: dt.datetime) -> Response:
     return response
 
 
-def _case(session, response: Response, unit, state: CaseState, now: dt.datetime) -> Case:  # noqa: ANN001
+def _case(session, response: Response, unit, state: CaseState, now: dt.datetime) -> Case:
     case = Case(unit_id=unit.id, campaign_id=response.campaign_id, response_id=response.id,
                 dedup_key=f"bad:{response.id}:{unit.id}", kind=CaseKind.BAD_RATING, state=state, summary="差评",
                 opened_on=now.date(), due_on=now.date())
@@ -41,7 +41,7 @@ def _case(session, response: Response, unit, state: CaseState, now: dt.datetime)
     return case
 
 
-def _world(session, make, now: dt.datetime = NOW):  # noqa: ANN001, ANN202
+def _world(session, make, now: dt.datetime = NOW):
     unit = make.unit()
     live = make.campaign(units=[unit], opens_at=now - 90 * DAY, closes_at=now + 10 * DAY)
     old = make.campaign(units=[unit], opens_at=now - 120 * DAY, closes_at=now - 31 * DAY)
@@ -69,7 +69,7 @@ def _world(session, make, now: dt.datetime = NOW):  # noqa: ANN001, ANN202
     return {"responses": [r_old, r_new], "invitations": invitations, "campaigns": (live, old, recent)}
 
 
-def _phones(session) -> set[str]:  # noqa: ANN001
+def _phones(session) -> set[str]:
     return set(session.scalars(select(FollowUpContact.phone)))
 
 

@@ -57,7 +57,7 @@ def test_templates_have_no_inline_script_style_or_handlers():
 
 
 @pytest.fixture
-def production(database_url, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+def production(database_url, tmp_path, monkeypatch):
     """The site as configured for production behind one TLS-terminating proxy."""
     monkeypatch.setenv("PINGYI_PROXY_HOPS", "1")
     app = build_app(database_url, tmp_path / "prod", ENV_NAME="production", SECURE_COOKIES=True)

@@ -30,25 +30,25 @@ class Row(_Base):
     key: Mapped[str] = mapped_column(String(40), unique=True)
 
 
-def _engine(path: Path, ours: bool = True):  # noqa: ANN202
+def _engine(path: Path, ours: bool = True):
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
     if ours:
         install_sqlite_pragmas(engine)
     else:  # SQLAlchemy's documented recipe with a plain deferred BEGIN, for comparison
         @event.listens_for(engine, "connect")
-        def _connect(dbapi_connection, _record):  # noqa: ANN001, ANN202
+        def _connect(dbapi_connection, _record):
             dbapi_connection.isolation_level = None
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
             dbapi_connection.execute("PRAGMA busy_timeout=30000")
 
         @event.listens_for(engine, "begin")
-        def _begin(conn):  # noqa: ANN001, ANN202
+        def _begin(conn):
             conn.exec_driver_sql("BEGIN")
     _Base.metadata.create_all(engine)
     return engine
 
 
-def _hammer(engine) -> list[Exception]:  # noqa: ANN001
+def _hammer(engine) -> list[Exception]:
     errors: list[Exception] = []
     barrier = threading.Barrier(WORKERS)
 

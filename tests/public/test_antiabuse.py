@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 from itsdangerous import URLSafeSerializer
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from survey.extensions import limiter
 from survey.models import Response, ResponseStatus, utcnow
 from survey.services.responses import antiabuse
 from survey.services.responses.antiabuse import LEDGER_SALT, BurstRule, DeviceLedger
@@ -17,20 +15,20 @@ from tests.public.helpers import checked, filled
 SECRET = "s" * 64
 
 
-def _responses(session) -> list[Response]:  # noqa: ANN001
+def _responses(session) -> list[Response]:
     session.expire_all()
     return list(session.scalars(select(Response).order_by(Response.id)))
 
 
 @pytest.fixture
-def windows(make):  # noqa: ANN001, ANN201
+def windows(make):
     """One campaign over three windows: (campaign, [unit codes])."""
     campaign = make.campaign(units=[make.unit(name=f"窗口{i}") for i in range(3)])
     make.commit()
     return campaign, [cu.short_code for cu in campaign.campaign_units]
 
 
-def _submit(client, campaign, code, **overrides):  # noqa: ANN001, ANN003, ANN202
+def _submit(client, campaign, code, **overrides):
     return client.post(f"/s/{code}", data=filled(campaign.questionnaire, client.get(f"/s/{code}"), **overrides))
 
 
@@ -77,7 +75,7 @@ class TestOncePerDevice:
         assert f'name="u" value="{units[0].code}"' not in chooser and "已评价" in chooser
         both = client.get(rate, query_string=[("u", units[0].code), ("u", units[1].code)])
         html = both.get_data(as_text=True)
-        assert "您在本设备上已经评价过：部门0" in html and 'id="u-%d"' % units[0].id not in html
+        assert "您在本设备上已经评价过：部门0" in html and f'id="u-{units[0].id}"' not in html
         assert client.get(rate, query_string={"u": units[0].code}).get_data(as_text=True).count("您已评价过") >= 1
         # a page for two units, one of which got rated in another tab meanwhile: answers kept, asked again
         stale = client.get(rate, query_string=[("u", units[1].code), ("u", units[2].code)])
@@ -123,7 +121,7 @@ class TestFingerprint:
         assert response.fingerprint != hashlib.sha256(b"127.0.0.1").hexdigest()  # not a plain, guessable hash
 
     def test_fingerprint_rotates_and_differs_per_campaign(self):
-        now = dt.datetime(2026, 11, 20, 10, tzinfo=dt.timezone.utc)
+        now = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
         base = antiabuse.fingerprint(SECRET, "10.0.0.1", "UA", 7, now)
         assert len(base) == 64 and int(base, 16) >= 0
         assert antiabuse.fingerprint(SECRET, "10.0.0.1", "UA", 7, now + dt.timedelta(hours=1)) == base
@@ -137,7 +135,7 @@ class TestFingerprint:
 
 
 @pytest.fixture
-def app_overrides():  # noqa: ANN201
+def app_overrides():
     return {"BURST_MAX_RESPONSES": 2, "BURST_WINDOW_MINUTES": 10}
 
 

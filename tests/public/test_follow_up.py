@@ -9,7 +9,7 @@ import pytest
 from itsdangerous import TimestampSigner
 from sqlalchemy import func, select
 
-from survey.models import Answer, FollowUpContact, Response, utcnow
+from survey.models import Answer, FollowUpContact, Response
 from survey.services.responses.follow_up import normalise_phone
 from tests.factories import csrf_from, hidden_from
 from tests.public.helpers import filled
@@ -44,13 +44,13 @@ def test_phone_numbers(raw, expected):
 
 
 @pytest.fixture
-def window(make):  # noqa: ANN001, ANN201
+def window(make):
     campaign = make.campaign()
     make.commit()
     return campaign, campaign.campaign_units[0].short_code
 
 
-def _rate(client, campaign, code, level):  # noqa: ANN001, ANN202
+def _rate(client, campaign, code, level):
     posted = client.post(f"/s/{code}", data=filled(campaign.questionnaire, client.get(f"/s/{code}"), level=level))
     assert posted.status_code == 303
     return client.get(posted.headers["Location"])

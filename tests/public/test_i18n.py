@@ -28,16 +28,16 @@ CITIZEN_SOURCES = [
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 
 
-def _catalog():  # noqa: ANN202
+def _catalog():
     with open(CATALOG / "messages.po", "rb") as fh:
         return read_po(fh, locale="en")
 
 
-def _key(value):  # noqa: ANN001, ANN202
+def _key(value):
     return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
-def _translations(catalog) -> dict:  # noqa: ANN001
+def _translations(catalog) -> dict:
     """msgid → msgstr of every translated, non-fuzzy message (plurals as tuples)."""
     return {_key(m.id): _key(m.string) for m in catalog if m.id and any(_key(m.string) or ()) and not m.fuzzy}
 
@@ -56,7 +56,7 @@ def test_compiled_catalog_is_up_to_date_with_the_po():
 @pytest.mark.parametrize("source", CITIZEN_SOURCES)
 def test_every_citizen_string_has_its_english(source):
     method = "jinja2" if source.endswith(".html") else "python"
-    with open(ROOT / source, "rb") as fh:
+    with open(ROOT / source, "rb"):
         found = [msgid for _line, msgid, _comments, _context in extract_from_file(method, ROOT / source, keywords=KEYWORDS)]
     translations = _translations(_catalog())
     missing = [m for m in found if _key(m) not in translations]
@@ -69,7 +69,7 @@ def _no_chinese_chrome(html: str) -> list[str]:
 
 
 @pytest.fixture
-def english(client, make):  # noqa: ANN001, ANN201
+def english(client, make):
     """Every text that comes from data has its English, so what is left is the page's own chrome."""
     client.get("/?lang=en")
     cat = make.category(name="政府口机关")

@@ -13,13 +13,13 @@ from survey.services.responses import submission
 from tests.public.helpers import filled
 
 
-def _count(session, model=Response) -> int:  # noqa: ANN001
+def _count(session, model=Response) -> int:
     session.expire_all()
     return session.scalar(select(func.count()).select_from(model))
 
 
 @pytest.fixture
-def desk_route(app, make):  # noqa: ANN001, ANN201
+def desk_route(app, make):
     """A stand-in for the desk's single-use code route: the code may be used once."""
     groups = make.groups()
     staff = make.user(role="desk")
@@ -27,13 +27,13 @@ def desk_route(app, make):  # noqa: ANN001, ANN201
     make.commit()
     used: list[int] = []
 
-    def consume(session, response):  # noqa: ANN001, ANN202
+    def consume(session, response):
         if used:
             raise submission.Refused("这个评价码已经使用过。")
         used.append(response.id)
 
     @csrf.exempt
-    def desk_code(code: str):  # noqa: ANN202
+    def desk_code(code: str):
         target = campaign_service.resolve_code(db.session, code)
         return questionnaire_view(
             target, channel=Channel.DESK, preset_group_id=groups["FW"].id,
@@ -61,7 +61,7 @@ def test_plugged_route_renders_the_same_questionnaire_and_stores_its_fields(clie
 
 
 def test_before_commit_refusal_stores_nothing_and_explains(client, desk_route, session):
-    campaign, _staff, _group, used = desk_route
+    campaign, _staff, _group, _used = desk_route
     url = f"/test-desk/{campaign.campaign_units[0].short_code}"
     first, second = client.get(url), client.get(url)  # two phones scanned the same code
     assert client.post(url, data=filled(campaign.questionnaire, first)).status_code == 303
@@ -80,7 +80,7 @@ def test_after_insert_hooks_run_once_per_new_response_in_its_transaction(session
     seen: list[tuple[int, int]] = []
 
     @submission.after_insert
-    def count_answers(sess, response):  # noqa: ANN001, ANN202
+    def count_answers(sess, response):
         seen.append((response.id, len(response.answers)))
 
     submission.after_insert(count_answers)  # registering twice runs it once
@@ -91,7 +91,7 @@ def test_after_insert_hooks_run_once_per_new_response_in_its_transaction(session
     assert seen == [(stored.response.id, 1)]
 
     @submission.after_insert
-    def broken(sess, response):  # noqa: ANN001, ANN202
+    def broken(sess, response):
         raise RuntimeError("case service down")
 
     with pytest.raises(RuntimeError):

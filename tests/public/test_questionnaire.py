@@ -11,12 +11,12 @@ from survey.models import Answer, Channel, QuestionType, Response, ResponseStatu
 from tests.public.helpers import ALL_TYPES, checked, filled, page_fields
 
 
-def _count(session, model=Response) -> int:  # noqa: ANN001
+def _count(session, model=Response) -> int:
     return session.scalar(select(func.count()).select_from(model))
 
 
 @pytest.fixture
-def all_types(make):  # noqa: ANN001, ANN201
+def all_types(make):
     """An open campaign over one window with the every-type questionnaire; returns (campaign, code, questions)."""
     unit = make.unit(name="不动产登记窗口", name_en="Property registration", window_no="12")
     questionnaire = make.questionnaire(data=ALL_TYPES)
@@ -43,7 +43,7 @@ def test_home_lists_open_public_campaigns_only(client, make):
 
 
 def test_every_question_type_renders_as_fieldset_with_legend(client, all_types):
-    campaign, code, q = all_types
+    _campaign, code, q = all_types
     page = client.get(f"/s/{code}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -135,7 +135,7 @@ def test_bad_answers_get_a_message_next_to_the_question(client, all_types, sessi
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     # the message sits inside the question's fieldset, tied to it, and in the summary at the top
-    fieldset = re.search(rf'<fieldset class="q [^"]*has-error" id="f-q{target.id}"[^>]*>(.*?)</fieldset>', html, re.S)
+    fieldset = re.search(rf'<fieldset class="q [^"]*has-error" id="f-q{target.id}"[^>]*>(.*?)</fieldset>', html, re.DOTALL)
     assert fieldset is not None and message in fieldset.group(1)
     assert f'aria-describedby="e-q{target.id}' in html
     assert 'id="error-summary"' in html and f'href="#q{target.id}-1"' in html
@@ -205,7 +205,7 @@ def test_campaign_code_records_web_and_unit_code_poster(client, make, session):
 
 class TestAppraisal:
     @pytest.fixture
-    def appraisal(self, make):  # noqa: ANN001, ANN201
+    def appraisal(self, make):
         cat = make.category(name="政府口机关")
         units = [make.unit(name=f"单位{i}", category=cat) for i in range(3)]
         campaign = make.campaign(units=units, kind="appraisal")

@@ -13,7 +13,7 @@ from tests.public.helpers import checked, filled
 
 
 @pytest.fixture
-def app_overrides():  # noqa: ANN201
+def app_overrides():
     return {"RATELIMIT_ENABLED": True, "RATELIMIT_SUBMIT": "2 per minute", "RATELIMIT_STORAGE_URI": "memory://"}
 
 
@@ -52,7 +52,7 @@ def test_storage_outage_lets_the_response_through(client, make, session, monkeyp
     code = campaign.campaign_units[0].short_code
     page = client.get(f"/s/{code}")
 
-    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def broken(*args, **kwargs):
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr(limiter.limiter, "hit", broken)
@@ -75,7 +75,7 @@ REDIS_PREFIX = f"pingyi-test-{uuid.uuid4().hex[:8]}"
 @pytest.mark.skipif(not _redis_up(), reason="no Redis at 127.0.0.1:6379")
 class TestRedis:
     @pytest.fixture
-    def app_overrides(self):  # noqa: ANN201
+    def app_overrides(self):
         return {"RATELIMIT_ENABLED": True, "RATELIMIT_SUBMIT": "1 per minute", "REDIS_URL": "redis://127.0.0.1:6379/15",
                 "RATELIMIT_KEY_PREFIX": f"{REDIS_PREFIX}-{uuid.uuid4().hex[:6]}"}
 

@@ -14,13 +14,13 @@ from survey.services.responses import submission
 from tests.public.helpers import checked, filled
 
 
-def _count(session) -> int:  # noqa: ANN001
+def _count(session) -> int:
     session.expire_all()
     return session.scalar(select(func.count()).select_from(Response))
 
 
 @pytest.fixture
-def window(make):  # noqa: ANN001, ANN201
+def window(make):
     campaign = make.campaign()
     make.commit()
     return campaign, campaign.campaign_units[0].short_code
@@ -76,10 +76,10 @@ class TestIdempotency:
         assert re.search(r'name="submission_id" type="hidden" value="[A-Za-z0-9_-]{32}"', response.get_data(as_text=True))
 
 
-def _none_then_real(real):  # noqa: ANN001, ANN202
+def _none_then_real(real):
     calls = {"n": 0}
 
-    def fake(session, submission_id):  # noqa: ANN001, ANN202
+    def fake(session, submission_id):
         calls["n"] += 1
         return None if calls["n"] == 1 else real(session, submission_id)
 

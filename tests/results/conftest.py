@@ -18,7 +18,7 @@ class Period:
 
 
 @pytest.fixture
-def computed(session, make) -> Period:  # noqa: ANN001
+def computed(session, make) -> Period:
     """Three departments (one with a window below it) in one category, a scheme, a draft snapshot."""
     category = make.category(code="ZF", name="政府口机关")
     units = [make.unit(code=f"D{i}", name=f"第{i}局", category=category) for i in range(1, 4)]

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from survey.models import Answer, Campaign, Channel, QuestionType, RespondentGroup, Response, ResponseStatus, Unit
 
@@ -14,13 +15,13 @@ def satisfaction_questions(campaign: Campaign) -> list:
     return [q for q in campaign.questionnaire.questions if q.type == QuestionType.SATISFACTION and q.in_index]
 
 
-def comment_question(campaign: Campaign):  # noqa: ANN201
+def comment_question(campaign: Campaign):
     return next(q for q in campaign.questionnaire.questions if q.type == QuestionType.TEXT and q.is_comment)
 
 
 def add_response(session, campaign: Campaign, ratings: dict[Unit, Sequence[Any]], group: RespondentGroup | None,
                  channel: Channel = Channel.POSTER, status: ResponseStatus = ResponseStatus.VALID,
-                 comments: dict[Unit, str] | None = None) -> Response:  # noqa: ANN001
+                 comments: dict[Unit, str] | None = None) -> Response:
     """One response rating each unit: levels 1–5, "dk" for 不了解, None for not asked, per index question."""
     questions = satisfaction_questions(campaign)
     first_unit = next(iter(ratings))
@@ -47,7 +48,7 @@ def add_response(session, campaign: Campaign, ratings: dict[Unit, Sequence[Any]]
 
 
 def fill(session, campaign: Campaign, unit: Unit, groups: dict[str, RespondentGroup], n: int, quality: int,
-         seed: int = 1) -> list[Response]:  # noqa: ANN001
+         seed: int = 1) -> list[Response]:
     """``n`` responses for one unit, levels around ``quality`` (1–5), spread over the groups, some 不了解."""
     import random
 

@@ -12,14 +12,14 @@ from survey.services.results import snapshots
 
 
 @pytest.fixture
-def bearer(session):  # noqa: ANN001, ANN201
+def bearer(session):
     _token, plaintext = api_tokens.create(session, None, "绩效管理系统")
     session.commit()
     return {"Authorization": f"Bearer {plaintext}"}
 
 
 @pytest.fixture
-def published(session, computed):  # noqa: ANN001, ANN201
+def published(session, computed):
     snapshots.publish(session, computed.snapshot, None)
     session.commit()
     return computed

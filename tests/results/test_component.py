@@ -11,7 +11,7 @@ from survey.services.results import component
 NAN = np.nan
 
 
-def inputs(survey, se, leader=None, service=None, service_se=None, category=None):  # noqa: ANN001, ANN201
+def inputs(survey, se, leader=None, service=None, service_se=None, category=None):
     n = len(survey)
     return component.UnitInputs(
         category=np.array(category or [1] * n), survey=np.array(survey, float), survey_se=np.array(se, float),
@@ -23,7 +23,7 @@ def inputs(survey, se, leader=None, service=None, service_se=None, category=None
     )
 
 
-def scheme(**changes):  # noqa: ANN003, ANN201
+def scheme(**changes):
     base = {key: (dict(value) if isinstance(value, dict) else value) for key, value in component.DEFAULTS.items()}
     base.update(changes)
     return base

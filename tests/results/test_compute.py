@@ -22,7 +22,7 @@ from tests.results.helpers import add_response, fill, satisfaction_questions
 
 
 @pytest.fixture
-def period(make, session):  # noqa: ANN001, ANN201
+def period(make, session):
     """Two windows in one category, 40 + 35 responses, one excluded and one flagged response."""
     category = make.category(name="窗口")
     a = make.unit(code="WA", name="甲窗口", category=category)
@@ -37,7 +37,7 @@ def period(make, session):  # noqa: ANN001, ANN201
     return campaign, a, b, groups, excluded, flagged
 
 
-def engine_reference(session, campaign, spec, include_flagged=False):  # noqa: ANN001, ANN201
+def engine_reference(session, campaign, spec, include_flagged=False):
     """The engine run on arrays built straight from the ORM rows (the slow, obvious way)."""
     layout = spec["survey"]["layout"]
     qpos = {qid: k for k, qid in enumerate(layout["question_ids"])}
@@ -57,7 +57,7 @@ def engine_reference(session, campaign, spec, include_flagged=False):  # noqa: A
 
 
 def test_snapshot_equals_the_engine_on_orm_arrays_bit_for_bit(session, period):
-    campaign, a, b, groups, excluded, flagged = period
+    campaign, a, b, _groups, excluded, flagged = period
     snapshot = snapshots.compute_snapshot(session, campaign, None)
     session.commit()
     reference = engine_reference(session, campaign, snapshot.params)
@@ -138,7 +138,7 @@ def test_duplicate_answer_is_refused_with_a_clear_message(session, period):
 
 
 def test_verification_reproduces_exactly_and_detects_a_changed_answer(session, period):
-    campaign, a, b, groups, excluded, flagged = period
+    campaign, a, _b, groups, _excluded, flagged = period
     snapshot = snapshots.compute_snapshot(session, campaign, None)
     session.commit()
     # later events must not change the frozen result: a new response, a newly excluded response
@@ -239,7 +239,7 @@ def test_weighting_settings_are_validated_field_by_field(session, period):
 
 
 def test_a_group_with_answers_but_no_share_is_an_error_not_a_silent_drop(session, period):
-    campaign, a, b, groups, *_ = period
+    campaign, _a, _b, groups, *_ = period
     groups["QY"].active = False
     groups["QY"].target_share = 0.0
     session.commit()

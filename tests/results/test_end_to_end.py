@@ -16,7 +16,7 @@ from tests.public.helpers import filled
 SCORES = {5: 100.0, 4: 75.0, 3: 50.0, 2: 25.0, 1: 0.0}
 
 
-def _submit(app, code: str, questionnaire, address: str, levels: dict[str, str]) -> None:  # noqa: ANN001
+def _submit(app, code: str, questionnaire, address: str, levels: dict[str, str]) -> None:
     """One citizen on their own phone (own cookies, own address) answers the unit's questionnaire."""
     phone = app.test_client()
     env = {"REMOTE_ADDR": address}

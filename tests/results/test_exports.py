@@ -19,7 +19,7 @@ PAYLOADS = ['=HYPERLINK("http://evil.example","点我")', "+1", "-1", "@SUM(A1:A
 
 
 @pytest.fixture
-def hostile(session, make):  # noqa: ANN001, ANN201
+def hostile(session, make):
     """Units whose names, and comments whose text, start like spreadsheet formulas."""
     category = make.category(name="=类别")
     units = [make.unit(code=f"X{i}", name=payload, category=category) for i, payload in enumerate(PAYLOADS)]
@@ -35,7 +35,7 @@ def hostile(session, make):  # noqa: ANN001, ANN201
     return snapshot, units
 
 
-def _every_text_cell(book) -> list[str]:  # noqa: ANN001
+def _every_text_cell(book) -> list[str]:
     return [c.value for sheet in book.worksheets for row in sheet.iter_rows() for c in row if isinstance(c.value, str)]
 
 
@@ -62,7 +62,7 @@ def test_workbook_has_a_formatted_sheet_per_table(session, computed):
 
 
 def test_every_exported_cell_is_neutralised(session, hostile):
-    snapshot, units = hostile
+    snapshot, _units = hostile
     book = load_workbook(io.BytesIO(exports.workbook(session, snapshot)))
     texts = _every_text_cell(book)
     assert not [t for t in texts if t[:1] in ("=", "+", "-", "@", "\t", "\r", "\n")]

@@ -13,7 +13,7 @@ from survey.services.results import component, leader_ratings, snapshots
 from tests.factories import csrf_from
 
 
-def _count(session) -> int:  # noqa: ANN001
+def _count(session) -> int:
     return session.scalar(select(func.count()).select_from(LeaderRating))
 
 

@@ -28,7 +28,7 @@ def _user_or_404(user_id: int) -> User:
     return user
 
 
-def _password_page(user: User, password: str | None):  # noqa: ANN202
+def _password_page(user: User, password: str | None):
     """The one-time password is shown once and must not stay in any cache."""
     response = make_response(render_template("admin/accounts/users/password_shown.html", user=user, password=password))
     response.headers["Cache-Control"] = "no-store"

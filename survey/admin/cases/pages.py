@@ -45,7 +45,7 @@ LABELS = {"states": STATE_LABELS, "kinds": KIND_LABELS, "verdicts": VERDICTS, "a
           "state_values": {state.value: label for state, label in STATE_LABELS.items()}}
 
 
-def _case_or_404(case_id: int):  # noqa: ANN202
+def _case_or_404(case_id: int):
     case = visible_case(db.session, current_user, case_id)
     if case is None:
         abort(404)
@@ -93,7 +93,7 @@ def cases_figures():
                            periods=periods)
 
 
-def _response_answers(case) -> list[tuple[Question, Answer]]:  # noqa: ANN001
+def _response_answers(case) -> list[tuple[Question, Answer]]:
     """The response's answers about the case's unit (and the unit-less ones), in question order."""
     answers = db.session.scalars(
         select(Answer).where(Answer.response_id == case.response_id)
@@ -105,7 +105,7 @@ def _response_answers(case) -> list[tuple[Question, Answer]]:  # noqa: ANN001
     return sorted(pairs, key=lambda p: (p[0].position, p[1].id))
 
 
-def _detail(case, status: int = 200, show_phone: bool = False):  # noqa: ANN001, ANN202
+def _detail(case, status: int = 200, show_phone: bool = False):
     today = org_today()
     contact = contact_for(db.session, case) if case.state != CaseState.CLOSED else None
     phone = None

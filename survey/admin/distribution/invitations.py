@@ -20,7 +20,7 @@ def _campaign_or_404(campaign_id: int) -> Campaign:
     return db.get_or_404(Campaign, campaign_id)
 
 
-def _page(campaign: Campaign, status: int = 200, **context):  # noqa: ANN003, ANN202
+def _page(campaign: Campaign, status: int = 200, **context):
     return render_template(
         "admin/distribution/invitations.html", campaign=campaign,
         summary=invitations.summary(db.session, campaign), problem=invitations.campaign_problem(campaign), **context,

@@ -40,14 +40,14 @@ def public_base_url() -> str:
     return qr.base_url_for(current_app.config.get("PUBLIC_BASE_URL"), request.host_url)
 
 
-def download(data: bytes, mimetype: str, name: str, attachment: bool = True):  # noqa: ANN202
+def download(data: bytes, mimetype: str, name: str, attachment: bool = True):
     response = send_file(io.BytesIO(data), mimetype=mimetype, download_name=name, as_attachment=attachment,
                          max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
-def _pdf(specs: list[posters.PosterSpec], name: str):  # noqa: ANN202
+def _pdf(specs: list[posters.PosterSpec], name: str):
     try:
         data = posters.render_pdf(specs, posters.font_path_from(current_app.config))
     except posters.PosterError as exc:

@@ -29,7 +29,7 @@ def _campaign_or_404(campaign_id: int) -> Campaign:
     return db.get_or_404(Campaign, campaign_id)
 
 
-def _page(campaign: Campaign, status: int = 200, **context):  # noqa: ANN003, ANN202
+def _page(campaign: Campaign, status: int = 200, **context):
     channels = common.allowed_channels(campaign)
     chosen = context.pop("channel", None) or (channels[0].value if channels else "")
     return render_template(

@@ -183,7 +183,7 @@ def results_tokens():
     error = None
     if request.method == "POST":
         try:
-            token, plaintext = api_tokens.create(db.session, current_user, request.form.get("name", ""))
+            _token, plaintext = api_tokens.create(db.session, current_user, request.form.get("name", ""))
         except api_tokens.TokenError as exc:
             db.session.rollback()
             error = str(exc)

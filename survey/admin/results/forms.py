@@ -5,7 +5,8 @@ collect the submitted text (a form field ``group_QY`` becomes ``group_shares["QY
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from survey.models import Campaign, RespondentGroup
 from survey.services.results.component import SOURCES

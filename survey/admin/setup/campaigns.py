@@ -78,7 +78,7 @@ def _data(form: CampaignForm) -> service.CampaignData:
 
 
 def _form_page(form: CampaignForm, mode: str, errors: dict[str, str], campaign: Campaign | None = None,
-               picked: set[int] | None = None, status: int = 200):  # noqa: ANN202
+               picked: set[int] | None = None, status: int = 200):
     if request.method == "POST":
         channels = set(request.form.getlist("channels"))
         chosen_categories = set(form_ints("category_ids"))
@@ -142,7 +142,7 @@ def campaign_from_template():
     return response
 
 
-def _create(form: CampaignForm, create):  # noqa: ANN001, ANN202
+def _create(form: CampaignForm, create):
     if not form.validate_on_submit():
         return None, {"": _("表单已过期，请重试。")}
     try:
@@ -152,7 +152,7 @@ def _create(form: CampaignForm, create):  # noqa: ANN001, ANN202
     return save(lambda: create(data))
 
 
-def _created(campaign: Campaign):  # noqa: ANN202
+def _created(campaign: Campaign):
     flash(_("已建立评议活动“%(t)s”（草稿）。检查单位和链接后，点“开始评议”。", t=campaign.title), "info")
     for warning in service.warnings_for(campaign):
         flash(warning, "warning")

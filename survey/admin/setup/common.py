@@ -3,7 +3,8 @@ reading lists from forms, and local times (the office's time zone) ⇄ stored UT
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask import flash, request
 from flask_babel import get_timezone
@@ -64,7 +65,7 @@ def local_to_utc(text: str | None) -> dt.datetime | None:
     else:
         raise ValueError(_("时间格式应为 年-月-日 时:分，例如 2026-07-01 08:00。"))
     local = get_timezone().localize(naive)
-    return local.astimezone(dt.timezone.utc)
+    return local.astimezone(dt.UTC)
 
 
 def utc_to_local_input(value: dt.datetime | None) -> str:

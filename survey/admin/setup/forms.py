@@ -11,7 +11,7 @@ from survey.models import GroupMode, QuestionnaireKind, QuestionType
 from survey.services.units.units import KIND_LABELS
 
 
-def choices(pairs) -> list[SelectChoice]:  # noqa: ANN001
+def choices(pairs) -> list[SelectChoice]:
     """Select/radio options from (value, label) pairs."""
     return [SelectChoice(str(value), label) for value, label in pairs]
 

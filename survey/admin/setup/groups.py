@@ -15,7 +15,7 @@ from survey.services.units import groups as group_service
 STANDARD_SOURCE = "window_service"  # the built-in template whose 身份 question names the standard groups
 
 
-def _page(new_form: GroupForm, errors: dict[str, str], new_errors: dict[str, str], values=None):  # noqa: ANN001, ANN202
+def _page(new_form: GroupForm, errors: dict[str, str], new_errors: dict[str, str], values=None):
     status = 422 if errors or new_errors else 200
     return render_template("admin/setup/groups/list.html", overview=group_service.overview(db.session),
                            new_form=new_form, errors=errors, new_errors=new_errors, values=values,

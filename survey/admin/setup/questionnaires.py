@@ -42,7 +42,7 @@ def _question_or_404(questionnaire: Questionnaire, question_id: int) -> Question
     return question
 
 
-def _list_page(errors: dict[str, str] | None = None, status: int = 200):  # noqa: ANN202
+def _list_page(errors: dict[str, str] | None = None, status: int = 200):
     return render_template(
         "admin/setup/questionnaires/list.html", families=service.families(db.session),
         template_form=TemplateForm(formdata=None), blank_form=NewQuestionnaireForm(formdata=None),
@@ -100,7 +100,7 @@ def _meta_form(questionnaire: Questionnaire) -> MetaForm:
 
 
 def _editor_page(questionnaire: Questionnaire, meta_form: MetaForm | None = None, new_form: NewQuestionForm | None = None,
-                 errors: dict[str, str] | None = None, status: int = 200):  # noqa: ANN202
+                 errors: dict[str, str] | None = None, status: int = 200):
     family = service.family_of(db.session, questionnaire)
     campaigns, responses = service.usage(db.session, questionnaire)
     problem = None
@@ -212,7 +212,7 @@ def _option_rows(form_values: Any | None, data: dict[str, Any]) -> list[dict[str
 
 
 def _question_page(question: Question, form: QuestionForm, options: list[dict[str, str]],
-                   errors: dict[str, str], status: int = 200):  # noqa: ANN202
+                   errors: dict[str, str], status: int = 200):
     groups = db.session.scalars(select(RespondentGroup).order_by(RespondentGroup.sort_order)).all()
     return render_template("admin/setup/questionnaires/question.html", q=question.questionnaire, question=question,
                            form=form, options=options, groups=groups, errors=errors,
@@ -281,9 +281,8 @@ def question_edit(questionnaire_id: int, question_id: int):
         target = index - 1 if action.startswith("up-") else index + 1
         if 0 <= index < len(options) and 0 <= target < len(options):
             options[index], options[target] = options[target], options[index]
-    elif action.startswith("remove-") and index is not None:
-        if 0 <= index < len(options):
-            options.pop(index)
+    elif action.startswith("remove-") and index is not None and 0 <= index < len(options):
+        options.pop(index)
 
     def update() -> None:
         service.update_question(db.session, current_user, question, _submitted_question(question, form, options))

@@ -72,7 +72,7 @@ def units():
     )
 
 
-def _unit_form_page(form: UnitForm, unit: Unit | None, errors: dict[str, str]):  # noqa: ANN202
+def _unit_form_page(form: UnitForm, unit: Unit | None, errors: dict[str, str]):
     codes = db.session.execute(select(Unit.code, Unit.name).where(Unit.active.is_(True)).order_by(Unit.code)).all()
     used = unit_service.unit_references(db.session, unit) if unit is not None else {}
     return render_template("admin/setup/units/form.html", form=form, unit=unit, errors=errors, parent_codes=codes,
@@ -169,7 +169,7 @@ def units_export(fmt: str):
     })
 
 
-def _upload_page(form: UploadForm, errors: dict[str, str], status: int = 200):  # noqa: ANN202
+def _upload_page(form: UploadForm, errors: dict[str, str], status: int = 200):
     return render_template("admin/setup/units/import.html", form=form, errors=errors, columns=sheets.COLUMNS,
                            limit_bytes=_limit_bytes(), limit_text=_limit_text()), status
 
@@ -215,7 +215,7 @@ def units_import():
 
 
 @bp.errorhandler(RequestEntityTooLarge)
-def upload_too_large(exc: RequestEntityTooLarge):  # noqa: ANN201
+def upload_too_large(exc: RequestEntityTooLarge):
     """A friendly page for an upload above the size limit, with the limit stated."""
     message = _("文件太大：最大 %(size)s。请删去不需要的工作表或列，或分批导入。", size=_limit_text())
     if request.endpoint == "admin.units_import":
@@ -248,7 +248,7 @@ def units_import_preview(token: str):
     return _preview_page(plan, payload, token)
 
 
-def _preview_page(plan: sheets.ImportPlan, payload: dict, token: str, status: int = 200):  # noqa: ANN202
+def _preview_page(plan: sheets.ImportPlan, payload: dict, token: str, status: int = 200):
     show = request.args.get("show", "")
     rows = [r for r in plan.rows if r.status == show] if show in ("new", "changed", "unchanged", "error") else plan.rows
     return render_template(

@@ -30,7 +30,7 @@ class DeskRow:
     responses: int
 
 
-def _scope(campaign: Campaign, unit_ids: set[int] | None):  # noqa: ANN202
+def _scope(campaign: Campaign, unit_ids: set[int] | None):
     conditions = [Response.campaign_id == campaign.id, Response.status.in_(COUNTED)]
     if unit_ids is not None:
         about_units = select(Answer.response_id).where(

@@ -465,7 +465,7 @@ class LiveCampaign:
 
 
 def setup_progress(session: Session) -> SetupProgress:
-    def count(stmt) -> int:  # noqa: ANN001
+    def count(stmt) -> int:
         return int(session.scalar(stmt) or 0)
 
     return SetupProgress(

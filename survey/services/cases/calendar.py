@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from flask_babel import gettext as _
 from sqlalchemy import select

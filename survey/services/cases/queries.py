@@ -48,7 +48,7 @@ class CaseFilter:
     page: int = 1
 
     @classmethod
-    def from_args(cls, args: Any) -> "CaseFilter":
+    def from_args(cls, args: Any) -> CaseFilter:
         """Read a filter from query-string arguments; anything malformed is ignored, never an error."""
         def integer(name: str) -> int | None:
             raw = (args.get(name) or "").strip()

@@ -419,5 +419,5 @@ def open_cases_on_submit(session: Session, response: Response) -> None:
             return  # most ratings are good: no savepoint, no further query
         with session.begin_nested():
             open_cases_for_response(session, response, rule=rule)
-    except Exception:  # noqa: BLE001 - the rating matters more than its case
+    except Exception:  # the rating matters more than its case
         current_app.logger.exception("opening cases for response %s failed", response.id)

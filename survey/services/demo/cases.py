@@ -32,7 +32,7 @@ TAG_FOR = {"排队": "办事效率", "态度": "服务态度", "材料": "材料
 
 
 def _moment(day: dt.date, rng: random.Random) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(1 + rng.randrange(8), rng.randrange(60)), tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time(1 + rng.randrange(8), rng.randrange(60)), tzinfo=dt.UTC)
 
 
 def seed_demo_cases(session: Session, rng: random.Random, now: dt.datetime) -> int:

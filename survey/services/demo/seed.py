@@ -28,7 +28,6 @@ from survey.models import (
     Role,
     Unit,
     UnitKind,
-    User,
     utcnow,
 )
 from survey.services.accounts.users import create_user
@@ -124,9 +123,9 @@ def database_is_empty(session: Session) -> bool:
 
 def _quarter(day: dt.date) -> tuple[str, dt.datetime, dt.datetime]:
     q = (day.month - 1) // 3
-    start = dt.datetime(day.year, q * 3 + 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(day.year, q * 3 + 1, 1, tzinfo=dt.UTC)
     end_month = q * 3 + 4
-    end = dt.datetime(day.year + (end_month > 12), (end_month - 1) % 12 + 1, 1, tzinfo=dt.timezone.utc)
+    end = dt.datetime(day.year + (end_month > 12), (end_month - 1) % 12 + 1, 1, tzinfo=dt.UTC)
     return f"{day.year}Q{q + 1}", start, end
 
 

@@ -98,16 +98,16 @@ def _encode(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).isoformat()
+        return value.astimezone(dt.UTC).isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
 
 
-def _decoder(column: Column):  # noqa: ANN202
+def _decoder(column: Column):
     """Turn a JSON value back into what the column's type accepts."""
     if _is_datetime(column):
-        return lambda v: None if v is None else dt.datetime.fromisoformat(v).astimezone(dt.timezone.utc)
+        return lambda v: None if v is None else dt.datetime.fromisoformat(v).astimezone(dt.UTC)
     if isinstance(column.type, Date):
         return lambda v: None if v is None else dt.date.fromisoformat(v)
     if isinstance(column.type, Enum) and column.type.enum_class is not None:

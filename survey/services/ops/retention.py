@@ -50,28 +50,28 @@ class RetentionResult:
                 + self.invitation_phones_deleted)
 
 
-def _expired_contacts(now: dt.datetime):  # noqa: ANN202
+def _expired_contacts(now: dt.datetime):
     return and_(FollowUpContact.delete_after.is_not(None), FollowUpContact.delete_after <= now)
 
 
-def _contacts_of_closed_cases():  # noqa: ANN202
+def _contacts_of_closed_cases():
     """Contacts whose response has cases and none of them open."""
     has_case = exists().where(Case.response_id == FollowUpContact.response_id)
     has_open = exists().where(Case.response_id == FollowUpContact.response_id, Case.state != CaseState.CLOSED)
     return and_(has_case, ~has_open)
 
 
-def _old_fingerprints(now: dt.datetime, days: int):  # noqa: ANN202
+def _old_fingerprints(now: dt.datetime, days: int):
     return and_(Response.fingerprint.is_not(None), Response.submitted_at < now - dt.timedelta(days=max(1, days)))
 
 
-def _closed_campaign_ids(now: dt.datetime, days: int):  # noqa: ANN202
+def _closed_campaign_ids(now: dt.datetime, days: int):
     """Campaigns whose closing time lies more than ``days`` back. One closed early by an analyst
     counts from its planned closing time: later than needed, never too early."""
     return select(Campaign.id).where(Campaign.closes_at <= now - dt.timedelta(days=max(0, days)))
 
 
-def _count(session: Session, model: type, condition) -> int:  # noqa: ANN001
+def _count(session: Session, model: type, condition) -> int:
     return session.scalar(select(func.count()).select_from(model).where(condition)) or 0
 
 

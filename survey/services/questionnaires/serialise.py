@@ -6,6 +6,7 @@ message names the question (and option) at fault.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from typing import Any
@@ -50,7 +51,7 @@ def _text(value: Any, where: str, required: bool = True, limit: int = 2000) -> s
     return value.strip()
 
 
-def _finite(value: int | float) -> float | None:
+def _finite(value: float) -> float | None:
     """``value`` as a float, or None when it is not finite (NaN, ±∞, or an integer beyond a float: 10**400)."""
     try:
         number = float(value)
@@ -86,7 +87,7 @@ def level_scores(value: Any) -> list[float]:
     scores = [_finite(s) for s in value]
     if None in scores:
         raise QuestionnaireError(_("等级分值应为有限的数字。"))
-    if any(b <= a for a, b in zip(scores, scores[1:])):
+    if any(b <= a for a, b in itertools.pairwise(scores)):
         raise QuestionnaireError(_("等级分值必须从“非常不满意”到“非常满意”严格递增。"))
     return scores
 

@@ -101,7 +101,7 @@ class DeviceLedger:
     entries: dict[int, set[int]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, secret: str, raw: str | None) -> "DeviceLedger":
+    def load(cls, secret: str, raw: str | None) -> DeviceLedger:
         if not raw:
             return cls()
         try:

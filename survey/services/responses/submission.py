@@ -21,8 +21,9 @@ import datetime as dt
 import enum
 import re
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -293,7 +294,7 @@ def after_insert(func: AfterInsert) -> AfterInsert:
 
 def run_after_insert(session: Session, response: Response) -> None:
     """Run every registered after-insert step for a flushed new response (also for imported ones)."""
-    for hook in list(_AFTER_INSERT):
+    for hook in _AFTER_INSERT:
         hook(session, response)
 
 

@@ -65,9 +65,9 @@ def _range(values: list[float], floor: float | None = None, ceiling: float | Non
 def _head(width: float, height: float, title: str, desc: str, kind: str) -> tuple[list[str], str]:
     uid = next(_ids)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}" viewBox="0 0 {width:.0f} {height:.0f}" '
+        (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}" viewBox="0 0 {width:.0f} {height:.0f}" '
         f'width="{width:.0f}" height="{height:.0f}" role="img" aria-labelledby="chart-t{uid} chart-d{uid}" '
-        f'font-family="sans-serif">',
+        f'font-family="sans-serif">'),
         f'<title id="chart-t{uid}">{escape(title)}</title><desc id="chart-d{uid}">{escape(desc)}</desc>',
         f'<rect x="0" y="0" width="{width:.0f}" height="{height:.0f}" fill="#ffffff"/>',
     ]

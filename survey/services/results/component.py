@@ -25,8 +25,9 @@ A scheme belongs to the campaign whose index is the 民意调查 source. Rules:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from flask_babel import gettext as _
@@ -136,9 +137,9 @@ def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> di
     raw_t = raw.get("thresholds") or {}
     thresholds = {k: take(f"threshold_{k}", raw_t.get(k, DEFAULTS["thresholds"][k]), label, 0.0, 100.0)
                   for k, label in (("excellent", _("优秀分数线")), ("good", _("良好分数线")), ("pass", _("达标分数线")))}
-    if grading == "thresholds" and all(v is not None for v in thresholds.values()):
-        if not thresholds["excellent"] > thresholds["good"] > thresholds["pass"]:
-            errors["thresholds"] = _("分数线应满足：优秀 > 良好 > 达标。")
+    if (grading == "thresholds" and all(v is not None for v in thresholds.values())
+            and not thresholds["excellent"] > thresholds["good"] > thresholds["pass"]):
+        errors["thresholds"] = _("分数线应满足：优秀 > 良好 > 达标。")
     raw_q = raw.get("quotas") or {}
     quotas = {k: take(f"quota_{k}", raw_q.get(k, DEFAULTS["quotas"][k]), label, 0.0, 1.0)
               for k, label in (("excellent", _("优秀比例")), ("good", _("良好比例")), ("warning", _("诫勉比例")))}
@@ -259,8 +260,8 @@ def compute(inputs: UnitInputs, scheme: Mapping[str, Any] | None, confidence: fl
     for category in categories:
         members = np.flatnonzero(inputs.category == category)
         ranks = rank_intervals(score[members], score_se[members], level=level, bottom_k=bottom_k)
-        for key in rank:
-            rank[key][members] = getattr(ranks, key)
+        for key, values in rank.items():
+            values[members] = getattr(ranks, key)
         n_ranked[members] = int(np.isfinite(ranks.rank).sum())
     grade, note = _grades(scheme, score, score_lo, score_hi, rank, n_ranked, inputs.category)
     return ComponentResult(composite, composite_se, score, score_se, score_lo, score_hi, points,
@@ -297,7 +298,7 @@ def _grades(scheme: Mapping[str, Any] | None, score: np.ndarray, lo: np.ndarray,
         if not m:
             continue
         members.sort(key=lambda i: (rank["rank"][i], rank["expected_rank"][i], i))
-        k_ex, k_good, k_warn = (int(math.floor(q[k] * m + 1e-9)) for k in ("excellent", "good", "warning"))
+        k_ex, k_good, k_warn = (math.floor(q[k] * m + 1e-9) for k in ("excellent", "good", "warning"))
         for position, i in enumerate(members, start=1):
             if position <= k_ex:
                 grade[i] = "优秀"

@@ -18,7 +18,8 @@ import csv
 import io
 import json
 import secrets
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from flask_babel import gettext as _
@@ -139,8 +140,8 @@ def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
         [_("样本类别目标占比"), "、".join(f"{groups[g].name if g in groups else g}={s:g}"
                                          for g, s in zip(layout["group_ids"], group_targets))],
         [_("置信水平"), params["confidence"]],
-        [_("可靠性阈值"), f"n≥{params['min_n']}, n_eff≥{params['min_n_eff']:g}, RSE≤{params['max_rse']:g}, "
-                          f"不了解≤{params['max_dont_know']:g}"],
+        [_("可靠性阈值"), (f"n≥{params['min_n']}, n_eff≥{params['min_n_eff']:g}, RSE≤{params['max_rse']:g}, "
+                          f"不了解≤{params['max_dont_know']:g}")],
         [_("满意度指数公式"), _("各题加权平均得分 R_q = Σw·y/Σw·x；指数 = Σa_q·R_q / Σa_q（a_q 为题目权重）")],
         [_("满意率公式"), _("（非常满意+满意+基本满意）答案的加权数 ÷ 全部有效答案的加权数；“不了解”不计入")],
         [_("标准误"), _("泰勒线性化，考虑事后分层/迭代加权（与 R survey 包一致）")],

@@ -9,8 +9,9 @@ valid. Every change is audited with the old and new scores.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import select

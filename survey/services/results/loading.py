@@ -18,8 +18,9 @@ with them returns the same arrays, in the same order, even after statuses have c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import BigInteger, and_, case, cast, func, literal, select
@@ -57,7 +58,7 @@ class Cutoff:
                 "include_flagged": self.include_flagged}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Cutoff":
+    def from_dict(cls, data: dict[str, Any]) -> Cutoff:
         return cls(int(data["campaign_id"]), int(data["max_response_id"]),
                    tuple(int(v) for v in data.get("excluded_ids", ())),
                    tuple(int(v) for v in data.get("flagged_ids", ())), bool(data.get("include_flagged")))
@@ -93,13 +94,13 @@ class PairTable:
         shifts = (np.arange(self.n_questions, dtype=np.int64) * BITS)[None, :]
         return ((self.packed[:, None] >> shifts) & 7).astype(np.int8)
 
-    def subset(self, keep: np.ndarray) -> "PairTable":
+    def subset(self, keep: np.ndarray) -> PairTable:
         """The pairs selected by a boolean mask or an index array."""
         return PairTable(self.response[keep], self.unit[keep], self.packed[keep], self.group[keep],
                          self.channel[keep], self.comments[keep], self.n_questions, self.responses, self.excluded,
                          self.flagged, self.flagged_included, dict(self.extra))
 
-    def relabel_units(self, links: Sequence[tuple[int, int]]) -> "PairTable":
+    def relabel_units(self, links: Sequence[tuple[int, int]]) -> PairTable:
         """Pairs re-labelled along ``(unit, new unit)`` links (e.g. window → its department).
 
         A unit linked to several new units (a window under a section and its department)

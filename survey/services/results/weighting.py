@@ -18,9 +18,11 @@ message per field. Saving is audited with the old and new settings.
 """
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -79,7 +81,7 @@ class Layout:
                 "group_ids": list(self.group_ids), "channels": list(self.channels)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Layout":
+    def from_dict(cls, data: Mapping[str, Any]) -> Layout:
         return cls(tuple(int(v) for v in data["question_ids"]), tuple(str(v) for v in data["question_codes"]),
                    tuple(int(v) for v in data["group_ids"]), tuple(str(v) for v in data["channels"]))
 
@@ -128,7 +130,7 @@ def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> di
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
 
-    def take(field: str, func, *args: Any) -> Any:  # noqa: ANN001
+    def take(field: str, func, *args: Any) -> Any:
         try:
             return func(*args)
         except ValueError as exc:
@@ -189,7 +191,7 @@ def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> di
         else:
             values = [take("level_scores", _number, v, _("等级分值"), 0.0, 1000.0) for v in scores_raw]
             if "level_scores" not in errors:
-                if any(b <= a for a, b in zip(values, values[1:])):
+                if any(b <= a for a, b in itertools.pairwise(values)):
                     errors["level_scores"] = _("等级分值应从“非常不满意”到“非常满意”逐级升高。")
                 else:
                     out["level_scores"] = values

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -229,7 +230,7 @@ def _plan_fields(row: PlannedRow, present: set[str], existing: dict[str, Unit], 
                  new_categories: dict[str, None]) -> None:
     cells, values = row.cells, row.values
 
-    def take(func, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN001
+    def take(func, *args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except ValueError as exc:

@@ -186,7 +186,7 @@ def submission_id_for(campaign: Campaign, respondent: str) -> str:
     The 答卷编号 is compared after NFKC (full-width letters and digits as ASCII) and case folding.
     """
     key = respondent_key(respondent)
-    digest = hashlib.sha256(f"pingyi-import\x1f{campaign.id}\x1f{key}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"pingyi-import\x1f{campaign.id}\x1f{key}".encode()).hexdigest()
     return f"imp-{digest[:40]}"
 
 

@@ -264,7 +264,7 @@ def parse_moment(raw: str, tz_name: str) -> tuple[dt.datetime, bool] | None:
     naive = dt.datetime.combine(date, clock)
     localize = getattr(tz, "localize", None)
     moment = localize(naive) if localize else naive.replace(tzinfo=tz)
-    return moment.astimezone(dt.timezone.utc), hour is None
+    return moment.astimezone(dt.UTC), hour is None
 
 
 def _check_moment(raw: str, campaign: Campaign, now: dt.datetime,

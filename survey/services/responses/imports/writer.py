@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
