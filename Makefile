@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export FLASK_APP := wsgi
 
-.PHONY: run test lint install install-dev migrate bench clean
+.PHONY: run test lint install install-dev install-bench migrate bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,13 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
+install-bench: $(VENV)/.bench
 
 ## make run: install, migrate the SQLite database, load the demo if empty, serve on http://127.0.0.1:8000
 run: install migrate
@@ -40,8 +45,16 @@ test: lint
 lint: install-dev
 	$(BIN)/ruff check .
 
-bench: install-dev
+bench: install-bench
 	$(BIN)/python bench/analysis_bench.py
+
+## make lock: after editing a requirements*.in, lock the whole tree again (uv pip compile) and commit both
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --custom-compile-command "make lock"
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv==0.13.9
+	$(UV_COMPILE) requirements.in -o requirements.txt
+	$(UV_COMPILE) requirements-dev.in -o requirements-dev.txt
+	$(UV_COMPILE) requirements-bench.in -o requirements-bench.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
