@@ -1,4 +1,6 @@
 # Pingyi — the two commands: `make run` and `make test`. Both set everything up on a fresh machine.
+# Variables (PYTHON, VENV, HOST, PORT, TEST_WORKERS): docs/configuration.md#make-variables.
+# Tests, lint and locks: docs/development.md.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin

@@ -1,8 +1,9 @@
 """Configuration from the environment.
 
-Every setting the site reads is listed here and documented in the README's
-"Configuration" section. Nothing secret has a fallback literal: the secret key is
-taken from ``SECRET_KEY`` or generated once into the instance folder.
+Every setting the site reads is listed here and documented, with every other environment
+variable, in docs/configuration.md (several hosts: docs/operations.md). Nothing secret has a
+fallback literal: the secret key is taken from ``SECRET_KEY`` or generated once into the
+instance folder.
 """
 from __future__ import annotations
 
@@ -102,8 +103,8 @@ class Config:
     BURST_WINDOW_MINUTES = _int("PINGYI_BURST_WINDOW_MINUTES", 10)
     # Days a consented follow-up phone number is kept at most (deleted earlier when its case closes).
     FOLLOW_UP_RETENTION_DAYS = _int("PINGYI_FOLLOW_UP_DAYS", 90)
-    # Retention (``flask retention``, daily from cron): response fingerprints are cleared after
-    # so many days (enough to review a burst); invitation phone numbers (SMS merge only) are
+    # Retention (``flask retention``, daily from cron; docs/operations.md): response fingerprints are
+    # cleared after so many days (enough to review a burst); invitation phone numbers (SMS merge only) are
     # deleted so many days after their campaign closes.
     FINGERPRINT_RETENTION_DAYS = _int("PINGYI_FINGERPRINT_RETENTION_DAYS", 30)
     INVITATION_PHONE_RETENTION_DAYS = _int("PINGYI_INVITATION_PHONE_DAYS", 30)

@@ -1,7 +1,8 @@
 """gunicorn settings: ``gunicorn --config python:survey.gunicorn_conf wsgi:app``.
 
 Every value can be overridden on the command line or by the environment variables
-named below (documented in the README).
+named below (documented in docs/configuration.md; why sync workers, 2 × cores:
+docs/performance.md).
 """
 import multiprocessing
 import os

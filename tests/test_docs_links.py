@@ -90,3 +90,15 @@ def test_relative_links_resolve(page: Path):
         elif anchor and destination.suffix == ".md" and anchor not in anchors(destination):
             broken.append(f"{where} (no heading with that anchor)")
     assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+def test_every_environment_variable_of_the_site_is_documented():
+    """Every variable the site or gunicorn reads (``os.environ.get("NAME"…)``, ``os.environ["NAME"]``,
+    ``_int("NAME", …)``) and every ``NAME ?=`` of the Makefile has a row in docs/configuration.md."""
+    read = re.compile(r"""(?:environ\.get|getenv|environ\[|_int)\(?\s*["']([A-Z][A-Z0-9_]+)["']""")
+    names = {name for path in (ROOT / "survey").rglob("*.py") for name in read.findall(path.read_text("utf-8"))}
+    names |= set(re.findall(r"^([A-Z][A-Z0-9_]*)\s*\?=", (ROOT / "Makefile").read_text("utf-8"), re.MULTILINE))
+    assert "SECRET_KEY" in names and "PINGYI_BIND" in names and "HOST" in names
+    documented = (ROOT / "docs" / "configuration.md").read_text("utf-8")
+    missing = sorted(name for name in names if f"`{name}`" not in documented)
+    assert not missing, f"not in docs/configuration.md: {missing}"
