@@ -173,7 +173,7 @@ class _Tallies:
 
 
 @dataclass
-class _Units:
+class _Figures:
     """Everything a unit's row is read from, besides the tallies."""
 
     results: IndexResults
@@ -191,14 +191,14 @@ class _Units:
 def _assemble(session: Session, spec: dict[str, Any], results: IndexResults, service: IndexResults | None,
               pairs: PairTable, used: np.ndarray, layout: Layout, params: Params
               ) -> tuple[list[UnitResult], dict[str, Any]]:
-    units = _units(session, spec, results, service, layout, params)
+    figures = _figures(session, spec, results, service, layout, params)
     tallies = _tally(pairs, used, results.units, int(spec["bad_level_max"]))
-    rows = [_unit_result(units, tallies, i, unit_id) for i, unit_id in enumerate(results.units.tolist())]
-    return rows, _summary(pairs, used, tallies, params, units.comp, results.units.size)
+    rows = [_unit_result(figures, tallies, i, unit_id) for i, unit_id in enumerate(results.units.tolist())]
+    return rows, _summary(pairs, used, tallies, params, figures.comp, results.units.size)
 
 
-def _units(session: Session, spec: dict[str, Any], results: IndexResults, service: IndexResults | None,
-           layout: Layout, params: Params) -> _Units:
+def _figures(session: Session, spec: dict[str, Any], results: IndexResults, service: IndexResults | None,
+           layout: Layout, params: Params) -> _Figures:
     """The component (公众评议 points, rank, grade) of every unit, and what goes into it."""
     units = results.units
     n_units = units.size
@@ -218,7 +218,7 @@ def _units(session: Session, spec: dict[str, Any], results: IndexResults, servic
     scheme = spec.get("scheme")
     comp = component.compute(inputs, scheme, params.confidence)
     trend = _trend(session, spec.get("previous_snapshot_id"), units, results)
-    return _Units(results=results, service=service, layout=layout, scheme=scheme, categories=categories,
+    return _Figures(results=results, service=service, layout=layout, scheme=scheme, categories=categories,
                   leader=leader, flags=flags, unreliable=unreliable, comp=comp, trend=trend)
 
 
@@ -237,13 +237,13 @@ def _tally(pairs: PairTable, used: np.ndarray, units: np.ndarray, bad_max: int) 
     return _Tallies(levels=levels, counted=counted, bad=bad, comments=comments, channels=channel_counts)
 
 
-def _unit_result(units: _Units, tallies: _Tallies, i: int, unit_id: int) -> UnitResult:
-    results, comp = units.results, units.comp
-    row_flags = list(units.flags[i])
-    if units.scheme:
+def _unit_result(figures: _Figures, tallies: _Tallies, i: int, unit_id: int) -> UnitResult:
+    results, comp = figures.results, figures.comp
+    row_flags = list(figures.flags[i])
+    if figures.scheme:
         row_flags += [f"{s}_missing" for s in ("leader", "service")
-                      if units.scheme["weights"].get(s, 0) > 0 and s not in comp.sources_used[i]]
-    category_id = units.categories.get(unit_id)
+                      if figures.scheme["weights"].get(s, 0) > 0 and s not in comp.sources_used[i]]
+    category_id = figures.categories.get(unit_id)
     return UnitResult(
         unit_id=unit_id,
         category_id=None if category_id == -1 else category_id,
@@ -261,16 +261,16 @@ def _unit_result(units: _Units, tallies: _Tallies, i: int, unit_id: int) -> Unit
         rank_lo=_integer(comp.rank_lo[i]),
         rank_hi=_integer(comp.rank_hi[i]),
         flags=clean(row_flags),
-        detail=clean(_detail(units, tallies, i, unit_id)),
+        detail=clean(_detail(figures, tallies, i, unit_id)),
     )
 
 
-def _detail(units: _Units, tallies: _Tallies, i: int, unit_id: int) -> dict[str, Any]:
+def _detail(figures: _Figures, tallies: _Tallies, i: int, unit_id: int) -> dict[str, Any]:
     """A unit's breakdowns, stored as ``SnapshotRow.detail`` (not yet cleaned)."""
-    results, service, comp, layout = units.results, units.service, units.comp, units.layout
+    results, service, comp, layout = figures.results, figures.service, figures.comp, figures.layout
     q = results.questions
     return {
-        "category_id": units.categories.get(unit_id, -1),
+        "category_id": figures.categories.get(unit_id, -1),
         "index_ci": [results.index_ci_low[i], results.index_ci_high[i]],
         "satisfied_rate_ci": [results.satisfied_rate_ci_low[i], results.satisfied_rate_ci_high[i]],
         "dont_know_rate": results.dont_know_rate[i],
@@ -291,16 +291,16 @@ def _detail(units: _Units, tallies: _Tallies, i: int, unit_id: int) -> dict[str,
                      if tallies.channels[i, c]},
         "comments": int(tallies.comments[i]),
         "bad_ratings": int(tallies.bad[i]),
-        "leader": units.leader[i],
+        "leader": figures.leader[i],
         "service": None if service is None else {
             "index": service.index[i], "se": service.index_se[i], "n": service.n[i],
             "ci": [service.index_ci_low[i], service.index_ci_high[i]], "flags": service.flag_names(i)},
         "composite": comp.composite[i], "composite_se": comp.composite_se[i],
         "score": comp.score[i], "score_se": comp.score_se[i], "score_ci": [comp.score_lo[i], comp.score_hi[i]],
-        "sources": comp.sources_used[i], "weights_used": _weights_used(units.scheme, comp.sources_used[i]),
+        "sources": comp.sources_used[i], "weights_used": _weights_used(figures.scheme, comp.sources_used[i]),
         "expected_rank": comp.expected_rank[i], "p_bottom": comp.p_bottom[i], "n_ranked": comp.n_ranked[i],
-        "grade_note": comp.grade_note[i], "unreliable": bool(units.unreliable[i]),
-        "trend": units.trend.get(i),
+        "grade_note": comp.grade_note[i], "unreliable": bool(figures.unreliable[i]),
+        "trend": figures.trend.get(i),
     }
 
 
