@@ -98,6 +98,13 @@ class Design:
     design made by :meth:`rake` carries its convergence report in
     ``rake_report``, one made by :meth:`trim` the number of trimmed weights in
     ``trimmed``.
+
+    Who uses it: only the tests. The product's estimates (:func:`analysis.compute_indices`)
+    use :func:`stratified_variance` from this module, not this class. ``Design`` is the
+    general design API (R's ``svydesign`` and friends), kept to check the shared
+    variance and calibration code against R's own ``api`` examples
+    (``tests/analysis/test_golden.py``, data in ``tests/analysis/reference/``) and by hand
+    (``test_analysis_design.py``, ``test_analysis_properties.py``).
     """
 
     def __init__(

@@ -22,6 +22,7 @@ def create_app(config: Any = None) -> Flask:
     configure_app(app, config)
     configure_database(app)
     configure_extensions(app)
+    configure_domain_hooks(app)
     configure_blueprints(app)
     configure_hooks(app)
     configure_cli(app)
@@ -92,6 +93,14 @@ def configure_extensions(app: Flask) -> None:
     from survey.services.accounts.users import load_user_from_session_id
 
     login_manager.user_loader(load_user_from_session_id)
+
+
+def configure_domain_hooks(app: Flask) -> None:
+    """What one domain does when another stores something, registered here rather than by the
+    side effect of an import: a new response opens its cases. Idempotent (tests build many apps)."""
+    from survey.services.cases import register_hooks as register_case_hooks
+
+    register_case_hooks()
 
 
 class IdConverter(IntegerConverter):

@@ -169,9 +169,9 @@ def test_stored_floats_round_trip_exactly(session, period):
     evaluation = snapshots.evaluate(session, again.params)
     stored = {r.unit_id: r for r in session.scalars(select(SnapshotRow).where(SnapshotRow.snapshot_id == again.id))}
     for fresh in evaluation.rows:
-        row = stored[fresh["unit_id"]]
-        assert row.index.hex() == float(fresh["index"]).hex()
-        assert row.detail == fresh["detail"]
+        row = stored[fresh.unit_id]
+        assert row.index.hex() == float(fresh.index).hex()
+        assert row.detail == fresh.detail
 
 
 def test_publishing_supersedes_and_public_needs_the_campaign_opt_in(session, period):

@@ -54,7 +54,6 @@ from survey.models import (
 )
 from survey.services.accounts.access import visible_unit_ids
 from survey.services.cases.calendar import add_working_days, exceptions_from
-from survey.services.responses import submission
 
 MAX_NOTE = 2000
 LEVEL_LABELS = {5: _l("非常满意"), 4: _l("满意"), 3: _l("基本满意"), 2: _l("不满意"), 1: _l("非常不满意")}
@@ -404,9 +403,9 @@ def sibling_cases(session: Session, case: Case, user: User) -> list[Case]:
     return list(session.scalars(stmt))
 
 
-@submission.after_insert
 def open_cases_on_submit(session: Session, response: Response) -> None:
-    """A new response opens its cases in its own transaction.
+    """A new response opens its cases in its own transaction (an after-insert hook of
+    :mod:`~survey.services.responses.submission`, registered by :func:`survey.services.cases.register_hooks`).
 
     Failing to open them never loses the citizen's rating: the failure is logged, the
     response is stored, and ``flask cases backfill`` opens what was missed.

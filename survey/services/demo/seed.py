@@ -20,6 +20,7 @@ from survey.models import (
     CampaignUnit,
     Category,
     Channel,
+    Option,
     Questionnaire,
     QuestionnaireStatus,
     QuestionType,
@@ -28,6 +29,7 @@ from survey.models import (
     Role,
     Unit,
     UnitKind,
+    User,
     utcnow,
 )
 from survey.services.accounts.users import create_user
@@ -149,6 +151,62 @@ def seed_demo(session: Session, responses: int = 3000, seed: int = 2026) -> Demo
     now = utcnow()
     summary = DemoSummary()
 
+    city = _seed_city(session)
+    summary.units = len(city.units)
+    service_q, appraisal_q = _seed_questionnaires(session, now)
+    campaigns = _seed_campaigns(session, now, city, service_q, appraisal_q)
+    summary.campaigns = 3
+    desk_user, summary.credentials = _seed_users(session)
+
+    group_option = _group_options(service_q, appraisal_q)
+    n_service = int(responses * 0.6)
+    n_previous = int(n_service * 0.4)
+    n_current = n_service - n_previous
+    n_appraisal = responses - n_service
+    for count, camp in ((n_current, campaigns.current_service), (n_previous, campaigns.previous_service)):
+        _seed_service_responses(session, rng, summary, now, city, camp, campaigns.service_units, count, service_q,
+                                group_option[service_q.id], desk_user,
+                                lift=0.1 if camp is campaigns.current_service else 0.0)
+    _seed_appraisal_responses(session, rng, summary, now, city, campaigns.annual, campaigns.appraisal_units,
+                              n_appraisal, appraisal_q, group_option[appraisal_q.id])
+    session.flush()
+    seed_demo_cases(session, random.Random(seed + 1), now)
+    seed_demo_results(session, campaigns.previous_service, campaigns.current_service, campaigns.annual,
+                      random.Random(seed + 2))
+    session.commit()
+    return summary
+
+
+_CATEGORY_OF = {row[0]: row[2] for row in UNITS}
+
+
+@dataclass
+class _City:
+    """The organisation the demo rates: units (with their latent quality) and respondent groups."""
+
+    units: dict[str, Unit]
+    quality: dict[str, float]
+    groups: dict[str, RespondentGroup]
+
+    def in_categories(self, *codes: str) -> list[Unit]:
+        """The units of those categories, in the order of ``UNITS``."""
+        return [u for c, u in self.units.items() if _CATEGORY_OF[c] in codes]
+
+    def outside_categories(self, *codes: str) -> list[Unit]:
+        return [u for c, u in self.units.items() if _CATEGORY_OF[c] not in codes]
+
+
+@dataclass
+class _Campaigns:
+    current_service: Campaign
+    previous_service: Campaign
+    annual: Campaign
+    service_units: list[Unit]
+    appraisal_units: list[Unit]
+
+
+def _seed_city(session: Session) -> _City:
+    """Categories, units (windows under their departments) and respondent groups."""
     categories = {}
     for order, (code, name, name_en) in enumerate(CATEGORIES):
         categories[code] = Category(code=code, name=name, name_en=name_en, sort_order=order)
@@ -166,8 +224,11 @@ def seed_demo(session: Session, responses: int = 3000, seed: int = 2026) -> Demo
         groups[code] = RespondentGroup(code=code, name=name, name_en=name_en, target_share=share, sort_order=order)
         session.add(groups[code])
     session.flush()
-    summary.units = len(units)
+    return _City(units=units, quality=quality, groups=groups)
 
+
+def _seed_questionnaires(session: Session, now: dt.datetime) -> tuple[Questionnaire, Questionnaire]:
+    """The built-in window-service and appraisal questionnaires, published."""
     service_q = build_questionnaire(session, WINDOW_SERVICE)
     appraisal_q = build_questionnaire(session, APPRAISAL)
     for q in (service_q, appraisal_q):
@@ -175,12 +236,16 @@ def seed_demo(session: Session, responses: int = 3000, seed: int = 2026) -> Demo
         q.published_at = now
         session.add(q)
     session.flush()
+    return service_q, appraisal_q
 
+
+def _seed_campaigns(session: Session, now: dt.datetime, city: _City, service_q: Questionnaire,
+                    appraisal_q: Questionnaire) -> _Campaigns:
+    """This quarter's window-service survey (open), last quarter's (closed) and this year's appraisal (open)."""
     period, q_start, q_end = _quarter(now.date())
     prev_period, prev_start, _prev_end = _quarter((q_start - dt.timedelta(days=1)).date())
-    category_of = {row[0]: row[2] for row in UNITS}
-    service_units = [u for c, u in units.items() if category_of[c] in ("CK", "GG")]
-    appraisal_units = [u for c, u in units.items() if category_of[c] != "CK"]
+    service_units = city.in_categories("CK", "GG")
+    appraisal_units = city.outside_categories("CK")
 
     def campaign(title: str, title_en: str, questionnaire: Questionnaire, period_: str, opens: dt.datetime,
                  closes: dt.datetime, members: list[Unit], channels: list[Channel], status: CampaignStatus) -> Campaign:
@@ -207,89 +272,108 @@ def seed_demo(session: Session, responses: int = 3000, seed: int = 2026) -> Demo
         f"{now.year}年度万人评议机关", f"Citizens' appraisal of departments, {now.year}",
         appraisal_q, str(now.year), now - dt.timedelta(days=30), now + dt.timedelta(days=30), appraisal_units,
         [Channel.WEB, Channel.INVITATION, Channel.PHONE], CampaignStatus.OPEN)  # phone: a survey firm's calls, imported
-    summary.campaigns = 3
+    return _Campaigns(current_service=current_service, previous_service=previous_service, annual=annual,
+                      service_units=service_units, appraisal_units=appraisal_units)
 
+
+def _seed_users(session: Session) -> tuple[User, list[tuple[str, str, str]]]:
+    """One user per role, with random passwords; returns the desk user and (username, password, role) to show."""
     password = {r: _password() for r in ("admin", "analyst", "zrj", "window12")}
     create_user(session, "admin", password["admin"], Role.ADMIN, display_name="系统管理员")
     create_user(session, "analyst", password["analyst"], Role.ANALYST, display_name="绩效办 王分析")
     create_user(session, "zrj", password["zrj"], Role.UNIT, unit_code="ZRJ", display_name="自然资源和规划局 李联络")
     desk_user = create_user(session, "window12", password["window12"], Role.DESK, unit_code="CK-BDC",
                             display_name="12号窗口 张")
-    summary.credentials = [
+    return desk_user, [
         ("admin", password["admin"], "管理员"), ("analyst", password["analyst"], "分析员"),
         ("zrj", password["zrj"], "单位联络员"), ("window12", password["window12"], "窗口人员"),
     ]
 
-    group_codes = [g[0] for g in GROUPS]
-    group_mix = [g[4] for g in GROUPS]
-    harsh = {g[0]: g[5] for g in GROUPS}
+
+def _group_options(*questionnaires: Questionnaire) -> dict[int, dict[int, Option]]:
+    """Per questionnaire: the option of its 样本类别 question that stands for each respondent group."""
     group_option = {}
-    for q in (service_q, appraisal_q):
+    for q in questionnaires:
         for question in q.questions:
             if question.type == QuestionType.GROUP:
                 group_option[q.id] = {o.respondent_group_id: o for o in question.options}
+    return group_option
 
-    n_service = int(responses * 0.6)
-    n_previous = int(n_service * 0.4)
-    n_current = n_service - n_previous
-    n_appraisal = responses - n_service
-    for count, camp in ((n_current, current_service), (n_previous, previous_service)):
-        end = min(camp.closes_at, now)
-        span = (end - camp.opens_at).total_seconds()
-        for i in range(count):
-            unit = rng.choice(service_units)
-            gcode = rng.choices(group_codes, group_mix)[0]
-            q_unit = quality[unit.code] - harsh[gcode] + (0.1 if camp is current_service else 0.0)
-            channel = rng.choices([Channel.POSTER, Channel.DESK, Channel.WEB], [0.5, 0.35, 0.15])[0]
-            at = camp.opens_at + dt.timedelta(seconds=span * (i + rng.random()) / max(count, 1))
-            response = Response(
-                campaign_id=camp.id, questionnaire_id=service_q.id, unit_id=unit.id,
-                respondent_group_id=groups[gcode].id, channel=channel, submitted_at=at,
-                submission_id=secrets.token_urlsafe(18), locale="zh",
-                staff_user_id=desk_user.id if channel == Channel.DESK and unit.code == "CK-BDC" else None,
-                duration_seconds=int(20 + rng.expovariate(1 / 25)),
-            )
-            worst = 5
-            for question in service_q.questions:
-                if question.type == QuestionType.SATISFACTION:
-                    if rng.random() < 0.04:
-                        response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id,
-                                                       question_id=question.id, dont_know=True))
-                        continue
-                    level = _level(rng, q_unit)
-                    worst = min(worst, level)
+
+def _respondent_group(rng: random.Random) -> str:
+    return rng.choices([g[0] for g in GROUPS], [g[4] for g in GROUPS])[0]
+
+
+def _harshness(group_code: str) -> float:
+    return next(g[5] for g in GROUPS if g[0] == group_code)
+
+
+def _seed_service_responses(session: Session, rng: random.Random, summary: DemoSummary, now: dt.datetime,
+                            city: _City, camp: Campaign, service_units: list[Unit], count: int,
+                            service_q: Questionnaire, group_option: dict[int, Option], desk_user: User,
+                            lift: float) -> None:
+    """``count`` window-service responses spread over the campaign so far; ``lift`` improves every unit."""
+    end = min(camp.closes_at, now)
+    span = (end - camp.opens_at).total_seconds()
+    for i in range(count):
+        unit = rng.choice(service_units)
+        gcode = _respondent_group(rng)
+        q_unit = city.quality[unit.code] - _harshness(gcode) + lift
+        channel = rng.choices([Channel.POSTER, Channel.DESK, Channel.WEB], [0.5, 0.35, 0.15])[0]
+        at = camp.opens_at + dt.timedelta(seconds=span * (i + rng.random()) / max(count, 1))
+        response = Response(
+            campaign_id=camp.id, questionnaire_id=service_q.id, unit_id=unit.id,
+            respondent_group_id=city.groups[gcode].id, channel=channel, submitted_at=at,
+            submission_id=secrets.token_urlsafe(18), locale="zh",
+            staff_user_id=desk_user.id if channel == Channel.DESK and unit.code == "CK-BDC" else None,
+            duration_seconds=int(20 + rng.expovariate(1 / 25)),
+        )
+        worst = 5
+        for question in service_q.questions:
+            if question.type == QuestionType.SATISFACTION:
+                if rng.random() < 0.04:
                     response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id,
-                                                   question_id=question.id, level=level))
-                elif question.type == QuestionType.SINGLE:
-                    trips = rng.choices(question.options, [0.75 + q_unit * 0.15, 0.18, 0.07 - q_unit * 0.05])[0]
-                    response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id, question_id=question.id,
-                                                   option_id=trips.id, number=trips.score))
-                elif question.type == QuestionType.GROUP:
-                    option = group_option[service_q.id][groups[gcode].id]
-                    response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id, question_id=question.id,
-                                                   option_id=option.id))
-                elif question.type == QuestionType.TEXT:
-                    text = _comment(rng, worst)
-                    if text:
-                        summary.comments += 1
-                        response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id,
-                                                       question_id=question.id, text=text))
-            session.add(response)
-            summary.responses += 1
+                                                   question_id=question.id, dont_know=True))
+                    continue
+                level = _level(rng, q_unit)
+                worst = min(worst, level)
+                response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id,
+                                               question_id=question.id, level=level))
+            elif question.type == QuestionType.SINGLE:
+                trips = rng.choices(question.options, [0.75 + q_unit * 0.15, 0.18, 0.07 - q_unit * 0.05])[0]
+                response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id, question_id=question.id,
+                                               option_id=trips.id, number=trips.score))
+            elif question.type == QuestionType.GROUP:
+                option = group_option[city.groups[gcode].id]
+                response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id, question_id=question.id,
+                                               option_id=option.id))
+            elif question.type == QuestionType.TEXT:
+                text = _comment(rng, worst)
+                if text:
+                    summary.comments += 1
+                    response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id,
+                                                   question_id=question.id, text=text))
+        session.add(response)
+        summary.responses += 1
 
+
+def _seed_appraisal_responses(session: Session, rng: random.Random, summary: DemoSummary, now: dt.datetime,
+                              city: _City, annual: Campaign, appraisal_units: list[Unit], count: int,
+                              appraisal_q: Questionnaire, group_option: dict[int, Option]) -> None:
+    """``count`` appraisal responses, each rating the few units its respondent knows."""
     per_unit_questions = [q for q in appraisal_q.questions if q.per_unit]
     group_question = next(q for q in appraisal_q.questions if q.type == QuestionType.GROUP)
     span = (now - annual.opens_at).total_seconds()
-    for i in range(n_appraisal):
-        gcode = rng.choices(group_codes, group_mix)[0]
+    for i in range(count):
+        gcode = _respondent_group(rng)
         known = rng.sample(appraisal_units, k=min(len(appraisal_units), 2 + int(rng.expovariate(1 / 3))))
         channel = Channel.INVITATION if gcode in ("RD", "ZZ", "QY") and rng.random() < 0.7 else Channel.WEB
         response = Response(
-            campaign_id=annual.id, questionnaire_id=appraisal_q.id, respondent_group_id=groups[gcode].id,
-            channel=channel, submitted_at=annual.opens_at + dt.timedelta(seconds=span * (i + rng.random()) / n_appraisal),
+            campaign_id=annual.id, questionnaire_id=appraisal_q.id, respondent_group_id=city.groups[gcode].id,
+            channel=channel, submitted_at=annual.opens_at + dt.timedelta(seconds=span * (i + rng.random()) / count),
             submission_id=secrets.token_urlsafe(18), locale="zh", duration_seconds=int(30 + rng.expovariate(1 / 40)),
         )
-        option = group_option[appraisal_q.id][groups[gcode].id]
+        option = group_option[city.groups[gcode].id]
         response.answers.append(Answer(campaign_id=annual.id, question_id=group_question.id, option_id=option.id))
         for unit in known:
             worst = 5
@@ -299,7 +383,7 @@ def seed_demo(session: Session, responses: int = 3000, seed: int = 2026) -> Demo
                         response.answers.append(Answer(campaign_id=annual.id, unit_id=unit.id,
                                                        question_id=question.id, dont_know=True))
                         continue
-                    level = _level(rng, quality[unit.code] - harsh[gcode])
+                    level = _level(rng, city.quality[unit.code] - _harshness(gcode))
                     worst = min(worst, level)
                     response.answers.append(Answer(campaign_id=annual.id, unit_id=unit.id,
                                                    question_id=question.id, level=level))
@@ -311,11 +395,6 @@ def seed_demo(session: Session, responses: int = 3000, seed: int = 2026) -> Demo
                                                        question_id=question.id, text=text))
         session.add(response)
         summary.responses += 1
-    session.flush()
-    seed_demo_cases(session, random.Random(seed + 1), now)
-    seed_demo_results(session, previous_service, current_service, annual, random.Random(seed + 2))
-    session.commit()
-    return summary
 
 
 def _comment(rng: random.Random, worst_level: int) -> str | None:

@@ -18,7 +18,6 @@ from survey.services.results.component import GRADE_CODES
 from survey.services.results.snapshots import by_id
 
 SERVED = (SnapshotStatus.OFFICIAL, SnapshotStatus.SUPERSEDED)
-MAX_PERIOD = 16
 
 
 def _iso(moment: Any) -> str | None:

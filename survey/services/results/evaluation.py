@@ -5,7 +5,7 @@ besides the stored answers: the data cut-off and exclusions of each source campa
 engine parameters (``analysis.Params.to_dict()``), how database ids map to engine codes,
 the units and their categories, the leader ratings used, the component scheme, the
 ranking settings and the previous period's snapshot. :func:`evaluate` turns it into one
-row per unit and a summary. Computing a snapshot and verifying it both call it; the
+row per unit (a :class:`UnitResult`) and a summary. Computing a snapshot and verifying it both call it; the
 verification compares the result with what is stored, bit for bit.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class Evaluation:
-    rows: list[dict[str, Any]]
+    rows: list[UnitResult]
     summary: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -126,9 +126,80 @@ def _service_pairs(session: Session, service: dict[str, Any]) -> PairTable:
                      flagged_included=merged.flagged_included)
 
 
+@dataclass
+class UnitResult:
+    """One unit's figures: the columns of its ``SnapshotRow``, JSON-safe (NaN and ±inf are None).
+
+    Computing stores exactly these fields; verifying compares them field by field.
+    ``detail`` keeps the breakdowns (questions, groups, channels, sources, trend …).
+    """
+
+    unit_id: int
+    category_id: int | None
+    n: int
+    n_eff: float | None
+    index: float | None
+    index_se: float | None
+    index_lo: float | None
+    index_hi: float | None
+    satisfied_rate: float | None
+    satisfied_rate_se: float | None
+    component_points: float | None
+    grade: str | None
+    rank: int | None
+    rank_lo: int | None
+    rank_hi: int | None
+    flags: list[str]
+    detail: dict[str, Any]
+
+    def columns(self) -> dict[str, Any]:
+        """The ``snapshot_row`` columns of this unit (all but ``id`` and ``snapshot_id``)."""
+        return {name: getattr(self, name) for name in ROW_FIELDS}
+
+
+#: The stored columns of a unit's row, in the order verification reports differences.
+ROW_FIELDS = tuple(f.name for f in fields(UnitResult))
+
+
+@dataclass
+class _Tallies:
+    """What is counted from the answer pairs rather than estimated: per unit and for the summary."""
+
+    levels: np.ndarray  # pairs × questions, 0 = not answered, 6 = 不了解
+    counted: np.ndarray  # levels of the pairs the engine used (0 for the others)
+    bad: np.ndarray  # per unit: responses with a 差评 (a level from 1 to bad_level_max)
+    comments: np.ndarray  # per unit: comments written
+    channels: np.ndarray  # unit × CHANNEL_ORDER: rated pairs by channel
+
+
+@dataclass
+class _Figures:
+    """Everything a unit's row is read from, besides the tallies."""
+
+    results: IndexResults
+    service: IndexResults | None
+    layout: Layout
+    scheme: dict[str, Any] | None
+    categories: dict[int, int]  # unit id → category id, -1 for none
+    leader: np.ndarray
+    flags: list[list[str]]
+    unreliable: np.ndarray
+    comp: component.ComponentResult
+    trend: dict[int, Any]
+
+
 def _assemble(session: Session, spec: dict[str, Any], results: IndexResults, service: IndexResults | None,
               pairs: PairTable, used: np.ndarray, layout: Layout, params: Params
-              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+              ) -> tuple[list[UnitResult], dict[str, Any]]:
+    figures = _figures(session, spec, results, service, layout, params)
+    tallies = _tally(pairs, used, results.units, int(spec["bad_level_max"]))
+    rows = [_unit_result(figures, tallies, i, unit_id) for i, unit_id in enumerate(results.units.tolist())]
+    return rows, _summary(pairs, used, tallies, params, figures.comp, results.units.size)
+
+
+def _figures(session: Session, spec: dict[str, Any], results: IndexResults, service: IndexResults | None,
+           layout: Layout, params: Params) -> _Figures:
+    """The component (公众评议 points, rank, grade) of every unit, and what goes into it."""
     units = results.units
     n_units = units.size
     categories = {int(u): (int(c) if c is not None else -1) for u, c in spec["categories"]}
@@ -147,84 +218,98 @@ def _assemble(session: Session, spec: dict[str, Any], results: IndexResults, ser
     scheme = spec.get("scheme")
     comp = component.compute(inputs, scheme, params.confidence)
     trend = _trend(session, spec.get("previous_snapshot_id"), units, results)
+    return _Figures(results=results, service=service, layout=layout, scheme=scheme, categories=categories,
+                  leader=leader, flags=flags, unreliable=unreliable, comp=comp, trend=trend)
 
+
+def _tally(pairs: PairTable, used: np.ndarray, units: np.ndarray, bad_max: int) -> _Tallies:
+    n_units = units.size
     levels = pairs.levels()
     counted = levels * used[:, None]
     unit_row = np.searchsorted(units, pairs.unit)
     in_list = (unit_row < n_units) & (units[np.minimum(unit_row, n_units - 1)] == pairs.unit)
-    bad_max = int(spec["bad_level_max"])
     is_bad = ((counted >= 1) & (counted <= bad_max)).any(axis=1) & in_list
     bad = np.bincount(unit_row[is_bad], minlength=n_units)
     comments = np.bincount(unit_row[in_list], weights=pairs.comments[in_list], minlength=n_units).astype(np.int64)
     channel_counts = np.zeros((n_units, len(CHANNEL_ORDER)), dtype=np.int64)
     rated = used & (levels > 0).any(axis=1) & in_list
     np.add.at(channel_counts, (unit_row[rated], pairs.channel[rated].astype(np.int64)), 1)
+    return _Tallies(levels=levels, counted=counted, bad=bad, comments=comments, channels=channel_counts)
 
-    rows = []
+
+def _unit_result(figures: _Figures, tallies: _Tallies, i: int, unit_id: int) -> UnitResult:
+    results, comp = figures.results, figures.comp
+    row_flags = list(figures.flags[i])
+    if figures.scheme:
+        row_flags += [f"{s}_missing" for s in ("leader", "service")
+                      if figures.scheme["weights"].get(s, 0) > 0 and s not in comp.sources_used[i]]
+    category_id = figures.categories.get(unit_id)
+    return UnitResult(
+        unit_id=unit_id,
+        category_id=None if category_id == -1 else category_id,
+        n=int(results.n[i]),
+        n_eff=clean(results.n_eff[i]),
+        index=clean(results.index[i]),
+        index_se=clean(results.index_se[i]),
+        index_lo=clean(results.index_ci_low[i]),
+        index_hi=clean(results.index_ci_high[i]),
+        satisfied_rate=clean(results.satisfied_rate[i]),
+        satisfied_rate_se=clean(results.satisfied_rate_se[i]),
+        component_points=clean(comp.points[i]),
+        grade=clean(comp.grade[i]),
+        rank=_integer(comp.rank[i]),
+        rank_lo=_integer(comp.rank_lo[i]),
+        rank_hi=_integer(comp.rank_hi[i]),
+        flags=clean(row_flags),
+        detail=clean(_detail(figures, tallies, i, unit_id)),
+    )
+
+
+def _detail(figures: _Figures, tallies: _Tallies, i: int, unit_id: int) -> dict[str, Any]:
+    """A unit's breakdowns, stored as ``SnapshotRow.detail`` (not yet cleaned)."""
+    results, service, comp, layout = figures.results, figures.service, figures.comp, figures.layout
     q = results.questions
-    for i, unit_id in enumerate(units.tolist()):
-        weights_used = _weights_used(scheme, comp.sources_used[i])
-        row_flags = list(flags[i])
-        if scheme:
-            row_flags += [f"{s}_missing" for s in ("leader", "service")
-                          if scheme["weights"].get(s, 0) > 0 and s not in comp.sources_used[i]]
-        detail = {
-            "category_id": categories.get(unit_id, -1),
-            "index_ci": [results.index_ci_low[i], results.index_ci_high[i]],
-            "satisfied_rate_ci": [results.satisfied_rate_ci_low[i], results.satisfied_rate_ci_high[i]],
-            "dont_know_rate": results.dont_know_rate[i],
-            "deff": results.deff[i],
-            "trimmed": results.trimmed[i],
-            "rake_converged": bool(results.rake_converged[i]),
-            "rake_iterations": results.rake_iterations[i],
-            "missing_groups": [layout.group_ids[g] for g in results.missing_groups(i) if g < len(layout.group_ids)],
-            "questions": [
-                {"id": layout.question_ids[k], "code": layout.question_codes[k], "n": q.n_answered[i, k],
-                 "mean": q.mean[i, k], "se": q.mean_se[i, k], "ci": [q.mean_ci_low[i, k], q.mean_ci_high[i, k]],
-                 "satisfied": q.satisfied_share[i, k], "satisfied_ci": [q.kg_low[i, k], q.kg_high[i, k]],
-                 "dont_know": q.dont_know_rate[i, k]}
-                for k in range(len(layout.question_ids))
-            ],
-            "groups": _groups(results, i, layout),
-            "channels": {CHANNEL_ORDER[c]: int(channel_counts[i, c]) for c in range(len(CHANNEL_ORDER))
-                         if channel_counts[i, c]},
-            "comments": int(comments[i]),
-            "bad_ratings": int(bad[i]),
-            "leader": leader[i],
-            "service": None if service is None else {
-                "index": service.index[i], "se": service.index_se[i], "n": service.n[i],
-                "ci": [service.index_ci_low[i], service.index_ci_high[i]], "flags": service.flag_names(i)},
-            "composite": comp.composite[i], "composite_se": comp.composite_se[i],
-            "score": comp.score[i], "score_se": comp.score_se[i], "score_ci": [comp.score_lo[i], comp.score_hi[i]],
-            "sources": comp.sources_used[i], "weights_used": weights_used,
-            "expected_rank": comp.expected_rank[i], "p_bottom": comp.p_bottom[i], "n_ranked": comp.n_ranked[i],
-            "grade_note": comp.grade_note[i], "unreliable": bool(unreliable[i]),
-            "trend": trend.get(i),
-        }
-        rows.append(clean({
-            "unit_id": unit_id,
-            "category_id": categories.get(unit_id),
-            "n": int(results.n[i]),
-            "n_eff": results.n_eff[i],
-            "index": results.index[i],
-            "index_se": results.index_se[i],
-            "index_lo": results.index_ci_low[i],
-            "index_hi": results.index_ci_high[i],
-            "satisfied_rate": results.satisfied_rate[i],
-            "satisfied_rate_se": results.satisfied_rate_se[i],
-            "component_points": comp.points[i],
-            "grade": comp.grade[i],
-            "rank": _integer(comp.rank[i]),
-            "rank_lo": _integer(comp.rank_lo[i]),
-            "rank_hi": _integer(comp.rank_hi[i]),
-            "flags": row_flags,
-            "detail": detail,
-        }))
-        if rows[-1]["category_id"] == -1:
-            rows[-1]["category_id"] = None
+    return {
+        "category_id": figures.categories.get(unit_id, -1),
+        "index_ci": [results.index_ci_low[i], results.index_ci_high[i]],
+        "satisfied_rate_ci": [results.satisfied_rate_ci_low[i], results.satisfied_rate_ci_high[i]],
+        "dont_know_rate": results.dont_know_rate[i],
+        "deff": results.deff[i],
+        "trimmed": results.trimmed[i],
+        "rake_converged": bool(results.rake_converged[i]),
+        "rake_iterations": results.rake_iterations[i],
+        "missing_groups": [layout.group_ids[g] for g in results.missing_groups(i) if g < len(layout.group_ids)],
+        "questions": [
+            {"id": layout.question_ids[k], "code": layout.question_codes[k], "n": q.n_answered[i, k],
+             "mean": q.mean[i, k], "se": q.mean_se[i, k], "ci": [q.mean_ci_low[i, k], q.mean_ci_high[i, k]],
+             "satisfied": q.satisfied_share[i, k], "satisfied_ci": [q.kg_low[i, k], q.kg_high[i, k]],
+             "dont_know": q.dont_know_rate[i, k]}
+            for k in range(len(layout.question_ids))
+        ],
+        "groups": _groups(results, i, layout),
+        "channels": {CHANNEL_ORDER[c]: int(tallies.channels[i, c]) for c in range(len(CHANNEL_ORDER))
+                     if tallies.channels[i, c]},
+        "comments": int(tallies.comments[i]),
+        "bad_ratings": int(tallies.bad[i]),
+        "leader": figures.leader[i],
+        "service": None if service is None else {
+            "index": service.index[i], "se": service.index_se[i], "n": service.n[i],
+            "ci": [service.index_ci_low[i], service.index_ci_high[i]], "flags": service.flag_names(i)},
+        "composite": comp.composite[i], "composite_se": comp.composite_se[i],
+        "score": comp.score[i], "score_se": comp.score_se[i], "score_ci": [comp.score_lo[i], comp.score_hi[i]],
+        "sources": comp.sources_used[i], "weights_used": _weights_used(figures.scheme, comp.sources_used[i]),
+        "expected_rank": comp.expected_rank[i], "p_bottom": comp.p_bottom[i], "n_ranked": comp.n_ranked[i],
+        "grade_note": comp.grade_note[i], "unreliable": bool(figures.unreliable[i]),
+        "trend": figures.trend.get(i),
+    }
+
+
+def _summary(pairs: PairTable, used: np.ndarray, tallies: _Tallies, params: Params,
+             comp: component.ComponentResult, n_units: int) -> dict[str, Any]:
+    levels, counted = tallies.levels, tallies.counted
     valid_answers = counted[(counted >= 1) & (counted <= 5)]
     satisfied = int((valid_answers >= params.satisfied_min_level).sum())
-    summary = clean({
+    return clean({
         "responses": pairs.responses,
         "rated_pairs": int((used & (levels > 0).any(axis=1)).sum()),
         "excluded": pairs.excluded,
@@ -235,13 +320,12 @@ def _assemble(session: Session, spec: dict[str, Any], results: IndexResults, ser
         "dont_know_answers": int((counted == 6).sum()),
         "satisfied_answers": satisfied,
         "overall_satisfied_rate": satisfied / valid_answers.size if valid_answers.size else None,
-        "comments": int(comments.sum()),
-        "bad_ratings": int(bad.sum()),
+        "comments": int(tallies.comments.sum()),
+        "bad_ratings": int(tallies.bad.sum()),
         "units": n_units,
         "ranked": int(np.isfinite(comp.rank).sum()),
         "digest": {"survey": pairs.digest()},
     })
-    return rows, summary
 
 
 def _groups(results: IndexResults, i: int, layout: Layout) -> list[dict[str, Any]]:

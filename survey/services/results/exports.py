@@ -38,10 +38,6 @@ SCORE = "0.00"
 PROBABILITY = "0.000"
 
 
-def _pct(value: Any) -> Any:
-    return value if display.finite(value) else None
-
-
 def _ci_headers(snapshot: Snapshot) -> tuple[str, str]:
     """Headers of the interval bounds at the snapshot's confidence level (95%下限, 90%上限 …)."""
     level = f"{snapshot.params['survey']['params']['confidence'] * 100:g}"

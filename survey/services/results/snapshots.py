@@ -53,7 +53,7 @@ from survey.models import (
 )
 from survey.services.accounts.access import subtree_ids
 from survey.services.results import component, weighting
-from survey.services.results.evaluation import SPEC_FORMAT, STEPS, Evaluation, clean, evaluate
+from survey.services.results.evaluation import ROW_FIELDS, SPEC_FORMAT, STEPS, Evaluation, clean, evaluate
 from survey.services.results.loading import DataError, PairTable, current_cutoff, load_pairs
 
 CODE_FILES = ("analysis/*.py", "survey/services/results/loading.py", "survey/services/results/evaluation.py",
@@ -306,17 +306,13 @@ def _store(session: Session, campaign: Campaign, user: User | None, spec: dict[s
     )
     session.add(snapshot)
     session.flush()
-    session.execute(SnapshotRow.__table__.insert(), [dict(row, snapshot_id=snapshot.id) for row in evaluation.rows])
+    session.execute(SnapshotRow.__table__.insert(), [dict(row.columns(), snapshot_id=snapshot.id) for row in evaluation.rows])
     record(session, user, "results.compute", snapshot,
            _("计算了“%(t)s”（%(p)s），生成草稿结果 #%(id)d", t=campaign.title, p=campaign.period, id=snapshot.id),
            campaign_id=campaign.id, units=len(evaluation.rows), responses=evaluation.summary.get("responses"),
            digest=evaluation.summary.get("digest"))
     session.expire(snapshot, ["rows"])
     return snapshot
-
-
-ROW_FIELDS = ("unit_id", "category_id", "n", "n_eff", "index", "index_se", "index_lo", "index_hi", "satisfied_rate",
-              "satisfied_rate_se", "component_points", "grade", "rank", "rank_lo", "rank_hi", "flags", "detail")
 
 
 def _canonical(value: Any) -> str:
@@ -344,13 +340,13 @@ def verify(session: Session, snapshot: Snapshot, user: User | None) -> Verificat
     stored = {r.unit_id: r for r in session.scalars(select(SnapshotRow).where(SnapshotRow.snapshot_id == snapshot.id))}
     if evaluation is not None:
         differences = []
-        fresh = {r["unit_id"]: r for r in evaluation.rows}
+        fresh = {r.unit_id: r for r in evaluation.rows}
         for unit_id in sorted(set(stored) | set(fresh)):
             if unit_id not in stored or unit_id not in fresh:
                 differences.append(_("单位 %(u)s：行不一致（多出或缺少）", u=unit_id))
                 continue
             for name in ROW_FIELDS:
-                then, now = getattr(stored[unit_id], name), fresh[unit_id][name]
+                then, now = getattr(stored[unit_id], name), getattr(fresh[unit_id], name)
                 if _canonical(then) != _canonical(now):
                     differences.append(_("单位 %(u)s：%(f)s 原为 %(a)s，复算为 %(b)s", u=unit_id, f=name,
                                          a=_short(then), b=_short(now)))
