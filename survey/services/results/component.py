@@ -315,8 +315,3 @@ def _grades(scheme: Mapping[str, Any] | None, score: np.ndarray, lo: np.ndarray,
                 grade[i] = "达标"
     return grade, note
 
-
-GRADE_NOTES = {
-    "pending": _l("按点估计应为诫勉，但置信区间（或排名区间）与达标线重叠，证据不足，暂定达标，待核实"),
-    "borderline": _l("置信区间跨越等次分界，等次处于临界"),
-}
