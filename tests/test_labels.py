@@ -114,3 +114,17 @@ def test_filter_renders_the_chinese_label(app):
 ])
 def test_the_response_import_reads_the_channel_labels_old_and_new(word, channel):
     assert parse_channel(word) == channel
+
+
+POST_FORM = re.compile(r"<form\b[^>]*method=\"post\"[^>]*>(.*?)</form>", re.S | re.I)
+
+
+def test_every_post_form_carries_the_csrf_token_from_the_shared_macro():
+    """Plain forms use csrf() from templates/macros/forms.html; WTForms forms their hidden_tag()."""
+    bare = []
+    for path in sorted((ROOT / "templates").rglob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        assert "csrf_token()" not in text or path.parts[-2:] == ("macros", "forms.html"), path
+        bare += [f"{path.relative_to(ROOT)}" for m in POST_FORM.finditer(text)
+                 if "csrf()" not in m.group(1) and "hidden_tag()" not in m.group(1)]
+    assert bare == []
