@@ -116,7 +116,7 @@ def test_the_response_import_reads_the_channel_labels_old_and_new(word, channel)
     assert parse_channel(word) == channel
 
 
-POST_FORM = re.compile(r"<form\b[^>]*method=\"post\"[^>]*>(.*?)</form>", re.S | re.I)
+POST_FORM = re.compile(r"<form\b[^>]*method=\"post\"[^>]*>(.*?)</form>", re.DOTALL | re.IGNORECASE)
 
 
 def test_every_post_form_carries_the_csrf_token_from_the_shared_macro():
