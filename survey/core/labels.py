@@ -169,12 +169,7 @@ def label(kind: str, value: Any) -> str:
         return ""
     key = _key(value)
     text = LABELS[kind].get(key)
-    return key if text is None else str(text)
-
-
-def lazy(kind: str, value: Any) -> Any:
-    """The lazy string itself, for module-level texts and form choices built before a request."""
-    return LABELS[kind][_key(value)]
+    return str(key if text is None else text)
 
 
 def choices(kind: str) -> list[tuple[str, Any]]:
