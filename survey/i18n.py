@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from flask import Flask, current_app, has_request_context, request
 from flask_babel import get_locale
 
+from survey.core import labels
 from survey.models.base import utcnow
 
 LANG_COOKIE = "pingyi_lang"
@@ -50,6 +51,11 @@ def language_url(language: str, keep: Iterable[tuple[str, str]] = ()) -> str:
     return request.path + "?" + urlencode(args + [("lang", language)])
 
 
+def label_filter(value: Any, kind: str) -> str:
+    """``{{ campaign.status|label('campaign_status') }}``: the one wording of a coded value."""
+    return labels.label(kind, value)
+
+
 def register(app: Flask) -> None:
     @app.after_request
     def remember_language(response):
@@ -64,4 +70,6 @@ def register(app: Flask) -> None:
     # Globals, not a context processor, so imported macros see them too.
     app.jinja_env.globals.update(
         current_language=current_language, loc=localized, now_utc=utcnow, language_url=language_url,
+        label_choices=labels.choices,
     )
+    app.jinja_env.filters["label"] = label_filter

@@ -12,7 +12,7 @@ from survey.admin import bp
 from survey.extensions import db
 from survey.models import utcnow
 from survey.services.accounts.access import visible_unit_ids
-from survey.services.campaigns.setup import STATUS_LABELS, live_campaigns, setup_progress
+from survey.services.campaigns.setup import live_campaigns, setup_progress
 from survey.services.units.reports import units_with_response_counts
 
 
@@ -30,5 +30,4 @@ def index():
         "admin/index.html", rows=rows, total=total, analyst=analyst,
         progress=setup_progress(db.session) if analyst else None,
         live=live_campaigns(db.session, _start_of_today()) if analyst else [],
-        status_labels=STATUS_LABELS,
     )

@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from limits import parse_many
 from sqlalchemy.orm import Session
 
+from survey.core.labels import label
 from survey.extensions import client_address, client_key, db, limiter
 from survey.i18n import current_language, localized
 from survey.models import Campaign, Channel, Question, Questionnaire, QuestionnaireKind, Response, Unit
@@ -283,7 +284,7 @@ class _Page:
             total=len(items),
             values=request.form if request.method == "POST" else None,
             notice=notice,
-            levels=[(level, str(submission.LEVEL_LABELS[level])) for level in submission.LEVELS],
+            levels=[(level, label("level", level)) for level in submission.LEVELS],
             DONT_KNOW=submission.DONT_KNOW,
             text_limit=submission.text_limit,
         )

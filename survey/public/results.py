@@ -40,5 +40,4 @@ def results_page(snapshot_id: int):
         _("得分（0–100）"), compact=compact) for compact in (False, True)] for t in tables]
     cases = display.public_case_counts(db.session, snapshot)
     return render_template("public/results.html", snapshot=snapshot, campaign=campaign,
-                           tables=list(zip(tables, charts)), cases=cases, summary=snapshot.summary or {},
-                           flag_labels=display.FLAG_LABELS)
+                           tables=list(zip(tables, charts)), cases=cases, summary=snapshot.summary or {})

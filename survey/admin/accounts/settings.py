@@ -55,8 +55,7 @@ def calendar_index(status: int = 200):
     year = _year_arg()
     days = calendar.days_in_year(db.session, year)
     years = sorted(set(calendar.years_listed(db.session)) | {year, clock.org_today().year})
-    return render_template("admin/accounts/settings/calendar.html", year=year, days=days, years=years,
-                           HolidayKind=HolidayKind), status
+    return render_template("admin/accounts/settings/calendar.html", year=year, days=days, years=years), status
 
 
 @bp.route("/calendar/day", methods=["POST"])

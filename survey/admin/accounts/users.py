@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -13,8 +12,6 @@ from survey.extensions import db
 from survey.models import Role, Unit, User
 from survey.services.accounts import user_admin
 from survey.services.accounts.users import UserError, create_user
-
-ROLE_LABELS = {Role.ADMIN: _l("管理员"), Role.ANALYST: _l("绩效办分析员"), Role.UNIT: _l("单位联络员"), Role.DESK: _l("窗口人员")}
 
 
 def _units() -> list[Unit]:
@@ -38,7 +35,7 @@ def _password_page(user: User, password: str | None):
 @bp.route("/users/")
 @roles_required(Role.ADMIN)
 def users_list():
-    return render_template("admin/accounts/users/list.html", users=user_admin.list_users(db.session), roles=ROLE_LABELS)
+    return render_template("admin/accounts/users/list.html", users=user_admin.list_users(db.session))
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -56,16 +53,16 @@ def users_new():
         except UserError as exc:
             db.session.rollback()
             flash(str(exc), "error")
-            return render_template("admin/accounts/users/new.html", form=form, units=_units(), roles=ROLE_LABELS), 422
+            return render_template("admin/accounts/users/new.html", form=form, units=_units()), 422
         db.session.commit()
         return _password_page(user, password if generated else None)
-    return render_template("admin/accounts/users/new.html", form=form, units=_units(), roles=ROLE_LABELS)
+    return render_template("admin/accounts/users/new.html", form=form, units=_units())
 
 
 @bp.route("/users/<int:user_id>")
 @roles_required(Role.ADMIN)
 def users_edit(user_id: int):
-    return render_template("admin/accounts/users/edit.html", user=_user_or_404(user_id), units=_units(), roles=ROLE_LABELS)
+    return render_template("admin/accounts/users/edit.html", user=_user_or_404(user_id), units=_units())
 
 
 @bp.route("/users/<int:user_id>/role", methods=["POST"])
@@ -79,8 +76,7 @@ def users_role(user_id: int):
     except UserError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-        return render_template("admin/accounts/users/edit.html", user=_user_or_404(user_id), units=_units(),
-                               roles=ROLE_LABELS), 422
+        return render_template("admin/accounts/users/edit.html", user=_user_or_404(user_id), units=_units()), 422
     db.session.commit()
     flash(_("已保存。该用户需重新登录。"), "info")
     return redirect(url_for("admin.users_edit", user_id=user.id))
@@ -112,8 +108,7 @@ def users_password(user_id: int):
     except UserError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-        return render_template("admin/accounts/users/edit.html", user=_user_or_404(user_id), units=_units(),
-                               roles=ROLE_LABELS), 422
+        return render_template("admin/accounts/users/edit.html", user=_user_or_404(user_id), units=_units()), 422
     db.session.commit()
     return _password_page(user, password if generated else None)
 

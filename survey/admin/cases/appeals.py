@@ -11,7 +11,6 @@ from survey.auth.decorators import roles_required
 from survey.extensions import db
 from survey.models import Appeal, AppealState, Campaign, Case, Response, ResponseStatus, Role, Unit, User
 from survey.services.cases.appeals import (
-    APPEAL_LABELS,
     AppealError,
     decide_appeal,
     flagged_responses,
@@ -37,7 +36,7 @@ def appeals_list():
     excluded = list(db.session.scalars(
         select(Response).where(Response.status == ResponseStatus.EXCLUDED).order_by(Response.id.desc()).limit(200)))
     return render_template("admin/cases/appeals/list.html", appeals=appeals, cases=cases, units=units, names=names,
-                           state=raw if state is None else state.value, labels=APPEAL_LABELS, excluded=excluded)
+                           state=raw if state is None else state.value, excluded=excluded)
 
 
 @bp.route("/appeals/<int:appeal_id>/decide", methods=["POST"])

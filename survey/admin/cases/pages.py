@@ -16,14 +16,9 @@ from survey.extensions import db
 from survey.models import Answer, Campaign, CaseState, Question, Response, Unit
 from survey.services.accounts.access import visible_unit_ids
 from survey.services.cases import figures, queries
-from survey.services.cases.appeals import APPEAL_LABELS, AppealError, appeals_for_case, file_appeal, may_appeal
+from survey.services.cases.appeals import AppealError, appeals_for_case, file_appeal, may_appeal
 from survey.services.cases.workflow import (
-    EVENT_LABELS,
-    KIND_LABELS,
-    LEVEL_LABELS,
-    STATE_LABELS,
     STEPS,
-    VERDICTS,
     CaseError,
     available_steps,
     closed_late,
@@ -40,9 +35,8 @@ from survey.services.cases.workflow import (
     visible_case,
 )
 
-LABELS = {"states": STATE_LABELS, "kinds": KIND_LABELS, "verdicts": VERDICTS, "appeals": APPEAL_LABELS,
-          "levels": LEVEL_LABELS, "steps": {k: s.label for k, s in STEPS.items()}, "events": EVENT_LABELS,
-          "state_values": {state.value: label for state, label in STATE_LABELS.items()}}
+# The workflow's buttons; every coded value is shown with the |label filter (survey/core/labels.py).
+LABELS = {"steps": {k: s.label for k, s in STEPS.items()}}
 
 
 def _case_or_404(case_id: int):

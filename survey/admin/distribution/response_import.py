@@ -36,7 +36,7 @@ def _page(campaign: Campaign, status: int = 200, **context):
         "admin/distribution/response_import.html", campaign=campaign,
         problem=common.campaign_problem(campaign),
         closed=submission.campaign_state(campaign) == submission.CampaignState.CLOSED,
-        channels=channels, chosen_channel=chosen, channel_label=common.channel_label,
+        channels=channels, chosen_channel=chosen,
         counts=common.imported_counts(db.session, campaign),
         notes=_sections(template.template_notes(db.session, campaign)),
         max_rows=common.WEB_MAX_ROWS,

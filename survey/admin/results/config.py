@@ -61,8 +61,7 @@ def results_settings(campaign_id: int):
             return redirect(url_for("admin.results_settings", campaign_id=campaign.id), code=303)
     return render_template(
         "admin/results/settings.html", campaign=campaign, groups=groups, values=values, errors=errors,
-        questions=weighting.index_questions(campaign), methods=weighting.METHODS,
-        margins=weighting.RAKE_MARGINS, channel_labels=weighting.CHANNEL_LABELS,
+        questions=weighting.index_questions(campaign),
     ), (422 if errors else 200)
 
 

@@ -19,8 +19,7 @@ from survey.extensions import db
 from survey.models import Campaign, Role, Snapshot, SnapshotStatus
 from survey.services.accounts.access import visible_unit_ids
 from survey.services.results import display, exports, snapshots
-from survey.services.results.component import GRADE_NOTES, SOURCES
-from survey.services.results.weighting import CHANNEL_LABELS
+from survey.services.results.component import SOURCES
 
 ANALYSTS = (Role.ADMIN, Role.ANALYST)
 
@@ -45,8 +44,7 @@ def results_index():
     if current_user.is_staff_analyst:
         return render_template("admin/results/index.html", periods=display.campaigns_by_period(db.session))
     scope = visible_unit_ids(db.session, current_user) or set()
-    return render_template("admin/results/mine.html", entries=display.contact_results(db.session, scope),
-                           grade_notes=GRADE_NOTES)
+    return render_template("admin/results/mine.html", entries=display.contact_results(db.session, scope))
 
 
 @bp.route("/results/campaigns/<int:campaign_id>/compute", methods=["POST"])
@@ -81,8 +79,8 @@ def results_snapshot(snapshot_id: int):
         "admin/results/snapshot.html", snapshot=snapshot, campaign=campaign, tables=list(zip(tables, charts)),
         overview=display.overview(db.session, snapshot), verification=snapshots.last_verification(db.session, snapshot),
         previous=db.session.get(Snapshot, snapshot.params.get("previous_snapshot_id") or 0),
-        others=snapshots.snapshots_of(db.session, campaign.id), grade_notes=GRADE_NOTES, sources=SOURCES,
-        Status=SnapshotStatus, flag_labels=display.FLAG_LABELS,
+        others=snapshots.snapshots_of(db.session, campaign.id), sources=SOURCES,
+        Status=SnapshotStatus,
         group_names=display.group_targets(db.session, snapshot.params),
         z_value=z_value(snapshot.params["survey"]["params"]["confidence"]),
     )
@@ -145,11 +143,11 @@ def results_unit(snapshot_id: int, unit_id: int):
     chart = display.trend_chart(
         page, _("%(u)s：各期满意度指数", u=page.row.unit.name),
         _("各期指数（圆点）及其置信区间（竖线）；数据见下表。"), _("满意度指数"))
-    return render_template("admin/results/unit.html", page=page, chart=chart, grade_notes=GRADE_NOTES,
+    return render_template("admin/results/unit.html", page=page, chart=chart,
                            sources=SOURCES, Status=SnapshotStatus, analyst=current_user.is_staff_analyst,
-                           flag_labels=display.FLAG_LABELS, trend_wording=display.trend_wording,
+                           trend_wording=display.trend_wording,
                            z_value=z_value(snapshot.params["survey"]["params"]["confidence"]),
-                           channel_labels=CHANNEL_LABELS, index_formula=display.index_formula(page))
+                           index_formula=display.index_formula(page))
 
 
 def _filename(snapshot: Snapshot, suffix: str) -> str:

@@ -21,13 +21,13 @@ from survey.admin.setup.common import (
     utc_to_local_input,
 )
 from survey.admin.setup.forms import CampaignForm, choices
+from survey.core.labels import label
 from survey.core.validation import SetupError
 from survey.extensions import db
 from survey.models import Campaign, Category, Channel, Questionnaire, RespondentGroup, utcnow
 from survey.services.campaigns import setup as service
 from survey.services.questionnaires.editor import published_choices
 from survey.services.units.groups import missing_template_groups
-from survey.services.units.units import KIND_LABELS
 
 DEFAULT_CHANNELS = (Channel.POSTER.value, Channel.DESK.value, Channel.WEB.value)
 
@@ -91,8 +91,7 @@ def _form_page(form: CampaignForm, mode: str, errors: dict[str, str], campaign: 
     categories = db.session.scalars(select(Category).order_by(Category.sort_order, Category.code)).all()
     return render_template(
         "admin/setup/campaigns/form.html", form=form, mode=mode, errors=errors, campaign=campaign,
-        channel_labels=service.CHANNEL_LABELS, channels=channels, categories=categories,
-        chosen_categories=chosen_categories, kinds=kinds, kind_labels=KIND_LABELS, picked=picked,
+        channels=channels, categories=categories, chosen_categories=chosen_categories, kinds=kinds, picked=picked,
         unit_groups=service.categories_with_units(db.session),
     ), status
 
@@ -100,8 +99,7 @@ def _form_page(form: CampaignForm, mode: str, errors: dict[str, str], campaign: 
 @bp.route("/campaigns/")
 @analyst_only
 def campaigns():
-    return render_template("admin/setup/campaigns/list.html", rows=service.list_campaigns(db.session),
-                           status_labels=service.STATUS_LABELS)
+    return render_template("admin/setup/campaigns/list.html", rows=service.list_campaigns(db.session))
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
@@ -174,7 +172,6 @@ def campaign(campaign_id: int):
     counts = service.unit_counts(db.session, campaign)
     return render_template(
         "admin/setup/campaigns/detail.html", campaign=campaign, counts=counts, total=sum(c.responses for c in counts),
-        status_labels=service.STATUS_LABELS, channel_labels=service.CHANNEL_LABELS,
         warnings=service.warnings_for(campaign), newer=service.newer_version(db.session, campaign),
         public_link=public_link, now=utcnow(),
     )
@@ -226,7 +223,7 @@ def campaign_status(campaign_id: int):
     if errors:
         flash(next(iter(errors.values())), "error")
     else:
-        flash(_("评议活动现在的状态：%(s)s。", s=service.STATUS_LABELS[campaign.status]), "info")
+        flash(_("评议活动现在的状态：%(s)s。", s=label("campaign_status", campaign.status)), "info")
     return redirect(url_for("admin.campaign", campaign_id=campaign_id))
 
 

@@ -7,8 +7,8 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 
-from survey.models import GroupMode, QuestionnaireKind, QuestionType
-from survey.services.units.units import KIND_LABELS
+from survey.core.labels import choices as label_choices
+from survey.models import GroupMode, QuestionnaireKind
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -16,29 +16,11 @@ def choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(str(value), label) for value, label in pairs]
 
 
-QUESTION_TYPE_LABELS = {
-    QuestionType.SATISFACTION: _l("满意度（五级 + 不了解）"),
-    QuestionType.SINGLE: _l("单选"),
-    QuestionType.MULTIPLE: _l("多选"),
-    QuestionType.RATING: _l("打分（0–10）"),
-    QuestionType.TEXT: _l("文字（意见建议）"),
-    QuestionType.GROUP: _l("身份（样本类别）"),
-}
-QUESTIONNAIRE_KIND_LABELS = {
-    QuestionnaireKind.SERVICE: _l("服务评价（评一个窗口/单位）"),
-    QuestionnaireKind.APPRAISAL: _l("万人评议（一人评多个单位）"),
-}
-TEMPLATE_LABELS = {
-    "window_service": _l("政务服务窗口满意度调查（整体满意度、服务效率、服务态度、服务水平、办事指南清晰度 …）"),
-    "appraisal": _l("万人评议机关作风问卷（一人评价多个单位，只评了解的单位）"),
-}
-
-
 class UnitForm(FlaskForm):
     code = StringField(_l("单位代码"))
     name = StringField(_l("单位名称"))
     name_en = StringField(_l("英文名称"))
-    kind = SelectField(_l("类型"), choices=choices((k.value, label) for k, label in KIND_LABELS.items()), validate_choice=False)
+    kind = SelectField(_l("类型"), choices=choices(label_choices("unit_kind")), validate_choice=False)
     category_id = SelectField(_l("类别"), choices=[], validate_choice=False)
     parent_code = StringField(_l("上级单位代码"), render_kw={"list": "parent-codes", "autocomplete": "off"})
     window_no = StringField(_l("窗口号"))
@@ -65,13 +47,13 @@ class GroupForm(FlaskForm):
 
 
 class NewQuestionnaireForm(FlaskForm):
-    kind = RadioField(_l("问卷类型"), choices=choices((k.value, label) for k, label in QUESTIONNAIRE_KIND_LABELS.items()),
+    kind = RadioField(_l("问卷类型"), choices=choices(label_choices("questionnaire_kind")),
                       default=QuestionnaireKind.SERVICE.value, validate_choice=False)
     title = StringField(_l("问卷标题"))
 
 
 class TemplateForm(FlaskForm):
-    template = RadioField(_l("模板"), choices=choices(TEMPLATE_LABELS.items()), default="window_service",
+    template = RadioField(_l("模板"), choices=choices(label_choices("questionnaire_template")), default="window_service",
                           validate_choice=False)
 
 
@@ -88,7 +70,7 @@ class MetaForm(FlaskForm):
 
 
 class NewQuestionForm(FlaskForm):
-    type = SelectField(_l("题型"), choices=choices((t.value, label) for t, label in QUESTION_TYPE_LABELS.items()),
+    type = SelectField(_l("题型"), choices=choices(label_choices("question_type")),
                        validate_choice=False)
     text = StringField(_l("题目"))
 
@@ -114,7 +96,7 @@ class CampaignForm(FlaskForm):
     title_en = StringField(_l("英文标题"))
     description = TextAreaField(_l("说明"))
     questionnaire_id = SelectField(_l("问卷"), choices=[], validate_choice=False)
-    template = RadioField(_l("问卷模板"), choices=choices(TEMPLATE_LABELS.items()), default="window_service",
+    template = RadioField(_l("问卷模板"), choices=choices(label_choices("questionnaire_template")), default="window_service",
                           validate_choice=False)
     period = StringField(_l("考评周期"))
     opens_at = StringField(_l("开始时间"), render_kw={"type": "datetime-local"})

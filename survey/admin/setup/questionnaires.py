@@ -13,7 +13,6 @@ from sqlalchemy import select
 from survey.admin import bp
 from survey.admin.setup.common import analyst_only, flash_created_groups, save
 from survey.admin.setup.forms import (
-    QUESTION_TYPE_LABELS,
     MetaForm,
     NewQuestionForm,
     NewQuestionnaireForm,
@@ -114,7 +113,7 @@ def _editor_page(questionnaire: Questionnaire, meta_form: MetaForm | None = None
         "admin/setup/questionnaires/editor.html", q=questionnaire, family=family, campaigns=campaigns,
         responses=responses, meta_form=meta_form or _meta_form(questionnaire),
         new_form=new_form or NewQuestionForm(formdata=None), errors=errors or {}, problem=problem,
-        type_labels=QUESTION_TYPE_LABELS, group_names={g.id: g.name for g in db.session.scalars(
+        group_names={g.id: g.name for g in db.session.scalars(
             select(RespondentGroup))},
     ), status
 
@@ -215,8 +214,7 @@ def _question_page(question: Question, form: QuestionForm, options: list[dict[st
                    errors: dict[str, str], status: int = 200):
     groups = db.session.scalars(select(RespondentGroup).order_by(RespondentGroup.sort_order)).all()
     return render_template("admin/setup/questionnaires/question.html", q=question.questionnaire, question=question,
-                           form=form, options=options, groups=groups, errors=errors,
-                           type_labels=QUESTION_TYPE_LABELS), status
+                           form=form, options=options, groups=groups, errors=errors), status
 
 
 def _submitted_question(question: Question, form: QuestionForm, options: list[dict[str, str]]) -> dict[str, Any]:

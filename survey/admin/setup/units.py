@@ -68,7 +68,6 @@ def units():
     return render_template(
         "admin/setup/units/list.html", rows=rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], total=len(rows),
         page=page, pages=pages, query=query, category=category, status=status, categories=categories,
-        kind_labels=unit_service.KIND_LABELS,
     )
 
 
@@ -76,7 +75,7 @@ def _unit_form_page(form: UnitForm, unit: Unit | None, errors: dict[str, str]):
     codes = db.session.execute(select(Unit.code, Unit.name).where(Unit.active.is_(True)).order_by(Unit.code)).all()
     used = unit_service.unit_references(db.session, unit) if unit is not None else {}
     return render_template("admin/setup/units/form.html", form=form, unit=unit, errors=errors, parent_codes=codes,
-                           used=used, reference_labels=unit_service.REFERENCE_LABELS), (422 if errors else 200)
+                           used=used), (422 if errors else 200)
 
 
 @bp.route("/units/new", methods=["GET", "POST"])

@@ -21,11 +21,11 @@ import re
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from survey.core.audit import record
+from survey.core.labels import label
 from survey.core.validation import Collector, SetupError, clean_text
 from survey.models import (
     Answer,
@@ -54,21 +54,6 @@ from survey.services.units.groups import ensure_template_groups
 
 PERIOD = re.compile(r"^(?P<year>\d{4})(?:Q(?P<q>[1-4])|H(?P<h>[12])|-(?P<m>0[1-9]|1[0-2]))?$")
 
-CHANNEL_LABELS = {
-    Channel.WEB: _l("网页链接"),
-    Channel.POSTER: _l("海报二维码"),
-    Channel.DESK: _l("窗口一事一评码"),
-    Channel.INVITATION: _l("短信邀请"),
-    Channel.PHONE: _l("电话访问（录入）"),
-    Channel.PAPER: _l("纸质问卷（录入）"),
-    Channel.IMPORTED: _l("外部导入"),
-}
-STATUS_LABELS = {
-    CampaignStatus.DRAFT: _l("草稿"),
-    CampaignStatus.OPEN: _l("进行中"),
-    CampaignStatus.PAUSED: _l("已暂停"),
-    CampaignStatus.CLOSED: _l("已结束"),
-}
 TRANSITIONS = {
     "open": ({CampaignStatus.DRAFT, CampaignStatus.PAUSED, CampaignStatus.CLOSED}, CampaignStatus.OPEN),
     "pause": ({CampaignStatus.OPEN}, CampaignStatus.PAUSED),
@@ -322,7 +307,7 @@ def change_status(session: Session, user: User | None, campaign: Campaign, actio
         raise SetupError(_("未知的操作。"))
     allowed, target = TRANSITIONS[action]
     if campaign.status not in allowed:
-        raise SetupError(_("评议活动当前为“%(s)s”，不能执行此操作。", s=STATUS_LABELS[campaign.status]))
+        raise SetupError(_("评议活动当前为“%(s)s”，不能执行此操作。", s=label("campaign_status", campaign.status)))
     if target == CampaignStatus.OPEN:
         now = now or utcnow()
         if not campaign.campaign_units:

@@ -13,7 +13,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -34,8 +33,6 @@ from survey.models import (
 )
 from survey.services.cases.workflow import delete_contact_if_done, open_cases_for_response, visible_case
 
-APPEAL_LABELS = {AppealState.PENDING: _l("待复核"), AppealState.APPROVED: _l("申诉通过"),
-                 AppealState.REJECTED: _l("申诉驳回")}
 MIN_REASON = 5
 MAX_REASON = 2000
 

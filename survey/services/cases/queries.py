@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from survey.core.labels import label
 from survey.models import (
     Appeal,
     Campaign,
@@ -27,8 +28,7 @@ from survey.models import (
     User,
 )
 from survey.services.accounts.access import subtree_ids, visible_unit_ids
-from survey.services.cases.appeals import APPEAL_LABELS
-from survey.services.cases.workflow import KIND_LABELS, STATE_LABELS, VERDICTS, closed_late, is_overdue, mask_phone
+from survey.services.cases.workflow import closed_late, is_overdue, mask_phone
 
 PER_PAGE = 50
 EXPORT_LIMIT = 100_000
@@ -198,18 +198,18 @@ def export_rows(session: Session, user: User, f: CaseFilter, today: dt.date, tz_
     if cases:
         for case_id, state in session.execute(select(Appeal.case_id, Appeal.state).where(
                 Appeal.case_id.in_([c.id for c in cases])).order_by(Appeal.requested_at)):
-            appeals[case_id] = str(APPEAL_LABELS[state])
+            appeals[case_id] = label("appeal_state", state)
     rows = []
     for c in cases:
         campaign = campaigns.get(c.campaign_id)
         timing = "超期未办结" if is_overdue(c, today) else "超期办结" if closed_late(c) else ""
         rows.append([
             c.id, c.unit.code, c.unit.name, campaign.title if campaign else "", campaign.period if campaign else "",
-            str(KIND_LABELS[c.kind]), str(STATE_LABELS[c.state]), c.summary, "、".join(sorted(t.tag for t in c.tags)),
+            label("case_kind", c.kind), label("case_state", c.state), c.summary, "、".join(sorted(t.tag for t in c.tags)),
             c.opened_on, c.due_on, timing, c.rectification or "",
             local_date(c.rectified_at, tz_name) if c.rectified_at else None,
             local_date(c.callback_at, tz_name) if c.callback_at else None,
-            str(VERDICTS.get(c.callback_verdict, "")) if c.callback_verdict else "", c.callback_note or "",
+            label("verdict", c.callback_verdict) if c.callback_verdict else "", c.callback_note or "",
             c.closed_on, appeals.get(c.id, ""),
         ])
     return rows

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from survey.core import audit, settings
 from survey.core.clock import local_date, local_moment, org_timezone
+from survey.core.labels import label, values
 from survey.models import (
     Answer,
     Case,
@@ -56,26 +57,6 @@ from survey.services.accounts.access import visible_unit_ids
 from survey.services.cases.calendar import add_working_days, exceptions_from
 
 MAX_NOTE = 2000
-LEVEL_LABELS = {5: _l("非常满意"), 4: _l("满意"), 3: _l("基本满意"), 2: _l("不满意"), 1: _l("非常不满意")}
-STATE_LABELS = {
-    CaseState.PENDING: _l("待处理"),
-    CaseState.IN_PROGRESS: _l("处理中"),
-    CaseState.RECTIFIED: _l("已整改"),
-    CaseState.CLOSED: _l("已回访/关闭"),
-}
-KIND_LABELS = {CaseKind.COMMENT: _l("意见建议"), CaseKind.BAD_RATING: _l("差评")}
-VERDICTS = {
-    "satisfied": _l("满意"),
-    "basically": _l("基本满意"),
-    "unsatisfied": _l("不满意"),
-    "unreachable": _l("联系不上"),
-}
-EVENT_LABELS = {
-    "open": _l("收到"), "start": _l("开始处理"), "rectify": _l("登记整改"), "rework": _l("重新整改"),
-    "close": _l("关闭"), "reopen": _l("重新打开"), "callback": _l("登记回访"), "tags": _l("修改标签"),
-    "appeal": _l("提出申诉"), "appeal_approved": _l("申诉通过"), "appeal_rejected": _l("申诉驳回"),
-    "excluded": _l("答卷剔除，自动关闭"),
-}
 # Answers that say "nothing to say": they open no case.
 NO_CONTENT = {
     "无", "没有", "暂无", "无意见", "没意见", "没有意见", "暂无意见", "无建议", "没有建议", "暂无建议",
@@ -158,7 +139,7 @@ def open_cases_for_response(session: Session, response: Response, start: dt.date
         opened.append(case)
 
     for unit_id, rated in sorted(bad.items()):
-        parts = [f"{q.code} {q.text}：{LEVEL_LABELS[level]}" for q, level in sorted(rated, key=lambda r: r[0].position)]
+        parts = [f"{q.code} {q.text}：{label('level', level)}" for q, level in sorted(rated, key=lambda r: r[0].position)]
         add(f"bad:{response.id}:{unit_id}", unit_id=unit_id, kind=CaseKind.BAD_RATING,
             summary=_("差评：") + "；".join(parts))
     for answer, unit_id in comments:
@@ -274,7 +255,7 @@ def transition(
         raise CaseError(_("您无权对此件进行该操作。"))
     if action not in available_steps(session, actor, case):
         raise CaseError(_("此件当前状态为“%(state)s”，不能“%(action)s”。",
-                          state=STATE_LABELS[case.state], action=step.label))
+                          state=label("case_state", case.state), action=step.label))
     now = now or utcnow()
     before = case.state
     contact_deleted = False
@@ -306,7 +287,7 @@ def transition(
         contact_deleted = delete_contact_if_done(session, case)
     session.flush()
     audit.record(session, actor, f"case.{action}", case,
-                 f"处理件 #{case.id}：{STATE_LABELS[before]} → {STATE_LABELS[case.state]}",
+                 f"处理件 #{case.id}：{label('case_state', before)} → {label('case_state', case.state)}",
                  from_state=before.value, to_state=case.state.value, note=note, unit_id=case.unit_id,
                  contact_deleted=contact_deleted)
     return case
@@ -328,7 +309,7 @@ def record_callback(
         raise CaseError(_("已关闭的件不能再登记回访。"))
     if contact_for(session, case) is None:
         raise CaseError(_("答卷人没有留下回访电话，无法登记回访。"))
-    if verdict not in VERDICTS:
+    if verdict not in values("verdict"):
         raise CaseError(_("请选择回访结果。"))
     today = today or local_date(utcnow(), org_timezone())
     if called_on > today or called_on < case.opened_on:
@@ -338,9 +319,9 @@ def record_callback(
     case.callback_verdict = verdict
     case.callback_note = note
     session.add(CaseEvent(case=case, user_id=actor.id, action="callback", from_state=case.state.value,
-                          to_state=case.state.value, note=f"{VERDICTS[verdict]}" + (f"：{note}" if note else "")))
+                          to_state=case.state.value, note=label("verdict", verdict) + (f"：{note}" if note else "")))
     session.flush()
-    audit.record(session, actor, "case.callback", case, f"处理件 #{case.id} 登记回访：{VERDICTS[verdict]}",
+    audit.record(session, actor, "case.callback", case, f"处理件 #{case.id} 登记回访：{label('verdict', verdict)}",
                  called_on=called_on.isoformat(), verdict=verdict, unit_id=case.unit_id)
     return case
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -50,7 +49,6 @@ from survey.models import (
 
 DONT_KNOW = "dk"
 LEVELS = (5, 4, 3, 2, 1)
-LEVEL_LABELS = {5: _l("非常满意"), 4: _l("满意"), 3: _l("基本满意"), 2: _l("不满意"), 1: _l("非常不满意")}
 DEFAULT_TEXT_LIMIT = 500
 SUBMISSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _SMALL_INT = re.compile(r"[0-9]{1,9}")

@@ -31,21 +31,22 @@ from typing import Any
 
 import numpy as np
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analysis import efficacy_scores, rank_intervals
 from analysis.ci import z_value
 from survey.core.audit import record
+from survey.core.labels import LABELS
 from survey.models import Campaign, ComponentScheme, User
 
-SOURCES = {"survey": _l("民意调查"), "leader": _l("领导评价"), "service": _l("服务对象评价（窗口）")}
+# The scheme's vocabularies (code → label); the labels are kept with every other in core/labels.py.
+SOURCES = LABELS["source"]
 GRADES = ("优秀", "良好", "达标", "诫勉")
 GRADE_CODES = {"优秀": "excellent", "良好": "good", "达标": "pass", "诫勉": "warning"}
-GRADINGS = {"thresholds": _l("按分数线"), "quotas": _l("按比例（每个类别内）"), "none": _l("不评定等次")}
-NORMALISATIONS = {"none": _l("不折算（直接用 0–100 分）"), "efficacy": _l("功效系数法（类别内 60 + 40 ×（x − 最小）/（最大 − 最小））")}
-MISSING = {"renormalise": _l("缺少的来源按其余来源的权重折算"), "none": _l("缺少任一来源则不计分")}
+GRADINGS = LABELS["grading"]
+NORMALISATIONS = LABELS["normalisation"]
+MISSING = LABELS["missing_source"]
 #: Reliability flags that make a rank and grade "for reference only" (the unit is still shown, marked).
 UNRELIABLE = ("small_n", "small_n_eff", "high_rse", "group_missing", "dont_know_high")
 #: Flags under which a unit has no estimate at all, and so no rank.
@@ -315,8 +316,3 @@ def _grades(scheme: Mapping[str, Any] | None, score: np.ndarray, lo: np.ndarray,
                 grade[i] = "达标"
     return grade, note
 
-
-GRADE_NOTES = {
-    "pending": _l("按点估计应为诫勉，但置信区间（或排名区间）与达标线重叠，证据不足，暂定达标，待核实"),
-    "borderline": _l("置信区间跨越等次分界，等次处于临界"),
-}

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -226,21 +225,6 @@ def contact_results(session: Session, unit_ids: set[int]) -> list[tuple[Snapshot
         out[row.snapshot_id][2].append(row)
     return list(out.values())
 
-
-FLAG_LABELS = {
-    "no_responses": _l("无人评价"),
-    "no_answers": _l("全部为“不了解”"),
-    "n_lt_2": _l("样本少于 2"),
-    "small_n": _l("样本量不足"),
-    "small_n_eff": _l("有效样本量不足"),
-    "high_rse": _l("相对标准误过大"),
-    "group_missing": _l("部分样本类别无人评价"),
-    "rake_not_converged": _l("迭代加权未收敛"),
-    "trim_infeasible": _l("权数截尾不可行"),
-    "dont_know_high": _l("“不了解”过多"),
-    "leader_missing": _l("缺少领导评价"),
-    "service_missing": _l("缺少服务对象评价"),
-}
 
 
 def trend_wording(trend: dict[str, Any] | None) -> str:

@@ -26,12 +26,12 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from survey.core import labels
 from survey.core.spreadsheets import safe_cell, to_csv
 from survey.models import Answer, Campaign, Category, Question, RespondentGroup, Snapshot, Unit
 from survey.services.results import display
-from survey.services.results.component import GRADE_NOTES
 from survey.services.results.loading import DONT_KNOW_CODE, Cutoff, load_pairs
-from survey.services.results.weighting import CHANNEL_LABELS, CHANNEL_ORDER, Layout
+from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
 PERCENT = "0.0%"
 SCORE = "0.00"
@@ -67,7 +67,7 @@ def unit_table(session: Session, snapshot: Snapshot) -> tuple[list[str], list[li
                 entry.unit.name, r.n, r.n_eff, r.index, r.index_se, r.index_lo, r.index_hi, r.satisfied_rate,
                 *(d.get("satisfied_rate_ci") or [None, None]), d.get("dont_know_rate"), r.index, d.get("leader"),
                 service.get("index"), d.get("composite"), d.get("score"), r.component_points, r.grade or "",
-                str(GRADE_NOTES[d["grade_note"]]) if d.get("grade_note") else "", d.get("p_bottom"),
+                labels.label("grade_note", d["grade_note"]) if d.get("grade_note") else "", d.get("p_bottom"),
                 trend.get("difference"), trend.get("p_value"), d.get("comments"), d.get("bad_ratings"),
                 "；".join(r.flags or []),
             ])
@@ -260,7 +260,7 @@ def raw_rows(session: Session, snapshot: Snapshot, long: bool = False, with_text
                 continue
             values = [int(sequence[i]), unit.code if unit else "", unit.name if unit else "",
                       categories.get(unit.category_id, "") if unit else "", group.name if group else "",
-                      str(CHANNEL_LABELS.get(channel, channel)), *[level_text(c) for c in levels[i].tolist()]]
+                      labels.label("channel", channel), *[level_text(c) for c in levels[i].tolist()]]
             if with_text:
                 values.append(texts.get((int(pairs.response[i]), int(pairs.unit[i])), ""))
             yield line(values)

@@ -25,21 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analysis import Params
+from survey.core import labels
 from survey.core.audit import record
 from survey.models import Campaign, Channel, Question, QuestionType, RespondentGroup, User
 
-METHODS = {"poststratify": _l("按样本类别事后分层"), "rake": _l("多维迭代加权（raking）"), "none": _l("不加权")}
-RAKE_MARGINS = {"group": _l("样本类别"), "channel": _l("渠道")}
-CHANNEL_LABELS = {
-    Channel.WEB.value: _l("网页"), Channel.POSTER.value: _l("海报二维码"), Channel.DESK.value: _l("窗口一事一评"),
-    Channel.INVITATION.value: _l("短信邀请"), Channel.PHONE.value: _l("电话访问"), Channel.PAPER.value: _l("纸质问卷"),
-    Channel.IMPORTED.value: _l("外部导入"),
-}
 CHANNEL_ORDER = [c.value for c in Channel]
 DEFAULTS: dict[str, Any] = {
     "method": "poststratify",
@@ -138,7 +131,7 @@ def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> di
             return None
 
     method = str(raw.get("method") or "poststratify")
-    if method not in METHODS:
+    if method not in labels.values("weighting_method"):
         errors["method"] = _("请选择加权方法。")
     out["method"] = method
 
@@ -161,7 +154,7 @@ def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> di
     if method in ("poststratify", "rake") and not shares and not any(g.target_share > 0 for g in groups):
         errors["group_shares"] = _("按样本类别加权需要各类别的目标占比，请在“样本类别”中设置或在此填写。")
 
-    margins = [m for m in (raw.get("rake_margins") or []) if m in RAKE_MARGINS]
+    margins = [m for m in (raw.get("rake_margins") or []) if m in labels.values("rake_margin")]
     channel_raw = raw.get("channel_shares") or {}
     channel_shares: dict[str, float] = {}
     if method == "rake":
@@ -170,7 +163,7 @@ def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> di
         if "channel" in margins:
             for channel in campaign.channels or []:
                 value = channel_raw.get(channel)
-                label = str(CHANNEL_LABELS.get(channel, channel))
+                label = labels.label("channel", channel)
                 if _blank(value):
                     errors[f"channel_{channel}"] = _("按渠道加权时，请填写“%(c)s”的目标占比。", c=label)
                     continue
@@ -278,7 +271,7 @@ def build_params(
     margins = list(settings.get("rake_margins") or ["group"])
     if method == "rake" and "channel" in margins:
         channel_shares = settings.get("channel_shares") or {}
-        missing = [str(CHANNEL_LABELS.get(c, c)) for c in channels if c in present_channels
+        missing = [labels.label("channel", c) for c in channels if c in present_channels
                    and not float(channel_shares.get(c, 0)) > 0]
         if missing:
             errors["channel_shares"] = _("渠道“%(c)s”有答卷，但没有设定目标占比，无法按渠道加权。", c="、".join(missing))

@@ -39,21 +39,33 @@ class Column:
     header: str  # the Chinese header written on export
     aliases: tuple[str, ...]
     label: Any  # shown in messages and change lists
+    note: Any = ""  # what the column takes, shown on the import page
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("code", "代码", ("单位代码", "编码", "code", "unit code", "unit_code"), _l("代码")),
-    Column("name", "名称", ("单位名称", "name", "unit name", "unit_name"), _l("名称")),
-    Column("name_en", "英文名称", ("英文名", "name_en", "english name", "english_name"), _l("英文名称")),
-    Column("category", "类别", ("类别名称", "类别代码", "分类", "考评类别", "category"), _l("类别")),
+    Column("code", "代码", ("单位代码", "编码", "code", "unit code", "unit_code"), _l("代码"),
+           _l("必填。唯一的单位代码；与系统中已有单位相同则更新该单位，否则新建。")),
+    Column("name", "名称", ("单位名称", "name", "unit name", "unit_name"), _l("名称"),
+           _l("必填。")),
+    Column("name_en", "英文名称", ("英文名", "name_en", "english name", "english_name"), _l("英文名称"),
+           _l("选填。")),
+    Column("category", "类别", ("类别名称", "类别代码", "分类", "考评类别", "category"), _l("类别"),
+           _l("类别代码或名称；系统里没有的类别会新建（预览时会提示）。")),
     Column("parent_code", "上级代码", ("上级单位代码", "上级", "上级单位", "parent", "parent_code", "parent code"),
-           _l("上级代码")),
-    Column("kind", "类型", ("单位类型", "kind", "type"), _l("类型")),
-    Column("window_no", "窗口号", ("窗口", "window", "window_no", "window no"), _l("窗口号")),
-    Column("address", "地址", ("address",), _l("地址")),
-    Column("sort_order", "排序", ("顺序", "sort", "sort_order", "order"), _l("排序")),
-    Column("active", "启用", ("是否启用", "状态", "active", "enabled"), _l("启用")),
-    Column("note", "备注", ("说明", "note", "notes", "remark", "remarks"), _l("备注")),
+           _l("上级代码"),
+           _l("上级单位的代码（可以是文件里排在后面的单位，也可以是系统里已有的单位）。不能成环。")),
+    Column("kind", "类型", ("单位类型", "kind", "type"), _l("类型"),
+           _l("部门、处室、窗口 或 区县；空着：新单位为“部门”，已有单位不变。")),
+    Column("window_no", "窗口号", ("窗口", "window", "window_no", "window no"), _l("窗口号"),
+           _l("窗口号。")),
+    Column("address", "地址", ("address",), _l("地址"),
+           _l("地址。")),
+    Column("sort_order", "排序", ("顺序", "sort", "sort_order", "order"), _l("排序"),
+           _l("整数，小的排在前面；空着：新单位按文件顺序，已有单位不变。")),
+    Column("active", "启用", ("是否启用", "状态", "active", "enabled"), _l("启用"),
+           _l("是/否（也认 1/0、启用/停用）；空着：新单位为“是”，已有单位不变。")),
+    Column("note", "备注", ("说明", "note", "notes", "remark", "remarks"), _l("备注"),
+           _l("备注。")),
 )
 EXPORT_HEADERS = [c.header for c in COLUMNS]
 

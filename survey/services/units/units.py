@@ -14,35 +14,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.core.audit import record
+from survey.core.labels import label
 from survey.core.references import references
 from survey.core.validation import Collector, SetupError, clean_code, clean_text
 from survey.models import Category, Unit, UnitKind, User
 from survey.services.accounts.access import subtree_ids
-
-KIND_LABELS = {
-    UnitKind.DEPARTMENT: _l("部门/单位"),
-    UnitKind.SECTION: _l("处室"),
-    UnitKind.WINDOW: _l("窗口"),
-    UnitKind.DISTRICT: _l("市/区/县"),
-}
-
-REFERENCE_LABELS = {
-    "answer": _l("答案"),
-    "response": _l("答卷"),
-    "campaign_unit": _l("评议活动"),
-    "user": _l("用户账号"),
-    "unit": _l("下级单位"),
-    "desk_token": _l("窗口评价码"),
-    "feedback_case": _l("意见和差评工单"),
-    "appeal": _l("申诉"),
-    "snapshot_row": _l("计算结果"),
-    "leader_rating": _l("领导评价"),
-}
 
 
 @dataclass(frozen=True)
@@ -214,7 +194,7 @@ def delete_unit(session: Session, user: User | None, unit: Unit) -> None:
     """Delete a unit nothing points at (e.g. a mistaken entry); anything used is deactivated instead."""
     used = unit_references(session, unit)
     if used:
-        what = "、".join(f"{REFERENCE_LABELS.get(t, t)} {n}" for t, n in used.items())
+        what = "、".join(f"{label('reference', t)} {n}" for t, n in used.items())
         raise SetupError(_("“%(name)s”已被使用（%(what)s），不能删除，只能停用。", name=unit.name, what=what))
     record(session, user, "unit.delete", unit, f"删除单位 {unit.code} {unit.name}", before=unit_fields(unit))
     session.delete(unit)

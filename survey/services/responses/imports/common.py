@@ -57,6 +57,11 @@ CHANNEL_WORDS = {
     "电话": Channel.PHONE, "电话访问": Channel.PHONE, "电话调查": Channel.PHONE, "phone": Channel.PHONE,
     "纸质": Channel.PAPER, "纸质问卷": Channel.PAPER, "问卷": Channel.PAPER, "paper": Channel.PAPER,
     "外部": Channel.IMPORTED, "外部导入": Channel.IMPORTED, "导入": Channel.IMPORTED, "imported": Channel.IMPORTED,
+    # Wordings the site used before every page took labels.py's one (files written then still import),
+    # and the English labels; compared after NFKC, so full-width brackets are written plain here.
+    "电话访问(录入)": Channel.PHONE, "纸质问卷(录入)": Channel.PAPER,
+    "phone interview": Channel.PHONE, "phone interview (entered)": Channel.PHONE,
+    "paper questionnaire": Channel.PAPER, "paper questionnaire (entered)": Channel.PAPER,
 }
 # Satisfaction cells: the five levels by name (基本满意 is also written 一般) or number, and 不了解.
 LEVEL_WORDS = {"非常满意": 5, "满意": 4, "基本满意": 3, "一般": 3, "不满意": 2, "非常不满意": 1}
@@ -159,13 +164,8 @@ def check_campaign(campaign: Campaign, now: dt.datetime | None = None) -> None:
         raise ResponseImportError(problem)
 
 
-def channel_label(channel: Channel) -> str:
-    return {Channel.PHONE: _("电话访问"), Channel.PAPER: _("纸质问卷"), Channel.IMPORTED: _("外部导入")}.get(
-        channel, channel.value)
-
-
 def parse_channel(raw: str | None) -> Channel | None:
-    """An import channel from its Chinese or English name (电话/纸质/外部, phone/paper/imported)."""
+    """An import channel from its Chinese or English name (电话/纸质/外部, phone/paper/imported), or its label."""
     text = unicodedata.normalize("NFKC", raw or "").strip().lower()
     return CHANNEL_WORDS.get(text)
 

@@ -16,6 +16,7 @@ from werkzeug.datastructures import MultiDict
 
 from survey.core import spreadsheets
 from survey.core.clock import get_timezone, local_date, org_timezone
+from survey.core.labels import label
 from survey.core.validation import bad_character
 from survey.models import (
     Answer,
@@ -45,7 +46,6 @@ from survey.services.responses.imports.common import (
     Respondent,
     ResponseImportError,
     active_groups,
-    channel_label,
     check_campaign,
     group_preset,
     group_required,
@@ -377,7 +377,7 @@ def _checked_channel(campaign: Campaign, raw: Channel | str | None) -> Channel:
     if channel is None:
         raise ResponseImportError(_("请选择默认渠道：电话访问、纸质问卷或外部导入。"))
     if not campaign.allows_channel(channel):
-        raise ResponseImportError(_("本评议活动没有开通“%(c)s”渠道。", c=channel_label(channel)))
+        raise ResponseImportError(_("本评议活动没有开通“%(c)s”渠道。", c=label("channel", channel)))
     return channel
 
 
@@ -434,7 +434,7 @@ def _read_row(campaign: Campaign, columns: _Columns, lookup: _Lookup, line: int,
                                     _("渠道“%(c)s”无效：请填 电话、纸质 或 外部", c=channel_raw[:20])))
         elif not campaign.allows_channel(found):
             problems.append(Problem(line, TEMPLATE_HEADERS["channel"],
-                                    _("本活动没有开通“%(c)s”渠道", c=channel_label(found))))
+                                    _("本活动没有开通“%(c)s”渠道", c=label("channel", found))))
         else:
             channel = found
 

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from survey.core import spreadsheets
+from survey.core.labels import label
 from survey.models import (
     Campaign,
     Question,
@@ -20,7 +21,6 @@ from survey.services.responses.imports.common import (
     TEMPLATE_HEADERS,
     active_groups,
     allowed_channels,
-    channel_label,
     group_preset,
     group_required,
     import_questions,
@@ -81,7 +81,7 @@ def template_notes(session: Session, campaign: Campaign) -> list[list[str]]:
     if not group_preset(campaign):
         rows.append([TEMPLATE_HEADERS["group"], _("必填") if group_required(questionnaire) else _("选填"),
                      _("样本类别的代码或名称（见下方列表）。")])
-    channels = _("、").join(channel_label(c) for c in allowed_channels(campaign))
+    channels = _("、").join(label("channel", c) for c in allowed_channels(campaign))
     rows.append([TEMPLATE_HEADERS["channel"], _("选填"),
                  _("电话、纸质或外部（也可写 phone、paper、imported）；空白时用导入页面上选择的渠道。本活动开通的渠道：%(c)s",
                    c=channels or "—")])

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from survey.core import audit
 from survey.core.clock import local_date, org_timezone
+from survey.core.labels import label
 from survey.core.validation import strip_control
 from survey.models import (
     Answer,
     Campaign,
-    Channel,
     QuestionnaireKind,
     Response,
     ResponseStatus,
@@ -28,7 +28,6 @@ from survey.services.responses.imports.common import (
     Preview,
     Respondent,
     ResponseImportError,
-    channel_label,
     check_campaign,
 )
 
@@ -66,7 +65,7 @@ def write(session: Session, campaign: Campaign, checked: Preview, user: User | N
         name = strip_control(checked.filename or "")[:200]
         audit.record(
             session, user, "response.import", campaign,
-            f"向“{campaign.title}”导入 {len(new)} 份答卷（{'、'.join(channel_label(Channel(c)) for c in channels)}），"
+            f"向“{campaign.title}”导入 {len(new)} 份答卷（{'、'.join(label('channel', c) for c in channels)}），"
             f"文件 {name or '—'}",
             file=name, count=len(new), skipped=len(checked.skipped), rows=checked.total_rows,
             channels=dict(channels),
