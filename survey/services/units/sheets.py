@@ -27,8 +27,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from survey.core.audit import record
+from survey.core.errors import DomainError
 from survey.core.spreadsheets import Table
-from survey.core.validation import SetupError, check_characters, clean_code, clean_text, strip_control
+from survey.core.validation import check_characters, clean_code, clean_text, strip_control
 from survey.models import Category, Unit, UnitKind, User
 from survey.services.units.units import diff, unit_fields, unit_tree
 
@@ -131,12 +132,12 @@ def sheet_rows(table: Table) -> tuple[list[str], list[SheetRow], list[str]]:
             keys.append(None)
             continue
         if key in seen:
-            raise SetupError(_("表头“%(a)s”和“%(b)s”是同一列，请删掉一列。", a=seen[key], b=header))
+            raise DomainError(_("表头“%(a)s”和“%(b)s”是同一列，请删掉一列。", a=seen[key], b=header))
         seen[key] = header
         keys.append(key)
     missing = [str(LABELS[k]) for k in ("code", "name") if k not in seen]
     if missing:
-        raise SetupError(_("缺少必需的列：%(cols)s。第一行应是表头，例如：%(example)s。",
+        raise DomainError(_("缺少必需的列：%(cols)s。第一行应是表头，例如：%(example)s。",
                            cols="、".join(missing), example="、".join(EXPORT_HEADERS)))
     rows = [
         SheetRow(line, {k: cell for k, cell in zip(keys, cells) if k is not None})
@@ -200,7 +201,7 @@ def plan_import(session: Session, columns: list[str], rows: list[SheetRow]) -> I
     present = set(columns)
     plan = ImportPlan(columns=columns, rows=[PlannedRow(r.line, dict(r.cells)) for r in rows])
     if not plan.rows:
-        raise SetupError(_("文件里只有表头，没有单位。"))
+        raise DomainError(_("文件里只有表头，没有单位。"))
     new_categories: dict[str, None] = {}
 
     for row in plan.rows:
@@ -333,7 +334,7 @@ def _display(value: object) -> object:
 def apply_import(session: Session, user: User | None, plan: ImportPlan, filename: str | None = None) -> dict[str, int]:
     """Write a valid plan in the caller's transaction: categories, then units, then parents."""
     if not plan.ok:
-        raise SetupError(_("文件中还有错误，不能导入。"))
+        raise DomainError(_("文件中还有错误，不能导入。"))
     filename = strip_control(filename)  # a file name is only recorded, never refused
     categories = {c.code: c for c in session.scalars(select(Category))}
     created_categories = _create_categories(session, user, plan.new_categories, categories)
