@@ -42,8 +42,13 @@ def _belongs(row: Any, parent: Any) -> bool:
     raise TypeError(f"{type(row).__name__} has no many-to-one relationship to {type(parent).__name__}")
 
 
-def _unit_of(row: Any) -> int | None:
-    return row.unit_id if hasattr(row, "unit_id") else row.id  # a Unit is its own unit
+def _units_of(row: Any) -> set[int]:
+    """The units a row belongs to: its unit, a Unit itself, or every unit of a campaign."""
+    if hasattr(row, "unit_id"):
+        return {row.unit_id}
+    if hasattr(row, "campaign_units"):
+        return {cu.unit_id for cu in row.campaign_units}
+    return {row.id}
 
 
 def get_or_404(model: type[T], ident: int, *, scope: AbstractSet[int] | None = None, within: Any = None,
@@ -51,14 +56,14 @@ def get_or_404(model: type[T], ident: int, *, scope: AbstractSet[int] | None = N
     """The row of ``model`` with id ``ident``, or a 404.
 
     ``scope`` is the set of unit ids the user may see (``None``: every unit, as
-    ``visible_unit_ids`` gives analysts); a row whose unit (its ``unit_id``, or a Unit's own id) is
-    outside it is a 404. ``within`` is a parent row the row must belong to (a question of this
+    ``visible_unit_ids`` gives analysts); a row whose unit (its ``unit_id``, a Unit's own id) is
+    outside it is a 404, and so is a campaign none of whose units is inside it. ``within`` is a parent row the row must belong to (a question of this
     questionnaire); a row of another parent is a 404.
     """
     row = by_id(session or db.session, model, ident)
     if row is None:
         abort(404)
-    if scope is not None and _unit_of(row) not in scope:
+    if scope is not None and not _units_of(row) & set(scope):
         abort(404)
     if within is not None and not _belongs(row, within):
         abort(404)

@@ -88,7 +88,7 @@ def users_password(user_id: int):
     user = get_or_404(User, user_id)
     generated = request.form.get("password_mode") != "manual"
     password, errors = save(lambda: user_admin.reset_password(db.session, user, current_user,
-                                                             None if generated else request.form.get("password", "")),
+                                                              None if generated else request.form.get("password", "")),
                             flash_errors=True)
     if errors:
         return render_template("admin/accounts/users/edit.html", user=get_or_404(User, user_id), units=_units(),

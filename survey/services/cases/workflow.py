@@ -272,7 +272,7 @@ def transition(
         raise DomainError(_("您无权对此件进行该操作。"))
     if action not in available_steps(session, actor, case):
         raise DomainError(_("此件当前状态为“%(state)s”，不能“%(action)s”。",
-                          state=STATE_LABELS[case.state], action=step.label))
+                            state=STATE_LABELS[case.state], action=step.label))
     now = now or utcnow()
     before = case.state
     contact_deleted = False

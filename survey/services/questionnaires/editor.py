@@ -67,7 +67,7 @@ def _error(exc: qio.QuestionnaireError) -> DomainError:
 def ensure_draft(questionnaire: Questionnaire) -> None:
     if questionnaire.status != QuestionnaireStatus.DRAFT:
         raise DomainError(_("“%(t)s”第 %(v)d 版已发布，不能再修改。请点“修改（生成新版本）”。",
-                                    t=questionnaire.title, v=questionnaire.version))
+                            t=questionnaire.title, v=questionnaire.version))
 
 
 def families(session: Session) -> list[Family]:

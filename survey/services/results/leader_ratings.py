@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.core.audit import record
-from survey.core.errors import DomainError
+from survey.core.errors import Collector, DomainError
 from survey.core.spreadsheets import SpreadsheetError, read_table
 from survey.core.validation import check_characters
 from survey.models import Campaign, CampaignUnit, Category, LeaderRating, Unit, User, utcnow
@@ -68,18 +68,17 @@ def save_scores(session: Session, user: User | None, period: str, scores: Mappin
                 source: str | None = None) -> int:
     """Store the entered scores (unit id → text); blank removes. All validated first; returns changes."""
     allowed = {u.id for u in units_for_period(session, period)}
-    errors: dict[str, str] = {}
+    check = Collector()
     parsed: dict[int, float | None] = {}
     for unit_id, value in scores.items():
         if unit_id not in allowed:
-            errors[f"unit_{unit_id}"] = _("该单位不属于本期的评议活动。")
+            check.add(f"unit_{unit_id}", _("该单位不属于本期的评议活动。"))
             continue
         try:
             parsed[unit_id] = parse_score(value)
         except ValueError as exc:
-            errors[f"unit_{unit_id}"] = str(exc)
-    if errors:
-        raise DomainError(errors)
+            check.add(f"unit_{unit_id}", str(exc))
+    check.raise_if_any()
     return _apply(session, user, period, parsed, source or _("页面录入"))
 
 

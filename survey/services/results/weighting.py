@@ -284,12 +284,12 @@ def build_params(
     overrides = settings.get("group_shares") or {}
     method = settings.get("method", "poststratify")
     targets: dict[str, tuple[float, ...]] = {}
-    errors: dict[str, str] = {}
+    check = Collector()
     if method in ("poststratify", "rake"):
         shares = [float(overrides.get(g.code, g.target_share) if overrides else g.target_share) for g in groups]
         bad = [g.name for g, s in zip(groups, shares) if not s > 0 and g.id in present_group_ids]
         if bad:
-            errors["group_shares"] = _("样本类别“%(g)s”有答卷，但目标占比不是正数，无法加权。", g="、".join(bad))
+            check.add("group_shares", _("样本类别“%(g)s”有答卷，但目标占比不是正数，无法加权。", g="、".join(bad)))
         kept = [(g, s) for g, s in zip(groups, shares) if s > 0 or g.id in present_group_ids]
         groups = [g for g, _s in kept]
         targets["group"] = tuple(s for _g, s in kept)
@@ -300,11 +300,10 @@ def build_params(
         missing = [str(CHANNEL_LABELS.get(c, c)) for c in channels if c in present_channels
                    and not float(channel_shares.get(c, 0)) > 0]
         if missing:
-            errors["channel_shares"] = _("渠道“%(c)s”有答卷，但没有设定目标占比，无法按渠道加权。", c="、".join(missing))
+            check.add("channel_shares", _("渠道“%(c)s”有答卷，但没有设定目标占比，无法按渠道加权。", c="、".join(missing)))
         channels = [c for c in channels if float(channel_shares.get(c, 0)) > 0]
         targets["channel"] = tuple(float(channel_shares[c]) for c in channels)
-    if errors:
-        raise DomainError(errors)
+    check.raise_if_any()
     params = Params(
         method=method,
         scores=scores,

@@ -105,7 +105,7 @@ def delete_category(session: Session, user: User | None, category: Category) -> 
     n = session.scalar(select(func.count(Unit.id)).where(Unit.category_id == category.id)) or 0
     if n:
         raise DomainError(_("类别“%(name)s”下还有 %(n)d 个单位，不能删除。请先把这些单位改到其他类别。",
-                           name=category.name, n=n))
+                            name=category.name, n=n))
     if session.scalar(select(SnapshotRow.id).where(SnapshotRow.category_id == category.id).limit(1)):
         raise DomainError(_("类别“%(name)s”已用于计算结果，不能删除。", name=category.name))
     record(session, user, "category.delete", category, f"删除类别 {category.code} {category.name}",
