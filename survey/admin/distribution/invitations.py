@@ -1,11 +1,12 @@
 """邀请名单: analysts upload a panel list, check it, then create and export personal links."""
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from survey.admin import bp
+from survey.admin.common import save
 from survey.admin.distribution.pages import download, public_base_url
 from survey.auth.decorators import roles_required
 from survey.core import spreadsheets, staging
@@ -58,13 +59,11 @@ def invitations_confirm(campaign_id: int):
     data = staging.take(current_app.instance_path, token, f"{PURPOSE}:{campaign.id}", current_user.id)
     if data is None:
         return _page(campaign, 422, error=_("预览已过期或不存在，请重新上传名单。"))
-    try:
-        checked = invitations.preview(db.session, campaign, data)
-        created = invitations.create(db.session, campaign, checked, current_user)
-    except invitations.InvitationError as exc:
-        db.session.rollback()
-        return _page(campaign, 422, error=str(exc))
-    flash(_("已生成 %(n)d 个邀请链接。请下载名单用于短信群发。", n=len(created)), "success")
+    _created, errors = save(
+        lambda: invitations.create(db.session, campaign, invitations.preview(db.session, campaign, data), current_user),
+        success=lambda created: _("已生成 %(n)d 个邀请链接。请下载名单用于短信群发。", n=len(created)), category="success")
+    if errors:
+        return _page(campaign, 422, error="；".join(errors.values()))
     return redirect(url_for("admin.invitations_page", campaign_id=campaign.id))
 
 

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from survey.admin import bp
+from survey.admin.common import save
 from survey.admin.distribution.pages import download
 from survey.auth.decorators import roles_required
 from survey.core import spreadsheets, staging
@@ -106,16 +107,18 @@ def response_import_confirm(campaign_id: int):
     data = staging.take(current_app.instance_path, token, f"{PURPOSE}:{campaign.id}", current_user.id)
     if data is None:
         return _page(campaign, 422, channel=channel, error=_("预览已过期或不存在，请重新上传答卷文件。"))
-    try:
-        checked = reader.preview(db.session, campaign, data, channel,
-                                          filename=_filename(request.form.get("filename")),
-                                          max_rows=common.WEB_MAX_ROWS)
-        if not checked.ok:
-            return _page(campaign, 422, channel=channel, checked=checked)
-        stored = writer.write(db.session, campaign, checked, current_user)
-    except common.ResponseImportError as exc:
-        db.session.rollback()
-        return _page(campaign, 422, channel=channel, error=str(exc))
+
+    def store() -> tuple[reader.Preview, int | None]:
+        checked = reader.preview(db.session, campaign, data, channel, filename=_filename(request.form.get("filename")),
+                                 max_rows=common.WEB_MAX_ROWS)
+        return checked, (writer.write(db.session, campaign, checked, current_user) if checked.ok else None)
+
+    result, errors = save(store)
+    if errors:
+        return _page(campaign, 422, channel=channel, error="；".join(errors.values()))
+    checked, stored = result
+    if stored is None:
+        return _page(campaign, 422, channel=channel, checked=checked)
     message = _("已导入 %(n)d 份答卷。", n=stored)
     if checked.skipped:
         message += " " + _("%(n)d 份此前已导入，已跳过。", n=len(checked.skipped))
