@@ -15,6 +15,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from survey.core.errors import DomainError
 from survey.core.validation import clean_code, clean_text, is_code, strip_control
 from survey.models import AuditLog, Channel, Holiday, Invitation, LeaderRating, Question, Questionnaire, Unit
 from survey.services.accounts import api_tokens
@@ -142,7 +143,7 @@ def test_leader_ratings_source_with_nul_is_refused(client, auth, session, period
     assert shown.status_code == 422 and "来源" + NUL_MESSAGE in html and 'name="token"' not in html
     assert counts(session, LeaderRating) == before
     # nor can a confirmation bring one (its token is signed, but the service checks what it writes)
-    with pytest.raises(leader_ratings.RatingError, match=re.escape("来源" + NUL_MESSAGE)):
+    with pytest.raises(DomainError, match=re.escape("来源" + NUL_MESSAGE)):
         leader_ratings.apply_import(session, None, "2026Q4", [(period["D1"], 90.0)], "市委\x00考核办")
     session.rollback()
     assert counts(session, LeaderRating) == before

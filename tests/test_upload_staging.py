@@ -32,3 +32,25 @@ def test_staged_files_expire_after_an_hour(tmp_path):
     assert staging.load(str(tmp_path), token, "p", 1) is None
     staging.stage(str(tmp_path), "p", 1, b"new")  # staging sweeps the old ones
     assert not any(token in p.name for p in (tmp_path / "staging").iterdir())
+
+
+def test_a_token_confirms_once(tmp_path):
+    token = staging.stage(str(tmp_path), "p", 1, b"data")
+    assert staging.take(str(tmp_path), token, "p", 2) is None  # someone else: refused, and not used up
+    assert staging.take(str(tmp_path), token, "q", 1) is None  # another purpose: the same
+    assert staging.take(str(tmp_path), token, "p", 1) == b"data"
+    assert staging.take(str(tmp_path), token, "p", 1) is None
+    assert staging.load(str(tmp_path), token, "p", 1) is None
+    assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_parsed_rows_round_trip_and_may_be_kept_longer(tmp_path):
+    token = staging.stage_json(str(tmp_path), "units", 1, {"rows": [["D1", 90.0]], "source": "考核办"},
+                               max_age=6 * 3600)
+    two_hours_ago = time.time() - 2 * 3600
+    for path in (tmp_path / "staging").iterdir():
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    staging.sweep(str(tmp_path))
+    assert staging.load_json(str(tmp_path), token, "units", 1) == {"rows": [["D1", 90.0]], "source": "考核办"}
+    assert staging.take_json(str(tmp_path), token, "units", 1) == {"rows": [["D1", 90.0]], "source": "考核办"}
+    assert staging.take_json(str(tmp_path), token, "units", 1) is None

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from flask import Flask
 
+from survey.core.errors import DomainError
 from survey.extensions import db
 
 DEMO_LOGINS = "demo-logins.txt"
@@ -30,13 +31,13 @@ def register(app: Flask) -> None:
     @click.option("--name", "display_name", help="显示名称")
     def create_user_command(username: str, role: str, unit_code: str | None, display_name: str | None) -> None:
         """Create a staff account; the password is prompted, or read from standard input."""
-        from survey.services.accounts.users import UserError, create_user
+        from survey.services.accounts.users import create_user
 
         password = _read_password()
         try:
             user = create_user(db.session, username, password, role, unit_code=unit_code, display_name=display_name)
             db.session.commit()
-        except UserError as exc:
+        except DomainError as exc:
             db.session.rollback()
             raise click.ClickException(str(exc)) from exc
         click.echo(f"已创建用户 {user.username}（{user.role.value}）")

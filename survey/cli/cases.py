@@ -7,6 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from survey.core.errors import DomainError
 from survey.extensions import db
 
 cases_cli = AppGroup("cases", help="意见与差评处理件 / comment and 差评 cases")
@@ -18,11 +19,11 @@ cases_cli = AppGroup("cases", help="意见与差评处理件 / comment and 差�
               help="期限从今天起算，而不是从提交日 / count deadlines from today instead of the submission day")
 def backfill_command(campaign_code: str | None, restart_deadlines: bool) -> None:
     """Open the cases that existing responses call for (responses stored before cases existed)."""
-    from survey.services.cases.batch import BackfillError, backfill
+    from survey.services.cases.batch import backfill
 
     try:
         result = backfill(db.session, campaign_code=campaign_code, restart_deadlines=restart_deadlines)
-    except BackfillError as exc:
+    except DomainError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from exc
     click.echo(f"检查了 {result.responses} 份答卷，新开 {result.opened} 个处理件（其中差评 {result.bad_ratings} 个）。")

@@ -78,10 +78,11 @@ def register(app: Flask) -> None:
     @click.argument("snapshot_id", type=int)
     def verify_command(snapshot_id: int) -> None:
         """Recompute a snapshot from its stored parameters and compare every number bit for bit."""
+        from survey.core.lookups import by_id
         from survey.models import Snapshot
         from survey.services.results import snapshots
 
-        snapshot = snapshots.by_id(db.session, Snapshot, snapshot_id)
+        snapshot = by_id(db.session, Snapshot, snapshot_id)
         if snapshot is None:
             raise click.ClickException(f"没有编号为 {snapshot_id} 的结果。")
         outcome = snapshots.verify(db.session, snapshot, None)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.core import audit
+from survey.core.errors import DomainError
 from survey.models import Setting, User, utcnow
 
 DEADLINE_DAYS = "case.deadline_working_days"
@@ -24,10 +25,6 @@ TAG_SUGGESTIONS = "case.tag_suggestions"
 
 DEFAULT_TAGS = ["服务态度", "办事效率", "材料要求", "环境设施", "系统故障", "政策咨询", "表扬"]
 MAX_TAG_LENGTH = 40
-
-
-class SettingError(ValueError):
-    """A setting value was refused; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +40,9 @@ def _int_between(low: int, high: int) -> Callable[[Any], int]:
         try:
             number = int(str(value).strip())
         except (TypeError, ValueError) as exc:
-            raise SettingError(_("请输入 %(a)d 到 %(b)d 之间的整数。", a=low, b=high)) from exc
+            raise DomainError(_("请输入 %(a)d 到 %(b)d 之间的整数。", a=low, b=high)) from exc
         if not low <= number <= high:
-            raise SettingError(_("请输入 %(a)d 到 %(b)d 之间的整数。", a=low, b=high))
+            raise DomainError(_("请输入 %(a)d 到 %(b)d 之间的整数。", a=low, b=high))
         return number
 
     return clean
@@ -63,11 +60,11 @@ def clean_tags(value: Any) -> list[str]:
         if not tag:
             continue
         if len(tag) > MAX_TAG_LENGTH:
-            raise SettingError(_("标签“%(t)s…”太长，最多 %(n)d 个字。", t=tag[:10], n=MAX_TAG_LENGTH))
+            raise DomainError(_("标签“%(t)s…”太长，最多 %(n)d 个字。", t=tag[:10], n=MAX_TAG_LENGTH))
         if tag not in tags:
             tags.append(tag)
     if len(tags) > 50:
-        raise SettingError(_("最多 50 个常用标签。"))
+        raise DomainError(_("最多 50 个常用标签。"))
     return tags
 
 
@@ -110,14 +107,14 @@ def _value(key: str, row: Setting | None) -> Any:
         return spec.default()
     try:
         return spec.clean(row.value)
-    except SettingError:
+    except DomainError:
         return spec.default()
 
 
 def set_value(session: Session, key: str, value: Any, actor: User | None) -> Any:
     """Validate and store one setting; audited with the value before and after."""
     if key not in SPECS:
-        raise SettingError(_("未知设置项：%(k)s", k=key))
+        raise DomainError(_("未知设置项：%(k)s", k=key))
     clean = SPECS[key].clean(value)
     before = get(session, key)
     if clean == before and session.get(Setting, key) is not None:

@@ -20,6 +20,8 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from survey.core.errors import DomainError
+
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 MAX_ROWS = 20000
 MAX_COLUMNS = 60
@@ -28,7 +30,7 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MIME = "text/csv; charset=utf-8"
 
 
-class SpreadsheetError(ValueError):
+class SpreadsheetError(DomainError):
     """The file cannot be read as a table; the message says why in the user's language."""
 
 

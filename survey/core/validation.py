@@ -1,8 +1,8 @@
 """Checks shared by the setup services (units, categories, groups, questionnaires, campaigns).
 
 A setup service validates everything before it changes anything and raises
-:class:`SetupError` with a message per form field, so a page can show each message
-beside its field and nothing is half-written.
+:class:`survey.core.errors.DomainError` with a message per form field (see core/errors.py);
+the cleaners here raise a ValueError naming the field, which a ``Collector`` turns into that field's message.
 """
 from __future__ import annotations
 
@@ -17,14 +17,6 @@ CODE_PATTERN = re.compile(r"[^\s/\\?#%\x00-\x1f\ud800-\udfff]{1,32}")  # use wit
 # lone surrogate, and neither belongs in a name, a title or a label.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _CONTROL_ANY = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-
-
-class SetupError(ValueError):
-    """Input that breaks a setup rule. ``errors`` maps a field name ("" = the whole form) to a message."""
-
-    def __init__(self, errors: dict[str, str] | str) -> None:
-        self.errors = {"": errors} if isinstance(errors, str) else dict(errors)
-        super().__init__("；".join(self.errors.values()))
 
 
 def bad_character(text: str) -> str | None:
@@ -75,25 +67,3 @@ def clean_code(value: Any, label: str) -> str:
     if not is_code(text):
         raise ValueError(_("%(label)s“%(v)s”无效：最长 32 个字符，不能含空格和 / \\ ? # %%。", label=label, v=text[:40]))
     return text
-
-
-class Collector:
-    """Gathers per-field messages, then raises them all at once."""
-
-    def __init__(self) -> None:
-        self.errors: dict[str, str] = {}
-
-    def take(self, field: str, func, *args: Any, **kwargs: Any) -> Any:
-        """Run a cleaner; a ValueError becomes the field's message and the result None."""
-        try:
-            return func(*args, **kwargs)
-        except ValueError as exc:
-            self.errors.setdefault(field, str(exc))
-            return None
-
-    def add(self, field: str, message: str) -> None:
-        self.errors.setdefault(field, message)
-
-    def raise_if_any(self) -> None:
-        if self.errors:
-            raise SetupError(self.errors)

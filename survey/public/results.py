@@ -6,10 +6,11 @@ from flask import abort, render_template
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from survey.core import lookups
 from survey.extensions import db
 from survey.models import Campaign, Snapshot, SnapshotStatus
 from survey.public import bp
-from survey.services.results import display, snapshots
+from survey.services.results import display
 
 
 def _public_snapshots() -> list[tuple[Snapshot, Campaign]]:
@@ -28,7 +29,7 @@ def results_list():
 @bp.route("/results/<int:snapshot_id>")
 def results_page(snapshot_id: int):
     """One published period: only official snapshots marked public of campaigns with public results."""
-    snapshot = snapshots.by_id(db.session, Snapshot, snapshot_id)
+    snapshot = lookups.by_id(db.session, Snapshot, snapshot_id)
     campaign = db.session.get(Campaign, snapshot.campaign_id) if snapshot else None
     if (snapshot is None or campaign is None or snapshot.status != SnapshotStatus.OFFICIAL or not snapshot.public
             or not campaign.public_results):

@@ -157,7 +157,7 @@ def test_a_failure_while_writing_rolls_everything_back(client, auth, session, mo
     page = client.get(url)
 
     def boom(*args, **kwargs):
-        raise sheets.SetupError("写入时出错（测试）")
+        raise sheets.DomainError("写入时出错（测试）")
 
     real = sheets._create_categories
 

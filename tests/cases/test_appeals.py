@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from survey.core.errors import DomainError
 from survey.models import Appeal, AppealState, AuditLog, Case, CaseState, FollowUpContact, Response, ResponseStatus
 from survey.services.cases.appeals import (
-    AppealError,
     decide_appeal,
     file_appeal,
     may_appeal,
@@ -30,11 +30,11 @@ def bad_case(make, session):
 
 def test_approved_appeal_excludes_the_response_and_keeps_everything(session, bad_case):
     case, contact, analyst, response = bad_case
-    with pytest.raises(AppealError, match="至少"):
+    with pytest.raises(DomainError, match="至少"):
         file_appeal(session, case, contact, "恶意")
     appeal = file_appeal(session, case, contact, "该答卷提交时本窗口未开放，属误评")
     assert not may_appeal(session, contact, case)  # one appeal under way per response
-    with pytest.raises(AppealError):
+    with pytest.raises(DomainError):
         decide_appeal(session, appeal, contact, True, "自己批准")
     decide_appeal(session, appeal, analyst, True, "核实窗口当日停办，同意剔除")
     session.commit()
@@ -48,14 +48,14 @@ def test_approved_appeal_excludes_the_response_and_keeps_everything(session, bad
     assert session.get(Appeal, appeal.id).state == AppealState.APPROVED
     actions = session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
     assert actions[-3:] == ["appeal.file", "appeal.approve", "response.exclude"]
-    with pytest.raises(AppealError):
+    with pytest.raises(DomainError):
         decide_appeal(session, appeal, analyst, False, "改主意")
 
 
 def test_rejected_appeal_changes_nothing_and_allows_a_new_one(session, bad_case):
     case, contact, analyst, response = bad_case
     appeal = file_appeal(session, case, contact, "我们认为这是恶意差评")
-    with pytest.raises(AppealError, match="复核意见"):
+    with pytest.raises(DomainError, match="复核意见"):
         decide_appeal(session, appeal, analyst, False, "")
     decide_appeal(session, appeal, analyst, False, "无证据表明恶意")
     session.commit()
@@ -70,14 +70,14 @@ def test_only_the_units_contact_appeals_a_bad_rating(session, bad_case, make):
     assert not may_appeal(session, stranger, case) and not may_appeal(session, analyst, case)
     comment = session.scalar(select(Case).where(Case.response_id == case.response_id, Case.kind == "comment"))
     assert not may_appeal(session, contact, comment)
-    with pytest.raises(AppealError):
+    with pytest.raises(DomainError):
         file_appeal(session, case, stranger, "别人的差评也想删掉")
 
 
 def test_restore_is_audited(session, bad_case):
     case, contact, analyst, response = bad_case
     decide_appeal(session, file_appeal(session, case, contact, "误评，系统测试数据"), analyst, True, "同意")
-    with pytest.raises(AppealError):
+    with pytest.raises(DomainError):
         restore_response(session, response, contact, "想恢复")
     restore_response(session, response, analyst, "复查发现确为真实评价")
     session.commit()
@@ -92,7 +92,7 @@ def test_flagged_responses_valid_opens_cases_exclude_keeps_them_out(session, mak
     ok = respond(session, campaign, unit, levels={"Q1": 1}, status=ResponseStatus.FLAGGED)
     junk = respond(session, campaign, unit, levels={"Q1": 1}, status=ResponseStatus.FLAGGED)
     assert session.scalar(select(func.count()).select_from(Case)) == 0
-    with pytest.raises(AppealError, match="剔除原因"):
+    with pytest.raises(DomainError, match="剔除原因"):
         review_flagged(session, campaign.id, [junk.id], "exclude", analyst, "")
     result = review_flagged(session, campaign.id, [ok.id], "valid", analyst, None)
     assert (result.changed, result.cases_opened) == (1, 1)
@@ -100,7 +100,7 @@ def test_flagged_responses_valid_opens_cases_exclude_keeps_them_out(session, mak
     session.commit()
     assert ok.status == ResponseStatus.VALID and junk.status == ResponseStatus.EXCLUDED
     assert session.scalar(select(func.count()).select_from(Case)) == 1
-    with pytest.raises(AppealError):  # nothing flagged any more
+    with pytest.raises(DomainError):  # nothing flagged any more
         review_flagged(session, campaign.id, [ok.id, junk.id], "valid", analyst, None)
 
 

@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from survey.core.errors import DomainError
 from survey.models import AuditLog, Holiday, HolidayKind
 from survey.services.cases.calendar import (
-    CalendarError,
     add_working_days,
     import_calendar,
     is_working_day,
@@ -66,7 +66,7 @@ def test_negative_days_refused():
 def test_a_calendar_without_working_days_stops():
     everything_off = {D("2026-01-01") + dt.timedelta(days=i): HolidayKind.HOLIDAY for i in range(4000)
                       if (D("2026-01-01") + dt.timedelta(days=i)).weekday() < 5}
-    with pytest.raises(CalendarError):
+    with pytest.raises(DomainError):
         add_working_days(D("2026-01-01"), 1, everything_off)
 
 
@@ -98,7 +98,7 @@ def test_import_rows_with_errors_are_shown_and_nothing_is_stored(session, make):
     assert "2026-13-01" in errors[3] and "周末" in errors[4] and "工作日" in errors[5]
     assert "maybe" in errors[6] and "第 2 行" in errors[7]
     assert not preview.ok
-    with pytest.raises(CalendarError):
+    with pytest.raises(DomainError):
         import_calendar(session, preview, make.user("analyst"))
     assert session.scalars(select(Holiday)).all() == []
 

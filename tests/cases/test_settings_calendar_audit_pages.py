@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from openpyxl import load_workbook
 from sqlalchemy import func, select
@@ -51,9 +52,13 @@ def test_calendar_import_previews_then_imports(client, auth, session):
         content_type="multipart/form-data")
     assert upload.status_code == 200 and f"确认导入 {len(CN_2026)} 天" in upload.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(Holiday)) == 0  # nothing stored by the preview
-    done = client.post("/admin/calendar/import", data={"csrf_token": csrf_from(page), "text": cn_2026_csv(),
+    staged = re.search(r'name="staged" value="([^"]+)"', upload.get_data(as_text=True)).group(1)
+    done = client.post("/admin/calendar/import", data={"csrf_token": csrf_from(page), "staged": staged,
                                                        "confirm": "1"})
     assert done.status_code == 302
+    again = client.post("/admin/calendar/import", data={"csrf_token": csrf_from(page), "staged": staged,
+                                                        "confirm": "1"})
+    assert again.status_code == 422  # the token confirmed once
     assert session.scalar(select(func.count()).select_from(Holiday)) == len(CN_2026)
     year = client.get("/admin/calendar/?year=2026").get_data(as_text=True)
     assert "2026-10-10" in year and "国庆节调休" in year

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from survey.core import settings
+from survey.core.errors import DomainError
 from survey.models import (
     Answer,
     AuditLog,
@@ -20,7 +21,6 @@ from survey.models import (
     ResponseStatus,
 )
 from survey.services.cases.workflow import (
-    CaseError,
     available_steps,
     is_meaningful_comment,
     is_overdue,
@@ -134,13 +134,13 @@ def test_full_workflow_with_callback_deletes_the_phone(session, setup):
     (case,) = _cases(session, response)
     assert available_steps(session, contact, case) == ["start", "rectify"]
     transition(session, case, "start", contact, note="已联系窗口负责人")
-    with pytest.raises(CaseError, match="整改情况"):
+    with pytest.raises(DomainError, match="整改情况"):
         transition(session, case, "rectify", contact, rectification="   ")
     transition(session, case, "rectify", contact, rectification="增加两名叫号引导员，修复叫号机")
     assert case.state == CaseState.RECTIFIED and case.rectified_at is not None
-    with pytest.raises(CaseError, match="回访"):
+    with pytest.raises(DomainError, match="回访"):
         transition(session, case, "close", contact)
-    with pytest.raises(CaseError):
+    with pytest.raises(DomainError):
         record_callback(session, case, contact, D("2099-01-01"), "satisfied")
     record_callback(session, case, contact, case.opened_on, "satisfied", "群众表示满意")
     transition(session, case, "close", contact)
@@ -180,7 +180,7 @@ def test_comment_closes_without_fix_only_with_an_explanation(session, setup):
     response = respond(session, campaign, unit, comment="窗口服务热情，点赞！")
     (case,) = _cases(session, response)
     assert "close" in available_steps(session, contact, case)
-    with pytest.raises(CaseError, match="办结说明"):
+    with pytest.raises(DomainError, match="办结说明"):
         transition(session, case, "close", contact)
     transition(session, case, "close", contact, note="表扬，已转告窗口")
     assert case.state == CaseState.CLOSED and case.rectification is None
@@ -189,13 +189,13 @@ def test_comment_closes_without_fix_only_with_an_explanation(session, setup):
 def test_bad_rating_cannot_skip_the_fix_and_only_analysts_reopen(session, setup):
     unit, campaign, contact, analyst = setup
     (case,) = _cases(session, respond(session, campaign, unit, levels={"Q1": 2}))
-    with pytest.raises(CaseError, match="不能"):
+    with pytest.raises(DomainError, match="不能"):
         transition(session, case, "close", contact, note="不想改")
     transition(session, case, "rectify", contact, rectification="已整改")
     transition(session, case, "close", contact)
-    with pytest.raises(CaseError):
+    with pytest.raises(DomainError):
         transition(session, case, "reopen", contact, note="再看看")
-    with pytest.raises(CaseError, match="原因"):
+    with pytest.raises(DomainError, match="原因"):
         transition(session, case, "reopen", analyst)
     transition(session, case, "reopen", analyst, note="回访不满意，需重新整改")
     assert case.state == CaseState.IN_PROGRESS and case.closed_at is None and case.closed_on is None
@@ -210,11 +210,11 @@ def test_other_units_contact_cannot_act(session, setup, make):
     (case,) = _cases(session, respond(session, campaign, unit, levels={"Q1": 1}, phone="13812345678"))
     assert available_steps(session, stranger, case) == []
     for action in ("start", "rectify"):
-        with pytest.raises(CaseError, match="无权"):
+        with pytest.raises(DomainError, match="无权"):
             transition(session, case, action, stranger, rectification="x")
-    with pytest.raises(CaseError, match="无权"):
+    with pytest.raises(DomainError, match="无权"):
         record_callback(session, case, stranger, case.opened_on, "satisfied")
-    with pytest.raises(CaseError, match="无权"):
+    with pytest.raises(DomainError, match="无权"):
         set_tags(session, case, ["服务态度"], stranger)
 
 
@@ -235,7 +235,7 @@ def test_tags_replace_and_are_recorded(session, setup):
     assert set_tags(session, case, ["办事效率"], contact) == ["办事效率"]
     session.commit()
     assert [t.tag for t in case.tags] == ["办事效率"]
-    with pytest.raises(CaseError):
+    with pytest.raises(DomainError):
         set_tags(session, case, ["很" * 41], contact)
 
 

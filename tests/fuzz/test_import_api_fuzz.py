@@ -23,7 +23,6 @@ import copy
 import csv
 import datetime as dt
 import hashlib
-import html
 import io
 import json
 import math
@@ -970,8 +969,8 @@ def test_holiday_calendar_import(app, session, analyst, rows, header, terminator
         event("calendar: refused")
         return
     assert not predictable or must_accept, f"accepted a calendar with errors ({len(text)} characters)"
-    echoed = html.unescape(re.search(r'<textarea name="text" hidden>(.*?)</textarea>', page, re.DOTALL).group(1))
-    confirm = {"csrf_token": csrf_from(checked), "confirm": "1", "text": echoed} | ({"replace": "1"} if replace else {})
+    staged = re.search(r'name="staged" value="([^"]+)"', page).group(1)  # the checked text waits in the staging store
+    confirm = {"csrf_token": csrf_from(checked), "confirm": "1", "staged": staged} | ({"replace": "1"} if replace else {})
     done = client.post("/admin/calendar/import", data=confirm)  # the confirm form is url-encoded
     assert done.status_code == 302, error_text(done.get_data(as_text=True))
     changes = grown(before, row_counts(session))

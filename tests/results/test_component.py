@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from survey.core.errors import DomainError
 from survey.models import AuditLog
 from survey.services.results import component
 
@@ -101,7 +102,7 @@ def test_units_without_an_estimate_are_not_ranked_or_graded():
 def test_scheme_validation_names_the_field(session, make, raw, field):
     campaign = make.campaign()
     data = {"weights": {"survey": "1"}, "points": "20", **raw}
-    with pytest.raises(component.SchemeError) as caught:
+    with pytest.raises(DomainError) as caught:
         component.save(session, campaign, None, data)
     assert field in caught.value.errors
     assert component.scheme_for(session, campaign) is None

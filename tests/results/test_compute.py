@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from analysis import Answers, Params, compute_indices
+from survey.core.errors import DomainError
 from survey.models import (
     Answer,
     AuditLog,
@@ -217,7 +218,7 @@ def test_trend_against_the_previous_period_of_the_series(session, make):
 
 def test_weighting_settings_are_validated_field_by_field(session, period):
     campaign, *_ = period
-    with pytest.raises(weighting.SettingsError) as caught:
+    with pytest.raises(DomainError) as caught:
         weighting.save(session, campaign, None, {
             "method": "rake", "rake_margins": ["channel"], "channel_shares": {"poster": "0.5"},
             "level_scores": [0, 50, 25, 75, 100], "confidence": "1.5", "trim_k": "0.5",

@@ -79,6 +79,10 @@ def test_import_confirm_writes_checked_rows_and_refuses_a_forged_token(client, a
     ratings = {r.unit_id: (r.score, r.source) for r in session.scalars(select(LeaderRating))}
     a, b, _c = computed.units
     assert ratings == {a.id: (90.0, "市委考核办"), b.id: (85.5, "市委考核办")}
+    client.get(url)  # shows (and clears) the success message
+    again = client.post(f"{url}/import/confirm", data={"csrf_token": token, "token": signed})
+    assert again.status_code == 303  # the token confirmed once: a replay is refused
+    assert "导入确认已过期或无效" in client.get(url).get_data(as_text=True)
 
 
 def test_import_of_an_unreadable_file_is_a_message(client, auth, computed):

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from survey.admin import bp
+from survey.admin.common import save
 from survey.auth.decorators import roles_required
-from survey.core import clock, settings
+from survey.core import clock, settings, staging
+from survey.core.errors import DomainError
 from survey.core.spreadsheets import SpreadsheetError, decode_text
 from survey.extensions import db
 from survey.models import HolidayKind, Role
@@ -17,6 +19,7 @@ from survey.services.cases import calendar
 
 ANALYSTS = (Role.ADMIN, Role.ANALYST)
 MAX_UPLOAD = 256 * 1024
+CALENDAR_PURPOSE = "calendar"
 
 
 @bp.route("/settings/", methods=["GET", "POST"])
@@ -30,7 +33,7 @@ def settings_index():
         for key, raw in submitted.items():
             try:
                 cleaned[key] = settings.SPECS[key].clean(raw)
-            except settings.SettingError as exc:
+            except DomainError as exc:
                 errors[key] = str(exc)
         if not errors:
             for key, value in cleaned.items():
@@ -70,14 +73,10 @@ def calendar_set():
     if kind not in {k.value for k in HolidayKind}:
         flash(_("请选择类型。"), "error")
         return calendar_index(status=422)
-    try:
-        calendar.set_day(db.session, day, kind, request.form.get("name"), current_user)
-    except calendar.CalendarError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+    _done, errors = save(lambda: calendar.set_day(db.session, day, kind, request.form.get("name"), current_user),
+                         success=_("已保存 %(day)s。", day=day.isoformat()), flash_errors=True)
+    if errors:
         return calendar_index(status=422)
-    db.session.commit()
-    flash(_("已保存 %(day)s。", day=day.isoformat()), "info")
     return redirect(url_for("admin.calendar_index", year=day.year))
 
 
@@ -98,9 +97,15 @@ def calendar_remove():
 @bp.route("/calendar/import", methods=["GET", "POST"])
 @roles_required(*ANALYSTS)
 def calendar_import():
-    """Upload or paste ``date,kind,name`` rows, see every row checked, then confirm."""
+    """Upload or paste ``date,kind,name`` rows, see every row checked, then confirm.
+
+    The checked text is staged; the confirmation carries only its token (once), never the text.
+    """
     text = ""
     preview = None
+    staged = None
+    if request.method == "POST" and request.form.get("confirm") == "1":
+        return _calendar_confirm()
     if request.method == "POST":
         upload = request.files.get("file")
         if upload is not None and upload.filename:
@@ -119,11 +124,20 @@ def calendar_import():
                 flash(_("文件太大（最多 256 KB）。"), "error")
                 return render_template("admin/accounts/settings/calendar_import.html", text="", preview=None), 422
         preview = calendar.parse_calendar_csv(text)
-        if request.form.get("confirm") == "1" and preview.ok:
-            count = calendar.import_calendar(db.session, preview, current_user,
-                                             replace_years=request.form.get("replace") == "1")
-            db.session.commit()
-            flash(_("已导入 %(n)d 天。", n=count), "info")
-            return redirect(url_for("admin.calendar_index", year=preview.years[0]))
-    return render_template("admin/accounts/settings/calendar_import.html", text=text, preview=preview), (
-        422 if preview is not None and not preview.ok else 200)
+        if preview.ok:
+            staged = staging.stage(current_app.instance_path, CALENDAR_PURPOSE, current_user.id, text.encode("utf-8"))
+    return render_template("admin/accounts/settings/calendar_import.html", text=text, preview=preview,
+                           staged=staged), (422 if preview is not None and not preview.ok else 200)
+
+
+def _calendar_confirm():
+    """Import the staged text, checked again; a stale, foreign or used token imports nothing."""
+    data = staging.take(current_app.instance_path, request.form.get("staged", ""), CALENDAR_PURPOSE, current_user.id)
+    preview = calendar.parse_calendar_csv(data.decode("utf-8")) if data is not None else None
+    if preview is None or not preview.ok:
+        flash(_("导入预览已过期或不存在，请重新上传文件。"), "error")
+        return render_template("admin/accounts/settings/calendar_import.html", text="", preview=None), 422
+    count = calendar.import_calendar(db.session, preview, current_user, replace_years=request.form.get("replace") == "1")
+    db.session.commit()
+    flash(_("已导入 %(n)d 天。", n=count), "info")
+    return redirect(url_for("admin.calendar_index", year=preview.years[0]))

@@ -1,17 +1,18 @@
 """申诉复核 and the review of flagged responses: analysts decide which responses count."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from survey.admin import bp
+from survey.admin.common import save
 from survey.auth.decorators import roles_required
+from survey.core.lookups import get_or_404
 from survey.extensions import db
 from survey.models import Appeal, AppealState, Campaign, Case, Response, ResponseStatus, Role, Unit, User
 from survey.services.cases.appeals import (
-    AppealError,
     decide_appeal,
     flagged_responses,
     pending_appeals,
@@ -42,38 +43,23 @@ def appeals_list():
 @bp.route("/appeals/<int:appeal_id>/decide", methods=["POST"])
 @roles_required(*ANALYSTS)
 def appeals_decide(appeal_id: int):
-    appeal = db.session.get(Appeal, appeal_id)
-    if appeal is None:
-        abort(404)
+    appeal = get_or_404(Appeal, appeal_id)
     decision = request.form.get("decision")
     if decision not in ("approve", "reject"):
         flash(_("请选择“通过”或“驳回”。"), "error")
         return redirect(url_for("admin.appeals_list"))
-    try:
-        decide_appeal(db.session, appeal, current_user, decision == "approve", request.form.get("note"))
-    except AppealError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("admin.appeals_list"))
-    db.session.commit()
-    flash(_("申诉已通过，该答卷已从评分中剔除。") if decision == "approve" else _("申诉已驳回。"), "info")
+    save(lambda: decide_appeal(db.session, appeal, current_user, decision == "approve", request.form.get("note")),
+         success=_("申诉已通过，该答卷已从评分中剔除。") if decision == "approve" else _("申诉已驳回。"),
+         flash_errors=True)
     return redirect(url_for("admin.appeals_list"))
 
 
 @bp.route("/responses/<bigid:response_id>/restore", methods=["POST"])
 @roles_required(*ANALYSTS)
 def appeals_restore(response_id: int):
-    response = db.session.get(Response, response_id)
-    if response is None:
-        abort(404)
-    try:
-        restore_response(db.session, response, current_user, request.form.get("reason", ""))
-    except AppealError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("admin.appeals_list"))
-    db.session.commit()
-    flash(_("答卷 #%(id)d 已恢复计分。", id=response_id), "info")
+    response = get_or_404(Response, response_id)
+    save(lambda: restore_response(db.session, response, current_user, request.form.get("reason", "")),
+         success=_("答卷 #%(id)d 已恢复计分。", id=response_id), flash_errors=True)
     return redirect(url_for("admin.appeals_list"))
 
 
@@ -98,16 +84,10 @@ def appeals_review():
 @bp.route("/review/<int:campaign_id>", methods=["POST"])
 @roles_required(*ANALYSTS)
 def appeals_review_decide(campaign_id: int):
-    if db.session.get(Campaign, campaign_id) is None:
-        abort(404)
+    get_or_404(Campaign, campaign_id)
     ids = [int(v) for v in request.form.getlist("response") if v.isdigit() and len(v) < 12]
-    try:
-        result = review_flagged(db.session, campaign_id, ids, request.form.get("decision", ""), current_user,
-                                request.form.get("reason"))
-    except AppealError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("admin.appeals_review", campaign=campaign_id))
-    db.session.commit()
-    flash(_("已处理 %(n)d 份答卷，新开 %(m)d 个处理件。", n=result.changed, m=result.cases_opened), "info")
+    save(lambda: review_flagged(db.session, campaign_id, ids, request.form.get("decision", ""), current_user,
+                                request.form.get("reason")),
+         success=lambda result: _("已处理 %(n)d 份答卷，新开 %(m)d 个处理件。", n=result.changed, m=result.cases_opened),
+         flash_errors=True)
     return redirect(url_for("admin.appeals_review", campaign=campaign_id))

@@ -9,17 +9,18 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from survey.admin import bp
+from survey.admin.common import save
 from survey.core import audit, settings
 from survey.core.clock import org_timezone, org_today
+from survey.core.lookups import get_or_404
 from survey.core.spreadsheets import CSV_MIME, XLSX_MIME, to_csv, to_xlsx
 from survey.extensions import db
-from survey.models import Answer, Campaign, CaseState, Question, Response, Unit
+from survey.models import Answer, Campaign, Case, CaseState, Question, Response, Unit
 from survey.services.accounts.access import visible_unit_ids
 from survey.services.cases import figures, queries
-from survey.services.cases.appeals import AppealError, appeals_for_case, file_appeal, may_appeal
+from survey.services.cases.appeals import appeals_for_case, file_appeal, may_appeal
 from survey.services.cases.workflow import (
     STEPS,
-    CaseError,
     available_steps,
     closed_late,
     contact_for,
@@ -32,18 +33,10 @@ from survey.services.cases.workflow import (
     set_tags,
     sibling_cases,
     transition,
-    visible_case,
 )
 
 # The workflow's buttons; every coded value is shown with the |label filter (survey/core/labels.py).
 LABELS = {"steps": {k: s.label for k, s in STEPS.items()}}
-
-
-def _case_or_404(case_id: int):
-    case = visible_case(db.session, current_user, case_id)
-    if case is None:
-        abort(404)
-    return case
 
 
 @bp.route("/cases/")
@@ -128,13 +121,13 @@ def _detail(case, status: int = 200, show_phone: bool = False):
 
 @bp.route("/cases/<bigid:case_id>")
 def cases_detail(case_id: int):
-    return _detail(_case_or_404(case_id))
+    return _detail(get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user)))
 
 
 @bp.route("/cases/<bigid:case_id>/contact", methods=["POST"])
 def cases_contact(case_id: int):
     """Show the respondent's full phone number to the responsible unit (each look is audited)."""
-    case = _case_or_404(case_id)
+    case = get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user))
     if contact_for(db.session, case) is None or not may_see_phone(db.session, current_user, case):
         abort(403)
     audit.record(db.session, current_user, "case.contact_view", case, f"查看处理件 #{case.id} 的回访电话",
@@ -145,26 +138,22 @@ def cases_contact(case_id: int):
 
 @bp.route("/cases/<bigid:case_id>/step/<action>", methods=["POST"])
 def cases_step(case_id: int, action: str):
-    case = _case_or_404(case_id)
+    case = get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user))
     if action not in STEPS:
         abort(404)
     if not may_handle(db.session, current_user, case):
         abort(403)
-    try:
-        transition(db.session, case, action, current_user, note=request.form.get("note"),
-                   rectification=request.form.get("rectification"))
-    except CaseError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return _detail(_case_or_404(case_id), status=422)
-    db.session.commit()
-    flash(_("已%(step)s。", step=STEPS[action].label), "info")
+    _done, errors = save(lambda: transition(db.session, case, action, current_user, note=request.form.get("note"),
+                                            rectification=request.form.get("rectification")),
+                         success=_("已%(step)s。", step=STEPS[action].label), flash_errors=True)
+    if errors:
+        return _detail(get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user)), status=422)
     return redirect(url_for("admin.cases_detail", case_id=case.id))
 
 
 @bp.route("/cases/<bigid:case_id>/callback", methods=["POST"])
 def cases_callback(case_id: int):
-    case = _case_or_404(case_id)
+    case = get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user))
     if not may_handle(db.session, current_user, case):
         abort(403)
     try:
@@ -172,46 +161,35 @@ def cases_callback(case_id: int):
     except ValueError:
         flash(_("请填写回访日期（如 2026-11-20）。"), "error")
         return _detail(case, status=422)
-    try:
-        record_callback(db.session, case, current_user, called_on, request.form.get("verdict", ""),
-                        request.form.get("note"), today=org_today())
-    except CaseError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return _detail(_case_or_404(case_id), status=422)
-    db.session.commit()
-    flash(_("已登记回访。"), "info")
+    _done, errors = save(lambda: record_callback(db.session, case, current_user, called_on,
+                                                 request.form.get("verdict", ""), request.form.get("note"),
+                                                 today=org_today()),
+                         success=_("已登记回访。"), flash_errors=True)
+    if errors:
+        return _detail(get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user)), status=422)
     return redirect(url_for("admin.cases_detail", case_id=case.id))
 
 
 @bp.route("/cases/<bigid:case_id>/tags", methods=["POST"])
 def cases_tags(case_id: int):
-    case = _case_or_404(case_id)
+    case = get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user))
     if not may_handle(db.session, current_user, case):
         abort(403)
     tags = ",".join(request.form.getlist("tag") + [request.form.get("new_tags", "")])
-    try:
-        set_tags(db.session, case, tags, current_user)
-    except CaseError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return _detail(_case_or_404(case_id), status=422)
-    db.session.commit()
-    flash(_("标签已保存。"), "info")
+    _done, errors = save(lambda: set_tags(db.session, case, tags, current_user),
+                         success=_("标签已保存。"), flash_errors=True)
+    if errors:
+        return _detail(get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user)), status=422)
     return redirect(url_for("admin.cases_detail", case_id=case.id))
 
 
 @bp.route("/cases/<bigid:case_id>/appeal", methods=["POST"])
 def cases_appeal(case_id: int):
-    case = _case_or_404(case_id)
+    case = get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user))
     if not may_appeal(db.session, current_user, case):
         abort(403)
-    try:
-        file_appeal(db.session, case, current_user, request.form.get("reason", ""))
-    except AppealError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return _detail(_case_or_404(case_id), status=422)
-    db.session.commit()
-    flash(_("申诉已提交，等待绩效办复核。"), "info")
+    _done, errors = save(lambda: file_appeal(db.session, case, current_user, request.form.get("reason", "")),
+                         success=_("申诉已提交，等待绩效办复核。"), flash_errors=True)
+    if errors:
+        return _detail(get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user)), status=422)
     return redirect(url_for("admin.cases_detail", case_id=case.id))

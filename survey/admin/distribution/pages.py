@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import io
 
-from flask import abort, current_app, render_template, request, send_file
+from flask import current_app, render_template, request, send_file
 from flask_login import current_user
 
 from survey.admin import bp
+from survey.core.lookups import get_or_404
 from survey.extensions import db
 from survey.models import Campaign, CampaignUnit
 from survey.services.accounts.access import visible_unit_ids
@@ -20,20 +21,6 @@ from survey.services.campaigns import lookup as campaign_service
 
 def _scope() -> set[int] | None:
     return visible_unit_ids(db.session, current_user)
-
-
-def _campaign_or_404(campaign_id: int) -> Campaign:
-    campaign = distribution.campaign_in_scope(db.session, campaign_id, _scope())
-    if campaign is None:
-        abort(404)
-    return campaign
-
-
-def _campaign_unit_or_404(campaign: Campaign, cu_id: int) -> CampaignUnit:
-    cu = distribution.campaign_unit_in_scope(db.session, campaign, cu_id, _scope())
-    if cu is None:
-        abort(404)
-    return cu
 
 
 def public_base_url() -> str:
@@ -63,7 +50,7 @@ def distribution_index():
 
 @bp.route("/distribution/<int:campaign_id>/")
 def distribution_campaign(campaign_id: int):
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id, scope=_scope())
     scope = _scope()
     base = public_base_url()
     units = [cu for cu in campaign_service.campaign_units(db.session, campaign)
@@ -79,14 +66,16 @@ def distribution_campaign(campaign_id: int):
 
 @bp.route("/distribution/<int:campaign_id>/units/<int:cu_id>/qr.png")
 def distribution_unit_png(campaign_id: int, cu_id: int):
-    cu = _campaign_unit_or_404(_campaign_or_404(campaign_id), cu_id)
+    campaign = get_or_404(Campaign, campaign_id, scope=_scope())
+    cu = get_or_404(CampaignUnit, cu_id, scope=_scope(), within=campaign)
     name = posters.safe_filename(f"{cu.unit.code}-{cu.short_code}") + ".png"
     return download(qr.png(qr.short_url(public_base_url(), cu.short_code)), "image/png", name)
 
 
 @bp.route("/distribution/<int:campaign_id>/units/<int:cu_id>/qr.svg")
 def distribution_unit_svg(campaign_id: int, cu_id: int):
-    cu = _campaign_unit_or_404(_campaign_or_404(campaign_id), cu_id)
+    campaign = get_or_404(Campaign, campaign_id, scope=_scope())
+    cu = get_or_404(CampaignUnit, cu_id, scope=_scope(), within=campaign)
     name = posters.safe_filename(f"{cu.unit.code}-{cu.short_code}") + ".svg"
     return download(qr.svg(qr.short_url(public_base_url(), cu.short_code)), "image/svg+xml", name,
                      attachment=request.args.get("inline") != "1")
@@ -94,8 +83,8 @@ def distribution_unit_svg(campaign_id: int, cu_id: int):
 
 @bp.route("/distribution/<int:campaign_id>/units/<int:cu_id>/poster.pdf")
 def distribution_unit_poster(campaign_id: int, cu_id: int):
-    campaign = _campaign_or_404(campaign_id)
-    cu = _campaign_unit_or_404(campaign, cu_id)
+    campaign = get_or_404(Campaign, campaign_id, scope=_scope())
+    cu = get_or_404(CampaignUnit, cu_id, scope=_scope(), within=campaign)
     specs = posters.poster_specs(db.session, campaign, public_base_url(), {cu.unit_id})
     return _pdf(specs, posters.safe_filename(f"poster-{cu.unit.code}-{cu.short_code}") + ".pdf")
 
@@ -103,7 +92,7 @@ def distribution_unit_poster(campaign_id: int, cu_id: int):
 @bp.route("/distribution/<int:campaign_id>/qr.<any(png, svg):fmt>")
 def distribution_campaign_code(campaign_id: int, fmt: str):
     """The campaign's own link (the unit list or the appraisal), e.g. for a website or a WeChat post."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id, scope=_scope())
     url = qr.short_url(public_base_url(), campaign.short_code)
     name = posters.safe_filename(f"campaign-{campaign.short_code}") + f".{fmt}"
     if fmt == "png":
@@ -114,14 +103,14 @@ def distribution_campaign_code(campaign_id: int, fmt: str):
 @bp.route("/distribution/<int:campaign_id>/posters.pdf")
 def distribution_posters(campaign_id: int):
     """Every poster of the campaign (a unit contact's: their units') in one PDF, to print in one go."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id, scope=_scope())
     specs = posters.poster_specs(db.session, campaign, public_base_url(), _scope())
     return _pdf(specs, posters.safe_filename(f"posters-{campaign.short_code}") + ".pdf")
 
 
 @bp.route("/distribution/<int:campaign_id>/codes.zip")
 def distribution_codes_zip(campaign_id: int):
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id, scope=_scope())
     specs = posters.poster_specs(db.session, campaign, public_base_url(), _scope())
     try:
         data = posters.codes_zip(specs, campaign.short_code)

@@ -10,9 +10,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from survey.admin import bp
+from survey.admin.common import save
 from survey.admin.distribution.pages import download
 from survey.auth.decorators import roles_required
 from survey.core import spreadsheets, staging
+from survey.core.lookups import get_or_404
 from survey.core.validation import strip_control
 from survey.extensions import db
 from survey.models import Campaign, Role
@@ -23,10 +25,6 @@ from survey.services.responses.imports import common, reader, template, writer
 PURPOSE = "response-import"
 FILENAME_MAX = 200
 SHOWN_PROBLEMS = 500
-
-
-def _campaign_or_404(campaign_id: int) -> Campaign:
-    return db.get_or_404(Campaign, campaign_id)
 
 
 def _page(campaign: Campaign, status: int = 200, **context):
@@ -64,14 +62,14 @@ def _filename(raw: str | None) -> str:
 @bp.route("/distribution/<int:campaign_id>/responses/import")
 @roles_required(Role.ADMIN, Role.ANALYST)
 def response_import_page(campaign_id: int):
-    return _page(_campaign_or_404(campaign_id))
+    return _page(get_or_404(Campaign, campaign_id))
 
 
 @bp.route("/distribution/<int:campaign_id>/responses/template.<any(csv, xlsx):fmt>")
 @roles_required(Role.ADMIN, Role.ANALYST)
 def response_import_template(campaign_id: int, fmt: str):
     """The template made from the campaign's questionnaire; every cell neutralised against formula injection."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id)
     name = posters.safe_filename(f"responses-template-{campaign.short_code}") + f".{fmt}"
     if fmt == "csv":
         return download(template.template_csv(db.session, campaign), spreadsheets.CSV_MIME, name)
@@ -82,7 +80,7 @@ def response_import_template(campaign_id: int, fmt: str):
 @roles_required(Role.ADMIN, Role.ANALYST)
 def response_import_preview(campaign_id: int):
     """Step one: read the file and show every problem with its row and column; nothing is written."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id)
     channel = request.form.get("channel", "")
     upload = request.files.get("file")
     if upload is None or not upload.filename:
@@ -103,23 +101,24 @@ def response_import_preview(campaign_id: int):
 @roles_required(Role.ADMIN, Role.ANALYST)
 def response_import_confirm(campaign_id: int):
     """Step two: check the staged file again and store every new response, or none."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id)
     token = request.form.get("staged", "")
     channel = request.form.get("channel", "")
-    data = staging.load(current_app.instance_path, token, f"{PURPOSE}:{campaign.id}", current_user.id)
+    data = staging.take(current_app.instance_path, token, f"{PURPOSE}:{campaign.id}", current_user.id)
     if data is None:
         return _page(campaign, 422, channel=channel, error=_("预览已过期或不存在，请重新上传答卷文件。"))
-    try:
-        checked = reader.preview(db.session, campaign, data, channel,
-                                          filename=_filename(request.form.get("filename")),
-                                          max_rows=common.WEB_MAX_ROWS)
-        if not checked.ok:
-            return _page(campaign, 422, channel=channel, checked=checked)
-        stored = writer.write(db.session, campaign, checked, current_user)
-    except common.ResponseImportError as exc:
-        db.session.rollback()
-        return _page(campaign, 422, channel=channel, error=str(exc))
-    staging.discard(current_app.instance_path, token)
+
+    def store() -> tuple[reader.Preview, int | None]:
+        checked = reader.preview(db.session, campaign, data, channel, filename=_filename(request.form.get("filename")),
+                                 max_rows=common.WEB_MAX_ROWS)
+        return checked, (writer.write(db.session, campaign, checked, current_user) if checked.ok else None)
+
+    result, errors = save(store)
+    if errors:
+        return _page(campaign, 422, channel=channel, error="；".join(errors.values()))
+    checked, stored = result
+    if stored is None:
+        return _page(campaign, 422, channel=channel, checked=checked)
     message = _("已导入 %(n)d 份答卷。", n=stored)
     if checked.skipped:
         message += " " + _("%(n)d 份此前已导入，已跳过。", n=len(checked.skipped))

@@ -8,10 +8,10 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from survey.admin import bp
+from survey.admin.common import save
 from survey.admin.results.forms import (
     form_values_from_scheme,
     form_values_from_settings,
@@ -19,6 +19,8 @@ from survey.admin.results.forms import (
     settings_from_form,
 )
 from survey.auth.decorators import roles_required
+from survey.core import staging
+from survey.core.lookups import get_or_404
 from survey.extensions import db
 from survey.models import ApiToken, Campaign, Role
 from survey.services.accounts import api_tokens
@@ -26,39 +28,26 @@ from survey.services.results import component, leader_ratings, snapshots, weight
 
 ANALYSTS = (Role.ADMIN, Role.ANALYST)
 MAX_UPLOAD = 2 * 1024 * 1024
-IMPORT_SALT = "pingyi.leader-import"
-IMPORT_MAX_AGE = 3600
-
-
-def _campaign_or_404(campaign_id: int) -> Campaign:
-    campaign = snapshots.by_id(db.session, Campaign, campaign_id)
-    if campaign is None:
-        abort(404)
-    return campaign
+IMPORT_PURPOSE = "leader-ratings"
 
 
 @bp.route("/results/campaigns/<int:campaign_id>/settings", methods=["GET", "POST"])
 @roles_required(*ANALYSTS)
 def results_settings(campaign_id: int):
     """加权与计分设置 of one campaign."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id)
     groups = [g for g in weighting.groups_in_order(db.session) if g.active]
     errors: dict[str, str] = {}
     values = form_values_from_settings(weighting.current(campaign), campaign, groups)
     if request.method == "POST":
         raw = settings_from_form(request.form, campaign, groups)
-        try:
-            weighting.save(db.session, campaign, current_user, raw)
-        except weighting.SettingsError as exc:
-            db.session.rollback()
-            errors = exc.errors
-            values = {k: request.form.get(k, "") for k in values}
-            values["rake_margins"] = request.form.getlist("rake_margins")
-            values["include_flagged"] = request.form.get("include_flagged") == "1"
-        else:
-            db.session.commit()
-            flash(_("加权与计分设置已保存。下次计算时生效；已有的结果不变。"), "success")
+        _done, errors = save(lambda: weighting.save(db.session, campaign, current_user, raw),
+                             success=_("加权与计分设置已保存。下次计算时生效；已有的结果不变。"), category="success")
+        if not errors:
             return redirect(url_for("admin.results_settings", campaign_id=campaign.id), code=303)
+        values = {k: request.form.get(k, "") for k in values}
+        values["rake_margins"] = request.form.getlist("rake_margins")
+        values["include_flagged"] = request.form.get("include_flagged") == "1"
     return render_template(
         "admin/results/settings.html", campaign=campaign, groups=groups, values=values, errors=errors,
         questions=weighting.index_questions(campaign),
@@ -69,21 +58,16 @@ def results_settings(campaign_id: int):
 @roles_required(*ANALYSTS)
 def results_scheme(campaign_id: int):
     """公众评议 scheme: sources and weights, points, 功效系数法, grading, ranking."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id)
     errors: dict[str, str] = {}
     values = form_values_from_scheme(component.current(db.session, campaign))
     if request.method == "POST":
-        try:
-            component.save(db.session, campaign, current_user, scheme_from_form(request.form))
-        except component.SchemeError as exc:
-            db.session.rollback()
-            errors = exc.errors
-            values = {k: request.form.get(k, "") for k in values}
-            values["service_campaign_ids"] = request.form.getlist("service_campaign_ids")
-        else:
-            db.session.commit()
-            flash(_("公众评议折算方案已保存。下次计算时生效。"), "success")
+        _done, errors = save(lambda: component.save(db.session, campaign, current_user, scheme_from_form(request.form)),
+                             success=_("公众评议折算方案已保存。下次计算时生效。"), category="success")
+        if not errors:
             return redirect(url_for("admin.results_scheme", campaign_id=campaign.id), code=303)
+        values = {k: request.form.get(k, "") for k in values}
+        values["service_campaign_ids"] = request.form.getlist("service_campaign_ids")
     others = list(db.session.scalars(select(Campaign).where(Campaign.id != campaign.id)
                                      .order_by(Campaign.period.desc(), Campaign.id)))
     return render_template(
@@ -91,10 +75,6 @@ def results_scheme(campaign_id: int):
         has_scheme=component.scheme_for(db.session, campaign) is not None, sources=component.SOURCES,
         normalisations=component.NORMALISATIONS, gradings=component.GRADINGS, missing=component.MISSING,
     ), (422 if errors else 200)
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=IMPORT_SALT)
 
 
 def _leader_page(period: str, errors: dict[str, str] | None = None, entered: dict[str, str] | None = None,
@@ -116,14 +96,11 @@ def results_leader(period: str):
         return _leader_page(period)
     units = leader_ratings.units_for_period(db.session, period)
     entered = {str(u.id): request.form.get(f"unit_{u.id}", "") for u in units}
-    try:
-        changed = leader_ratings.save_scores(db.session, current_user, period,
-                                             {u.id: entered[str(u.id)] for u in units})
-    except leader_ratings.RatingError as exc:
-        db.session.rollback()
-        return _leader_page(period, errors=exc.errors, entered=entered, status=422)
-    db.session.commit()
-    flash(_("已保存领导评价（%(n)d 处修改）。", n=changed), "success")
+    _changed, errors = save(
+        lambda: leader_ratings.save_scores(db.session, current_user, period, {u.id: entered[str(u.id)] for u in units}),
+        success=lambda changed: _("已保存领导评价（%(n)d 处修改）。", n=changed), category="success")
+    if errors:
+        return _leader_page(period, errors=errors, entered=entered, status=422)
     return redirect(url_for("admin.results_leader", period=period), code=303)
 
 
@@ -143,34 +120,25 @@ def results_leader_import(period: str):
     token = None
     if preview.ok:
         rows = [[r.unit_id, r.score] for r in preview.rows]
-        token = _serializer().dumps({"period": period, "rows": rows, "source": preview.source,
-                                     "user": current_user.id})
+        token = staging.stage_json(current_app.instance_path, f"{IMPORT_PURPOSE}:{period}", current_user.id,
+                                   {"rows": rows, "source": preview.source})
     return _leader_page(period, preview=preview, token=token, status=200 if preview.ok else 422)
 
 
 @bp.route("/results/leader/<period>/import/confirm", methods=["POST"])
 @roles_required(*ANALYSTS)
 def results_leader_confirm(period: str):
-    """Step 2: write the checked rows carried by the signed token of step 1."""
+    """Step 2: write the checked rows staged by step 1 (its token confirms once)."""
     if not snapshots.is_period(period):
         abort(404)
-    try:
-        payload = _serializer().loads(request.form.get("token", ""), max_age=IMPORT_MAX_AGE)
-    except BadSignature:
+    payload = staging.take_json(current_app.instance_path, request.form.get("token", ""), f"{IMPORT_PURPOSE}:{period}",
+                                current_user.id)
+    if payload is None:
         flash(_("导入确认已过期或无效，请重新上传文件。"), "error")
         return redirect(url_for("admin.results_leader", period=period), code=303)
-    if payload.get("period") != period or payload.get("user") != current_user.id:
-        flash(_("导入确认已过期或无效，请重新上传文件。"), "error")
-        return redirect(url_for("admin.results_leader", period=period), code=303)
-    try:
-        changed = leader_ratings.apply_import(db.session, current_user, period,
-                                              [(int(u), float(s)) for u, s in payload["rows"]], payload.get("source"))
-    except leader_ratings.RatingError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("admin.results_leader", period=period), code=303)
-    db.session.commit()
-    flash(_("已导入领导评价（%(n)d 处修改）。", n=changed), "success")
+    save(lambda: leader_ratings.apply_import(db.session, current_user, period,
+                                             [(int(u), float(s)) for u, s in payload["rows"]], payload.get("source")),
+         success=lambda changed: _("已导入领导评价（%(n)d 处修改）。", n=changed), category="success", flash_errors=True)
     return redirect(url_for("admin.results_leader", period=period), code=303)
 
 
@@ -181,13 +149,11 @@ def results_tokens():
     plaintext = None
     error = None
     if request.method == "POST":
-        try:
-            _token, plaintext = api_tokens.create(db.session, current_user, request.form.get("name", ""))
-        except api_tokens.TokenError as exc:
-            db.session.rollback()
-            error = str(exc)
+        created, errors = save(lambda: api_tokens.create(db.session, current_user, request.form.get("name", "")))
+        if errors:
+            error = "；".join(errors.values())
         else:
-            db.session.commit()
+            _token, plaintext = created
     return render_template("admin/results/tokens.html", tokens=api_tokens.tokens(db.session), plaintext=plaintext,
                            error=error), (422 if error else 200)
 
@@ -195,9 +161,7 @@ def results_tokens():
 @bp.route("/results/tokens/<int:token_id>/revoke", methods=["POST"])
 @roles_required(*ANALYSTS)
 def results_token_revoke(token_id: int):
-    token = snapshots.by_id(db.session, ApiToken, token_id)
-    if token is None:
-        abort(404)
+    token = get_or_404(ApiToken, token_id)
     api_tokens.revoke(db.session, current_user, token)
     db.session.commit()
     flash(_("令牌“%(n)s”已吊销。", n=token.name), "success")

@@ -12,30 +12,18 @@ from flask_login import current_user
 
 from analysis.ci import z_value
 from survey.admin import bp
+from survey.admin.common import save
 from survey.auth.decorators import roles_required
 from survey.core.clock import org_today
+from survey.core.lookups import fits, get_or_404
 from survey.core.spreadsheets import CSV_MIME, XLSX_MIME
 from survey.extensions import db
-from survey.models import Campaign, Role, Snapshot, SnapshotStatus
+from survey.models import Campaign, Role, Snapshot, SnapshotStatus, Unit
 from survey.services.accounts.access import visible_unit_ids
 from survey.services.results import display, exports, snapshots
 from survey.services.results.component import SOURCES
 
 ANALYSTS = (Role.ADMIN, Role.ANALYST)
-
-
-def _snapshot_or_404(snapshot_id: int) -> Snapshot:
-    snapshot = snapshots.by_id(db.session, Snapshot, snapshot_id)
-    if snapshot is None:
-        abort(404)
-    return snapshot
-
-
-def _campaign_or_404(campaign_id: int) -> Campaign:
-    campaign = snapshots.by_id(db.session, Campaign, campaign_id)
-    if campaign is None:
-        abort(404)
-    return campaign
 
 
 @bp.route("/results/")
@@ -50,25 +38,23 @@ def results_index():
 @bp.route("/results/campaigns/<int:campaign_id>/compute", methods=["POST"])
 @roles_required(*ANALYSTS)
 def results_compute(campaign_id: int):
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id)
     include = request.form.get("include_flagged")
-    try:
-        snapshot = snapshots.compute_snapshot(db.session, campaign, current_user,
-                                            include_flagged=None if include is None else include == "1",
-                                            note=request.form.get("note"))
-    except snapshots.ResultsError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+    snapshot, errors = save(
+        lambda: snapshots.compute_snapshot(db.session, campaign, current_user,
+                                           include_flagged=None if include is None else include == "1",
+                                           note=request.form.get("note")),
+        success=lambda new: _("已计算，生成草稿结果 #%(id)d。核对无误后可发布为正式结果。", id=new.id),
+        category="success", flash_errors=True)
+    if errors:
         return redirect(url_for("admin.results_index"), code=303)
-    db.session.commit()
-    flash(_("已计算，生成草稿结果 #%(id)d。核对无误后可发布为正式结果。", id=snapshot.id), "success")
     return redirect(url_for("admin.results_snapshot", snapshot_id=snapshot.id), code=303)
 
 
 @bp.route("/results/snapshots/<int:snapshot_id>")
 @roles_required(*ANALYSTS)
 def results_snapshot(snapshot_id: int):
-    snapshot = _snapshot_or_404(snapshot_id)
+    snapshot = get_or_404(Snapshot, snapshot_id)
     campaign = db.session.get(Campaign, snapshot.campaign_id)
     tables = display.league(db.session, snapshot)
     charts = [display.league_chart(
@@ -89,38 +75,27 @@ def results_snapshot(snapshot_id: int):
 @bp.route("/results/snapshots/<int:snapshot_id>/publish", methods=["POST"])
 @roles_required(*ANALYSTS)
 def results_publish(snapshot_id: int):
-    snapshot = _snapshot_or_404(snapshot_id)
-    try:
-        snapshots.publish(db.session, snapshot, current_user, public=request.form.get("public") == "1")
-    except snapshots.ResultsError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("admin.results_snapshot", snapshot_id=snapshot.id), code=303)
-    db.session.commit()
-    flash(_("结果 #%(id)d 已发布为正式结果。", id=snapshot.id), "success")
+    snapshot = get_or_404(Snapshot, snapshot_id)
+    save(lambda: snapshots.publish(db.session, snapshot, current_user, public=request.form.get("public") == "1"),
+         success=lambda _done: _("结果 #%(id)d 已发布为正式结果。", id=snapshot.id), category="success",
+         flash_errors=True)
     return redirect(url_for("admin.results_snapshot", snapshot_id=snapshot.id), code=303)
 
 
 @bp.route("/results/snapshots/<int:snapshot_id>/public", methods=["POST"])
 @roles_required(*ANALYSTS)
 def results_public(snapshot_id: int):
-    snapshot = _snapshot_or_404(snapshot_id)
+    snapshot = get_or_404(Snapshot, snapshot_id)
     public = request.form.get("public") == "1"
-    try:
-        snapshots.set_public(db.session, snapshot, current_user, public)
-    except snapshots.ResultsError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("admin.results_snapshot", snapshot_id=snapshot.id), code=303)
-    db.session.commit()
-    flash(_("已向公众公开。") if public else _("已停止公开。"), "success")
+    save(lambda: snapshots.set_public(db.session, snapshot, current_user, public),
+         success=_("已向公众公开。") if public else _("已停止公开。"), category="success", flash_errors=True)
     return redirect(url_for("admin.results_snapshot", snapshot_id=snapshot.id), code=303)
 
 
 @bp.route("/results/snapshots/<int:snapshot_id>/verify", methods=["POST"])
 @roles_required(*ANALYSTS)
 def results_verify(snapshot_id: int):
-    snapshot = _snapshot_or_404(snapshot_id)
+    snapshot = get_or_404(Snapshot, snapshot_id)
     outcome = snapshots.verify(db.session, snapshot, current_user)
     db.session.commit()
     if outcome.identical:
@@ -132,12 +107,12 @@ def results_verify(snapshot_id: int):
 
 @bp.route("/results/snapshots/<int:snapshot_id>/units/<int:unit_id>")
 def results_unit(snapshot_id: int, unit_id: int):
-    snapshot = _snapshot_or_404(snapshot_id)
+    snapshot = get_or_404(Snapshot, snapshot_id)
     if not current_user.is_staff_analyst:
         scope = visible_unit_ids(db.session, current_user) or set()
         if unit_id not in scope or snapshot.status != SnapshotStatus.OFFICIAL:
             abort(404)
-    page = display.unit_page(db.session, snapshot, unit_id) if unit_id <= snapshots.MAX_ID else None
+    page = display.unit_page(db.session, snapshot, unit_id) if fits(Unit, unit_id) else None
     if page is None:
         abort(404)
     chart = display.trend_chart(
@@ -158,7 +133,7 @@ def _filename(snapshot: Snapshot, suffix: str) -> str:
 @bp.route("/results/snapshots/<int:snapshot_id>/export.xlsx")
 @roles_required(*ANALYSTS)
 def results_export_xlsx(snapshot_id: int):
-    snapshot = _snapshot_or_404(snapshot_id)
+    snapshot = get_or_404(Snapshot, snapshot_id)
     data = exports.workbook(db.session, snapshot)
     return Response(data, mimetype=XLSX_MIME,
                     headers={"Content-Disposition": f'attachment; filename="{_filename(snapshot, "xlsx")}"'})
@@ -167,7 +142,7 @@ def results_export_xlsx(snapshot_id: int):
 @bp.route("/results/snapshots/<int:snapshot_id>/export.csv")
 @roles_required(*ANALYSTS)
 def results_export_csv(snapshot_id: int):
-    snapshot = _snapshot_or_404(snapshot_id)
+    snapshot = get_or_404(Snapshot, snapshot_id)
     return Response(exports.unit_csv(db.session, snapshot), mimetype=CSV_MIME,
                     headers={"Content-Disposition": f'attachment; filename="{_filename(snapshot, "csv")}"'})
 
@@ -176,7 +151,7 @@ def results_export_csv(snapshot_id: int):
 @roles_required(*ANALYSTS)
 def results_export_raw(snapshot_id: int):
     """Anonymised raw answers of the snapshot (wide, or long for ``python -m analysis``); text on request."""
-    snapshot = _snapshot_or_404(snapshot_id)
+    snapshot = get_or_404(Snapshot, snapshot_id)
     long = request.args.get("format") == "long"
     with_text = request.args.get("text") == "1" and not long
     lines = exports.raw_rows(db.session, snapshot, long=long, with_text=with_text)
@@ -189,6 +164,6 @@ def results_export_raw(snapshot_id: int):
 @roles_required(*ANALYSTS)
 def results_export_targets(snapshot_id: int):
     """The target shares, for recomputing the long raw export with ``python -m analysis indices``."""
-    snapshot = _snapshot_or_404(snapshot_id)
+    snapshot = get_or_404(Snapshot, snapshot_id)
     return Response(exports.targets_json(db.session, snapshot), mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="targets-{snapshot.id}.json"'})

@@ -11,18 +11,19 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from survey.admin import bp
+from survey.admin.common import save
 from survey.admin.setup.common import (
     analyst_only,
     flash_created_groups,
     form_int,
     form_ints,
     local_to_utc,
-    save,
     utc_to_local_input,
 )
 from survey.admin.setup.forms import CampaignForm, choices
+from survey.core.errors import DomainError
 from survey.core.labels import label
-from survey.core.validation import SetupError
+from survey.core.lookups import get_or_404
 from survey.extensions import db
 from survey.models import Campaign, Category, Channel, Questionnaire, RespondentGroup, utcnow
 from survey.services.campaigns import setup as service
@@ -30,10 +31,6 @@ from survey.services.questionnaires.editor import published_choices
 from survey.services.units.groups import missing_template_groups
 
 DEFAULT_CHANNELS = (Channel.POSTER.value, Channel.DESK.value, Channel.WEB.value)
-
-
-def _campaign_or_404(campaign_id: int) -> Campaign:
-    return db.get_or_404(Campaign, campaign_id)
 
 
 def _current_period(now: dt.datetime) -> str:
@@ -67,7 +64,7 @@ def _data(form: CampaignForm) -> service.CampaignData:
             errors[name] = str(exc)
             times[name] = None
     if errors:
-        raise SetupError(errors)
+        raise DomainError(errors)
     return service.CampaignData(
         title=form.title.data, title_en=form.title_en.data, description=form.description.data,
         period=form.period.data, opens_at=times["opens_at"], closes_at=times["closes_at"],
@@ -145,7 +142,7 @@ def _create(form: CampaignForm, create):
         return None, {"": _("表单已过期，请重试。")}
     try:
         data = _data(form)
-    except SetupError as exc:
+    except DomainError as exc:
         return None, exc.errors
     return save(lambda: create(data))
 
@@ -168,7 +165,7 @@ def public_link(code: str) -> str:
 @analyst_only
 def campaign(campaign_id: int):
     """The campaign with each unit's public link and live response count."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id)
     counts = service.unit_counts(db.session, campaign)
     return render_template(
         "admin/setup/campaigns/detail.html", campaign=campaign, counts=counts, total=sum(c.responses for c in counts),
@@ -181,7 +178,7 @@ def campaign(campaign_id: int):
 @analyst_only
 def campaign_counts(campaign_id: int):
     """The live counts, for the page to refresh itself without reloading."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id)
     counts = service.unit_counts(db.session, campaign)
     return jsonify({
         "total": sum(c.responses for c in counts),
@@ -195,7 +192,7 @@ def campaign_counts(campaign_id: int):
 @bp.route("/campaigns/<int:campaign_id>/edit", methods=["GET", "POST"])
 @analyst_only
 def campaign_edit(campaign_id: int):
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id)
     form = CampaignForm(obj=campaign) if request.method == "GET" else CampaignForm()
     _choices(form)
     if request.method == "GET":
@@ -217,7 +214,7 @@ def campaign_edit(campaign_id: int):
 @analyst_only
 def campaign_status(campaign_id: int):
     """开始 / 暂停 / 结束 (open, pause, close); reopening a closed campaign is allowed and audited."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id)
     action = request.form.get("value", "")
     _done, errors = save(lambda: service.change_status(db.session, current_user, campaign, action))
     if errors:
@@ -231,7 +228,7 @@ def campaign_status(campaign_id: int):
 @analyst_only
 def campaign_switch(campaign_id: int):
     """Use a newer published version of the questionnaire from now on."""
-    campaign = _campaign_or_404(campaign_id)
+    campaign = get_or_404(Campaign, campaign_id)
     target = db.session.get(Questionnaire, form_int("questionnaire_id") or 0)
     if target is None:
         flash(_("所选问卷不存在。"), "error")

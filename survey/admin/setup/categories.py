@@ -6,8 +6,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from survey.admin import bp
-from survey.admin.setup.common import analyst_only, save
+from survey.admin.common import save
+from survey.admin.setup.common import analyst_only
 from survey.admin.setup.forms import CategoryForm
+from survey.core.lookups import get_or_404
 from survey.extensions import db
 from survey.models import Category
 from survey.services.units import categories as category_service
@@ -36,7 +38,7 @@ def categories():
 @bp.route("/categories/<int:category_id>/edit", methods=["GET", "POST"])
 @analyst_only
 def category_edit(category_id: int):
-    category = db.get_or_404(Category, category_id)
+    category = get_or_404(Category, category_id)
     form = CategoryForm(obj=category) if request.method == "GET" else CategoryForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
@@ -51,7 +53,7 @@ def category_edit(category_id: int):
 @bp.route("/categories/<int:category_id>/move", methods=["POST"])
 @analyst_only
 def category_move(category_id: int):
-    category = db.get_or_404(Category, category_id)
+    category = get_or_404(Category, category_id)
     step = -1 if request.form.get("value") == "up" else 1
     save(lambda: category_service.move_category(db.session, current_user, category, step))
     return redirect(url_for("admin.categories"))
@@ -60,7 +62,7 @@ def category_move(category_id: int):
 @bp.route("/categories/<int:category_id>/delete", methods=["POST"])
 @analyst_only
 def category_delete(category_id: int):
-    category = db.get_or_404(Category, category_id)
+    category = get_or_404(Category, category_id)
     name = category.name
     _done, errors = save(lambda: category_service.delete_category(db.session, current_user, category))
     if errors:

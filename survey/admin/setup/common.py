@@ -1,39 +1,18 @@
-"""Helpers shared by the setup pages: the analyst-only decorator, saving in one transaction,
+"""Helpers shared by the setup pages: the analyst-only decorator (saving is ``survey.admin.common.save``),
 reading lists from forms, and local times (the office's time zone) ⇄ stored UTC."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import TypeVar
 
 from flask import flash, request
 from flask_babel import get_timezone
 from flask_babel import gettext as _
-from sqlalchemy.exc import IntegrityError
 
 from survey.auth.decorators import roles_required
-from survey.core.validation import SetupError
-from survey.extensions import db
 from survey.models import Role
-
-T = TypeVar("T")
 
 analyst_only = roles_required(Role.ADMIN, Role.ANALYST)
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
-
-
-def save(action: Callable[[], T]) -> tuple[T | None, dict[str, str]]:
-    """Run a service call and commit; on a rule broken, roll everything back and return the messages."""
-    try:
-        result = action()
-        db.session.commit()
-        return result, {}
-    except SetupError as exc:
-        db.session.rollback()
-        return None, exc.errors
-    except IntegrityError:
-        db.session.rollback()
-        return None, {"": _("保存失败：数据刚被其他人修改（例如代码已被占用）。请刷新页面后重试。")}
 
 
 def form_ints(name: str) -> list[int]:

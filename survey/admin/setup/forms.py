@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 
 from survey.core.labels import choices as label_choices
 from survey.models import GroupMode, QuestionnaireKind
@@ -107,9 +107,3 @@ class CampaignForm(FlaskForm):
     ]), default=GroupMode.ASK.value, validate_choice=False)
     preset_group_id = SelectField(_l("指定的样本类别"), choices=[], validate_choice=False)
     public_results = BooleanField(_l("向公众公布结果"))
-
-
-class ActionForm(FlaskForm):
-    """A button that changes something: only the CSRF token and an optional value."""
-
-    value = HiddenField()

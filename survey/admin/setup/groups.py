@@ -6,8 +6,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from survey.admin import bp
-from survey.admin.setup.common import analyst_only, save
+from survey.admin.common import save
+from survey.admin.setup.common import analyst_only
 from survey.admin.setup.forms import GroupForm
+from survey.core.lookups import get_or_404
 from survey.extensions import db
 from survey.models import RespondentGroup
 from survey.services.units import groups as group_service
@@ -66,7 +68,7 @@ def group_new():
 @bp.route("/groups/<int:group_id>/delete", methods=["POST"])
 @analyst_only
 def group_delete(group_id: int):
-    group = db.get_or_404(RespondentGroup, group_id)
+    group = get_or_404(RespondentGroup, group_id)
     name = group.name
     _done, errors = save(lambda: group_service.delete_group(db.session, current_user, group))
     flash(next(iter(errors.values())) if errors else _("已删除样本类别“%(name)s”。", name=name),

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from survey.admin import bp
 from survey.admin.setup.common import analyst_only
+from survey.core.lookups import get_or_404
 from survey.extensions import db
 from survey.models import Campaign, CampaignUnit, GroupMode, Questionnaire, QuestionnaireKind, Unit, UnitKind
 from survey.public.forms import SubmitForm
@@ -39,7 +40,7 @@ def _sample_units(questionnaire: Questionnaire) -> list[Unit]:
 @bp.route("/questionnaires/<int:questionnaire_id>/preview")
 @analyst_only
 def questionnaire_preview(questionnaire_id: int):
-    questionnaire = db.get_or_404(Questionnaire, questionnaire_id)
+    questionnaire = get_or_404(Questionnaire, questionnaire_id)
     return render_template("admin/setup/questionnaires/preview.html", q=questionnaire)
 
 

@@ -5,13 +5,14 @@ import math
 import re
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from survey.admin import bp
-from survey.admin.setup.common import analyst_only, flash_created_groups, save
+from survey.admin.common import save
+from survey.admin.setup.common import analyst_only, flash_created_groups
 from survey.admin.setup.forms import (
     MetaForm,
     NewQuestionForm,
@@ -20,7 +21,9 @@ from survey.admin.setup.forms import (
     TemplateForm,
     UploadForm,
 )
-from survey.core.validation import SetupError, strip_control
+from survey.core.errors import DomainError
+from survey.core.lookups import get_or_404
+from survey.core.validation import strip_control
 from survey.extensions import db
 from survey.models import Question, Questionnaire, QuestionType, RespondentGroup
 from survey.services.questionnaires import editor as service
@@ -28,17 +31,6 @@ from survey.services.units.groups import missing_template_groups
 
 BLANK_OPTION_ROWS = 3
 LEVEL_FIELDS = ("score_1", "score_2", "score_3", "score_4", "score_5")
-
-
-def _questionnaire_or_404(questionnaire_id: int) -> Questionnaire:
-    return db.get_or_404(Questionnaire, questionnaire_id)
-
-
-def _question_or_404(questionnaire: Questionnaire, question_id: int) -> Question:
-    question = db.get_or_404(Question, question_id)
-    if question.questionnaire_id != questionnaire.id:
-        abort(404)
-    return question
 
 
 def _list_page(errors: dict[str, str] | None = None, status: int = 200):
@@ -106,7 +98,7 @@ def _editor_page(questionnaire: Questionnaire, meta_form: MetaForm | None = None
     if questionnaire.status.value == "draft" and questionnaire.questions:
         try:
             service.validate_complete(db.session, questionnaire)
-        except SetupError as exc:
+        except DomainError as exc:
             problem = next(iter(exc.errors.values()))
     db.session.rollback()
     return render_template(
@@ -121,7 +113,7 @@ def _editor_page(questionnaire: Questionnaire, meta_form: MetaForm | None = None
 @bp.route("/questionnaires/<int:questionnaire_id>")
 @analyst_only
 def questionnaire(questionnaire_id: int):
-    return _editor_page(_questionnaire_or_404(questionnaire_id))
+    return _editor_page(get_or_404(Questionnaire, questionnaire_id))
 
 
 def _whole(raw: str) -> int | None:
@@ -137,14 +129,14 @@ def _number(text: str | None, field: str, label: str, default: float | None = No
     raw = (text or "").strip()
     if not raw:
         if default is None:
-            raise SetupError({field: _("请填写%(label)s。", label=label)})
+            raise DomainError({field: _("请填写%(label)s。", label=label)})
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise SetupError({field: _("%(label)s应为数字。", label=label)}) from None
+        raise DomainError({field: _("%(label)s应为数字。", label=label)}) from None
     if not math.isfinite(value):
-        raise SetupError({field: _("%(label)s应为有限的数字。", label=label)})
+        raise DomainError({field: _("%(label)s应为有限的数字。", label=label)})
     return value
 
 
@@ -152,7 +144,7 @@ def _number(text: str | None, field: str, label: str, default: float | None = No
 @analyst_only
 def questionnaire_meta(questionnaire_id: int):
     """Titles, introductions and the five level scores of a draft."""
-    questionnaire = _questionnaire_or_404(questionnaire_id)
+    questionnaire = get_or_404(Questionnaire, questionnaire_id)
     form = MetaForm()
 
     def update() -> None:
@@ -172,7 +164,7 @@ def questionnaire_meta(questionnaire_id: int):
 @bp.route("/questionnaires/<int:questionnaire_id>/questions", methods=["POST"])
 @analyst_only
 def question_add(questionnaire_id: int):
-    questionnaire = _questionnaire_or_404(questionnaire_id)
+    questionnaire = get_or_404(Questionnaire, questionnaire_id)
     form = NewQuestionForm()
     question, errors = save(lambda: service.add_question(db.session, current_user, questionnaire, form.type.data,
                                                          form.text.data))
@@ -238,12 +230,12 @@ def _submitted_question(question: Question, form: QuestionForm, options: list[di
     if question.type == QuestionType.TEXT:
         raw = (form.max_length.data or "").strip()
         if raw and _whole(raw) is None:
-            raise SetupError({"max_length": _("字数上限应为整数。")})
+            raise DomainError({"max_length": _("字数上限应为整数。")})
         data["max_length"] = _whole(raw) if raw else None
     if question.type == QuestionType.MULTIPLE:
         raw = (form.max_choices.data or "").strip()
         if raw and _whole(raw) is None:
-            raise SetupError({"max_choices": _("最多可选项数应为整数。")})
+            raise DomainError({"max_choices": _("最多可选项数应为整数。")})
         if raw:
             data["settings"]["max_choices"] = _whole(raw)
     if question.type in (QuestionType.SINGLE, QuestionType.MULTIPLE, QuestionType.GROUP):
@@ -266,8 +258,8 @@ def _submitted_question(question: Question, form: QuestionForm, options: list[di
 @analyst_only
 def question_edit(questionnaire_id: int, question_id: int):
     """Edit a draft question: texts in both languages, required, weight, index, options and their scores."""
-    questionnaire = _questionnaire_or_404(questionnaire_id)
-    question = _question_or_404(questionnaire, question_id)
+    questionnaire = get_or_404(Questionnaire, questionnaire_id)
+    question = get_or_404(Question, question_id, within=questionnaire)
     stored = service.question_data(db.session, question)
     if request.method == "GET":
         return _question_page(question, _question_form(question, stored), _option_rows(None, stored), {})
@@ -297,8 +289,8 @@ def question_edit(questionnaire_id: int, question_id: int):
 @bp.route("/questionnaires/<int:questionnaire_id>/questions/<int:question_id>/move", methods=["POST"])
 @analyst_only
 def question_move(questionnaire_id: int, question_id: int):
-    questionnaire = _questionnaire_or_404(questionnaire_id)
-    question = _question_or_404(questionnaire, question_id)
+    questionnaire = get_or_404(Questionnaire, questionnaire_id)
+    question = get_or_404(Question, question_id, within=questionnaire)
     step = -1 if request.form.get("value") == "up" else 1
     _done, errors = save(lambda: service.move_question(db.session, current_user, question, step))
     if errors:
@@ -309,8 +301,8 @@ def question_move(questionnaire_id: int, question_id: int):
 @bp.route("/questionnaires/<int:questionnaire_id>/questions/<int:question_id>/delete", methods=["POST"])
 @analyst_only
 def question_delete(questionnaire_id: int, question_id: int):
-    questionnaire = _questionnaire_or_404(questionnaire_id)
-    question = _question_or_404(questionnaire, question_id)
+    questionnaire = get_or_404(Questionnaire, questionnaire_id)
+    question = get_or_404(Question, question_id, within=questionnaire)
     _done, errors = save(lambda: service.delete_question(db.session, current_user, question))
     flash(next(iter(errors.values())) if errors else _("已删除题目。"), "error" if errors else "info")
     return redirect(url_for("admin.questionnaire", questionnaire_id=questionnaire_id))
@@ -319,7 +311,7 @@ def question_delete(questionnaire_id: int, question_id: int):
 @bp.route("/questionnaires/<int:questionnaire_id>/publish", methods=["POST"])
 @analyst_only
 def questionnaire_publish(questionnaire_id: int):
-    questionnaire = _questionnaire_or_404(questionnaire_id)
+    questionnaire = get_or_404(Questionnaire, questionnaire_id)
     _done, errors = save(lambda: service.publish(db.session, current_user, questionnaire))
     if errors:
         return _editor_page(questionnaire, errors=errors, status=422)
@@ -331,7 +323,7 @@ def questionnaire_publish(questionnaire_id: int):
 @analyst_only
 def questionnaire_new_version(questionnaire_id: int):
     """“Edit” a published questionnaire: the family's draft (a copy), the published one untouched."""
-    questionnaire = _questionnaire_or_404(questionnaire_id)
+    questionnaire = get_or_404(Questionnaire, questionnaire_id)
     draft, errors = save(lambda: service.new_version(db.session, current_user, questionnaire))
     if errors:
         flash(next(iter(errors.values())), "error")
@@ -343,7 +335,7 @@ def questionnaire_new_version(questionnaire_id: int):
 @bp.route("/questionnaires/<int:questionnaire_id>/delete", methods=["POST"])
 @analyst_only
 def questionnaire_delete(questionnaire_id: int):
-    questionnaire = _questionnaire_or_404(questionnaire_id)
+    questionnaire = get_or_404(Questionnaire, questionnaire_id)
     title = questionnaire.title
     _done, errors = save(lambda: service.delete_draft(db.session, current_user, questionnaire))
     if errors:
@@ -357,7 +349,7 @@ def questionnaire_delete(questionnaire_id: int):
 @analyst_only
 def questionnaire_export(questionnaire_id: int):
     """The questionnaire as a JSON file other offices can import (groups by code)."""
-    questionnaire = _questionnaire_or_404(questionnaire_id)
+    questionnaire = get_or_404(Questionnaire, questionnaire_id)
     body = service.export_json(db.session, questionnaire)
     filename = f"questionnaire-{questionnaire.id}-v{questionnaire.version}.json"
     return Response(body, mimetype="application/json", headers={

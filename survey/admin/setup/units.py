@@ -7,11 +7,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from survey.admin import bp, import_store
-from survey.admin.setup.common import analyst_only, save
+from survey.admin import bp
+from survey.admin.common import save
+from survey.admin.setup.common import analyst_only
 from survey.admin.setup.forms import UnitForm, UploadForm, choices
-from survey.core import spreadsheets
-from survey.core.validation import SetupError
+from survey.core import spreadsheets, staging
+from survey.core.errors import DomainError
+from survey.core.lookups import get_or_404
 from survey.extensions import db
 from survey.models import Category, Unit, utcnow
 from survey.services.units import sheets
@@ -19,10 +21,7 @@ from survey.services.units import units as unit_service
 
 PAGE_SIZE = 200
 IMPORT_KIND = "units"
-
-
-def _unit_or_404(unit_id: int) -> Unit:
-    return db.get_or_404(Unit, unit_id)
+IMPORT_MAX_AGE = 6 * 3600  # a long file is checked at leisure
 
 
 def _category_choices() -> list[tuple[str, str]]:
@@ -37,7 +36,7 @@ def _data(form: UnitForm) -> unit_service.UnitData:
         try:
             sort_order = int(raw_order)
         except ValueError:
-            raise SetupError({"sort_order": _("排序应为整数。")}) from None
+            raise DomainError({"sort_order": _("排序应为整数。")}) from None
     category = (form.category_id.data or "").strip()
     return unit_service.UnitData(
         code=form.code.data, name=form.name.data, name_en=form.name_en.data, kind=form.kind.data,
@@ -87,7 +86,7 @@ def unit_new():
     if form.validate_on_submit():
         try:
             data = _data(form)
-        except SetupError as exc:
+        except DomainError as exc:
             errors = exc.errors
         else:
             unit, errors = save(lambda: unit_service.create_unit(db.session, current_user, data))
@@ -101,7 +100,7 @@ def unit_new():
 @analyst_only
 def unit_edit(unit_id: int):
     """Edit a unit; changing 上级单位代码 moves it in the tree (never below itself)."""
-    unit = _unit_or_404(unit_id)
+    unit = get_or_404(Unit, unit_id)
     form = UnitForm(obj=unit) if request.method == "GET" else UnitForm()
     form.category_id.choices = _category_choices()
     if request.method == "GET":
@@ -113,7 +112,7 @@ def unit_edit(unit_id: int):
     if form.validate_on_submit():
         try:
             data = _data(form)
-        except SetupError as exc:
+        except DomainError as exc:
             errors = exc.errors
         else:
             saved, errors = save(lambda: unit_service.update_unit(db.session, current_user, unit, data))
@@ -126,7 +125,7 @@ def unit_edit(unit_id: int):
 @bp.route("/units/<int:unit_id>/active", methods=["POST"])
 @analyst_only
 def unit_active(unit_id: int):
-    unit = _unit_or_404(unit_id)
+    unit = get_or_404(Unit, unit_id)
     active = request.form.get("value") == "1"
     save(lambda: unit_service.set_unit_active(db.session, current_user, unit, active))
     flash(_("已启用“%(name)s”。", name=unit.name) if active else _("已停用“%(name)s”。它的答卷和结果都保留。", name=unit.name),
@@ -139,7 +138,7 @@ def unit_active(unit_id: int):
 @bp.route("/units/<int:unit_id>/delete", methods=["POST"])
 @analyst_only
 def unit_delete(unit_id: int):
-    unit = _unit_or_404(unit_id)
+    unit = get_or_404(Unit, unit_id)
     name = unit.name
     _done, errors = save(lambda: unit_service.delete_unit(db.session, current_user, unit))
     if errors:
@@ -203,13 +202,13 @@ def units_import():
         sheets.plan_import(db.session, columns, rows)  # refuses a file without data rows
     except spreadsheets.SpreadsheetError as exc:
         return _upload_page(form, {"file": str(exc)}, 422)
-    except SetupError as exc:
+    except DomainError as exc:
         return _upload_page(form, {"file": next(iter(exc.errors.values()))}, 422)
     finally:
         db.session.rollback()
     payload = sheets.rows_to_store(columns, rows)
     payload.update(filename=upload.filename[:200], ignored=ignored)
-    token = import_store.put(IMPORT_KIND, current_user.id, payload)
+    token = staging.stage_json(current_app.instance_path, IMPORT_KIND, current_user.id, payload, max_age=IMPORT_MAX_AGE)
     return redirect(url_for("admin.units_import_preview", token=token))
 
 
@@ -222,8 +221,10 @@ def upload_too_large(exc: RequestEntityTooLarge):
     return render_template("errors/error.html", status=413, title=_("文件太大"), message=message), 413
 
 
-def _stored(token: str) -> dict:
-    payload = import_store.get(IMPORT_KIND, current_user.id, token)
+def _stored(token: str, *, confirming: bool = False) -> dict:
+    """The staged rows; a confirmation takes them (a token confirms once), the preview only reads them."""
+    read = staging.take_json if confirming else staging.load_json
+    payload = read(current_app.instance_path, token, IMPORT_KIND, current_user.id)
     if payload is None:
         flash(_("导入预览已过期或不存在，请重新上传文件。"), "error")
     return payload
@@ -239,7 +240,7 @@ def units_import_preview(token: str):
     columns, rows = sheets.rows_from_store(payload)
     try:
         plan = sheets.plan_import(db.session, columns, rows)
-    except SetupError as exc:
+    except DomainError as exc:
         flash(next(iter(exc.errors.values())), "error")
         return redirect(url_for("admin.units_import"))
     finally:
@@ -261,7 +262,7 @@ def _preview_page(plan: sheets.ImportPlan, payload: dict, token: str, status: in
 @analyst_only
 def units_import_confirm(token: str):
     """Step 3: re-check against the database as it is now, then write everything or nothing."""
-    payload = _stored(token)
+    payload = _stored(token, confirming=True)
     if payload is None:
         return redirect(url_for("admin.units_import"))
     columns, rows = sheets.rows_from_store(payload)
@@ -269,7 +270,7 @@ def units_import_confirm(token: str):
     def apply() -> dict[str, int]:
         plan = sheets.plan_import(db.session, columns, rows)
         if not plan.ok:
-            raise SetupError(_("数据在预览之后有变化，文件中出现了错误。请查看下方标出的行。"))
+            raise DomainError(_("数据在预览之后有变化，文件中出现了错误。请查看下方标出的行。"))
         return sheets.apply_import(db.session, current_user, plan, payload.get("filename"))
 
     summary, errors = save(apply)
@@ -277,7 +278,8 @@ def units_import_confirm(token: str):
         flash(errors.get("", next(iter(errors.values()), "")), "error")
         plan = sheets.plan_import(db.session, columns, rows)
         db.session.rollback()
+        token = staging.stage_json(current_app.instance_path, IMPORT_KIND, current_user.id, payload,
+                                   max_age=IMPORT_MAX_AGE)  # the preview stays open, under a fresh token
         return _preview_page(plan, payload, token, 409)
-    import_store.drop(token)
     flash(_("导入完成：新建 %(new)d 个单位，修改 %(changed)d 个，%(unchanged)d 个未变。", **summary), "info")
     return redirect(url_for("admin.units"))

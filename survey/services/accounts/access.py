@@ -32,8 +32,3 @@ def visible_unit_ids(session: Session, user: User) -> set[int] | None:
     if user.unit_id is None:
         return set()
     return subtree_ids(session, user.unit_id)
-
-
-def can_see_unit(session: Session, user: User, unit_id: int) -> bool:
-    scope = visible_unit_ids(session, user)
-    return scope is None or unit_id in scope

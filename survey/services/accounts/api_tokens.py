@@ -17,16 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.core.audit import record
+from survey.core.errors import DomainError
 from survey.models import ApiToken, User, utcnow
 
 PREFIX = "pyk_"
 SCOPE_RESULTS = "results:read"
 MAX_NAME = 100
 TOUCH_EVERY = dt.timedelta(minutes=1)
-
-
-class TokenError(ValueError):
-    pass
 
 
 def _hash(plaintext: str) -> str:
@@ -37,9 +34,9 @@ def create(session: Session, user: User | None, name: str) -> tuple[ApiToken, st
     """A new token named ``name``; returns it and its plaintext (shown once, never stored)."""
     name = (name or "").strip()
     if not name:
-        raise TokenError(_("请填写令牌名称（例如“绩效管理系统”）。"))
+        raise DomainError(_("请填写令牌名称（例如“绩效管理系统”）。"))
     if len(name) > MAX_NAME:
-        raise TokenError(_("令牌名称最长 %(n)d 个字。", n=MAX_NAME))
+        raise DomainError(_("令牌名称最长 %(n)d 个字。", n=MAX_NAME))
     plaintext = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(name=name, token_hash=_hash(plaintext), prefix=plaintext[:12], scopes=[SCOPE_RESULTS],
                      created_by_id=getattr(user, "id", None))

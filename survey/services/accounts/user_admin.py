@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.core import audit
+from survey.core.errors import DomainError
 from survey.models import Role, Unit, User
-from survey.services.accounts.users import UserError, set_password
+from survey.services.accounts.users import set_password
 
 GENERATED_LENGTH = 14
 # Without 0/O, 1/l/I: a one-time password is read off a screen and typed in.
@@ -32,7 +33,7 @@ def list_users(session: Session) -> list[User]:
 
 def _check_not_self(user: User, actor: User, what: str) -> None:
     if user.id == actor.id:
-        raise UserError(_("不能%(what)s自己的账号。", what=what))
+        raise DomainError(_("不能%(what)s自己的账号。", what=what))
 
 
 def _admins_left(session: Session, without: User) -> int:
@@ -65,19 +66,19 @@ def change_role(session: Session, user: User, role: Role | str, unit_id: int | N
     try:
         role = Role(role)
     except ValueError as exc:
-        raise UserError(_("未知角色。")) from exc
+        raise DomainError(_("未知角色。")) from exc
     unit = session.get(Unit, unit_id) if unit_id is not None else None
     if role in (Role.UNIT, Role.DESK):
         if unit is None:
-            raise UserError(_("单位联络员和窗口人员必须绑定单位。"))
+            raise DomainError(_("单位联络员和窗口人员必须绑定单位。"))
     else:
         unit = None
     if user.role == role and user.unit_id == (unit.id if unit else None):
         return
     if user.id == actor.id:
-        raise UserError(_("不能修改自己的角色。"))
+        raise DomainError(_("不能修改自己的角色。"))
     if user.role == Role.ADMIN and role != Role.ADMIN and _admins_left(session, user) == 0:
-        raise UserError(_("这是最后一个管理员账号，不能改为其他角色。"))
+        raise DomainError(_("这是最后一个管理员账号，不能改为其他角色。"))
     before = (user.role.value, user.unit.code if user.unit else None)
     user.role = role
     user.unit = unit

@@ -9,14 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.core import audit
+from survey.core.errors import DomainError
 from survey.extensions import db
 from survey.models import Role, Unit, User, utcnow
 
 MIN_PASSWORD_LENGTH = 10
-
-
-class UserError(ValueError):
-    """A user could not be created or changed; the message says why, in the UI language."""
 
 
 def _hasher() -> PasswordHasher:
@@ -46,9 +43,9 @@ def _dummy_hash() -> str:
 
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(_("密码至少需要 %(n)d 个字符。", n=MIN_PASSWORD_LENGTH))
+        raise DomainError(_("密码至少需要 %(n)d 个字符。", n=MIN_PASSWORD_LENGTH))
     if password.strip() != password:
-        raise UserError(_("密码首尾不能是空格。"))
+        raise DomainError(_("密码首尾不能是空格。"))
 
 
 def create_user(
@@ -63,23 +60,23 @@ def create_user(
     """Create a staff account. Unit contacts and desk staff must be bound to a unit."""
     username = username.strip()
     if not username or len(username) > 64 or any(ch.isspace() for ch in username):
-        raise UserError(_("用户名不能为空、不能含空格，最长 64 个字符。"))
+        raise DomainError(_("用户名不能为空、不能含空格，最长 64 个字符。"))
     try:
         role = Role(role)
     except ValueError as exc:
-        raise UserError(_("未知角色：%(role)s（可选 admin、analyst、unit、desk）", role=role)) from exc
+        raise DomainError(_("未知角色：%(role)s（可选 admin、analyst、unit、desk）", role=role)) from exc
     check_password_strength(password)
     if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
-        raise UserError(_("用户名 %(name)s 已存在。", name=username))
+        raise DomainError(_("用户名 %(name)s 已存在。", name=username))
     unit = None
     if role in (Role.UNIT, Role.DESK):
         if not unit_code:
-            raise UserError(_("单位联络员和窗口人员必须绑定单位。"))
+            raise DomainError(_("单位联络员和窗口人员必须绑定单位。"))
         unit = session.scalar(select(Unit).where(Unit.code == unit_code))
         if unit is None:
-            raise UserError(_("没有代码为 %(code)s 的单位。", code=unit_code))
+            raise DomainError(_("没有代码为 %(code)s 的单位。", code=unit_code))
     elif unit_code:
-        raise UserError(_("只有单位联络员和窗口人员绑定单位。"))
+        raise DomainError(_("只有单位联络员和窗口人员绑定单位。"))
     user = User(
         username=username,
         display_name=display_name,

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from survey.core import audit, spreadsheets
 from survey.core.clock import org_timezone
+from survey.core.errors import DomainError
 from survey.core.validation import bad_character
 from survey.models import (
     Campaign,
@@ -52,7 +53,7 @@ EXPORT_HEADERS = ["姓名或编号", "样本类别", "手机", "个人链接", "
 _PHONE = re.compile(r"1[3-9][0-9]{9}")  # ASCII digits only: an SMS gateway needs them
 
 
-class InvitationError(ValueError):
+class InvitationError(DomainError):
     """The list cannot be imported for this campaign; the message says why."""
 
 

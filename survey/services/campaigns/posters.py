@@ -33,6 +33,7 @@ from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy.orm import Session
 
+from survey.core.errors import DomainError
 from survey.core.spreadsheets import safe_cell
 from survey.models import Campaign, QuestionnaireKind
 from survey.services.campaigns import lookup as campaign_service
@@ -48,7 +49,7 @@ PAGE_W, PAGE_H = A4
 MARGIN = 48.0
 
 
-class PosterError(ValueError):
+class PosterError(DomainError):
     """Posters cannot be made as asked (no units, unreadable font …); the message says why."""
 
 

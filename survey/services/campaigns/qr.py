@@ -17,12 +17,14 @@ import qrcode
 import qrcode.constants
 import qrcode.image.svg
 
+from survey.core.errors import DomainError
+
 ERROR_CORRECTION = qrcode.constants.ERROR_CORRECT_Q
 QUIET_ZONE = 4  # modules, as ISO/IEC 18004 requires
 PNG_PIXELS = 1200
 
 
-class BaseUrlError(ValueError):
+class BaseUrlError(DomainError):
     """The public base URL is missing or is not an http(s) address."""
 
 

@@ -25,8 +25,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from survey.core.audit import record
+from survey.core.errors import Collector, DomainError
 from survey.core.labels import label
-from survey.core.validation import Collector, SetupError, clean_text
+from survey.core.validation import clean_text
 from survey.models import (
     Answer,
     Campaign,
@@ -225,12 +226,12 @@ def template_questionnaire(session: Session, user: User | None, template_key: st
     """
     template = BUILTIN_TEMPLATES.get(template_key)
     if template is None:
-        raise SetupError({"template": _("请选择一个问卷模板。")})
+        raise DomainError({"template": _("请选择一个问卷模板。")})
     ensure_template_groups(session, user, template_key)
     try:
         fresh = qio.build_questionnaire(session, template)
     except qio.QuestionnaireError as exc:
-        raise SetupError({"template": str(exc)}) from exc
+        raise DomainError({"template": str(exc)}) from exc
     wanted = qio.questionnaire_to_dict(fresh, qio.group_codes(session))
     candidates = session.scalars(select(Questionnaire).where(
         Questionnaire.status == QuestionnaireStatus.PUBLISHED, Questionnaire.title == fresh.title,
@@ -304,18 +305,18 @@ def change_status(session: Session, user: User | None, campaign: Campaign, actio
                   now: dt.datetime | None = None) -> None:
     """Open (or reopen), pause or close a campaign."""
     if action not in TRANSITIONS:
-        raise SetupError(_("未知的操作。"))
+        raise DomainError(_("未知的操作。"))
     allowed, target = TRANSITIONS[action]
     if campaign.status not in allowed:
-        raise SetupError(_("评议活动当前为“%(s)s”，不能执行此操作。", s=label("campaign_status", campaign.status)))
+        raise DomainError(_("评议活动当前为“%(s)s”，不能执行此操作。", s=label("campaign_status", campaign.status)))
     if target == CampaignStatus.OPEN:
         now = now or utcnow()
         if not campaign.campaign_units:
-            raise SetupError(_("评议活动还没有单位，不能开始。"))
+            raise DomainError(_("评议活动还没有单位，不能开始。"))
         if campaign.closes_at <= now:
-            raise SetupError(_("截止时间已过，请先修改截止时间再开始。"))
+            raise DomainError(_("截止时间已过，请先修改截止时间再开始。"))
         if campaign.questionnaire.status != QuestionnaireStatus.PUBLISHED:
-            raise SetupError(_("问卷尚未发布，不能开始。"))
+            raise DomainError(_("问卷尚未发布，不能开始。"))
     before = campaign.status
     campaign.status = target
     session.flush()
@@ -337,7 +338,7 @@ def switch_questionnaire(session: Session, user: User | None, campaign: Campaign
     """Use another published version of the same questionnaire from now on; stored responses keep theirs."""
     old = campaign.questionnaire
     if questionnaire.family != old.family or questionnaire.status != QuestionnaireStatus.PUBLISHED:
-        raise SetupError(_("只能换成同一问卷的已发布版本。"))
+        raise DomainError(_("只能换成同一问卷的已发布版本。"))
     if questionnaire.id == old.id:
         return
     campaign.questionnaire = questionnaire

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from survey.core import audit
 from survey.core.clock import local_date, org_timezone
+from survey.core.errors import DomainError
 from survey.models import (
     Appeal,
     AppealState,
@@ -37,18 +38,14 @@ MIN_REASON = 5
 MAX_REASON = 2000
 
 
-class AppealError(ValueError):
-    """An appeal or a status decision was refused; the message says why."""
-
-
 def _text(value: str | None, what: str, minimum: int = 1) -> str:
     value = (value or "").strip().replace("\r\n", "\n")
     if len(value) < minimum:
         if minimum > 1:
-            raise AppealError(_("%(what)s至少 %(n)d 个字。", what=what, n=minimum))
-        raise AppealError(_("请填写%(what)s。", what=what))
+            raise DomainError(_("%(what)s至少 %(n)d 个字。", what=what, n=minimum))
+        raise DomainError(_("请填写%(what)s。", what=what))
     if len(value) > MAX_REASON:
-        raise AppealError(_("%(what)s最多 %(n)d 个字。", what=what, n=MAX_REASON))
+        raise DomainError(_("%(what)s最多 %(n)d 个字。", what=what, n=MAX_REASON))
     return value
 
 
@@ -75,7 +72,7 @@ def may_appeal(session: Session, user: User, case: Case) -> bool:
 def file_appeal(session: Session, case: Case, actor: User, reason: str) -> Appeal:
     """The unit asks for this 差评 to be excluded from scores, saying why."""
     if not may_appeal(session, actor, case):
-        raise AppealError(_("此件不能申诉：只有本单位的差评可以申诉，且每份答卷只能有一项未决或已通过的申诉。"))
+        raise DomainError(_("此件不能申诉：只有本单位的差评可以申诉，且每份答卷只能有一项未决或已通过的申诉。"))
     reason = _text(reason, _("申诉理由"), MIN_REASON)
     appeal = Appeal(response_id=case.response_id, case_id=case.id, unit_id=case.unit_id, reason=reason,
                     requested_by_id=actor.id)
@@ -91,9 +88,9 @@ def file_appeal(session: Session, case: Case, actor: User, reason: str) -> Appea
 def decide_appeal(session: Session, appeal: Appeal, actor: User, approve: bool, note: str | None) -> Appeal:
     """An analyst approves (the response is excluded) or rejects (nothing changes) an appeal."""
     if actor.role not in (Role.ADMIN, Role.ANALYST):
-        raise AppealError(_("只有绩效办分析员可以复核申诉。"))
+        raise DomainError(_("只有绩效办分析员可以复核申诉。"))
     if appeal.state != AppealState.PENDING:
-        raise AppealError(_("此申诉已经复核过了。"))
+        raise DomainError(_("此申诉已经复核过了。"))
     note = _text(note, _("复核意见"))
     appeal.state = AppealState.APPROVED if approve else AppealState.REJECTED
     appeal.decided_by_id = actor.id
@@ -139,9 +136,9 @@ def exclude_response(session: Session, response: Response, actor: User, reason: 
 def restore_response(session: Session, response: Response, actor: User, reason: str) -> None:
     """Count an excluded response again (its closed cases stay closed; reopen them if needed)."""
     if actor.role not in (Role.ADMIN, Role.ANALYST):
-        raise AppealError(_("只有绩效办分析员可以恢复答卷。"))
+        raise DomainError(_("只有绩效办分析员可以恢复答卷。"))
     if response.status != ResponseStatus.EXCLUDED:
-        raise AppealError(_("这份答卷没有被剔除。"))
+        raise DomainError(_("这份答卷没有被剔除。"))
     reason = _text(reason, _("恢复原因"))
     response.status = ResponseStatus.VALID
     response.status_reason = None
@@ -177,17 +174,17 @@ def review_flagged(
 ) -> ReviewResult:
     """Mark flagged responses of one campaign valid or excluded, each audited."""
     if actor.role not in (Role.ADMIN, Role.ANALYST):
-        raise AppealError(_("只有绩效办分析员可以核查答卷。"))
+        raise DomainError(_("只有绩效办分析员可以核查答卷。"))
     if decision not in ("valid", "exclude"):
-        raise AppealError(_("请选择“有效”或“剔除”。"))
+        raise DomainError(_("请选择“有效”或“剔除”。"))
     if not response_ids:
-        raise AppealError(_("请至少勾选一份答卷。"))
+        raise DomainError(_("请至少勾选一份答卷。"))
     responses = list(session.scalars(
         select(Response).where(Response.id.in_(response_ids), Response.campaign_id == campaign_id,
                                Response.status == ResponseStatus.FLAGGED)
     ))
     if not responses:
-        raise AppealError(_("勾选的答卷已不在待核查之列。"))
+        raise DomainError(_("勾选的答卷已不在待核查之列。"))
     result = ReviewResult(0, 0)
     if decision == "exclude":
         reason = _text(reason, _("剔除原因"))

@@ -15,14 +15,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from survey.core import audit
 from survey.core.clock import org_today
+from survey.core.errors import DomainError
 from survey.models import Campaign, Case, CaseKind, CaseState, FollowUpContact, Response, ResponseStatus, Unit
 from survey.services.cases.workflow import open_cases_for_response
 
 BATCH = 500
-
-
-class BackfillError(ValueError):
-    pass
 
 
 @dataclass
@@ -38,7 +35,7 @@ def backfill(session: Session, campaign_code: str | None = None, restart_deadlin
     if campaign_code:
         campaign_id = session.scalar(select(Campaign.id).where(func.upper(Campaign.short_code) == campaign_code.strip().upper()))
         if campaign_id is None:
-            raise BackfillError(_("没有短码为 %(code)s 的评议活动。", code=campaign_code))
+            raise DomainError(_("没有短码为 %(code)s 的评议活动。", code=campaign_code))
     start = org_today() if restart_deadlines else None
     result = BackfillResult()
     last_id = 0

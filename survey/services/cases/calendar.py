@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.core import audit
+from survey.core.errors import DomainError
 from survey.core.validation import check_characters
 from survey.models import Holiday, HolidayKind, User
 
@@ -33,10 +34,6 @@ KIND_WORDS = {
 }
 MAX_IMPORT_ROWS = 1000
 MAX_STEPS = 3660  # ten years of days: no deadline search runs away on a bad calendar
-
-
-class CalendarError(ValueError):
-    """A calendar change was refused; the message says why."""
 
 
 # --- pure arithmetic -------------------------------------------------------------------------
@@ -60,7 +57,7 @@ def add_working_days(start: dt.date, n: int, exceptions: Exceptions) -> dt.date:
         day += dt.timedelta(days=1)
         steps += 1
         if steps > MAX_STEPS:
-            raise CalendarError(_("日历中没有足够的工作日，请检查节假日设置。"))
+            raise DomainError(_("日历中没有足够的工作日，请检查节假日设置。"))
         if is_working_day(day, exceptions):
             left -= 1
     return day
@@ -99,6 +96,8 @@ def exceptions_from(session: Session, start: dt.date) -> dict[dt.date, HolidayKi
 
 
 def due_date(session: Session, start: dt.date, n: int) -> dt.date:
+    """The day a case opened on ``start`` is due: ``n`` working days later, by the stored calendar
+    (a 差评 submitted on a Friday before 国庆 is due 15 working days after, holidays skipped)."""
     return add_working_days(start, n, exceptions_from(session, start))
 
 
@@ -146,14 +145,14 @@ def _day_name(text: str | None) -> str | None:
     try:
         return check_characters(name, _("名称")) if name else None
     except ValueError as exc:
-        raise CalendarError(str(exc)) from exc
+        raise DomainError(str(exc)) from exc
 
 
 def _check_sensible(day: dt.date, kind: HolidayKind) -> None:
     if kind == HolidayKind.HOLIDAY and day.weekday() >= 5:
-        raise CalendarError(_("%(day)s 是周末，本来就不上班，无需设为节假日。", day=day.isoformat()))
+        raise DomainError(_("%(day)s 是周末，本来就不上班，无需设为节假日。", day=day.isoformat()))
     if kind == HolidayKind.WORKDAY and day.weekday() < 5:
-        raise CalendarError(_("%(day)s 是工作日，本来就上班，无需设为调休上班。", day=day.isoformat()))
+        raise DomainError(_("%(day)s 是工作日，本来就上班，无需设为调休上班。", day=day.isoformat()))
 
 
 def _kind_label(kind: HolidayKind) -> str:
@@ -236,7 +235,7 @@ def parse_calendar_csv(text: str) -> ImportPreview:
         try:
             row.name = _day_name(cells[2] if len(cells) > 2 else "")
             _check_sensible(row.day, row.kind)
-        except CalendarError as exc:
+        except DomainError as exc:
             row.error = str(exc)
             continue
         if row.day in seen:
@@ -255,7 +254,7 @@ def import_calendar(session: Session, preview: ImportPreview, actor: User | None
     removed, so a corrected official schedule replaces the old one.
     """
     if not preview.ok:
-        raise CalendarError(_("导入内容有错误，请先改正。"))
+        raise DomainError(_("导入内容有错误，请先改正。"))
     wanted = {r.day: r for r in preview.good}
     removed = 0
     if replace_years:

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from survey.core import audit, settings
 from survey.core.clock import local_date, local_moment, org_timezone
+from survey.core.errors import DomainError
 from survey.core.labels import label, values
 from survey.models import (
     Answer,
@@ -54,7 +55,7 @@ from survey.models import (
     utcnow,
 )
 from survey.services.accounts.access import visible_unit_ids
-from survey.services.cases.calendar import add_working_days, exceptions_from
+from survey.services.cases.calendar import due_date
 
 MAX_NOTE = 2000
 # Answers that say "nothing to say": they open no case.
@@ -63,10 +64,6 @@ NO_CONTENT = {
     "无意见建议", "没有意见建议", "无意见和建议", "没有意见和建议", "不知道", "没", "none", "no", "n/a", "na", "nil",
 }
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
-
-
-class CaseError(ValueError):
-    """A case action was refused; the message says why, in the UI language."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +122,7 @@ def open_cases_for_response(session: Session, response: Response, start: dt.date
     if not bad and not comments:
         return []
     start = start or local_date(response.submitted_at, org_timezone())
-    due = add_working_days(start, rule.deadline_days, exceptions_from(session, start))
+    due = due_date(session, start, rule.deadline_days)
     existing = set(session.scalars(select(Case.dedup_key).where(Case.response_id == response.id)))
     opened: list[Case] = []
 
@@ -209,10 +206,10 @@ def _clean(text: str | None, what: str, required: bool) -> str | None:
     text = (text or "").strip().replace("\r\n", "\n")
     if not text:
         if required:
-            raise CaseError(_("请填写%(what)s。", what=what))
+            raise DomainError(_("请填写%(what)s。", what=what))
         return None
     if len(text) > MAX_NOTE:
-        raise CaseError(_("%(what)s最多 %(n)d 个字。", what=what, n=MAX_NOTE))
+        raise DomainError(_("%(what)s最多 %(n)d 个字。", what=what, n=MAX_NOTE))
     return text
 
 
@@ -250,12 +247,12 @@ def transition(
     """Move a case one step, recording who, from, to, why and when."""
     step = STEPS.get(action)
     if step is None:
-        raise CaseError(_("未知操作。"))
+        raise DomainError(_("未知操作。"))
     if not may_handle(session, actor, case) or (step.analysts_only and not is_analyst(actor)):
-        raise CaseError(_("您无权对此件进行该操作。"))
+        raise DomainError(_("您无权对此件进行该操作。"))
     if action not in available_steps(session, actor, case):
-        raise CaseError(_("此件当前状态为“%(state)s”，不能“%(action)s”。",
-                          state=label("case_state", case.state), action=step.label))
+        raise DomainError(_("此件当前状态为“%(state)s”，不能“%(action)s”。",
+                            state=label("case_state", case.state), action=step.label))
     now = now or utcnow()
     before = case.state
     contact_deleted = False
@@ -269,7 +266,7 @@ def transition(
         else:
             note = _clean(note, _("说明"), required=False)
         if contact_for(session, case) is not None and case.callback_at is None:
-            raise CaseError(_("答卷人同意接受回访，关闭前请先登记回访结果。"))
+            raise DomainError(_("答卷人同意接受回访，关闭前请先登记回访结果。"))
         case.closed_at = now
         case.closed_on = local_date(now, org_timezone())
     else:
@@ -304,16 +301,16 @@ def record_callback(
 ) -> Case:
     """Record the 回访: when the respondent was called and what they said of the fix."""
     if not may_handle(session, actor, case):
-        raise CaseError(_("您无权对此件进行该操作。"))
+        raise DomainError(_("您无权对此件进行该操作。"))
     if case.state == CaseState.CLOSED:
-        raise CaseError(_("已关闭的件不能再登记回访。"))
+        raise DomainError(_("已关闭的件不能再登记回访。"))
     if contact_for(session, case) is None:
-        raise CaseError(_("答卷人没有留下回访电话，无法登记回访。"))
+        raise DomainError(_("答卷人没有留下回访电话，无法登记回访。"))
     if verdict not in values("verdict"):
-        raise CaseError(_("请选择回访结果。"))
+        raise DomainError(_("请选择回访结果。"))
     today = today or local_date(utcnow(), org_timezone())
     if called_on > today or called_on < case.opened_on:
-        raise CaseError(_("回访日期应在提交日和今天之间。"))
+        raise DomainError(_("回访日期应在提交日和今天之间。"))
     note = _clean(note, _("回访记录"), required=False)
     case.callback_at = local_moment(called_on, 12, org_timezone())
     case.callback_verdict = verdict
@@ -345,13 +342,10 @@ def delete_contact_if_done(session: Session, case: Case) -> bool:
 def set_tags(session: Session, case: Case, tags: list[str] | str, actor: User) -> list[str]:
     """Replace the case's category tags (分类标签)."""
     if not may_handle(session, actor, case):
-        raise CaseError(_("您无权对此件进行该操作。"))
-    try:
-        wanted = settings.clean_tags(tags)
-    except settings.SettingError as exc:
-        raise CaseError(str(exc)) from exc
+        raise DomainError(_("您无权对此件进行该操作。"))
+    wanted = settings.clean_tags(tags)  # a DomainError names the bad tag
     if len(wanted) > 10:
-        raise CaseError(_("每件最多 10 个标签。"))
+        raise DomainError(_("每件最多 10 个标签。"))
     before = sorted(t.tag for t in case.tags)
     if sorted(wanted) == before:
         return before

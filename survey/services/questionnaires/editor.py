@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.core.audit import record
+from survey.core.errors import DomainError
 from survey.core.references import references
-from survey.core.validation import SetupError
 from survey.models import (
     Campaign,
     Option,
@@ -38,10 +38,6 @@ from survey.models import (
 from survey.services.questionnaires import serialise as qio
 from survey.services.questionnaires.builtin import BUILTIN_TEMPLATES
 from survey.services.units.groups import ensure_template_groups
-
-
-class QuestionnaireLocked(SetupError):
-    """The questionnaire is published: make a new version to change it."""
 
 
 @dataclass
@@ -64,14 +60,14 @@ class Family:
         return next((q for q in self.versions if q.status == QuestionnaireStatus.PUBLISHED), None)
 
 
-def _error(exc: qio.QuestionnaireError) -> SetupError:
-    return SetupError(str(exc))
+def _error(exc: qio.QuestionnaireError) -> DomainError:
+    return DomainError(str(exc))
 
 
 def ensure_draft(questionnaire: Questionnaire) -> None:
     if questionnaire.status != QuestionnaireStatus.DRAFT:
-        raise QuestionnaireLocked(_("“%(t)s”第 %(v)d 版已发布，不能再修改。请点“修改（生成新版本）”。",
-                                    t=questionnaire.title, v=questionnaire.version))
+        raise DomainError(_("“%(t)s”第 %(v)d 版已发布，不能再修改。请点“修改（生成新版本）”。",
+                            t=questionnaire.title, v=questionnaire.version))
 
 
 def families(session: Session) -> list[Family]:
@@ -120,7 +116,7 @@ def create_from_template(session: Session, user: User | None, template_key: str)
     """
     template = BUILTIN_TEMPLATES.get(template_key)
     if template is None:
-        raise SetupError({"template": _("请选择一个问卷模板。")})
+        raise DomainError({"template": _("请选择一个问卷模板。")})
     ensure_template_groups(session, user, template_key)
     try:
         questionnaire = qio.build_questionnaire(session, template)
@@ -143,7 +139,7 @@ def import_json(session: Session, user: User | None, text: str | bytes, filename
     try:
         questionnaire = qio.from_json(session, text)
     except qio.QuestionnaireError as exc:
-        raise SetupError({"file": str(exc)}) from exc
+        raise DomainError({"file": str(exc)}) from exc
     return _add(session, user, questionnaire, "questionnaire.import",
                 f"导入问卷 {questionnaire.title}", filename=filename)
 
@@ -189,9 +185,9 @@ def add_question(session: Session, user: User | None, questionnaire: Questionnai
     try:
         kind = QuestionType(qtype)
     except ValueError as exc:
-        raise SetupError({"type": _("请选择题型。")}) from exc
+        raise DomainError({"type": _("请选择题型。")}) from exc
     if not (text or "").strip():
-        raise SetupError({"text": _("请填写题目。")})
+        raise DomainError({"text": _("请填写题目。")})
     raw: dict[str, Any] = {"code": _free_code(questionnaire), "type": kind.value, "text": text}
     if kind in (QuestionType.SINGLE, QuestionType.MULTIPLE):
         raw["options"] = [{"code": str(n), "label": _("选项 %(n)d", n=n)} for n in (1, 2)]
@@ -199,7 +195,7 @@ def add_question(session: Session, user: User | None, questionnaire: Questionnai
         groups = list(session.scalars(select(RespondentGroup).where(RespondentGroup.active.is_(True))
                                       .order_by(RespondentGroup.sort_order, RespondentGroup.code)))
         if len(groups) < 2:
-            raise SetupError({"type": _("身份题需要至少两个启用的样本类别，请先在“样本类别”中建立。")})
+            raise DomainError({"type": _("身份题需要至少两个启用的样本类别，请先在“样本类别”中建立。")})
         raw["options"] = [{"code": g.code, "label": g.name, "label_en": g.name_en, "group": g.code} for g in groups]
     elif kind == QuestionType.TEXT:
         raw.update(required=False, max_length=500, is_comment=True)
@@ -328,7 +324,7 @@ def delete_draft(session: Session, user: User | None, questionnaire: Questionnai
     ensure_draft(questionnaire)
     used = {t: n for t, n in references(session, "questionnaire", questionnaire.id).items() if t != "question"}
     if used:
-        raise SetupError(_("这个草稿已被使用，不能删除。"))
+        raise DomainError(_("这个草稿已被使用，不能删除。"))
     record(session, user, "questionnaire.delete", questionnaire,
            f"删除问卷草稿 {questionnaire.title} 第 {questionnaire.version} 版", before=as_data(session, questionnaire))
     session.delete(questionnaire)

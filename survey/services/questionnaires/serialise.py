@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from survey.core.errors import DomainError
 from survey.core.validation import bad_character
 from survey.models import (
     Option,
@@ -32,7 +33,7 @@ MAX_QUESTIONS = 200
 MAX_OPTIONS = 100
 
 
-class QuestionnaireError(ValueError):
+class QuestionnaireError(DomainError):
     """The data does not describe a valid questionnaire; the message names the place."""
 
 

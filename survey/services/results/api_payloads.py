@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from survey.core.lookups import by_id
 from survey.core.validation import is_code
 from survey.models import Campaign, Category, Snapshot, SnapshotRow, SnapshotStatus, Unit
 from survey.services.results.component import GRADE_CODES
-from survey.services.results.snapshots import by_id
 
 SERVED = (SnapshotStatus.OFFICIAL, SnapshotStatus.SUPERSEDED)
 

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from analysis import efficacy_scores, rank_intervals
 from analysis.ci import z_value
 from survey.core.audit import record
+from survey.core.errors import Collector
 from survey.core.labels import LABELS
 from survey.models import Campaign, ComponentScheme, User
 
@@ -65,12 +66,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class SchemeError(ValueError):
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        super().__init__("；".join(errors.values()))
-
-
 def scheme_for(session: Session, campaign: Campaign) -> ComponentScheme | None:
     return session.scalar(select(ComponentScheme).where(ComponentScheme.campaign_id == campaign.id))
 
@@ -92,71 +87,86 @@ def _num(value: Any, label: str, low: float, high: float) -> float:
 
 
 def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Clean a scheme; raises :class:`SchemeError` with a message per field."""
-    errors: dict[str, str] = {}
-
-    def take(field: str, *args: Any) -> float | None:
-        try:
-            return _num(*args)
-        except ValueError as exc:
-            errors[field] = str(exc)
-            return None
-
-    raw_weights = raw.get("weights") or {}
-    weights = {s: take(f"weight_{s}", raw_weights.get(s, 0) or 0, str(SOURCES[s]), 0.0, 1000.0) for s in SOURCES}
-    if all(w is not None for w in weights.values()):
-        total = sum(weights.values())
-        if not weights["survey"] or weights["survey"] <= 0:
-            errors["weight_survey"] = _("民意调查的权重应大于 0：公众评议以民意调查为主。")
-        elif total > 0 and abs(total - 1.0) > 1e-9:
-            weights = {s: w / total for s, w in weights.items()}
-
-    ids: list[int] = []
-    for value in raw.get("service_campaign_ids") or []:
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError):
-            errors["service_campaign_ids"] = _("请选择有效的评议活动。")
-    found = set(session.scalars(select(Campaign.id).where(Campaign.id.in_(ids)))) if ids else set()
-    if set(ids) - found:
-        errors["service_campaign_ids"] = _("所选的评议活动不存在。")
-    if campaign.id in ids:
-        errors["service_campaign_ids"] = _("服务对象评价的来源不能是本活动自己。")
-    if (weights.get("service") or 0) > 0 and not ids:
-        errors["service_campaign_ids"] = _("服务对象评价有权重时，请选择提供窗口评价的评议活动。")
-
-    points = take("points", raw.get("points", 20), _("公众评议分值"), 0.01, 1000.0)
-    normalisation = str(raw.get("normalisation") or "none")
-    if normalisation not in NORMALISATIONS:
-        errors["normalisation"] = _("请选择折算方法。")
-    missing = str(raw.get("missing") or "renormalise")
-    if missing not in MISSING:
-        errors["missing"] = _("请选择缺少来源时的处理方法。")
-    grading = str(raw.get("grading") or "thresholds")
-    if grading not in GRADINGS:
-        errors["grading"] = _("请选择评定等次的方法。")
-    raw_t = raw.get("thresholds") or {}
-    thresholds = {k: take(f"threshold_{k}", raw_t.get(k, DEFAULTS["thresholds"][k]), label, 0.0, 100.0)
-                  for k, label in (("excellent", _("优秀分数线")), ("good", _("良好分数线")), ("pass", _("达标分数线")))}
-    if (grading == "thresholds" and all(v is not None for v in thresholds.values())
-            and not thresholds["excellent"] > thresholds["good"] > thresholds["pass"]):
-        errors["thresholds"] = _("分数线应满足：优秀 > 良好 > 达标。")
-    raw_q = raw.get("quotas") or {}
-    quotas = {k: take(f"quota_{k}", raw_q.get(k, DEFAULTS["quotas"][k]), label, 0.0, 1.0)
-              for k, label in (("excellent", _("优秀比例")), ("good", _("良好比例")), ("warning", _("诫勉比例")))}
-    if grading == "quotas" and all(v is not None for v in quotas.values()) and sum(quotas.values()) > 1:
-        errors["quotas"] = _("优秀、良好、诫勉的比例合计不能超过 100%。")
-    rank_level = take("rank_level", raw.get("rank_level", 0.9), _("排名区间的置信水平"), 0.5, 0.99)
-    bottom_k = take("bottom_k", raw.get("bottom_k", 1), _("“末位”的名次数"), 1, 100)
+    """Clean a scheme; raises :class:`DomainError` with a message per field."""
+    check = Collector()
+    weights = _weights(raw, check)
+    ids = _service_campaigns(session, campaign, raw, weights, check)
+    points = check.take("points", _num, raw.get("points", 20), _("公众评议分值"), 0.01, 1000.0)
+    normalisation = _choice(raw, "normalisation", "none", NORMALISATIONS, _("请选择折算方法。"), check)
+    missing = _choice(raw, "missing", "renormalise", MISSING, _("请选择缺少来源时的处理方法。"), check)
+    grading = _choice(raw, "grading", "thresholds", GRADINGS, _("请选择评定等次的方法。"), check)
+    thresholds, quotas = _grade_lines(raw, grading, check)
+    rank_level = check.take("rank_level", _num, raw.get("rank_level", 0.9), _("排名区间的置信水平"), 0.5, 0.99)
+    bottom_k = check.take("bottom_k", _num, raw.get("bottom_k", 1), _("“末位”的名次数"), 1, 100)
     if bottom_k is not None and bottom_k != int(bottom_k):
-        errors["bottom_k"] = _("“末位”的名次数应为整数。")
-    if errors:
-        raise SchemeError(errors)
+        check.add("bottom_k", _("“末位”的名次数应为整数。"))
+    check.raise_if_any()
     return {
         "weights": weights, "service_campaign_ids": sorted(set(ids)), "points": points,
         "normalisation": normalisation, "missing": missing, "grading": grading, "thresholds": thresholds,
         "quotas": quotas, "rank_level": rank_level, "bottom_k": int(bottom_k or 1),
     }
+
+
+def _weights(raw: Mapping[str, Any], check: Collector) -> dict[str, float | None]:
+    """Each source's weight, scaled to sum to 1; the survey (民意调查) must weigh something."""
+    raw_weights = raw.get("weights") or {}
+    weights = {s: check.take(f"weight_{s}", _num, raw_weights.get(s, 0) or 0, str(SOURCES[s]), 0.0, 1000.0)
+               for s in SOURCES}
+    if all(w is not None for w in weights.values()):
+        total = sum(weights.values())
+        if not weights["survey"] or weights["survey"] <= 0:
+            check.add("weight_survey", _("民意调查的权重应大于 0：公众评议以民意调查为主。"))
+        elif total > 0 and abs(total - 1.0) > 1e-9:
+            weights = {s: w / total for s, w in weights.items()}
+    return weights
+
+
+def _service_campaigns(session: Session, campaign: Campaign, raw: Mapping[str, Any],
+                       weights: Mapping[str, float | None], check: Collector) -> list[int]:
+    """The campaigns whose window ratings feed 服务对象评价: existing, not this one, required when it weighs."""
+    ids: list[int] = []
+    problem = None
+    for value in raw.get("service_campaign_ids") or []:
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            problem = _("请选择有效的评议活动。")
+    found = set(session.scalars(select(Campaign.id).where(Campaign.id.in_(ids)))) if ids else set()
+    if set(ids) - found:
+        problem = _("所选的评议活动不存在。")
+    if campaign.id in ids:
+        problem = _("服务对象评价的来源不能是本活动自己。")
+    if (weights.get("service") or 0) > 0 and not ids:
+        problem = _("服务对象评价有权重时，请选择提供窗口评价的评议活动。")
+    if problem:  # the last rule broken is the one named
+        check.add("service_campaign_ids", problem)
+    return ids
+
+
+def _choice(raw: Mapping[str, Any], key: str, default: str, allowed: Mapping[str, Any], message: str,
+            check: Collector) -> str:
+    value = str(raw.get(key) or default)
+    if value not in allowed:
+        check.add(key, message)
+    return value
+
+
+def _grade_lines(raw: Mapping[str, Any], grading: str,
+                 check: Collector) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """The score lines (优秀 > 良好 > 达标) and the quotas (summing to at most 100%) of the two gradings."""
+    raw_t = raw.get("thresholds") or {}
+    thresholds = {k: check.take(f"threshold_{k}", _num, raw_t.get(k, DEFAULTS["thresholds"][k]), label, 0.0, 100.0)
+                  for k, label in (("excellent", _("优秀分数线")), ("good", _("良好分数线")), ("pass", _("达标分数线")))}
+    if (grading == "thresholds" and all(v is not None for v in thresholds.values())
+            and not thresholds["excellent"] > thresholds["good"] > thresholds["pass"]):
+        check.add("thresholds", _("分数线应满足：优秀 > 良好 > 达标。"))
+    raw_q = raw.get("quotas") or {}
+    quotas = {k: check.take(f"quota_{k}", _num, raw_q.get(k, DEFAULTS["quotas"][k]), label, 0.0, 1.0)
+              for k, label in (("excellent", _("优秀比例")), ("good", _("良好比例")), ("warning", _("诫勉比例")))}
+    if grading == "quotas" and all(v is not None for v in quotas.values()) and sum(quotas.values()) > 1:
+        check.add("quotas", _("优秀、良好、诫勉的比例合计不能超过 100%。"))
+    return thresholds, quotas
 
 
 def save(session: Session, campaign: Campaign, user: User | None, raw: Mapping[str, Any]) -> dict[str, Any]:

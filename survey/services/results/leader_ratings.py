@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.core.audit import record
+from survey.core.errors import Collector, DomainError
 from survey.core.spreadsheets import SpreadsheetError, read_table
 from survey.core.validation import check_characters
 from survey.models import Campaign, CampaignUnit, Category, LeaderRating, Unit, User, utcnow
@@ -27,12 +28,6 @@ SCORE_HEADERS = ("领导评价得分", "领导评价", "得分", "分数", "scor
 NAME_HEADERS = ("单位名称", "名称", "name")
 SOURCE_HEADERS = ("来源", "备注", "source")
 MAX_SOURCE = 100
-
-
-class RatingError(ValueError):
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        super().__init__("；".join(errors.values()))
 
 
 def periods(session: Session) -> list[str]:
@@ -73,18 +68,17 @@ def save_scores(session: Session, user: User | None, period: str, scores: Mappin
                 source: str | None = None) -> int:
     """Store the entered scores (unit id → text); blank removes. All validated first; returns changes."""
     allowed = {u.id for u in units_for_period(session, period)}
-    errors: dict[str, str] = {}
+    check = Collector()
     parsed: dict[int, float | None] = {}
     for unit_id, value in scores.items():
         if unit_id not in allowed:
-            errors[f"unit_{unit_id}"] = _("该单位不属于本期的评议活动。")
+            check.add(f"unit_{unit_id}", _("该单位不属于本期的评议活动。"))
             continue
         try:
             parsed[unit_id] = parse_score(value)
         except ValueError as exc:
-            errors[f"unit_{unit_id}"] = str(exc)
-    if errors:
-        raise RatingError(errors)
+            check.add(f"unit_{unit_id}", str(exc))
+    check.raise_if_any()
     return _apply(session, user, period, parsed, source or _("页面录入"))
 
 
@@ -206,10 +200,10 @@ def apply_import(session: Session, user: User | None, period: str, rows: list[tu
     """Write checked rows (unit id, score) from a confirmed preview; re-checked against the period's units."""
     allowed = {u.id for u in units_for_period(session, period)}
     if any(unit_id not in allowed for unit_id, _score in rows):
-        raise RatingError({"": _("导入的单位已不在本期的评议活动中，请重新上传。")})
+        raise DomainError({"": _("导入的单位已不在本期的评议活动中，请重新上传。")})
     try:
         scores = {int(unit_id): parse_score(score) for unit_id, score in rows}
         check_characters(source or "", _("来源"))
     except ValueError as exc:
-        raise RatingError({"": str(exc)}) from exc
+        raise DomainError({"": str(exc)}) from exc
     return _apply(session, user, period, scores, (source or _("文件导入"))[:MAX_SOURCE])

@@ -31,12 +31,13 @@ from typing import Any
 
 import numpy as np
 from flask_babel import gettext as _
-from sqlalchemy import BigInteger, event, inspect, select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, selectinload
 
 from survey import ROOT
 from survey.core import settings
 from survey.core.audit import record
+from survey.core.errors import DomainError
 from survey.models import (
     AuditLog,
     Campaign,
@@ -62,7 +63,7 @@ CODE_FILES = ("analysis/*.py", "survey/services/results/loading.py", "survey/ser
 Progress = Callable[[str, int, int], None]  # (phase running now, steps done, STEPS)
 
 
-class ResultsError(ValueError):
+class ResultsError(DomainError):
     """The campaign cannot be computed as set up; the message says why (in the user's language)."""
 
 
@@ -205,7 +206,7 @@ def build_spec(session: Session, campaign: Campaign, include_flagged: bool | Non
     present_channels = {weighting.CHANNEL_ORDER[c] for c in np.unique(pairs.channel).tolist() if c >= 0}
     try:
         params, layout = weighting.build_params(session, campaign, current, present_groups, present_channels)
-    except weighting.SettingsError as exc:
+    except DomainError as exc:
         raise ResultsError(_("加权设置无法用于本活动的答卷：%(e)s", e=str(exc))) from exc
     units = _units_of(session, campaign, pairs)
     unit_rows = session.execute(select(Unit.id, Unit.category_id).where(Unit.id.in_(units))).all()
@@ -219,7 +220,9 @@ def build_spec(session: Session, campaign: Campaign, include_flagged: bool | Non
     if scheme_settings:
         try:
             service = _service_spec(session, campaign, scheme_settings, units, include_flagged)
-        except weighting.SettingsError as exc:
+        except ResultsError:
+            raise
+        except DomainError as exc:
             raise ResultsError(_("服务对象评价活动的加权设置无法使用：%(e)s", e=str(exc))) from exc
         except DataError as exc:
             raise ResultsError(_("服务对象评价的答卷数据有误：%(e)s", e=str(exc))) from exc
@@ -425,18 +428,6 @@ def set_public(session: Session, snapshot: Snapshot, user: User | None, public: 
 
 
 # --- reading ----------------------------------------------------------------------------------
-
-MAX_ID = 2**31 - 1  # an INTEGER id column (PostgreSQL refuses larger values in a comparison)
-MAX_BIG_ID = 2**63 - 1
-
-
-def by_id(session: Session, model: type, ident: int) -> Any:
-    """The row of ``model`` with this id, or None — also for ids its id column cannot hold
-    (a URL like /results/99999999999999999999 is a 404, never a 500)."""
-    big = isinstance(model.__table__.c.id.type, BigInteger)
-    return session.get(model, ident) if 0 < ident <= (MAX_BIG_ID if big else MAX_ID) else None
-
-
 
 def snapshots_of(session: Session, campaign_id: int) -> list[Snapshot]:
     return list(session.scalars(select(Snapshot).where(Snapshot.campaign_id == campaign_id)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from analysis import Params
 from survey.core import labels
 from survey.core.audit import record
+from survey.core.errors import Collector, DomainError
 from survey.models import Campaign, Channel, Question, QuestionType, RespondentGroup, User
 
 CHANNEL_ORDER = [c.value for c in Channel]
@@ -49,14 +50,6 @@ DEFAULTS: dict[str, Any] = {
     "max_dont_know": 0.5,
     "include_flagged": False,
 }
-
-
-class SettingsError(ValueError):
-    """Refused settings; ``errors`` maps a field name to its message."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        super().__init__("；".join(errors.values()))
 
 
 @dataclass(frozen=True)
@@ -119,76 +112,100 @@ def _blank(value: Any) -> bool:
 
 
 def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Clean settings from a form or a stored dict; raises :class:`SettingsError` with every problem."""
-    errors: dict[str, str] = {}
-    out: dict[str, Any] = {}
-
-    def take(field: str, func, *args: Any) -> Any:
-        try:
-            return func(*args)
-        except ValueError as exc:
-            errors[field] = str(exc)
-            return None
-
+    """Clean settings from a form or a stored dict; raises :class:`DomainError` with every problem."""
+    check = Collector()
     method = str(raw.get("method") or "poststratify")
     if method not in labels.values("weighting_method"):
-        errors["method"] = _("请选择加权方法。")
-    out["method"] = method
-
+        check.add("method", _("请选择加权方法。"))
     groups = [g for g in groups_in_order(session) if g.active]
+    group_shares = _group_shares(raw, groups, method, check)
+    margins, channel_shares = _rake(raw, campaign, method, check)
+    out = {
+        "method": method,
+        "group_shares": group_shares,
+        "rake_margins": margins,
+        "channel_shares": channel_shares,
+        "trim_k": None if _blank(raw.get("trim_k")) else check.take(
+            "trim_k", _number, raw.get("trim_k"), _("权数截尾倍数"), 1.0, 1000.0),
+        "level_scores": _level_scores(raw, check),
+        "question_weights": _question_weights(raw, campaign, check),
+        **_limits(raw, check),
+        "include_flagged": bool(raw.get("include_flagged")),
+    }
+    check.raise_if_any()
+    return out
+
+
+def _shares(raw: Mapping[str, Any], wanted: list[tuple[str, str]], field: str, missing: Callable[[str], str],
+            check: Collector) -> dict[str, float]:
+    """Positive target shares for every ``(code, label)`` wanted; a blank one is ``missing(label)``."""
+    shares: dict[str, float] = {}
+    for code, label in wanted:
+        value = raw.get(code)
+        if _blank(value):
+            check.add(f"{field}_{code}", missing(label))
+            continue
+        share = check.take(f"{field}_{code}", _number, value, label, 0.0, 1_000_000.0, True)
+        if share is not None:
+            shares[code] = share
+    return shares
+
+
+def _group_shares(raw: Mapping[str, Any], groups: list[RespondentGroup], method: str,
+                  check: Collector) -> dict[str, float] | None:
+    """Target shares typed here for every group, or none (the groups' own shares are used)."""
     shares_raw = raw.get("group_shares") or {}
     shares: dict[str, float] = {}
+    problem = None
     if any(not _blank(v) for v in shares_raw.values()):
-        for group in groups:
-            value = shares_raw.get(group.code)
-            if _blank(value):
-                errors[f"group_{group.code}"] = _("请为“%(g)s”填写占比，或把全部占比留空以沿用样本类别的设置。", g=group.name)
-                continue
-            share = take(f"group_{group.code}", _number, value, group.name, 0.0, 1_000_000.0, True)
-            if share is not None:
-                shares[group.code] = share
+        shares = _shares(shares_raw, [(g.code, g.name) for g in groups], "group",
+                         lambda g: _("请为“%(g)s”填写占比，或把全部占比留空以沿用样本类别的设置。", g=g), check)
         unknown = sorted(set(shares_raw) - {g.code for g in groups})
         if unknown:
-            errors["group_shares"] = _("未知的样本类别：%(c)s", c="、".join(unknown))
-    out["group_shares"] = shares or None
+            problem = _("未知的样本类别：%(c)s", c="、".join(unknown))
     if method in ("poststratify", "rake") and not shares and not any(g.target_share > 0 for g in groups):
-        errors["group_shares"] = _("按样本类别加权需要各类别的目标占比，请在“样本类别”中设置或在此填写。")
+        problem = _("按样本类别加权需要各类别的目标占比，请在“样本类别”中设置或在此填写。")
+    if problem:
+        check.add("group_shares", problem)
+    return shares or None
 
+
+def _rake(raw: Mapping[str, Any], campaign: Campaign, method: str,
+          check: Collector) -> tuple[list[str], dict[str, float] | None]:
+    """The raking margins (at least one) and, when raking by channel, every channel's target share."""
     margins = [m for m in (raw.get("rake_margins") or []) if m in labels.values("rake_margin")]
-    channel_raw = raw.get("channel_shares") or {}
     channel_shares: dict[str, float] = {}
     if method == "rake":
         if not margins:
-            errors["rake_margins"] = _("迭代加权至少需要一个维度。")
+            check.add("rake_margins", _("迭代加权至少需要一个维度。"))
         if "channel" in margins:
-            for channel in campaign.channels or []:
-                value = channel_raw.get(channel)
-                label = labels.label("channel", channel)
-                if _blank(value):
-                    errors[f"channel_{channel}"] = _("按渠道加权时，请填写“%(c)s”的目标占比。", c=label)
-                    continue
-                share = take(f"channel_{channel}", _number, value, label, 0.0, 1_000_000.0, True)
-                if share is not None:
-                    channel_shares[channel] = share
-    out["rake_margins"] = margins or list(DEFAULTS["rake_margins"])
-    out["channel_shares"] = channel_shares or None
+            wanted = [(c, labels.label("channel", c)) for c in campaign.channels or []]
+            channel_shares = _shares(raw.get("channel_shares") or {}, wanted, "channel",
+                                     lambda c: _("按渠道加权时，请填写“%(c)s”的目标占比。", c=c), check)
+    return margins or list(DEFAULTS["rake_margins"]), channel_shares or None
 
-    out["trim_k"] = None if _blank(raw.get("trim_k")) else take("trim_k", _number, raw.get("trim_k"),
-                                                                 _("权数截尾倍数"), 1.0, 1000.0)
 
+def _level_scores(raw: Mapping[str, Any], check: Collector) -> list[float] | None:
+    """Five rising scores from 非常不满意 to 非常满意, or none (the questionnaire's own are used)."""
     scores_raw = raw.get("level_scores")
-    out["level_scores"] = None
-    if isinstance(scores_raw, (list, tuple)) and any(not _blank(v) for v in scores_raw):
-        if len(scores_raw) != 5 or any(_blank(v) for v in scores_raw):
-            errors["level_scores"] = _("请填写全部五个等级的分值，或全部留空以沿用问卷的分值。")
-        else:
-            values = [take("level_scores", _number, v, _("等级分值"), 0.0, 1000.0) for v in scores_raw]
-            if "level_scores" not in errors:
-                if any(b <= a for a, b in itertools.pairwise(values)):
-                    errors["level_scores"] = _("等级分值应从“非常不满意”到“非常满意”逐级升高。")
-                else:
-                    out["level_scores"] = values
+    if not isinstance(scores_raw, (list, tuple)) or all(_blank(v) for v in scores_raw):
+        return None
+    if len(scores_raw) != 5 or any(_blank(v) for v in scores_raw):
+        check.add("level_scores", _("请填写全部五个等级的分值，或全部留空以沿用问卷的分值。"))
+        return None
+    problems = Collector()
+    values = [problems.take("level_scores", _number, v, _("等级分值"), 0.0, 1000.0) for v in scores_raw]
+    if problems:
+        check.add("level_scores", problems.fields["level_scores"][-1])  # the last bad score is named
+        return None
+    if any(b <= a for a, b in itertools.pairwise(values)):
+        check.add("level_scores", _("等级分值应从“非常不满意”到“非常满意”逐级升高。"))
+        return None
+    return values
 
+
+def _question_weights(raw: Mapping[str, Any], campaign: Campaign, check: Collector) -> dict[str, float] | None:
+    """A weight for every index question, at least one positive, or none (the questionnaire's own)."""
     weights_raw = raw.get("question_weights") or {}
     questions = index_questions(campaign)
     weights: dict[str, float] = {}
@@ -196,30 +213,32 @@ def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> di
         for q in questions:
             value = weights_raw.get(q.code)
             if _blank(value):
-                errors[f"weight_{q.code}"] = _("请为 %(c)s 填写权重，或全部留空以沿用问卷的权重。", c=q.code)
+                check.add(f"weight_{q.code}", _("请为 %(c)s 填写权重，或全部留空以沿用问卷的权重。", c=q.code))
                 continue
-            weight = take(f"weight_{q.code}", _number, value, _("题目权重"), 0.0, 1000.0)
+            weight = check.take(f"weight_{q.code}", _number, value, _("题目权重"), 0.0, 1000.0)
             if weight is not None:
                 weights[q.code] = weight
         if weights and len(weights) == len(questions) and not any(w > 0 for w in weights.values()):
-            errors["question_weights"] = _("至少一道题的权重应大于 0。")
+            check.add("question_weights", _("至少一道题的权重应大于 0。"))
     if not questions:
-        errors["question_weights"] = _("问卷没有计入指数的满意度题目，无法计算指数。")
-    out["question_weights"] = weights or None
+        check.add("question_weights", _("问卷没有计入指数的满意度题目，无法计算指数。"))
+    return weights or None
 
-    confidence = take("confidence", _number, raw.get("confidence", 0.95), _("置信水平"), 0.5, 0.999)
-    out["confidence"] = confidence
-    min_n = take("min_n", _number, raw.get("min_n", 30), _("最少样本量"), 0.0, 1_000_000.0)
+
+def _limits(raw: Mapping[str, Any], check: Collector) -> dict[str, Any]:
+    """The confidence level and the sample rules that decide whether a unit is ranked."""
+    confidence = check.take("confidence", _number, raw.get("confidence", 0.95), _("置信水平"), 0.5, 0.999)
+    min_n = check.take("min_n", _number, raw.get("min_n", 30), _("最少样本量"), 0.0, 1_000_000.0)
     if min_n is not None and min_n != int(min_n):
-        errors["min_n"] = _("最少样本量应为整数。")
-    out["min_n"] = int(min_n) if min_n is not None else None
-    out["min_n_eff"] = take("min_n_eff", _number, raw.get("min_n_eff", 30), _("最少有效样本量"), 0.0, 1_000_000.0)
-    out["max_rse"] = take("max_rse", _number, raw.get("max_rse", 0.3), _("相对标准误上限"), 0.0, 10.0)
-    out["max_dont_know"] = take("max_dont_know", _number, raw.get("max_dont_know", 0.5), _("“不了解”比例上限"), 0.0, 1.0)
-    out["include_flagged"] = bool(raw.get("include_flagged"))
-    if errors:
-        raise SettingsError(errors)
-    return out
+        check.add("min_n", _("最少样本量应为整数。"))
+    return {
+        "confidence": confidence,
+        "min_n": int(min_n) if min_n is not None else None,
+        "min_n_eff": check.take("min_n_eff", _number, raw.get("min_n_eff", 30), _("最少有效样本量"), 0.0, 1_000_000.0),
+        "max_rse": check.take("max_rse", _number, raw.get("max_rse", 0.3), _("相对标准误上限"), 0.0, 10.0),
+        "max_dont_know": check.take("max_dont_know", _number, raw.get("max_dont_know", 0.5),
+                                    _("“不了解”比例上限"), 0.0, 1.0),
+    }
 
 
 def save(session: Session, campaign: Campaign, user: User | None, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -242,15 +261,15 @@ def build_params(
 
     Group codes cover the active groups and any other group that has respondents; a group
     with respondents but no positive share cannot be weighted, which is an error here,
-    never a silent drop. Raises :class:`SettingsError`.
+    never a silent drop. Raises :class:`DomainError`.
     """
     questions = index_questions(campaign)
     if not questions:
-        raise SettingsError({"question_weights": _("问卷没有计入指数的满意度题目，无法计算指数。")})
+        raise DomainError({"question_weights": _("问卷没有计入指数的满意度题目，无法计算指数。")})
     q_weights = settings.get("question_weights") or {}
     weights = tuple(float(q_weights.get(q.code, q.weight)) for q in questions)
     if not any(w > 0 for w in weights) or any(w < 0 for w in weights):
-        raise SettingsError({"question_weights": _("题目权重应非负，且至少一道题大于 0。")})
+        raise DomainError({"question_weights": _("题目权重应非负，且至少一道题大于 0。")})
     scores = tuple(float(v) for v in (settings.get("level_scores") or campaign.questionnaire.level_scores))
 
     all_groups = groups_in_order(session)
@@ -258,12 +277,12 @@ def build_params(
     overrides = settings.get("group_shares") or {}
     method = settings.get("method", "poststratify")
     targets: dict[str, tuple[float, ...]] = {}
-    errors: dict[str, str] = {}
+    check = Collector()
     if method in ("poststratify", "rake"):
         shares = [float(overrides.get(g.code, g.target_share) if overrides else g.target_share) for g in groups]
         bad = [g.name for g, s in zip(groups, shares) if not s > 0 and g.id in present_group_ids]
         if bad:
-            errors["group_shares"] = _("样本类别“%(g)s”有答卷，但目标占比不是正数，无法加权。", g="、".join(bad))
+            check.add("group_shares", _("样本类别“%(g)s”有答卷，但目标占比不是正数，无法加权。", g="、".join(bad)))
         kept = [(g, s) for g, s in zip(groups, shares) if s > 0 or g.id in present_group_ids]
         groups = [g for g, _s in kept]
         targets["group"] = tuple(s for _g, s in kept)
@@ -274,11 +293,10 @@ def build_params(
         missing = [labels.label("channel", c) for c in channels if c in present_channels
                    and not float(channel_shares.get(c, 0)) > 0]
         if missing:
-            errors["channel_shares"] = _("渠道“%(c)s”有答卷，但没有设定目标占比，无法按渠道加权。", c="、".join(missing))
+            check.add("channel_shares", _("渠道“%(c)s”有答卷，但没有设定目标占比，无法按渠道加权。", c="、".join(missing)))
         channels = [c for c in channels if float(channel_shares.get(c, 0)) > 0]
         targets["channel"] = tuple(float(channel_shares[c]) for c in channels)
-    if errors:
-        raise SettingsError(errors)
+    check.raise_if_any()
     params = Params(
         method=method,
         scores=scores,

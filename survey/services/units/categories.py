@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.core.audit import record
-from survey.core.validation import Collector, SetupError, clean_code, clean_text
+from survey.core.errors import Collector, DomainError
+from survey.core.validation import clean_code, clean_text
 from survey.models import Category, SnapshotRow, Unit, User
 
 
@@ -103,10 +104,10 @@ def delete_category(session: Session, user: User | None, category: Category) -> 
     """Only an empty category can be deleted; otherwise move its units first."""
     n = session.scalar(select(func.count(Unit.id)).where(Unit.category_id == category.id)) or 0
     if n:
-        raise SetupError(_("类别“%(name)s”下还有 %(n)d 个单位，不能删除。请先把这些单位改到其他类别。",
-                           name=category.name, n=n))
+        raise DomainError(_("类别“%(name)s”下还有 %(n)d 个单位，不能删除。请先把这些单位改到其他类别。",
+                            name=category.name, n=n))
     if session.scalar(select(SnapshotRow.id).where(SnapshotRow.category_id == category.id).limit(1)):
-        raise SetupError(_("类别“%(name)s”已用于计算结果，不能删除。", name=category.name))
+        raise DomainError(_("类别“%(name)s”已用于计算结果，不能删除。", name=category.name))
     record(session, user, "category.delete", category, f"删除类别 {category.code} {category.name}",
            before={"code": category.code, "name": category.name})
     session.delete(category)

@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.core.audit import record
+from survey.core.errors import Collector, DomainError
 from survey.core.references import references
-from survey.core.validation import Collector, SetupError, clean_code, clean_text
+from survey.core.validation import clean_code, clean_text
 from survey.models import RespondentGroup, User
 from survey.services.questionnaires.builtin import BUILTIN_TEMPLATES, STANDARD_GROUPS, template_group_codes
 
@@ -145,7 +146,7 @@ def delete_group(session: Session, user: User | None, group: RespondentGroup) ->
     """Delete a group nothing points at; a used group can only be deactivated."""
     used = references(session, "respondent_group", group.id)
     if used:
-        raise SetupError(_("“%(name)s”已被问卷选项、答卷或评议活动使用，不能删除，只能停用。", name=group.name))
+        raise DomainError(_("“%(name)s”已被问卷选项、答卷或评议活动使用，不能删除，只能停用。", name=group.name))
     record(session, user, "group.delete", group, f"删除样本类别 {group.code} {group.name}",
            before={"code": group.code, "name": group.name, "target_share": group.target_share})
     session.delete(group)

@@ -27,8 +27,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from survey.core.audit import record
+from survey.core.errors import GENERAL, Collector, DomainError
 from survey.core.spreadsheets import Table
-from survey.core.validation import SetupError, check_characters, clean_code, clean_text, strip_control
+from survey.core.validation import check_characters, clean_code, clean_text, strip_control
 from survey.models import Category, Unit, UnitKind, User
 from survey.services.units.units import diff, unit_fields, unit_tree
 
@@ -143,13 +144,13 @@ def sheet_rows(table: Table) -> tuple[list[str], list[SheetRow], list[str]]:
             keys.append(None)
             continue
         if key in seen:
-            raise SetupError(_("表头“%(a)s”和“%(b)s”是同一列，请删掉一列。", a=seen[key], b=header))
+            raise DomainError(_("表头“%(a)s”和“%(b)s”是同一列，请删掉一列。", a=seen[key], b=header))
         seen[key] = header
         keys.append(key)
     missing = [str(LABELS[k]) for k in ("code", "name") if k not in seen]
     if missing:
-        raise SetupError(_("缺少必需的列：%(cols)s。第一行应是表头，例如：%(example)s。",
-                           cols="、".join(missing), example="、".join(EXPORT_HEADERS)))
+        raise DomainError(_("缺少必需的列：%(cols)s。第一行应是表头，例如：%(example)s。",
+                            cols="、".join(missing), example="、".join(EXPORT_HEADERS)))
     rows = [
         SheetRow(line, {k: cell for k, cell in zip(keys, cells) if k is not None})
         for line, cells in zip(table.lines, table.rows)
@@ -212,7 +213,7 @@ def plan_import(session: Session, columns: list[str], rows: list[SheetRow]) -> I
     present = set(columns)
     plan = ImportPlan(columns=columns, rows=[PlannedRow(r.line, dict(r.cells)) for r in rows])
     if not plan.rows:
-        raise SetupError(_("文件里只有表头，没有单位。"))
+        raise DomainError(_("文件里只有表头，没有单位。"))
     new_categories: dict[str, None] = {}
 
     for row in plan.rows:
@@ -242,36 +243,31 @@ def _plan_fields(row: PlannedRow, present: set[str], existing: dict[str, Unit], 
                  new_categories: dict[str, None]) -> None:
     cells, values = row.cells, row.values
 
-    def take(func, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ValueError as exc:
-            row.errors.append(str(exc))
-            return None
+    check = Collector()  # the row's problems, in the order found
 
-    code = take(clean_code, cells.get("code"), _("代码"))
+    code = check.take(GENERAL, clean_code, cells.get("code"), _("代码"))
     values["code"] = code
     current = existing.get(code) if code else None
-    values["name"] = take(clean_text, cells.get("name"), _("名称"), limit=200, required=True)
+    values["name"] = check.take(GENERAL, clean_text, cells.get("name"), _("名称"), limit=200, required=True)
     for key, limit in (("name_en", 300), ("window_no", 20), ("address", 300), ("note", 2000)):
         if key in present:
-            values[key] = take(clean_text, cells.get(key), str(LABELS[key]), limit=limit)
+            values[key] = check.take(GENERAL, clean_text, cells.get(key), str(LABELS[key]), limit=limit)
     for key, parser in (("kind", _parse_kind), ("sort_order", _parse_int), ("active", _parse_bool)):
         text = (cells.get(key) or "").strip()
         if key in present and text:
-            values[key] = take(parser, text)
+            values[key] = check.take(GENERAL, parser, text)
         elif current is None:
             values[key] = {"kind": UnitKind.DEPARTMENT, "sort_order": row.line, "active": True}[key]
     if "category" in present:
         text = (cells.get("category") or "").strip()
         values["category"] = None
         if len(text) > 100:
-            row.errors.append(_("类别最长 100 个字。"))
+            check.add(GENERAL, _("类别最长 100 个字。"))
         elif text:
             try:
                 found = categories.find(check_characters(text, str(LABELS["category"])))
             except ValueError as exc:
-                row.errors.append(str(exc))
+                check.add(GENERAL, str(exc))
             else:
                 if found is not None:
                     values["category"] = found.code
@@ -282,6 +278,7 @@ def _plan_fields(row: PlannedRow, present: set[str], existing: dict[str, Unit], 
     if "parent_code" in present:
         text = (cells.get("parent_code") or "").strip()
         values["parent"] = text or None
+    row.errors.extend(check.fields.get(GENERAL, []))
 
 
 def _plan_parents(plan: ImportPlan, existing: dict[str, Unit]) -> None:
@@ -345,7 +342,7 @@ def _display(value: object) -> object:
 def apply_import(session: Session, user: User | None, plan: ImportPlan, filename: str | None = None) -> dict[str, int]:
     """Write a valid plan in the caller's transaction: categories, then units, then parents."""
     if not plan.ok:
-        raise SetupError(_("文件中还有错误，不能导入。"))
+        raise DomainError(_("文件中还有错误，不能导入。"))
     filename = strip_control(filename)  # a file name is only recorded, never refused
     categories = {c.code: c for c in session.scalars(select(Category))}
     created_categories = _create_categories(session, user, plan.new_categories, categories)

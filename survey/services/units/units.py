@@ -18,9 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.core.audit import record
+from survey.core.errors import Collector, DomainError
 from survey.core.labels import label
 from survey.core.references import references
-from survey.core.validation import Collector, SetupError, clean_code, clean_text
+from survey.core.validation import clean_code, clean_text
 from survey.models import Category, Unit, UnitKind, User
 from survey.services.accounts.access import subtree_ids
 
@@ -195,7 +196,7 @@ def delete_unit(session: Session, user: User | None, unit: Unit) -> None:
     used = unit_references(session, unit)
     if used:
         what = "、".join(f"{label('reference', t)} {n}" for t, n in used.items())
-        raise SetupError(_("“%(name)s”已被使用（%(what)s），不能删除，只能停用。", name=unit.name, what=what))
+        raise DomainError(_("“%(name)s”已被使用（%(what)s），不能删除，只能停用。", name=unit.name, what=what))
     record(session, user, "unit.delete", unit, f"删除单位 {unit.code} {unit.name}", before=unit_fields(unit))
     session.delete(unit)
     session.flush()

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.core import spreadsheets
+from survey.core.errors import DomainError
 from survey.models import (
     Campaign,
     CampaignStatus,
@@ -69,7 +70,7 @@ DONT_KNOW_WORDS = ("不了解",)
 CHOICE_SEPARATORS = re.compile(r"([；;、])")
 
 
-class ResponseImportError(ValueError):
+class ResponseImportError(DomainError):
     """The file or the campaign cannot be imported at all; the message says why."""
 
 
