@@ -27,13 +27,16 @@ THIN_CELL_FILES = (
     "thin_cells_collapse.txt",
     "thin_cells_expected.csv",
     "thin_cells_expected_designated.csv",
+    "thin_cells_expected_rake.csv",
 )
-#: expected file -> the --collapse option R's designations correspond to
+#: expected file -> (method, the --collapse option of R's designations)
 GOLDEN = {
-    "thin_cells_expected.csv": "",
-    "thin_cells_expected_designated.csv": ",".join(
-        (REFERENCE / "thin_cells_collapse.txt").read_text(encoding="utf-8").split()
+    "thin_cells_expected.csv": ("poststratify", ""),
+    "thin_cells_expected_designated.csv": (
+        "poststratify",
+        ",".join((REFERENCE / "thin_cells_collapse.txt").read_text(encoding="utf-8").split()),
     ),
+    "thin_cells_expected_rake.csv": ("rake", ""),
 }
 GROUPS = ("企业", "群众", "服务对象", "人大代表", "政协委员")
 DESIGNATED = {GROUPS.index("政协委员"): GROUPS.index("人大代表"), GROUPS.index("人大代表"): GROUPS.index("企业"),
@@ -225,7 +228,8 @@ def thin_responses():
     targets = read_targets(str(REFERENCE / "thin_cells_targets.json"))
     assert tuple(targets["group"]) == GROUPS
     text = (REFERENCE / "thin_cells_responses.csv").read_text(encoding="utf-8-sig")
-    return parse_responses(text, "thin_cells_responses.csv", 5, {"group": list(targets["group"])}), targets
+    margins = {m: list(targets[m]) for m in ("group", "channel")}
+    return parse_responses(text, "thin_cells_responses.csv", 5, margins), targets
 
 
 def assert_matches(got: dict[str, dict[str, float]], expected_name: str) -> None:
@@ -243,17 +247,21 @@ def assert_matches(got: dict[str, dict[str, float]], expected_name: str) -> None
 @pytest.mark.parametrize("expected_name", GOLDEN)
 def test_library_matches_r_on_the_collapsed_groups(expected_name: str, thin_responses) -> None:
     responses, targets = thin_responses
-    into = DESIGNATED if GOLDEN[expected_name] else {}
-    params = Params(targets={"group": tuple(targets["group"].values())}, collapse_into={"group": into})
+    method, designations = GOLDEN[expected_name]
+    into = DESIGNATED if designations else {}
+    margins = ("group",) if method == "poststratify" else ("group", "channel")
+    params = Params(method=method, targets={m: tuple(targets[m].values()) for m in margins},
+                    collapse_into={"group": into})
     r = compute_indices(responses.answers, params, n_questions=len(responses.questions))
     got = {responses.units[u]: {c: float(getattr(r, c)[i]) for c in COLUMNS} for i, u in enumerate(r.units)}
     assert_matches(got, expected_name)
     for i, u in enumerate(r.units):
         row = next(x for x in read_csv(REFERENCE / expected_name) if x["unit"] == responses.units[u])
-        assert describe(r.cells["group"], i, list(GROUPS)) == row["cells"], row["unit"]
-        assert int(r.cells["group"].n_cells[i]) == int(row["n_cells"])
+        cells = [r.cells[m] for m in margins]
+        assert "|".join(describe(c, i, list(targets[c.margin])) for c in cells) == row["cells"], row["unit"]
+        assert "|".join(str(c.n_cells[i]) for c in cells) == row["n_cells"]
         flags = set(r.flag_names(i))
-        assert ("unweighted" in flags) is (row["n_cells"] == "1"), row["unit"]
+        assert ("unweighted" in flags) is all(n == "1" for n in row["n_cells"].split("|")), row["unit"]
         assert ("cells_collapsed" in flags) is ("+" in row["cells"]), row["unit"]
         assert "singleton_cell" not in flags
         if row["n"] != "1":
@@ -263,7 +271,8 @@ def test_library_matches_r_on_the_collapsed_groups(expected_name: str, thin_resp
 @pytest.mark.parametrize("expected_name", GOLDEN)
 def test_cli_matches_r_on_the_collapsed_groups(expected_name: str, tmp_path, capsys) -> None:
     out = tmp_path / "out.csv"
-    options = ["--collapse", GOLDEN[expected_name]] if GOLDEN[expected_name] else []
+    method, designations = GOLDEN[expected_name]
+    options = ["--method", method, *(["--collapse", designations] if designations else [])]
     status = main(["indices", str(REFERENCE / "thin_cells_responses.csv"),
                    "--targets", str(REFERENCE / "thin_cells_targets.json"), "--min-cell-n", "5", *options,
                    "-o", str(out)])

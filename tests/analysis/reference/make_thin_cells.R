@@ -2,16 +2,21 @@
 #
 #   cd tests/analysis/reference && Rscript make_thin_cells.R
 #
-# writes thin_cells_responses.csv (the answers), thin_cells_targets.json (group shares) and, for
-# the rule without and with the analyst's designations (thin_cells_collapse.txt), the expected
-# cells and estimates per unit: thin_cells_expected.csv and thin_cells_expected_designated.csv.
+# writes thin_cells_responses.csv (the answers), thin_cells_targets.json (group and channel shares)
+# and, for the rule without and with the analyst's designations (thin_cells_collapse.txt), the
+# expected cells and estimates per unit: thin_cells_expected.csv and
+# thin_cells_expected_designated.csv (post-stratified by group), thin_cells_expected_rake.csv
+# (raked on group and channel, each margin collapsed by the same rule, no designations).
 # The rule is implemented here again, independently of the Python engine; the estimates are
-# svydesign + postStratify on the collapsed groups + svyratio, each unit a sample of its own.
+# svydesign + postStratify (or calibrate(calfun = "raking")) on the collapsed cells + svyratio,
+# each unit a sample of its own.
 suppressPackageStartupMessages(library(survey))
 options(survey.lonely.psu = "fail")
 
 groups <- c("企业", "群众", "服务对象", "人大代表", "政协委员")
 shares <- c(0.3, 0.4, 0.15, 0.08, 0.07)
+channels <- c("窗口二维码", "网上", "电话")
+channel_shares <- c(0.5, 0.3, 0.2)
 min_cell_n <- 5
 questions <- c("Q1", "Q2", "Q3")
 scores <- c(0, 25, 50, 75, 100)
@@ -45,7 +50,8 @@ for (unit in names(design_counts)) {
       if (sum(counts) >= 10) level[runif(length(questions)) < 0.1] <- NA
       rows[[length(rows) + 1]] <- data.frame(
         respondent_id = sprintf("R%04d", rid), unit = unit, group = groups[g],
-        channel = "网上", question = questions, level = level, stringsAsFactors = FALSE
+        channel = sample(channels, 1, prob = c(0.6, 0.3, 0.1)), question = questions, level = level,
+        stringsAsFactors = FALSE
       )
     }
   }
@@ -54,8 +60,10 @@ responses <- do.call(rbind, rows)
 out <- responses
 out$level <- ifelse(is.na(out$level), "", as.character(out$level))
 write.csv(out, "thin_cells_responses.csv", row.names = FALSE, quote = FALSE, fileEncoding = "UTF-8")
-writeLines(c("{", paste0(' "group": {', paste(sprintf('"%s": %s', groups, shares), collapse = ", "), "}"), "}"),
-           "thin_cells_targets.json", useBytes = TRUE)
+writeLines(c("{",
+             paste0(' "group": {', paste(sprintf('"%s": %s', groups, shares), collapse = ", "), "},"),
+             paste0(' "channel": {', paste(sprintf('"%s": %s', channels, channel_shares), collapse = ", "), "}"),
+             "}"), "thin_cells_targets.json", useBytes = TRUE)
 writeLines(sprintf("group:%s=%s", names(designated), designated), "thin_cells_collapse.txt", useBytes = TRUE)
 
 # The collapse rule: while a cell has fewer than min_cell_n respondents and two cells or more
@@ -63,7 +71,7 @@ writeLines(sprintf("group:%s=%s", names(designated), designated), "thin_cells_co
 # of the group designated for one of its groups (groups in code order, designations followed
 # through absent groups and groups of the same cell), else into the smallest other cell (ties:
 # lowest code).  A cell is named by the group that absorbed the others.
-collapse <- function(counts, into) {
+collapse <- function(counts, into, levels = groups) {
   head <- ifelse(counts > 0, seq_along(counts), NA)
   heads <- function() sort(unique(head[!is.na(head)]))
   size <- function(h) sum(counts[which(head == h)])
@@ -77,12 +85,12 @@ collapse <- function(counts, into) {
     dest <- NA
     for (g in which(head == h)) {
       seen <- g
-      t <- into[groups[g]]
-      while (!is.na(t) && !(match(t, groups) %in% seen)) {
-        tc <- match(t, groups)
+      t <- into[levels[g]]
+      while (!is.na(t) && !(match(t, levels) %in% seen)) {
+        tc <- match(t, levels)
         if (!is.na(head[tc]) && head[tc] != h) { dest <- head[tc]; break }
         seen <- c(seen, tc)
-        t <- into[groups[tc]]
+        t <- into[levels[tc]]
       }
       if (!is.na(dest)) break
     }
@@ -95,19 +103,29 @@ collapse <- function(counts, into) {
   head
 }
 
-describe_cells <- function(head) {
+describe_cells <- function(head, levels = groups) {
   hs <- sort(unique(head[!is.na(head)]))
-  paste(sapply(hs, function(h) paste(groups[c(h, setdiff(which(head == h), h))], collapse = "+")), collapse = ";")
+  paste(sapply(hs, function(h) paste(levels[c(h, setdiff(which(head == h), h))], collapse = "+")), collapse = ";")
+}
+
+# Population totals of a margin's collapsed cells: renormalised shares summed per cell, times n.
+cell_totals <- function(counts, head, level_shares, levels, n) {
+  renorm <- level_shares[counts > 0] / sum(level_shares[counts > 0])
+  pop <- aggregate(renorm, by = list(cell = levels[head[counts > 0]]), FUN = sum)
+  setNames(pop$x * n, pop$cell)
 }
 
 fmt <- function(x) ifelse(is.na(x), "NA", sprintf("%.17g", x))
 
-estimate_unit <- function(unit, into) {
+estimate_unit <- function(unit, into, method = "poststratify") {
   d <- responses[responses$unit == unit, ]
-  resp <- unique(d[, c("respondent_id", "group")])
+  resp <- unique(d[, c("respondent_id", "group", "channel")])
   counts <- sapply(groups, function(g) sum(resp$group == g))
   head <- collapse(counts, into)
   resp$cell <- groups[head[match(resp$group, groups)]]
+  ccounts <- sapply(channels, function(g) sum(resp$channel == g))
+  chead <- collapse(ccounts, character(0), channels)
+  resp$ccell <- channels[chead[match(resp$channel, channels)]]
   for (q in questions) {
     lv <- d$level[d$question == q][match(resp$respondent_id, d$respondent_id[d$question == q])]
     resp[[paste0("y", q)]] <- ifelse(is.na(lv), 0, scores[pmax(lv, 1)])
@@ -118,23 +136,41 @@ estimate_unit <- function(unit, into) {
   resp$t <- rowSums(resp[, paste0("x", questions), drop = FALSE])
   resp$one <- 1
   n <- nrow(resp)
-  renorm <- shares[counts > 0] / sum(shares[counts > 0])
-  cell_of_present <- groups[head[counts > 0]]
-  pop <- aggregate(renorm, by = list(cell = cell_of_present), FUN = sum)
-  names(pop) <- c("cell", "Freq")
-  pop$Freq <- pop$Freq * n
+  cells_text <- describe_cells(head)
+  n_cells <- length(unique(resp$cell))
+  if (method == "rake") {
+    cells_text <- paste(cells_text, describe_cells(chead, channels), sep = "|")
+    n_cells <- paste(n_cells, length(unique(resp$ccell)), sep = "|")
+  }
   answered <- questions[colSums(resp[, paste0("x", questions), drop = FALSE]) > 0]
   if (n == 1) {
     # svydesign refuses a single observation: point estimates with weight 1, no SE.
     ratios <- sapply(answered, function(q) resp[[paste0("y", q)]] / resp[[paste0("x", q)]])
     return(data.frame(
       unit = unit, n = 1, n_eff = fmt(1), index = fmt(mean(ratios)), index_se = "NA",
-      satisfied_rate = fmt(resp$s / resp$t), satisfied_rate_se = "NA", n_cells = 1,
-      cells = describe_cells(head), stringsAsFactors = FALSE
+      satisfied_rate = fmt(resp$s / resp$t), satisfied_rate_se = "NA", n_cells = n_cells,
+      cells = cells_text, stringsAsFactors = FALSE
     ))
   }
   des <- svydesign(ids = ~1, weights = ~one, data = resp)
-  des <- postStratify(des, ~cell, pop)
+  gpop <- cell_totals(counts, head, shares, groups, n)
+  if (method == "poststratify") {
+    des <- postStratify(des, ~cell, data.frame(cell = names(gpop), Freq = as.vector(gpop)))
+  } else {
+    # Raking on the margins that kept two cells or more (a one-cell margin is the intercept).
+    cpop <- cell_totals(ccounts, chead, channel_shares, channels, n)
+    margins <- list(cell = gpop, ccell = cpop)
+    margins <- margins[sapply(margins, length) >= 2]
+    if (length(margins) > 0) {
+      for (m in names(margins)) resp[[m]] <- factor(resp[[m]], levels = names(margins[[m]]))
+      des <- svydesign(ids = ~1, weights = ~one, data = resp)
+      population <- c(`(Intercept)` = n, unlist(lapply(names(margins), function(m) {
+        setNames(margins[[m]][-1], paste0(m, names(margins[[m]])[-1]))
+      })))
+      formula <- as.formula(paste("~", paste(names(margins), collapse = "+")))
+      des <- calibrate(des, formula, population, calfun = "raking", epsilon = 1e-13, maxit = 1000)
+    }
+  }
   w <- weights(des)
   num <- as.formula(paste("~", paste0("y", answered, collapse = "+")))
   den <- as.formula(paste("~", paste0("x", answered, collapse = "+")))
@@ -150,13 +186,15 @@ estimate_unit <- function(unit, into) {
   rate_var <- as.numeric(vcov(sr))
   data.frame(
     unit = unit, n = n, n_eff = fmt(sum(w)^2 / sum(w^2)), index = fmt(index), index_se = fmt(sqrt(index_var)),
-    satisfied_rate = fmt(rate), satisfied_rate_se = fmt(sqrt(rate_var)), n_cells = length(unique(resp$cell)),
-    cells = describe_cells(head), stringsAsFactors = FALSE
+    satisfied_rate = fmt(rate), satisfied_rate_se = fmt(sqrt(rate_var)), n_cells = n_cells,
+    cells = cells_text, stringsAsFactors = FALSE
   )
 }
 
-for (variant in list(list(file = "thin_cells_expected.csv", into = character(0)),
-                     list(file = "thin_cells_expected_designated.csv", into = designated))) {
-  expected <- do.call(rbind, lapply(names(design_counts), estimate_unit, into = variant$into))
+for (variant in list(list(file = "thin_cells_expected.csv", into = character(0), method = "poststratify"),
+                     list(file = "thin_cells_expected_designated.csv", into = designated, method = "poststratify"),
+                     list(file = "thin_cells_expected_rake.csv", into = character(0), method = "rake"))) {
+  expected <- do.call(rbind, lapply(names(design_counts), estimate_unit, into = variant$into,
+                                    method = variant$method))
   write.csv(expected, variant$file, row.names = FALSE, quote = FALSE, fileEncoding = "UTF-8")
 }
