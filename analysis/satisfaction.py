@@ -94,8 +94,10 @@ class GroupResults:
     ``n`` respondents, and the index and satisfaction rate of the group's
     respondents with design weights only (no calibration: within a group the
     calibrated weights are proportional to them).  ``target_share`` is the
-    renormalised target the weighting used (NaN for a group absent from the
-    unit, and everywhere when the margin was not a weighting margin).
+    group's renormalised target (NaN for a group absent from the unit, and
+    everywhere when the margin was not a weighting margin); a thin group merged
+    into another's cell was weighted at the cell's summed share
+    (``IndexResults.cells``).
     """
 
     margin: str
