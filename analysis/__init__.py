@@ -10,6 +10,7 @@ Satisfaction layer (all units at once)::
     params = Params(targets={"group": (0.3, 0.4, 0.15, 0.08, 0.07)})
     results = compute_indices(Answers(respondent, unit, question, level, {"group": group}), params)
     results.index, results.index_se, results.flag_names(0), results.questions.mean, ...
+    results.collapse(0)   # {"group": {4: 3}}: thin groups merged before weighting (analysis.cells)
 
 General designs (R ``svydesign`` and friends)::
 
@@ -23,6 +24,7 @@ Rankings with uncertainty: :func:`rank_intervals`, :func:`compare_estimates`,
 
 from analysis.answers import Answers
 from analysis.calibration import RakeReport
+from analysis.cells import DEFAULT_MIN_CELL_N, CellCollapse, collapse_cells
 from analysis.ci import korn_graubard_ci, normal_ci, share_n_eff, wilson_ci
 from analysis.design import CalibrationError, Design, Estimate, ShareEstimate
 from analysis.params import DEFAULT_SCORES, Params
@@ -49,12 +51,14 @@ from analysis.satisfaction import (
 from analysis.weighting import UnitWeights, compute_weights
 
 __all__ = [
+    "DEFAULT_MIN_CELL_N",
     "DEFAULT_SCORES",
     "FLAGS",
     "FLAG_MEANINGS",
     "UNIT_FIELDS",
     "Answers",
     "CalibrationError",
+    "CellCollapse",
     "Design",
     "Difference",
     "Estimate",
@@ -67,6 +71,7 @@ __all__ = [
     "ShareEstimate",
     "UnitWeights",
     "clearly_ordered",
+    "collapse_cells",
     "compare_estimates",
     "compute_indices",
     "compute_weights",

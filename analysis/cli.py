@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from analysis.answers import Answers
+from analysis.cells import DEFAULT_MIN_CELL_N
 from analysis.params import Params
 from analysis.satisfaction import FLAG_MEANINGS, IndexResults, compute_indices
 
@@ -67,6 +68,13 @@ input
                  column of RESPONSES.csv, until each share is within 1e-10 of
                  its target (at most 1000 cycles); a unit that does not get
                  there keeps its row, values empty, flag rake_not_converged.
+
+thin cells
+  In each unit, a group (or raked margin level) with fewer than --min-cell-n
+  respondents (default 5) is merged before weighting: into the cell --collapse
+  names for it, else into the smallest other cell, smallest first, until every
+  cell has enough; a merged cell's share is the sum of its groups' shares.
+  A unit left with one cell is estimated unweighted (flag unweighted).
 
 output (CSV, one row per unit, full-precision numbers, empty = not estimable)
   unit, n (respondents), n_eff (Kish), index, index_se, satisfied_rate,
@@ -145,6 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="weights of questions in the index, e.g. Q1=2,Q3=0.5 (others 1)",
     )
     indices.add_argument(
+        "--min-cell-n",
+        type=_min_cell_n,
+        default=DEFAULT_MIN_CELL_N,
+        metavar="N",
+        help=f"collapse a unit's weighting cells with fewer than N respondents (default {DEFAULT_MIN_CELL_N}; "
+        "1 = never collapse)",
+    )
+    indices.add_argument(
+        "--collapse",
+        type=_collapse_map,
+        default={},
+        metavar="MARGIN:LEVEL=LEVEL,...",
+        help="where a thin cell goes, e.g. group:政协委员=人大代表,group:人大代表=企业 "
+        "(MARGIN: may be left out for group); thin cells without one pool with the smallest cells",
+    )
+    indices.add_argument(
         "-o", "--output", metavar="OUT.csv", help="write here (UTF-8 with BOM, for Excel) instead of stdout"
     )
     indices.set_defaults(run=run_indices)
@@ -171,6 +195,7 @@ def run_indices(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.question_weights) - set(responses.questions))
     if unknown:
         raise InputError(f"--question-weights: no question {unknown[0]!r} in {args.responses}")
+    collapse_into = collapse_codes(args.collapse, {m: list(targets[m]) for m in margins}, args.targets)
     try:
         params = Params(
             method=args.method,
@@ -179,6 +204,8 @@ def run_indices(args: argparse.Namespace) -> int:
             targets={m: tuple(targets[m].values()) for m in margins},
             poststratify_by="group",
             rake_margins=tuple(margins) if args.method == "rake" else None,
+            min_cell_n=args.min_cell_n,
+            collapse_into=collapse_into,
         )
     except ValueError as error:
         raise InputError(f"invalid options: {error}") from None
@@ -238,6 +265,49 @@ def _question_weights(text: str) -> dict[str, float]:
             raise argparse.ArgumentTypeError(f"expected QUESTION=WEIGHT with a non-negative weight, got {part!r}")
         weights[name.strip()] = weight
     return weights
+
+
+def _min_cell_n(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of respondents, at least 1, got {text!r}")
+    return value
+
+
+def _collapse_map(text: str) -> dict[str, dict[str, str]]:
+    """``[MARGIN:]LEVEL=LEVEL,...`` -> margin -> {level: level it joins}; the margin defaults to group."""
+    out: dict[str, dict[str, str]] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        pair, sep, cell = part.partition("=")
+        margin, colon, level = pair.partition(":")
+        if not colon:
+            margin, level = "group", pair
+        margin, level, cell = margin.strip(), level.strip(), cell.strip()
+        if not sep or not margin or not level or not cell or level == cell:
+            raise argparse.ArgumentTypeError(f"expected [MARGIN:]LEVEL=LEVEL with two different levels, got {part!r}")
+        out.setdefault(margin, {})[level] = cell
+    return out
+
+
+def collapse_codes(
+    collapse: dict[str, dict[str, str]], labels: dict[str, list[str]], targets_path: str
+) -> dict[str, dict[int, int]]:
+    """The --collapse labels as level codes of the weighting margins (targets order); unknown labels are input errors."""
+    out: dict[str, dict[int, int]] = {}
+    for margin, into in collapse.items():
+        if margin not in labels:
+            raise InputError(f"--collapse: {margin!r} is not a weighting margin here ({', '.join(labels)})")
+        known = labels[margin]
+        for level in (*into, *into.values()):
+            if level not in known:
+                raise InputError(
+                    f"--collapse: {margin} {level!r} has no target share in {targets_path} (known: {', '.join(known)})"
+                )
+        out[margin] = {known.index(level): known.index(cell) for level, cell in into.items()}
+    return out
 
 
 # ---- TARGETS.json --------------------------------------------------------------------------------

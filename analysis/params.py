@@ -9,9 +9,12 @@ round-trip exactly through JSON).
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from analysis.cells import DEFAULT_MIN_CELL_N
 
 METHODS = ("poststratify", "rake", "none")
 SHARE_INTERVALS = ("korn-graubard", "wilson")
@@ -39,6 +42,14 @@ class Params:
     trim_k, trim_lower, trim_upper, trim_max_iter: optional trimming after
         calibration.  Weights are scaled to mean 1 within a unit, so the bounds
         are multiples of the mean weight; ``trim_k`` caps at k × the unit's median.
+    min_cell_n: a weighting cell (a level of a weighting margin within a unit)
+        with fewer respondents is collapsed before weighting, by the rule of
+        :mod:`analysis.cells`; default 5 (reasons there).  1 turns collapsing
+        off (only to reproduce an uncollapsed design, e.g. R's reference files).
+    collapse_into: margin name -> {level code: level code}: the cell a thin
+        level joins, as the analyst designates it; levels without a
+        designation pool with the smallest other cells.  Applies under
+        ``poststratify`` (its margin) and ``rake`` (every raked margin).
     confidence: level of every confidence interval.
     share_ci: interval for the satisfaction rate (``korn-graubard`` or ``wilson``);
         per-question shares carry both.
@@ -60,6 +71,8 @@ class Params:
     trim_lower: float | None = None
     trim_upper: float | None = None
     trim_max_iter: int = 100
+    min_cell_n: int = DEFAULT_MIN_CELL_N
+    collapse_into: Mapping[str, Mapping[int, int]] = field(default_factory=dict)
     confidence: float = 0.95
     share_ci: str = "korn-graubard"
     min_n: int = 30
@@ -73,6 +86,12 @@ class Params:
         if self.question_weights is not None:
             set_(self, "question_weights", _floats(self.question_weights, "question_weights"))
         set_(self, "targets", {str(k): _floats(v, f"targets[{k!r}]") for k, v in self.targets.items()})
+        set_(self, "collapse_into", _collapse_into(self.collapse_into))
+        if not isinstance(self.min_cell_n, bool):
+            try:
+                set_(self, "min_cell_n", operator.index(self.min_cell_n))
+            except TypeError:
+                pass
         if self.rake_margins is not None:
             set_(self, "rake_margins", tuple(str(m) for m in self.rake_margins))
         self._validate()
@@ -106,6 +125,17 @@ class Params:
             raise ValueError("trim_lower must be below trim_upper")
         if self.trim_max_iter < 1:
             raise ValueError("trim_max_iter must be at least 1")
+        if isinstance(self.min_cell_n, bool) or not isinstance(self.min_cell_n, int) or self.min_cell_n < 1:
+            raise ValueError(f"min_cell_n must be a whole number of respondents, at least 1, got {self.min_cell_n!r}")
+        for name, into in self.collapse_into.items():
+            size = len(self.targets.get(name, ()))
+            if name not in self.targets:
+                raise ValueError(f"collapse_into[{name!r}]: no targets for that margin")
+            for level, cell in into.items():
+                if not (0 <= level < size and 0 <= cell < size) or level == cell:
+                    raise ValueError(
+                        f"collapse_into[{name!r}]: {level} -> {cell} must join two different levels 0..{size - 1}"
+                    )
         if not 0 < self.confidence < 1:
             raise ValueError("confidence must lie strictly between 0 and 1")
         if self.share_ci not in SHARE_INTERVALS:
@@ -133,6 +163,8 @@ class Params:
             value = getattr(self, f.name)
             if isinstance(value, tuple):
                 value = list(value)
+            elif f.name == "collapse_into":
+                value = {k: {str(level): cell for level, cell in v.items()} for k, v in value.items()}
             elif isinstance(value, Mapping):
                 value = {k: list(v) for k, v in value.items()}
             out[f.name] = value
@@ -146,6 +178,25 @@ class Params:
         if unknown:
             raise ValueError(f"unknown parameter(s): {unknown}")
         return cls(**dict(data))
+
+
+def _collapse_into(mapping: Mapping[str, Mapping[Any, Any]]) -> dict[str, dict[int, int]]:
+    """Normalise a designation map to int codes; JSON keys arrive as strings ("3": 4)."""
+    out: dict[str, dict[int, int]] = {}
+    for name, into in mapping.items():
+        try:
+            if not isinstance(into, Mapping):
+                raise TypeError(into)
+            out[str(name)] = {_code(level): _code(cell) for level, cell in into.items()}
+        except (TypeError, ValueError):
+            raise ValueError(f"collapse_into[{name!r}] must map level codes to level codes") from None
+    return out
+
+
+def _code(value: Any) -> int:
+    if isinstance(value, (bool, float)):
+        raise TypeError(value)
+    return int(value)
 
 
 def _floats(values: Sequence[float], name: str) -> tuple[float, ...]:

@@ -31,6 +31,7 @@ import numpy as np
 
 from analysis import calibration
 from analysis.answers import Answers, Sample, build_sample
+from analysis.cells import CellCollapse
 from analysis.ci import kish_n_eff, korn_graubard_ci, normal_ci, share_n_eff, wilson_ci
 from analysis.design import stratified_variance
 from analysis.params import Params
@@ -54,6 +55,9 @@ FLAG_MEANINGS = {
     "rake_not_converged": "raking did not reach its targets: estimates withheld",
     "trim_infeasible": "trimming bounds cannot hold the total weight: weights left untrimmed",
     "dont_know_high": "不了解 rate above max_dont_know (50%)",
+    "cells_collapsed": "a weighting cell had fewer than min_cell_n (5) respondents and was merged into another",
+    "unweighted": "fewer than two weighting cells left after collapsing: design weights only (equal weights)",
+    "singleton_cell": "a weighting cell of one respondent was kept (min_cell_n = 1): the SE leaves it out",
 }
 FLAGS = tuple(FLAG_MEANINGS)
 _BIT = {name: np.uint32(1 << i) for i, name in enumerate(FLAGS)}
@@ -90,8 +94,10 @@ class GroupResults:
     ``n`` respondents, and the index and satisfaction rate of the group's
     respondents with design weights only (no calibration: within a group the
     calibrated weights are proportional to them).  ``target_share`` is the
-    renormalised target the weighting used (NaN for a group absent from the
-    unit, and everywhere when the margin was not a weighting margin).
+    group's renormalised target (NaN for a group absent from the unit, and
+    everywhere when the margin was not a weighting margin); a thin group merged
+    into another's cell was weighted at the cell's summed share
+    (``IndexResults.cells``).
     """
 
     margin: str
@@ -109,6 +115,9 @@ class IndexResults:
     不了解); ``n_eff`` is Kish's and ``deff`` = n / n_eff.  Estimates are NaN
     where they cannot be computed, and for every field but ``n`` when raking
     did not converge.  ``flags`` is a bit mask over :data:`FLAGS`.
+    ``cells`` says, per weighting margin, how each unit's thin cells were
+    collapsed (:class:`~analysis.cells.CellCollapse`); ``unweighted`` marks
+    the units left with design weights only because no margin kept two cells.
     """
 
     params: Params
@@ -132,6 +141,8 @@ class IndexResults:
     flags: np.ndarray
     questions: QuestionResults
     groups: GroupResults | None
+    cells: dict[str, CellCollapse]
+    unweighted: np.ndarray
 
     def flag_names(self, i: int) -> list[str]:
         """Names of the flags raised for the unit in row ``i``."""
@@ -155,6 +166,15 @@ class IndexResults:
             out[name] = getattr(self, name)[i].item()
         out["flags"] = self.flag_names(i)
         return out
+
+    def collapse(self, i: int) -> dict[str, dict[int, int]]:
+        """Unit ``i``'s merged cells, per weighting margin: level code -> code of the level whose cell it joined.
+
+        Margins without a merge are left out, so ``{}`` means no cell was
+        collapsed.  For storage: ``{"group": {4: 3}}`` = level 4 (e.g.
+        政协委员) was weighted together with level 3 (人大代表) at their summed share.
+        """
+        return {name: merged for name, c in self.cells.items() if (merged := c.merges(i))}
 
 
 #: Unit-level numeric fields, in the order :meth:`IndexResults.row` and the CLI report them.
@@ -285,6 +305,8 @@ def estimate(sample: Sample, weights: UnitWeights, params: Params) -> IndexResul
         flags=flags,
         questions=QuestionResults(*(np.ascontiguousarray(v.T) for v in per_question)),
         groups=_groups(sample, x, y, s, a, params, weights),
+        cells=weights.cells,
+        unweighted=weights.unweighted,
     )
 
 
@@ -323,11 +345,21 @@ def _flags(
         "rake_not_converged": ~weights.rake_converged,
         "trim_infeasible": ~weights.trim_feasible,
         "dont_know_high": np.nan_to_num(values["dont_know_rate"]) > params.max_dont_know,
+        "cells_collapsed": _any_cell(weights, lambda c: c.collapsed),
+        "unweighted": weights.unweighted,
+        "singleton_cell": (n >= 2) & _any_cell(weights, lambda c: ((c.cell_n == 1) & (c.n > 0)).any(axis=1)),
     }
     flags = np.zeros(n.size, dtype=np.uint32)
     for name, condition in conditions.items():
         flags |= np.where(condition, _BIT[name], np.uint32(0))
     return flags
+
+
+def _any_cell(weights: UnitWeights, test: Any) -> np.ndarray:
+    out = np.zeros(weights.units.size, dtype=bool)
+    for c in weights.cells.values():
+        out |= test(c)
+    return out
 
 
 def _groups(
@@ -363,8 +395,10 @@ def _concatenate(parts: list[IndexResults]) -> IndexResults:
         first = items[0]
         if isinstance(first, np.ndarray):
             return np.concatenate(items)
-        if isinstance(first, (QuestionResults, GroupResults)):
+        if isinstance(first, (QuestionResults, GroupResults, CellCollapse)):
             return type(first)(**{f.name: join([getattr(i, f.name) for i in items]) for f in fields(first)})
+        if isinstance(first, dict):
+            return {k: join([i[k] for i in items]) for k in first}
         return first
 
     return IndexResults(**{f.name: join([getattr(p, f.name) for p in parts]) for f in fields(IndexResults)})

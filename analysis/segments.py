@@ -16,11 +16,21 @@ import numpy as np
 class Segments:
     """Records grouped by an integer segment code ``0 … n_segments - 1``."""
 
-    def __init__(self, codes: np.ndarray, n_segments: int) -> None:
+    def __init__(self, codes: np.ndarray, n_segments: int, gather: bool = False) -> None:
+        """``gather``: sum unsorted records segment by segment in record order, like sorted ones.
+
+        Then a segment's sums do not depend on the other segments (a plain
+        ``np.bincount`` over unsorted codes may add in another order than
+        ``np.add.reduceat`` over sorted ones, changing the last bits).
+        """
         self.codes = np.asarray(codes, dtype=np.intp)
         self.n_segments = int(n_segments)
         self.counts = np.bincount(self.codes, minlength=self.n_segments).astype(np.int64)
         self._sorted = bool(np.all(self.codes[1:] >= self.codes[:-1]))
+        self._order: np.ndarray | None = None
+        if not self._sorted and gather:
+            self._order = np.argsort(self.codes, kind="stable")
+            self._sorted = True
         if self._sorted:
             self._present = np.flatnonzero(self.counts)
             self._starts = (np.cumsum(self.counts) - self.counts)[self._present]
@@ -32,6 +42,8 @@ class Segments:
         """
         values = np.asarray(values, dtype=np.float64)
         if self._sorted:
+            if self._order is not None:
+                values = values[..., self._order]
             out = np.zeros(values.shape[:-1] + (self.n_segments,))
             if self._present.size:
                 out[..., self._present] = np.add.reduceat(values, self._starts, axis=-1)

@@ -8,6 +8,10 @@ up to its number of respondents n:
   target shares P (投票权) renormalised over the groups present in the unit
   (a missing group is reported and its share redistributed);
 * raking on several margins (group, channel, …) to their renormalised shares;
+* before either, thin cells (fewer than ``min_cell_n`` respondents of a margin
+  level in the unit) are collapsed by the rule of :mod:`analysis.cells`, and a
+  unit left with fewer than two cells in every margin keeps its design weights
+  (flagged ``unweighted``);
 * optional trimming afterwards.
 
 All units are weighted at once: post-stratification in one pass, raking by
@@ -22,6 +26,7 @@ import numpy as np
 
 from analysis import calibration
 from analysis.answers import Answers, Sample, build_sample
+from analysis.cells import CellCollapse, collapse_cells, merge_targets
 from analysis.params import Params
 from analysis.segments import Segments, safe_divide
 
@@ -40,6 +45,9 @@ class UnitWeights:
     trimmed: (n_units,) number of weights set to a trimming bound.
     trim_feasible: (n_units,) False when the trimming bounds could not hold the unit's total.
     steps: the calibration steps, for the variance (see :mod:`analysis.calibration`).
+    cells: margin -> :class:`~analysis.cells.CellCollapse`, the cells each
+        weighting margin was calibrated to in every unit.
+    unweighted: (n_units,) no weighting margin kept two cells: design weights only.
     """
 
     units: np.ndarray
@@ -54,6 +62,8 @@ class UnitWeights:
     trimmed: np.ndarray
     trim_feasible: np.ndarray
     steps: tuple[calibration.CalibrationStep, ...]
+    cells: dict[str, CellCollapse]
+    unweighted: np.ndarray
 
 
 def compute_weights(
@@ -76,9 +86,17 @@ def weigh(sample: Sample, params: Params) -> UnitWeights:
     margins = params.weighting_margins()
     codes = {name: _codes(sample, name, len(params.targets[name])) for name in margins}
     shares = {name: renormalised_shares(params.targets[name], units, codes[name]) for name in margins}
+    target_shares = dict(shares)
     missing = np.zeros(sample.n_units, dtype=bool)
     for s in shares.values():
         missing |= np.isnan(s).any(axis=1) & (n > 0)
+    cells = {name: _collapse(sample, units, codes[name], name, shares[name].shape[1], params) for name in margins}
+    # Rows' cell codes (the code of the level naming their cell) and the cells' merged target shares.
+    codes = {name: cells[name].cell[sample.unit, codes[name]] for name in margins}
+    shares = {name: merge_targets(shares[name], cells[name].cell) for name in margins}
+    unweighted = (n > 0) & bool(margins)
+    for c in cells.values():
+        unweighted &= c.n_cells < 2
     converged = np.ones(sample.n_units, dtype=bool)
     iterations = np.zeros(sample.n_units, dtype=np.int64)
     max_error = np.zeros(sample.n_units)
@@ -86,8 +104,9 @@ def weigh(sample: Sample, params: Params) -> UnitWeights:
     if params.method == "poststratify":
         name = params.poststratify_by
         totals = np.nan_to_num(shares[name]) * n[:, None]
-        cells = Segments(sample.unit * totals.shape[1] + codes[name], totals.size)
-        w, step = calibration.poststratify(d, cells, totals.reshape(-1))
+        # Collapsed cells are not contiguous rows; gather them so every unit sums alike in any block.
+        segments = Segments(sample.unit * totals.shape[1] + codes[name], totals.size, gather=True)
+        w, step = calibration.poststratify(d, segments, totals.reshape(-1))
         steps = (step,)
     elif params.method == "rake":
         totals = [np.nan_to_num(shares[m]) * n[:, None] for m in margins]
@@ -111,7 +130,7 @@ def weigh(sample: Sample, params: Params) -> UnitWeights:
         unit=sample.unit,
         respondent=sample.respondent,
         weight=w,
-        target_shares=shares,
+        target_shares=target_shares,
         missing_level=missing,
         rake_converged=converged,
         rake_iterations=iterations,
@@ -119,7 +138,19 @@ def weigh(sample: Sample, params: Params) -> UnitWeights:
         trimmed=trimmed,
         trim_feasible=feasible | (n == 0),
         steps=steps,
+        cells=cells,
+        unweighted=unweighted,
     )
+
+
+def _collapse(
+    sample: Sample, units: Segments, codes: np.ndarray, name: str, n_levels: int, params: Params
+) -> CellCollapse:
+    """Collapse the thin cells of margin ``name`` in every unit (see :mod:`analysis.cells`)."""
+    counts = np.bincount(sample.unit * n_levels + codes, minlength=units.n_segments * n_levels)
+    counts = counts.reshape(units.n_segments, n_levels)
+    cell = collapse_cells(counts, params.min_cell_n, params.collapse_into.get(name))
+    return CellCollapse(margin=name, min_cell_n=params.min_cell_n, n=counts, cell=cell)
 
 
 def _codes(sample: Sample, name: str, n_levels: int) -> np.ndarray:

@@ -25,7 +25,8 @@ SMALL = Answers(
 
 
 def test_small_sample_by_hand() -> None:
-    params = Params(targets={"group": (0.25, 0.75)}, question_weights=(2.0, 1.0))
+    # Two respondents a group: cells of 2 are kept when min_cell_n is 2 (the default 5 would pool them).
+    params = Params(targets={"group": (0.25, 0.75)}, question_weights=(2.0, 1.0), min_cell_n=2)
     r = compute_indices(SMALL, params)
     w = np.array([0.5, 0.5, 1.5, 1.5])  # P_g n / n_g
     y = np.array([[100, 75], [50, 25], [0, 100], [75, 0]], dtype=float)
@@ -66,7 +67,7 @@ def test_group_breakdown_uses_design_weights() -> None:
 
 
 def test_missing_group_is_flagged_and_its_share_redistributed() -> None:
-    params = Params(targets={"group": (0.2, 0.3, 0.5)})
+    params = Params(targets={"group": (0.2, 0.3, 0.5)}, min_cell_n=2)
     r = compute_indices(SMALL, params)
     assert "group_missing" in r.flag_names(0)
     assert r.missing_groups(0).tolist() == [2]

@@ -17,23 +17,26 @@ from analysis import CalibrationError, Design, Params, compute_indices
 from analysis.cli import Responses
 
 from .conftest import REFERENCE, SHARED_REFERENCE, read_csv, run_cli
+from .test_thin_cells import THIN_CELL_FILES
 
 RTOL = 1e-6
 COLUMNS = ("n", "n_eff", "index", "index_se", "satisfied_rate", "satisfied_rate_se")
 
-#: expected file -> (CLI options, Params settings)
+#: expected file -> (CLI options, Params settings).  R made these files on the raw groups, thin
+#: cells and all, so they are reproduced with collapsing off (min_cell_n = 1); the collapse rule
+#: has its own R files (THIN_CELL_FILES, tested in test_thin_cells.py).
 SATISFACTION_CASES = {
     "expected_poststratify.csv": (
-        ["--method", "poststratify", "--scores", "0,25,50,75,100"],
-        {"method": "poststratify"},
+        ["--method", "poststratify", "--scores", "0,25,50,75,100", "--min-cell-n", "1"],
+        {"method": "poststratify", "min_cell_n": 1},
     ),
     "expected_poststratify_scores_100_80_60_40_20.csv": (
-        ["--method", "poststratify", "--scores", "20,40,60,80,100"],
-        {"method": "poststratify", "scores": (20, 40, 60, 80, 100)},
+        ["--method", "poststratify", "--scores", "20,40,60,80,100", "--min-cell-n", "1"],
+        {"method": "poststratify", "scores": (20, 40, 60, 80, 100), "min_cell_n": 1},
     ),
     "expected_rake.csv": (
-        ["--method", "rake", "--scores", "0,25,50,75,100", "--question-weights", "Q1=2,Q3=0.5"],
-        {"method": "rake", "question_weights": (2, 1, 0.5, 1, 1, 1)},
+        ["--method", "rake", "--scores", "0,25,50,75,100", "--question-weights", "Q1=2,Q3=0.5", "--min-cell-n", "1"],
+        {"method": "rake", "question_weights": (2, 1, 0.5, 1, 1, 1), "min_cell_n": 1},
     ),
 }
 API_FILES = ("api_strat.csv", "api_clus1.csv", "api_expected.csv")
@@ -41,16 +44,21 @@ INPUT_FILES = ("responses.csv", "targets.json", "README.md")
 
 
 def test_every_reference_file_is_covered() -> None:
-    covered = set(SATISFACTION_CASES) | set(API_FILES) | set(INPUT_FILES)
+    covered = set(SATISFACTION_CASES) | set(API_FILES) | set(INPUT_FILES) | set(THIN_CELL_FILES)
     assert {p.name for p in REFERENCE.iterdir()} == covered
 
 
 @pytest.mark.skipif(not SHARED_REFERENCE.is_dir(), reason="../shared/reference not present")
 def test_vendored_reference_matches_shared_folder() -> None:
-    names = sorted(p.name for p in SHARED_REFERENCE.iterdir())
+    # README.md may go on after the shared text (it also documents the files only this copy has).
+    names = sorted(p.name for p in SHARED_REFERENCE.iterdir() if p.name != "README.md")
     match, mismatch, errors = filecmp.cmpfiles(SHARED_REFERENCE, REFERENCE, names, shallow=False)
     assert (mismatch, errors) == ([], [])
     assert sorted(match) == names
+    shared_readme = SHARED_REFERENCE / "README.md"
+    if shared_readme.is_file():
+        readme = (REFERENCE / "README.md").read_text(encoding="utf-8")
+        assert readme.startswith(shared_readme.read_text(encoding="utf-8"))
 
 
 def assert_matches_expected(got: dict[str, dict[str, str | float]], expected_name: str) -> None:
