@@ -58,7 +58,8 @@ def test_bom_and_dont_know_spellings_are_accepted(tmp_path: Path) -> None:
     assert row["unit"] == "U1" and row["n"] == "4"
     assert float(row["index"]) == pytest.approx(87.5)
     assert float(row["dont_know_rate"]) == pytest.approx(1 / 3)
-    assert set(row["flags"].split(";")) == {"small_n", "small_n_eff"}
+    # two 企业 and two 群众: both cells are thin, so they pool and the unit is estimated unweighted
+    assert set(row["flags"].split(";")) == {"small_n", "small_n_eff", "cells_collapsed", "unweighted"}
 
 
 def read_csv_text(text: str) -> list[dict[str, str]]:

@@ -300,3 +300,14 @@ def test_periods_of_every_shape_have_a_previous_one():
     assert snapshots.previous_period("2026Q3") == "2026Q2" and snapshots.previous_period("2026-07") == "2026-06"
     assert snapshots.is_period("2026H1") and not snapshots.is_period("2026 Q1") and not snapshots.is_period("x" * 17)
     assert not snapshots.is_period("\x00") and not snapshots.is_period("")
+
+
+def test_snapshots_from_before_thin_cells_replay_uncollapsed_and_new_ones_store_the_rule():
+    from analysis import Params
+    from survey.services.results.evaluation import stored_params
+
+    current = Params().to_dict()
+    assert current["min_cell_n"] == 5 and stored_params(current).min_cell_n == 5
+    legacy = {k: v for k, v in current.items() if k not in ("min_cell_n", "collapse_into")}
+    assert stored_params(legacy).min_cell_n == 1
+    assert stored_params({**legacy, "min_cell_n": 3}).min_cell_n == 3

@@ -73,7 +73,7 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     started = time.perf_counter()
     survey = spec["survey"]
     layout = Layout.from_dict(survey["layout"])
-    params = Params.from_dict(survey["params"])
+    params = stored_params(survey["params"])
     if survey_pairs is None:
         survey_pairs = load_pairs(session, Cutoff.from_dict(survey["cutoff"]), layout.question_ids,
                                   survey["comment_question_ids"])
@@ -88,11 +88,17 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
         started = _timed(timings, "compute", started)
         pooled = _service_pairs(session, service)
         started = _timed(timings, "load", started)
-        service_results, _ = _indices(pooled, Layout.from_dict(service["layout"]), Params.from_dict(service["params"]),
+        service_results, _ = _indices(pooled, Layout.from_dict(service["layout"]), stored_params(service["params"]),
                                       units, service["no_group_code"])
     rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
+
+
+def stored_params(data: dict[str, Any]) -> Params:
+    """The engine parameters a snapshot stored. A snapshot stored before thin cells were collapsed
+    has no ``min_cell_n``: it was computed on the raw cells, so it replays with collapsing off."""
+    return Params.from_dict({"min_cell_n": 1, **data})
 
 
 def _indices(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray,
