@@ -306,7 +306,7 @@ def test_snapshots_from_before_thin_cells_replay_uncollapsed_and_new_ones_store_
     from analysis import Params
     from survey.services.results.evaluation import stored_params
 
-    current = Params().to_dict()
+    current = Params(targets={"group": (0.5, 0.5)}).to_dict()
     assert current["min_cell_n"] == 5 and stored_params(current).min_cell_n == 5
     legacy = {k: v for k, v in current.items() if k not in ("min_cell_n", "collapse_into")}
     assert stored_params(legacy).min_cell_n == 1
