@@ -2,7 +2,11 @@
 
 Every test that uses ``app`` (or ``client``, ``session`` …) runs once per backend:
 SQLite always, PostgreSQL too when ``TEST_DATABASE_URL`` is set. The schema comes
-from the Alembic migrations (built once per run into a template), never ``create_all``.
+from the Alembic migrations (built once per worker into a template), never ``create_all``.
+
+Each worker (``pytest -n``) builds one app per backend and configuration and reuses it;
+the database under it is made fresh for every test: the SQLite file is copied again from
+the template, the PostgreSQL database of the worker has its written tables emptied.
 """
 from __future__ import annotations
 
@@ -85,13 +89,6 @@ def pg_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         admin.dispose()
 
 
-def _truncate_all(app: Flask) -> None:
-    with app.app_context():
-        names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-        with db.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-
-
 class IsolatedClient(FlaskClient):
     """Each request runs in its own app context, as in production: a fresh ``g`` and its own
     database session, so nothing leaks between the test's session and the view's."""
@@ -106,13 +103,56 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+class PostgresReset:
+    """Empties the worker's PostgreSQL database between tests, touching only what was written:
+    the tables that hold rows are truncated and the sequences that were used restart at 1.
+    Cheaper than truncating every table (most tests write a handful)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(normalise_database_url(url), pool_pre_ping=True, pool_size=1)
+        tables = [t.name for t in db.metadata.sorted_tables]
+        self.nonempty = text(" UNION ALL ".join(
+            f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM \"{name}\")" for name in tables))
+        self.used_sequences = text("SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) "
+                                   "FROM pg_sequences WHERE last_value IS NOT NULL")
+
+    def __call__(self) -> None:
+        with self.engine.begin() as conn:
+            tables = list(conn.scalars(self.nonempty))
+            sequences = list(conn.scalars(self.used_sequences))
+            if tables:
+                conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            for sequence in sequences:
+                conn.execute(text(f"ALTER SEQUENCE {sequence} RESTART"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_reset(pg_database: str) -> Iterator[PostgresReset]:
+    reset = PostgresReset(pg_database)
+    yield reset
+    reset.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The worker's one SQLite database file, overwritten from the template before each test."""
+    return tmp_path_factory.mktemp("sqlite-test") / "test.db"
+
+
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """The worker's database for this backend, fresh: as migrated, no rows, sequences at 1."""
     if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "test.db"
+        path: Path = request.getfixturevalue("sqlite_path")
+        for suffix in ("-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
         shutil.copyfile(template, path)
         return f"sqlite:///{path}"
+    request.getfixturevalue("pg_reset")()
     return request.getfixturevalue("pg_database")
 
 
@@ -122,17 +162,66 @@ def app_overrides() -> dict[str, object]:
     return {}
 
 
+class AppCache:
+    """One app per worker for each database and configuration: building one costs ~70 ms and a
+    fresh Jinja environment compiles every template again. Each test still gets a fresh database,
+    its own instance folder, the app's configuration as built, and fresh rate-limit counters."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.apps: dict[tuple[str, str], tuple[Flask, dict[str, object]]] = {}
+
+    def get(self, database_url: str, overrides: dict[str, object]) -> Flask:
+        key = (database_url, repr(sorted(overrides.items())))
+        if key not in self.apps:
+            application = build_app(database_url, self.folder / f"instance-{len(self.apps)}", **overrides)
+            application.test_client_class = IsolatedClient
+            self.apps[key] = (application, dict(application.config))
+        application, config = self.apps[key]
+        application.config.clear()
+        application.config.update(config)
+        return application
+
+    def close(self) -> None:
+        for application, _config in self.apps.values():
+            with application.app_context():
+                db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppCache]:
+    cache = AppCache(tmp_path_factory.mktemp("apps"))
+    yield cache
+    cache.close()
+
+
+def _fresh_rate_limits(application: Flask) -> None:
+    """Bind the one process-wide limiter to this test's app: its configuration and new, empty storage
+    (``init_app`` builds the storage again and adds the app's hooks only once)."""
+    from survey.extensions import limiter
+
+    # A test whose Redis was down leaves the limiter on its in-memory fallback; Flask-Limiter 4.1 has
+    # no public call to leave it, and it only retries the real storage after a back-off.
+    limiter._storage_dead = False
+    limiter.init_app(application)
+
+
 @pytest.fixture
-def app(database_url: str, backend: str, tmp_path: Path, app_overrides: dict[str, object]) -> Iterator[Flask]:
-    instance = tmp_path / "instance"
-    application = build_app(database_url, instance, **app_overrides)
-    application.test_client_class = IsolatedClient
+def app(database_url: str, tmp_path: Path, app_overrides: dict[str, object], app_cache: AppCache,
+        request: pytest.FixtureRequest) -> Iterator[Flask]:
+    """The worker's app for this database and configuration; a new one for tests marked ``own_app``
+    (they change the app itself, e.g. add a route)."""
+    if request.node.get_closest_marker("own_app"):
+        application = build_app(database_url, tmp_path / "instance", **app_overrides)
+        application.test_client_class = IsolatedClient
+    else:
+        application = app_cache.get(database_url, app_overrides)
+        application.instance_path = str(tmp_path / "instance")
+        Path(application.instance_path).mkdir()
+    _fresh_rate_limits(application)
     with application.app_context():
         yield application
         db.session.remove()
-    if backend == "postgresql":
-        _truncate_all(application)
-    with application.app_context():
         db.engine.dispose()
 
 
