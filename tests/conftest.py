@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +28,12 @@ from survey import create_app
 from survey.config import TestConfig, normalise_database_url
 from survey.extensions import db
 from tests import factories
+
+# Property tests draw the same examples on every run (``derandomize``), so a run fails or passes for
+# the code, not for the luck of the draw. ``HYPOTHESIS_PROFILE=explore`` draws new ones, ten times as many.
+settings.register_profile("deterministic", derandomize=True, print_blob=True)
+settings.register_profile("explore", max_examples=1000, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
