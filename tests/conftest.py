@@ -10,17 +10,19 @@ the template, the PostgreSQL database of the worker has its written tables empti
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import settings
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -286,3 +288,92 @@ class AuthActions:
 @pytest.fixture
 def auth(client, make: factories.Factory) -> AuthActions:
     return AuthActions(client, make)
+
+
+class BuiltOnce:
+    """Heavy test data built once per worker, database and configuration, then restored from its rows.
+
+    The first test that asks builds it with its builder (on an empty database) and keeps every row
+    written; later tests get the same rows inserted as they were (same ids) and the builder's value
+    with its model instances loaded again. A database that already holds rows is built on as before.
+    """
+
+    def __init__(self) -> None:
+        self.saved: dict[tuple[str, ...], tuple[list[tuple[object, list[dict]]], object]] = {}
+
+    def __call__(self, name: str, session, build: Callable[[], object]) -> object:
+        from flask import current_app
+
+        key = (name, current_app.config["SQLALCHEMY_DATABASE_URI"], repr(sorted(current_app.config.items(), key=str)))
+        if self._written(session):
+            return build()
+        if key in self.saved:
+            rows, frozen = self.saved[key]
+            self._restore(session, rows)
+            return _thaw(session, frozen)
+        value = build()
+        session.commit()
+        rows = [(table, [dict(row) for row in session.execute(select(table)).mappings()])
+                for table in db.metadata.sorted_tables]
+        self.saved[key] = ([(table, found) for table, found in rows if found], _freeze(value))
+        return value
+
+    @staticmethod
+    def _written(session) -> bool:
+        tables = db.metadata.sorted_tables
+        query = " UNION ALL ".join(f"SELECT 1 WHERE EXISTS (SELECT 1 FROM \"{t.name}\")" for t in tables)
+        return session.execute(text(query)).first() is not None
+
+    @staticmethod
+    def _restore(session, rows) -> None:
+        connection = session.connection()
+        for table, found in rows:
+            connection.execute(table.insert(), found)
+        if connection.dialect.name == "postgresql":
+            for table, _found in rows:
+                key = list(table.primary_key.columns)
+                if len(key) == 1 and key[0].autoincrement in (True, "auto") and key[0].type.python_type is int:
+                    connection.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', '{key[0].name}'), "
+                                            f"(SELECT max(\"{key[0].name}\") FROM \"{table.name}\"))"))
+        session.commit()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Row:
+    model: type
+    identity: tuple
+
+
+def _freeze(value):
+    if hasattr(type(value), "__mapper__"):  # a model instance
+        return _Row(type(value), sa_inspect(value).identity)
+    if isinstance(value, dict):
+        return {k: _freeze(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return type(value)(_freeze(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _freeze(getattr(value, f.name)) for f in dataclasses.fields(value)})
+    return value
+
+
+def _thaw(session, value):
+    if isinstance(value, _Row):
+        return session.get(value.model, value.identity)
+    if isinstance(value, dict):
+        return {k: _thaw(session, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return type(value)(_thaw(session, v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _thaw(session, getattr(value, f.name)) for f in dataclasses.fields(value)})
+    return value
+
+
+@pytest.fixture(scope="session")
+def _built_once() -> BuiltOnce:
+    return BuiltOnce()
+
+
+@pytest.fixture
+def built_once(_built_once: BuiltOnce, session) -> Callable[[str, Callable[[], object]], object]:
+    """``built_once("name", lambda: build(...))``: heavy data built once, restored for later tests."""
+    return lambda name, build: _built_once(name, session, build)
