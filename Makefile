@@ -39,9 +39,11 @@ run: install migrate
 migrate: install
 	$(BIN)/flask db upgrade
 
-## make test: install, lint, run every test on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set
+## make test: install, lint, run every test on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set,
+## in TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in this one)
+TEST_WORKERS ?= 3
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load
 
 ## make lint: ruff over the whole tree (rules and version: pyproject.toml, requirements-dev.txt)
 lint: install-dev

@@ -80,10 +80,6 @@ def configure_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=None)
     limiter.init_app(app)
-    # The limiter is one object per process; a new app starts with fresh storage, so it must not
-    # inherit an earlier app's "storage is down" state (tests build many apps in one process).
-    # Flask-Limiter 4.1 has no public reset for that flag.
-    limiter._storage_dead = False
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -107,8 +107,13 @@ def _params():
 
 
 @pytest.fixture
-def world(make, session):
-    """Units A and B (each with a window) in one campaign; B has cases, an appeal, a flagged response, a desk code."""
+def world(make, session, built_once):
+    """Units A and B (each with a window) in one campaign; B has cases, an appeal, a flagged response, a desk code.
+    Built once per worker and database, then restored for each test (the tests only look, or must change nothing)."""
+    return built_once("access-routes world", lambda: _build_world(make, session))
+
+
+def _build_world(make, session):
     a = make.unit(name="甲局")
     a_window = make.unit(name="甲局窗口", parent=a)
     b_category = make.category(name="乙类")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REFERENCE, read_csv, run_cli
+from .conftest import REFERENCE, read_csv, run_cli, run_cli_process
 
 HEADER = "respondent_id,unit,group,channel,question,level\n"
 GOOD_ROWS = "".join(
@@ -34,6 +34,16 @@ def test_help_explains_input_output_and_flags() -> None:
     for text in ("rake_not_converged", "examples"):
         assert text in done.stdout
     assert run_cli("--help").returncode == 0
+
+
+def test_python_m_analysis_in_a_process_of_its_own(tmp_path: Path) -> None:
+    """The one smoke test through a real ``python -m analysis``: the others call ``main`` in-process."""
+    args = ("indices", str(REFERENCE / "responses.csv"), "--targets", str(REFERENCE / "targets.json"))
+    done = run_cli_process(*args)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == run_cli(*args).stdout
+    bad = run_cli_process("indices", str(tmp_path / "missing.csv"), "--targets", str(REFERENCE / "targets.json"))
+    assert bad.returncode == 2 and bad.stdout == "" and bad.stderr == run_cli(*bad.args[3:]).stderr
 
 
 def test_stdout_and_file_output_agree(tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ from survey.services.campaigns import lookup as campaign_service
 from survey.services.responses import submission
 from tests.public.helpers import filled
 
+pytestmark = pytest.mark.own_app  # adds a route to the app
+
 
 def _count(session, model=Response) -> int:
     session.expire_all()

@@ -18,8 +18,13 @@ class Period:
 
 
 @pytest.fixture
-def computed(session, make) -> Period:
-    """Three departments (one with a window below it) in one category, a scheme, a draft snapshot."""
+def computed(session, make, built_once) -> Period:
+    """Three departments (one with a window below it) in one category, a scheme, a draft snapshot.
+    Built once per worker and database, then restored for each test."""
+    return built_once("computed period", lambda: _compute(session, make))
+
+
+def _compute(session, make) -> Period:
     category = make.category(code="ZF", name="政府口机关")
     units = [make.unit(code=f"D{i}", name=f"第{i}局", category=category) for i in range(1, 4)]
     campaign = make.campaign(units=units, period="2026Q4", public_results=True)
