@@ -122,6 +122,7 @@ def test_a_correction_needs_a_reason_and_shows_on_the_public_page_and_the_archiv
     url = f"/admin/results/snapshots/{second.id}/publish"
     html = client.get(url).get_data(as_text=True)
     assert f"本活动已有正式结果 #{first.id}" in html and 'name="reason"' in html and "确认更正并发布" in html
+    assert 'name="public" value="1" checked' in html  # the corrected result was public: so is the default
     token = csrf_from(client.get(url))
     no_reason = client.post(url, data={"csrf_token": token, "confirm": "1", "public": "1", "reason": " "})
     assert no_reason.status_code == 303 and no_reason.headers["Location"].endswith(url)
