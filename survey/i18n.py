@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from flask import Flask, current_app, has_request_context, request
 from flask_babel import get_locale
 
-from survey.core import labels
+from survey.core import clock, labels
 from survey.models.base import utcnow
 
 LANG_COOKIE = "pingyi_lang"
@@ -51,6 +51,12 @@ def language_url(language: str, keep: Iterable[tuple[str, str]] = ()) -> str:
     return request.path + "?" + urlencode(args + [("lang", language)])
 
 
+def local_time_filter(value: Any, fmt: str = "yyyy-MM-dd HH:mm", zone: bool = False) -> str:
+    """``{{ snapshot.created_at|local_time }}``: a stored (UTC) time in the organisation's zone;
+    ``zone=True`` names the zone. The one way templates show a time."""
+    return clock.format_local(value, clock.org_timezone(), fmt, zone=zone, locale=get_locale())
+
+
 def label_filter(value: Any, kind: str) -> str:
     """``{{ campaign.status|label('campaign_status') }}``: the one wording of a coded value."""
     return labels.label(kind, value)
@@ -73,3 +79,4 @@ def register(app: Flask) -> None:
         label_choices=labels.choices,
     )
     app.jinja_env.filters["label"] = label_filter
+    app.jinja_env.filters["local_time"] = local_time_filter

@@ -3,6 +3,12 @@
 ``compute`` does what the analyst's 计算 button does (a draft snapshot with everything it
 depends on), optionally publishes it and writes the Excel export; long phases show a
 progress bar. Errors are one clear line and a non-zero exit status.
+
+Publishing from the command line is as deliberate as on the page: ``--publish`` (or
+``--public``) always prints what becomes official and every warning, and publishes only
+with ``--yes``; without it the draft is kept, nothing is published and the exit status is 1.
+When the campaign already has an official result, publishing is a correction and needs
+``--reason``.
 """
 from __future__ import annotations
 
@@ -26,9 +32,13 @@ def register(app: Flask) -> None:
                   help="把结果导出为 .xlsx / write the Excel export here")
     @click.option("--publish", is_flag=True, help="发布为正式结果 / publish as the official result")
     @click.option("--public", is_flag=True, help="发布并向公众公开（需活动开启公开）/ publish and show publicly")
+    @click.option("--yes", "--confirm", "confirmed", is_flag=True,
+                  help="确认发布（已核对列出的提示）/ confirm publishing after the warnings printed")
+    @click.option("--reason", help="更正原因（活动已有正式结果时必填）/ why an official result is corrected")
     @click.option("--note", help="备注 / a note stored with the snapshot")
     def compute_command(campaign_code: str, period: str | None, include_flagged: bool | None,
-                        export_path: Path | None, publish: bool, public: bool, note: str | None) -> None:
+                        export_path: Path | None, publish: bool, public: bool, confirmed: bool, reason: str | None,
+                        note: str | None) -> None:
         """Compute a campaign's results into a new snapshot (and optionally publish and export it)."""
         from survey.core import codes
         from survey.models import Campaign
@@ -42,6 +52,8 @@ def register(app: Flask) -> None:
             raise click.ClickException(f"活动 {campaign.short_code} 的期次是 {campaign.period}，不是 {period}。")
         if export_path is not None and export_path.suffix.lower() != ".xlsx":
             raise click.ClickException("导出文件应以 .xlsx 结尾。")
+        if public and not campaign.public_results:
+            raise click.ClickException("该评议活动未开启“向公众公布结果”，不能公开。")
         with click.progressbar(length=snapshots.STEPS, label="计算 / computing", show_eta=False,
                                item_show_func=lambda phase: PHASES.get(phase or "", "")) as bar:
             done = [0]
@@ -57,12 +69,15 @@ def register(app: Flask) -> None:
             try:
                 snapshot = snapshots.compute_snapshot(db.session, campaign, None, include_flagged=include_flagged,
                                                     note=note, timings=timings, progress=progress)
-                if publish or public:
-                    snapshots.publish(db.session, snapshot, None, public=public)
+                review = snapshots.review(db.session, snapshot) if publish or public else None
+                if review is not None and confirmed:
+                    snapshots.publish(db.session, snapshot, None, public=public, reason=reason)
             except snapshots.ResultsError as exc:
                 db.session.rollback()
                 raise click.ClickException(str(exc)) from exc
             db.session.commit()
+        if review is not None:
+            _print_review(review, public)
         summary = snapshot.summary or {}
         click.echo(f"结果 #{snapshot.id}（{snapshot.status.value}）：{campaign.title} {campaign.period}，"
                    f"{summary.get('responses', 0)} 份答卷，{summary.get('units', 0)} 个单位；"
@@ -73,6 +88,24 @@ def register(app: Flask) -> None:
             except OSError as exc:
                 raise click.ClickException(f"无法写入 {export_path}：{exc.strerror}") from exc
             click.echo(f"已导出 {export_path}")
+        if review is not None and not confirmed:
+            raise click.ClickException(f"未发布：草稿结果 #{snapshot.id} 已保存。核对以上提示后，加 --yes 重新运行"
+                                       "（或在结果页面确认发布）。")
+
+    def _print_review(review, public: bool) -> None:
+        snapshot = review.snapshot
+        click.echo(f"发布内容：{review.campaign.title}（{review.campaign.short_code}）{snapshot.period}，"
+                   f"{review.units} 个单位；公众页面：{'显示' if public else '不显示'}。")
+        if review.replaces is not None:
+            click.echo(f"更正：将替代正式结果 #{review.replaces.id}（需 --reason）。")
+        if not review.warnings:
+            click.echo("提示：无。")
+        for warning in review.warnings:
+            click.echo(f"提示：{warning.text}")
+            for unit in warning.units[:20]:
+                click.echo(f"  - {unit}")
+            if len(warning.units) > 20:
+                click.echo(f"  … 另 {len(warning.units) - 20} 个")
 
     @app.cli.command("verify-snapshot")
     @click.argument("snapshot_id", type=int)

@@ -137,14 +137,13 @@ EXPORT_HEADER = ["编号", "时间", "用户", "操作", "对象类型", "对象
 
 def export_rows(session: Session, f: AuditFilter, tz_name: str) -> list[list[Any]]:
     """The filtered trail as rows, times in the organisation's time zone, details as JSON."""
-    from babel.dates import get_timezone
+    from survey.core.clock import format_local
 
-    tz = get_timezone(tz_name)
     entries = list(session.scalars(_query(f, tz_name).limit(EXPORT_LIMIT)))
     ids = {e.user_id for e in entries if e.user_id is not None}
     names = dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all()) if ids else {}
     return [
-        [e.id, e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), names.get(e.user_id, "") if e.user_id else "",
+        [e.id, format_local(e.at, tz_name, "yyyy-MM-dd HH:mm:ss"), names.get(e.user_id, "") if e.user_id else "",
          e.action, e.object_type or "", e.object_id or "", e.summary or "",
          json.dumps(e.detail or {}, ensure_ascii=False, sort_keys=True, default=str)]
         for e in entries

@@ -41,6 +41,9 @@ class Snapshot(Base):
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)
+    # A correction: this snapshot replaced the official ``corrects_id`` for ``correction_reason``.
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("snapshot.id"))
+    correction_reason: Mapped[str | None] = mapped_column(Text)
 
     rows: Mapped[list[SnapshotRow]] = relationship(back_populates="snapshot", cascade="all, delete-orphan")
 

@@ -34,8 +34,11 @@ def test_analyst_reads_publishes_and_prints_a_period(live_server, new_page, make
     expect(page.get_by_text("窗口服务好")).to_be_visible()
 
     page.go_back()
+    page.get_by_role("link", name="发布为正式结果…").click()
+    expect(page.get_by_role("heading", name="发布前请核对", exact=False)).to_be_visible()
     page.get_by_label("同时向公众公开").check()
-    page.get_by_role("button", name="发布为正式结果").click()
+    page.get_by_label("我已核对以上内容和全部提示，确认发布为正式结果").check()
+    page.get_by_role("button", name="确认发布").click()
     expect(page.get_by_text("已发布为正式结果")).to_be_visible()
     pdf = page.pdf(format="A4", print_background=True)
     assert pdf[:4] == b"%PDF" and len(pdf) > 10_000

@@ -89,7 +89,8 @@ def world(app, session, runner):
     seed_demo(session, responses=120)
     payload = _inject(session)
     for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.CLOSED)):
-        result = runner.invoke(args=["compute", "--campaign", campaign.short_code, "--publish", "--public"])
+        result = runner.invoke(args=["compute", "--campaign", campaign.short_code, "--publish", "--public", "--yes",
+                                     "--reason", "fuzz: recomputed"])
         assert result.exit_code == 0, result.output
     session.expire_all()
     return payload

@@ -118,3 +118,33 @@ def test_api_ignores_cookies_and_post(client, auth, published):
     auth.login_as("analyst")
     assert client.get("/api/v1/periods").status_code == 401  # a staff session is not a token
     assert client.post("/api/v1/periods").status_code == 405
+
+
+def test_times_are_iso_8601_in_the_organisations_zone(client, bearer, published, session):
+    """A known UTC instant comes back as the same instant with Beijing's offset (+08:00)."""
+    import datetime as dt
+
+    snapshot = published.snapshot
+    snapshot.published_at = dt.datetime(2026, 12, 31, 20, 30, tzinfo=dt.UTC)
+    session.commit()
+    meta = client.get(f"/api/v1/snapshots/{snapshot.id}", headers=bearer).get_json()["snapshot"]
+    assert meta["published_at"] == "2027-01-01T04:30:00+08:00"
+    assert dt.datetime.fromisoformat(meta["published_at"]) == snapshot.published_at
+    assert meta["computed_at"].endswith("+08:00") and meta["data_cutoff"].endswith("+08:00")
+    assert meta["corrects"] is None and meta["corrected_by"] is None
+
+
+def test_a_correction_is_visible_in_the_api(client, bearer, published, session):
+    first = published.snapshot
+    second = snapshots.compute_snapshot(session, published.campaign, None)
+    snapshots.publish(session, second, None, reason="漏计纸质问卷")
+    session.commit()
+    new = client.get(f"/api/v1/snapshots/{second.id}", headers=bearer).get_json()["snapshot"]
+    assert new["corrects"]["id"] == first.id and new["corrects"]["reason"] == "漏计纸质问卷"
+    assert new["corrects"]["corrected_at"] == new["published_at"] and new["corrected_by"] is None
+    old = client.get(f"/api/v1/snapshots/{first.id}", headers=bearer).get_json()["snapshot"]
+    assert old["status"] == "superseded" and old["corrected_by"]["id"] == second.id
+    assert old["corrected_by"]["reason"] == "漏计纸质问卷"
+    component = client.get("/api/v1/periods/2026Q4/component", headers=bearer).get_json()
+    assert [s["id"] for s in component["snapshots"]] == [second.id]
+    assert component["snapshots"][0]["corrects"]["reason"] == "漏计纸质问卷"

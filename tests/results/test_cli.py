@@ -10,14 +10,45 @@ from survey.models import Answer, Snapshot, SnapshotStatus
 def test_compute_publishes_and_exports(runner, computed, session, tmp_path):
     target = tmp_path / "result.xlsx"
     outcome = runner.invoke(args=["compute", "--campaign", computed.campaign.short_code.lower(), "--period", "2026Q4",
-                                  "--publish", "--export", str(target)])
+                                  "--publish", "--yes", "--export", str(target)])
     assert outcome.exit_code == 0, outcome.output
     assert "official" in outcome.output and "已导出" in outcome.output
+    assert "发布内容：" in outcome.output and "3 个单位" in outcome.output
     session.expire_all()
     newest = session.scalar(select(Snapshot).order_by(Snapshot.id.desc()))
     assert newest.status == SnapshotStatus.OFFICIAL and newest.id != computed.snapshot.id
     book = load_workbook(target)
     assert book.sheetnames[0] == "单位得分" and book["单位得分"].max_row == 4
+
+
+def test_compute_publish_without_yes_prints_the_warnings_and_publishes_nothing(runner, computed, session):
+    from survey.services.results import snapshots
+
+    outcome = runner.invoke(args=["compute", "--campaign", computed.campaign.short_code, "--publish"])
+    assert outcome.exit_code == 1 and "未发布" in outcome.output and "--yes" in outcome.output
+    session.expire_all()
+    newest = session.scalar(select(Snapshot).order_by(Snapshot.id.desc()))
+    assert newest.status == SnapshotStatus.DRAFT and newest.id != computed.snapshot.id  # the draft is kept
+    assert session.scalar(select(func.count()).select_from(Snapshot)
+                          .where(Snapshot.status == SnapshotStatus.OFFICIAL)) == 0
+    for warning in snapshots.review(session, newest).warnings:
+        assert f"提示：{warning.text}" in outcome.output
+    assert "发布内容：" in outcome.output and "公众页面：不显示" in outcome.output
+    # with --yes it publishes; a second one is a correction and needs --reason
+    assert runner.invoke(args=["compute", "--campaign", computed.campaign.short_code, "--publish", "--yes"]
+                         ).exit_code == 0
+    first = session.scalar(select(Snapshot).where(Snapshot.status == SnapshotStatus.OFFICIAL))
+    refused = runner.invoke(args=["compute", "--campaign", computed.campaign.short_code, "--publish", "--confirm"])
+    assert refused.exit_code == 1 and "更正原因" in refused.output
+    session.expire_all()
+    assert session.scalar(select(Snapshot).where(Snapshot.status == SnapshotStatus.OFFICIAL)).id == first.id
+    fixed = runner.invoke(args=["compute", "--campaign", computed.campaign.short_code, "--public", "--yes",
+                                "--reason", "补录纸质问卷"])
+    assert fixed.exit_code == 0, fixed.output
+    assert f"更正：将替代正式结果 #{first.id}" in fixed.output and "公众页面：显示" in fixed.output
+    session.expire_all()
+    official = session.scalar(select(Snapshot).where(Snapshot.status == SnapshotStatus.OFFICIAL))
+    assert official.corrects_id == first.id and official.correction_reason == "补录纸质问卷" and official.public
 
 
 def test_compute_errors_are_one_clear_line(runner, computed, session):

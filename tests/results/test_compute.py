@@ -18,7 +18,7 @@ from survey.models import (
     SnapshotRow,
     SnapshotStatus,
 )
-from survey.services.results import loading, snapshots, weighting
+from survey.services.results import component, loading, snapshots, weighting
 from tests.results.helpers import add_response, fill, satisfaction_questions
 
 
@@ -180,9 +180,16 @@ def test_publishing_supersedes_and_public_needs_the_campaign_opt_in(session, per
     first = snapshots.compute_snapshot(session, campaign, None)
     snapshots.publish(session, first, None)
     second = snapshots.compute_snapshot(session, campaign, None)
-    snapshots.publish(session, second, None)
+    # a second official result is a correction: without a reason nothing changes
+    with pytest.raises(snapshots.ResultsError, match="更正原因"):
+        snapshots.publish(session, second, None, reason="  ")
+    assert first.status == SnapshotStatus.OFFICIAL and second.status == SnapshotStatus.DRAFT
+    assert snapshots.review(session, second).replaces == first
+    snapshots.publish(session, second, None, reason="第2局的答卷漏计")
     session.commit()
     assert first.status == SnapshotStatus.SUPERSEDED and second.status == SnapshotStatus.OFFICIAL
+    assert second.corrects_id == first.id and second.correction_reason == "第2局的答卷漏计"
+    assert snapshots.corrected_by(session, first) == second and snapshots.corrected_by(session, second) is None
     with pytest.raises(snapshots.ResultsError, match="向公众公布"):
         snapshots.set_public(session, second, None, True)
     campaign.public_results = True
@@ -190,8 +197,45 @@ def test_publishing_supersedes_and_public_needs_the_campaign_opt_in(session, per
     with pytest.raises(snapshots.ResultsError):
         snapshots.publish(session, first, None)
     session.commit()
-    actions = list(session.scalars(select(AuditLog.action).order_by(AuditLog.id)))
-    assert actions.count("results.publish") == 2 and "results.public" in actions
+    entries = list(session.scalars(select(AuditLog).where(AuditLog.action.like("results.%")).order_by(AuditLog.id)))
+    actions = [e.action for e in entries]
+    assert actions.count("results.publish") == 1 and actions.count("results.correct") == 1
+    assert "results.public" in actions
+    correct = next(e for e in entries if e.action == "results.correct")
+    assert correct.detail["reason"] == "第2局的答卷漏计" and correct.detail["superseded"] == [first.id]
+    assert "第2局的答卷漏计" in correct.summary
+
+
+def test_the_review_lists_what_becomes_official_and_every_warning(session, make):
+    """Ungraded units, sanctions, overrides (when the snapshot stores any) and flags are all listed."""
+    category = make.category(code="ZF", name="政府口机关")
+    units = [make.unit(code=f"R{i}", name=f"第{i}局", category=category) for i in range(1, 4)]
+    campaign = make.campaign(units=units, period="2026Q4")
+    groups = make.groups()
+    fill(session, campaign, units[0], groups, 60, 5, seed=1)
+    fill(session, campaign, units[1], groups, 60, 1, seed=2)
+    fill(session, campaign, units[2], groups, 2, 3, seed=3)  # too few to rank
+    component.save(session, campaign, None, {"weights": {"survey": "1"}, "points": "20", "grading": "thresholds",
+                                             "thresholds": {"excellent": "85", "good": "75", "pass": "60"}})
+    session.commit()
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
+    session.commit()
+    review = snapshots.review(session, snapshot)
+    assert review.units == 3 and review.campaign == campaign and not review.public_allowed
+    assert review.replaces is None and not review.is_correction
+    kinds = {w.kind: w for w in review.warnings}
+    assert [u.split("：")[0] for u in kinds["ungraded"].units] == ["第3局（R3）"]
+    assert kinds["sanction"].units == ["第2局（R2）"] and "诫勉" in kinds["sanction"].text
+    assert "override" not in kinds
+    flagged = {w.text: w.units for w in review.warnings if w.kind == "flag"}
+    assert any("样本量不足" in text and units == ["第3局（R3）"] for text, units in flagged.items())
+    # an override stored by the analyst (detail key) is listed with its reason
+    row = next(r for r in snapshot.rows if r.unit_id == units[0].id)
+    session.execute(SnapshotRow.__table__.update().where(SnapshotRow.id == row.id)
+                    .values(detail=dict(row.detail, override={"reason": "窗口整改已验收"})))
+    session.expire_all()
+    kinds = {w.kind: w for w in snapshots.review(session, session.get(Snapshot, snapshot.id)).warnings}
+    assert kinds["override"].units == ["第1局（R1）：窗口整改已验收"]
 
 
 def test_trend_against_the_previous_period_of_the_series(session, make):

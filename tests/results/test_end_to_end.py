@@ -75,7 +75,8 @@ def test_submitted_answers_become_the_exported_component_points(app, client, aut
     assert leader.status_code == 303
     computed = client.post(f"/admin/results/campaigns/{campaign.id}/compute", data={"csrf_token": token})
     snapshot_id = int(computed.headers["Location"].rsplit("/", 1)[1])
-    published = client.post(f"/admin/results/snapshots/{snapshot_id}/publish", data={"csrf_token": token, "public": "1"})
+    published = client.post(f"/admin/results/snapshots/{snapshot_id}/publish", data={"csrf_token": token, "public": "1",
+                                                                                     "confirm": "1"})
     assert published.status_code == 303
     session.expire_all()
     snapshot = session.get(Snapshot, snapshot_id)

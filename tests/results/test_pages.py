@@ -55,7 +55,7 @@ def test_publish_public_and_verify_from_the_page(client, auth, computed, session
     auth.login_as("analyst")
     url = f"/admin/results/snapshots/{computed.snapshot.id}"
     token = csrf_from(client.get(url))
-    assert client.post(f"{url}/publish", data={"csrf_token": token, "public": "1"}).status_code == 303
+    assert client.post(f"{url}/publish", data={"csrf_token": token, "public": "1", "confirm": "1"}).status_code == 303
     assert client.post(f"{url}/verify", data={"csrf_token": token}).status_code == 303
     html = client.get(url).get_data(as_text=True)
     assert "逐位一致" in html
@@ -67,6 +67,84 @@ def test_publish_public_and_verify_from_the_page(client, auth, computed, session
     assert "窗口服务好" not in public.get_data(as_text=True)  # no raw comments in public
     assert client.post(f"{url}/public", data={"csrf_token": token, "public": "0"}).status_code == 303
     assert client.get(f"/results/{snapshot.id}").status_code == 404
+
+
+def test_publishing_without_confirming_is_impossible(client, auth, computed, session):
+    """The snapshot page only links to the confirmation; a POST without ``confirm=1`` publishes nothing."""
+    auth.login_as("analyst")
+    url = f"/admin/results/snapshots/{computed.snapshot.id}"
+    html = client.get(url).get_data(as_text=True)
+    assert f'href="{url}/publish"' in html and f'action="{url}/publish"' not in html
+    token = csrf_from(client.get(url))
+    for data in ({}, {"public": "1"}, {"confirm": "0"}, {"confirm": "yes"}, {"confirm": ""}):
+        refused = client.post(f"{url}/publish", data={"csrf_token": token, **data})
+        assert refused.status_code == 303 and refused.headers["Location"].endswith(f"{url}/publish")
+    session.expire_all()
+    snapshot = session.get(Snapshot, computed.snapshot.id)
+    assert snapshot.status == SnapshotStatus.DRAFT and snapshot.published_at is None and not snapshot.public
+    assert session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "results.publish")) == 0
+    assert "没有发布" in client.get(f"{url}/publish").get_data(as_text=True)
+
+
+def test_the_confirmation_page_lists_what_becomes_public_and_every_warning(client, auth, computed, session):
+    auth.login_as("analyst")
+    url = f"/admin/results/snapshots/{computed.snapshot.id}/publish"
+    page = client.get(url)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "2026Q4" in html and computed.campaign.short_code in html
+    assert re.search(r"<dt>单位数</dt><dd>3</dd>", html)
+    assert "勾选下方“同时向公众公开”后，公众结果页即显示本结果" in html
+    assert 'name="confirm" value="1" required' in html and 'name="reason"' not in html  # not a correction
+    review = snapshots.review(session, computed.snapshot)
+    for warning in review.warnings:  # every warning, with every unit it names
+        assert warning.text in html
+        for unit in warning.units:
+            assert unit in html
+    sanctioned = [r for r in computed.snapshot.rows if r.grade == "诫勉"]
+    assert bool(sanctioned) == ("诫勉（公开的惩戒性等次）" in html)
+    assert "北京时间" in html  # times in the organisation's zone, named
+    computed.campaign.public_results = False
+    session.commit()
+    assert "公众结果页不会显示本结果" in client.get(url).get_data(as_text=True)
+    auth.logout()
+    auth.login_as("unit", unit=computed.units[0])
+    assert client.get(url).status_code == 403
+
+
+def test_a_correction_needs_a_reason_and_shows_on_the_public_page_and_the_archive(client, auth, computed, session):
+    auth.login_as("analyst")
+    first = computed.snapshot
+    snapshots.publish(session, first, None, public=True)
+    session.commit()
+    second = snapshots.compute_snapshot(session, computed.campaign, None)
+    session.commit()
+    url = f"/admin/results/snapshots/{second.id}/publish"
+    html = client.get(url).get_data(as_text=True)
+    assert f"本活动已有正式结果 #{first.id}" in html and 'name="reason"' in html and "确认更正并发布" in html
+    assert 'name="public" value="1" checked' in html  # the corrected result was public: so is the default
+    token = csrf_from(client.get(url))
+    no_reason = client.post(url, data={"csrf_token": token, "confirm": "1", "public": "1", "reason": " "})
+    assert no_reason.status_code == 303 and no_reason.headers["Location"].endswith(url)
+    session.expire_all()
+    assert session.get(Snapshot, second.id).status == SnapshotStatus.DRAFT
+    assert session.get(Snapshot, first.id).status == SnapshotStatus.OFFICIAL
+    done = client.post(url, data={"csrf_token": token, "confirm": "1", "public": "1", "reason": "第3局漏计了纸质问卷"})
+    assert done.status_code == 303
+    session.expire_all()
+    old, new = session.get(Snapshot, first.id), session.get(Snapshot, second.id)
+    assert old.status == SnapshotStatus.SUPERSEDED and not old.public
+    assert new.status == SnapshotStatus.OFFICIAL and new.public and new.corrects_id == old.id
+    assert new.correction_reason == "第3局漏计了纸质问卷"
+    public = client.get(f"/results/{new.id}").get_data(as_text=True)
+    assert "本结果为更正版" in public and "第3局漏计了纸质问卷" in public
+    assert client.get(f"/results/{old.id}").status_code == 404
+    listing = client.get("/results/").get_data(as_text=True)
+    assert "已更正" in listing
+    archived = client.get(f"/admin/results/snapshots/{old.id}").get_data(as_text=True)
+    assert f"被结果 #{new.id} 更正，原因：第3局漏计了纸质问卷" in archived
+    entry = session.scalar(select(AuditLog).where(AuditLog.action == "results.correct"))
+    assert entry.object_id == str(new.id) and entry.detail["reason"] == "第3局漏计了纸质问卷"
 
 
 def test_public_page_only_for_official_public_opted_in(client, computed, session):

@@ -66,19 +66,37 @@ def results_snapshot(snapshot_id: int):
         overview=display.overview(db.session, snapshot), verification=snapshots.last_verification(db.session, snapshot),
         previous=db.session.get(Snapshot, snapshot.params.get("previous_snapshot_id") or 0),
         others=snapshots.snapshots_of(db.session, campaign.id), sources=SOURCES,
+        corrected_by=snapshots.corrected_by(db.session, snapshot),
         Status=SnapshotStatus,
         group_names=display.group_targets(db.session, snapshot.params),
         z_value=z_value(snapshot.params["survey"]["params"]["confidence"]),
     )
 
 
-@bp.route("/results/snapshots/<int:snapshot_id>/publish", methods=["POST"])
+@bp.route("/results/snapshots/<int:snapshot_id>/publish", methods=["GET", "POST"])
 @roles_required(*ANALYSTS)
 def results_publish(snapshot_id: int):
+    """Publishing is deliberate: GET shows what becomes official and every warning; only a POST with
+    ``confirm=1`` publishes (with a reason when it corrects an official result). Anything else publishes nothing."""
     snapshot = get_or_404(Snapshot, snapshot_id)
-    save(lambda: snapshots.publish(db.session, snapshot, current_user, public=request.form.get("public") == "1"),
-         success=lambda _done: _("结果 #%(id)d 已发布为正式结果。", id=snapshot.id), category="success",
-         flash_errors=True)
+    here = url_for("admin.results_publish", snapshot_id=snapshot.id)
+    if snapshot.status != SnapshotStatus.DRAFT:
+        flash(_("结果 #%(id)d 不是草稿，不能发布。", id=snapshot.id), "error")
+        return redirect(url_for("admin.results_snapshot", snapshot_id=snapshot.id), code=303)
+    if request.method == "GET":
+        return render_template("admin/results/publish.html", review=snapshots.review(db.session, snapshot),
+                               snapshot=snapshot, campaign=db.session.get(Campaign, snapshot.campaign_id))
+    if request.form.get("confirm") != "1":
+        flash(_("没有发布：请先核对下列内容，再勾选“我已核对”并确认发布。"), "error")
+        return redirect(here, code=303)
+    _done, errors = save(
+        lambda: snapshots.publish(db.session, snapshot, current_user, public=request.form.get("public") == "1",
+                                  reason=request.form.get("reason")),
+        success=lambda done: (_("结果 #%(id)d 已发布为正式结果，更正了 #%(old)d。", id=done.id, old=done.corrects_id)
+                              if done.corrects_id else _("结果 #%(id)d 已发布为正式结果。", id=done.id)),
+        category="success", flash_errors=True)
+    if errors:
+        return redirect(here, code=303)
     return redirect(url_for("admin.results_snapshot", snapshot_id=snapshot.id), code=303)
 
 

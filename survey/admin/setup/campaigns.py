@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from survey.admin.setup.common import (
     utc_to_local_input,
 )
 from survey.admin.setup.forms import CampaignForm, choices
+from survey.core.clock import format_local, org_timezone
 from survey.core.errors import DomainError
 from survey.core.labels import label
 from survey.core.lookups import get_or_404
@@ -184,7 +184,7 @@ def campaign_counts(campaign_id: int):
         "total": sum(c.responses for c in counts),
         "units": {str(c.campaign_unit.id): {
             "n": c.responses, "flagged": c.flagged,
-            "last": format_datetime(c.last_at, "MM-dd HH:mm") if c.last_at else None,
+            "last": format_local(c.last_at, org_timezone(), "MM-dd HH:mm") if c.last_at else None,
         } for c in counts},
     })
 

@@ -18,14 +18,13 @@ import secrets
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from survey.core import audit, spreadsheets
-from survey.core.clock import org_timezone
+from survey.core.clock import format_local, org_timezone
 from survey.core.errors import DomainError
 from survey.core.validation import bad_character
 from survey.models import (
@@ -264,7 +263,7 @@ def export_rows(session: Session, campaign: Campaign, base_url: str) -> list[lis
 
 
 def _local_time(value: dt.datetime) -> str:
-    return value.astimezone(ZoneInfo(org_timezone())).strftime("%Y-%m-%d %H:%M")
+    return format_local(value, org_timezone())
 
 
 def target_for(session: Session, invitation: Invitation) -> Target | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
+from survey.core import clock
 from survey.core.lookups import by_id
 from survey.core.validation import is_code
 from survey.models import Campaign, Category, Snapshot, SnapshotRow, SnapshotStatus, Unit
@@ -21,7 +22,23 @@ SERVED = (SnapshotStatus.OFFICIAL, SnapshotStatus.SUPERSEDED)
 
 
 def _iso(moment: Any) -> str | None:
-    return moment.isoformat() if moment else None
+    """ISO-8601 with the organisation's offset (e.g. ``2026-12-07T05:16:00+08:00``), like the pages."""
+    return clock.iso_local(moment, clock.org_timezone()) if moment else None
+
+
+def _correction(snapshot: Snapshot) -> dict[str, Any]:
+    """Whether this result corrects an earlier official one, or was itself corrected: when and why."""
+    out: dict[str, Any] = {"corrects": None, "corrected_by": None}
+    if snapshot.corrects_id:
+        out["corrects"] = {"id": snapshot.corrects_id, "reason": snapshot.correction_reason,
+                           "corrected_at": _iso(snapshot.published_at)}
+    session = object_session(snapshot)
+    newer = session.scalar(select(Snapshot).where(Snapshot.corrects_id == snapshot.id)
+                           .order_by(Snapshot.id.desc()).limit(1)) if session is not None else None
+    if newer is not None and newer.status in SERVED:
+        out["corrected_by"] = {"id": newer.id, "reason": newer.correction_reason,
+                               "corrected_at": _iso(newer.published_at)}
+    return out
 
 
 def snapshot_meta(snapshot: Snapshot, campaign: Campaign) -> dict[str, Any]:
@@ -43,6 +60,7 @@ def snapshot_meta(snapshot: Snapshot, campaign: Campaign) -> dict[str, Any]:
         "points_max": scheme["points"] if scheme else None,
         "confidence": snapshot.params["survey"]["params"]["confidence"],
         "rank_level": scheme["rank_level"] if scheme else 0.9,
+        **_correction(snapshot),
     }
 
 

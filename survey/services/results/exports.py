@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from survey.core import labels
+from survey.core import clock, labels
 from survey.core.spreadsheets import safe_cell, to_csv
 from survey.models import Answer, Campaign, Category, Question, RespondentGroup, Snapshot, Unit
 from survey.services.results import display
@@ -121,8 +121,8 @@ def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
         [_("期次"), snapshot.period],
         [_("结果编号"), snapshot.id],
         [_("状态"), snapshot.status.value],
-        [_("计算时间（UTC）"), snapshot.created_at.strftime("%Y-%m-%d %H:%M:%S")],
-        [_("数据截止（UTC）"), snapshot.data_cutoff.strftime("%Y-%m-%d %H:%M:%S")],
+        [_("计算时间"), clock.format_local(snapshot.created_at, clock.org_timezone(), "yyyy-MM-dd HH:mm:ss", zone=True)],
+        [_("数据截止"), clock.format_local(snapshot.data_cutoff, clock.org_timezone(), "yyyy-MM-dd HH:mm:ss", zone=True)],
         [_("最大答卷编号"), cutoff["max_response_id"]],
         [_("计入答卷数"), summary.get("responses")],
         [_("排除的答卷数"), len(cutoff.get("excluded_ids") or [])],

@@ -12,8 +12,11 @@ Rules:
   stored answers and compares every number bit for bit; a changed answer shows up as a
   different digest and different numbers;
 * publishing marks a snapshot *official* (the numbers that go to the performance
-  system) and supersedes the campaign's previous official one; publishing and making a
-  snapshot public are audited; only an official snapshot of a campaign that opted in to
+  system); it is deliberate: callers show :func:`review` (what becomes official, every
+  warning) and publish only on an explicit confirmation. Publishing while the campaign
+  already has an official snapshot is a *correction*: it needs a reason, the old snapshot
+  is superseded but kept, and the new one records which one it corrects and why.
+  Publishing, correcting and making a snapshot public are audited; only an official snapshot of a campaign that opted in to
   public results can be public.
 """
 from __future__ import annotations
@@ -386,8 +389,123 @@ def last_verification(session: Session, snapshot: Snapshot) -> AuditLog | None:
 # --- publication ------------------------------------------------------------------------------
 
 
-def publish(session: Session, snapshot: Snapshot, user: User | None, public: bool = False) -> Snapshot:
-    """Make the snapshot the campaign's official result; the previous official one is superseded."""
+@dataclass
+class PublishWarning:
+    """One kind of thing the analyst should know before the result becomes official."""
+
+    kind: str  # ungraded, override, sanction, flag, replaces, draft_public_off
+    text: str
+    units: list[str]
+
+
+@dataclass
+class Review:
+    """What publishing a snapshot makes official (and perhaps public), and everything to check first."""
+
+    snapshot: Snapshot
+    campaign: Campaign
+    units: int
+    public_allowed: bool  # the campaign opted in to a public results page
+    replaces: Snapshot | None  # the official snapshot this one would correct
+    warnings: list[PublishWarning]
+
+    @property
+    def is_correction(self) -> bool:
+        return self.replaces is not None
+
+
+#: The scheme's lowest grade: a public sanction.
+SANCTION_GRADE = component.GRADES[-1]
+
+
+def _unit_label(row: SnapshotRow) -> str:
+    unit = row.unit
+    return f"{unit.name}（{unit.code}）" if unit is not None else str(row.unit_id)
+
+
+def _overrides(snapshot: Snapshot, row: SnapshotRow) -> Any:
+    """An analyst's override of the unit's verdict, if the snapshot stores one (read defensively)."""
+    detail = row.detail or {}
+    found = detail.get("override") or detail.get("overrides")
+    if found:
+        return found
+    stored = (snapshot.params or {}).get("overrides")
+    if isinstance(stored, dict):
+        return stored.get(str(row.unit_id)) or stored.get(row.unit_id)
+    if isinstance(stored, list):
+        return next((o for o in stored if isinstance(o, dict) and o.get("unit_id") == row.unit_id), None)
+    return None
+
+
+def _reason_of(override: Any) -> str:
+    if isinstance(override, dict):
+        return str(override.get("reason") or "").strip()
+    return ""
+
+
+def review(session: Session, snapshot: Snapshot) -> Review:
+    """Everything the publication confirmation lists: what becomes official and every warning."""
+    from survey.core import labels
+
+    campaign = session.get(Campaign, snapshot.campaign_id)
+    rows = sorted(rows_of(session, snapshot), key=lambda r: (r.unit.code if r.unit else "", r.unit_id))
+    scheme = (snapshot.params or {}).get("scheme") or None
+    grading = bool(scheme) and (scheme.get("grading") or "none") != "none"
+    warnings: list[PublishWarning] = []
+    missing = []
+    for r in rows:
+        lacks = []
+        if r.rank is None:
+            lacks.append(_("无排名"))
+        if grading and r.grade is None:
+            lacks.append(_("无等次"))
+        if (r.detail or {}).get("unreliable"):
+            lacks.append(_("结果不可靠"))
+        if lacks:
+            why = "、".join(labels.label("flag", f) for f in (r.flags or []))
+            missing.append(f"{_unit_label(r)}：{'、'.join(lacks)}" + (f"（{why}）" if why else ""))
+    if missing:
+        warnings.append(PublishWarning("ungraded", _("%(n)d 个单位没有排名或等次，或结果不可靠（样本不足、待定）", n=len(missing)),
+                                 missing))
+    overridden = []
+    for r in rows:
+        override = _overrides(snapshot, r)
+        if override:
+            reason = _reason_of(override)
+            overridden.append(_unit_label(r) + (_("：%(r)s", r=reason) if reason else ""))
+    if overridden:
+        warnings.append(PublishWarning("override", _("%(n)d 个单位的结论由分析人员人工改定", n=len(overridden)),
+                                 overridden))
+    sanctioned = [_unit_label(r) for r in rows if r.grade == SANCTION_GRADE]
+    if sanctioned:
+        warnings.append(PublishWarning("sanction", _("%(n)d 个单位被评为%(g)s（公开的惩戒性等次）", n=len(sanctioned),
+                                                 g=labels.label("grade", SANCTION_GRADE)), sanctioned))
+    by_flag: dict[str, list[str]] = {}
+    for r in rows:
+        for f in r.flags or []:
+            by_flag.setdefault(f, []).append(_unit_label(r))
+    for f, units in sorted(by_flag.items()):
+        warnings.append(PublishWarning("flag", _("标记“%(f)s”：%(n)d 个单位", f=labels.label("flag", f), n=len(units)),
+                                 units))
+    replaces = None
+    if snapshot.status != SnapshotStatus.OFFICIAL:
+        replaces = session.scalar(select(Snapshot).where(Snapshot.campaign_id == snapshot.campaign_id,
+                                                         Snapshot.status == SnapshotStatus.OFFICIAL,
+                                                         Snapshot.id != snapshot.id)
+                                  .order_by(Snapshot.id.desc()).limit(1))
+    return Review(snapshot=snapshot, campaign=campaign, units=len(rows), public_allowed=bool(campaign.public_results),
+                  replaces=replaces, warnings=warnings)
+
+
+def publish(session: Session, snapshot: Snapshot, user: User | None, public: bool = False,
+            reason: str | None = None) -> Snapshot:
+    """Make the snapshot the campaign's official result.
+
+    When the campaign already has an official snapshot this is a *correction*: ``reason`` is
+    required, stored on the new snapshot (``corrects_id``, ``correction_reason``) and the old
+    one is superseded (it stays in the archive). Audited as ``results.publish`` or
+    ``results.correct``. Callers show :func:`review` and ask for confirmation first.
+    """
     if snapshot.status == SnapshotStatus.SUPERSEDED:
         raise ResultsError(_("已被替代的结果不能再发布，请重新计算。"))
     campaign = session.get(Campaign, snapshot.campaign_id)
@@ -395,21 +513,42 @@ def publish(session: Session, snapshot: Snapshot, user: User | None, public: boo
         raise ResultsError(_("该评议活动未开启“向公众公布结果”，不能公开。"))
     if snapshot.status == SnapshotStatus.OFFICIAL:
         return set_public(session, snapshot, user, public) if public != snapshot.public else snapshot
-    replaced = []
-    for other in session.scalars(select(Snapshot).where(Snapshot.campaign_id == snapshot.campaign_id,
-                                                       Snapshot.status == SnapshotStatus.OFFICIAL,
-                                                       Snapshot.id != snapshot.id)):
+    replaced = list(session.scalars(select(Snapshot).where(Snapshot.campaign_id == snapshot.campaign_id,
+                                                          Snapshot.status == SnapshotStatus.OFFICIAL,
+                                                          Snapshot.id != snapshot.id)
+                                    .order_by(Snapshot.id.desc())))
+    reason = (reason or "").strip()
+    if replaced and not reason:
+        raise ResultsError(_("本活动已有正式结果 #%(id)d：发布新结果即为更正，必须填写更正原因。", id=replaced[0].id))
+    if len(reason) > 1000:
+        raise ResultsError(_("更正原因不能超过 1000 字。"))
+    was_public = any(other.public for other in replaced)
+    for other in replaced:
         other.status = SnapshotStatus.SUPERSEDED
         other.public = False
-        replaced.append(other.id)
     snapshot.status = SnapshotStatus.OFFICIAL
     snapshot.published_at = utcnow()
     snapshot.published_by_id = getattr(user, "id", None)
     snapshot.public = bool(public)
-    record(session, user, "results.publish", snapshot,
-           _("发布了“%(t)s”（%(p)s）的结果 #%(id)d 为正式结果", t=campaign.title, p=snapshot.period, id=snapshot.id),
-           campaign_id=campaign.id, superseded=replaced, public=bool(public))
+    if replaced:
+        snapshot.corrects_id = replaced[0].id
+        snapshot.correction_reason = reason
+        record(session, user, "results.correct", snapshot,
+               _("以结果 #%(id)d 更正了“%(t)s”（%(p)s）的正式结果 #%(old)d：%(r)s", id=snapshot.id, t=campaign.title,
+                 p=snapshot.period, old=replaced[0].id, r=reason),
+               campaign_id=campaign.id, superseded=[o.id for o in replaced], reason=reason, public=bool(public),
+               was_public=was_public)
+    else:
+        record(session, user, "results.publish", snapshot,
+               _("发布了“%(t)s”（%(p)s）的结果 #%(id)d 为正式结果", t=campaign.title, p=snapshot.period, id=snapshot.id),
+               campaign_id=campaign.id, superseded=[], public=bool(public))
     return snapshot
+
+
+def corrected_by(session: Session, snapshot: Snapshot) -> Snapshot | None:
+    """The snapshot that corrected this one (an official result replaced with a reason), if any."""
+    return session.scalar(select(Snapshot).where(Snapshot.corrects_id == snapshot.id)
+                          .order_by(Snapshot.id.desc()).limit(1))
 
 
 def set_public(session: Session, snapshot: Snapshot, user: User | None, public: bool) -> Snapshot:
