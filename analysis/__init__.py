@@ -25,7 +25,7 @@ Rankings with uncertainty: :func:`rank_intervals`, :func:`compare_estimates`,
 from analysis.answers import Answers
 from analysis.calibration import RakeReport
 from analysis.cells import DEFAULT_MIN_CELL_N, CellCollapse, collapse_cells
-from analysis.ci import korn_graubard_ci, normal_ci, share_n_eff, wilson_ci
+from analysis.ci import bounded_ci, korn_graubard_ci, normal_ci, share_n_eff, wilson_ci
 from analysis.design import CalibrationError, Design, Estimate, ShareEstimate
 from analysis.params import DEFAULT_SCORES, Params
 from analysis.ranking import (
@@ -70,6 +70,7 @@ __all__ = [
     "RankIntervals",
     "ShareEstimate",
     "UnitWeights",
+    "bounded_ci",
     "clearly_ordered",
     "collapse_cells",
     "compare_estimates",
