@@ -72,6 +72,7 @@ def unit_row(row: SnapshotRow, unit: Unit, category: Category | None, snapshot: 
         "index_se": row.index_se,
         "index_ci": [row.index_lo, row.index_hi],
         "satisfied_rate": row.satisfied_rate,
+        "satisfied_rate_se": row.satisfied_rate_se,
         "satisfied_rate_ci": d.get("satisfied_rate_ci"),
         "n": row.n,
         "n_eff": row.n_eff,

@@ -48,12 +48,12 @@ def unit_table(session: Session, snapshot: Snapshot) -> tuple[list[str], list[li
     """Headers, rows and each column's number format of the 单位得分 table (league order)."""
     low, high = _ci_headers(snapshot)
     headers = [_("类别"), _("排名"), _("排名区间"), _("单位代码"), _("单位名称"), _("样本量"), _("有效样本量"),
-               _("满意度指数"), _("标准误"), low, high, _("满意率"), _("满意率下限"),
+               _("满意度指数"), _("标准误"), low, high, _("满意率"), _("满意率标准误"), _("满意率下限"),
                _("满意率上限"), _("不了解比例"), _("民意调查"), _("领导评价"), _("服务对象评价"), _("综合得分"),
                _("折算得分"), _("公众评议得分"), _("等次"), _("等次说明"), _("末位概率"), _("与上期差异"),
                _("差异P值"), _("意见建议数"), _("差评数"), _("标记")]
-    formats = [None, "0", None, None, None, "0", "0.0", SCORE, SCORE, SCORE, SCORE, PERCENT, PERCENT, PERCENT,
-               PERCENT, SCORE, SCORE, SCORE, SCORE, SCORE, SCORE, None, None, PROBABILITY, SCORE, PROBABILITY,
+    formats = [None, "0", None, None, None, "0", "0.0", SCORE, SCORE, SCORE, SCORE, PERCENT, "0.00%", PERCENT,
+               PERCENT, PERCENT, SCORE, SCORE, SCORE, SCORE, SCORE, SCORE, None, None, PROBABILITY, SCORE, PROBABILITY,
                "0", "0", None]
     rows = []
     for table in display.league(session, snapshot):
@@ -65,7 +65,7 @@ def unit_table(session: Session, snapshot: Snapshot) -> tuple[list[str], list[li
             rows.append([
                 table.category.name if table.category else _("未分类"), r.rank, rank_range, entry.unit.code,
                 entry.unit.name, r.n, r.n_eff, r.index, r.index_se, r.index_lo, r.index_hi, r.satisfied_rate,
-                *(d.get("satisfied_rate_ci") or [None, None]), d.get("dont_know_rate"), r.index, d.get("leader"),
+                r.satisfied_rate_se, *(d.get("satisfied_rate_ci") or [None, None]), d.get("dont_know_rate"), r.index, d.get("leader"),
                 service.get("index"), d.get("composite"), d.get("score"), r.component_points, r.grade or "",
                 labels.label("grade_note", d["grade_note"]) if d.get("grade_note") else "", d.get("p_bottom"),
                 trend.get("difference"), trend.get("p_value"), d.get("comments"), d.get("bad_ratings"),
