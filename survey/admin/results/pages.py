@@ -160,6 +160,15 @@ def results_export_raw(snapshot_id: int):
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+@bp.route("/results/snapshots/<int:snapshot_id>/params.json")
+@roles_required(*ANALYSTS)
+def results_export_params(snapshot_id: int):
+    """Every setting of the snapshot: with the long raw export, ``python -m analysis indices --params`` reproduces it."""
+    snapshot = get_or_404(Snapshot, snapshot_id)
+    return Response(exports.params_json(db.session, snapshot), mimetype="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="params-{snapshot.id}.json"'})
+
+
 @bp.route("/results/snapshots/<int:snapshot_id>/targets.json")
 @roles_required(*ANALYSTS)
 def results_export_targets(snapshot_id: int):

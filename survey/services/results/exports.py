@@ -30,6 +30,7 @@ from survey.core import labels
 from survey.core.spreadsheets import safe_cell, to_csv
 from survey.models import Answer, Campaign, Category, Question, RespondentGroup, Snapshot, Unit
 from survey.services.results import display
+from survey.services.results.evaluation import stored_params
 from survey.services.results.loading import DONT_KNOW_CODE, Cutoff, load_pairs
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
@@ -226,6 +227,11 @@ def raw_rows(session: Session, snapshot: Snapshot, long: bool = False, with_text
                 key = (response_id, unit_id)
                 texts[key] = f"{texts[key]}\n{text}" if key in texts else text
     levels = pairs.levels()
+    if long:  # the input of ``python -m analysis``: only the pairs the snapshot weighted and counted
+        params = stored_params(spec["survey"]["params"])
+        channels = list(layout.channels) if "channel" in params.targets else None
+        _answers, used = pairs.answers(layout.group_ids, channels, spec["survey"].get("no_group_code"))
+        levels[~used] = 0
     order = np.random.default_rng(secrets.randbits(64)).permutation(pairs.size)
     sequence = np.empty(pairs.size, dtype=np.int64)
     sequence[order] = np.arange(1, pairs.size + 1)
@@ -266,6 +272,35 @@ def raw_rows(session: Session, snapshot: Snapshot, long: bool = False, with_text
             yield line(values)
 
     return generate()
+
+
+def params_json(session: Session, snapshot: Snapshot) -> bytes:
+    """PARAMS.json of ``python -m analysis indices RAW.csv --params PARAMS.json``: every setting of the snapshot.
+
+    ``params`` is the engine's :meth:`analysis.Params.to_dict` as the snapshot replays it
+    (targets, level scores, question weights, ``min_cell_n`` and ``collapse_into``,
+    trimming, reliability thresholds, confidence level); ``labels`` maps the engine's codes
+    to the labels of the long raw export (group codes, channel names, question codes), in
+    code order. ``scheme`` and ``ranking`` (the 公众评议 component's settings and the rank
+    simulation's seed and number of draws) are carried for the record; the CLI reads
+    ``params`` and ``labels`` only.
+    """
+    spec = snapshot.params
+    survey = spec["survey"]
+    layout = Layout.from_dict(survey["layout"])
+    codes = {g.id: g.code for g in session.scalars(select(RespondentGroup))}
+    campaign = session.get(Campaign, snapshot.campaign_id)
+    data = {
+        "format": "pingyi-params/1",
+        "snapshot": {"id": snapshot.id, "campaign": campaign.short_code, "period": snapshot.period,
+                     "status": snapshot.status.value, "code_version": snapshot.code_version},
+        "params": stored_params(survey["params"]).to_dict(),
+        "labels": {"group": [codes.get(g, str(g)) for g in layout.group_ids], "channel": list(layout.channels),
+                   "question": list(layout.question_codes)},
+        "scheme": spec.get("scheme"),
+        "ranking": spec.get("ranking"),
+    }
+    return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
 
 
 def targets_json(session: Session, snapshot: Snapshot) -> bytes:
