@@ -22,6 +22,7 @@ from survey.models import Campaign, Role, Snapshot, SnapshotStatus, Unit
 from survey.services.accounts.access import visible_unit_ids
 from survey.services.results import display, exports, snapshots
 from survey.services.results.component import SOURCES
+from survey.services.results.evaluation import ranking_settings
 
 ANALYSTS = (Role.ADMIN, Role.ANALYST)
 
@@ -69,6 +70,7 @@ def results_snapshot(snapshot_id: int):
         Status=SnapshotStatus,
         group_names=display.group_targets(db.session, snapshot.params),
         z_value=z_value(snapshot.params["survey"]["params"]["confidence"]),
+        ranking=ranking_settings(snapshot.params),
     )
 
 

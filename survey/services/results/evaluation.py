@@ -21,12 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analysis import IndexResults, Params, compare_estimates, compute_indices
+from analysis.ranking import DEFAULT_SEED
 from survey.models import SnapshotRow
 from survey.services.results import component
 from survey.services.results.loading import Cutoff, PairTable, load_pairs
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
 SPEC_FORMAT = 1
+#: The rank simulation of a new snapshot (``spec["ranking"]``): seed of the generator and number of joint draws.
+RANKING = {"seed": DEFAULT_SEED, "draws": 10_000}
 #: Steps of computing a campaign, for progress bars: cut-off, answers, responses, indices, snapshot stored.
 STEPS = 5
 Progress = Callable[[str, int, int], None]
@@ -93,6 +96,13 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
+
+
+def ranking_settings(spec: dict[str, Any]) -> dict[str, int]:
+    """The rank simulation's seed and number of draws a snapshot stored; one stored before they were
+    stored used the engine's defaults, which are the values returned for it."""
+    stored = spec.get("ranking") or {}
+    return {"seed": int(stored.get("seed", DEFAULT_SEED)), "draws": int(stored.get("draws", 10_000))}
 
 
 def stored_params(data: dict[str, Any]) -> Params:
@@ -222,7 +232,7 @@ def _figures(session: Session, spec: dict[str, Any], results: IndexResults, serv
         estimable=estimable, unreliable=unreliable,
     )
     scheme = spec.get("scheme")
-    comp = component.compute(inputs, scheme, params.confidence)
+    comp = component.compute(inputs, scheme, params.confidence, ranking_settings(spec))
     trend = _trend(session, spec.get("previous_snapshot_id"), units, results)
     return _Figures(results=results, service=service, layout=layout, scheme=scheme, categories=categories,
                   leader=leader, flags=flags, unreliable=unreliable, comp=comp, trend=trend)

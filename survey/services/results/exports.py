@@ -30,7 +30,7 @@ from survey.core import labels
 from survey.core.spreadsheets import safe_cell, to_csv
 from survey.models import Answer, Campaign, Category, Question, RespondentGroup, Snapshot, Unit
 from survey.services.results import display
-from survey.services.results.evaluation import stored_params
+from survey.services.results.evaluation import ranking_settings, stored_params
 from survey.services.results.loading import DONT_KNOW_CODE, Cutoff, load_pairs
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
@@ -139,6 +139,8 @@ def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
         [_("置信水平"), params["confidence"]],
         [_("可靠性阈值"), (f"n≥{params['min_n']}, n_eff≥{params['min_n_eff']:g}, RSE≤{params['max_rse']:g}, "
                           f"不了解≤{params['max_dont_know']:g}")],
+        [_("排名模拟次数"), ranking_settings(spec)["draws"]],
+        [_("排名模拟随机种子"), ranking_settings(spec)["seed"]],
         [_("满意度指数公式"), _("各题加权平均得分 R_q = Σw·y/Σw·x；指数 = Σa_q·R_q / Σa_q（a_q 为题目权重）")],
         [_("满意率公式"), _("（非常满意+满意+基本满意）答案的加权数 ÷ 全部有效答案的加权数；“不了解”不计入")],
         [_("标准误"), _("泰勒线性化，考虑事后分层/迭代加权（与 R survey 包一致）")],
@@ -298,7 +300,7 @@ def params_json(session: Session, snapshot: Snapshot) -> bytes:
         "labels": {"group": [codes.get(g, str(g)) for g in layout.group_ids], "channel": list(layout.channels),
                    "question": list(layout.question_codes)},
         "scheme": spec.get("scheme"),
-        "ranking": spec.get("ranking"),
+        "ranking": ranking_settings(spec),
     }
     return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
 

@@ -1,0 +1,40 @@
+"""Issue 13 item 3 in the app: the rank simulation's seed and draws belong to the snapshot; the overall rate."""
+from __future__ import annotations
+
+import copy
+
+from analysis.ranking import DEFAULT_SEED
+from survey.services.results import component, exports, snapshots
+from survey.services.results.evaluation import evaluate
+
+
+def test_rank_simulation_seed_and_draws_are_stored_and_used(session, computed, monkeypatch):
+    snapshot = computed.snapshot
+    assert snapshot.params["ranking"] == {"seed": DEFAULT_SEED, "draws": 10_000}
+    stored = {r.unit_id: r.detail["p_bottom"] for r in snapshot.rows}
+    spec = copy.deepcopy(snapshot.params)
+    assert {r.unit_id: r.detail["p_bottom"] for r in evaluate(session, spec).rows} == stored
+    legacy = {k: v for k, v in spec.items() if k != "ranking"}  # stored before the seed was: the defaults
+    assert {r.unit_id: r.detail["p_bottom"] for r in evaluate(session, legacy).rows} == stored
+    calls = []
+    real = component.rank_intervals
+    monkeypatch.setattr(component, "rank_intervals", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
+    spec["ranking"] = {"seed": 3, "draws": 40}
+    fewer = {r.unit_id: r.detail["p_bottom"] for r in evaluate(session, spec).rows}
+    assert calls and all(kw["seed"] == 3 and kw["n_sim"] == 40 for kw in calls)
+    assert all(p is None or float(p * 40).is_integer() for p in fewer.values())
+    params = dict(exports.parameter_rows(session, snapshot))
+    assert params["排名模拟次数"] == 10_000 and params["排名模拟随机种子"] == DEFAULT_SEED
+
+
+def test_page_shows_the_snapshots_draws_not_a_constant(session, computed, client, auth, monkeypatch):
+    auth.login_as("analyst")
+    snapshot = computed.snapshot
+    url = f"/admin/results/snapshots/{snapshot.id}"
+    assert f"模拟 10000 次得出（随机种子 {DEFAULT_SEED}" in client.get(url).get_data(as_text=True)
+    monkeypatch.setattr(snapshots, "RANKING", {"seed": 11, "draws": 2500})
+    other = snapshots.compute_snapshot(session, computed.campaign, None)
+    session.commit()
+    assert other.params["ranking"] == {"seed": 11, "draws": 2500}
+    assert "模拟 2500 次得出（随机种子 11" in client.get(f"/admin/results/snapshots/{other.id}").get_data(as_text=True)
+    assert f"模拟 10000 次得出（随机种子 {DEFAULT_SEED}" in client.get(url).get_data(as_text=True)
