@@ -47,6 +47,7 @@ from analysis.satisfaction import (
     IndexResults,
     QuestionResults,
     compute_indices,
+    overall_rate,
 )
 from analysis.weighting import UnitWeights, compute_weights
 
@@ -80,6 +81,7 @@ __all__ = [
     "intervals_overlap",
     "korn_graubard_ci",
     "normal_ci",
+    "overall_rate",
     "overlap_matrix",
     "pairwise_probabilities",
     "rank_intervals",

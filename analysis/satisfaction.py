@@ -115,6 +115,9 @@ class IndexResults:
     不了解); ``n_eff`` is Kish's and ``deff`` = n / n_eff.  Estimates are NaN
     where they cannot be computed, and for every field but ``n`` when raking
     did not converge.  ``flags`` is a bit mask over :data:`FLAGS`.
+    ``answers_weight`` is Σ w t, the weighted number of answers (the
+    denominator of 满意率), which pools unit rates into an overall one
+    (:func:`overall_rate`).
     ``cells`` says, per weighting margin, how each unit's thin cells were
     collapsed (:class:`~analysis.cells.CellCollapse`); ``unweighted`` marks
     the units left with design weights only because no margin kept two cells.
@@ -134,6 +137,7 @@ class IndexResults:
     satisfied_rate_ci_low: np.ndarray
     satisfied_rate_ci_high: np.ndarray
     dont_know_rate: np.ndarray
+    answers_weight: np.ndarray
     rake_converged: np.ndarray
     rake_iterations: np.ndarray
     rake_max_error: np.ndarray
@@ -286,6 +290,7 @@ def estimate(sample: Sample, weights: UnitWeights, params: Params) -> IndexResul
         "satisfied_rate": rate,
         "satisfied_rate_se": rate_se,
         "dont_know_rate": 1.0 - safe_divide(answers_w, asked_w),
+        "answers_weight": np.where(answers_w > 0, answers_w, np.nan),
     }
     unit_values["index_ci_low"], unit_values["index_ci_high"] = bounded_ci(index, index_se, level, *score_range)
     unit_values["satisfied_rate_ci_low"], unit_values["satisfied_rate_ci_high"] = rate_ci
@@ -311,6 +316,23 @@ def estimate(sample: Sample, weights: UnitWeights, params: Params) -> IndexResul
         cells=weights.cells,
         unweighted=weights.unweighted,
     )
+
+
+def overall_rate(results: IndexResults, rows: np.ndarray | None = None) -> float:
+    """满意率 over all units (or the ``rows`` given), each unit's answers weighted as in its own rate.
+
+    SR = Σ_u Σ_i w_ui s_i / Σ_u Σ_i w_ui t_i = Σ_u SR_u A_u / Σ_u A_u, with
+    A_u = Σ_i w_ui t_i (``answers_weight``): within a unit the respondents carry
+    their calibrated weights (the group targets), and since a unit's weights
+    sum to its number of respondents, units count in proportion to their
+    respondents.  Units without an estimate are left out; NaN when none has one.
+    """
+    rate, weight = results.satisfied_rate, results.answers_weight
+    if rows is not None:
+        rate, weight = rate[rows], weight[rows]
+    ok = np.isfinite(rate) & np.isfinite(weight)
+    total = weight[ok].sum()
+    return float((rate[ok] * weight[ok]).sum() / total) if total > 0 else float("nan")
 
 
 def _composite(q_mean: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis import Answers, Params, bounded_ci, compute_indices
+from analysis import Answers, Params, bounded_ci, compute_indices, overall_rate
 
 # R 4.x, survey 4.1.1, to 17 digits:
 #   d <- data.frame(y = c(0,25,50,75,100,100,100,75,100,100)/100, g = c(1,1,1,1,2,2,2,2,2,2), w = 1)
@@ -77,3 +77,17 @@ def test_rate_at_zero_counts_only_respondents_who_answered() -> None:
     r = compute_indices(answers, Params(targets={"group": (0.5, 0.5)}))
     assert r.satisfied_rate[0] == 0.0 and r.satisfied_rate_ci_low[0] == 0.0
     assert r.satisfied_rate_ci_high[0] == pytest.approx(1 - 0.025 ** (1 / 10), rel=1e-12)
+
+
+def test_overall_rate_pools_the_units_weighted_answers() -> None:
+    # unit 1: group 0 (2 respondents) all satisfied, group 1 (2) none; targets 0.25 / 0.75 -> rate 0.25.
+    # unit 2: 2 respondents of group 0, satisfied, one of them answered two questions.
+    answers = Answers(respondent=np.array([1, 2, 3, 4, 5, 6, 6]), unit=np.array([1, 1, 1, 1, 2, 2, 2]),
+                      question=np.array([0, 0, 0, 0, 0, 0, 1]), level=np.array([5, 4, 1, 2, 5, 5, 4.0]),
+                      margins={"group": np.array([0, 0, 1, 1, 0, 0, 0])})
+    r = compute_indices(answers, Params(targets={"group": (0.25, 0.75)}, min_cell_n=1))
+    np.testing.assert_allclose(r.satisfied_rate, [0.25, 1.0])
+    np.testing.assert_allclose(r.answers_weight, [4.0, 3.0])  # weights sum to n; unit 2 has 3 answers
+    assert overall_rate(r) == pytest.approx((0.25 * 4 + 1.0 * 3) / 7)  # the unweighted share would be 5/7
+    assert overall_rate(r, np.array([0])) == pytest.approx(0.25)
+    assert np.isnan(overall_rate(r, np.array([], dtype=np.intp)))

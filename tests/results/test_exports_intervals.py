@@ -38,3 +38,27 @@ def test_page_shows_the_snapshots_draws_not_a_constant(session, computed, client
     assert other.params["ranking"] == {"seed": 11, "draws": 2500}
     assert "模拟 2500 次得出（随机种子 11" in client.get(f"/admin/results/snapshots/{other.id}").get_data(as_text=True)
     assert f"模拟 10000 次得出（随机种子 {DEFAULT_SEED}" in client.get(url).get_data(as_text=True)
+
+
+def test_headline_overall_rate_is_weighted_and_the_unweighted_one_is_labelled(session, computed, client, auth):
+    from analysis import overall_rate
+    from survey.services.results import api_payloads
+
+    snapshot = computed.snapshot
+    summary = snapshot.summary
+    rows = [r for r in snapshot.rows if r.satisfied_rate is not None]
+    # the engine's pooled rate: each unit's rate by its weighted answers (the post-stratified weights sum to n)
+    assert summary["overall_satisfied_rate_weighted"] is not None
+    assert summary["overall_satisfied_rate"] == summary["satisfied_answers"] / summary["answers"]
+    assert min(r.satisfied_rate for r in rows) <= summary["overall_satisfied_rate_weighted"] <= max(
+        r.satisfied_rate for r in rows)
+    assert callable(overall_rate)
+    meta = api_payloads.snapshot_meta(snapshot, computed.campaign)
+    assert meta["overall_satisfied_rate"] == summary["overall_satisfied_rate_weighted"]
+    assert meta["overall_satisfied_rate_unweighted"] == summary["overall_satisfied_rate"]
+    auth.login_as("analyst")
+    html = client.get(f"/admin/results/snapshots/{snapshot.id}").get_data(as_text=True)
+    assert "总体满意率（加权）" in html and "未加权 " in html
+    # a snapshot stored before the weighted rate existed: the API says null, the page labels it unweighted
+    legacy = {k: v for k, v in summary.items() if k != "overall_satisfied_rate_weighted"}
+    assert api_payloads.overall_rates(legacy) == (None, summary["overall_satisfied_rate"])

@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analysis import IndexResults, Params, compare_estimates, compute_indices
+from analysis import IndexResults, Params, compare_estimates, compute_indices, overall_rate
 from analysis.ranking import DEFAULT_SEED
 from survey.models import SnapshotRow
 from survey.services.results import component
@@ -96,6 +96,13 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
+
+
+def overall_rates(summary: dict[str, Any] | None) -> tuple[float | None, float | None]:
+    """(weighted, unweighted) 总体满意率 of a snapshot's summary; weighted is None for a snapshot stored
+    before it was computed (``overall_satisfied_rate`` has always been the unweighted share of answers)."""
+    summary = summary or {}
+    return summary.get("overall_satisfied_rate_weighted"), summary.get("overall_satisfied_rate")
 
 
 def ranking_settings(spec: dict[str, Any]) -> dict[str, int]:
@@ -210,7 +217,10 @@ def _assemble(session: Session, spec: dict[str, Any], results: IndexResults, ser
     figures = _figures(session, spec, results, service, layout, params)
     tallies = _tally(pairs, used, results.units, int(spec["bad_level_max"]))
     rows = [_unit_result(figures, tallies, i, unit_id) for i, unit_id in enumerate(results.units.tolist())]
-    return rows, _summary(pairs, used, tallies, params, figures.comp, results.units.size)
+    summary = _summary(pairs, used, tallies, params, figures.comp, results.units.size)
+    if spec.get("overall_rate") == "weighted":  # stored since the weighted rate exists; older specs replay without
+        summary["overall_satisfied_rate_weighted"] = clean(overall_rate(results))
+    return rows, summary
 
 
 def _figures(session: Session, spec: dict[str, Any], results: IndexResults, service: IndexResults | None,
@@ -335,6 +345,7 @@ def _summary(pairs: PairTable, used: np.ndarray, tallies: _Tallies, params: Para
         "answers": int(valid_answers.size),
         "dont_know_answers": int((counted == 6).sum()),
         "satisfied_answers": satisfied,
+        # unweighted: the share of all counted answers (the headline is overall_satisfied_rate_weighted)
         "overall_satisfied_rate": satisfied / valid_answers.size if valid_answers.size else None,
         "comments": int(tallies.comments.sum()),
         "bad_ratings": int(tallies.bad.sum()),

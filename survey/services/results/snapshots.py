@@ -251,6 +251,7 @@ def build_spec(session: Session, campaign: Campaign, include_flagged: bool | Non
         "service": service,
         "scheme": scheme_settings,
         "ranking": dict(RANKING),
+        "overall_rate": "weighted",
         "previous_snapshot_id": previous.id if previous else None,
         "bad_level_max": int(settings.get(session, settings.BAD_LEVEL_MAX)),
     }
