@@ -32,7 +32,7 @@ import numpy as np
 from analysis import calibration
 from analysis.answers import Answers, Sample, build_sample
 from analysis.cells import CellCollapse
-from analysis.ci import bounded_ci, kish_n_eff, korn_graubard_ci, share_n_eff, wilson_ci
+from analysis.ci import bounded_ci, kish_n_eff, korn_graubard_ci, normal_ci, share_n_eff, wilson_ci
 from analysis.design import stratified_variance
 from analysis.params import Params
 from analysis.segments import Segments, safe_divide
@@ -262,11 +262,17 @@ def estimate(sample: Sample, weights: UnitWeights, params: Params) -> IndexResul
 
     level = params.confidence
     score_range = (min(params.scores), max(params.scores))
+
+    def mean_ci(estimate: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if params.index_ci == "normal":
+            return normal_ci(estimate, se, level)
+        return bounded_ci(estimate, se, level, *score_range)
     n_answered = units.sum(x).astype(np.int64)
     q_n_eff = share_n_eff(q_share, q_share_se**2, n_answered)
     # Where p(1-p)/Var is undefined (a rate of 0 or 1) the effective n is the number of
     # respondents, not of answers: one respondent's answers are not independent draws.
-    rate_n_eff = share_n_eff(rate, rate_se**2, units.sum(t_i > 0))
+    bound_n = units.sum(t_i > 0) if params.share_n_at_bounds == "respondents" else units.sum(t_i)
+    rate_n_eff = share_n_eff(rate, rate_se**2, bound_n)
     rate_ci = (korn_graubard_ci if params.share_ci == "korn-graubard" else wilson_ci)(rate, rate_n_eff, level)
     asked_w = units.sum(w * sample.asked.sum(axis=0))
     n_eff = kish_n_eff(w, units)
@@ -275,7 +281,7 @@ def estimate(sample: Sample, weights: UnitWeights, params: Params) -> IndexResul
         n_answered,
         q_mean,
         q_mean_se,
-        *bounded_ci(q_mean, q_mean_se, level, *score_range),
+        *mean_ci(q_mean, q_mean_se),
         q_share,
         q_share_se,
         *korn_graubard_ci(q_share, q_n_eff, level),
@@ -292,7 +298,7 @@ def estimate(sample: Sample, weights: UnitWeights, params: Params) -> IndexResul
         "dont_know_rate": 1.0 - safe_divide(answers_w, asked_w),
         "answers_weight": np.where(answers_w > 0, answers_w, np.nan),
     }
-    unit_values["index_ci_low"], unit_values["index_ci_high"] = bounded_ci(index, index_se, level, *score_range)
+    unit_values["index_ci_low"], unit_values["index_ci_high"] = mean_ci(index, index_se)
     unit_values["satisfied_rate_ci_low"], unit_values["satisfied_rate_ci_high"] = rate_ci
     flags = _flags(n, a_sum, unit_values, weights, params)
     # Raking that did not converge gives no calibrated weights: withhold every estimate.

@@ -91,3 +91,20 @@ def test_overall_rate_pools_the_units_weighted_answers() -> None:
     assert overall_rate(r) == pytest.approx((0.25 * 4 + 1.0 * 3) / 7)  # the unweighted share would be 5/7
     assert overall_rate(r, np.array([0])) == pytest.approx(0.25)
     assert np.isnan(overall_rate(r, np.array([], dtype=np.intp)))
+
+
+def test_legacy_settings_give_the_old_intervals() -> None:
+    n = 30
+    answers = Answers(respondent=np.repeat(np.arange(n), 3), unit=np.ones(3 * n, dtype=np.int64),
+                      question=np.tile([0, 1, 2], n), level=np.full(3 * n, 5.0),
+                      margins={"group": np.repeat(np.arange(n) % 2, 3)})
+    old = Params(targets={"group": (0.5, 0.5)}, index_ci="normal", share_n_at_bounds="answers")
+    r = compute_indices(answers, old)
+    assert r.satisfied_rate_ci_low[0] == pytest.approx(0.025 ** (1 / 90), rel=1e-12)  # 0.976: 90 answers
+    five = one_question([5, 5, 5, 5, 1], [0, 0, 1, 1, 1])
+    r = compute_indices(five, Params(targets={"group": (0.5, 0.5)}, min_cell_n=1, index_ci="normal"))
+    assert r.index_ci_high[0] == pytest.approx(r.index[0] + 1.959963984540054 * r.index_se[0]) and r.index_ci_high[0] > 100
+    with pytest.raises(ValueError, match="index_ci must be one of"):
+        Params(targets={"group": (1.0,)}, index_ci="probit")
+    with pytest.raises(ValueError, match="share_n_at_bounds must be one of"):
+        Params(targets={"group": (1.0,)}, share_n_at_bounds="rows")

@@ -62,3 +62,22 @@ def test_headline_overall_rate_is_weighted_and_the_unweighted_one_is_labelled(se
     # a snapshot stored before the weighted rate existed: the API says null, the page labels it unweighted
     legacy = {k: v for k, v in summary.items() if k != "overall_satisfied_rate_weighted"}
     assert api_payloads.overall_rates(legacy) == (None, summary["overall_satisfied_rate"])
+
+
+def test_a_snapshot_stored_before_honest_intervals_replays_as_computed(session, computed):
+    from analysis import normal_ci
+    from survey.services.results.evaluation import stored_params
+
+    spec = copy.deepcopy(computed.snapshot.params)
+    current = spec["survey"]["params"]
+    assert current["index_ci"] == "logit" and current["share_n_at_bounds"] == "respondents"
+    assert stored_params(current).index_ci == "logit"
+    for key in ("index_ci", "share_n_at_bounds"):
+        del current[key]
+    legacy = stored_params(current)
+    assert legacy.index_ci == "normal" and legacy.share_n_at_bounds == "answers"
+    rows = [r for r in evaluate(session, spec).rows if r.index_se]
+    assert rows
+    for row in rows:  # the old symmetric interval, as such a snapshot stored it
+        low, high = normal_ci(row.index, row.index_se, legacy.confidence)
+        assert (row.index_lo, row.index_hi) == (float(low), float(high))

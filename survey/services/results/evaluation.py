@@ -112,10 +112,19 @@ def ranking_settings(spec: dict[str, Any]) -> dict[str, int]:
     return {"seed": int(stored.get("seed", DEFAULT_SEED)), "draws": int(stored.get("draws", 10_000))}
 
 
+#: What a setting meant before the snapshot stored it: a stored snapshot replays as it was computed.
+LEGACY_PARAMS = {
+    "min_cell_n": 1,  # before thin cells were collapsed: the raw cells
+    "index_ci": "normal",  # before the logit interval: index ± z SE
+    "share_n_at_bounds": "answers",  # before: 满意率 of 0 or 1 took the number of answers as its n
+}
+
+
 def stored_params(data: dict[str, Any]) -> Params:
-    """The engine parameters a snapshot stored. A snapshot stored before thin cells were collapsed
-    has no ``min_cell_n``: it was computed on the raw cells, so it replays with collapsing off."""
-    return Params.from_dict({"min_cell_n": 1, **data})
+    """The engine parameters a snapshot stored. A snapshot stored before a setting existed replays with the
+    behaviour it was computed with (:data:`LEGACY_PARAMS`): e.g. one without ``min_cell_n`` was computed on the
+    raw cells, so it replays with collapsing off."""
+    return Params.from_dict({**LEGACY_PARAMS, **data})
 
 
 def _indices(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray,
