@@ -90,7 +90,7 @@ thin cells
 
 output (CSV, one row per unit, full-precision numbers, empty = not estimable)
   unit, n (respondents), n_eff (Kish), index, index_se, satisfied_rate,
-  satisfied_rate_se, index_ci_low/high (95% normal), satisfied_rate_ci_low/high
+  satisfied_rate_se, index_ci_low/high (95%, logit: within the scores), satisfied_rate_ci_low/high
   (95% Korn-Graubard), dont_know_rate (weighted share of 不了解 answers),
   flags, ;-separated (default thresholds in brackets):
 {}
