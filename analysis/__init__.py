@@ -25,7 +25,7 @@ Rankings with uncertainty: :func:`rank_intervals`, :func:`compare_estimates`,
 from analysis.answers import Answers
 from analysis.calibration import RakeReport
 from analysis.cells import DEFAULT_MIN_CELL_N, CellCollapse, collapse_cells
-from analysis.ci import korn_graubard_ci, normal_ci, share_n_eff, wilson_ci
+from analysis.ci import bounded_ci, korn_graubard_ci, normal_ci, share_n_eff, wilson_ci
 from analysis.design import CalibrationError, Design, Estimate, ShareEstimate
 from analysis.params import DEFAULT_SCORES, Params
 from analysis.ranking import (
@@ -47,6 +47,7 @@ from analysis.satisfaction import (
     IndexResults,
     QuestionResults,
     compute_indices,
+    overall_rate,
 )
 from analysis.weighting import UnitWeights, compute_weights
 
@@ -70,6 +71,7 @@ __all__ = [
     "RankIntervals",
     "ShareEstimate",
     "UnitWeights",
+    "bounded_ci",
     "clearly_ordered",
     "collapse_cells",
     "compare_estimates",
@@ -79,6 +81,7 @@ __all__ = [
     "intervals_overlap",
     "korn_graubard_ci",
     "normal_ci",
+    "overall_rate",
     "overlap_matrix",
     "pairwise_probabilities",
     "rank_intervals",

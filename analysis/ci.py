@@ -1,7 +1,11 @@
 """Confidence intervals and effective sample sizes.
 
-* means and indices: normal intervals ``estimate ± z * SE`` (R ``confint`` on
-  ``svymean``/``svyratio``, whose default is ``df = Inf``);
+* means and indices on a bounded score scale: the logit interval on the
+  estimate rescaled to 0–1 (:func:`bounded_ci`), as R's ``svyciprop(method =
+  "logit", df = Inf)`` does for a proportion, so the interval never leaves the
+  scale; plain normal intervals ``estimate ± z * SE`` (:func:`normal_ci`, R
+  ``confint`` on ``svymean``/``svyratio`` with ``df = Inf``) for unbounded
+  quantities;
 * shares: Korn–Graubard (R ``svyciprop(method = "beta")``) and Wilson, both
   with the design-based effective sample size ``n* = p (1 - p) / Var(p)``.
   When that is undefined (``p`` is 0 or 1, or the variance is 0) the number of
@@ -35,6 +39,38 @@ def normal_ci(estimate: np.ndarray, se: np.ndarray, level: float) -> tuple[np.nd
     z = z_value(level)
     estimate, se = np.asarray(estimate, dtype=np.float64), np.asarray(se, dtype=np.float64)
     return estimate - z * se, estimate + z * se
+
+
+def bounded_ci(
+    estimate: np.ndarray, se: np.ndarray, level: float, low: float, high: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """An interval for an estimate bounded by ``low`` and ``high`` (a mean of scores) that stays within them.
+
+    The estimate is rescaled to p = (estimate - low) / (high - low), its SE to
+    se_p = SE / (high - low); the interval is the normal one on the logit scale,
+    logit(p) ± z * se_p / (p (1 - p)) (the delta method), mapped back:
+    low + (high - low) * expit(·).  This is R's ``svyciprop(method = "logit",
+    df = Inf)`` applied to the rescaled estimate; the interval is asymmetric
+    near the ends of the scale and never crosses them.  At an end of the scale
+    (p = 0 or 1, where the logit is infinite) the normal interval is truncated
+    to [low, high] instead (it is the point itself when, as there, SE = 0);
+    so is every interval of a scale whose scores are all equal.
+    """
+    z = z_value(level)
+    estimate, se = np.broadcast_arrays(np.asarray(estimate, dtype=np.float64), np.asarray(se, dtype=np.float64))
+    width = high - low
+    if not width > 0:  # every level scores the same: nothing varies, truncation only
+        return np.clip(estimate - z * se, low, high), np.clip(estimate + z * se, low, high)
+    p = (estimate - low) / width
+    inside = (p > 0) & (p < 1) & np.isfinite(se)
+    q = np.where(inside, p, 0.5)
+    centre = np.log(q / (1 - q))
+    half = z * np.where(inside, se, 0.0) / width / (q * (1 - q))
+    logit_low = low + width * special.expit(centre - half)
+    logit_high = low + width * special.expit(centre + half)
+    clipped_low = np.clip(estimate - z * se, low, high)
+    clipped_high = np.clip(estimate + z * se, low, high)
+    return np.where(inside, logit_low, clipped_low), np.where(inside, logit_high, clipped_high)
 
 
 def kish_n_eff(w: np.ndarray, segments: Segments) -> np.ndarray:

@@ -69,6 +69,18 @@ input
                  its target (at most 1000 cycles); a unit that does not get
                  there keeps its row, values empty, flag rake_not_converged.
 
+PARAMS.json (--params, instead of --targets and the options below)
+  The params.json a Pingyi result exports beside its long raw CSV:
+    {{"params": {{"method": ..., "scores": [...], "question_weights": [...],
+                "targets": {{"group": [...]}}, "min_cell_n": 5, ...}},
+     "labels": {{"group": ["QY", ...], "channel": [...], "question": ["Q1", ...]}}}}
+  "params" is every engine setting (analysis.Params.to_dict: targets, level
+  scores, question weights, thin-cell rule, trimming, flag thresholds,
+  confidence level); "labels" names the codes 0, 1, ... of each margin and of
+  the questions. With it the CLI reproduces the published indices and SEs.
+  Giving --targets, --method, --scores, --question-weights, --min-cell-n or
+  --collapse as well is an error: the file already decides them.
+
 thin cells
   In each unit, a group (or raked margin level) with fewer than --min-cell-n
   respondents (default 5) is merged before weighting: into the cell --collapse
@@ -78,13 +90,14 @@ thin cells
 
 output (CSV, one row per unit, full-precision numbers, empty = not estimable)
   unit, n (respondents), n_eff (Kish), index, index_se, satisfied_rate,
-  satisfied_rate_se, index_ci_low/high (95% normal), satisfied_rate_ci_low/high
+  satisfied_rate_se, index_ci_low/high (95%, logit: within the scores), satisfied_rate_ci_low/high
   (95% Korn-Graubard), dont_know_rate (weighted share of 不了解 answers),
   flags, ;-separated (default thresholds in brackets):
 {}
 
 examples
   python -m analysis indices responses.csv --targets targets.json
+  python -m analysis indices raw-long.csv --params params.json
   python -m analysis indices responses.csv --targets targets.json \\
       --method rake --question-weights Q1=2,Q3=0.5 -o indices.csv
 
@@ -131,31 +144,37 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     indices.add_argument("responses", metavar="RESPONSES.csv", help="answers in long format")
-    indices.add_argument("--targets", metavar="TARGETS.json", required=True, help="target shares of each margin")
+    indices.add_argument("--targets", metavar="TARGETS.json", help="target shares of each margin")
+    indices.add_argument(
+        "--params",
+        metavar="PARAMS.json",
+        help="every setting of a published result (the params.json export): targets, scores, question weights, "
+        "thin-cell rule, trimming, thresholds; replaces --targets and the options below",
+    )
     indices.add_argument(
         "--method",
         choices=("poststratify", "rake"),
-        default="poststratify",
+        default=None,
         help="post-stratify by group (default), or rake on every key of TARGETS.json that names a column",
     )
     indices.add_argument(
         "--scores",
         type=_scores,
-        default=(0.0, 25.0, 50.0, 75.0, 100.0),
+        default=None,
         metavar="S1,S2,...",
         help="score of level 1,2,... (default 0,25,50,75,100); their number is the number of levels",
     )
     indices.add_argument(
         "--question-weights",
         type=_question_weights,
-        default={},
+        default=None,
         metavar="Q=W,...",
         help="weights of questions in the index, e.g. Q1=2,Q3=0.5 (others 1)",
     )
     indices.add_argument(
         "--min-cell-n",
         type=_min_cell_n,
-        default=DEFAULT_MIN_CELL_N,
+        default=None,
         metavar="N",
         help=f"collapse a unit's weighting cells with fewer than N respondents (default {DEFAULT_MIN_CELL_N}; "
         "1 = never collapse)",
@@ -163,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     indices.add_argument(
         "--collapse",
         type=_collapse_map,
-        default={},
+        default=None,
         metavar="MARGIN:LEVEL=LEVEL,...",
         help="where a thin cell goes, e.g. group:政协委员=人大代表,group:人大代表=企业 "
         "(MARGIN: may be left out for group); thin cells without one pool with the smallest cells",
@@ -175,8 +194,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options that PARAMS.json settles; giving one with --params is a conflict, not an override.
+PARAMS_OPTIONS = {"targets": "--targets", "method": "--method", "scores": "--scores",
+                  "question_weights": "--question-weights", "min_cell_n": "--min-cell-n", "collapse": "--collapse"}
+
+
 def run_indices(args: argparse.Namespace) -> int:
     """Read, validate, compute and write the indices."""
+    if args.params is not None:
+        given = [flag for name, flag in PARAMS_OPTIONS.items() if getattr(args, name) is not None]
+        if given:
+            raise InputError(
+                f"{given[0]} conflicts with --params: {args.params} already sets it, so the result would no longer "
+                "be the published one; leave the option out (or edit a copy of the file)"
+            )
+        params, labels = read_params(args.params)
+        responses = parse_responses(
+            _read_text(args.responses), args.responses, len(params.scores),
+            {m: labels[m] for m in params.weighting_margins()}, labels["question"],
+        )
+        results = compute_indices(responses.answers, params, n_questions=len(labels["question"]))
+        return _write(args, results, responses.units)
+    if args.targets is None:
+        raise InputError("--targets TARGETS.json is required (or --params PARAMS.json)")
+    args.method = args.method or "poststratify"
+    args.scores = args.scores or (0.0, 25.0, 50.0, 75.0, 100.0)
+    args.question_weights = args.question_weights or {}
+    args.min_cell_n = DEFAULT_MIN_CELL_N if args.min_cell_n is None else args.min_cell_n
+    args.collapse = args.collapse or {}
     targets = read_targets(args.targets)
     text = _read_text(args.responses)
     if args.method == "poststratify":
@@ -210,12 +255,16 @@ def run_indices(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise InputError(f"invalid options: {error}") from None
     results = compute_indices(responses.answers, params, n_questions=len(responses.questions))
+    return _write(args, results, responses.units)
+
+
+def _write(args: argparse.Namespace, results: IndexResults, units: list[str]) -> int:
     if args.output is None:
-        write_results(sys.stdout, results, responses.units)
+        write_results(sys.stdout, results, units)
     else:
         try:
             with open(args.output, "w", encoding="utf-8-sig", newline="") as out:
-                write_results(out, results, responses.units)
+                write_results(out, results, units)
         except OSError as error:
             raise InputError(f"{args.output}: cannot write: {error.strerror}") from error
     return 0
@@ -343,6 +392,39 @@ def read_targets(path: str) -> dict[str, dict[str, float]]:
     return shares
 
 
+def read_params(path: str) -> tuple[Params, dict[str, list[str]]]:
+    """Parse PARAMS.json: ``{"params": Params.to_dict(), "labels": {margin: [label of code 0, 1, …],
+    "question": [label of question code 0, 1, …]}, …}`` (other keys are information and ignored)."""
+    text = _read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}:{error.lineno}:{error.colno}: malformed JSON: {error.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("params"), dict) or not isinstance(data.get("labels"), dict):
+        raise InputError(f'{path}:1:1: expected an object with "params" and "labels" (the params.json export)')
+    try:
+        params = Params.from_dict(data["params"])
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{path}: params: {error}") from None
+    labels: dict[str, list[str]] = {}
+    for name, values in data["labels"].items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise InputError(f"{path}: labels.{name}: expected a list of labels")
+        if len(set(values)) != len(values):
+            raise InputError(f"{path}: labels.{name}: a label appears twice")
+        labels[str(name)] = values
+    if "question" not in labels:
+        raise InputError(f'{path}: labels: no "question" list (question codes in the order of question_weights)')
+    if params.question_weights is not None and len(params.question_weights) != len(labels["question"]):
+        raise InputError(f"{path}: labels.question has {len(labels['question'])} questions, "
+                         f"params.question_weights {len(params.question_weights)}")
+    for margin in params.weighting_margins():
+        if len(labels.get(margin, ())) != len(params.targets[margin]):
+            raise InputError(f"{path}: labels.{margin} must name each of the {len(params.targets[margin])} "
+                             f"levels of params.targets.{margin}, in order")
+    return params, labels
+
+
 _JSON_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)|([{}\[\]:,]))')
 
 
@@ -379,8 +461,13 @@ def header_of(text: str) -> list[str]:
     return [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
 
 
-def parse_responses(text: str, path: str, levels: int, margins: dict[str, list[str]]) -> Responses:
+def parse_responses(
+    text: str, path: str, levels: int, margins: dict[str, list[str]], question_order: list[str] | None = None
+) -> Responses:
     """Parse RESPONSES.csv, checking every row; ``margins`` maps a column to its allowed labels (target order).
+
+    Questions are coded in order of appearance, or by their position in
+    ``question_order`` when given (then another question is an input error).
 
     Checks: required columns present; a level 1..levels or 不了解; no empty
     respondent, unit or question; margin labels with a target; a respondent's
@@ -398,7 +485,7 @@ def parse_responses(text: str, path: str, levels: int, margins: dict[str, list[s
     margin_codes = {m: {label: i for i, label in enumerate(labels)} for m, labels in margins.items()}
     respondents: dict[str, int] = {}
     units: dict[str, int] = {}
-    questions: dict[str, int] = {}
+    questions: dict[str, int] = {q: i for i, q in enumerate(question_order or [])}
     seen: dict[tuple[int, int, int], int] = {}
     row_margins: dict[tuple[int, int], tuple[tuple[int, ...], int]] = {}
     columns: dict[str, list[int]] = {name: [] for name in ("respondent", "unit", "question", "level", *margins)}
@@ -426,6 +513,11 @@ def parse_responses(text: str, path: str, levels: int, margins: dict[str, list[s
                     f"(known: {', '.join(known)})"
                 )
             codes.append(code)
+        if question_order is not None and values["question"] not in questions:
+            raise InputError(
+                f"{path}:{line}: column 'question': {values['question']!r} is not one of the parameters' questions "
+                f"({', '.join(question_order)})"
+            )
         r = respondents.setdefault(values["respondent_id"], len(respondents))
         u = units.setdefault(values["unit"], len(units))
         q = questions.setdefault(values["question"], len(questions))

@@ -18,6 +18,8 @@ from analysis.cells import DEFAULT_MIN_CELL_N
 
 METHODS = ("poststratify", "rake", "none")
 SHARE_INTERVALS = ("korn-graubard", "wilson")
+INDEX_INTERVALS = ("logit", "normal")
+SHARE_N_AT_BOUNDS = ("respondents", "answers")
 
 #: Level scores of the five-level scale (level 1 非常不满意 … 5 非常满意): (level - 1) / 4 * 100.
 DEFAULT_SCORES = (0.0, 25.0, 50.0, 75.0, 100.0)
@@ -53,6 +55,14 @@ class Params:
     confidence: level of every confidence interval.
     share_ci: interval for the satisfaction rate (``korn-graubard`` or ``wilson``);
         per-question shares carry both.
+    index_ci: interval of the index and the question means: ``logit`` (default:
+        the logit interval of the estimate rescaled to the score range, which
+        never leaves it; :func:`analysis.ci.bounded_ci`) or ``normal``
+        (estimate ± z SE, as results computed before the logit interval).
+    share_n_at_bounds: effective n of the 满意率 interval where p(1-p)/Var is
+        undefined (a rate of 0 or 1): ``respondents`` (default; 30 respondents
+        all satisfied give a Korn–Graubard lower bound of 0.884) or
+        ``answers`` (as results computed before; 0.976 for 30 × 3 answers).
     min_n, min_n_eff, max_rse, max_dont_know: reliability flag thresholds
         (flag when n < min_n, n_eff < min_n_eff, index SE / index > max_rse,
         不了解 rate > max_dont_know).
@@ -75,6 +85,8 @@ class Params:
     collapse_into: Mapping[str, Mapping[int, int]] = field(default_factory=dict)
     confidence: float = 0.95
     share_ci: str = "korn-graubard"
+    index_ci: str = "logit"
+    share_n_at_bounds: str = "respondents"
     min_n: int = 30
     min_n_eff: float = 30.0
     max_rse: float = 0.30
@@ -140,6 +152,10 @@ class Params:
             raise ValueError("confidence must lie strictly between 0 and 1")
         if self.share_ci not in SHARE_INTERVALS:
             raise ValueError(f"share_ci must be one of {SHARE_INTERVALS}")
+        if self.index_ci not in INDEX_INTERVALS:
+            raise ValueError(f"index_ci must be one of {INDEX_INTERVALS}")
+        if self.share_n_at_bounds not in SHARE_N_AT_BOUNDS:
+            raise ValueError(f"share_n_at_bounds must be one of {SHARE_N_AT_BOUNDS}")
         if min(self.min_n, self.min_n_eff, self.max_rse, self.max_dont_know) < 0:
             raise ValueError("flag thresholds must be non-negative")
 

@@ -32,7 +32,7 @@ import numpy as np
 from analysis import calibration
 from analysis.answers import Answers, Sample, build_sample
 from analysis.cells import CellCollapse
-from analysis.ci import kish_n_eff, korn_graubard_ci, normal_ci, share_n_eff, wilson_ci
+from analysis.ci import bounded_ci, kish_n_eff, korn_graubard_ci, normal_ci, share_n_eff, wilson_ci
 from analysis.design import stratified_variance
 from analysis.params import Params
 from analysis.segments import Segments, safe_divide
@@ -115,6 +115,9 @@ class IndexResults:
     不了解); ``n_eff`` is Kish's and ``deff`` = n / n_eff.  Estimates are NaN
     where they cannot be computed, and for every field but ``n`` when raking
     did not converge.  ``flags`` is a bit mask over :data:`FLAGS`.
+    ``answers_weight`` is Σ w t, the weighted number of answers (the
+    denominator of 满意率), which pools unit rates into an overall one
+    (:func:`overall_rate`).
     ``cells`` says, per weighting margin, how each unit's thin cells were
     collapsed (:class:`~analysis.cells.CellCollapse`); ``unweighted`` marks
     the units left with design weights only because no margin kept two cells.
@@ -134,6 +137,7 @@ class IndexResults:
     satisfied_rate_ci_low: np.ndarray
     satisfied_rate_ci_high: np.ndarray
     dont_know_rate: np.ndarray
+    answers_weight: np.ndarray
     rake_converged: np.ndarray
     rake_iterations: np.ndarray
     rake_max_error: np.ndarray
@@ -257,9 +261,18 @@ def estimate(sample: Sample, weights: UnitWeights, params: Params) -> IndexResul
     q_share_se = np.where(np.isnan(q_share), np.nan, se[2 + n_q :])
 
     level = params.confidence
+    score_range = (min(params.scores), max(params.scores))
+
+    def mean_ci(estimate: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if params.index_ci == "normal":
+            return normal_ci(estimate, se, level)
+        return bounded_ci(estimate, se, level, *score_range)
     n_answered = units.sum(x).astype(np.int64)
     q_n_eff = share_n_eff(q_share, q_share_se**2, n_answered)
-    rate_n_eff = share_n_eff(rate, rate_se**2, units.sum(t_i))
+    # Where p(1-p)/Var is undefined (a rate of 0 or 1) the effective n is the number of
+    # respondents, not of answers: one respondent's answers are not independent draws.
+    bound_n = units.sum(t_i > 0) if params.share_n_at_bounds == "respondents" else units.sum(t_i)
+    rate_n_eff = share_n_eff(rate, rate_se**2, bound_n)
     rate_ci = (korn_graubard_ci if params.share_ci == "korn-graubard" else wilson_ci)(rate, rate_n_eff, level)
     asked_w = units.sum(w * sample.asked.sum(axis=0))
     n_eff = kish_n_eff(w, units)
@@ -268,7 +281,7 @@ def estimate(sample: Sample, weights: UnitWeights, params: Params) -> IndexResul
         n_answered,
         q_mean,
         q_mean_se,
-        *normal_ci(q_mean, q_mean_se, level),
+        *mean_ci(q_mean, q_mean_se),
         q_share,
         q_share_se,
         *korn_graubard_ci(q_share, q_n_eff, level),
@@ -283,8 +296,9 @@ def estimate(sample: Sample, weights: UnitWeights, params: Params) -> IndexResul
         "satisfied_rate": rate,
         "satisfied_rate_se": rate_se,
         "dont_know_rate": 1.0 - safe_divide(answers_w, asked_w),
+        "answers_weight": np.where(answers_w > 0, answers_w, np.nan),
     }
-    unit_values["index_ci_low"], unit_values["index_ci_high"] = normal_ci(index, index_se, level)
+    unit_values["index_ci_low"], unit_values["index_ci_high"] = mean_ci(index, index_se)
     unit_values["satisfied_rate_ci_low"], unit_values["satisfied_rate_ci_high"] = rate_ci
     flags = _flags(n, a_sum, unit_values, weights, params)
     # Raking that did not converge gives no calibrated weights: withhold every estimate.
@@ -308,6 +322,23 @@ def estimate(sample: Sample, weights: UnitWeights, params: Params) -> IndexResul
         cells=weights.cells,
         unweighted=weights.unweighted,
     )
+
+
+def overall_rate(results: IndexResults, rows: np.ndarray | None = None) -> float:
+    """满意率 over all units (or the ``rows`` given), each unit's answers weighted as in its own rate.
+
+    SR = Σ_u Σ_i w_ui s_i / Σ_u Σ_i w_ui t_i = Σ_u SR_u A_u / Σ_u A_u, with
+    A_u = Σ_i w_ui t_i (``answers_weight``): within a unit the respondents carry
+    their calibrated weights (the group targets), and since a unit's weights
+    sum to its number of respondents, units count in proportion to their
+    respondents.  Units without an estimate are left out; NaN when none has one.
+    """
+    rate, weight = results.satisfied_rate, results.answers_weight
+    if rows is not None:
+        rate, weight = rate[rows], weight[rows]
+    ok = np.isfinite(rate) & np.isfinite(weight)
+    total = weight[ok].sum()
+    return float((rate[ok] * weight[ok]).sum() / total) if total > 0 else float("nan")
 
 
 def _composite(q_mean: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

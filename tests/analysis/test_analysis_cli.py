@@ -193,3 +193,64 @@ def test_reference_rake_output_is_complete(tmp_path: Path) -> None:
     assert len(rows) == 14
     converged = [r for r in rows if "rake_not_converged" not in r["flags"]]
     assert all(float(r["index_ci_low"]) < float(r["index"]) < float(r["index_ci_high"]) for r in converged)
+
+
+# ---- --params PARAMS.json (the params.json export) ------------------------------------------------
+
+PARAMS_FILE = {
+    "format": "pingyi-params/1",
+    "params": {"method": "poststratify", "scores": [20, 40, 60, 80, 100], "question_weights": [2.0, 1.0, 1.0],
+               "targets": {"group": [0.3, 0.7]}, "min_cell_n": 1},
+    "labels": {"group": ["企业", "群众"], "question": ["Q1", "Q2", "Q3"]},
+    "ranking": {"seed": 1, "draws": 10},
+}
+
+
+def test_params_file_gives_the_same_result_as_the_options(tmp_path: Path) -> None:
+    responses, targets = write(tmp_path, HEADER + GOOD_ROWS)
+    (tmp_path / "params.json").write_text(json.dumps(PARAMS_FILE, ensure_ascii=False), encoding="utf-8")
+    with_params = run_cli("indices", responses, "--params", str(tmp_path / "params.json"))
+    assert with_params.returncode == 0, with_params.stderr
+    options = run_cli("indices", responses, "--targets", targets, "--scores", "20,40,60,80,100",
+                      "--question-weights", "Q1=2", "--min-cell-n", "1")
+    assert options.returncode == 0, options.stderr
+    assert with_params.stdout == options.stdout
+    assert read_csv_text(with_params.stdout)[0]["index"] != ""
+    # the question order comes from labels.question, not from the order of the rows
+    reordered = HEADER + "".join(sorted(GOOD_ROWS.splitlines(keepends=True), key=lambda r: r.split(",")[4], reverse=True))
+    (tmp_path / "reordered.csv").write_text(reordered, encoding="utf-8")
+    again = run_cli("indices", str(tmp_path / "reordered.csv"), "--params", str(tmp_path / "params.json"))
+    assert read_csv_text(again.stdout)[0]["index"] == read_csv_text(options.stdout)[0]["index"]
+
+
+@pytest.mark.parametrize("option", [["--targets", "t.json"], ["--scores", "1,2,3"], ["--min-cell-n", "3"],
+                                    ["--method", "rake"], ["--question-weights", "Q1=2"], ["--collapse", "a=b"]])
+def test_params_file_conflicts_with_explicit_options(option: list[str], tmp_path: Path) -> None:
+    responses, _targets = write(tmp_path, HEADER + GOOD_ROWS)
+    (tmp_path / "params.json").write_text(json.dumps(PARAMS_FILE, ensure_ascii=False), encoding="utf-8")
+    done = run_cli("indices", responses, "--params", str(tmp_path / "params.json"), *option)
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"{option[0]} conflicts with --params" in done.stderr
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.pop("labels"), 'expected an object with "params" and "labels"'),
+    (lambda d: d["params"].update(scores=[1]), "params: scores: need a score"),
+    (lambda d: d["params"].update(colour=1), "unknown parameter(s): ['colour']"),
+    (lambda d: d["labels"].update(group=["企业"]), "labels.group must name each of the 2 levels"),
+    (lambda d: d["labels"].update(question=["Q1", "Q2"]), "labels.question has 2 questions"),
+    (lambda d: d["labels"].update(question=["Q1", "Q2", "Q4"]), "'Q3' is not one of the parameters' questions"),
+])
+def test_bad_params_file_is_a_clear_input_error(change, message: str, tmp_path: Path) -> None:
+    responses, _targets = write(tmp_path, HEADER + GOOD_ROWS)
+    data = json.loads(json.dumps(PARAMS_FILE))
+    change(data)
+    (tmp_path / "params.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    done = run_cli("indices", responses, "--params", str(tmp_path / "params.json"))
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_targets_or_params_is_required(tmp_path: Path) -> None:
+    responses, _targets = write(tmp_path, HEADER + GOOD_ROWS)
+    done = run_cli("indices", responses)
+    assert done.returncode == 2 and "--targets TARGETS.json is required (or --params PARAMS.json)" in done.stderr

@@ -52,7 +52,11 @@ def test_small_sample_by_hand() -> None:
     np.testing.assert_allclose(r.questions.dont_know_rate[0], [0.0, 1.5 / 4])
     assert r.dont_know_rate[0] == pytest.approx(1.5 / 8)
     np.testing.assert_array_equal(r.questions.n_answered[0], [4, 3])
-    assert r.index_ci_low[0] == pytest.approx(index - 1.959963984540054 * se)
+    # the logit interval on index / 100 (analysis.ci.bounded_ci)
+    half = 1.959963984540054 * (se / 100) / (index / 100 * (1 - index / 100))
+    logit = math.log(index / (100 - index))
+    assert r.index_ci_low[0] == pytest.approx(100 / (1 + math.exp(-(logit - half))))
+    assert r.index_ci_high[0] == pytest.approx(100 / (1 + math.exp(-(logit + half))))
     assert set(r.flag_names(0)) == {"small_n", "small_n_eff"} | ({"high_rse"} if se / index > 0.3 else set())
 
 

@@ -65,6 +65,8 @@ def test_component_of_a_period(client, bearer, published):
     d1 = units["D1"]
     assert d1["points"] == stored["D1"].component_points and d1["index"] == stored["D1"].index
     assert d1["index_ci"] == [stored["D1"].index_lo, stored["D1"].index_hi]
+    assert d1["satisfied_rate_se"] == stored["D1"].satisfied_rate_se is not None
+    assert any(0 < u["satisfied_rate_se"] < 0.5 for u in units.values())
     assert d1["rank"] == stored["D1"].rank and d1["rank_low"] <= d1["rank"] <= d1["rank_high"]
     assert d1["grade"] in ("优秀", "良好", "达标", "诫勉") and d1["grade_code"] in ("excellent", "good", "pass", "warning")
     assert d1["category_code"] == "ZF" and d1["campaign_code"] == published.campaign.short_code

@@ -55,6 +55,11 @@ def test_workbook_has_a_formatted_sheet_per_table(session, computed):
     stored = {r.unit.code: r for r in computed.snapshot.rows}
     for code, row in by_code.items():
         assert row[points_col - 1].value == pytest.approx(stored[code].component_points, abs=1e-12)
+    se_col = header.index("满意率标准误") + 1
+    assert se_col == rate_col + 1 and units.cell(row=2, column=se_col).number_format == "0.00%"
+    for code, row in by_code.items():
+        assert row[se_col - 1].value == pytest.approx(stored[code].satisfied_rate_se, rel=1e-15)
+    assert any(0 < row[se_col - 1].value < 0.5 for row in by_code.values())
     assert book["分题目"].max_row == 1 + 3 * 5
     params = {row[0].value: row[1].value for row in book["参数"].iter_rows(min_row=2)}
     assert params["最大答卷编号"] == computed.snapshot.max_response_id
@@ -71,6 +76,7 @@ def test_every_exported_cell_is_neutralised(session, hostile):
     assert sorted(names) == sorted("'" + p.replace("\r", "\n") for p in PAYLOADS)
     csv_text = exports.unit_csv(session, snapshot).decode("utf-8")
     assert csv_text.startswith("\ufeff类别,排名")
+    assert "满意率标准误" in csv_text.splitlines()[0]
     for record in list(csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))))[1:]:
         assert all(not cell[:1] in ("=", "+", "-", "@", "\t", "\r") for cell in record)
     raw = "".join(exports.raw_rows(session, snapshot, with_text=True))

@@ -22,6 +22,7 @@ from survey.models import Campaign, Role, Snapshot, SnapshotStatus, Unit
 from survey.services.accounts.access import visible_unit_ids
 from survey.services.results import display, exports, snapshots
 from survey.services.results.component import SOURCES
+from survey.services.results.evaluation import ranking_settings
 
 ANALYSTS = (Role.ADMIN, Role.ANALYST)
 
@@ -70,6 +71,7 @@ def results_snapshot(snapshot_id: int):
         Status=SnapshotStatus,
         group_names=display.group_targets(db.session, snapshot.params),
         z_value=z_value(snapshot.params["survey"]["params"]["confidence"]),
+        ranking=ranking_settings(snapshot.params),
     )
 
 
@@ -176,6 +178,15 @@ def results_export_raw(snapshot_id: int):
     name = _filename(snapshot, "csv").replace("results", "raw-long" if long else "raw")
     return Response(stream_with_context(line.encode("utf-8") for line in lines), mimetype=CSV_MIME,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.route("/results/snapshots/<int:snapshot_id>/params.json")
+@roles_required(*ANALYSTS)
+def results_export_params(snapshot_id: int):
+    """Every setting of the snapshot: with the long raw export, ``python -m analysis indices --params`` reproduces it."""
+    snapshot = get_or_404(Snapshot, snapshot_id)
+    return Response(exports.params_json(db.session, snapshot), mimetype="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="params-{snapshot.id}.json"'})
 
 
 @bp.route("/results/snapshots/<int:snapshot_id>/targets.json")

@@ -17,6 +17,7 @@ from survey.core.lookups import by_id
 from survey.core.validation import is_code
 from survey.models import Campaign, Category, Snapshot, SnapshotRow, SnapshotStatus, Unit
 from survey.services.results.component import GRADE_CODES
+from survey.services.results.evaluation import overall_rates
 
 SERVED = (SnapshotStatus.OFFICIAL, SnapshotStatus.SUPERSEDED)
 
@@ -56,7 +57,8 @@ def snapshot_meta(snapshot: Snapshot, campaign: Campaign) -> dict[str, Any]:
         "code_version": snapshot.code_version,
         "input_digest": (summary.get("digest") or {}).get("survey"),
         "responses": summary.get("responses"),
-        "overall_satisfied_rate": summary.get("overall_satisfied_rate"),
+        "overall_satisfied_rate": overall_rates(summary)[0],
+        "overall_satisfied_rate_unweighted": overall_rates(summary)[1],
         "points_max": scheme["points"] if scheme else None,
         "confidence": snapshot.params["survey"]["params"]["confidence"],
         "rank_level": scheme["rank_level"] if scheme else 0.9,
@@ -90,6 +92,7 @@ def unit_row(row: SnapshotRow, unit: Unit, category: Category | None, snapshot: 
         "index_se": row.index_se,
         "index_ci": [row.index_lo, row.index_hi],
         "satisfied_rate": row.satisfied_rate,
+        "satisfied_rate_se": row.satisfied_rate_se,
         "satisfied_rate_ci": d.get("satisfied_rate_ci"),
         "n": row.n,
         "n_eff": row.n_eff,

@@ -225,8 +225,11 @@ class ComponentResult:
     sources_used: list[list[str]]
 
 
-def compute(inputs: UnitInputs, scheme: Mapping[str, Any] | None, confidence: float) -> ComponentResult:
-    """Composite, score, points, ranks and grades of every unit; ``scheme`` None ranks the survey index alone."""
+def compute(inputs: UnitInputs, scheme: Mapping[str, Any] | None, confidence: float,
+            ranking: Mapping[str, int] | None = None) -> ComponentResult:
+    """Composite, score, points, ranks and grades of every unit; ``scheme`` None ranks the survey index alone.
+
+    ``ranking`` is the rank simulation's ``{"seed": …, "draws": …}`` (the snapshot's; default the engine's)."""
     n = inputs.survey.size
     weights = dict(scheme["weights"]) if scheme else {"survey": 1.0, "leader": 0.0, "service": 0.0}
     values = {"survey": inputs.survey, "leader": inputs.leader, "service": inputs.service}
@@ -270,7 +273,8 @@ def compute(inputs: UnitInputs, scheme: Mapping[str, Any] | None, confidence: fl
     n_ranked = np.zeros(n, dtype=np.int64)
     for category in categories:
         members = np.flatnonzero(inputs.category == category)
-        ranks = rank_intervals(score[members], score_se[members], level=level, bottom_k=bottom_k)
+        ranks = rank_intervals(score[members], score_se[members], level=level, bottom_k=bottom_k,
+                               **({"seed": int(ranking["seed"]), "n_sim": int(ranking["draws"])} if ranking else {}))
         for key, values in rank.items():
             values[members] = getattr(ranks, key)
         n_ranked[members] = int(np.isfinite(ranks.rank).sum())

@@ -20,13 +20,16 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analysis import IndexResults, Params, compare_estimates, compute_indices
+from analysis import IndexResults, Params, compare_estimates, compute_indices, overall_rate
+from analysis.ranking import DEFAULT_SEED
 from survey.models import SnapshotRow
 from survey.services.results import component
 from survey.services.results.loading import Cutoff, PairTable, load_pairs
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
 SPEC_FORMAT = 1
+#: The rank simulation of a new snapshot (``spec["ranking"]``): seed of the generator and number of joint draws.
+RANKING = {"seed": DEFAULT_SEED, "draws": 10_000}
 #: Steps of computing a campaign, for progress bars: cut-off, answers, responses, indices, snapshot stored.
 STEPS = 5
 Progress = Callable[[str, int, int], None]
@@ -95,10 +98,33 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     return Evaluation(rows, summary, timings)
 
 
+def overall_rates(summary: dict[str, Any] | None) -> tuple[float | None, float | None]:
+    """(weighted, unweighted) 总体满意率 of a snapshot's summary; weighted is None for a snapshot stored
+    before it was computed (``overall_satisfied_rate`` has always been the unweighted share of answers)."""
+    summary = summary or {}
+    return summary.get("overall_satisfied_rate_weighted"), summary.get("overall_satisfied_rate")
+
+
+def ranking_settings(spec: dict[str, Any]) -> dict[str, int]:
+    """The rank simulation's seed and number of draws a snapshot stored; one stored before they were
+    stored used the engine's defaults, which are the values returned for it."""
+    stored = spec.get("ranking") or {}
+    return {"seed": int(stored.get("seed", DEFAULT_SEED)), "draws": int(stored.get("draws", 10_000))}
+
+
+#: What a setting meant before the snapshot stored it: a stored snapshot replays as it was computed.
+LEGACY_PARAMS = {
+    "min_cell_n": 1,  # before thin cells were collapsed: the raw cells
+    "index_ci": "normal",  # before the logit interval: index ± z SE
+    "share_n_at_bounds": "answers",  # before: 满意率 of 0 or 1 took the number of answers as its n
+}
+
+
 def stored_params(data: dict[str, Any]) -> Params:
-    """The engine parameters a snapshot stored. A snapshot stored before thin cells were collapsed
-    has no ``min_cell_n``: it was computed on the raw cells, so it replays with collapsing off."""
-    return Params.from_dict({"min_cell_n": 1, **data})
+    """The engine parameters a snapshot stored. A snapshot stored before a setting existed replays with the
+    behaviour it was computed with (:data:`LEGACY_PARAMS`): e.g. one without ``min_cell_n`` was computed on the
+    raw cells, so it replays with collapsing off."""
+    return Params.from_dict({**LEGACY_PARAMS, **data})
 
 
 def _indices(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray,
@@ -200,7 +226,10 @@ def _assemble(session: Session, spec: dict[str, Any], results: IndexResults, ser
     figures = _figures(session, spec, results, service, layout, params)
     tallies = _tally(pairs, used, results.units, int(spec["bad_level_max"]))
     rows = [_unit_result(figures, tallies, i, unit_id) for i, unit_id in enumerate(results.units.tolist())]
-    return rows, _summary(pairs, used, tallies, params, figures.comp, results.units.size)
+    summary = _summary(pairs, used, tallies, params, figures.comp, results.units.size)
+    if spec.get("overall_rate") == "weighted":  # stored since the weighted rate exists; older specs replay without
+        summary["overall_satisfied_rate_weighted"] = clean(overall_rate(results))
+    return rows, summary
 
 
 def _figures(session: Session, spec: dict[str, Any], results: IndexResults, service: IndexResults | None,
@@ -222,7 +251,7 @@ def _figures(session: Session, spec: dict[str, Any], results: IndexResults, serv
         estimable=estimable, unreliable=unreliable,
     )
     scheme = spec.get("scheme")
-    comp = component.compute(inputs, scheme, params.confidence)
+    comp = component.compute(inputs, scheme, params.confidence, ranking_settings(spec))
     trend = _trend(session, spec.get("previous_snapshot_id"), units, results)
     return _Figures(results=results, service=service, layout=layout, scheme=scheme, categories=categories,
                   leader=leader, flags=flags, unreliable=unreliable, comp=comp, trend=trend)
@@ -325,6 +354,7 @@ def _summary(pairs: PairTable, used: np.ndarray, tallies: _Tallies, params: Para
         "answers": int(valid_answers.size),
         "dont_know_answers": int((counted == 6).sum()),
         "satisfied_answers": satisfied,
+        # unweighted: the share of all counted answers (the headline is overall_satisfied_rate_weighted)
         "overall_satisfied_rate": satisfied / valid_answers.size if valid_answers.size else None,
         "comments": int(tallies.comments.sum()),
         "bad_ratings": int(tallies.bad.sum()),

@@ -30,6 +30,7 @@ from survey.core import clock, labels
 from survey.core.spreadsheets import safe_cell, to_csv
 from survey.models import Answer, Campaign, Category, Question, RespondentGroup, Snapshot, Unit
 from survey.services.results import display
+from survey.services.results.evaluation import ranking_settings, stored_params
 from survey.services.results.loading import DONT_KNOW_CODE, Cutoff, load_pairs
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
@@ -48,12 +49,12 @@ def unit_table(session: Session, snapshot: Snapshot) -> tuple[list[str], list[li
     """Headers, rows and each column's number format of the 单位得分 table (league order)."""
     low, high = _ci_headers(snapshot)
     headers = [_("类别"), _("排名"), _("排名区间"), _("单位代码"), _("单位名称"), _("样本量"), _("有效样本量"),
-               _("满意度指数"), _("标准误"), low, high, _("满意率"), _("满意率下限"),
+               _("满意度指数"), _("标准误"), low, high, _("满意率"), _("满意率标准误"), _("满意率下限"),
                _("满意率上限"), _("不了解比例"), _("民意调查"), _("领导评价"), _("服务对象评价"), _("综合得分"),
                _("折算得分"), _("公众评议得分"), _("等次"), _("等次说明"), _("末位概率"), _("与上期差异"),
                _("差异P值"), _("意见建议数"), _("差评数"), _("标记")]
-    formats = [None, "0", None, None, None, "0", "0.0", SCORE, SCORE, SCORE, SCORE, PERCENT, PERCENT, PERCENT,
-               PERCENT, SCORE, SCORE, SCORE, SCORE, SCORE, SCORE, None, None, PROBABILITY, SCORE, PROBABILITY,
+    formats = [None, "0", None, None, None, "0", "0.0", SCORE, SCORE, SCORE, SCORE, PERCENT, "0.00%", PERCENT,
+               PERCENT, PERCENT, SCORE, SCORE, SCORE, SCORE, SCORE, SCORE, None, None, PROBABILITY, SCORE, PROBABILITY,
                "0", "0", None]
     rows = []
     for table in display.league(session, snapshot):
@@ -65,7 +66,7 @@ def unit_table(session: Session, snapshot: Snapshot) -> tuple[list[str], list[li
             rows.append([
                 table.category.name if table.category else _("未分类"), r.rank, rank_range, entry.unit.code,
                 entry.unit.name, r.n, r.n_eff, r.index, r.index_se, r.index_lo, r.index_hi, r.satisfied_rate,
-                *(d.get("satisfied_rate_ci") or [None, None]), d.get("dont_know_rate"), r.index, d.get("leader"),
+                r.satisfied_rate_se, *(d.get("satisfied_rate_ci") or [None, None]), d.get("dont_know_rate"), r.index, d.get("leader"),
                 service.get("index"), d.get("composite"), d.get("score"), r.component_points, r.grade or "",
                 labels.label("grade_note", d["grade_note"]) if d.get("grade_note") else "", d.get("p_bottom"),
                 trend.get("difference"), trend.get("p_value"), d.get("comments"), d.get("bad_ratings"),
@@ -138,6 +139,8 @@ def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
         [_("置信水平"), params["confidence"]],
         [_("可靠性阈值"), (f"n≥{params['min_n']}, n_eff≥{params['min_n_eff']:g}, RSE≤{params['max_rse']:g}, "
                           f"不了解≤{params['max_dont_know']:g}")],
+        [_("排名模拟次数"), ranking_settings(spec)["draws"]],
+        [_("排名模拟随机种子"), ranking_settings(spec)["seed"]],
         [_("满意度指数公式"), _("各题加权平均得分 R_q = Σw·y/Σw·x；指数 = Σa_q·R_q / Σa_q（a_q 为题目权重）")],
         [_("满意率公式"), _("（非常满意+满意+基本满意）答案的加权数 ÷ 全部有效答案的加权数；“不了解”不计入")],
         [_("标准误"), _("泰勒线性化，考虑事后分层/迭代加权（与 R survey 包一致）")],
@@ -226,6 +229,11 @@ def raw_rows(session: Session, snapshot: Snapshot, long: bool = False, with_text
                 key = (response_id, unit_id)
                 texts[key] = f"{texts[key]}\n{text}" if key in texts else text
     levels = pairs.levels()
+    if long:  # the input of ``python -m analysis``: only the pairs the snapshot weighted and counted
+        params = stored_params(spec["survey"]["params"])
+        channels = list(layout.channels) if "channel" in params.targets else None
+        _answers, used = pairs.answers(layout.group_ids, channels, spec["survey"].get("no_group_code"))
+        levels[~used] = 0
     order = np.random.default_rng(secrets.randbits(64)).permutation(pairs.size)
     sequence = np.empty(pairs.size, dtype=np.int64)
     sequence[order] = np.arange(1, pairs.size + 1)
@@ -266,6 +274,35 @@ def raw_rows(session: Session, snapshot: Snapshot, long: bool = False, with_text
             yield line(values)
 
     return generate()
+
+
+def params_json(session: Session, snapshot: Snapshot) -> bytes:
+    """PARAMS.json of ``python -m analysis indices RAW.csv --params PARAMS.json``: every setting of the snapshot.
+
+    ``params`` is the engine's :meth:`analysis.Params.to_dict` as the snapshot replays it
+    (targets, level scores, question weights, ``min_cell_n`` and ``collapse_into``,
+    trimming, reliability thresholds, confidence level); ``labels`` maps the engine's codes
+    to the labels of the long raw export (group codes, channel names, question codes), in
+    code order. ``scheme`` and ``ranking`` (the 公众评议 component's settings and the rank
+    simulation's seed and number of draws) are carried for the record; the CLI reads
+    ``params`` and ``labels`` only.
+    """
+    spec = snapshot.params
+    survey = spec["survey"]
+    layout = Layout.from_dict(survey["layout"])
+    codes = {g.id: g.code for g in session.scalars(select(RespondentGroup))}
+    campaign = session.get(Campaign, snapshot.campaign_id)
+    data = {
+        "format": "pingyi-params/1",
+        "snapshot": {"id": snapshot.id, "campaign": campaign.short_code, "period": snapshot.period,
+                     "status": snapshot.status.value, "code_version": snapshot.code_version},
+        "params": stored_params(survey["params"]).to_dict(),
+        "labels": {"group": [codes.get(g, str(g)) for g in layout.group_ids], "channel": list(layout.channels),
+                   "question": list(layout.question_codes)},
+        "scheme": spec.get("scheme"),
+        "ranking": ranking_settings(spec),
+    }
+    return json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
 
 
 def targets_json(session: Session, snapshot: Snapshot) -> bytes:

@@ -57,7 +57,15 @@ from survey.models import (
 )
 from survey.services.accounts.access import subtree_ids
 from survey.services.results import component, weighting
-from survey.services.results.evaluation import ROW_FIELDS, SPEC_FORMAT, STEPS, Evaluation, clean, evaluate
+from survey.services.results.evaluation import (
+    RANKING,
+    ROW_FIELDS,
+    SPEC_FORMAT,
+    STEPS,
+    Evaluation,
+    clean,
+    evaluate,
+)
 from survey.services.results.loading import DataError, PairTable, current_cutoff, load_pairs
 
 CODE_FILES = ("analysis/*.py", "survey/services/results/loading.py", "survey/services/results/evaluation.py",
@@ -245,6 +253,8 @@ def build_spec(session: Session, campaign: Campaign, include_flagged: bool | Non
         "leader": leader,
         "service": service,
         "scheme": scheme_settings,
+        "ranking": dict(RANKING),
+        "overall_rate": "weighted",
         "previous_snapshot_id": previous.id if previous else None,
         "bad_level_max": int(settings.get(session, settings.BAD_LEVEL_MAX)),
     }
