@@ -29,6 +29,8 @@ def settings_from_form(form: Mapping[str, Any], campaign: Campaign, groups: list
         "max_rse": form.get("max_rse", ""),
         "max_dont_know": form.get("max_dont_know", ""),
         "include_flagged": form.get("include_flagged") == "1",
+        "min_cell_n": form.get("min_cell_n", ""),
+        "collapse_into": {g.code: form.get(f"collapse_{g.code}", "") for g in groups},
     }
 
 
@@ -57,7 +59,11 @@ def form_values_from_settings(settings: Mapping[str, Any], campaign: Campaign,
         "confidence": settings["confidence"], "min_n": settings["min_n"], "min_n_eff": settings["min_n_eff"],
         "max_rse": settings["max_rse"], "max_dont_know": settings["max_dont_know"],
         "include_flagged": settings["include_flagged"], "rake_margins": settings["rake_margins"],
+        "min_cell_n": settings["min_cell_n"],
     }
+    into = settings.get("collapse_into") or {}
+    for g in groups:
+        values[f"collapse_{g.code}"] = into.get(g.code, "")
     shares = settings.get("group_shares") or {}
     for g in groups:
         values[f"group_{g.code}"] = shares.get(g.code, "")

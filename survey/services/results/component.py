@@ -49,7 +49,8 @@ GRADINGS = LABELS["grading"]
 NORMALISATIONS = LABELS["normalisation"]
 MISSING = LABELS["missing_source"]
 #: Reliability flags that make a rank and grade "for reference only" (the unit is still shown, marked).
-UNRELIABLE = ("small_n", "small_n_eff", "high_rse", "group_missing", "dont_know_high")
+UNRELIABLE = ("small_n", "small_n_eff", "high_rse", "group_missing", "dont_know_high", "unweighted",
+              "singleton_cell")
 #: Flags under which a unit has no estimate at all, and so no rank.
 NO_ESTIMATE = ("no_responses", "no_answers", "n_lt_2", "rake_not_converged")
 DEFAULTS: dict[str, Any] = {

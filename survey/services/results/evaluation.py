@@ -285,6 +285,8 @@ def _detail(figures: _Figures, tallies: _Tallies, i: int, unit_id: int) -> dict[
         "rake_converged": bool(results.rake_converged[i]),
         "rake_iterations": results.rake_iterations[i],
         "missing_groups": [layout.group_ids[g] for g in results.missing_groups(i) if g < len(layout.group_ids)],
+        "cells": _collapsed_cells(results, i, layout),
+        "unweighted": bool(results.unweighted[i]),
         "questions": [
             {"id": layout.question_ids[k], "code": layout.question_codes[k], "n": q.n_answered[i, k],
              "mean": q.mean[i, k], "se": q.mean_se[i, k], "ci": [q.mean_ci_low[i, k], q.mean_ci_high[i, k]],
@@ -343,6 +345,18 @@ def _groups(results: IndexResults, i: int, layout: Layout) -> list[dict[str, Any
         out.append({"id": layout.group_ids[k] if k < len(layout.group_ids) else None, "n": g.n[i, k],
                     "index": g.index[i, k], "satisfied_rate": g.satisfied_rate[i, k],
                     "target_share": g.target_share[i, k]})
+    return out
+
+
+def _collapsed_cells(results: IndexResults, i: int, layout: Layout) -> dict[str, list[list[Any]]]:
+    """The unit's thin cells merged before weighting, per margin: [[level, level it joined], …] as group ids
+    (margin ``group``) or channel codes (``channel``); ``{}`` when nothing was merged."""
+    names = {"group": layout.group_ids, "channel": layout.channels}
+    out: dict[str, list[list[Any]]] = {}
+    for margin, merged in results.collapse(i).items():
+        level = names.get(margin, ())
+        out[margin] = [[level[a] if a < len(level) else a, level[b] if b < len(level) else b]
+                       for a, b in sorted(merged.items())]
     return out
 
 
