@@ -128,18 +128,22 @@ LABELS: dict[str, dict[Any, Any]] = {
         "singleton_cell": _l("有仅 1 人的加权单元，标准误偏低"),
         "leader_missing": _l("缺少领导评价"),
         "service_missing": _l("缺少服务对象评价"),
+        "block_missing": _l("缺少整个评价部分"),
     },
     # Grades are stored in Chinese (the official wording); the label translates them for display.
     "grade": {"优秀": _l("优秀"), "良好": _l("良好"), "达标": _l("达标"), "诫勉": _l("诫勉")},
     "grade_note": {
         "pending": _l("按点估计应为诫勉，但置信区间（或排名区间）与达标线重叠，证据不足，暂定达标，待核实"),
         "borderline": _l("置信区间跨越等次分界，等次处于临界"),
+        "insufficient": _l("样本不足，待定：不评定等次、不参与排名"),
+        "overridden": _l("样本不足，经分析人员决定仍评定等次和排名"),
     },
     # The 公众评议 component's scheme: score sources, normalisation, grading, a missing source.
-    "source": {"survey": _l("民意调查"), "leader": _l("领导评价"), "service": _l("服务对象评价（窗口）")},
+    "source": {"survey": _l("本活动满意度调查"), "leader": _l("领导评价"), "service": _l("服务对象评价（窗口）")},
+    "source_block": {"public": _l("民意调查"), "leader": _l("领导评价")},
     "normalisation": {"none": _l("不折算（直接用 0–100 分）"), "efficacy": _l("功效系数法（类别内 60 + 40 ×（x − 最小）/（最大 − 最小））")},
     "grading": {"thresholds": _l("按分数线"), "quotas": _l("按比例（每个类别内）"), "none": _l("不评定等次")},
-    "missing_source": {"renormalise": _l("缺少的来源按其余来源的权重折算"), "none": _l("缺少任一来源则不计分")},
+    "missing_source": {"renormalise": _l("缺少的来源由同一部分（民意调查或领导评价）内的其他来源承担；缺少整个部分的单位不评等次、不排名"), "none": _l("缺少任一来源则不计分")},
     "weighting_method": {"poststratify": _l("按样本类别事后分层"), "rake": _l("多维迭代加权（raking）"), "none": _l("不加权")},
     "rake_margin": {"group": _l("样本类别"), "channel": _l("渠道")},
     "questionnaire_template": {

@@ -76,3 +76,64 @@ def test_the_three_ratings_window_is_unweighted_with_a_real_standard_error(sessi
     assert row.index_se == pytest.approx(25.0 / 3 ** 0.5)  # SD 25 over √3: the SE of a simple mean
     assert row.index_se > 0
     assert "unweighted" in row.flags and row.detail["unweighted"] is True
+
+
+def test_the_three_ratings_window_gets_no_grade_no_rank_and_a_clear_pending_note(session, thin, client, auth):
+    campaign, units, window, _groups = thin
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
+    session.commit()
+    row = _row(snapshot, window)
+    assert row.grade is None and row.rank is None and row.rank_lo is None
+    assert row.detail["withheld"] is True and row.detail["grade_note"] == "insufficient"
+    assert row.detail["shortfall"]["more"] == 27  # min_n 30 − 3 (n_eff = 3: equal weights)
+    assert {"small_n", "small_n_eff", "unweighted"} <= set(row.detail["shortfall"]["reasons"])
+    assert row.detail["p_bottom"] is None
+    # the others are ranked among themselves, 1–3, and only they count towards P(bottom k)
+    ranked = sorted(_row(snapshot, u).rank for u in units)
+    assert ranked == [1, 2, 3] and all(_row(snapshot, u).detail["n_ranked"] == 3 for u in units)
+    assert all(_row(snapshot, u).grade is not None for u in units)
+    assert snapshots.verify(session, snapshot, None).identical
+    auth.login_as("analyst")
+    page = client.get(f"/admin/results/snapshots/{snapshot.id}/units/{window.id}").get_data(as_text=True)
+    assert "还需约 27 份有效评价" in page and "待定" in page and "0.00–" not in page
+
+
+def test_an_analyst_override_with_a_reason_is_audited_stored_and_shown_but_never_gives_a_sanction(
+        session, thin, client, auth):
+    from sqlalchemy import select
+
+    from survey.models import AuditLog
+    from tests.factories import csrf_from
+
+    campaign, _units, window, _groups = thin
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
+    session.commit()
+    auth.login_as("analyst")
+    unit_url = f"/admin/results/snapshots/{snapshot.id}/units/{window.id}"
+    token = csrf_from(client.get(unit_url))
+    url = f"/admin/results/campaigns/{campaign.id}/override/{window.id}"
+    blank = client.post(url, data={"csrf_token": token, "action": "set", "reason": "  ", "next": unit_url})
+    assert blank.status_code == 303 and "请写明" in client.get(unit_url).get_data(as_text=True)
+    done = client.post(url, data={"csrf_token": token, "action": "set", "reason": "窗口本季度仅试运行一周",
+                                  "next": "https://evil.example/"})
+    assert done.status_code == 303 and done.headers["Location"].endswith("/admin/results/")
+    session.expire_all()
+    log = session.scalars(select(AuditLog).where(AuditLog.action == "results.override")).one()
+    assert log.detail["reason"] == "窗口本季度仅试运行一周" and log.detail["unit_id"] == window.id
+    again = snapshots.compute_snapshot(session, campaign, None)
+    session.commit()
+    assert again.params["survey"]["settings"]["overrides"] == {str(window.id): "窗口本季度仅试运行一周"}
+    row = _row(again, window)
+    # index 50 < the pass line 60, but an unreliable unit is never 诫勉: 达标, pending
+    assert row.rank is not None and row.grade == "达标" and row.detail["grade_note"] == "pending"
+    assert row.detail["withheld"] is False and row.detail["override"] == "窗口本季度仅试运行一周"
+    page = client.get(f"/admin/results/snapshots/{again.id}/units/{window.id}").get_data(as_text=True)
+    assert "例外评定" in page and "窗口本季度仅试运行一周" in page
+    assert snapshots.verify(session, again, None).identical
+    lifted = client.post(url, data={"csrf_token": token, "action": "lift"})
+    assert lifted.status_code == 303
+    session.expire_all()
+    assert weighting.current(session.get(type(campaign), campaign.id))["overrides"] == {}
+    missing = client.post(f"/admin/results/campaigns/{campaign.id}/override/999999",
+                          data={"csrf_token": token, "action": "set", "reason": "x"})
+    assert missing.status_code == 303  # a unit outside the campaign: a message, not a 500

@@ -12,6 +12,10 @@ Rules:
 * level scores default to the questionnaire's (0/25/50/75/100), question weights to the
   questions' own weights; only satisfaction questions counted in the index are used;
 * trimming (cap at k × median weight) and the reliability thresholds are optional;
+* reliability before verdict (``withhold_unreliable``, on): a unit failing the thresholds
+  gets no grade and no rank (component.py); ``overrides`` (unit id → the analyst's
+  reason) grade and rank such a unit anyway. Both go into each snapshot's specification;
+  an override is set or lifted by :func:`set_override`, audited;
 * thin cells: within a unit, a respondent group with fewer than ``min_cell_n``
   respondents (default 5, :data:`analysis.cells.DEFAULT_MIN_CELL_N`) is weighted together
   with the group the analyst designates here (``collapse_into``: group code → group
@@ -39,7 +43,7 @@ from analysis.cells import DEFAULT_MIN_CELL_N
 from survey.core import labels
 from survey.core.audit import record
 from survey.core.errors import Collector, DomainError
-from survey.models import Campaign, Channel, Question, QuestionType, RespondentGroup, User
+from survey.models import Campaign, CampaignUnit, Channel, Question, QuestionType, RespondentGroup, User
 
 CHANNEL_ORDER = [c.value for c in Channel]
 DEFAULTS: dict[str, Any] = {
@@ -58,7 +62,11 @@ DEFAULTS: dict[str, Any] = {
     "include_flagged": False,
     "min_cell_n": DEFAULT_MIN_CELL_N,
     "collapse_into": None,
+    "withhold_unreliable": True,
+    "overrides": {},
 }
+#: Longest reason an analyst may give for grading an unreliable unit anyway.
+MAX_REASON = 500
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,9 @@ def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> di
         **_limits(raw, check),
         "include_flagged": bool(raw.get("include_flagged")),
         **_cells(raw, groups, check),
+        "withhold_unreliable": bool(raw.get("withhold_unreliable", True)),
+        "overrides": dict(raw["overrides"]) if isinstance(raw.get("overrides"), Mapping)
+        else dict(current(campaign)["overrides"] or {}),
     }
     check.raise_if_any()
     return out
@@ -284,6 +295,37 @@ def save(session: Session, campaign: Campaign, user: User | None, raw: Mapping[s
     record(session, user, "results.settings", campaign, _("修改了“%(t)s”的加权与计分设置", t=campaign.title),
            before=before, after=clean)
     return clean
+
+
+def set_override(session: Session, campaign: Campaign, user: User | None, unit_id: int,
+                 reason: str | None) -> bool:
+    """Grade and rank a unit of the campaign despite failing the reliability thresholds (``reason`` given),
+    or lift that (``reason`` None). Takes effect at the next computation; audited. Returns whether it changed."""
+    if session.scalar(select(CampaignUnit.id).where(CampaignUnit.campaign_id == campaign.id,
+                                                    CampaignUnit.unit_id == unit_id)) is None:
+        raise DomainError({"reason": _("该单位不在本评议活动中。")})
+    settings = current(campaign)
+    overrides = {str(k): v for k, v in (settings["overrides"] or {}).items()}
+    key = str(unit_id)
+    if reason is None:
+        if key not in overrides:
+            return False
+        before = overrides.pop(key)
+        summary = _("撤销了对单位 #%(u)s 的样本不足例外", u=unit_id)
+    else:
+        reason = reason.strip()
+        if not reason:
+            raise DomainError({"reason": _("请写明仍要评定等次和排名的理由。")})
+        if len(reason) > MAX_REASON:
+            raise DomainError({"reason": _("理由不能超过 %(n)d 个字。", n=MAX_REASON)})
+        before = overrides.get(key)
+        if before == reason:
+            return False
+        overrides[key] = reason
+        summary = _("对单位 #%(u)s 作出样本不足例外：仍评定等次和排名", u=unit_id)
+    campaign.analysis_settings = {**settings, "overrides": overrides}
+    record(session, user, "results.override", campaign, summary, unit_id=unit_id, before=before, reason=reason)
+    return True
 
 
 def build_params(
