@@ -73,6 +73,7 @@ def results_scheme(campaign_id: int):
     return render_template(
         "admin/results/scheme.html", campaign=campaign, values=values, errors=errors, others=others,
         has_scheme=component.scheme_for(db.session, campaign) is not None, sources=component.SOURCES,
+        blocks=component.BLOCKS,
         normalisations=component.NORMALISATIONS, gradings=component.GRADINGS, missing=component.MISSING,
     ), (422 if errors else 200)
 

@@ -194,6 +194,10 @@ class _Figures:
     trend: dict[int, Any]
     params: Params | None = None
     overrides: dict[int, str] = field(default_factory=dict)
+    #: which later rules the snapshot was specified under (its detail then carries their breakdowns;
+    #: a snapshot from before them replays its detail unchanged)
+    cells_rule: bool = False
+    verdict_rule: bool = False
 
 
 def _assemble(session: Session, spec: dict[str, Any], results: IndexResults, service: IndexResults | None,
@@ -233,7 +237,8 @@ def _figures(session: Session, spec: dict[str, Any], results: IndexResults, serv
     trend = _trend(session, spec.get("previous_snapshot_id"), units, results)
     return _Figures(results=results, service=service, layout=layout, scheme=scheme, categories=categories,
                   leader=leader, flags=flags, unreliable=unreliable, comp=comp, trend=trend, params=params,
-                  overrides=overrides)
+                  overrides=overrides, cells_rule="min_cell_n" in spec["survey"]["params"],
+                  verdict_rule="withhold_unreliable" in settings)
 
 
 def _tally(pairs: PairTable, used: np.ndarray, units: np.ndarray, bad_max: int) -> _Tallies:
@@ -295,8 +300,8 @@ def _detail(figures: _Figures, tallies: _Tallies, i: int, unit_id: int) -> dict[
         "rake_converged": bool(results.rake_converged[i]),
         "rake_iterations": results.rake_iterations[i],
         "missing_groups": [layout.group_ids[g] for g in results.missing_groups(i) if g < len(layout.group_ids)],
-        "cells": _collapsed_cells(results, i, layout),
-        "unweighted": bool(results.unweighted[i]),
+        **({"cells": _collapsed_cells(results, i, layout), "unweighted": bool(results.unweighted[i])}
+           if figures.cells_rule else {}),
         "questions": [
             {"id": layout.question_ids[k], "code": layout.question_codes[k], "n": q.n_answered[i, k],
              "mean": q.mean[i, k], "se": q.mean_se[i, k], "ci": [q.mean_ci_low[i, k], q.mean_ci_high[i, k]],
@@ -366,7 +371,7 @@ def _verdict(figures: _Figures, i: int, unit_id: int) -> dict[str, Any]:
     are withheld, the analyst's override, and what the unit lacks — the reasons (flag codes and missing
     blocks) and about how many more valid ratings would meet the sample thresholds."""
     comp = figures.comp
-    if comp.withheld is None or figures.params is None:
+    if not figures.verdict_rule or comp.withheld is None or figures.params is None:
         return {}
     results, params = figures.results, figures.params
     reasons = [f for f in figures.flags[i] if f in component.UNRELIABLE or f in component.NO_ESTIMATE]
