@@ -137,3 +137,57 @@ def test_an_analyst_override_with_a_reason_is_audited_stored_and_shown_but_never
     missing = client.post(f"/admin/results/campaigns/{campaign.id}/override/999999",
                           data={"csrf_token": token, "action": "set", "reason": "x"})
     assert missing.status_code == 303  # a unit outside the campaign: a message, not a 500
+
+
+def test_scheme_page_takes_blocks_and_the_unit_page_writes_out_the_units_formula(session, thin, client, auth):
+    from survey.services.results import leader_ratings
+    from tests.factories import csrf_from
+
+    campaign, units, _window, _groups = thin
+    auth.login_as("analyst")
+    url = f"/admin/results/campaigns/{campaign.id}/scheme"
+    page = client.get(url)
+    assert 'name="block_public"' in page.get_data(as_text=True)
+    data = {"csrf_token": csrf_from(page), "block_public": "70", "block_leader": "30", "weight_survey": "1",
+            "weight_service": "0", "points": "20", "normalisation": "none", "missing": "renormalise",
+            "grading": "thresholds", "threshold_excellent": "85", "threshold_good": "75", "threshold_pass": "60",
+            "quota_excellent": "0.2", "quota_good": "0.3", "quota_warning": "0.1", "rank_level": "0.9",
+            "bottom_k": "1"}
+    bad = client.post(url, data={**data, "block_public": "0"})
+    assert bad.status_code == 422 and "民意调查部分的权重应大于 0" in bad.get_data(as_text=True)
+    assert client.post(url, data=data).status_code == 303
+    saved = component.current(session, campaign)
+    assert saved["blocks"] == {"public": 0.7, "leader": 0.3} and saved["weights"]["leader"] == 0.3
+    leader_ratings.save_scores(session, None, campaign.period, {units[0].id: "90", units[1].id: "80"})
+    session.commit()
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
+    session.commit()
+    first, third = _row(snapshot, units[0]), _row(snapshot, units[2])
+    assert first.detail["weights_used"] == {"survey": 0.7, "leader": 0.3}
+    assert first.detail["composite"] == pytest.approx(0.7 * first.index + 0.3 * 90)
+    assert "block_missing" in third.flags and third.grade is None and third.rank is None
+    assert third.detail["composite"] == pytest.approx(third.index)
+    html = client.get(f"/admin/results/snapshots/{snapshot.id}/units/{units[0].id}").get_data(as_text=True)
+    assert "70.0% × 本活动满意度调查" in html and "30.0% × 领导评价 90.00" in html
+    html = client.get(f"/admin/results/snapshots/{snapshot.id}/units/{units[2].id}").get_data(as_text=True)
+    assert "缺少整个“领导评价”部分" in html and "缺少领导评价" in html
+
+
+def test_settings_page_sets_the_thin_cell_rule(session, thin, client, auth):
+    from tests.factories import csrf_from
+
+    campaign, *_ = thin
+    auth.login_as("analyst")
+    url = f"/admin/results/campaigns/{campaign.id}/settings"
+    page = client.get(url)
+    html = page.get_data(as_text=True)
+    assert 'name="min_cell_n"' in html and 'name="collapse_RD"' in html
+    form = {"csrf_token": csrf_from(page), "method": "poststratify", "confidence": "0.95", "min_n": "30",
+            "min_n_eff": "30", "max_rse": "0.3", "max_dont_know": "0.5", "min_cell_n": "8", "collapse_RD": "QY"}
+    bad = client.post(url, data={**form, "min_cell_n": "abc"})
+    assert bad.status_code == 422 and "每个加权单元的最少人数应为数字" in bad.get_data(as_text=True)
+    assert client.post(url, data=form).status_code == 303
+    session.expire_all()
+    stored = weighting.current(session.get(type(campaign), campaign.id))
+    assert stored["min_cell_n"] == 8 and stored["collapse_into"] == {"RD": "QY"}
+    assert 'value="QY" selected' in client.get(url).get_data(as_text=True)
