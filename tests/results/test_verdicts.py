@@ -191,3 +191,24 @@ def test_settings_page_sets_the_thin_cell_rule(session, thin, client, auth):
     stored = weighting.current(session.get(type(campaign), campaign.id))
     assert stored["min_cell_n"] == 8 and stored["collapse_into"] == {"RD": "QY"}
     assert 'value="QY" selected' in client.get(url).get_data(as_text=True)
+
+
+def test_a_snapshot_specified_before_these_rules_replays_them_off(session, thin):
+    import copy
+
+    from survey.services.results.evaluation import evaluate
+
+    campaign, _units, window, _groups = thin
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
+    session.commit()
+    old = copy.deepcopy(snapshot.params)
+    for key in ("min_cell_n", "collapse_into"):
+        old["survey"]["params"].pop(key)
+    for key in ("withhold_unreliable", "overrides", "min_cell_n", "collapse_into"):
+        old["survey"]["settings"].pop(key)
+    old["scheme"].pop("blocks")
+    row = next(r for r in evaluate(session, old).rows if r.unit_id == window.id)
+    # uncollapsed: three one-respondent cells, the SE that issue 13 found; ranked and graded as then
+    assert row.index_se == 0.0 and "singleton_cell" in row.flags
+    assert row.rank is not None and row.grade is not None
+    assert "withheld" not in row.detail and "cells" not in row.detail and "shortfall" not in row.detail
