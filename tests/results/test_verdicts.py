@@ -102,6 +102,11 @@ def test_the_three_ratings_window_gets_no_grade_no_rank_and_a_clear_pending_note
     exported = client.get(f"/admin/results/snapshots/{snapshot.id}/export.csv").data.decode("utf-8-sig")
     line = next(r for r in exported.splitlines() if "三人窗口" in r)
     assert "诫勉" not in line and "达标" not in line and "样本不足" in line
+    from survey.services.results import api_payloads
+
+    served = next(u for u in api_payloads.snapshot_payload(session, snapshot)["units"] if u["unit_code"] == "W1")
+    assert served["grade"] is None and served["grade_code"] is None and served["rank"] is None
+    assert served["withheld"] is True and served["grade_note"] == "insufficient" and served["index_se"] > 0
 
 
 def test_an_analyst_override_with_a_reason_is_audited_stored_and_shown_but_never_gives_a_sanction(
