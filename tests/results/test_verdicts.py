@@ -98,7 +98,7 @@ def test_the_three_ratings_window_gets_no_grade_no_rank_and_a_clear_pending_note
     assert "还需约 27 份有效评价" in page and "待定" in page and "0.00–" not in page
     assert "标准误 14.43" in page  # 25 / √3
     league = client.get(f"/admin/results/snapshots/{snapshot.id}").get_data(as_text=True)
-    assert "样本不足 / 待定" in league
+    assert "样本不足 / 待定" in league and "explain-verdict" in league
     exported = client.get(f"/admin/results/snapshots/{snapshot.id}/export.csv").data.decode("utf-8-sig")
     line = next(r for r in exported.splitlines() if "三人窗口" in r)
     assert "诫勉" not in line and "达标" not in line and "样本不足" in line
