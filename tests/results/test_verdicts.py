@@ -223,3 +223,15 @@ def test_a_snapshot_specified_before_these_rules_replays_them_off(session, thin)
     assert row.index_se == 0.0 and "singleton_cell" in row.flags
     assert row.rank is not None and row.grade is not None
     assert "withheld" not in row.detail and "cells" not in row.detail and "shortfall" not in row.detail
+
+
+def test_ratings_needed_come_from_the_n_threshold_and_for_n_eff_the_design_effect():
+    from analysis import Params
+    from survey.services.results.evaluation import more_ratings_needed
+
+    p = Params(targets={"group": (1.0,)}, min_n=30, min_n_eff=30.0, max_rse=0.3)
+    assert more_ratings_needed(3, 3.0, 50.0, 14.4, p) == 27  # n short: 30 − 3
+    assert more_ratings_needed(40, 20.0, 80.0, 2.0, p) == 20  # deff 2: n_eff 30 needs n 60
+    assert more_ratings_needed(35, 35.0, 10.0, 6.0, p) == 105  # RSE 0.6 → 0.3 needs n·(0.6/0.3)² = 140
+    assert more_ratings_needed(60, 55.0, 80.0, 2.0, p) is None
+    assert more_ratings_needed(0, float("nan"), float("nan"), float("nan"), p) == 30
