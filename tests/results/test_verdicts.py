@@ -107,6 +107,13 @@ def test_the_three_ratings_window_gets_no_grade_no_rank_and_a_clear_pending_note
     served = next(u for u in api_payloads.snapshot_payload(session, snapshot)["units"] if u["unit_code"] == "W1")
     assert served["grade"] is None and served["grade_code"] is None and served["rank"] is None
     assert served["withheld"] is True and served["grade_note"] == "insufficient" and served["index_se"] > 0
+    snapshots.publish(session, snapshot, None)
+    snapshots.set_public(session, snapshot, None, True)
+    session.commit()
+    public = client.get(f"/results/{snapshot.id}").get_data(as_text=True)
+    at = public.rindex("三人窗口")  # the table row (the chart comes first)
+    line = public[public.rindex("<tr", 0, at):public.index("</tr>", at)]
+    assert "待定" in line and "还需约 27 份有效评价" in line and "不排名、不评等次" in public
 
 
 def test_an_analyst_override_with_a_reason_is_audited_stored_and_shown_but_never_gives_a_sanction(
