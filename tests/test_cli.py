@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from survey.models import (
@@ -11,6 +12,7 @@ from survey.models import (
     CampaignStatus,
     Category,
     Channel,
+    ComponentScheme,
     QuestionnaireKind,
     RespondentGroup,
     Response,
@@ -46,6 +48,12 @@ def test_seed_demo_builds_a_realistic_city(runner, session, app):
     assert dont_know > 0
     # every group answered; appraisal respondents rated several units
     assert session.scalar(select(func.count(func.distinct(Response.respondent_group_id)))) == 5
+
+    # the annual appraisal's 公众评议 scheme is the seed's: 民意调查 70 % (appraisal + window ratings) + 领导评价 30 %
+    schemes = [s.settings for s in session.scalars(select(ComponentScheme))]
+    blocked = [s for s in schemes if s["weights"].get("leader")]
+    assert len(blocked) == 1 and blocked[0]["blocks"] == {"public": 0.7, "leader": 0.3}
+    assert blocked[0]["weights"]["survey"] == pytest.approx(0.6) and blocked[0]["weights"]["service"] == pytest.approx(0.1)
 
     # demo accounts work with the printed passwords, and are written for `make run`
     logins = Path(app.instance_path) / "demo-logins.txt"

@@ -159,3 +159,78 @@ def test_window_ratings_of_another_campaign_become_each_departments_service_sour
     add_response(session, windows, {w1: [1] * 5}, groups["FW"])
     session.commit()
     assert snapshots.verify(session, snapshot, None).identical
+
+
+def blocks_scheme(**changes):
+    """The seed's rule: 民意调查 70 % (survey 6 : service 1 inside it) + 领导评价 30 %, as the form saves it."""
+    clean, _ = component._weights({"weights": {"survey": "6", "service": "1"},
+                                   "blocks": {"public": "70", "leader": "30"}}, component.Collector())
+    return scheme(weights=clean, blocks={"public": 0.7, "leader": 0.3}, **changes)
+
+
+def test_taizhou_2013_leader_30_survey_70_of_a_20_point_component():
+    # DOMAIN.md: 工作考核 80 % + 公众评议 20 %; 公众评议 = 领导评价 30 % + 民意调查 70 %
+    s = scheme(weights={"survey": 0.7, "leader": 0.3, "service": 0.0}, blocks={"public": 0.7, "leader": 0.3},
+               points=20.0, grading="none")
+    out = component.compute(inputs([85.0], [1.5], leader=[90.0]), s, 0.95)
+    assert out.composite[0] == pytest.approx(0.7 * 85 + 0.3 * 90)  # 86.5
+    assert out.points[0] == pytest.approx(86.5 / 100 * 20)  # 17.3 of the 20 points
+    assert out.composite_se[0] == pytest.approx(0.7 * 1.5)
+    assert out.weights_used[0] == {"survey": 0.7, "leader": 0.3}
+
+
+def test_a_unit_missing_its_service_source_keeps_leader_ratings_at_exactly_30_percent():
+    s = blocks_scheme(grading="none")
+    assert s["weights"]["survey"] == pytest.approx(0.6) and s["weights"]["service"] == pytest.approx(0.1)
+    data = inputs([80.0, 80.0], [2.0, 2.0], leader=[90.0, 90.0], service=[70.0, NAN], service_se=[3.0, NAN])
+    out = component.compute(data, s, 0.95)
+    assert out.weights_used[1]["leader"] == 0.3 and out.weights_used[1]["survey"] == 0.7  # exactly
+    assert out.composite[1] == 0.7 * 80.0 + 0.3 * 90.0  # not (6·80 + 3·90) / 9, as renormalising over all would
+    assert out.composite[0] == pytest.approx(0.7 * (6 * 80 + 70) / 7 + 0.3 * 90)
+    assert out.composite_se[0] == pytest.approx(0.7 * ((6 / 7 * 2) ** 2 + (1 / 7 * 3) ** 2) ** 0.5)
+    assert out.missing_blocks == [[], []]
+
+
+def test_a_unit_missing_a_whole_block_is_flagged_and_by_default_neither_graded_nor_ranked():
+    s = blocks_scheme()
+    data = inputs([80.0, 85.0, 70.0], [1.0, 1.0, 1.0], leader=[90.0, NAN, 80.0])
+    data.withhold = True
+    out = component.compute(data, s, 0.95)
+    assert out.missing_blocks[1] == ["leader"] and out.withheld.tolist() == [False, True, False]
+    assert out.grade[1] is None and np.isnan(out.rank[1]) and out.grade_note[1] == "insufficient"
+    assert out.composite[1] == pytest.approx(85.0)  # scored on what it has, for information
+    assert out.n_ranked[0] == 2 and out.rank[0] == 1 and out.rank[2] == 2
+    data.overridden = np.array([False, True, False])
+    out = component.compute(data, s, 0.95)
+    assert out.grade[1] is not None and np.isfinite(out.rank[1]) and out.n_ranked[0] == 3
+    strict = component.compute(data, dict(s, missing="none"), 0.95)
+    assert np.isnan(strict.composite[1]) and strict.grade[1] is None
+
+
+def test_a_sanction_needs_a_reliable_unit_whose_whole_interval_lies_below_the_line():
+    s = scheme(weights={"survey": 1.0, "leader": 0.0, "service": 0.0}, blocks={"public": 1.0, "leader": 0.0},
+               grading="thresholds")
+    data = inputs([40.0, 40.0, 40.0, 90.0], [1.0, 15.0, 1.0, 1.0])
+    data.withhold = True
+    data.unreliable = np.array([False, False, True, False])
+    data.overridden = np.array([False, False, True, False])
+    out = component.compute(data, s, 0.95)
+    assert out.grade[0] == "诫勉"  # reliable, 40 ± 2 below 60
+    assert out.grade[1] == "达标" and out.grade_note[1] == "pending"  # interval reaches the line
+    assert out.grade[2] == "达标" and out.grade_note[2] == "pending"  # below, but graded only by override
+    q = scheme(weights={"survey": 1.0, "leader": 0.0, "service": 0.0}, blocks={"public": 1.0, "leader": 0.0},
+               grading="quotas", quotas={"excellent": 0.0, "good": 0.0, "warning": 0.5})
+    data = inputs([90.0, 88.0, 20.0, 21.0], [0.1] * 4)
+    data.withhold = True
+    data.unreliable = np.array([False, False, True, False])
+    data.overridden = np.array([False, False, True, False])
+    out = component.compute(data, q, 0.95)
+    assert out.grade[2] == "达标" and out.grade[3] == "诫勉"
+
+
+def test_a_scheme_saved_before_blocks_replays_its_old_rule():
+    legacy = {k: v for k, v in scheme(weights={"survey": 0.6, "leader": 0.3, "service": 0.1}).items() if k != "blocks"}
+    data = inputs([80.0], [2.0], leader=[90.0])
+    out = component.compute(data, legacy, 0.95)
+    assert out.composite[0] == (0.6 * 80.0 + 0.3 * 90.0) / (0.6 + 0.3)  # renormalised over all sources
+    assert out.weights_used is None and out.missing_blocks is None

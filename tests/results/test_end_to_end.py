@@ -92,7 +92,8 @@ def test_submitted_answers_become_the_exported_component_points(app, client, aut
     assert row_a[header.index("样本量")].value == 4
     assert rows["CK-B"][header.index("满意度指数")].value == pytest.approx((2 * 50 + 50 + 75 + 50 + 50) / 6)
     assert row_a[header.index("领导评价")].value == leader_a
-    assert row_a[header.index("排名")].value == 1  # composite 76.3 against 61.9, both estimated with an interval
+    # composite 76.3 against 61.9, but 4 and 3 ratings fail the reliability thresholds: no rank, no grade
+    assert row_a[header.index("排名")].value is None and row_a[header.index("等次")].value in (None, "")
 
     # the CSV carries the same points (UTF-8 with BOM for Excel)
     exported = client.get(f"/admin/results/snapshots/{snapshot_id}/export.csv").data.decode("utf-8")
@@ -111,3 +112,4 @@ def test_submitted_answers_become_the_exported_component_points(app, client, aut
     body = client.get("/api/v1/periods/2026Q4/component", headers={"Authorization": f"Bearer {plaintext}"}).get_json()
     api_a = next(u for u in body["units"] if u["unit_code"] == "CK-A")
     assert api_a["points"] == pytest.approx(expected_points, abs=1e-9) and api_a["n"] == 4
+    assert api_a["rank"] is None and api_a["grade"] is None

@@ -73,8 +73,25 @@ def results_scheme(campaign_id: int):
     return render_template(
         "admin/results/scheme.html", campaign=campaign, values=values, errors=errors, others=others,
         has_scheme=component.scheme_for(db.session, campaign) is not None, sources=component.SOURCES,
+        blocks=component.BLOCKS,
         normalisations=component.NORMALISATIONS, gradings=component.GRADINGS, missing=component.MISSING,
     ), (422 if errors else 200)
+
+
+@bp.route("/results/campaigns/<int:campaign_id>/override/<int:unit_id>", methods=["POST"])
+@roles_required(*ANALYSTS)
+def results_override(campaign_id: int, unit_id: int):
+    """Grade and rank a unit despite failing the reliability thresholds, with a reason — or lift that."""
+    campaign = get_or_404(Campaign, campaign_id)
+    lift = request.form.get("action") == "lift"
+    reason = None if lift else request.form.get("reason", "")
+    save(lambda: weighting.set_override(db.session, campaign, current_user, unit_id, reason),
+         success=_("已撤销例外，下次计算时生效。") if lift else _("已记录例外和理由，下次计算时生效。"),
+         category="success", flash_errors=True)
+    target = request.form.get("next", "")
+    if not target.startswith("/admin/results/") or "//" in target:
+        target = url_for("admin.results_index")
+    return redirect(target, code=303)
 
 
 def _leader_page(period: str, errors: dict[str, str] | None = None, entered: dict[str, str] | None = None,

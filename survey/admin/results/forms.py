@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from survey.models import Campaign, RespondentGroup
-from survey.services.results.component import SOURCES
+from survey.services.results.component import BLOCKS, SOURCES
 from survey.services.results.weighting import index_questions
 
 
@@ -29,6 +29,8 @@ def settings_from_form(form: Mapping[str, Any], campaign: Campaign, groups: list
         "max_rse": form.get("max_rse", ""),
         "max_dont_know": form.get("max_dont_know", ""),
         "include_flagged": form.get("include_flagged") == "1",
+        "min_cell_n": form.get("min_cell_n", ""),
+        "collapse_into": {g.code: form.get(f"collapse_{g.code}", "") for g in groups},
     }
 
 
@@ -37,6 +39,7 @@ def scheme_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
     getlist = form.getlist if hasattr(form, "getlist") else (lambda name: form.get(name, []))
     return {
         "weights": {s: form.get(f"weight_{s}", "") for s in SOURCES},
+        "blocks": {b: form.get(f"block_{b}", "") for b in BLOCKS},
         "service_campaign_ids": getlist("service_campaign_ids"),
         "points": form.get("points", ""),
         "normalisation": form.get("normalisation", ""),
@@ -57,7 +60,11 @@ def form_values_from_settings(settings: Mapping[str, Any], campaign: Campaign,
         "confidence": settings["confidence"], "min_n": settings["min_n"], "min_n_eff": settings["min_n_eff"],
         "max_rse": settings["max_rse"], "max_dont_know": settings["max_dont_know"],
         "include_flagged": settings["include_flagged"], "rake_margins": settings["rake_margins"],
+        "min_cell_n": settings["min_cell_n"],
     }
+    into = settings.get("collapse_into") or {}
+    for g in groups:
+        values[f"collapse_{g.code}"] = into.get(g.code, "")
     shares = settings.get("group_shares") or {}
     for g in groups:
         values[f"group_{g.code}"] = shares.get(g.code, "")
@@ -74,7 +81,11 @@ def form_values_from_settings(settings: Mapping[str, Any], campaign: Campaign,
 
 
 def form_values_from_scheme(scheme: Mapping[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {f"weight_{s}": f"{scheme['weights'].get(s, 0):.6g}" for s in SOURCES}
+    blocks = scheme["blocks"]
+    values: dict[str, Any] = {f"block_{b}": f"{blocks.get(b, 0):.6g}" for b in BLOCKS}
+    for s in ("survey", "service"):  # proportions inside the 民意调查 block
+        share = scheme["weights"].get(s, 0) / blocks["public"] if blocks.get("public") else 0.0
+        values[f"weight_{s}"] = f"{share:.6g}"
     values.update({f"threshold_{k}": v for k, v in scheme["thresholds"].items()})
     values.update({f"quota_{k}": v for k, v in scheme["quotas"].items()})
     values.update({k: scheme[k] for k in ("points", "normalisation", "missing", "grading", "rank_level", "bottom_k")})

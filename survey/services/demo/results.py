@@ -23,8 +23,11 @@ def seed_demo_results(session: Session, previous: Campaign, current: Campaign, a
     """Schemes for the three demo campaigns, leader ratings for the year, last quarter published."""
     for campaign in (previous, current):
         component.save(session, campaign, None, WINDOW_SCHEME)
+    # the seed's rule (DOMAIN.md): 公众评议 = 民意调查 70 % + 领导评价 30 %; inside 民意调查 the appraisal
+    # counts 6 parts to the window ratings' 1, and a unit without windows is scored on its appraisal alone
     component.save(session, annual, None, {
-        "weights": {"survey": "0.6", "leader": "0.3", "service": "0.1"}, "service_campaign_ids": [current.id],
+        "blocks": {"public": "70", "leader": "30"}, "weights": {"survey": "6", "service": "1"},
+        "service_campaign_ids": [current.id],
         "points": "20", "grading": "thresholds", "thresholds": {"excellent": "85", "good": "75", "pass": "60"},
     })
     units = session.scalars(select(CampaignUnit.unit_id).where(CampaignUnit.campaign_id == annual.id)).all()

@@ -81,6 +81,9 @@ def unit_row(row: SnapshotRow, unit: Unit, category: Category | None, snapshot: 
         "grade": row.grade,
         "grade_code": GRADE_CODES.get(row.grade) if row.grade else None,
         "grade_note": d.get("grade_note"),
+        # reliability before verdict: no grade and no rank for want of reliability, and the analyst's exception
+        "withheld": bool(d.get("withheld")),
+        "override_reason": d.get("override"),
         "rank": row.rank,
         "rank_low": row.rank_lo,
         "rank_high": row.rank_hi,

@@ -6,12 +6,20 @@ A scheme belongs to the campaign whose index is the 民意调查 source. Rules:
   ratings of the period, 0–100) and the 服务对象 (window-service) index: for each unit,
   the ratings of the unit itself and of every unit below it (its windows) in the chosen
   service campaigns, pooled and estimated by the engine as one sample of the unit;
-* weights are non-negative with at least one positive; weights that do not sum to 1 are
-  normalised (and the page says so). When a unit lacks the leader or window source, the
-  remaining weights are renormalised for that unit — or, if the scheme says so, the unit
-  gets no score; every such unit is marked;
-* composite = Σ wₛ·xₛ / Σ wₛ on the 0–100 scale; its standard error combines the
-  sources' SEs (the samples are independent; leader ratings are fixed scores);
+* blocks (the seed's rule, DOMAIN.md): 公众评议 = 民意调查 70 % + 领导评价 30 % by default.
+  The 民意调查 block is this campaign's survey plus the 服务对象 survey, in proportions
+  the analyst sets; the 领导评价 block is the leader ratings. Block weights and the
+  proportions inside a block are non-negative and are normalised (the page says so).
+  A source a unit lacks is redistributed within its block only — a unit without window
+  ratings is scored 70 % on its survey and 30 % on its leader rating, exactly. A unit
+  lacking a whole block (no leader rating, say) is flagged ``block_missing``: its score
+  is renormalised over the blocks it has, and by default it gets no grade and no rank;
+  if the scheme says so (``missing = none``) any missing source leaves it without a score;
+* a scheme stored before blocks existed (no ``blocks`` key) replays its old rule: every
+  source its own weight, a missing one renormalised over all the others;
+* composite = Σ_b W_b·x_b / Σ_b W_b over the blocks present, x_b = Σ wₛ·xₛ / Σ wₛ over the
+  block's sources present, on the 0–100 scale; its standard error combines the sources'
+  SEs (the samples are independent; leader ratings are fixed scores);
 * 功效系数法 (optional), within each category: score = 60 + 40·(x − min)/(max − min);
   the score's SE is scaled by 40/(max − min). Points = score / 100 × the component's points;
 * ranks are per category, with a rank interval and P(bottom k) from the scores and SEs;
@@ -20,7 +28,14 @@ A scheme belongs to the campaign whose index is the 民意调查 source. Rules:
   score's confidence interval must lie below the 达标 line; by quotas, even the unit's
   best plausible rank (its rank interval) must fall within the bottom quota. A unit that
   would be 诫勉 on its point estimate alone is graded 达标 and marked 待定. Any grade whose
-  interval crosses a grade boundary is marked 临界.
+  interval crosses a grade boundary is marked 临界;
+* reliability before verdict: a unit failing the reliability thresholds (the flags in
+  :data:`UNRELIABLE`: n, effective n, relative SE, a missing group, the unweighted
+  fallback …) or lacking a whole block gets no grade and no rank, and takes no part in
+  the ranking or P(bottom k) of the others: it is listed as 样本不足 / 待定 with what it
+  lacks. An analyst may override this per unit with a reason (the campaign's weighting
+  settings, so it is stored in the snapshot's specification and audited); an overridden
+  unit is ranked and graded, but never 诫勉, which needs a reliable unit.
 """
 from __future__ import annotations
 
@@ -49,11 +64,17 @@ GRADINGS = LABELS["grading"]
 NORMALISATIONS = LABELS["normalisation"]
 MISSING = LABELS["missing_source"]
 #: Reliability flags that make a rank and grade "for reference only" (the unit is still shown, marked).
-UNRELIABLE = ("small_n", "small_n_eff", "high_rse", "group_missing", "dont_know_high")
+UNRELIABLE = ("small_n", "small_n_eff", "high_rse", "group_missing", "dont_know_high", "unweighted",
+              "singleton_cell")
 #: Flags under which a unit has no estimate at all, and so no rank.
 NO_ESTIMATE = ("no_responses", "no_answers", "n_lt_2", "rake_not_converged")
+#: The blocks of the component and their sources (DOMAIN.md: 领导评价 30 % + 民意调查 70 %).
+BLOCKS = {"public": ("survey", "service"), "leader": ("leader",)}
+BLOCK_OF = {source: block for block, sources in BLOCKS.items() for source in sources}
+DEFAULT_BLOCKS = {"public": 0.7, "leader": 0.3}
 DEFAULTS: dict[str, Any] = {
-    "weights": {"survey": 1.0, "leader": 0.0, "service": 0.0},
+    "blocks": dict(DEFAULT_BLOCKS),
+    "weights": {"survey": 0.7, "leader": 0.3, "service": 0.0},
     "service_campaign_ids": [],
     "points": 20.0,
     "normalisation": "none",
@@ -73,7 +94,15 @@ def scheme_for(session: Session, campaign: Campaign) -> ComponentScheme | None:
 def current(session: Session, campaign: Campaign) -> dict[str, Any]:
     scheme = scheme_for(session, campaign)
     stored = scheme.settings if scheme else {}
-    return {key: stored.get(key, default) for key, default in DEFAULTS.items()}
+    out = {key: stored.get(key, default) for key, default in DEFAULTS.items()}
+    if scheme and "blocks" not in stored:  # saved before blocks: the blocks its weights give
+        out["blocks"] = blocks_from_weights(out["weights"])
+    return out
+
+
+def blocks_from_weights(weights: Mapping[str, float]) -> dict[str, float]:
+    """Each block's weight: the sum of its sources' weights."""
+    return {b: float(sum(weights.get(s, 0.0) or 0.0 for s in sources)) for b, sources in BLOCKS.items()}
 
 
 def _num(value: Any, label: str, low: float, high: float) -> float:
@@ -89,7 +118,7 @@ def _num(value: Any, label: str, low: float, high: float) -> float:
 def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Clean a scheme; raises :class:`DomainError` with a message per field."""
     check = Collector()
-    weights = _weights(raw, check)
+    weights, blocks = _weights(raw, check)
     ids = _service_campaigns(session, campaign, raw, weights, check)
     points = check.take("points", _num, raw.get("points", 20), _("公众评议分值"), 0.01, 1000.0)
     normalisation = _choice(raw, "normalisation", "none", NORMALISATIONS, _("请选择折算方法。"), check)
@@ -102,24 +131,45 @@ def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> di
         check.add("bottom_k", _("“末位”的名次数应为整数。"))
     check.raise_if_any()
     return {
-        "weights": weights, "service_campaign_ids": sorted(set(ids)), "points": points,
+        "blocks": blocks, "weights": weights, "service_campaign_ids": sorted(set(ids)), "points": points,
         "normalisation": normalisation, "missing": missing, "grading": grading, "thresholds": thresholds,
         "quotas": quotas, "rank_level": rank_level, "bottom_k": int(bottom_k or 1),
     }
 
 
-def _weights(raw: Mapping[str, Any], check: Collector) -> dict[str, float | None]:
-    """Each source's weight, scaled to sum to 1; the survey (民意调查) must weigh something."""
+def _weights(raw: Mapping[str, Any], check: Collector) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """Each source's weight in the whole (summing to 1) and each block's weight.
+
+    With ``blocks`` (the 民意调查 and 领导评价 weights) the source weights inside the
+    民意调查 block are proportions; without (older forms and callers) each source's weight
+    is its share of the whole and the blocks are their sums. The survey must weigh something.
+    """
     raw_weights = raw.get("weights") or {}
+    raw_blocks = raw.get("blocks") or {}
     weights = {s: check.take(f"weight_{s}", _num, raw_weights.get(s, 0) or 0, str(SOURCES[s]), 0.0, 1000.0)
                for s in SOURCES}
-    if all(w is not None for w in weights.values()):
-        total = sum(weights.values())
-        if not weights["survey"] or weights["survey"] <= 0:
-            check.add("weight_survey", _("民意调查的权重应大于 0：公众评议以民意调查为主。"))
-        elif total > 0 and abs(total - 1.0) > 1e-9:
-            weights = {s: w / total for s, w in weights.items()}
-    return weights
+    by_block = any(str(v).strip() for v in raw_blocks.values() if v is not None)
+    if by_block:
+        blocks = {b: check.take(f"block_{b}", _num, raw_blocks.get(b, 0) or 0, str(LABELS["source_block"][b]),
+                                0.0, 1000.0) for b in BLOCKS}
+    else:
+        blocks = blocks_from_weights({s: w or 0.0 for s, w in weights.items()})
+    if any(w is None for w in (*weights.values(), *blocks.values())):
+        return weights, blocks
+    if not weights["survey"] or weights["survey"] <= 0:
+        check.add("weight_survey", _("民意调查的权重应大于 0：公众评议以民意调查为主。"))
+        return weights, blocks
+    if not blocks["public"] > 0:
+        check.add("block_public", _("民意调查部分的权重应大于 0。"))
+        return weights, blocks
+    total = sum(blocks.values())
+    blocks = {b: w / total for b, w in blocks.items()}
+    if by_block:
+        weights["leader"] = 1.0
+    inside = {b: sum(weights[s] for s in sources) for b, sources in BLOCKS.items()}
+    weights = {s: (blocks[BLOCK_OF[s]] * weights[s] / inside[BLOCK_OF[s]] if inside[BLOCK_OF[s]] > 0 else 0.0)
+               for s in SOURCES}
+    return weights, blocks
 
 
 def _service_campaigns(session: Session, campaign: Campaign, raw: Mapping[str, Any],
@@ -203,6 +253,9 @@ class UnitInputs:
     service_se: np.ndarray
     estimable: np.ndarray  # bool: the survey index exists with an SE
     unreliable: np.ndarray  # bool: a reliability flag
+    #: reliability before verdict: an unreliable unit (or one lacking a block) gets no grade and no rank
+    withhold: bool = False
+    overridden: np.ndarray | None = None  # bool: the analyst grades and ranks this unit anyway
 
 
 @dataclass
@@ -223,6 +276,10 @@ class ComponentResult:
     grade: list[str | None]
     grade_note: list[str | None]
     sources_used: list[list[str]]
+    #: per unit, each source's share of the composite as used (blocks: None for a legacy scheme)
+    weights_used: list[dict[str, float]] | None = None
+    missing_blocks: list[list[str]] | None = None
+    withheld: np.ndarray | None = None  # bool: no grade and no rank for want of reliability
 
 
 def compute(inputs: UnitInputs, scheme: Mapping[str, Any] | None, confidence: float,
@@ -231,37 +288,32 @@ def compute(inputs: UnitInputs, scheme: Mapping[str, Any] | None, confidence: fl
 
     ``ranking`` is the rank simulation's ``{"seed": …, "draws": …}`` (the snapshot's; default the engine's)."""
     n = inputs.survey.size
-    weights = dict(scheme["weights"]) if scheme else {"survey": 1.0, "leader": 0.0, "service": 0.0}
     values = {"survey": inputs.survey, "leader": inputs.leader, "service": inputs.service}
     ses = {"survey": inputs.survey_se, "leader": np.zeros(n), "service": inputs.service_se}
-    weighted = [s for s in SOURCES if weights.get(s, 0) > 0]
-    numerator, denominator, variance = np.zeros(n), np.zeros(n), np.zeros(n)
-    used: list[list[str]] = [[] for _ in range(n)]
-    complete = np.ones(n, dtype=bool)
-    for source in weighted:
-        have = np.isfinite(values[source]) & (np.isfinite(ses[source]) | (source == "leader"))
-        complete &= have
-        w = weights[source]
-        numerator += np.where(have, w * np.nan_to_num(values[source]), 0.0)
-        denominator += np.where(have, w, 0.0)
-        variance += np.where(have, w**2 * np.nan_to_num(ses[source]) ** 2, 0.0)
-        for i in np.flatnonzero(have):
-            used[i].append(source)
-    ok = inputs.estimable & (denominator > 0)
-    if scheme and scheme.get("missing") == "none":
-        ok &= complete
-    with np.errstate(invalid="ignore", divide="ignore"):
-        composite = np.where(ok, numerator / np.where(denominator > 0, denominator, 1.0), np.nan)
-        composite_se = np.where(ok, np.sqrt(variance) / np.where(denominator > 0, denominator, 1.0), np.nan)
+    have = {s: np.isfinite(values[s]) & (np.isfinite(ses[s]) | (s == "leader")) for s in SOURCES}
+    if scheme and scheme.get("blocks"):
+        composite, composite_se, used, shares, missing_blocks, ok = _blocked(scheme, values, ses, have, inputs)
+    else:
+        composite, composite_se, used, ok = _legacy(scheme, values, ses, have, inputs)
+        shares, missing_blocks = None, None
+    overridden = inputs.overridden if inputs.overridden is not None else np.zeros(n, dtype=bool)
+    withheld = np.zeros(n, dtype=bool)
+    if inputs.withhold:
+        lacking = np.array([bool(m) for m in missing_blocks]) if missing_blocks is not None else np.zeros(n, bool)
+        withheld = (inputs.unreliable | lacking) & ~overridden
     score, score_se = composite.copy(), composite_se.copy()
     categories = np.unique(inputs.category)
     if scheme and scheme.get("normalisation") == "efficacy":
         for category in categories:
             members = (inputs.category == category) & ok
-            if not members.any():
+            basis = members & ~withheld  # the range comes from the units compared
+            if not basis.any():
                 continue
-            score[members] = efficacy_scores(composite[members])
-            low, high = composite[members].min(), composite[members].max()
+            low, high = composite[basis].min(), composite[basis].max()
+            if inputs.withhold:
+                score[members] = 60.0 + 40.0 * (composite[members] - low) / (high - low) if high > low else 100.0
+            else:
+                score[members] = efficacy_scores(composite[members])
             score_se[members] = composite_se[members] * (40.0 / (high - low) if high > low else 0.0)
     z = z_value(confidence)
     score_lo, score_hi = score - z * score_se, score + z * score_se
@@ -271,21 +323,103 @@ def compute(inputs: UnitInputs, scheme: Mapping[str, Any] | None, confidence: fl
     bottom_k = int(scheme["bottom_k"]) if scheme else 1
     rank = {k: np.full(n, np.nan) for k in ("rank", "rank_low", "rank_high", "expected_rank", "p_bottom")}
     n_ranked = np.zeros(n, dtype=np.int64)
+    ranked_score = np.where(withheld, np.nan, score)
     for category in categories:
         members = np.flatnonzero(inputs.category == category)
-        ranks = rank_intervals(score[members], score_se[members], level=level, bottom_k=bottom_k,
+        ranks = rank_intervals(ranked_score[members], score_se[members], level=level, bottom_k=bottom_k,
                                **({"seed": int(ranking["seed"]), "n_sim": int(ranking["draws"])} if ranking else {}))
-        for key, values in rank.items():
-            values[members] = getattr(ranks, key)
+        for key, values_ in rank.items():
+            values_[members] = getattr(ranks, key)
         n_ranked[members] = int(np.isfinite(ranks.rank).sum())
-    grade, note = _grades(scheme, score, score_lo, score_hi, rank, n_ranked, inputs.category)
+    sanctionable = ~inputs.unreliable if inputs.withhold else np.ones(n, dtype=bool)
+    grade, note = _grades(scheme, ranked_score, score_lo, score_hi, rank, n_ranked, inputs.category, sanctionable)
+    if inputs.withhold:
+        for i in range(n):
+            if withheld[i]:
+                note[i] = "insufficient"
+            elif overridden[i] and (inputs.unreliable[i] or (missing_blocks and missing_blocks[i])) and not note[i]:
+                note[i] = "overridden"
     return ComponentResult(composite, composite_se, score, score_se, score_lo, score_hi, points,
                            rank["rank"], rank["rank_low"], rank["rank_high"], rank["expected_rank"], rank["p_bottom"],
-                           n_ranked, grade, note, used)
+                           n_ranked, grade, note, used, shares, missing_blocks, withheld)
+
+
+def _legacy(scheme: Mapping[str, Any] | None, values: dict[str, np.ndarray], ses: dict[str, np.ndarray],
+            have: dict[str, np.ndarray], inputs: UnitInputs
+            ) -> tuple[np.ndarray, np.ndarray, list[list[str]], np.ndarray]:
+    """A scheme stored before blocks: every source its own weight, a missing one renormalised over all."""
+    n = inputs.survey.size
+    weights = dict(scheme["weights"]) if scheme else {"survey": 1.0, "leader": 0.0, "service": 0.0}
+    weighted = [s for s in SOURCES if weights.get(s, 0) > 0]
+    numerator, denominator, variance = np.zeros(n), np.zeros(n), np.zeros(n)
+    used: list[list[str]] = [[] for _ in range(n)]
+    complete = np.ones(n, dtype=bool)
+    for source in weighted:
+        complete &= have[source]
+        w = weights[source]
+        numerator += np.where(have[source], w * np.nan_to_num(values[source]), 0.0)
+        denominator += np.where(have[source], w, 0.0)
+        variance += np.where(have[source], w**2 * np.nan_to_num(ses[source]) ** 2, 0.0)
+        for i in np.flatnonzero(have[source]):
+            used[i].append(source)
+    ok = inputs.estimable & (denominator > 0)
+    if scheme and scheme.get("missing") == "none":
+        ok &= complete
+    with np.errstate(invalid="ignore", divide="ignore"):
+        composite = np.where(ok, numerator / np.where(denominator > 0, denominator, 1.0), np.nan)
+        composite_se = np.where(ok, np.sqrt(variance) / np.where(denominator > 0, denominator, 1.0), np.nan)
+    return composite, composite_se, used, ok
+
+
+def _blocked(scheme: Mapping[str, Any], values: dict[str, np.ndarray], ses: dict[str, np.ndarray],
+             have: dict[str, np.ndarray], inputs: UnitInputs
+             ) -> tuple[np.ndarray, np.ndarray, list[list[str]], list[dict[str, float]], list[list[str]], np.ndarray]:
+    """The blocks' rule: a missing source is made up within its block; a missing block renormalises the blocks."""
+    n = inputs.survey.size
+    weights, block_weights = scheme["weights"], scheme["blocks"]
+    numerator, denominator, variance = np.zeros(n), np.zeros(n), np.zeros(n)
+    used: list[list[str]] = [[] for _ in range(n)]
+    shares: list[dict[str, float]] = [{} for _ in range(n)]
+    missing: list[list[str]] = [[] for _ in range(n)]
+    complete = np.ones(n, dtype=bool)
+    for block, sources in BLOCKS.items():
+        big_w = float(block_weights.get(block, 0.0) or 0.0)
+        inside = [s for s in sources if (weights.get(s, 0.0) or 0.0) > 0]
+        if big_w <= 0 or not inside:
+            continue
+        b_num, b_den, b_var = np.zeros(n), np.zeros(n), np.zeros(n)
+        for source in inside:
+            complete &= have[source]
+            w = float(weights[source])
+            b_num += np.where(have[source], w * np.nan_to_num(values[source]), 0.0)
+            b_den += np.where(have[source], w, 0.0)
+            b_var += np.where(have[source], w**2 * np.nan_to_num(ses[source]) ** 2, 0.0)
+        present = b_den > 0
+        safe = np.where(present, b_den, 1.0)
+        numerator += np.where(present, big_w * (b_num / safe), 0.0)
+        denominator += np.where(present, big_w, 0.0)
+        variance += np.where(present, big_w**2 * b_var / safe**2, 0.0)
+        for i in range(n):
+            if not present[i]:
+                missing[i].append(block)
+                continue
+            for source in inside:
+                if have[source][i]:
+                    used[i].append(source)
+                    shares[i][source] = big_w * float(weights[source]) / float(b_den[i])
+    ok = inputs.estimable & (denominator > 0)
+    if scheme.get("missing") == "none":
+        ok &= complete
+    safe = np.where(denominator > 0, denominator, 1.0)
+    composite = np.where(ok, numerator / safe, np.nan)
+    composite_se = np.where(ok, np.sqrt(variance) / safe, np.nan)
+    for i in range(n):  # the shares are of the blocks present
+        shares[i] = {s: w / float(denominator[i]) for s, w in shares[i].items()} if ok[i] else {}
+    return composite, composite_se, used, shares, missing, ok
 
 
 def _grades(scheme: Mapping[str, Any] | None, score: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-            rank: dict[str, np.ndarray], n_ranked: np.ndarray, category: np.ndarray
+            rank: dict[str, np.ndarray], n_ranked: np.ndarray, category: np.ndarray, sanctionable: np.ndarray
             ) -> tuple[list[str | None], list[str | None]]:
     n = score.size
     grade: list[str | None] = [None] * n
@@ -299,7 +433,7 @@ def _grades(scheme: Mapping[str, Any] | None, score: np.ndarray, lo: np.ndarray,
             label = next((g for line, g in lines if score[i] >= line), "诫勉")
             bounds = {"优秀": (t["excellent"], math.inf), "良好": (t["good"], t["excellent"]),
                       "达标": (t["pass"], t["good"]), "诫勉": (-math.inf, t["pass"])}[label]
-            if label == "诫勉" and not hi[i] < t["pass"]:
+            if label == "诫勉" and not (hi[i] < t["pass"] and sanctionable[i]):
                 grade[i], note[i] = "达标", "pending"
                 continue
             grade[i] = label
@@ -322,7 +456,7 @@ def _grades(scheme: Mapping[str, Any] | None, score: np.ndarray, lo: np.ndarray,
                 grade[i] = "良好"
                 note[i] = "borderline" if rank["rank_high"][i] > k_ex + k_good or rank["rank_low"][i] <= k_ex else None
             elif position > m - k_warn:
-                if rank["rank_low"][i] > m - k_warn:
+                if rank["rank_low"][i] > m - k_warn and sanctionable[i]:
                     grade[i] = "诫勉"
                 else:
                     grade[i], note[i] = "达标", "pending"

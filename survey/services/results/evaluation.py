@@ -218,6 +218,12 @@ class _Figures:
     unreliable: np.ndarray
     comp: component.ComponentResult
     trend: dict[int, Any]
+    params: Params | None = None
+    overrides: dict[int, str] = field(default_factory=dict)
+    #: which later rules the snapshot was specified under (its detail then carries their breakdowns;
+    #: a snapshot from before them replays its detail unchanged)
+    cells_rule: bool = False
+    verdict_rule: bool = False
 
 
 def _assemble(session: Session, spec: dict[str, Any], results: IndexResults, service: IndexResults | None,
@@ -243,18 +249,25 @@ def _figures(session: Session, spec: dict[str, Any], results: IndexResults, serv
     leader = np.array([leader_values.get(int(u), np.nan) for u in units])
     flags = [results.flag_names(i) for i in range(n_units)]
     estimable = np.isfinite(results.index) & np.isfinite(results.index_se)
-    unreliable = np.array([any(f in component.UNRELIABLE for f in fl) for fl in flags])
+    unreliable = np.array([any(f in component.UNRELIABLE for f in fl) for fl in flags], dtype=bool)
+    # Reliability before verdict; a snapshot specified before the rule (no such setting) replays without it.
+    settings = spec["survey"].get("settings") or {}
+    overrides = {int(k): str(v) for k, v in (settings.get("overrides") or {}).items()}
     inputs = component.UnitInputs(
         category=category, survey=results.index, survey_se=results.index_se, leader=leader,
         service=service.index if service is not None else np.full(n_units, np.nan),
         service_se=service.index_se if service is not None else np.full(n_units, np.nan),
         estimable=estimable, unreliable=unreliable,
+        withhold=bool(settings.get("withhold_unreliable", False)),
+        overridden=np.array([int(u) in overrides for u in units], dtype=bool),
     )
     scheme = spec.get("scheme")
     comp = component.compute(inputs, scheme, params.confidence, ranking_settings(spec))
     trend = _trend(session, spec.get("previous_snapshot_id"), units, results)
     return _Figures(results=results, service=service, layout=layout, scheme=scheme, categories=categories,
-                  leader=leader, flags=flags, unreliable=unreliable, comp=comp, trend=trend)
+                  leader=leader, flags=flags, unreliable=unreliable, comp=comp, trend=trend, params=params,
+                  overrides=overrides, cells_rule="min_cell_n" in spec["survey"]["params"],
+                  verdict_rule="withhold_unreliable" in settings)
 
 
 def _tally(pairs: PairTable, used: np.ndarray, units: np.ndarray, bad_max: int) -> _Tallies:
@@ -278,6 +291,8 @@ def _unit_result(figures: _Figures, tallies: _Tallies, i: int, unit_id: int) -> 
     if figures.scheme:
         row_flags += [f"{s}_missing" for s in ("leader", "service")
                       if figures.scheme["weights"].get(s, 0) > 0 and s not in comp.sources_used[i]]
+        if comp.missing_blocks and comp.missing_blocks[i]:
+            row_flags.append("block_missing")
     category_id = figures.categories.get(unit_id)
     return UnitResult(
         unit_id=unit_id,
@@ -314,6 +329,8 @@ def _detail(figures: _Figures, tallies: _Tallies, i: int, unit_id: int) -> dict[
         "rake_converged": bool(results.rake_converged[i]),
         "rake_iterations": results.rake_iterations[i],
         "missing_groups": [layout.group_ids[g] for g in results.missing_groups(i) if g < len(layout.group_ids)],
+        **({"cells": _collapsed_cells(results, i, layout), "unweighted": bool(results.unweighted[i])}
+           if figures.cells_rule else {}),
         "questions": [
             {"id": layout.question_ids[k], "code": layout.question_codes[k], "n": q.n_answered[i, k],
              "mean": q.mean[i, k], "se": q.mean_se[i, k], "ci": [q.mean_ci_low[i, k], q.mean_ci_high[i, k]],
@@ -332,9 +349,12 @@ def _detail(figures: _Figures, tallies: _Tallies, i: int, unit_id: int) -> dict[
             "ci": [service.index_ci_low[i], service.index_ci_high[i]], "flags": service.flag_names(i)},
         "composite": comp.composite[i], "composite_se": comp.composite_se[i],
         "score": comp.score[i], "score_se": comp.score_se[i], "score_ci": [comp.score_lo[i], comp.score_hi[i]],
-        "sources": comp.sources_used[i], "weights_used": _weights_used(figures.scheme, comp.sources_used[i]),
+        "sources": comp.sources_used[i],
+        "weights_used": (comp.weights_used[i] if comp.weights_used is not None
+                         else _weights_used(figures.scheme, comp.sources_used[i])),
         "expected_rank": comp.expected_rank[i], "p_bottom": comp.p_bottom[i], "n_ranked": comp.n_ranked[i],
         "grade_note": comp.grade_note[i], "unreliable": bool(figures.unreliable[i]),
+        **_verdict(figures, i, unit_id),
         "trend": figures.trend.get(i),
     }
 
@@ -373,6 +393,57 @@ def _groups(results: IndexResults, i: int, layout: Layout) -> list[dict[str, Any
         out.append({"id": layout.group_ids[k] if k < len(layout.group_ids) else None, "n": g.n[i, k],
                     "index": g.index[i, k], "satisfied_rate": g.satisfied_rate[i, k],
                     "target_share": g.target_share[i, k]})
+    return out
+
+
+def _verdict(figures: _Figures, i: int, unit_id: int) -> dict[str, Any]:
+    """Reliability before verdict (only for snapshots under that rule): whether the unit's grade and rank
+    are withheld, the analyst's override, and what the unit lacks — the reasons (flag codes and missing
+    blocks) and about how many more valid ratings would meet the sample thresholds."""
+    comp = figures.comp
+    if not figures.verdict_rule or comp.withheld is None or figures.params is None:
+        return {}
+    results, params = figures.results, figures.params
+    reasons = [f for f in figures.flags[i] if f in component.UNRELIABLE or f in component.NO_ESTIMATE]
+    return {
+        "withheld": bool(comp.withheld[i]),
+        "override": figures.overrides.get(unit_id),
+        "shortfall": {
+            "reasons": reasons,
+            "missing_blocks": list(comp.missing_blocks[i]) if comp.missing_blocks else [],
+            "more": more_ratings_needed(int(results.n[i]), results.n_eff[i], results.index[i], results.index_se[i],
+                                        params),
+        },
+    }
+
+
+def more_ratings_needed(n: int, n_eff: float, index: float, se: float, params: Params) -> int | None:
+    """About how many more valid ratings the unit needs to meet the n, effective-n and relative-SE thresholds,
+    assuming the new ratings spread like the present ones: n_eff grows as n / deff, the SE as 1/√n.
+    ``None`` when the thresholds are met (or nothing can be said: no ratings at all gives ``min_n``)."""
+    if n <= 0:
+        return max(int(params.min_n), 2)
+    need = max(int(params.min_n), 2)
+    if n_eff is not None and np.isfinite(n_eff) and n_eff > 0:
+        deff = n / n_eff
+        need = max(need, math.ceil(params.min_n_eff * deff - 1e-9))
+    if se is not None and index is not None and np.isfinite(se) and np.isfinite(index) and index != 0 and se > 0:
+        rse = se / abs(index)
+        if rse > params.max_rse > 0:
+            need = max(need, math.ceil(n * (rse / params.max_rse) ** 2 - 1e-9))
+    more = need - n
+    return more if more > 0 else None
+
+
+def _collapsed_cells(results: IndexResults, i: int, layout: Layout) -> dict[str, list[list[Any]]]:
+    """The unit's thin cells merged before weighting, per margin: [[level, level it joined], …] as group ids
+    (margin ``group``) or channel codes (``channel``); ``{}`` when nothing was merged."""
+    names = {"group": layout.group_ids, "channel": layout.channels}
+    out: dict[str, list[list[Any]]] = {}
+    for margin, merged in results.collapse(i).items():
+        level = names.get(margin, ())
+        out[margin] = [[level[a] if a < len(level) else a, level[b] if b < len(level) else b]
+                       for a, b in sorted(merged.items())]
     return out
 
 

@@ -11,7 +11,17 @@ Rules:
   campaign collects on;
 * level scores default to the questionnaire's (0/25/50/75/100), question weights to the
   questions' own weights; only satisfaction questions counted in the index are used;
-* trimming (cap at k × median weight) and the reliability thresholds are optional.
+* trimming (cap at k × median weight) and the reliability thresholds are optional;
+* reliability before verdict (``withhold_unreliable``, on): a unit failing the thresholds
+  gets no grade and no rank (component.py); ``overrides`` (unit id → the analyst's
+  reason) grade and rank such a unit anyway. Both go into each snapshot's specification;
+  an override is set or lifted by :func:`set_override`, audited;
+* thin cells: within a unit, a respondent group with fewer than ``min_cell_n``
+  respondents (default 5, :data:`analysis.cells.DEFAULT_MIN_CELL_N`) is weighted together
+  with the group the analyst designates here (``collapse_into``: group code → group
+  code), or else pooled with the smallest other groups; a unit left with one cell is
+  estimated unweighted and flagged. The rule goes into the snapshot with the other
+  engine parameters.
 
 Everything is validated before anything is saved; a refused value comes back with a
 message per field. Saving is audited with the old and new settings.
@@ -29,10 +39,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analysis import Params
+from analysis.cells import DEFAULT_MIN_CELL_N
 from survey.core import labels
 from survey.core.audit import record
 from survey.core.errors import Collector, DomainError
-from survey.models import Campaign, Channel, Question, QuestionType, RespondentGroup, User
+from survey.models import Campaign, CampaignUnit, Channel, Question, QuestionType, RespondentGroup, User
 
 CHANNEL_ORDER = [c.value for c in Channel]
 DEFAULTS: dict[str, Any] = {
@@ -49,7 +60,13 @@ DEFAULTS: dict[str, Any] = {
     "max_rse": 0.30,
     "max_dont_know": 0.5,
     "include_flagged": False,
+    "min_cell_n": DEFAULT_MIN_CELL_N,
+    "collapse_into": None,
+    "withhold_unreliable": True,
+    "overrides": {},
 }
+#: Longest reason an analyst may give for grading an unreliable unit anyway.
+MAX_REASON = 500
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,10 @@ def validate(session: Session, campaign: Campaign, raw: Mapping[str, Any]) -> di
         "question_weights": _question_weights(raw, campaign, check),
         **_limits(raw, check),
         "include_flagged": bool(raw.get("include_flagged")),
+        **_cells(raw, groups, check),
+        "withhold_unreliable": bool(raw.get("withhold_unreliable", True)),
+        "overrides": dict(raw["overrides"]) if isinstance(raw.get("overrides"), Mapping)
+        else dict(current(campaign)["overrides"] or {}),
     }
     check.raise_if_any()
     return out
@@ -241,6 +262,29 @@ def _limits(raw: Mapping[str, Any], check: Collector) -> dict[str, Any]:
     }
 
 
+def _cells(raw: Mapping[str, Any], groups: list[RespondentGroup], check: Collector) -> dict[str, Any]:
+    """The thin-cell rule: the minimum respondents of a weighting cell, and group → group designations."""
+    value = raw.get("min_cell_n")
+    min_cell_n = DEFAULT_MIN_CELL_N if _blank(value) else check.take(
+        "min_cell_n", _number, value, _("每个加权单元的最少人数"), 1.0, 1000.0)
+    if min_cell_n is not None and min_cell_n != int(min_cell_n):
+        check.add("min_cell_n", _("每个加权单元的最少人数应为整数。"))
+    codes = {g.code: g.name for g in groups}
+    into: dict[str, str] = {}
+    for source, target in (raw.get("collapse_into") or {}).items():
+        if _blank(target):
+            continue
+        source, target = str(source), str(target).strip()
+        if source not in codes or target not in codes:
+            check.add(f"collapse_{source}", _("请选择有效的样本类别。"))
+        elif source == target:
+            check.add(f"collapse_{source}", _("“%(g)s”不能并入它自己。", g=codes[source]))
+        else:
+            into[source] = target
+    return {"min_cell_n": int(min_cell_n) if min_cell_n is not None else DEFAULT_MIN_CELL_N,
+            "collapse_into": into or None}
+
+
 def save(session: Session, campaign: Campaign, user: User | None, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Validate and store the campaign's settings; audited with before and after."""
     clean = validate(session, campaign, raw)
@@ -251,6 +295,37 @@ def save(session: Session, campaign: Campaign, user: User | None, raw: Mapping[s
     record(session, user, "results.settings", campaign, _("修改了“%(t)s”的加权与计分设置", t=campaign.title),
            before=before, after=clean)
     return clean
+
+
+def set_override(session: Session, campaign: Campaign, user: User | None, unit_id: int,
+                 reason: str | None) -> bool:
+    """Grade and rank a unit of the campaign despite failing the reliability thresholds (``reason`` given),
+    or lift that (``reason`` None). Takes effect at the next computation; audited. Returns whether it changed."""
+    if session.scalar(select(CampaignUnit.id).where(CampaignUnit.campaign_id == campaign.id,
+                                                    CampaignUnit.unit_id == unit_id)) is None:
+        raise DomainError({"reason": _("该单位不在本评议活动中。")})
+    settings = current(campaign)
+    overrides = {str(k): v for k, v in (settings["overrides"] or {}).items()}
+    key = str(unit_id)
+    if reason is None:
+        if key not in overrides:
+            return False
+        before = overrides.pop(key)
+        summary = _("撤销了对单位 #%(u)s 的样本不足例外", u=unit_id)
+    else:
+        reason = reason.strip()
+        if not reason:
+            raise DomainError({"reason": _("请写明仍要评定等次和排名的理由。")})
+        if len(reason) > MAX_REASON:
+            raise DomainError({"reason": _("理由不能超过 %(n)d 个字。", n=MAX_REASON)})
+        before = overrides.get(key)
+        if before == reason:
+            return False
+        overrides[key] = reason
+        summary = _("对单位 #%(u)s 作出样本不足例外：仍评定等次和排名", u=unit_id)
+    campaign.analysis_settings = {**settings, "overrides": overrides}
+    record(session, user, "results.override", campaign, summary, unit_id=unit_id, before=before, reason=reason)
+    return True
 
 
 def build_params(
@@ -297,6 +372,12 @@ def build_params(
         channels = [c for c in channels if float(channel_shares.get(c, 0)) > 0]
         targets["channel"] = tuple(float(channel_shares[c]) for c in channels)
     check.raise_if_any()
+    collapse_into: dict[str, dict[int, int]] = {}
+    if method in ("poststratify", "rake") and settings.get("collapse_into"):
+        position = {g.code: k for k, g in enumerate(groups)}
+        collapse_into["group"] = {position[a]: position[b] for a, b in settings["collapse_into"].items()
+                                  if a in position and b in position}
+    min_cell_n = settings.get("min_cell_n")
     params = Params(
         method=method,
         scores=scores,
@@ -309,6 +390,8 @@ def build_params(
         min_n_eff=float(settings.get("min_n_eff") if settings.get("min_n_eff") is not None else 30.0),
         max_rse=float(settings.get("max_rse") if settings.get("max_rse") is not None else 0.3),
         max_dont_know=float(settings.get("max_dont_know") if settings.get("max_dont_know") is not None else 0.5),
+        min_cell_n=int(min_cell_n) if min_cell_n is not None else DEFAULT_MIN_CELL_N,
+        collapse_into={k: v for k, v in collapse_into.items() if v},
     )
     layout = Layout(tuple(q.id for q in questions), tuple(q.code for q in questions),
                     tuple(g.id for g in groups), tuple(channels))
