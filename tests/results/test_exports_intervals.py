@@ -81,3 +81,13 @@ def test_a_snapshot_stored_before_honest_intervals_replays_as_computed(session, 
     for row in rows:  # the old symmetric interval, as such a snapshot stored it
         low, high = normal_ci(row.index, row.index_se, legacy.confidence)
         assert (row.index_lo, row.index_hi) == (float(low), float(high))
+
+
+def test_public_page_shows_the_weighted_overall_rate_and_labels_the_other(session, computed, client):
+    snapshots.publish(session, computed.snapshot, None, public=True)
+    session.commit()
+    summary = computed.snapshot.summary
+    html = client.get(f"/results/{computed.snapshot.id}").get_data(as_text=True)
+    assert "总体满意率（加权）" in html
+    assert f"{summary['overall_satisfied_rate_weighted'] * 100:.1f}%" in html
+    assert f"未加权 {summary['overall_satisfied_rate'] * 100:.1f}%" in html
