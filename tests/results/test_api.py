@@ -12,7 +12,8 @@ from survey.services.results import snapshots
 
 
 @pytest.fixture
-def bearer(session):
+def bearer(session, computed):
+    """A token, made after ``computed`` so that the period is restored rather than built again."""
     _token, plaintext = api_tokens.create(session, None, "绩效管理系统")
     session.commit()
     return {"Authorization": f"Bearer {plaintext}"}
