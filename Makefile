@@ -43,7 +43,7 @@ migrate: install
 ## in TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them in this one)
 TEST_WORKERS ?= 3
 test: lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 ## make lint: ruff over the whole tree (rules and version: pyproject.toml, requirements-dev.txt)
 lint: install-dev

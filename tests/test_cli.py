@@ -6,24 +6,33 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from survey.core.clock import org_today
 from survey.models import (
     Answer,
+    Appeal,
     Campaign,
     CampaignStatus,
+    Case,
+    CaseState,
     Category,
     Channel,
     ComponentScheme,
+    FollowUpContact,
+    Holiday,
     QuestionnaireKind,
     RespondentGroup,
     Response,
+    ResponseStatus,
     Role,
     Unit,
     User,
 )
 from survey.services.accounts.users import authenticate
+from tests.cases.helpers import CN_2026
 from tests.factories import PASSWORD
 
 
+@pytest.mark.slow
 def test_seed_demo_builds_a_realistic_city(runner, session, app):
     result = runner.invoke(args=["seed-demo", "--responses", "600"])
     assert result.exit_code == 0, result.output
@@ -62,6 +71,26 @@ def test_seed_demo_builds_a_realistic_city(runner, session, app):
     for _role, username, password in lines:
         assert f"{username}  密码 {password}" in result.output
         assert authenticate(session, username, password) is not None
+    _assert_cases_at_every_stage(session)
+
+
+def _assert_cases_at_every_stage(session) -> None:
+    """The demo's cases are at every stage (checked on the seed above: one demo per backend is enough)."""
+    states = dict(session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
+    assert states.get(CaseState.CLOSED, 0) > 0 and states.get(CaseState.PENDING, 0) > 0
+    today = org_today()
+    overdue = session.scalar(select(func.count()).select_from(Case).where(
+        Case.state != CaseState.CLOSED, Case.due_on < today))
+    on_time = session.scalar(select(func.count()).select_from(Case).where(Case.closed_on <= Case.due_on))
+    assert overdue > 0 and on_time > 0
+    assert session.scalar(select(func.count()).select_from(Holiday)) == len(CN_2026)
+    assert {a.state.value for a in session.scalars(select(Appeal))} <= {"pending", "approved", "rejected"}
+    excluded = session.scalar(select(func.count()).select_from(Response).where(Response.status == ResponseStatus.EXCLUDED))
+    approved = session.scalar(select(func.count()).select_from(Appeal).where(Appeal.state == "approved"))
+    assert excluded == approved
+    for contact in session.scalars(select(FollowUpContact)):  # numbers are kept only for open cases
+        assert session.scalar(select(func.count()).select_from(Case).where(
+            Case.response_id == contact.response_id, Case.state != CaseState.CLOSED)) > 0
 
 
 def test_seed_demo_refuses_non_empty_database_and_if_empty_skips(runner, make):

@@ -1,4 +1,4 @@
-"""flask cases backfill | overdue | import-calendar | purge-contacts, and the demo's cases."""
+"""flask cases backfill | overdue | import-calendar | purge-contacts (the demo's cases: tests/test_cli.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from survey.core.clock import org_today
-from survey.models import Appeal, Case, CaseState, FollowUpContact, Holiday, Response, ResponseStatus, utcnow
+from survey.models import Case, FollowUpContact, Holiday, utcnow
 from tests.cases.helpers import CN_2026, cn_2026_csv, respond
 
 
@@ -71,23 +71,3 @@ def test_purge_contacts_deletes_only_expired_numbers(runner, make, session):
     result = runner.invoke(args=["cases", "purge-contacts"])
     assert result.exit_code == 0 and "已删除 1 个" in result.output
     assert session.scalars(select(FollowUpContact.phone)).all() == ["13800000002"]
-
-
-def test_demo_has_cases_at_every_stage(runner, session):
-    result = runner.invoke(args=["seed-demo", "--responses", "400"])
-    assert result.exit_code == 0, result.output
-    states = dict(session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
-    assert states.get(CaseState.CLOSED, 0) > 0 and states.get(CaseState.PENDING, 0) > 0
-    today = org_today()
-    overdue = session.scalar(select(func.count()).select_from(Case).where(
-        Case.state != CaseState.CLOSED, Case.due_on < today))
-    on_time = session.scalar(select(func.count()).select_from(Case).where(Case.closed_on <= Case.due_on))
-    assert overdue > 0 and on_time > 0
-    assert session.scalar(select(func.count()).select_from(Holiday)) == len(CN_2026)
-    assert {a.state.value for a in session.scalars(select(Appeal))} <= {"pending", "approved", "rejected"}
-    excluded = session.scalar(select(func.count()).select_from(Response).where(Response.status == ResponseStatus.EXCLUDED))
-    approved = session.scalar(select(func.count()).select_from(Appeal).where(Appeal.state == "approved"))
-    assert excluded == approved
-    for contact in session.scalars(select(FollowUpContact)):  # numbers are kept only for open cases
-        assert session.scalar(select(func.count()).select_from(Case).where(
-            Case.response_id == contact.response_id, Case.state != CaseState.CLOSED)) > 0

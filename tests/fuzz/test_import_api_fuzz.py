@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, Phase, event, example, given, settings
+from hypothesis import Phase, event, example, given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -58,15 +58,13 @@ from survey.services.ops.backup import export_all, tables
 from survey.services.questionnaires.builtin import APPRAISAL, WINDOW_SERVICE
 from survey.services.results import component, snapshots
 from tests.factories import DEFAULT_GROUPS, csrf_from
+from tests.fuzz import fuzz_settings
 from tests.results.helpers import fill
 
 
 def fuzz(examples: int) -> settings:
     """Reproducible runs, no shrinking (each step replays web requests: a failure is reported as found)."""
-    return settings(max_examples=examples, deadline=None, derandomize=True,
-                    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                           HealthCheck.data_too_large, HealthCheck.large_base_example])
+    return fuzz_settings(examples, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 
 
 # --- what the database holds -----------------------------------------------------------------------

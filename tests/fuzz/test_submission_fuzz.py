@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
@@ -21,10 +21,9 @@ from werkzeug.datastructures import MultiDict
 from survey.models import Answer, FollowUpContact, Invitation, Response
 from survey.services.campaigns import desk_tokens
 from tests.factories import csrf_from, hidden_from
+from tests.fuzz import fuzz_settings
 
-FUZZ = settings(max_examples=50, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large])
+FUZZ = fuzz_settings(50)
 FIELD = re.compile(r'name="([^"]+)"')
 TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
 VALUES = st.one_of(

@@ -37,7 +37,7 @@ from survey.models import (
 from survey.services.demo.seed import seed_demo
 from tests.factories import PASSWORD, csrf_from
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("xss-world")]
 SCRIPT = "<script>alert(1)</script>"
 ATTR = '"><img src=x onerror=alert(1)>'
 FORMULAS = ['=HYPERLINK("http://evil.example","点我")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "\n=1"]
@@ -85,13 +85,19 @@ def _inject(session) -> dict[str, str]:
 
 
 @pytest.fixture
-def world(app, session, runner):
-    seed_demo(session, responses=120)
-    payload = _inject(session)
-    for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.CLOSED)):
-        result = runner.invoke(args=["compute", "--campaign", campaign.short_code, "--publish", "--public", "--yes",
-                                     "--reason", "fuzz: recomputed"])
-        assert result.exit_code == 0, result.output
+def world(app, session, runner, built_once):
+    """The demo with hostile text everywhere and published results: built once per worker and database
+    (both tests of this module run on one worker, ``xdist_group``), restored for the second."""
+    def build():
+        seed_demo(session, responses=120)
+        payload = _inject(session)
+        for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.CLOSED)):
+            result = runner.invoke(args=["compute", "--campaign", campaign.short_code, "--publish", "--public",
+                                         "--yes", "--reason", "fuzz: recomputed"])
+            assert result.exit_code == 0, result.output
+        return payload
+
+    payload = built_once("xss world", build)
     session.expire_all()
     return payload
 
