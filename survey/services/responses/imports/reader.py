@@ -321,14 +321,14 @@ def preview(session: Session, campaign: Campaign, data: bytes, default_channel: 
     check_campaign(campaign, now)
     default = _checked_channel(campaign, default_channel)
     try:
-        table = spreadsheets.read_table(data)
+        table = spreadsheets.read_table(data, max_rows=max_rows)  # stops reading past max_rows
+    except spreadsheets.TooManyRows as exc:
+        raise ResponseImportError(_(
+            "文件超过 %(m)d 行，这里一次最多导入 %(m)d 行。请分成几个文件依次上传（同一答卷编号的各行须在同一个文件里），"
+            "或由系统管理员用命令行 flask import-responses 导入（最多 %(c)d 行）。",
+            m=exc.limit, c=MAX_ROWS)) from exc
     except spreadsheets.SpreadsheetError as exc:
         raise ResponseImportError(str(exc)) from exc
-    if len(table.rows) > max_rows:
-        raise ResponseImportError(_(
-            "文件有 %(n)d 行，这里一次最多导入 %(m)d 行。请分成几个文件依次上传（同一答卷编号的各行须在同一个文件里），"
-            "或由系统管理员用命令行 flask import-responses 导入（最多 %(c)d 行）。",
-            n=len(table.rows), m=max_rows, c=MAX_ROWS))
     questionnaire = submission.load_questionnaire(session, campaign.questionnaire_id)
     questions = import_questions(questionnaire)
     result = Preview(filename=filename, total_rows=len(table.rows))
