@@ -115,3 +115,25 @@ class TestRateLimited:
         assert client.post(f"/s/{code}", data=data).status_code == 303
         limited = client.post(f"/s/{code}", data=data)  # the same submission, over the limit
         assert limited.status_code == 429 and _responses(session) == 1
+
+
+def test_a_used_desk_code_replayed_by_another_browser_is_only_already_rated(app, session, make):
+    """The desk link's own retry check is for the browser that used the code, too."""
+    from survey.services.campaigns import desk_tokens
+    from tests.desk.answers import form_for
+
+    campaign = make.campaign()
+    make.commit()
+    window = campaign.campaign_units[0].unit
+    clerk = make.user("desk", unit=window)
+    token = desk_tokens.issue(session, campaign.campaign_units[0], clerk, minutes=30)
+    session.commit()
+    path = f"/d/{desk_tokens.sign(app.config['SECRET_KEY'], token)}"
+    phone = app.test_client()
+    data = form_for(phone.get(path), campaign.questionnaire, [window])
+    assert phone.post(path, data=data).status_code == 303
+    assert phone.post(path, data=data).status_code == 303  # the same phone's double tap
+    stranger = app.test_client()
+    stranger.get("/")
+    replay = stranger.post(path, data=data)
+    assert replay.status_code == 410 and _responses(session) == 1
