@@ -165,7 +165,7 @@ def _signature(nonce: str, key: str) -> str:
 
 def made_here(submission_id: str | None) -> bool:
     """Whether this browser session made the submission: it stored it, or the id was issued to it."""
-    if not submission_id:
+    if not submission.valid_submission_id(submission_id):
         return False
     if submission_id in (session.get(MINE_KEY) or []):
         return True
