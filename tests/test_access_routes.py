@@ -6,10 +6,12 @@ For each one (every method it accepts) we ask as
   (b) the contact of unit A: 401/403/404/405, unless the route is in UNIT_MAY_OPEN (pages a
       unit contact legitimately uses for their own unit);
   (c) window staff of A's window: the same, unless the route is in DESK_MAY_OPEN.
-URL arguments point at unit B's objects (its case, appeal, response, campaign, unit …), so an
-object-level check that is missing shows as a success. Whatever the answer, it is never a
+URL arguments point at unit B's objects (its case, appeal, imported response, campaign, unit, a
+draft snapshot …), so an object-level check that is missing shows as a success. Whatever the answer, it is never a
 500 and never contains unit B's data (its name, comment, phone). Afterwards B's data must be
 unchanged and the outsiders must have written nothing to the audit log but exports.
+Drafts (unpublished results) are for analysts only: the draft snapshot's interval for A's window is
+one of the markers, so a trend table, chart or list that shows a draft figure fails the walk.
 Object-level rules for A's own objects are tested in tests/test_access_cases.py.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from survey.models import (
     Appeal,
@@ -27,6 +29,7 @@ from survey.models import (
     Campaign,
     Case,
     CaseTag,
+    Channel,
     DeskToken,
     FollowUpContact,
     Holiday,
@@ -34,11 +37,16 @@ from survey.models import (
     Response,
     ResponseStatus,
     Setting,
+    Snapshot,
+    SnapshotRow,
+    SnapshotStatus,
     Unit,
     User,
     utcnow,
 )
 from survey.services.cases.appeals import file_appeal
+from survey.services.responses.imports.common import submission_id_for
+from survey.services.results import snapshots
 from tests.cases.helpers import respond
 from tests.conftest import build_app
 from tests.factories import PASSWORD, csrf_from
@@ -83,7 +91,9 @@ PUBLIC = {"api.health": "load balancers: no data"}
 # Routes of other areas that fail this test: endpoint -> reason (reported, not fixed here).
 KNOWN_FAILURES: dict[str, str] = {}
 
-MARKERS = ("乙局机密单位", "乙局机密意见", "13955556666")
+DRAFT_PERIOD = "2027Q1"
+DRAFT_FIGURES = "81.2–94.0"  # the draft's interval for A's window, as a results page writes it
+MARKERS = ("乙局机密单位", "乙局机密意见", "13955556666", "乙局导入机密意见", DRAFT_FIGURES)
 DENIED = {401, 403, 404, 405}
 
 
@@ -128,21 +138,42 @@ def _build_world(make, session):
     respond(session, campaign, b_window, levels={"Q1": 1}, status=ResponseStatus.FLAGGED)
     b_case = session.scalar(select(Case).where(Case.response_id == b_response.id, Case.kind == "bad_rating"))
     appeal = file_appeal(session, b_case, b_contact, "乙局认为这是恶意差评")
+    # A paper questionnaire imported for B's window, under its keyed id, as the import stores it.
+    imported = respond(session, campaign, b_window, levels={"Q1": 1}, comment="乙局导入机密意见")
+    imported.channel, imported.submission_id = Channel.PAPER, submission_id_for(campaign, "B-0001")
     token = DeskToken(nonce="b-desk-nonce-0001", campaign_id=campaign.id, unit_id=b_window.id,
                       expires_at=utcnow() + dt.timedelta(minutes=30))
     session.add(token)
     session.commit()
+    # Results: the campaign's official snapshot, and a draft of the same series in a later period.
+    official = snapshots.compute_snapshot(session, campaign, None)
+    session.commit()
+    snapshots.publish(session, official, None)
+    session.commit()
+    later = make.campaign(units=[a, a_window, b, b_window], questionnaire=campaign.questionnaire,
+                          period=DRAFT_PERIOD, title="下期评议")
+    for unit in (a_window, b_window):
+        respond(session, later, unit, levels={"Q1": 2}, open_cases=False)
+    draft = snapshots.compute_snapshot(session, later, None)
+    session.commit()
+    # Frozen rows refuse an ORM change; the test marks the draft's interval with a plain UPDATE.
+    session.execute(update(SnapshotRow).where(SnapshotRow.snapshot_id == draft.id, SnapshotRow.unit_id == a_window.id)
+                    .values(index_lo=81.234, index_hi=93.987))  # DRAFT_FIGURES
+    session.commit()
     cu = next(c for c in campaign.campaign_units if c.unit_id == b_window.id)
     questionnaire = campaign.questionnaire
     return {
-        "a_contact": a_contact, "a_desk": a_desk, "own_units": {a.id, a_window.id},
+        "a_contact": a_contact, "a_desk": a_desk, "own_units": {a.id, a_window.id}, "a": a.id, "a_window": a_window.id,
+        "official_id": official.id, "draft_id": draft.id,
         "ids": {
-            "case_id": b_case.id, "appeal_id": appeal.id, "response_id": b_response.id, "campaign_id": campaign.id,
+            "case_id": b_case.id, "appeal_id": appeal.id, "response_id": imported.id, "campaign_id": campaign.id,
+            "snapshot_id": draft.id,
             "unit_id": b.id, "user_id": b_contact.id, "cu_id": cu.id, "token_id": token.id,
             "questionnaire_id": questionnaire.id, "question_id": questionnaire.questions[0].id,
             "category_id": b_category.id, "group_id": make.groups()["QY"].id,
         },
-        "strings": {"action": "start", "token": "b-desk-nonce-0001", "fmt": "csv", "code": cu.short_code},
+        "strings": {"action": "start", "token": "b-desk-nonce-0001", "fmt": "csv", "code": cu.short_code,
+                    "period": DRAFT_PERIOD, "unit_code": b.code},
     }
 
 
@@ -163,6 +194,7 @@ def _snapshot(session, own_units: set[int]) -> dict:
         "desk_tokens": sorted((t.id, t.used_at is None) for t in session.scalars(select(DeskToken))
                               if t.unit_id not in own_units),
         "holidays": session.scalar(select(func.count()).select_from(Holiday)),
+        "snapshots": sorted((n.id, n.status.value, n.public) for n in session.scalars(select(Snapshot))),
     }
 
 
@@ -260,3 +292,34 @@ def test_the_walk_covers_the_response_import_routes():
                "admin.response_import_confirm"}
     assert imports <= {e for e, _r, _m in RULES}
     assert not imports & (set(UNIT_MAY_OPEN) | set(DESK_MAY_OPEN) | set(KNOWN_FAILURES))
+
+
+@pytest.mark.parametrize("role", ["unit", "desk", "analyst", "admin"])
+def test_drafts_are_for_analysts_only(app, session, make, world, role):
+    """Every role against the draft and the official snapshot: a unit contact sees their own unit's
+    official page without the draft period in its trend; nobody but analysts and admins reaches a draft."""
+    client = app.test_client()
+    if role == "unit":
+        _login(client, world["a_contact"].username)
+    elif role == "desk":
+        _login(client, world["a_desk"].username)
+    else:
+        _login(client, make.user(role).username)
+    analyst = role in ("analyst", "admin")
+    own_official = client.get(f"/admin/results/snapshots/{world['official_id']}/units/{world['a_window']}")
+    own_draft = client.get(f"/admin/results/snapshots/{world['draft_id']}/units/{world['a_window']}")
+    draft_page = client.get(f"/admin/results/snapshots/{world['draft_id']}")
+    listing = client.get("/admin/results/")
+    if analyst:
+        html = own_official.get_data(as_text=True)
+        assert own_official.status_code == 200 and DRAFT_PERIOD in html and DRAFT_FIGURES in html
+        assert own_draft.status_code == 200 and draft_page.status_code == 200
+        return
+    if role == "unit":
+        assert own_official.status_code == 200
+        assert listing.status_code == 200 and DRAFT_FIGURES not in listing.get_data(as_text=True)
+    html = own_official.get_data(as_text=True)
+    assert DRAFT_FIGURES not in html and f"<td>{DRAFT_PERIOD}</td>" not in html
+    assert own_draft.status_code in DENIED and draft_page.status_code in DENIED
+    session.expire_all()
+    assert session.get(Snapshot, world["draft_id"]).status == SnapshotStatus.DRAFT

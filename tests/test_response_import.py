@@ -305,7 +305,7 @@ class TestBadRows:
         too_many = csv_bytes([["答卷编号"]] + [[f"R{i}"] for i in range(common.WEB_MAX_ROWS + 1)])
         reply = upload(client, service, too_many, "big.csv")
         html = reply.get_data(as_text=True)
-        assert reply.status_code == 422 and "文件有 5001 行，这里一次最多导入 5000 行" in html
+        assert reply.status_code == 422 and "文件超过 5000 行，这里一次最多导入 5000 行" in html
         far_too_many = csv_bytes([["答卷编号"]] + [[f"R{i}"] for i in range(common.MAX_ROWS + 1)])
         with pytest.raises(common.ResponseImportError, match="超过 20000 行"):
             reader.preview(session, service, far_too_many, "paper")

@@ -10,7 +10,7 @@ from survey.auth import bp
 from survey.auth.forms import LoginForm
 from survey.extensions import db, limiter
 from survey.models import Role
-from survey.services.accounts.users import authenticate
+from survey.services.accounts.users import authenticate, end_session
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -69,6 +69,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    end_session(db.session, current_user._get_current_object())  # a copied cookie is no longer valid
     logout_user()
     session.clear()
     flash(_("您已退出登录。"), "info")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from survey.extensions import csrf, db
 from survey.models import Channel, Invitation, Response
 from survey.public import bp
-from survey.public.questionnaire import questionnaire_view
+from survey.public.questionnaire import made_here, questionnaire_view
 from survey.services.campaigns import desk_tokens, invitations
 from survey.services.campaigns.desk_tokens import TokenState
 from survey.services.campaigns.lookup import Target
@@ -35,11 +35,12 @@ def _already_rated() -> ResponseReturnValue:
 
 
 def _retry_of(response_field: str, row_id: int) -> bool:
-    """A POST repeating a submission this link already stored (double tap, retry, back button)."""
+    """A POST repeating a submission this link already stored (double tap, retry, back button),
+    from the browser session that made it."""
     if request.method != "POST":
         return False
     sid = submission.valid_submission_id(request.form.get("submission_id"))
-    stored = submission.stored_response(db.session, sid) if sid else None
+    stored = submission.stored_response(db.session, sid) if sid and made_here(sid) else None
     return stored is not None and getattr(stored, response_field) == row_id
 
 

@@ -7,14 +7,26 @@ single-use code in the same transaction as the response insert. Routes that call
 must be exempt from the global CSRF check (``@csrf.exempt``): the token is checked here,
 so that an expired one re-renders the page with every answer kept instead of a bare 400.
 
-Order of a submission: closed campaign → already stored (idempotent: straight to the
-thank-you page) → units this device has rated → rate limit → CSRF token → answers →
-fingerprint and burst rule → one transaction.
+Order of a submission: closed campaign → already stored by this browser session
+(idempotent: after the rate limit and the CSRF check, straight to the thank-you page) →
+units this device has rated → rate limit → CSRF token → answers → fingerprint and burst
+rule → one transaction.
+
+Whose submission it is: the page's submission id is signed for the browser session that
+opened it (a random key kept in the session, HMAC with ``SECRET_KEY``), and the session
+remembers the ids it stored. Only that session gets the "already stored" shortcut, the
+thank-you page's follow-up offer and the follow-up form of a stored response. A submission
+id it did not make (a guessed one, e.g. of an imported 答卷编号) is replaced by a fresh one:
+the answers are taken as a new submission and nothing about the stored one is revealed.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import itertools
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +54,10 @@ log = logging.getLogger(__name__)
 LEDGER_COOKIE = "pingyi_rated"
 LEDGER_DAYS = 400
 THANKS_KEY = "pingyi_thanks"  # the session remembers the last submission for the thank-you page
+SUBMITTER_KEY = "pingyi_submitter"  # this browser session's random key: its pages' submission ids are signed with it
+MINE_KEY = "pingyi_mine"  # the submission ids this browser session stored, newest last
+MINE_KEEP = 8
+_NONCE_CHARS = 16  # a submission id: 16 random characters, then 16 of its signature (32 in all)
 CHOOSER_STEP = "units"
 CHOOSE_AGAIN = "choose"  # ?choose=1&u=…: back to the chooser with the units ticked
 RETRY_AFTER_PAUSED = 3600
@@ -132,6 +148,34 @@ def render_chooser(target: Target, action: str, *, status: int = 200, none_chose
     return html, status, {"Cache-Control": "private, no-cache"}
 
 
+def issue_submission_id() -> str:
+    """A fresh submission id for a page, signed for this browser session (see the module's doc)."""
+    key = session.get(SUBMITTER_KEY)
+    if not isinstance(key, str):
+        key = session[SUBMITTER_KEY] = secrets.token_urlsafe(16)
+    nonce = secrets.token_urlsafe(12)
+    return nonce + _signature(nonce, key)
+
+
+def _signature(nonce: str, key: str) -> str:
+    message = f"pingyi.submission\x1f{key}\x1f{nonce}".encode()
+    mac = hmac.new(current_app.config["SECRET_KEY"].encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:12]).decode()
+
+
+def made_here(submission_id: str | None) -> bool:
+    """Whether this browser session made the submission: it stored it, or the id was issued to it."""
+    if not submission.valid_submission_id(submission_id):
+        return False
+    if submission_id in (session.get(MINE_KEY) or []):
+        return True
+    key = session.get(SUBMITTER_KEY)
+    if not isinstance(key, str) or len(submission_id) != 2 * _NONCE_CHARS:
+        return False
+    nonce, signature = submission_id[:_NONCE_CHARS], submission_id[_NONCE_CHARS:]
+    return hmac.compare_digest(signature, _signature(nonce, key))
+
+
 def questionnaire_view(
     target: Target,
     units: list[Unit] | None = None,
@@ -156,12 +200,21 @@ def questionnaire_view(
         return closed_page(target, state)
     questionnaire = submission.load_questionnaire(db.session, campaign.questionnaire_id)
     form = SubmitForm()
+    wait: int | None | object = _UNCHECKED
+    resubmitted = False  # this browser's stored submission, sent again (refused by the limit or the token)
     if request.method == "POST":
         sid = submission.valid_submission_id(form.submission_id.data)
         stored = submission.stored_response(db.session, sid) if sid else None
-        if stored is not None and stored.campaign_id == campaign.id:  # double tap, retry, back button
-            return _to_thanks(_thanks_redirect(target), stored.submission_id, {a.unit_id for a in stored.answers},
-                              once_per_device)
+        if stored is not None:
+            if stored.campaign_id != campaign.id or not made_here(sid):
+                # Not this browser's submission (a guessed id): a submission of its own, nothing revealed.
+                form.submission_id.data = issue_submission_id()
+            else:  # double tap, retry, back button: still rate-limited and CSRF-checked
+                wait = _seconds_to_wait() if rate_limit else None
+                if wait is None and form.validate():
+                    return _to_thanks(_thanks_redirect(target), stored.submission_id,
+                                      {a.unit_id for a in stored.answers}, once_per_device)
+                resubmitted = True  # shown again with the notice, not as "already rated"
 
     if units is None:
         if questionnaire.kind == QuestionnaireKind.SERVICE:
@@ -175,7 +228,7 @@ def questionnaire_view(
                 return render_chooser(target, request.path, status=422 if tried else 200, none_chosen=tried,
                                       once_per_device=once_per_device)
     dropped: list[Unit] = []
-    if once_per_device:
+    if once_per_device and not resubmitted:
         ledger = load_ledger()
         dropped = [u for u in units if ledger.has(campaign.id, u.id)]
         units = [u for u in units if u not in dropped]
@@ -186,28 +239,32 @@ def questionnaire_view(
     questions = submission.visible_questions(questionnaire, campaign, preset_group_id)
     page = _Page(target, questionnaire, questions, units, form, dropped)
     if request.method != "POST":
-        form.submission_id.data = submission.new_submission_id()
+        form.submission_id.data = issue_submission_id()
         form.started.data = str(int(time.time()))
         return page.render()
-    return _take(page, channel, preset_group_id, response_extra, before_commit, once_per_device, rate_limit)
+    return _take(page, channel, preset_group_id, response_extra, before_commit, once_per_device, rate_limit, wait)
+
+
+_UNCHECKED = object()  # the rate limit has not been counted for this request yet
 
 
 def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_extra: dict[str, Any] | None,
           before_commit: Callable[[Session, Response], None] | None, once_per_device: bool,
-          rate_limit: bool) -> ResponseReturnValue:
+          rate_limit: bool, wait: int | None | object = _UNCHECKED) -> ResponseReturnValue:
     """A submitted questionnaire: stored once and off to the thank-you page, or shown again with
     every answer kept and what to do next."""
     target, questionnaire, form = page.target, page.questionnaire, page.form
     campaign = target.campaign
     if rate_limit:
-        wait = _seconds_to_wait()
-        if wait is not None:
+        if wait is _UNCHECKED:
+            wait = _seconds_to_wait()
+        if isinstance(wait, int):
             return page.render(notice="rate_limited", status=429, wait=wait)
     token_ok = form.validate()
     parsed = submission.parse_answers(questionnaire, page.questions, page.units, request.form)
     if not token_ok:
         if form.submission_id.errors:  # not one of our pages: start a fresh submission
-            form.submission_id.data = submission.new_submission_id()
+            form.submission_id.data = issue_submission_id()
         return page.render(errors=parsed.errors, notice="expired", status=400)
     if not parsed.ok:
         return page.render(errors=parsed.errors, status=422)
@@ -225,7 +282,7 @@ def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_e
     thanks = _thanks_redirect(target)
     unit_ids = {a.unit_id for a in parsed.answers}
     try:
-        submission.submit_response(
+        submitted = submission.submit_response(
             db.session, campaign, parsed,
             submission_id=form.submission_id.data,
             channel=channel,
@@ -242,7 +299,10 @@ def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_e
     except submission.Refused as refused:
         html = render_template("public/refused.html", campaign=campaign, target=target, message=refused.message)
         return html, refused.status
-    return _to_thanks(thanks, form.submission_id.data, unit_ids, once_per_device)
+    sid = form.submission_id.data
+    if not submitted.created and not made_here(sid):  # raced with a stored id of someone else's
+        return redirect(thanks.url, code=303)
+    return _to_thanks(thanks, sid, unit_ids, once_per_device)
 
 
 class _Page:
@@ -308,6 +368,8 @@ def _to_thanks(thanks: _Thanks, submission_id: str, unit_ids: set[int | None],
                once_per_device: bool) -> ResponseReturnValue:
     """303 to the thank-you page; the device ledger learns which units the response rated."""
     session[THANKS_KEY] = submission_id
+    mine = [s for s in (session.get(MINE_KEY) or []) if s != submission_id]
+    session[MINE_KEY] = (mine + [submission_id])[-MINE_KEEP:]
     reply = redirect(thanks.url, code=303)
     if once_per_device:
         ledger = load_ledger()

@@ -15,6 +15,7 @@ from survey.public.questionnaire import (
     THANKS_KEY,
     channel_closed_page,
     closed_page,
+    made_here,
     questionnaire_view,
     rated_unit_ids,
     render_chooser,
@@ -120,8 +121,8 @@ def _leave_phone(target: Target, form: FollowUpForm) -> ResponseReturnValue:
         flash(_("回访登记已过期。如需回访，请拨打本单位服务电话。"), "error")
         return redirect(url_for("public.thanks", code=short_code_of(target)), code=303)
     response = submission.stored_response(db.session, sid)
-    if response is None or response.campaign_id != target.campaign.id:
-        abort(404)
+    if response is None or response.campaign_id != target.campaign.id or not made_here(sid):
+        abort(404)  # a number is attached only by the browser session that made the submission
     if not form.validate():
         expired = bool(form.csrf_token.errors)
         return _thanks_page(target, form, expired=expired), 400 if expired else 422

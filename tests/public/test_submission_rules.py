@@ -37,16 +37,32 @@ class TestIdempotency:
         assert _count(session) == 1
 
     def test_retry_from_another_connection_stores_one(self, app, window, session):
-        """The response to the first POST was lost on the network: the retry (no cookies came back) is the same."""
+        """The response to the first POST was lost on the network: the browser still has the cookies
+        it had before (none came back), and the retry is the same submission."""
+        campaign, code = window
+        first_client = app.test_client()
+        data = filled(campaign.questionnaire, first_client.get(f"/s/{code}"))
+        cookie_before = first_client.get_cookie("pingyi_session").value
+        assert first_client.post(f"/s/{code}", data=data).status_code == 303
+        retry = app.test_client()
+        retry.set_cookie("pingyi_session", cookie_before)  # the answer with its new cookies was lost
+        response = retry.post(f"/s/{code}", data=data)
+        assert response.status_code == 303 and "/thanks/" in response.headers["Location"]
+        assert _count(session) == 1
+
+    def test_another_browser_replaying_the_form_gets_nothing_of_the_stored_submission(self, app, window, session):
+        """Issue 14: the "already stored" shortcut is for the browser session that made the submission."""
         campaign, code = window
         first_client = app.test_client()
         data = filled(campaign.questionnaire, first_client.get(f"/s/{code}"))
         assert first_client.post(f"/s/{code}", data=data).status_code == 303
-        retry = app.test_client()
-        retry.get(f"/s/{code}")  # a session of its own, so the old token fails its CSRF check …
-        response = retry.post(f"/s/{code}", data=data)
-        assert response.status_code == 303  # … but the submission is known: straight to the thank-you page
-        assert _count(session) == 1
+        stranger = app.test_client()
+        stranger.get(f"/s/{code}")  # a session of its own: the copied form's token fails its CSRF check
+        response = stranger.post(f"/s/{code}", data=data)
+        assert response.status_code == 400 and _count(session) == 1
+        html = response.get_data(as_text=True)
+        assert data["submission_id"] not in html  # a fresh submission id of its own
+        assert re.search(r'name="submission_id" type="hidden" value="[A-Za-z0-9_-]{32}"', html)
 
     def test_back_button_and_submit_again_is_not_refused_as_a_second_rating(self, client, window, session):
         campaign, code = window

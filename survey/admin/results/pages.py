@@ -132,7 +132,8 @@ def results_unit(snapshot_id: int, unit_id: int):
         scope = visible_unit_ids(db.session, current_user) or set()
         if unit_id not in scope or snapshot.status != SnapshotStatus.OFFICIAL:
             abort(404)
-    page = display.unit_page(db.session, snapshot, unit_id) if fits(Unit, unit_id) else None
+    page = (display.unit_page(db.session, snapshot, unit_id, drafts=current_user.is_staff_analyst)
+            if fits(Unit, unit_id) else None)
     if page is None:
         abort(404)
     chart = display.trend_chart(

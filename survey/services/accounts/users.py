@@ -125,6 +125,17 @@ def load_user_from_session_id(session_id: str) -> User | None:
     return user
 
 
+def end_session(session: Session, user: User) -> None:
+    """Signing out: every session cookie of ``user`` stops working, also a copy of this one.
+
+    Flask's session lives in a signed cookie, so forgetting it in the browser alone would leave a
+    copied cookie valid until it expires. Bumping ``session_version`` makes the loader refuse every
+    cookie issued before; the user signs in again on each device (one sign-out ends them all).
+    """
+    user.session_version += 1
+    session.commit()
+
+
 def set_password(session: Session, user: User, password: str, actor: User | None = None) -> None:
     check_password_strength(password)
     user.password_hash = hash_password(password)

@@ -18,6 +18,7 @@ from survey.core.validation import is_code
 from survey.models import Campaign, Category, Snapshot, SnapshotRow, SnapshotStatus, Unit
 from survey.services.results.component import GRADE_CODES
 from survey.services.results.evaluation import overall_rates
+from survey.services.results.snapshots import compared_with_published
 
 SERVED = (SnapshotStatus.OFFICIAL, SnapshotStatus.SUPERSEDED)
 
@@ -66,10 +67,12 @@ def snapshot_meta(snapshot: Snapshot, campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def unit_row(row: SnapshotRow, unit: Unit, category: Category | None, snapshot: Snapshot) -> dict[str, Any]:
+def unit_row(row: SnapshotRow, unit: Unit, category: Category | None, snapshot: Snapshot,
+             trend_published: bool = True) -> dict[str, Any]:
+    """One unit's row; ``trend_published`` False drops a comparison made against a draft snapshot."""
     d = row.detail or {}
     scheme = (snapshot.params or {}).get("scheme")
-    trend = d.get("trend")
+    trend = d.get("trend") if trend_published else None
     service = d.get("service") or {}
     return {
         "unit_code": unit.code,
@@ -143,7 +146,8 @@ def _rows(session: Session, snapshot: Snapshot, unit_id: int | None = None) -> l
     categories = {c.id: c for c in session.scalars(select(Category))}
     rows.sort(key=lambda r: (categories[r.category_id].sort_order if r.category_id in categories else 1 << 30,
                              r.rank if r.rank is not None else 1 << 30, r.unit.code))
-    return [unit_row(r, r.unit, categories.get(r.category_id), snapshot) for r in rows]
+    trend_published = compared_with_published(session, snapshot)
+    return [unit_row(r, r.unit, categories.get(r.category_id), snapshot, trend_published) for r in rows]
 
 
 def snapshot_payload(session: Session, snapshot: Snapshot) -> dict[str, Any]:

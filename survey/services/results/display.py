@@ -133,13 +133,18 @@ class UnitPage:
     cases: figures.Figures | None
 
 
-def unit_page(session: Session, snapshot: Snapshot, unit_id: int) -> UnitPage | None:
+def unit_page(session: Session, snapshot: Snapshot, unit_id: int, drafts: bool = False) -> UnitPage | None:
+    """One unit's results in ``snapshot``. ``drafts`` (analysts and administrators only) lets the trend
+    show other periods' draft snapshots and a comparison made against one; otherwise only published
+    figures appear."""
     row = session.scalar(select(SnapshotRow).where(SnapshotRow.snapshot_id == snapshot.id,
                                                    SnapshotRow.unit_id == unit_id))
     if row is None:
         return None
     campaign = session.get(Campaign, snapshot.campaign_id)
     detail = row.detail or {}
+    if not drafts and detail.get("trend") and not snapshots.compared_with_published(session, snapshot):
+        detail = {k: v for k, v in detail.items() if k != "trend"}  # compared with a draft
     texts = {q.id: q for q in session.scalars(select(Question).where(
         Question.id.in_([q["id"] for q in detail.get("questions", [])] or [-1])))}
     questions = [dict(q, question=texts.get(q["id"])) for q in detail.get("questions", [])]
@@ -149,7 +154,7 @@ def unit_page(session: Session, snapshot: Snapshot, unit_id: int) -> UnitPage | 
     channels = sorted((detail.get("channels") or {}).items(), key=lambda kv: -kv[1])
     trend = [(s, session.scalar(select(SnapshotRow).where(SnapshotRow.snapshot_id == s.id,
                                                           SnapshotRow.unit_id == unit_id)))
-             for s in snapshots.series(session, campaign) if s.period != snapshot.period]
+             for s in snapshots.series(session, campaign, drafts=drafts) if s.period != snapshot.period]
     trend.append((snapshot, row))
     trend.sort(key=lambda pair: pair[0].period)
     comment_questions = [q.id for q in campaign.questionnaire.questions if q.type == QuestionType.TEXT and q.is_comment]

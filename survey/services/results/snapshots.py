@@ -593,13 +593,20 @@ def rows_of(session: Session, snapshot: Snapshot, unit_ids: set[int] | None = No
 
 
 
-def series(session: Session, campaign: Campaign) -> list[Snapshot]:
+PUBLISHED = (SnapshotStatus.OFFICIAL, SnapshotStatus.SUPERSEDED)
+
+
+def series(session: Session, campaign: Campaign, drafts: bool = False) -> list[Snapshot]:
     """One snapshot per period of the campaign's series (same questionnaire family), oldest first:
-    the official one, else the newest draft."""
+    the official one; with ``drafts`` (analysts and administrators only), else the newest draft.
+
+    Drafts are work in progress: a unit contact's trend table and chart never show one.
+    """
+    allowed = (SnapshotStatus.OFFICIAL, SnapshotStatus.DRAFT) if drafts else (SnapshotStatus.OFFICIAL,)
     rows = list(session.scalars(
         select(Snapshot).join(Campaign, Campaign.id == Snapshot.campaign_id)
         .join(Questionnaire, Questionnaire.id == Campaign.questionnaire_id)
-        .where(Questionnaire.family == campaign.questionnaire.family, Snapshot.status != SnapshotStatus.SUPERSEDED)
+        .where(Questionnaire.family == campaign.questionnaire.family, Snapshot.status.in_(allowed))
         .order_by(Snapshot.id.desc())
     ))
     chosen: dict[str, Snapshot] = {}
@@ -608,3 +615,15 @@ def series(session: Session, campaign: Campaign) -> list[Snapshot]:
         if best is None or (s.status == SnapshotStatus.OFFICIAL and best.status != SnapshotStatus.OFFICIAL):
             chosen[s.period] = s
     return sorted(chosen.values(), key=lambda s: s.period)
+
+
+def compared_with_published(session: Session, snapshot: Snapshot) -> bool:
+    """Whether the previous-period comparison stored in ``snapshot`` (each row's ``trend``) was made
+    against a published snapshot. Computing falls back to the previous period's newest draft, so a
+    comparison with a draft may be stored: only analysts see it, never a unit contact, the API or the
+    public."""
+    previous_id = (snapshot.params or {}).get("previous_snapshot_id")
+    if not previous_id:
+        return True  # nothing compared, nothing to hide
+    previous = session.get(Snapshot, previous_id)
+    return previous is not None and previous.status in PUBLISHED

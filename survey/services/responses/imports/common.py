@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -181,14 +183,30 @@ def imported_counts(session: Session, campaign: Campaign) -> list[tuple[Channel,
     return [(c, rows.get(c, 0)) for c in IMPORT_CHANNELS]
 
 
-def submission_id_for(campaign: Campaign, respondent: str) -> str:
+def submission_id_for(campaign: Campaign, respondent: str, secret: str | bytes | None = None) -> str:
     """The same campaign and 答卷编号 always give the same submission id (so a re-import stores nothing twice).
 
-    The 答卷编号 is compared after NFKC (full-width letters and digits as ASCII) and case folding.
+    The id is an HMAC keyed with the site's ``SECRET_KEY``: knowing a campaign and a 答卷编号
+    (often just a running number) is not enough to compute it, so it cannot be used to reach a
+    stranger's response. The 答卷编号 is compared after NFKC (full-width letters and digits as
+    ASCII) and case folding.
     """
-    key = respondent_key(respondent)
-    digest = hashlib.sha256(f"pingyi-import\x1f{campaign.id}\x1f{key}".encode()).hexdigest()
-    return f"imp-{digest[:40]}"
+    if secret is None:
+        secret = current_app.config["SECRET_KEY"]
+    key = secret.encode() if isinstance(secret, str) else secret
+    message = f"pingyi-import\x1f{campaign.id}\x1f{respondent_key(respondent)}".encode()
+    return f"imk-{hmac.new(key, message, hashlib.sha256).hexdigest()[:40]}"
+
+
+def earlier_submission_ids(campaign: Campaign, respondent: str) -> list[str]:
+    """Ids the same 答卷编号 may have been stored under before: the unkeyed hash that versions before
+    issue 14 used (``imp-…``). Responses imported then keep that id; a re-import still finds them.
+
+    A changed ``SECRET_KEY`` changes every keyed id, so a file imported before the change is no
+    longer recognised as imported (docs/operations.md says so).
+    """
+    message = f"pingyi-import\x1f{campaign.id}\x1f{respondent_key(respondent)}".encode()
+    return [f"imp-{hashlib.sha256(message).hexdigest()[:40]}"]
 
 
 def respondent_key(respondent: str) -> str:

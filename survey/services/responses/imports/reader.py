@@ -47,6 +47,7 @@ from survey.services.responses.imports.common import (
     ResponseImportError,
     active_groups,
     check_campaign,
+    earlier_submission_ids,
     group_preset,
     group_required,
     import_questions,
@@ -321,14 +322,14 @@ def preview(session: Session, campaign: Campaign, data: bytes, default_channel: 
     check_campaign(campaign, now)
     default = _checked_channel(campaign, default_channel)
     try:
-        table = spreadsheets.read_table(data)
+        table = spreadsheets.read_table(data, max_rows=max_rows)  # stops reading past max_rows
+    except spreadsheets.TooManyRows as exc:
+        raise ResponseImportError(_(
+            "文件超过 %(m)d 行，这里一次最多导入 %(m)d 行。请分成几个文件依次上传（同一答卷编号的各行须在同一个文件里），"
+            "或由系统管理员用命令行 flask import-responses 导入（最多 %(c)d 行）。",
+            m=exc.limit, c=MAX_ROWS)) from exc
     except spreadsheets.SpreadsheetError as exc:
         raise ResponseImportError(str(exc)) from exc
-    if len(table.rows) > max_rows:
-        raise ResponseImportError(_(
-            "文件有 %(n)d 行，这里一次最多导入 %(m)d 行。请分成几个文件依次上传（同一答卷编号的各行须在同一个文件里），"
-            "或由系统管理员用命令行 flask import-responses 导入（最多 %(c)d 行）。",
-            n=len(table.rows), m=max_rows, c=MAX_ROWS))
     questionnaire = submission.load_questionnaire(session, campaign.questionnaire_id)
     questions = import_questions(questionnaire)
     result = Preview(filename=filename, total_rows=len(table.rows))
@@ -512,8 +513,10 @@ def _mark_imported(session: Session, campaign: Campaign, respondents: list[Respo
     A skipped respondent whose rows name other units than the stored response is a problem, not a
     skip: an appraisal respondent's rows split over two files, or one 答卷编号 given to two people.
     """
-    ids = [r.submission_id for r in respondents]
-    stored: dict[str, set[int]] = {}
+    # Each respondent's id, and the ids an earlier version or an earlier key gave the same 答卷编号.
+    aliases = {r.submission_id: [r.submission_id, *earlier_submission_ids(campaign, r.key)] for r in respondents}
+    ids = [i for names in aliases.values() for i in names]
+    found: dict[str, set[int]] = {}
     for start in range(0, len(ids), 500):
         rows = session.execute(
             select(Response.submission_id, Answer.unit_id)
@@ -522,9 +525,14 @@ def _mark_imported(session: Session, campaign: Campaign, respondents: list[Respo
             .distinct()
         )
         for submission_id, unit_id in rows:
-            stored.setdefault(submission_id, set())
+            found.setdefault(submission_id, set())
             if unit_id is not None:
-                stored[submission_id].add(unit_id)
+                found[submission_id].add(unit_id)
+    stored: dict[str, set[int]] = {}
+    for own, names in aliases.items():
+        hits = [found[name] for name in names if name in found]
+        if hits:
+            stored[own] = set().union(*hits)
     codes: dict[int, str] = {}
     if stored:
         codes = dict(session.execute(select(Unit.id, Unit.code).where(
