@@ -71,7 +71,21 @@ def calendar_index(status: int = 200):
     year = _year_arg()
     days = calendar.days_in_year(db.session, year)
     years = sorted(set(calendar.years_listed(db.session)) | {year, clock.org_today().year})
-    return render_template("admin/accounts/settings/calendar.html", year=year, days=days, years=years), status
+    return render_template("admin/accounts/settings/calendar.html", year=year, days=days, years=years,
+                           bundled=year in calendar.bundled_years() and not days), status
+
+
+@bp.route("/calendar/bundled", methods=["POST"])
+@roles_required(*ANALYSTS)
+def calendar_bundled():
+    """One click installs the schedule shipped with Pingyi for a year the calendar does not list yet."""
+    raw = request.form.get("year", "")
+    year = int(raw) if raw.isdigit() and len(raw) == 4 else 0
+    save(lambda: calendar.install_bundled(db.session, current_user, [year]),
+                         success=lambda installed: (_("已导入内置的 %(y)d 年放假安排（%(n)d 天）。", y=year, n=installed[year])
+                                                    if installed else _("%(y)d 年已有安排，未改动。", y=year)),
+                         flash_errors=True)
+    return redirect(url_for("admin.calendar_index", year=year) if year else url_for("admin.calendar_index"))
 
 
 @bp.route("/calendar/day", methods=["POST"])

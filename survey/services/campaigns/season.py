@@ -17,10 +17,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.models import (
+    Appeal,
+    AppealState,
     AuditLog,
     Campaign,
     CampaignStatus,
     CampaignUnit,
+    Case,
+    CaseState,
+    Holiday,
     Response,
     ResponseStatus,
     Snapshot,
@@ -119,3 +124,69 @@ def season(session: Session, campaign: Campaign, now: dt.datetime) -> Season:
             state = TODO
         result.steps.append(Step(key, state))
     return result
+
+
+# --- what needs action, for the analysts' overview ------------------------------------------------
+
+
+@dataclass
+class Attention:
+    """Counts on the overview that need an analyst's action; each links to where it is handled."""
+
+    flagged: int = 0  # responses waiting for 核查 (review queue)
+    overdue: int = 0  # open cases past their deadline
+    appeals: int = 0  # appeals waiting for a decision
+    to_close: list[Campaign] = field(default_factory=list)  # open (or paused) past their closing time
+    to_compute: list[Campaign] = field(default_factory=list)  # closed, no result yet
+    to_publish: list[tuple[Campaign, int]] = field(default_factory=list)  # closed, a draft and nothing official
+    years_without_calendar: list[int] = field(default_factory=list)  # open cases fall due in these years
+
+    @property
+    def any(self) -> bool:
+        return bool(self.flagged or self.overdue or self.appeals or self.to_close or self.to_compute
+                    or self.to_publish or self.years_without_calendar)
+
+
+def attention(session: Session, today: dt.date, now: dt.datetime) -> Attention:
+    """What the analysts should do next across every campaign (a handful of aggregate queries)."""
+    found = Attention()
+    found.flagged = int(session.scalar(select(func.count(Response.id)).where(Response.status == ResponseStatus.FLAGGED)) or 0)
+    found.overdue = int(session.scalar(select(func.count(Case.id)).where(Case.state != CaseState.CLOSED,
+                                                                        Case.due_on < today)) or 0)
+    found.appeals = int(session.scalar(select(func.count(Appeal.id)).where(Appeal.state == AppealState.PENDING)) or 0)
+    campaigns = list(session.scalars(select(Campaign).where(Campaign.status != CampaignStatus.DRAFT)
+                                     .order_by(Campaign.closes_at, Campaign.id)))
+    snaps: dict[int, list[tuple[int, SnapshotStatus]]] = {}
+    for cid, sid, status in session.execute(select(Snapshot.campaign_id, Snapshot.id, Snapshot.status)
+                                            .order_by(Snapshot.id.desc())):
+        snaps.setdefault(cid, []).append((sid, status))
+    for campaign in campaigns:
+        closes_at = campaign.closes_at if campaign.closes_at.tzinfo else campaign.closes_at.replace(tzinfo=dt.UTC)
+        if campaign.status in (CampaignStatus.OPEN, CampaignStatus.PAUSED):
+            if now >= closes_at:
+                found.to_close.append(campaign)
+            continue
+        mine = snaps.get(campaign.id, [])
+        if not mine:
+            found.to_compute.append(campaign)
+        elif not any(status == SnapshotStatus.OFFICIAL for _sid, status in mine):
+            draft = next((sid for sid, status in mine if status == SnapshotStatus.DRAFT), None)
+            if draft is not None:
+                found.to_publish.append((campaign, draft))
+    found.years_without_calendar = years_without_calendar(session)
+    return found
+
+
+def years_without_calendar(session: Session) -> list[int]:
+    """Years in which open cases fall due but the working-day calendar lists no day at all.
+
+    A case opened in late December and due in January counts its working days over a New Year
+    that the calendar does not know yet: its deadline is wrong until that year's schedule is in.
+    """
+    due_years = {d.year for d in session.scalars(select(Case.due_on).where(Case.state != CaseState.CLOSED)
+                                                 .group_by(Case.due_on))}
+    if not due_years:
+        return []
+    listed = {d.year for d in session.scalars(select(Holiday.day).where(
+        Holiday.day >= dt.date(min(due_years), 1, 1), Holiday.day <= dt.date(max(due_years), 12, 31)))}
+    return sorted(due_years - listed)
