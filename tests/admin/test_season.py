@@ -3,12 +3,25 @@ publish with the state of each and a link to each, points to the next step after
 pages link to the published results."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
+from sqlalchemy import select
 
-from survey.models import Campaign, CampaignStatus, Response, ResponseStatus, Snapshot, SnapshotStatus, utcnow
+from survey.models import (
+    Appeal,
+    Campaign,
+    CampaignStatus,
+    Case,
+    Response,
+    ResponseStatus,
+    Snapshot,
+    SnapshotStatus,
+    utcnow,
+)
 from survey.services.campaigns.season import CURRENT, DONE, STEPS, TODO, season
+from tests.cases.helpers import respond
 from tests.factories import csrf_from
 from tests.results.helpers import add_response, fill
 
@@ -118,3 +131,44 @@ def test_the_season_names_its_steps_in_english(client, auth, draft):
     auth.login_as("analyst")
     html = client.get(f"/admin/campaigns/{draft['campaign'].id}?lang=en").get_data(as_text=True)
     assert "Next step" in html and "QR codes and posters" in html
+
+
+def test_every_count_on_the_overview_that_needs_action_links_to_where_it_is_handled(client, auth, make, session):
+    groups = make.groups()
+    unit = make.unit(code="CK", name="窗口单位")
+    past = utcnow() - dt.timedelta(days=1)
+    overdue_campaign = make.campaign(units=[unit], title="已过截止的评议", opens_at=past - dt.timedelta(days=40),
+                                     closes_at=past)
+    make.campaign(units=[unit], status=CampaignStatus.CLOSED, title="待计算的评议")
+    drafted = make.campaign(units=[unit], status=CampaignStatus.CLOSED, title="待发布的评议")
+    draft = Snapshot(campaign_id=drafted.id, period=drafted.period, status=SnapshotStatus.DRAFT, params={},
+                     data_cutoff=utcnow(), code_version="test", summary={})
+    session.add(draft)
+    response = respond(session, overdue_campaign, unit, levels={"Q1": 1}, comment="态度差",
+                       submitted_on=dt.date.today() - dt.timedelta(days=60))
+    add_response(session, overdue_campaign, {unit: [5, 5, 5, 5, 5, 5]}, groups["SM"], status=ResponseStatus.FLAGGED)
+    case = session.scalars(select(Case).where(Case.response_id == response.id)).first()
+    session.add(Appeal(response_id=response.id, case_id=case.id, unit_id=unit.id, reason="恶意差评，与事实不符"))
+    session.commit()
+    assert case.due_on < dt.date.today()
+
+    auth.login_as("analyst")
+    html = client.get("/admin/").get_data(as_text=True)
+    assert 'href="/admin/review/">1 份答卷待核查' in html
+    assert "/admin/cases/?timing=overdue" in html and "个处理件已超期未办结" in html
+    assert 'href="/admin/appeals/">1 个申诉待复核' in html
+    assert f'/admin/campaigns/{overdue_campaign.id}#season-h">“已过截止的评议”已过截止时间' in html
+    assert "“待计算的评议”已结束，尚未计算结果" in html
+    assert f'/admin/results/snapshots/{draft.id}/publish">“待发布的评议”的草稿结果 #{draft.id} 待核对发布' in html
+    # the per-unit 待核查 count links to the review queue too
+    assert '<a href="/admin/review/">1</a>' in html
+    overdue_list = client.get("/admin/cases/?timing=overdue").get_data(as_text=True)
+    assert "态度差" in overdue_list
+
+
+def test_a_unit_contact_sees_no_analyst_actions(client, auth, make):
+    unit = make.unit()
+    make.campaign(units=[unit], status=CampaignStatus.CLOSED)
+    make.commit()
+    auth.login_as("unit", unit=unit)
+    assert "需要处理" not in client.get("/admin/").get_data(as_text=True)
