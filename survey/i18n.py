@@ -80,7 +80,14 @@ def label_filter(value: Any, kind: str) -> str:
     return labels.label(kind, value)
 
 
+def _request_store() -> dict | None:
+    return request.environ if has_request_context() else None
+
+
 def register(app: Flask) -> None:
+    from survey.core import settings
+
+    settings.request_store = _request_store  # the site settings are read once per request
     @app.after_request
     def remember_language(response):
         asked = request.args.get("lang")

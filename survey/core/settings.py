@@ -77,16 +77,17 @@ def clean_tags(value: Any) -> list[str]:
 
 
 def clean_base_url(value: Any) -> str | None:
-    """``https://host[/prefix]`` without a trailing slash; blank means unset (the default applies)."""
-    from survey.services.campaigns.qr import BaseUrlError, normalise_base_url
+    """``https://host[/prefix]`` without a trailing slash (as the QR codes need it); blank means unset."""
+    from urllib.parse import urlsplit
 
     text = str(value or "").strip()
     if not text:
         return None
-    try:
-        return normalise_base_url(text)
-    except BaseUrlError as exc:
-        raise DomainError(_("公开网址须形如 https://pingyi.example.gov.cn（http 或 https，不带问号或 #）。")) from exc
+    parts = urlsplit(text)
+    if (parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment
+            or any(c.isspace() for c in text) or len(text) > 200):
+        raise DomainError(_("公开网址须形如 https://pingyi.example.gov.cn（http 或 https，不带问号或 #）。"))
+    return text.rstrip("/")
 
 
 def clean_org_name(value: Any) -> str | None:
@@ -233,28 +234,32 @@ def stored(session: Session, key: str) -> Any:
 
 _CACHE = "pingyi.site_settings"
 
+#: Where a request keeps its cache. The core knows no request: survey.i18n points this at the
+#: request's WSGI environ; None (commands, tests outside a request) means no cache.
+request_store: Callable[[], dict | None] = lambda: None
+
 
 def site(key: str) -> Any:
     """A site setting, read once per request."""
-    from flask import has_request_context, request
-
     from survey.extensions import db
 
-    if not has_request_context():
+    store = request_store()
+    if store is None:
         return get(db.session, key)
-    cache = request.environ.get(_CACHE)
+    cache = store.get(_CACHE)
     if cache is None:
         cache = dict(zip(SITE_KEYS, get_many(db.session, *SITE_KEYS), strict=True))
-        request.environ[_CACHE] = cache
+        store[_CACHE] = cache
     return cache[key]
 
 
 def forget_cached() -> None:
-    from flask import has_app_context, has_request_context, request
+    from flask import has_app_context
     from flask_babel import refresh
 
-    if has_request_context():
-        request.environ.pop(_CACHE, None)
+    store = request_store()
+    if store is not None:
+        store.pop(_CACHE, None)
     if has_app_context():
         refresh()  # Flask-Babel keeps the time zone (and language) in the context too
 
