@@ -82,10 +82,12 @@ _SIGNATURES = ((b"%PDF-", "PDF"), (b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG")
 
 
 def _binary(data: bytes) -> bool:
-    """Not text: a known binary signature, or NUL bytes in the first 4 KB (text with a UTF-16 BOM excepted)."""
+    """Not text: a known binary signature, or mostly NUL bytes at the start (text with a UTF-16 BOM excepted;
+    a stray NUL inside a CSV cell is the cell's problem, reported with its row and column)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return False
-    return any(data.startswith(sig) for sig, _name in _SIGNATURES) or b"\x00" in data[:4096]
+    head = data[:4096]
+    return any(data.startswith(sig) for sig, _name in _SIGNATURES) or head.count(b"\x00") * 10 > len(head)
 
 
 def _binary_kind(data: bytes) -> str:

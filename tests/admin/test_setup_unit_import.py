@@ -259,7 +259,7 @@ def test_read_table_of_the_generator_matches_the_headers():
 
 @pytest.mark.parametrize("data,kind", [(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n", "PDF"),
                                        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "PNG"),
-                                       (b"\x00\x01\x02binary\x00", "")])
+                                       (b"\x00\x00\x01\x02\x00\x00bin\x00\x00ary\x00", "")])
 def test_a_file_that_is_not_a_spreadsheet_is_named_as_such_once(client, auth, session, data, kind):
     """A PDF renamed to .xlsx: "不是 Excel 文件", said once, not two "missing columns" messages."""
     auth.login_as("analyst")
