@@ -86,3 +86,14 @@ def test_overview_warns_when_open_cases_fall_due_in_a_year_without_schedule(clie
     calendar.set_day(session, dt.date(2027, 1, 1), "holiday", "元旦", None)
     session.commit()
     assert "2027 年还没有节假日安排" not in client.get("/admin/").get_data(as_text=True)
+
+
+def test_the_offer_and_the_warning_in_english(client, auth, make, session):
+    campaign = make.campaign()
+    respond(session, campaign, campaign.campaign_units[0].unit, comment="窗口太少", submitted_on=dt.date(2026, 12, 24))
+    session.commit()
+    auth.login_as("analyst")
+    html = client.get("/admin/calendar/?year=2026&lang=en").get_data(as_text=True)
+    assert "Install the 2026 schedule" in html and "内置" not in html
+    html = client.get("/admin/?lang=en").get_data(as_text=True)
+    assert "2027 has no holiday schedule yet" in html and "2026 has no" not in html
