@@ -83,7 +83,10 @@ def clean_base_url(value: Any) -> str | None:
     text = str(value or "").strip()
     if not text:
         return None
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        parts = urlsplit("")
     if (parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment
             or any(c.isspace() for c in text) or len(text) > 200):
         raise DomainError(_("公开网址须形如 https://pingyi.example.gov.cn（http 或 https，不带问号或 #）。"))
@@ -99,7 +102,7 @@ def clean_org_name(value: Any) -> str | None:
     if len(text) > MAX_ORG_NAME:
         raise DomainError(_("名称太长，最多 %(n)d 个字。", n=MAX_ORG_NAME))
     try:
-        return check_characters(text, _("单位名称"))
+        return check_characters(text, _("组织名称"))
     except ValueError as exc:
         raise DomainError(str(exc)) from exc
 
@@ -113,7 +116,7 @@ def clean_timezone(value: Any) -> str | None:
         return None
     try:
         get_timezone(text)
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:
         raise DomainError(_("无法识别时区“%(z)s”，请填写如 Asia/Shanghai 的时区名。", z=text[:40])) from exc
     return text
 

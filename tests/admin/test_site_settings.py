@@ -63,6 +63,8 @@ def test_the_environment_variable_stays_the_default(client, auth, session, campa
     ("PUBLIC_BASE_URL", "pingyi.city.gov.cn", "公开网址须形如"),
     ("PUBLIC_BASE_URL", "ftp://x.cn", "公开网址须形如"),
     ("PUBLIC_BASE_URL", "https://x.cn/?a=1", "公开网址须形如"),
+    ("PUBLIC_BASE_URL", "http://[::1", "公开网址须形如"),
+    ("TIMEZONE", "../etc/passwd", "无法识别时区"),
     ("TIMEZONE", "Mars/Olympus", "无法识别时区"),
     ("ORG_NAME", "市" * 101, "最多 100 个字"),
     ("ORG_NAME", "绩效办\x07", "控制字符"),
