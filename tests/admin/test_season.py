@@ -72,6 +72,7 @@ def test_the_page_walks_the_season_to_publication(client, auth, session, draft):
         assert link in html, link
     assert "下一步：分发二维码与海报" in html
     assert "公开网址未设置" in html  # the codes would carry this site's address
+    assert html.count(">开始评议</button>") == 1  # the season points at the header's button, never a second one
 
     token = csrf_from(page)
     assert client.post(f"{url}/status", data={"csrf_token": token, "value": "open"}).status_code == 302
