@@ -110,7 +110,10 @@ class Config:
     INVITATION_PHONE_RETENTION_DAYS = _int("PINGYI_INVITATION_PHONE_DAYS", 30)
 
     # Public base URL printed in QR codes and posters, e.g. https://pingyi.example.gov.cn
+    # (Default only: analysts may set it on /admin/settings/ without a restart.)
     PUBLIC_BASE_URL: str | None = os.environ.get("PINGYI_PUBLIC_BASE_URL") or None
+    # The organisation's name in page headers and on the public home page (default; also on /admin/settings/).
+    ORG_NAME: str | None = os.environ.get("PINGYI_ORG_NAME") or None
 
     # The window desk's single-use codes (一事一评).
     DESK_TOKEN_MINUTES = _int("PINGYI_DESK_TOKEN_MINUTES", 30)

@@ -27,6 +27,11 @@ def select_locale() -> str:
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+def select_timezone() -> str:
+    """Flask-Babel's zone (``get_timezone()``, ``format_datetime``): the organisation's, from the settings page."""
+    return clock.org_timezone()
+
+
 def current_language() -> str:
     locale = get_locale()
     return locale.language if locale else "zh"
@@ -57,12 +62,32 @@ def local_time_filter(value: Any, fmt: str = "yyyy-MM-dd HH:mm", zone: bool = Fa
     return clock.format_local(value, clock.org_timezone(), fmt, zone=zone, locale=get_locale())
 
 
+def org_name() -> str | None:
+    """The organisation's name for page headers (settings page, default PINGYI_ORG_NAME); None when unset
+    or when the database cannot be read (an error page must still render)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from survey.core import settings
+
+    try:
+        return settings.org_name()
+    except SQLAlchemyError:
+        return None
+
+
 def label_filter(value: Any, kind: str) -> str:
     """``{{ campaign.status|label('campaign_status') }}``: the one wording of a coded value."""
     return labels.label(kind, value)
 
 
+def _request_store() -> dict | None:
+    return request.environ if has_request_context() else None
+
+
 def register(app: Flask) -> None:
+    from survey.core import settings
+
+    settings.request_store = _request_store  # the site settings are read once per request
     @app.after_request
     def remember_language(response):
         asked = request.args.get("lang")
@@ -76,7 +101,7 @@ def register(app: Flask) -> None:
     # Globals, not a context processor, so imported macros see them too.
     app.jinja_env.globals.update(
         current_language=current_language, loc=localized, now_utc=utcnow, language_url=language_url,
-        label_choices=labels.choices,
+        label_choices=labels.choices, org_name=org_name,
     )
     app.jinja_env.filters["label"] = label_filter
     app.jinja_env.filters["local_time"] = local_time_filter

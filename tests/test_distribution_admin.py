@@ -38,7 +38,7 @@ def test_analyst_page_lists_every_unit_with_links(client, auth, setup):
     assert page.status_code == 200
     assert f"http://localhost/s/{setup['mine'].short_code}" in html
     assert "不动产登记窗口" in html and "社保医保窗口" in html
-    assert "未设置 PINGYI_PUBLIC_BASE_URL" in html
+    assert "还没有设置公开网址" in html and 'href="/admin/settings/#site"' in html
 
 
 @pytest.mark.parametrize("app_overrides", [{"PUBLIC_BASE_URL": "https://pingyi.city.gov.cn"}])

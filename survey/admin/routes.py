@@ -1,5 +1,5 @@
-"""The staff home page: for analysts, the campaigns under way and what to set up next;
-for everyone, the units they may see with their response counts."""
+"""The staff home page: for analysts, what needs action (each count links to where it is handled),
+the campaigns under way and what to set up next; for everyone, the units they may see with their response counts."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,9 +9,11 @@ from flask_babel import get_timezone
 from flask_login import current_user
 
 from survey.admin import bp
+from survey.core.clock import org_today
 from survey.extensions import db
 from survey.models import utcnow
 from survey.services.accounts.access import visible_unit_ids
+from survey.services.campaigns import season
 from survey.services.campaigns.setup import live_campaigns, setup_progress
 from survey.services.units.reports import units_with_response_counts
 
@@ -30,4 +32,5 @@ def index():
         "admin/index.html", rows=rows, total=total, analyst=analyst,
         progress=setup_progress(db.session) if analyst else None,
         live=live_campaigns(db.session, _start_of_today()) if analyst else [],
+        attention=season.attention(db.session, org_today(), utcnow()) if analyst else None,
     )

@@ -52,6 +52,7 @@ def register(app: Flask) -> None:
 
         if if_empty and not database_is_empty(db.session):
             click.echo("数据库已有数据，跳过演示数据。")
+            _install_calendar()
             return
         try:
             summary = seed_demo(db.session, responses=responses, seed=seed)
@@ -70,6 +71,16 @@ def register(app: Flask) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")
         click.echo(f"演示账号已写入 {path}")
+
+    def _install_calendar() -> None:
+        """The first run of an install without the demo still gets the bundled holiday schedules
+        (only years the calendar does not list yet)."""
+        from survey.services.cases.calendar import install_bundled
+
+        installed = install_bundled(db.session, None)
+        db.session.commit()
+        for year, days in installed.items():
+            click.echo(f"已安装内置的 {year} 年节假日安排（{days} 天）。")
 
     @app.cli.command("show-access")
     @click.option("--url", default="http://127.0.0.1:8000", show_default=True)

@@ -7,7 +7,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from survey.core import codes
+from survey.core import codes, settings
 from survey.extensions import db
 from survey.models import Campaign
 from survey.services.campaigns import posters, qr
@@ -47,7 +47,7 @@ def register(app: Flask) -> None:
         if found is None:
             raise click.ClickException(f"找不到评议活动 {campaign!r}（请输入活动短码或编号）。")
         try:
-            base = qr.normalise_base_url(base_url or current_app.config.get("PUBLIC_BASE_URL"))
+            base = qr.normalise_base_url(base_url or settings.public_base_url())
         except qr.BaseUrlError as exc:
             raise click.ClickException(str(exc)) from exc
         specs = posters.poster_specs(db.session, found, base)

@@ -2,7 +2,7 @@
 
 Every time the site shows or exports goes through :func:`format_local` (templates: the
 ``|local_time`` filter), so pages, the xlsx/CSV exports and the audit trail all read in
-the organisation's zone (``PINGYI_TIMEZONE``, default Asia/Shanghai); ``zone=True`` names
+the organisation's zone (set on the settings page; default ``PINGYI_TIMEZONE``, Asia/Shanghai); ``zone=True`` names
 the zone (“北京时间”, or “Europe/Paris UTC+01:00”) where a reader could doubt it. The API
 keeps ISO-8601 but with the organisation's offset (:func:`iso_local`: ``…T08:00:00+08:00``):
 the same instant, readable by machines and matching what the pages show.
@@ -64,9 +64,10 @@ def local_moment(day: dt.date, hour: int, tz_name: str) -> dt.datetime:
 
 
 def org_timezone() -> str:
-    from flask import current_app
+    """The organisation's zone: the settings page's (read once per request), else ``PINGYI_TIMEZONE``."""
+    from survey.core import settings
 
-    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+    return settings.org_timezone()
 
 
 def org_today(now: dt.datetime | None = None) -> dt.date:

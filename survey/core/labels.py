@@ -96,6 +96,9 @@ LABELS: dict[str, dict[Any, Any]] = {
         "text": _l("文字（意见建议）"),
         "group": _l("身份（样本类别）"),
     },
+    "season_step": {"setup": _l("设置"), "distribute": _l("分发二维码与海报"), "collect": _l("收集答卷"),
+                    "close": _l("结束评议"), "compute": _l("加权计算"), "review": _l("核对"), "publish": _l("发布结果")},
+    "step_state": {"done": _l("已完成"), "current": _l("下一步"), "todo": _l("未开始")},
     "snapshot_status": {"draft": _l("草稿"), "official": _l("正式"), "superseded": _l("已替代")},
     # Values that are not model enums but are stored or posted as codes.
     "level": {5: _l("非常满意"), 4: _l("满意"), 3: _l("基本满意"), 2: _l("不满意"), 1: _l("非常不满意")},

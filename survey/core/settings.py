@@ -1,7 +1,9 @@
 """Organisation-wide settings over the Setting table, each with a default and a validator.
 
-Analysts change them on the settings page; every change is audited. Unknown keys are
-refused, so a typo never creates a setting nobody reads.
+Analysts change them on the settings page; every change is audited and takes effect on the
+next request, without a restart. Unknown keys are refused, so a typo never creates a setting
+nobody reads. The site settings (public address, organisation name, time zone) default to
+their environment variables; clearing one on the page returns to that default.
 """
 from __future__ import annotations
 
@@ -22,6 +24,12 @@ from survey.models import Setting, User, utcnow
 DEADLINE_DAYS = "case.deadline_working_days"
 BAD_LEVEL_MAX = "case.bad_level_max"
 TAG_SUGGESTIONS = "case.tag_suggestions"
+PUBLIC_BASE_URL = "site.public_base_url"
+ORG_NAME = "site.org_name"
+TIMEZONE = "site.timezone"
+SITE_KEYS = (PUBLIC_BASE_URL, ORG_NAME, TIMEZONE)
+CASE_KEYS = (DEADLINE_DAYS, BAD_LEVEL_MAX, TAG_SUGGESTIONS)
+MAX_ORG_NAME = 100
 
 DEFAULT_TAGS = ["服务态度", "办事效率", "材料要求", "环境设施", "系统故障", "政策咨询", "表扬"]
 MAX_TAG_LENGTH = 40
@@ -68,6 +76,51 @@ def clean_tags(value: Any) -> list[str]:
     return tags
 
 
+def clean_base_url(value: Any) -> str | None:
+    """``https://host[/prefix]`` without a trailing slash (as the QR codes need it); blank means unset."""
+    from urllib.parse import urlsplit
+
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        parts = urlsplit("")
+    if (parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment
+            or any(c.isspace() for c in text) or len(text) > 200):
+        raise DomainError(_("公开网址须形如 https://pingyi.example.gov.cn（http 或 https，不带问号或 #）。"))
+    return text.rstrip("/")
+
+
+def clean_org_name(value: Any) -> str | None:
+    from survey.core.validation import check_characters
+
+    text = " ".join(str(value or "").split())
+    if not text:
+        return None
+    if len(text) > MAX_ORG_NAME:
+        raise DomainError(_("名称太长，最多 %(n)d 个字。", n=MAX_ORG_NAME))
+    try:
+        return check_characters(text, _("组织名称"))
+    except ValueError as exc:
+        raise DomainError(str(exc)) from exc
+
+
+def clean_timezone(value: Any) -> str | None:
+    """An IANA zone name (Asia/Shanghai, Asia/Urumqi, Europe/Paris); blank means the default."""
+    from babel.dates import get_timezone
+
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        get_timezone(text)
+    except (LookupError, ValueError) as exc:
+        raise DomainError(_("无法识别时区“%(z)s”，请填写如 Asia/Shanghai 的时区名。", z=text[:40])) from exc
+    return text
+
+
 SPECS: dict[str, Spec] = {
     DEADLINE_DAYS: Spec(
         _l("整改期限（工作日）"),
@@ -86,6 +139,24 @@ SPECS: dict[str, Spec] = {
         _l("处理件可选的分类标签，每行一个。"),
         lambda: list(DEFAULT_TAGS),
         clean_tags,
+    ),
+    PUBLIC_BASE_URL: Spec(
+        _l("公开网址"),
+        _l("印在二维码、海报和邀请链接里的网址，群众须能访问，如 https://pingyi.example.gov.cn。留空则用环境变量 PINGYI_PUBLIC_BASE_URL；两者都未设置时暂用当前访问地址。"),
+        lambda: current_app.config.get("PUBLIC_BASE_URL") or None,
+        clean_base_url,
+    ),
+    ORG_NAME: Spec(
+        _l("组织名称"),
+        _l("显示在页面顶部和公众首页，如“某某市绩效管理办公室”。留空则用环境变量 PINGYI_ORG_NAME。"),
+        lambda: current_app.config.get("ORG_NAME") or None,
+        clean_org_name,
+    ),
+    TIMEZONE: Spec(
+        _l("时区"),
+        _l("页面和导出中的时间、整改期限的“今天”按此时区计算，如 Asia/Shanghai。留空则用环境变量 PINGYI_TIMEZONE。"),
+        lambda: current_app.config["BABEL_DEFAULT_TIMEZONE"],
+        clean_timezone,
     ),
 }
 
@@ -106,20 +177,32 @@ def _value(key: str, row: Setting | None) -> Any:
     if row is None:
         return spec.default()
     try:
-        return spec.clean(row.value)
+        value = spec.clean(row.value)
     except DomainError:
         return spec.default()
+    return spec.default() if value is None else value
 
 
 def set_value(session: Session, key: str, value: Any, actor: User | None) -> Any:
-    """Validate and store one setting; audited with the value before and after."""
+    """Validate and store one setting; audited with the value before and after.
+
+    A blank value (``None`` once cleaned) removes the stored one, so the default applies again.
+    """
     if key not in SPECS:
         raise DomainError(_("未知设置项：%(k)s", k=key))
     clean = SPECS[key].clean(value)
     before = get(session, key)
-    if clean == before and session.get(Setting, key) is not None:
-        return clean
     row = session.get(Setting, key)
+    forget_cached()
+    if clean is None:
+        if row is not None:
+            session.delete(row)
+            session.flush()
+            audit.record(session, actor, "setting.change", None, f"恢复默认设置 {key}", key=key, before=before,
+                         after=None)
+        return get(session, key)
+    if clean == before and row is not None:
+        return clean
     if row is None:
         row = Setting(key=key, value=clean)
         session.add(row)
@@ -134,3 +217,64 @@ def set_value(session: Session, key: str, value: Any, actor: User | None) -> Any
 
 def all_values(session: Session) -> dict[str, Any]:
     return {key: get(session, key) for key in SPECS}
+
+
+def stored(session: Session, key: str) -> Any:
+    """What the page stores for ``key`` (None when the default applies): the form shows this, not the default."""
+    row = session.get(Setting, key)
+    if row is None:
+        return None
+    try:
+        return SPECS[key].clean(row.value)
+    except DomainError:
+        return None
+
+
+# --- per-request cache of the site settings ---------------------------------------------------
+# Every page reads the time zone (each time shown) and the organisation name: one query per request,
+# not one per time shown. Outside a request (commands) nothing is cached, so a command always reads
+# the stored value. A change made during a request clears the cache.
+
+_CACHE = "pingyi.site_settings"
+
+#: Where a request keeps its cache. The core knows no request: survey.i18n points this at the
+#: request's WSGI environ; None (commands, tests outside a request) means no cache.
+request_store: Callable[[], dict | None] = lambda: None
+
+
+def site(key: str) -> Any:
+    """A site setting, read once per request."""
+    from survey.extensions import db
+
+    store = request_store()
+    if store is None:
+        return get(db.session, key)
+    cache = store.get(_CACHE)
+    if cache is None:
+        cache = dict(zip(SITE_KEYS, get_many(db.session, *SITE_KEYS), strict=True))
+        store[_CACHE] = cache
+    return cache[key]
+
+
+def forget_cached() -> None:
+    from flask import has_app_context
+    from flask_babel import refresh
+
+    store = request_store()
+    if store is not None:
+        store.pop(_CACHE, None)
+    if has_app_context():
+        refresh()  # Flask-Babel keeps the time zone (and language) in the context too
+
+
+def public_base_url() -> str | None:
+    """The public address for QR codes and posters: the settings page's, else PINGYI_PUBLIC_BASE_URL, else None."""
+    return site(PUBLIC_BASE_URL)
+
+
+def org_name() -> str | None:
+    return site(ORG_NAME)
+
+
+def org_timezone() -> str:
+    return site(TIMEZONE)

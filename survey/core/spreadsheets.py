@@ -103,6 +103,9 @@ def read_table(data: bytes, max_rows: int = MAX_ROWS) -> Table:
         raw_rows = _xlsx_rows(data, max_rows)
     elif data.startswith(b"\xd0\xcf\x11\xe0"):
         raise SpreadsheetError(_("这是旧版 Excel（.xls）文件，请在 Excel 中“另存为” .xlsx 或 CSV 后再上传。"))
+    elif _binary(data):
+        raise SpreadsheetError(_("这个文件不是 Excel 文件（.xlsx），也不是 CSV 文本%(what)s。请在 Excel 中打开表格，"
+                                 "“另存为” .xlsx 或 CSV 后再上传。", what=_binary_kind(data)))
     else:
         raw_rows = _csv_rows(decode_text(data))
     return _to_table(raw_rows, max_rows)
@@ -159,6 +162,25 @@ def _member_limit(name: str) -> int:
 def _too_big() -> str:
     return _("这个 Excel 文件解压后太大（超过 %(mb)d MB），没有读取。请删去多余的工作表、空行和格式后再上传，"
              "或另存为 CSV，或分批导入。", mb=XLSX_MAX_TOTAL_BYTES // (1024 * 1024))
+
+
+# A file's first bytes that say what it really is, whatever its name (a PDF renamed to .xlsx).
+_SIGNATURES = ((b"%PDF-", "PDF"), (b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
+               (b"Rar!", "RAR"), (b"7z\xbc\xaf", "7z"), (b"\x1f\x8b", "gzip"))
+
+
+def _binary(data: bytes) -> bool:
+    """Not text: a known binary signature, or mostly NUL bytes at the start (text with a UTF-16 BOM excepted;
+    a stray NUL inside a CSV cell is the cell's problem, reported with its row and column)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    head = data[:4096]
+    return any(data.startswith(sig) for sig, _name in _SIGNATURES) or head.count(b"\x00") * 10 > len(head)
+
+
+def _binary_kind(data: bytes) -> str:
+    kind = next((name for sig, name in _SIGNATURES if data.startswith(sig)), None)
+    return _("（看起来是 %(kind)s 文件）", kind=kind) if kind else ""
 
 
 def decode_text(data: bytes) -> str:

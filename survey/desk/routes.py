@@ -5,6 +5,7 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from survey.core import settings
 from survey.desk import bp
 from survey.extensions import db
 from survey.services.campaigns import desk as desk_service
@@ -15,7 +16,7 @@ POLL_SECONDS = 3
 
 
 def _base_url() -> str:
-    return qr.base_url_for(current_app.config.get("PUBLIC_BASE_URL"), request.host_url)
+    return qr.base_url_for(settings.public_base_url(), request.host_url)
 
 
 @bp.route("/")

@@ -48,6 +48,7 @@ from survey.services.campaigns import lookup as campaign_service
 from survey.services.campaigns.lookup import Target
 from survey.services.responses import antiabuse, submission
 from survey.services.responses.submission import CampaignState
+from survey.services.results import display
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,9 @@ def closed_page(target: Target, state: CampaignState) -> ResponseReturnValue:
     """Not open: 403 before it opens, 503 (with Retry-After) while paused, 410 once closed."""
     status = {CampaignState.NOT_YET: 403, CampaignState.PAUSED: 503, CampaignState.CLOSED: 410}[state]
     headers = {"Retry-After": str(RETRY_AFTER_PAUSED)} if state == CampaignState.PAUSED else {}
-    html = render_template("public/closed.html", campaign=target.campaign, state=state.value)
+    published = (display.public_snapshot_of(db.session, target.campaign.id)
+                 if state == CampaignState.CLOSED else None)
+    html = render_template("public/closed.html", campaign=target.campaign, state=state.value, published=published)
     return html, status, headers
 
 

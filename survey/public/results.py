@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import abort, render_template
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from survey.core import lookups
 from survey.extensions import db
@@ -13,17 +12,9 @@ from survey.public import bp
 from survey.services.results import display
 
 
-def _public_snapshots() -> list[tuple[Snapshot, Campaign]]:
-    stmt = (select(Snapshot, Campaign).join(Campaign, Campaign.id == Snapshot.campaign_id)
-            .where(Snapshot.status == SnapshotStatus.OFFICIAL, Snapshot.public.is_(True),
-                   Campaign.public_results.is_(True))
-            .order_by(Snapshot.period.desc(), Snapshot.id.desc()))
-    return [(s, c) for s, c in db.session.execute(stmt)]
-
-
 @bp.route("/results/")
 def results_list():
-    return render_template("public/results_list.html", entries=_public_snapshots())
+    return render_template("public/results_list.html", entries=display.public_snapshots(db.session))
 
 
 @bp.route("/results/<int:snapshot_id>")

@@ -59,7 +59,7 @@ def test_shares_not_summing_to_one_are_saved_with_a_visible_note(client, auth, m
     assert response.status_code == 302
     assert _shares(session)["QY"] == 50 and _shares(session)["SM"] == 30
     html = client.get("/admin/groups/").get_data(as_text=True)
-    assert "目标占比合计为 80.45，不等于 1" in html  # 50 + 30 + 0.2 + 0.15 + 0.1
+    assert html.count("目标占比合计为 80.45，不等于 1") == 1  # 50 + 30 + 0.2 + 0.15 + 0.1: said once, not twice
     assert f"{50 / 80.45 * 100:.1f}%" in html
     normalised = group_service.normalised_shares(session)
     assert sum(normalised.values()) == pytest.approx(1.0)
@@ -146,3 +146,30 @@ def test_standard_groups_are_added_in_one_click(client, auth, session):
     client.post("/admin/groups/standard", data={"csrf_token": csrf_from(page)})
     assert session.scalar(select(func.count(RespondentGroup.id))) == 5
     assert session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "group.create")) == 5
+
+
+def test_percentages_summing_to_100_are_accepted_without_a_warning(client, auth, make, session):
+    """The hint allows percentages: 25, 30, 20, 15, 10 are taken as such, with one plain note and no warning."""
+    groups = list(make.groups().values())
+    make.commit()
+    auth.login_as("analyst")
+    data = _form(groups, **{f"g{g.id}-target_share": f"{g.target_share * 100:g}" for g in groups})
+    page = client.post("/admin/groups/", data={"csrf_token": csrf_from(client.get("/admin/groups/")), **data},
+                       follow_redirects=True)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "已保存 5 个样本类别的修改" in html
+    assert "不等于 1" not in html and html.count("按百分数填写，合计 100%") == 1
+    assert _shares(session)["QY"] == 25 and "25.0%" in html
+    qy = next(g for g in groups if g.code == "QY")
+    assert group_service.normalised_shares(session)[qy.id] == pytest.approx(0.25)
+
+
+def test_votes_not_summing_to_one_warn_once_after_saving(client, auth, make):
+    groups = list(make.groups().values())
+    make.commit()
+    auth.login_as("analyst")
+    data = _form(groups, **{f"g{g.id}-target_share": str(i + 1) for i, g in enumerate(groups)})
+    page = client.post("/admin/groups/", data={"csrf_token": csrf_from(client.get("/admin/groups/")), **data},
+                       follow_redirects=True)
+    html = page.get_data(as_text=True)
+    assert html.count("不等于 1") == 1 and "目标占比合计为 15" in html

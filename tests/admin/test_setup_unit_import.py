@@ -255,3 +255,25 @@ def test_someone_elses_preview_token_is_not_usable(client, auth, make):
 def test_read_table_of_the_generator_matches_the_headers():
     table = read_table(xlsx_bytes(taizhou_rows()))
     assert len(table.rows) == 97 and table.headers == HEADERS
+
+
+@pytest.mark.parametrize("data,kind", [(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n", "PDF"),
+                                       (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "PNG"),
+                                       (b"\x00\x00\x01\x02\x00\x00bin\x00\x00ary\x00", "")])
+def test_a_file_that_is_not_a_spreadsheet_is_named_as_such_once(client, auth, session, data, kind):
+    """A PDF renamed to .xlsx: "不是 Excel 文件", said once, not two "missing columns" messages."""
+    auth.login_as("analyst")
+    response = upload(client, data, "单位表.xlsx")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert html.count("不是 Excel 文件") == 1 and "缺少必需的列" not in html
+    if kind:
+        assert f"看起来是 {kind} 文件" in html
+    assert unit_count(session) == 0
+
+
+def test_read_table_tells_a_renamed_pdf_from_a_csv():
+    with pytest.raises(Exception, match="不是 Excel 文件"):
+        read_table(b"%PDF-1.4\n1 0 obj\n")
+    utf16 = "代码,名称\nA1,人社局\n".encode("utf-16")
+    assert read_table(utf16).rows == [["A1", "人社局"]]

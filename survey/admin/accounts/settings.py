@@ -1,4 +1,5 @@
-"""Organisation settings (deadline, 差评 level, tags) and the working-day calendar, for analysts."""
+"""Organisation settings (public address, name, time zone; deadline, 差评 level, tags) and the working-day
+calendar with the bundled holiday schedules, for analysts."""
 from __future__ import annotations
 
 import datetime as dt
@@ -25,10 +26,11 @@ CALENDAR_PURPOSE = "calendar"
 @bp.route("/settings/", methods=["GET", "POST"])
 @roles_required(*ANALYSTS)
 def settings_index():
-    values = settings.all_values(db.session)
+    values = _form_values()
     errors: dict[str, str] = {}
     if request.method == "POST":
-        submitted = {key: request.form.get(key, "") for key in settings.SPECS}
+        # Only the fields the form sent: a page without the site section changes nothing there.
+        submitted = {key: request.form.get(key, "") for key in settings.SPECS if key in request.form}
         cleaned = {}
         for key, raw in submitted.items():
             try:
@@ -39,11 +41,22 @@ def settings_index():
             for key, value in cleaned.items():
                 settings.set_value(db.session, key, value, current_user)
             db.session.commit()
-            flash(_("设置已保存。新的整改期限只对此后新开的处理件生效。"), "info")
+            flash(_("设置已保存，立即生效。新的整改期限只对此后新开的处理件生效。"), "info")
             return redirect(url_for("admin.settings_index"))
         values = {**values, **submitted}
-    return render_template("admin/accounts/settings/index.html", specs=settings.SPECS, values=values, errors=errors), (
-        422 if errors else 200)
+    return render_template(
+        "admin/accounts/settings/index.html", specs=settings.SPECS, values=values, errors=errors,
+        site_keys=settings.SITE_KEYS, case_keys=settings.CASE_KEYS,
+        defaults={key: settings.SPECS[key].default() for key in settings.SITE_KEYS},
+    ), (422 if errors else 200)
+
+
+def _form_values() -> dict:
+    """The case settings as they apply; the site settings as stored (blank = the environment's default)."""
+    values = settings.all_values(db.session)
+    for key in settings.SITE_KEYS:
+        values[key] = settings.stored(db.session, key) or ""
+    return values
 
 
 def _year_arg() -> int:
@@ -58,7 +71,21 @@ def calendar_index(status: int = 200):
     year = _year_arg()
     days = calendar.days_in_year(db.session, year)
     years = sorted(set(calendar.years_listed(db.session)) | {year, clock.org_today().year})
-    return render_template("admin/accounts/settings/calendar.html", year=year, days=days, years=years), status
+    return render_template("admin/accounts/settings/calendar.html", year=year, days=days, years=years,
+                           bundled=year in calendar.bundled_years() and not days), status
+
+
+@bp.route("/calendar/bundled", methods=["POST"])
+@roles_required(*ANALYSTS)
+def calendar_bundled():
+    """One click installs the schedule shipped with Pingyi for a year the calendar does not list yet."""
+    raw = request.form.get("year", "")
+    year = int(raw) if raw.isdigit() and len(raw) == 4 else 0
+    save(lambda: calendar.install_bundled(db.session, current_user, [year]),
+                         success=lambda installed: (_("已导入内置的 %(y)d 年放假安排（%(n)d 天）。", y=year, n=installed[year])
+                                                    if installed else _("%(y)d 年已有安排，未改动。", y=year)),
+                         flash_errors=True)
+    return redirect(url_for("admin.calendar_index", year=year) if year else url_for("admin.calendar_index"))
 
 
 @bp.route("/calendar/day", methods=["POST"])

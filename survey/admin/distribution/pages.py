@@ -11,6 +11,7 @@ from flask import current_app, render_template, request, send_file
 from flask_login import current_user
 
 from survey.admin import bp
+from survey.core import settings
 from survey.core.lookups import get_or_404
 from survey.extensions import db
 from survey.models import Campaign, CampaignUnit
@@ -24,7 +25,7 @@ def _scope() -> set[int] | None:
 
 
 def public_base_url() -> str:
-    return qr.base_url_for(current_app.config.get("PUBLIC_BASE_URL"), request.host_url)
+    return qr.base_url_for(settings.public_base_url(), request.host_url)
 
 
 def download(data: bytes, mimetype: str, name: str, attachment: bool = True):
@@ -60,7 +61,7 @@ def distribution_campaign(campaign_id: int):
         short_url=qr.short_url, campaign_url=qr.short_url(base, campaign.short_code),
         channels=channel_report.by_channel(db.session, campaign, scope),
         desk_rows=channel_report.desk_by_window(db.session, campaign, scope),
-        configured_base=bool(current_app.config.get("PUBLIC_BASE_URL")),
+        configured_base=bool(settings.public_base_url()),
     )
 
 

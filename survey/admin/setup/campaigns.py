@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -20,12 +20,14 @@ from survey.admin.setup.common import (
     utc_to_local_input,
 )
 from survey.admin.setup.forms import CampaignForm, choices
+from survey.core import settings
 from survey.core.clock import format_local, org_timezone
 from survey.core.errors import DomainError
 from survey.core.labels import label
 from survey.core.lookups import get_or_404
 from survey.extensions import db
 from survey.models import Campaign, Category, Channel, Questionnaire, RespondentGroup, utcnow
+from survey.services.campaigns import season
 from survey.services.campaigns import setup as service
 from survey.services.questionnaires.editor import published_choices
 from survey.services.units.groups import missing_template_groups
@@ -155,8 +157,9 @@ def _created(campaign: Campaign):
 
 
 def public_link(code: str) -> str:
-    """The address printed on posters: PINGYI_PUBLIC_BASE_URL when set, else this site's."""
-    base = current_app.config.get("PUBLIC_BASE_URL")
+    """The address printed on posters: the settings page's public address (default PINGYI_PUBLIC_BASE_URL)
+    when set, else this site's."""
+    base = settings.public_base_url()
     path = url_for("public.entry", code=code)
     return base.rstrip("/") + path if base else url_for("public.entry", code=code, _external=True)
 
@@ -170,7 +173,8 @@ def campaign(campaign_id: int):
     return render_template(
         "admin/setup/campaigns/detail.html", campaign=campaign, counts=counts, total=sum(c.responses for c in counts),
         warnings=service.warnings_for(campaign), newer=service.newer_version(db.session, campaign),
-        public_link=public_link, now=utcnow(),
+        public_link=public_link, now=utcnow(), season=season.season(db.session, campaign, utcnow()),
+        base_configured=bool(settings.public_base_url()),
     )
 
 
@@ -219,6 +223,9 @@ def campaign_status(campaign_id: int):
     _done, errors = save(lambda: service.change_status(db.session, current_user, campaign, action))
     if errors:
         flash(next(iter(errors.values())), "error")
+    elif action == "close":
+        flash(_("评议已结束，不再接受答卷。下一步：核对加权与计分，然后计算（见下方“评议流程”）。"), "info")
+        return redirect(url_for("admin.campaign", campaign_id=campaign_id) + "#season-h")
     else:
         flash(_("评议活动现在的状态：%(s)s。", s=label("campaign_status", campaign.status)), "info")
     return redirect(url_for("admin.campaign", campaign_id=campaign_id))

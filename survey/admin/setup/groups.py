@@ -43,12 +43,8 @@ def groups():
     changed, errors = save(lambda: group_service.update_groups(db.session, current_user, edits))
     if errors:
         return _page(new_form, errors, {}, request.form)
-    overview = group_service.overview(db.session)
-    if overview.needs_normalising:
-        flash(_("已保存。目标占比合计为 %(total)s，不等于 1：计算时会按比例换算（见“换算后占比”一列）。",
-                total=f"{overview.total:g}"), "warning")
-    else:
-        flash(_("已保存 %(n)d 个样本类别的修改。", n=changed or 0), "info")
+    # The page itself says when the shares do not sum to 1 (once); the message only confirms the save.
+    flash(_("已保存 %(n)d 个样本类别的修改。", n=changed or 0), "info")
     return redirect(url_for("admin.groups"))
 
 

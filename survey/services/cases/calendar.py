@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from survey import ROOT
 from survey.core import audit
 from survey.core.errors import DomainError
 from survey.core.validation import check_characters
@@ -33,6 +35,7 @@ KIND_WORDS = {
     "调休上班": HolidayKind.WORKDAY, "工作日": HolidayKind.WORKDAY,
 }
 MAX_IMPORT_ROWS = 1000
+BUNDLED = ROOT / "survey" / "data" / "calendar"  # cn-YYYY.csv: the State Council's schedule for a year
 MAX_STEPS = 3660  # ten years of days: no deadline search runs away on a bad calendar
 
 
@@ -276,3 +279,37 @@ def import_calendar(session: Session, preview: ImportPreview, actor: User | None
                  days=len(wanted), years=preview.years, replaced=replace_years, removed=removed)
     return len(wanted)
 
+
+
+# --- the schedules shipped with the code ---------------------------------------------------------
+
+
+def bundled_years() -> list[int]:
+    """Years whose national schedule ships with Pingyi (``survey/data/calendar/cn-YYYY.csv``)."""
+    years = []
+    for path in BUNDLED.glob("cn-*.csv"):
+        match = re.fullmatch(r"cn-(\d{4})\.csv", path.name)
+        if match:
+            years.append(int(match.group(1)))
+    return sorted(years)
+
+
+def bundled_preview(year: int) -> ImportPreview:
+    path = BUNDLED / f"cn-{year}.csv"
+    if year not in bundled_years():
+        raise DomainError(_("没有内置 %(y)d 年的放假安排。", y=year))
+    return parse_calendar_csv(path.read_text(encoding="utf-8"))
+
+
+def install_bundled(session: Session, actor: User | None, years: list[int] | None = None) -> dict[int, int]:
+    """Install the bundled schedule of each year (default: every bundled year) that lists no day yet.
+
+    A year the analysts already keep is never touched: their corrections win. Returns year → days installed.
+    """
+    listed = set(years_listed(session))
+    installed: dict[int, int] = {}
+    for year in (years if years is not None else bundled_years()):
+        if year in listed:
+            continue
+        installed[year] = import_calendar(session, bundled_preview(year), actor)
+    return installed

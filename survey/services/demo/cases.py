@@ -11,15 +11,13 @@ import random
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from survey import ROOT
 from survey.core import settings
 from survey.core.clock import local_date, org_timezone
 from survey.models import Case, CaseKind, CaseState, FollowUpContact, Response, ResponseStatus, Role, User
 from survey.services.cases.appeals import decide_appeal, file_appeal
-from survey.services.cases.calendar import import_calendar, parse_calendar_csv
+from survey.services.cases.calendar import install_bundled
 from survey.services.cases.workflow import open_cases_for_response, record_callback, set_tags, transition
 
-CALENDAR = ROOT / "survey" / "data" / "calendar" / "cn-2026.csv"
 FIXES = [
     "已在窗口增设取号引导员，高峰期增开两个窗口。",
     "已对当事工作人员批评教育，并在科室例会上通报。",
@@ -37,7 +35,7 @@ def _moment(day: dt.date, rng: random.Random) -> dt.datetime:
 
 def seed_demo_cases(session: Session, rng: random.Random, now: dt.datetime) -> int:
     """Open and move the demo's cases; returns how many cases were opened."""
-    import_calendar(session, parse_calendar_csv(CALENDAR.read_text(encoding="utf-8")), None)
+    install_bundled(session, None)
     analyst = session.scalar(select(User).where(User.role == Role.ANALYST))
     contact = session.scalar(select(User).where(User.role == Role.UNIT))
     scope = set()

@@ -270,3 +270,24 @@ def public_case_counts(session: Session, snapshot: Snapshot) -> dict[int, figure
     units = set(snapshot.params.get("units") or [])
     found = figures.case_figures(session, org_today(), org_timezone(), unit_ids=units, period=snapshot.period)
     return {f.unit.id: f for f in found}
+
+
+# --- what the public may see ----------------------------------------------------------------------
+
+
+def _public_stmt():
+    return (select(Snapshot, Campaign).join(Campaign, Campaign.id == Snapshot.campaign_id)
+            .where(Snapshot.status == SnapshotStatus.OFFICIAL, Snapshot.public.is_(True),
+                   Campaign.public_results.is_(True)))
+
+
+def public_snapshots(session: Session) -> list[tuple[Snapshot, Campaign]]:
+    """Official results marked public, of campaigns that publish their results, newest period first."""
+    stmt = _public_stmt().order_by(Snapshot.period.desc(), Snapshot.id.desc())
+    return [(s, c) for s, c in session.execute(stmt)]
+
+
+def public_snapshot_of(session: Session, campaign_id: int) -> Snapshot | None:
+    """The campaign's published result the public may read (the newest), for its closed page to link."""
+    row = session.execute(_public_stmt().where(Campaign.id == campaign_id).order_by(Snapshot.id.desc()).limit(1)).first()
+    return row[0] if row else None

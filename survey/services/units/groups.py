@@ -48,7 +48,13 @@ class GroupOverview:
 
     @property
     def needs_normalising(self) -> bool:
-        return bool(self.rows) and abs(self.total - 1.0) > SUM_TOLERANCE
+        """Shares that are neither fractions summing to 1 nor percentages summing to 100 (the page warns)."""
+        return bool(self.rows) and abs(self.total - 1.0) > SUM_TOLERANCE and not self.percentages
+
+    @property
+    def percentages(self) -> bool:
+        """Shares typed as percentages (25, 30, …) summing to 100, as the page's hint allows: accepted as such."""
+        return bool(self.rows) and abs(self.total - 100.0) <= SUM_TOLERANCE * 100
 
 
 def _share(value: str | float | None, label: str) -> float:
