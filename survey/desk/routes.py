@@ -33,6 +33,12 @@ def _desk_device() -> str | None:
                                       request.cookies.get(desk_integrity.DESK_DEVICE_COOKIE), desk_integrity.DESK_SALT)
 
 
+def _reload_seconds() -> int:
+    """With JavaScript, an idle desk reloads itself at a third of the form token's lifetime (20 min by default)."""
+    limit = current_app.config.get("WTF_CSRF_TIME_LIMIT") or 3600
+    return max(60, int(limit) // 3)
+
+
 @bp.errorhandler(CSRFError)
 def stale_form(exc: CSRFError):
     """A press of 下一位 (or any desk button) on a page left open past the form token's lifetime:
@@ -55,7 +61,8 @@ def index():
     fallback_url = qr.short_url(_base_url(), screen.current.short_code) if screen.current else None
     html = render_template(
         "desk/index.html", screen=screen, code_url=code_url, image=image, fallback_url=fallback_url,
-        poll_seconds=POLL_SECONDS, refresh_seconds=REFRESH_SECONDS, TokenState=desk_tokens.TokenState,
+        poll_seconds=POLL_SECONDS, refresh_seconds=REFRESH_SECONDS, reload_seconds=_reload_seconds(),
+        TokenState=desk_tokens.TokenState,
     )
     reply = make_response(html)
     reply.headers["Cache-Control"] = "no-store"  # the back button must never bring back an old code

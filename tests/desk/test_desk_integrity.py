@@ -168,7 +168,9 @@ def test_a_stale_next_press_recovers_to_the_desk(app, client, session, clerk):
 
 def test_the_desk_screen_refreshes_itself_without_javascript_only_while_a_code_waits(app, client, session, window,
                                                                                        campaign, clerk):
-    assert 'http-equiv="refresh"' not in client.get("/desk/").get_data(as_text=True)
+    idle = client.get("/desk/").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in idle
+    assert 'data-reload-seconds="1200"' in idle  # with JavaScript: reloaded long before the form token expires
     path, _token = next_code(app, client, session, answered_after=60)
     html = client.get("/desk/").get_data(as_text=True)
     assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
