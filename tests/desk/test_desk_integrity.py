@@ -194,7 +194,7 @@ def test_review_records_the_reason_in_the_audit_log(app, client, session, window
     auth.login_as("analyst")
     page = client.get(f"/admin/review/?campaign={campaign.id}")
     html = page.get_data(as_text=True)
-    assert "checked" not in html.split("<form method=\"post\"")[1]  # nothing selected to start with
+    assert "checked" not in html.split('class="review">')[1]  # nothing selected to start with
     no_reason = client.post(f"/admin/review/{campaign.id}", data={
         "csrf_token": csrf_from(page), "response": str(response.id), "decision": "valid"}, follow_redirects=True)
     assert "请填写" in no_reason.get_data(as_text=True)
