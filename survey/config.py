@@ -29,6 +29,16 @@ def _int(name: str, default: int) -> int:
         raise RuntimeError(f"environment variable {name} must be an integer, got {raw!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"environment variable {name} must be a number, got {raw!r}") from exc
+
+
 def load_or_create_secret(instance_path: str, name: str = "secret_key") -> str:
     """Return the secret stored in the instance folder, creating it (mode 0600) on first run."""
     folder = Path(instance_path)
@@ -98,9 +108,15 @@ class Config:
     # Ballot stuffing (survey.services.responses.antiabuse): the fingerprint's key rotates every so many
     # hours; more than BURST_MAX_RESPONSES from one fingerprint to one campaign within
     # BURST_WINDOW_MINUTES are stored flagged for analysts (never refused or deleted).
+    # These rules apply to poster and web links only; single-use desk codes and invitations have their
+    # own (README, "Anti-abuse"). Sized for a busy hall behind one Wi-Fi: identical phone models share
+    # a fingerprint, so the per-fingerprint rule allows 10, the per-address rule 30, and more than 8
+    # different User-Agents from one address within the window is a script rotating them.
     FINGERPRINT_ROTATION_HOURS = _int("PINGYI_FINGERPRINT_ROTATION_HOURS", 24)
-    BURST_MAX_RESPONSES = _int("PINGYI_BURST_MAX_RESPONSES", 5)
+    BURST_MAX_RESPONSES = _int("PINGYI_BURST_MAX_RESPONSES", 10)
     BURST_WINDOW_MINUTES = _int("PINGYI_BURST_WINDOW_MINUTES", 10)
+    ADDRESS_BURST_MAX_RESPONSES = _int("PINGYI_ADDRESS_BURST_MAX_RESPONSES", 30)
+    UA_ROTATION_MAX_AGENTS = _int("PINGYI_UA_ROTATION_MAX_AGENTS", 8)
     # Days a consented follow-up phone number is kept at most (deleted earlier when its case closes).
     FOLLOW_UP_RETENTION_DAYS = _int("PINGYI_FOLLOW_UP_DAYS", 90)
     # Retention (``flask retention``, daily from cron; docs/operations.md): response fingerprints are
@@ -117,6 +133,17 @@ class Config:
 
     # The window desk's single-use codes (一事一评).
     DESK_TOKEN_MINUTES = _int("PINGYI_DESK_TOKEN_MINUTES", 30)
+    # Desk integrity (README, "Anti-abuse"): a rating sent less than DESK_MIN_SECONDS after its code was
+    # issued, or by a phone that rated the same window within DESK_REPEAT_HOURS, is flagged; a code that
+    # expires while its questionnaire is open is still accepted DESK_GRACE_MINUTES after expiry (later:
+    # stored flagged, never dropped).
+    DESK_MIN_SECONDS = _int("PINGYI_DESK_MIN_SECONDS", 8)
+    DESK_REPEAT_HOURS = _int("PINGYI_DESK_REPEAT_HOURS", 24)
+    DESK_GRACE_MINUTES = _int("PINGYI_DESK_GRACE_MINUTES", 30)
+    # The per-clerk anomaly rule: the clerk's mean satisfaction level (1-5) at a window exceeds the same
+    # window's poster ratings by more than DESK_ANOMALY_GAP, each side with at least DESK_ANOMALY_MIN_N ratings.
+    DESK_ANOMALY_GAP = _float("PINGYI_DESK_ANOMALY_GAP", 0.5)
+    DESK_ANOMALY_MIN_N = _int("PINGYI_DESK_ANOMALY_MIN_N", 20)
     # Working days a unit has to handle a 差评 or comment.
     CASE_DEADLINE_WORKING_DAYS = _int("PINGYI_CASE_DEADLINE_DAYS", 15)
 

@@ -1,8 +1,14 @@
 /* Window desk (一事一评): watch the code on screen and say when it has been used or has expired.
-   Without JavaScript the page still works: the "refresh" link and the "next person" button. */
+   Without JavaScript the page still works: it reloads itself while a code waits (meta refresh),
+   and has the "refresh" link and the "next person" button. */
 (function () {
   "use strict";
   var panel = document.getElementById("desk-live");
+  /* An idle desk reloads itself well within the form token's lifetime (1 h by default), so
+     下一位 never meets an expired token; if it ever does, the server sends it back to /desk/. */
+  var me = document.currentScript;
+  var IDLE_RELOAD = Math.max(60, parseInt((me && me.dataset.reloadSeconds) || "1200", 10)) * 1000;
+  setTimeout(function () { window.location.replace(window.location.pathname); }, IDLE_RELOAD);
   if (!panel || !panel.dataset.statusUrl) { return; }
   var url = panel.dataset.statusUrl;
   var every = Math.max(2, parseInt(panel.dataset.pollSeconds || "3", 10)) * 1000;

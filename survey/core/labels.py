@@ -114,6 +114,17 @@ LABELS: dict[str, dict[Any, Any]] = {
         "appeal": _l("提出申诉"), "appeal_approved": _l("申诉通过"), "appeal_rejected": _l("申诉驳回"),
         "excluded": _l("答卷剔除，自动关闭"),
     },
+    # Why the anti-abuse checks flagged a response (codes stored in Response.status_reason, ";"-separated;
+    # the rules and their defaults are in the README, "Anti-abuse").
+    "flag_reason": {
+        "burst_device": _l("短时集中提交：同一网络地址、同一浏览器短时间内提交过多"),
+        "burst_address": _l("短时集中提交：同一网络地址短时间内提交过多（超过繁忙大厅的正常数量）"),
+        "ua_rotation": _l("同一网络地址轮换浏览器标识（User-Agent）提交，疑似脚本"),
+        "desk_device": _l("从窗口工作人员的设备（叫号屏或已登录的工作人员浏览器）提交"),
+        "desk_repeat": _l("同一部手机再次评价同一窗口"),
+        "desk_fast": _l("出码到提交用时过短，疑似工作人员自扫自评"),
+        "desk_late": _l("评价码过期超过宽限期后才提交"),
+    },
     # Reliability and completeness flags on a result row.
     "flag": {
         "no_responses": _l("无人评价"),

@@ -40,6 +40,12 @@ class Response(Base):
     # Idempotency key carried by the form: a double tap or a retry stores one response.
     submission_id: Mapped[str] = mapped_column(String(64), unique=True)
     fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Keyed, rotating hash of the client address alone (per campaign): the per-address burst and
+    # User-Agent rotation rules of poster and web links. Cleared with the fingerprint.
+    address_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Keyed hash (per campaign) of the random id in the phone's device cookie: the desk's
+    # "same phone rates the same window again" rule. Cleared with the fingerprint.
+    device_hash: Mapped[str | None] = mapped_column(String(64))
     locale: Mapped[str | None] = mapped_column(String(8))
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
     # Desk transactions (一事一评): who served at which window.

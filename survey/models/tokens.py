@@ -23,6 +23,9 @@ class DeskToken(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The desk device the code was shown on (the random id of its signed desk-device cookie,
+    # set when the clerk opens the desk screen): a rating sent from it is flagged.
+    device_id: Mapped[str | None] = mapped_column(String(32))
 
     unit: Mapped[Unit] = relationship()
 

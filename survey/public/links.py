@@ -10,16 +10,17 @@ submissions, gets the "already used" page and nothing is stored.
 """
 from __future__ import annotations
 
-from flask import abort, current_app, render_template, request
+from flask import abort, current_app, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from survey.extensions import csrf, db
-from survey.models import Channel, Invitation, Response
+from survey.models import Channel, Invitation, Response, Role
 from survey.public import bp
 from survey.public.questionnaire import made_here, questionnaire_view
-from survey.services.campaigns import desk_tokens, invitations
+from survey.services.campaigns import desk_integrity, desk_tokens, invitations
 from survey.services.campaigns.desk_tokens import TokenState
 from survey.services.campaigns.lookup import Target
 from survey.services.responses import submission
@@ -47,36 +48,63 @@ def _retry_of(response_field: str, row_id: int) -> bool:
 @bp.route("/d/<token>", methods=["GET", "POST"])
 @csrf.exempt  # questionnaire_view checks the form's CSRF token itself and keeps the answers when it expired
 def desk_entry(token: str) -> ResponseReturnValue:
-    """A code scanned at a window: rate this one transaction, once."""
-    found = desk_tokens.lookup(db.session, current_app.config["SECRET_KEY"], token)
+    """A code scanned at a window: rate this one transaction, once.
+
+    A code that expires while its questionnaire is open is still taken: within the grace
+    period as an ordinary rating, later stored flagged (``desk_late``) for an analyst rather
+    than lost. The desk's integrity rules (:mod:`survey.services.campaigns.desk_integrity`)
+    flag a rating that looks like the clerk's own.
+    """
+    config = current_app.config
+    secret = config["SECRET_KEY"]
+    found = desk_tokens.lookup(db.session, secret, token)
     if found.state == TokenState.INVALID:
         abort(404)
     desk_token = found.token
     if found.state == TokenState.USED and not _retry_of("desk_token_id", desk_token.id):
         return _already_rated()
-    if found.state == TokenState.EXPIRED:
+    if found.state == TokenState.EXPIRED and request.method != "POST":
         return _gone(_("评价码已过期"), _("这个评价码已经过期。如需评价，请窗口工作人员点“下一位”重新出示二维码。"))
     cu = desk_tokens.campaign_unit_of(db.session, desk_token)
     if cu is None:  # the window was taken out of the campaign after the code was shown
         abort(404)
     if not cu.campaign.allows_channel(Channel.DESK):
         return _gone(_("窗口评价已停止"), _("本次评议活动已不再收集窗口“一事一评”评价。感谢您的参与！"), 403)
-    return questionnaire_view(
+    phone = desk_integrity.read_device(secret, request.cookies.get(desk_integrity.PHONE_COOKIE),
+                                       desk_integrity.PHONE_SALT)
+    phone_hash = desk_integrity.device_hash(secret, phone, desk_token.campaign_id)
+    rules = desk_integrity.DeskRules.from_config(config)
+    desk_device = desk_integrity.read_device(secret, request.cookies.get(desk_integrity.DESK_DEVICE_COOKIE),
+                                             desk_integrity.DESK_SALT)
+    from_desk = desk_device is not None or (current_user.is_authenticated and current_user.role == Role.DESK)
+
+    def flags() -> list[str]:
+        return desk_integrity.reasons(db.session, desk_token, rules, phone_hash=phone_hash, from_desk_device=from_desk)
+
+    reply = make_response(questionnaire_view(
         Target(cu.campaign, cu),
         channel=Channel.DESK,
-        response_extra={"staff_user_id": desk_token.staff_user_id, "desk_token_id": desk_token.id},
+        response_extra={"staff_user_id": desk_token.staff_user_id, "desk_token_id": desk_token.id,
+                        "device_hash": phone_hash},
         before_commit=_consume_desk_token(desk_token.id),
         once_per_device=False,
         rate_limit=False,
-    )
+        flags=flags,
+    ))
+    if phone is None:  # this phone's own id, so a second rating of the same window is noticed
+        reply.set_cookie(desk_integrity.PHONE_COOKIE,
+                         desk_integrity.sign_device(secret, desk_integrity.new_device_id(), desk_integrity.PHONE_SALT),
+                         max_age=desk_integrity.COOKIE_DAYS * 24 * 3600, httponly=True, samesite="Lax",
+                         secure=config["SESSION_COOKIE_SECURE"])
+    return reply
 
 
 def _consume_desk_token(token_id: int):
     def consume(session: Session, response: Response) -> None:
         try:
-            desk_tokens.consume(session, token_id)
+            desk_tokens.consume(session, token_id, any_expiry=True)
         except desk_tokens.TokenAlreadyUsed as exc:
-            raise submission.Refused(_("这个评价码已经使用过或已过期，您的这次评价没有保存。感谢您的参与！"),
+            raise submission.Refused(_("这个评价码已经使用过，您的这次评价没有保存。感谢您的参与！"),
                                      status=409) from exc
 
     return consume

@@ -42,7 +42,16 @@ from sqlalchemy.orm import Session
 from survey.core.labels import label
 from survey.extensions import client_address, client_key, db, limiter
 from survey.i18n import current_language, localized
-from survey.models import Campaign, Channel, Question, Questionnaire, QuestionnaireKind, Response, Unit
+from survey.models import (
+    Campaign,
+    Channel,
+    Question,
+    Questionnaire,
+    QuestionnaireKind,
+    Response,
+    ResponseStatus,
+    Unit,
+)
 from survey.public.forms import SubmitForm
 from survey.services.campaigns import lookup as campaign_service
 from survey.services.campaigns.lookup import Target
@@ -189,13 +198,17 @@ def questionnaire_view(
     before_commit: Callable[[Session, Response], None] | None = None,
     once_per_device: bool = True,
     rate_limit: bool = True,
+    flags: Callable[[], list[str]] | None = None,
 ) -> ResponseReturnValue:
     """Render (GET) or take (POST) the questionnaire of ``target`` for ``units``.
 
     ``units`` defaults to the target's unit for a service survey, and for an appraisal to
     the units the respondent ticked (``u`` values); with none ticked the unit chooser is
     shown, posting back to this URL. ``once_per_device`` keeps one rating per device per
-    campaign and unit (poster and web links); single-use codes turn it off.
+    campaign and unit (poster and web links); single-use codes turn it off. ``flags`` is the
+    caller's own integrity check, run when a valid submission is about to be stored: the reason
+    codes it returns store the response flagged (the desk's rules). The burst rules apply to
+    poster and web links only.
     """
     campaign = target.campaign
     state = submission.campaign_state(campaign)
@@ -245,7 +258,8 @@ def questionnaire_view(
         form.submission_id.data = issue_submission_id()
         form.started.data = str(int(time.time()))
         return page.render()
-    return _take(page, channel, preset_group_id, response_extra, before_commit, once_per_device, rate_limit, wait)
+    return _take(page, channel, preset_group_id, response_extra, before_commit, once_per_device, rate_limit, wait,
+                 flags)
 
 
 _UNCHECKED = object()  # the rate limit has not been counted for this request yet
@@ -253,7 +267,8 @@ _UNCHECKED = object()  # the rate limit has not been counted for this request ye
 
 def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_extra: dict[str, Any] | None,
           before_commit: Callable[[Session, Response], None] | None, once_per_device: bool,
-          rate_limit: bool, wait: int | None | object = _UNCHECKED) -> ResponseReturnValue:
+          rate_limit: bool, wait: int | None | object = _UNCHECKED,
+          flags: Callable[[], list[str]] | None = None) -> ResponseReturnValue:
     """A submitted questionnaire: stored once and off to the thank-you page, or shown again with
     every answer kept and what to do next."""
     target, questionnaire, form = page.target, page.questionnaire, page.form
@@ -279,8 +294,15 @@ def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_e
         config["SECRET_KEY"], client_address(), request.user_agent.string, campaign.id,
         rotation_hours=config["FINGERPRINT_ROTATION_HOURS"],
     )
-    rule = antiabuse.BurstRule(config["BURST_MAX_RESPONSES"], config["BURST_WINDOW_MINUTES"])
-    status, reason = antiabuse.assess(db.session, campaign.id, fingerprint, rule)
+    address_hash = antiabuse.campaign_address_hash(
+        config["SECRET_KEY"], client_address(), campaign.id, rotation_hours=config["FINGERPRINT_ROTATION_HOURS"])
+    reasons = list(flags()) if flags is not None else []
+    if channel in (Channel.POSTER, Channel.WEB):  # single-use codes are one transaction each: no burst rules
+        rule = antiabuse.BurstRule(config["BURST_MAX_RESPONSES"], config["BURST_WINDOW_MINUTES"],
+                                   config["ADDRESS_BURST_MAX_RESPONSES"], config["UA_ROTATION_MAX_AGENTS"])
+        reasons += antiabuse.burst_reasons(db.session, campaign.id, fingerprint, rule, address_hash)
+    status = ResponseStatus.FLAGGED if reasons else ResponseStatus.VALID
+    reason = antiabuse.join_reasons(reasons)
     # Read before the commit, which expires every loaded object: no reloads on the way out.
     thanks = _thanks_redirect(target)
     unit_ids = {a.unit_id for a in parsed.answers}
@@ -296,7 +318,7 @@ def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_e
             status_reason=reason,
             locale=current_language(),
             duration_seconds=_duration(form.started.data),
-            extra=response_extra,
+            extra={"address_hash": address_hash, **(response_extra or {})},
             before_commit=before_commit,
         )
     except submission.Refused as refused:

@@ -94,14 +94,16 @@ def test_flagged_responses_valid_opens_cases_exclude_keeps_them_out(session, mak
     assert session.scalar(select(func.count()).select_from(Case)) == 0
     with pytest.raises(DomainError, match="剔除原因"):
         review_flagged(session, campaign.id, [junk.id], "exclude", analyst, "")
-    result = review_flagged(session, campaign.id, [ok.id], "valid", analyst, None)
+    with pytest.raises(DomainError, match="核查说明"):  # accepting needs a reason too: it is audited
+        review_flagged(session, campaign.id, [ok.id], "valid", analyst, None)
+    result = review_flagged(session, campaign.id, [ok.id], "valid", analyst, "核实为大厅集中办事")
     assert (result.changed, result.cases_opened) == (1, 1)
     review_flagged(session, campaign.id, [junk.id], "exclude", analyst, "同一设备 1 分钟内 20 份")
     session.commit()
     assert ok.status == ResponseStatus.VALID and junk.status == ResponseStatus.EXCLUDED
     assert session.scalar(select(func.count()).select_from(Case)) == 1
     with pytest.raises(DomainError):  # nothing flagged any more
-        review_flagged(session, campaign.id, [ok.id, junk.id], "valid", analyst, None)
+        review_flagged(session, campaign.id, [ok.id, junk.id], "valid", analyst, "再次核查")
 
 
 def test_appeal_through_the_pages(client, auth, session, bad_case):

@@ -113,16 +113,7 @@ def test_an_expired_code(app, session, window, campaign, shown_code):
     assert page.status_code == 410 and "已过期" in page.get_data(as_text=True)
 
 
-def test_a_code_that_expires_while_the_form_is_open_stores_nothing(app, session, window, campaign, shown_code):
-    path, _clerk = shown_code
-    phone = app.test_client()
-    data = form_for(phone.get(path), campaign.questionnaire, [window])
-    token = session.scalars(select(DeskToken)).one()
-    token.expires_at = utcnow() - dt.timedelta(seconds=1)
-    session.commit()
-    reply = phone.post(path, data=data)
-    assert reply.status_code == 410
-    assert responses(session) == []
+# A code that expires while its questionnaire is open: tests/desk/test_desk_integrity.py (grace period).
 
 
 @pytest.mark.parametrize("path", ["/d/garbage", "/d/", "/d/eyJhIjoxfQ.AAAA.BBBB"])

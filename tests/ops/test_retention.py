@@ -27,7 +27,8 @@ POLICY = RetentionPolicy(fingerprint_days=30, invitation_phone_days=30)
 def _response(session, campaign, n: int, submitted_at: dt.datetime) -> Response:
     response = Response(campaign_id=campaign.id, questionnaire_id=campaign.questionnaire_id, channel=Channel.WEB,
                         status=ResponseStatus.FLAGGED, status_reason="burst", submission_id=f"retention-test-{n:08d}",
-                        fingerprint=f"{n:064x}", submitted_at=submitted_at)
+                        fingerprint=f"{n:064x}", address_hash=f"{n:064x}", device_hash=f"{n:064x}",
+                        submitted_at=submitted_at)
     session.add(response)
     session.flush()
     return response
@@ -93,8 +94,10 @@ def test_retention_deletes_exactly_what_is_due_and_is_audited(session, make):
     assert _phones(session) == {"13800000002", "13800000004", "13800000005"}
     old, new = world["responses"]
     assert session.get(Response, old.id).fingerprint is None
+    assert (session.get(Response, old.id).address_hash, session.get(Response, old.id).device_hash) == (None, None)
     assert session.get(Response, old.id).status_reason == "burst"  # the response and its flag stay
     assert session.get(Response, new.id).fingerprint == f"{2:064x}"
+    assert session.get(Response, new.id).address_hash == session.get(Response, new.id).device_hash == f"{2:064x}"
     live, closed_long_ago, closed_recently = world["campaigns"]
     phones = {i.campaign_id: i.phone for i in session.scalars(select(Invitation))}
     assert phones[live.id] is not None and phones[closed_recently.id] is not None

@@ -148,7 +148,7 @@ class TestBursts:
             assert _submit(client, campaign, code).status_code == 303
         statuses = [(r.status, r.status_reason) for r in _responses(session)]
         assert [s for s, _ in statuses] == [ResponseStatus.VALID, ResponseStatus.VALID, ResponseStatus.FLAGGED]
-        assert "10 分钟内第 3 份" in statuses[2][1]
+        assert statuses[2][1] == "burst_device"
 
     def test_another_device_is_not_part_of_the_burst(self, app, windows, session):
         campaign, codes = windows
@@ -170,3 +170,63 @@ class TestBursts:
         assert antiabuse.assess(session, campaign.id, "f" * 64, rule, now - dt.timedelta(minutes=5))[0] == ResponseStatus.FLAGGED
         assert antiabuse.assess(session, campaign.id + 1, "f" * 64, rule, now - dt.timedelta(minutes=5))[0] == ResponseStatus.VALID
         assert antiabuse.assess(session, campaign.id, None, rule, now)[0] == ResponseStatus.VALID
+
+
+def _poster_submit(app, campaign, code, agent: str, address: str = "192.168.1.20"):
+    """One phone (its own cookie jar) submitting the poster questionnaire from ``address``."""
+    phone = app.test_client()
+    phone.environ_base.update({"HTTP_USER_AGENT": agent, "REMOTE_ADDR": address})
+    return _submit(phone, campaign, code)
+
+
+class TestFairBursts:
+    """Poster and web links: per address and User-Agent rotation; single-use codes: none of it."""
+
+    @pytest.mark.parametrize("app_overrides", [{}])  # the shipped defaults
+    def test_a_busy_hall_on_the_poster_with_one_phone_model_is_valid(self, app, windows, session):
+        campaign, codes = windows
+        for i in range(7):
+            assert _poster_submit(app, campaign, codes[i % 3], "Phone/Same-Model").status_code == 303
+        assert {(r.status, r.status_reason) for r in _responses(session)} == {(ResponseStatus.VALID, None)}
+
+    @pytest.mark.parametrize("app_overrides", [{}])
+    def test_a_script_rotating_user_agents_from_one_address_is_flagged(self, app, windows, session):
+        campaign, codes = windows
+        for i in range(12):
+            assert _poster_submit(app, campaign, codes[0], f"Mozilla/5.0 Bot/{i}").status_code == 303
+        responses = _responses(session)
+        assert [r.status for r in responses] == [ResponseStatus.VALID] * 8 + [ResponseStatus.FLAGGED] * 4
+        assert {r.status_reason for r in responses[8:]} == {"ua_rotation"}
+        assert len({r.address_hash for r in responses}) == 1 and len({r.fingerprint for r in responses}) == 12
+        # another address is not part of it
+        assert _poster_submit(app, campaign, codes[0], "Mozilla/5.0 Bot/99", "10.9.9.9").status_code == 303
+        assert _responses(session)[-1].status == ResponseStatus.VALID
+
+    @pytest.mark.parametrize("app_overrides", [{"ADDRESS_BURST_MAX_RESPONSES": 3, "UA_ROTATION_MAX_AGENTS": 50}])
+    def test_the_address_burst_rule_is_configurable(self, app, windows, session):
+        campaign, codes = windows
+        for i in range(5):
+            _poster_submit(app, campaign, codes[i % 3], f"Phone/{i % 2}")
+        responses = _responses(session)
+        assert [r.status for r in responses] == [ResponseStatus.VALID] * 3 + [ResponseStatus.FLAGGED] * 2
+        assert {r.status_reason for r in responses[3:]} == {"burst_address"}
+
+    @pytest.mark.parametrize("app_overrides", [{"BURST_MAX_RESPONSES": 1, "ADDRESS_BURST_MAX_RESPONSES": 1,
+                                                "UA_ROTATION_MAX_AGENTS": 1}])
+    def test_invitations_are_not_flagged_by_the_address_rules(self, app, make, session):
+        from survey.models import Channel, Invitation
+
+        units = [make.unit(name=f"部门{i}") for i in range(2)]
+        campaign = make.campaign(units=units, kind="appraisal", channels=[Channel.INVITATION.value])
+        make.commit()
+        for i in range(4):
+            session.add(Invitation(campaign_id=campaign.id, code=f"invitation-code-{i:02d}-abcdefghij", label=f"代表{i}"))
+        session.commit()
+        for i in range(4):
+            phone = app.test_client()
+            phone.environ_base["HTTP_USER_AGENT"] = "Phone/Same-Model"  # one fingerprint for all four
+            path = f"/i/invitation-code-{i:02d}-abcdefghij"
+            page = phone.get(path, query_string={"u": units[0].code})
+            assert phone.post(path, data=filled(campaign.questionnaire, page, units=units[:1])).status_code == 303
+        responses = _responses(session)
+        assert len(responses) == 4 and {r.status for r in responses} == {ResponseStatus.VALID}

@@ -1,7 +1,7 @@
 """申诉复核 and the review of flagged responses: analysts decide which responses count."""
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -14,11 +14,11 @@ from survey.extensions import db
 from survey.models import Appeal, AppealState, Campaign, Case, Response, ResponseStatus, Role, Unit, User
 from survey.services.cases.appeals import (
     decide_appeal,
-    flagged_responses,
     pending_appeals,
     restore_response,
     review_flagged,
 )
+from survey.services.responses import review
 
 ANALYSTS = (Role.ADMIN, Role.ANALYST)
 
@@ -66,28 +66,37 @@ def appeals_restore(response_id: int):
 @bp.route("/review/")
 @roles_required(*ANALYSTS)
 def appeals_review():
-    """Flagged responses of one campaign, for the analyst to mark valid or excluded in bulk."""
+    """Flagged responses of one campaign (about one unit, with ``unit``), grouped into bursts with their
+    answers, for the analyst to mark valid or excluded with a reason."""
     counts = dict(db.session.execute(
         select(Response.campaign_id, func.count()).where(Response.status == ResponseStatus.FLAGGED)
         .group_by(Response.campaign_id)).all())
     campaigns = list(db.session.scalars(select(Campaign).order_by(Campaign.opens_at.desc())))
     raw = request.args.get("campaign", "")
     campaign = db.session.get(Campaign, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    raw_unit = request.args.get("unit", "")
+    unit = db.session.get(Unit, int(raw_unit)) if raw_unit.isdigit() and len(raw_unit) < 12 else None
     if campaign is None:
-        campaign = next((c for c in campaigns if counts.get(c.id)), None)
-    responses = flagged_responses(db.session, campaign.id) if campaign else []
-    units = {u.id: u for u in db.session.scalars(select(Unit).where(Unit.id.in_({r.unit_id for r in responses if r.unit_id})))}
+        with_flagged = [c for c in campaigns if counts.get(c.id)]
+        if unit is not None:
+            with_flagged = [c for c in with_flagged if review.review_groups(db.session, c.id, unit.id, limit=1)]
+        campaign = next(iter(with_flagged), None)
+    groups = review.review_groups(db.session, campaign.id, unit.id if unit else None,
+                                  int(current_app.config.get("BURST_WINDOW_MINUTES", 10))) if campaign else []
     return render_template("admin/cases/appeals/review.html", campaigns=campaigns, counts=counts, campaign=campaign,
-                           responses=responses, units=units)
+                           unit=unit, groups=groups, total=sum(len(g.items) for g in groups))
 
 
 @bp.route("/review/<int:campaign_id>", methods=["POST"])
 @roles_required(*ANALYSTS)
 def appeals_review_decide(campaign_id: int):
     get_or_404(Campaign, campaign_id)
-    ids = [int(v) for v in request.form.getlist("response") if v.isdigit() and len(v) < 12]
+    values = request.form.getlist("response") + [v for g in request.form.getlist("group") for v in g.split(",")]
+    ids = sorted({int(v) for v in values if v.isdigit() and len(v) < 12})
     save(lambda: review_flagged(db.session, campaign_id, ids, request.form.get("decision", ""), current_user,
                                 request.form.get("reason")),
          success=lambda result: _("已处理 %(n)d 份答卷，新开 %(m)d 个处理件。", n=result.changed, m=result.cases_opened),
          flash_errors=True)
-    return redirect(url_for("admin.appeals_review", campaign=campaign_id))
+    unit = request.form.get("unit", "")
+    return redirect(url_for("admin.appeals_review", campaign=campaign_id,
+                            **({"unit": unit} if unit.isdigit() and len(unit) < 12 else {})))

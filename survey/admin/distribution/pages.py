@@ -43,6 +43,11 @@ def _pdf(specs: list[posters.PosterSpec], name: str):
     return download(data, "application/pdf", name)
 
 
+def _anomaly_rule() -> channel_report.AnomalyRule:
+    config = current_app.config
+    return channel_report.AnomalyRule(float(config.get("DESK_ANOMALY_GAP", 0.5)), int(config.get("DESK_ANOMALY_MIN_N", 20)))
+
+
 @bp.route("/distribution/")
 def distribution_index():
     return render_template("admin/distribution/index.html",
@@ -60,7 +65,8 @@ def distribution_campaign(campaign_id: int):
         "admin/distribution/campaign.html", campaign=campaign, units=units, base=base,
         short_url=qr.short_url, campaign_url=qr.short_url(base, campaign.short_code),
         channels=channel_report.by_channel(db.session, campaign, scope),
-        desk_rows=channel_report.desk_by_window(db.session, campaign, scope),
+        desk_rows=channel_report.desk_by_window(db.session, campaign, scope, _anomaly_rule()),
+        anomaly_rule=_anomaly_rule(),
         configured_base=bool(settings.public_base_url()),
     )
 

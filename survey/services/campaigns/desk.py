@@ -63,12 +63,14 @@ def screen(session: Session, user: User, chosen_campaign_id: int | None) -> Desk
     return DeskScreen(options, current, token, state)
 
 
-def next_code(session: Session, user: User, chosen_campaign_id: int | None, minutes: int) -> DeskToken | None:
-    """"Next person": a fresh code for the window's current campaign (None when there is none)."""
+def next_code(session: Session, user: User, chosen_campaign_id: int | None, minutes: int,
+              device_id: str | None = None) -> DeskToken | None:
+    """"Next person": a fresh code for the window's current campaign (None when there is none),
+    recording the desk device it is shown on."""
     current = screen(session, user, chosen_campaign_id).current
     if current is None:
         return None
-    token = desk_tokens.issue(session, current, user, minutes)
+    token = desk_tokens.issue(session, current, user, minutes, device_id=device_id)
     session.commit()
     return token
 

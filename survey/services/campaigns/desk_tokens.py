@@ -64,8 +64,9 @@ def sign(secret_key: str, token: DeskToken) -> str:
 
 
 def issue(session: Session, campaign_unit: CampaignUnit, staff: User, minutes: int,
-          now: dt.datetime | None = None) -> DeskToken:
-    """A fresh code for the next transaction at ``campaign_unit``'s window, served by ``staff``."""
+          now: dt.datetime | None = None, device_id: str | None = None) -> DeskToken:
+    """A fresh code for the next transaction at ``campaign_unit``'s window, served by ``staff``
+    on the desk device ``device_id``."""
     now = now or utcnow()
     token = DeskToken(
         nonce=secrets.token_urlsafe(16),
@@ -74,6 +75,7 @@ def issue(session: Session, campaign_unit: CampaignUnit, staff: User, minutes: i
         staff_user_id=staff.id,
         issued_at=now,
         expires_at=now + dt.timedelta(minutes=max(1, minutes)),
+        device_id=device_id,
     )
     session.add(token)
     session.flush()
@@ -105,16 +107,22 @@ def lookup(session: Session, secret_key: str, signed: str, now: dt.datetime | No
     return Lookup(state_of(token, now), token)
 
 
-def consume(session: Session, token_id: int, now: dt.datetime | None = None) -> None:
+def consume(session: Session, token_id: int, now: dt.datetime | None = None, *,
+            any_expiry: bool = False) -> None:
     """Mark the code used inside the caller's transaction, or raise :class:`TokenAlreadyUsed`.
 
     A conditional UPDATE, so of two concurrent submissions exactly one sees its row
     change: the other's transaction is rolled back by the caller and stores nothing.
+    ``any_expiry``: an expired code is consumed too (a questionnaire opened before the code
+    expired is never lost; the desk link flags it when it comes past the grace period).
     """
     now = now or utcnow()
+    conditions = [DeskToken.id == token_id, DeskToken.used_at.is_(None)]
+    if not any_expiry:
+        conditions.append(DeskToken.expires_at > now)
     result = session.execute(
         update(DeskToken)
-        .where(DeskToken.id == token_id, DeskToken.used_at.is_(None), DeskToken.expires_at > now)
+        .where(*conditions)
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -192,13 +192,15 @@ def review_flagged(
             exclude_response(session, response, actor, reason)
             result.changed += 1
         return result
+    reason = _text(reason, _("核查说明"))
     today = today or local_date(utcnow(), org_timezone())
     for response in responses:
+        flagged_for = response.status_reason
         response.status = ResponseStatus.VALID
         response.status_reason = None
         session.flush()
         result.cases_opened += len(open_cases_for_response(session, response, start=today))
-        audit.record(session, actor, "response.validate", response, f"核查答卷 #{response.id}：有效",
-                     reason=(reason or "").strip()[:200] or None)
+        audit.record(session, actor, "response.validate", response, f"核查答卷 #{response.id}：有效（{reason}）",
+                     reason=reason[:200], flagged_for=flagged_for)
         result.changed += 1
     return result

@@ -6,7 +6,8 @@ Run daily (``flask retention`` from cron). What goes, and when:
   day has passed, or as soon as every case of its response is closed (case handling
   deletes it at that moment; this catches what was missed, e.g. cases closed by an
   approved appeal or a bulk action);
-* a response's ``fingerprint`` (the rotating keyed hash used to spot bursts): cleared
+* a response's ``fingerprint``, ``address_hash`` and ``device_hash`` (the keyed hashes used to
+  spot bursts and a clerk rating their own window): cleared
   ``PINGYI_FINGERPRINT_RETENTION_DAYS`` (30) days after submission — the burst rule
   looks back minutes, an analyst's review of a flagged burst a few weeks at most. The
   response, its status and the reason it was flagged stay;
@@ -23,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from survey.core import audit
@@ -62,7 +63,9 @@ def _contacts_of_closed_cases():
 
 
 def _old_fingerprints(now: dt.datetime, days: int):
-    return and_(Response.fingerprint.is_not(None), Response.submitted_at < now - dt.timedelta(days=max(1, days)))
+    return and_(or_(Response.fingerprint.is_not(None), Response.address_hash.is_not(None),
+                    Response.device_hash.is_not(None)),
+                Response.submitted_at < now - dt.timedelta(days=max(1, days)))
 
 
 def _closed_campaign_ids(now: dt.datetime, days: int):
@@ -93,7 +96,7 @@ def apply_retention(session: Session, policy: RetentionPolicy, now: dt.datetime 
         contacts_of_closed_cases=session.execute(
             delete(FollowUpContact).where(closed).execution_options(**sync)).rowcount,
         fingerprints_cleared=session.execute(
-            update(Response).where(fingerprints).values(fingerprint=None).execution_options(**sync)).rowcount,
+            update(Response).where(fingerprints).values(fingerprint=None, address_hash=None, device_hash=None).execution_options(**sync)).rowcount,
         invitation_phones_deleted=session.execute(
             update(Invitation).where(phones).values(phone=None).execution_options(**sync)).rowcount,
         dry_run=False,

@@ -7,8 +7,11 @@ Three layers, none of which stores anything that points at a person:
   the hex digest is stored on the response; once the period has passed nobody, not even
   us, can tell which address produced it, and the same device gets an unrelated digest
   in the next period and in every other campaign;
-* a **burst rule**: when more than N responses with one fingerprint reach one campaign
-  within T minutes, the next ones are stored *flagged* for an analyst to judge — never
+* **burst rules** for poster and web links (single-use desk codes and invitations are
+  never flagged by them: each code is one transaction, however many share a Wi-Fi): more
+  than N responses with one fingerprint, more than M from one keyed address hash, or more
+  than K different User-Agents from one address (a script rotating them), to one campaign
+  within T minutes, and the next ones are stored *flagged* for an analyst to judge — never
   refused, never deleted (a busy service hall behind one Wi-Fi can look like a burst);
 * a **device ledger**: a signed cookie listing the (campaign, unit) pairs this browser
   has rated, so a poster QR code takes one rating per device per unit and campaign. It
@@ -59,35 +62,65 @@ def address_key(secret: str, client_address: str, now: dt.datetime | None = None
     return hmac.new(key, (client_address or "").encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def campaign_address_hash(secret: str, client_address: str, campaign_id: int, now: dt.datetime | None = None,
+                          rotation_hours: int = 24) -> str:
+    """The keyed, rotating hash of the address alone, per campaign (stored for the address rules)."""
+    key = _period_key(secret, "address", now or utcnow(), rotation_hours)
+    return hmac.new(key, f"{client_address or ''}\x1f{campaign_id}".encode(), hashlib.sha256).hexdigest()
+
+
+# Reason codes stored in ``Response.status_reason`` (joined by ";"); shown through labels ("flag_reason").
+BURST_DEVICE = "burst_device"
+BURST_ADDRESS = "burst_address"
+UA_ROTATION = "ua_rotation"
+REASON_SEPARATOR = ";"
+
+
+def join_reasons(codes: list[str]) -> str | None:
+    return REASON_SEPARATOR.join(dict.fromkeys(codes))[:200] or None
+
+
 @dataclass(frozen=True)
 class BurstRule:
-    """More than ``max_responses`` from one fingerprint to one campaign within ``window_minutes`` is a burst."""
+    """The poster and web link rules within ``window_minutes``, per campaign: more than ``max_responses``
+    from one fingerprint, more than ``address_max`` from one address, or more than ``agents_max``
+    different User-Agents (fingerprints) from one address."""
 
-    max_responses: int = 5
+    max_responses: int = 10
     window_minutes: int = 10
+    address_max: int = 30
+    agents_max: int = 8
+
+
+def burst_reasons(session: Session, campaign_id: int, fingerprint_hex: str | None, rule: BurstRule,
+                  address_hex: str | None = None, now: dt.datetime | None = None) -> list[str]:
+    """The burst rules a new poster or web response breaks (reason codes; empty when none)."""
+    now = now or utcnow()
+    since = now - dt.timedelta(minutes=rule.window_minutes)
+    recent = (Response.campaign_id == campaign_id, Response.submitted_at >= since)
+    reasons = []
+    if fingerprint_hex:
+        earlier = session.scalar(
+            select(func.count(Response.id)).where(*recent, Response.fingerprint == fingerprint_hex)) or 0
+        if earlier >= rule.max_responses:
+            reasons.append(BURST_DEVICE)
+    if address_hex:
+        rows = session.execute(
+            select(Response.fingerprint).where(*recent, Response.address_hash == address_hex)).scalars().all()
+        if len(rows) >= rule.address_max:
+            reasons.append(BURST_ADDRESS)
+        agents = {f for f in rows if f} | ({fingerprint_hex} if fingerprint_hex else set())
+        if len(agents) > rule.agents_max:
+            reasons.append(UA_ROTATION)
+    return reasons
 
 
 def assess(session: Session, campaign_id: int, fingerprint_hex: str | None, rule: BurstRule,
-           now: dt.datetime | None = None) -> tuple[ResponseStatus, str | None]:
-    """The status a new response gets: flagged (with the reason) when it continues a burst, else valid."""
-    if not fingerprint_hex:
-        return ResponseStatus.VALID, None
-    now = now or utcnow()
-    since = now - dt.timedelta(minutes=rule.window_minutes)
-    earlier = session.scalar(
-        select(func.count(Response.id)).where(
-            Response.campaign_id == campaign_id,
-            Response.fingerprint == fingerprint_hex,
-            Response.submitted_at >= since,
-        )
-    ) or 0
-    if earlier < rule.max_responses:
-        return ResponseStatus.VALID, None
-    reason = (
-        f"短时集中提交：同一设备指纹 {rule.window_minutes} 分钟内第 {earlier + 1} 份"
-        f"（阈值 {rule.max_responses} 份），待分析员核查"
-    )
-    return ResponseStatus.FLAGGED, reason
+           now: dt.datetime | None = None, address_hex: str | None = None) -> tuple[ResponseStatus, str | None]:
+    """The status a new poster or web response gets: flagged (with the reason codes) when it continues a
+    burst, else valid."""
+    reasons = burst_reasons(session, campaign_id, fingerprint_hex, rule, address_hex, now)
+    return (ResponseStatus.FLAGGED, join_reasons(reasons)) if reasons else (ResponseStatus.VALID, None)
 
 
 @dataclass
