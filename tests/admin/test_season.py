@@ -161,8 +161,8 @@ def test_every_count_on_the_overview_that_needs_action_links_to_where_it_is_hand
     assert f'/admin/campaigns/{overdue_campaign.id}#season-h">“已过截止的评议”已过截止时间' in html
     assert "“待计算的评议”已结束，尚未计算结果" in html
     assert f'/admin/results/snapshots/{draft.id}/publish">“待发布的评议”的草稿结果 #{draft.id} 待核对发布' in html
-    # the per-unit 待核查 count links to the review queue too
-    assert '<a href="/admin/review/">1</a>' in html
+    # the per-unit 待核查 count links to the review queue too, filtered to that unit
+    assert re.search(r'<a href="/admin/review/\?unit=\d+" title="待核查答卷">1</a>', html)
     overdue_list = client.get("/admin/cases/?timing=overdue").get_data(as_text=True)
     assert "态度差" in overdue_list
 
