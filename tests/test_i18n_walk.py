@@ -1,0 +1,233 @@
+"""English everywhere: every page, chart and export of the URL map, asked for in English as each role.
+
+The routes come from the app's url_map (as in tests/test_access_routes.py), so pages other engineers
+add are walked too. Each role (admin, analyst, a unit's contact, window staff, an anonymous citizen)
+asks every GET route it may open with ``?lang=en``; every answer that is a page, an SVG chart, a CSV,
+JSON or an Excel workbook must hold no Chinese but the data: the world is built with Latin names and
+the texts that still come from the database in Chinese (the built-in questions, case summaries, the
+audit log …) are removed before looking. PDFs, PNGs and ZIPs are not read here (posters are printed
+for citizens in Chinese; see tests/test_posters.py).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from survey.core import settings as settings_service
+from survey.models import (
+    AuditLog,
+    Case,
+    DeskToken,
+    Holiday,
+    Option,
+    Question,
+    Questionnaire,
+    RespondentGroup,
+    Snapshot,
+    UnitKind,
+    utcnow,
+)
+from survey.services.cases.appeals import file_appeal
+from survey.services.results import component, snapshots
+from tests.cases.helpers import respond
+from tests.conftest import build_app
+from tests.factories import DEFAULT_GROUPS
+from tests.results.helpers import add_response, fill
+
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
+# The link back to Chinese is named in Chinese on purpose: a language is offered in its own name.
+LANGUAGE_LINKS = re.compile(r'<a [^>]*(?:lang="zh-CN"|lang=zh)[^>]*>中文</a>')
+WALKED = ("admin", "desk", "auth", "public", "api")
+# Answers not read for text: binary files whose words are checked elsewhere or are for citizens.
+BINARY = ("application/pdf", "image/png", "application/zip")
+ROLES = ("admin", "analyst", "unit", "desk", "anonymous")
+LATIN_GROUPS = {"QY": "Businesses", "SM": "Residents", "FW": "Service users", "RD": "Deputies", "ZZ": "Associations"}
+
+
+def _get_rules() -> list[tuple[str, str]]:
+    app = build_app("sqlite://", Path(tempfile.mkdtemp(prefix="pingyi-english-")))
+    return sorted((r.endpoint, r.rule) for r in app.url_map.iter_rules()
+                  if r.endpoint.split(".")[0] in WALKED and "GET" in r.methods)
+
+
+RULES = _get_rules()
+
+
+@pytest.fixture
+def world(make, session, built_once):
+    return built_once("english walk world", lambda: _build_world(make, session))
+
+
+def _build_world(make, session) -> dict:
+    for order, (code, _name, share) in enumerate(DEFAULT_GROUPS):
+        session.add(RespondentGroup(code=code, name=LATIN_GROUPS[code], target_share=share, sort_order=order))
+    session.flush()
+    category = make.category(code="GOV", name="Government departments")
+    units = [make.unit(code=f"D{i}", name=f"Department {i}", category=category) for i in range(1, 4)]
+    window = make.unit(code="W1", name="Window one", parent=units[0], kind=UnitKind.WINDOW, window_no="1")
+    service = make.campaign(units=[*units, window], title="Window survey", period="2026Q4", public_results=True)
+    appraisal = make.campaign(units=units, kind="appraisal", title="Citizens' appraisal", period="2026Q3")
+    groups = make.groups()
+    for i, unit in enumerate(units):
+        fill(session, service, unit, groups, 30, 4 - (i == 2), seed=20 + i)
+    add_response(session, service, {units[0]: [5, 5, 5, 5, 5]}, groups["SM"], comments={units[0]: "Very kind"})
+    session.commit()
+    respond(session, service, window, levels={"Q1": 1}, comment="Far too slow", phone="13700001234")
+    case = session.scalars(select(Case).order_by(Case.id)).first()
+    contact = make.user("unit", unit=units[0], username="unit_contact")
+    desk = make.user("desk", unit=window, username="window_staff")
+    make.user("admin", username="the_admin")
+    analyst = make.user("analyst", username="the_analyst")
+    appeal = file_appeal(session, case, contact, "A malicious rating")
+    component.save(session, service, None, {"weights": {"survey": "1"}, "points": "20", "grading": "thresholds",
+                                            "thresholds": {"excellent": "85", "good": "75", "pass": "60"}})
+    session.commit()
+    official = snapshots.compute_snapshot(session, service, analyst)
+    session.commit()
+    snapshots.publish(session, official, analyst, public=True)
+    draft = snapshots.compute_snapshot(session, service, analyst)
+    token = DeskToken(nonce="english-desk-nonce", campaign_id=service.id, unit_id=window.id,
+                      expires_at=utcnow() + dt.timedelta(minutes=30))
+    session.add(token)
+    session.add(Holiday(day=dt.date(2026, 10, 1), kind="holiday", name="National Day"))
+    session.commit()
+    cu = next(c for c in service.campaign_units if c.unit_id == units[0].id)
+    questionnaire = service.questionnaire
+    return {
+        "ids": {"case_id": case.id, "appeal_id": appeal.id, "campaign_id": service.id, "unit_id": units[0].id,
+                "user_id": contact.id, "cu_id": cu.id, "token_id": token.id, "questionnaire_id": questionnaire.id,
+                "question_id": questionnaire.questions[0].id, "category_id": category.id,
+                "snapshot_id": official.id, "draft_id": draft.id, "appraisal_id": appraisal.id},
+        "strings": {"period": "2026Q4", "unit_code": "D1", "token": token.nonce, "code": cu.short_code,
+                    "fmt": "csv", "filename": "app.css"},
+        "window": window,
+    }
+
+
+def _data_strings(session) -> list[str]:
+    """Texts that come from stored data and are Chinese by nature here, longest first."""
+    texts: set[str] = set(settings_service.DEFAULT_TAGS)
+    for model, fields in [(Question, ("text", "hint")), (Option, ("label",)), (Questionnaire, ("title", "intro")),
+                          (Case, ("summary",)), (AuditLog, ("summary",))]:
+        for row in session.scalars(select(model)):
+            texts.update(v for f in fields if (v := getattr(row, f, None)))
+    expanded = set(texts)
+    for text in texts:  # as the page may show them: escaped, or cut short
+        expanded.add(text.replace("“", "&#34;").replace("”", "&#34;"))
+        expanded.update(part for part in re.split(r"[\n\r]+", text) if part)
+    return sorted(expanded, key=len, reverse=True)
+
+
+def _chinese(text: str, data: list[str]) -> list[str]:
+    text = LANGUAGE_LINKS.sub("", text)
+    for value in data:
+        text = text.replace(value, "")
+    found: dict[str, str] = {}  # each run of Chinese once, with a little context to find it by
+    for m in CJK.finditer(text):
+        found.setdefault(m.group(), re.sub(r"\s+", " ", text[max(0, m.start() - 30):m.end() + 15]))
+    return list(found.values())
+
+
+def _url(app, endpoint: str, rule: str, world: dict) -> str:
+    rule_obj = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint and r.rule == rule)
+    ids, strings = world["ids"], world["strings"]
+    values = {}
+    for name, converter in rule_obj._converters.items():
+        items = getattr(converter, "items", None)
+        if items:
+            values[name] = min(items)
+        elif name in ids:
+            values[name] = ids[name]
+        elif name in strings:
+            values[name] = strings[name]
+        else:
+            values[name] = "x"
+    return app.url_map.bind("localhost").build(endpoint, values)
+
+
+def _login(client, username: str) -> None:
+    from tests.factories import PASSWORD, csrf_from
+
+    page = client.get("/login?lang=en")
+    response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf_from(page)})
+    assert response.status_code == 302, username
+
+
+def _text_of(response) -> str | None:
+    kind = response.mimetype or ""
+    if kind.startswith(BINARY):
+        return None
+    if "spreadsheetml" in kind:
+        book = load_workbook(io.BytesIO(response.get_data()), read_only=True)
+        return "\n".join(str(cell) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)
+                         for cell in row if cell is not None)
+    if kind == "application/json":
+        import json
+
+        return json.dumps(response.get_json(), ensure_ascii=False)
+    return response.get_data(as_text=True)
+
+
+def _walk(app, client, world: dict, session, urls: list[str]) -> tuple[dict, list[str]]:
+    problems: dict[str, list[str]] = {}
+    seen = []
+    for url in urls:
+        response = client.get(url)
+        data = _data_strings(session)  # an export adds to the audit log, whose summaries are data
+        if response.status_code >= 500:
+            problems[url] = [f"server error {response.status_code}"]
+            continue
+        if response.status_code != 200:
+            continue
+        text = _text_of(response)
+        if text is None:
+            continue
+        seen.append(url)
+        if leftovers := _chinese(text, data):
+            problems[url] = leftovers[:12]
+    return problems, seen
+
+
+def _urls(app, world: dict) -> list[str]:
+    urls = []
+    for endpoint, rule in RULES:
+        url = _url(app, endpoint, rule, world)
+        urls.append(url + ("&" if "?" in url else "?") + "lang=en")
+        if "snapshot_id" in rule:  # the draft too: its page differs from the official one
+            draft = url.replace(f"/snapshots/{world['ids']['snapshot_id']}", f"/snapshots/{world['ids']['draft_id']}")
+            if draft != url:
+                urls.append(draft + "?lang=en")
+        if "campaign_id" in rule and endpoint.startswith("admin."):
+            other = url.replace(f"/{world['ids']['campaign_id']}", f"/{world['ids']['appraisal_id']}", 1)
+            if other != url:
+                urls.append(other + "?lang=en")
+    return urls
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_page_chart_and_export_speaks_english(app, client, session, world, role):
+    usernames = {"admin": "the_admin", "analyst": "the_analyst", "unit": "unit_contact", "desk": "window_staff"}
+    if role != "anonymous":
+        _login(client, usernames[role])
+    urls = _urls(app, world)
+    problems, seen = _walk(app, client, world, session, urls)
+    assert not problems, "\n".join(f"{url}: {found}" for url, found in problems.items())
+    # The walk reached the pages that matter for this role (a broken fixture must not pass silently).
+    expected = {
+        "admin": ["/admin/users/?lang=en"],
+        "analyst": [f"/admin/results/snapshots/{world['ids']['snapshot_id']}?lang=en",
+                    f"/admin/results/snapshots/{world['ids']['snapshot_id']}/export.xlsx?lang=en",
+                    f"/admin/campaigns/{world['ids']['campaign_id']}?lang=en", "/admin/cases/?lang=en"],
+        "unit": ["/admin/cases/?lang=en", "/admin/results/?lang=en"],
+        "desk": ["/desk/?lang=en"],
+        "anonymous": ["/?lang=en", "/results/?lang=en", f"/results/{world['ids']['snapshot_id']}?lang=en",
+                      "/login?lang=en"],
+    }[role]
+    assert set(expected) <= set(seen), sorted(seen)
