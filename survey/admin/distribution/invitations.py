@@ -76,4 +76,4 @@ def invitations_export(campaign_id: int, fmt: str):
     name = posters.safe_filename(f"invitations-{campaign.short_code}") + f".{fmt}"
     if fmt == "csv":
         return download(spreadsheets.to_csv(invitations.EXPORT_HEADERS, rows), spreadsheets.CSV_MIME, name)
-    return download(spreadsheets.to_xlsx(invitations.EXPORT_HEADERS, rows, "邀请链接"), spreadsheets.XLSX_MIME, name)
+    return download(spreadsheets.to_xlsx(invitations.EXPORT_HEADERS, rows, _("邀请链接")), spreadsheets.XLSX_MIME, name)

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
@@ -48,7 +49,7 @@ COLUMNS = {
     "group": ("样本类别", "类别", "群体", "group", "respondent group"),
     "phone": ("手机", "手机号", "手机号码", "phone", "mobile"),
 }
-EXPORT_HEADERS = ["姓名或编号", "样本类别", "手机", "个人链接", "状态", "生成时间"]
+EXPORT_HEADERS = [_l("姓名或编号"), _l("样本类别"), _l("手机"), _l("个人链接"), _l("状态"), _l("生成时间")]
 _PHONE = re.compile(r"1[3-9][0-9]{9}")  # ASCII digits only: an SMS gateway needs them
 
 

@@ -430,7 +430,7 @@ SANCTION_GRADE = component.GRADES[-1]
 
 def _unit_label(row: SnapshotRow) -> str:
     unit = row.unit
-    return f"{unit.name}（{unit.code}）" if unit is not None else str(row.unit_id)
+    return _("%(name)s（%(code)s）", name=unit.name, code=unit.code) if unit is not None else str(row.unit_id)
 
 
 def _overrides(snapshot: Snapshot, row: SnapshotRow) -> Any:
@@ -472,8 +472,9 @@ def review(session: Session, snapshot: Snapshot) -> Review:
         if (r.detail or {}).get("unreliable"):
             lacks.append(_("结果不可靠"))
         if lacks:
-            why = "、".join(labels.label("flag", f) for f in (r.flags or []))
-            missing.append(f"{_unit_label(r)}：{'、'.join(lacks)}" + (f"（{why}）" if why else ""))
+            why = _("、").join(labels.label("flag", f) for f in (r.flags or []))
+            missing.append(_("%(unit)s：%(lacks)s", unit=_unit_label(r), lacks=_("、").join(lacks))
+                           + (_("（%(why)s）", why=why) if why else ""))
     if missing:
         warnings.append(PublishWarning("ungraded", _("%(n)d 个单位没有排名或等次，或结果不可靠（样本不足、待定）", n=len(missing)),
                                  missing))

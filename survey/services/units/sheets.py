@@ -42,6 +42,17 @@ class Column:
     label: Any  # shown in messages and change lists
     note: Any = ""  # what the column takes, shown on the import page
 
+    @property
+    def english(self) -> str:
+        """The header an export in English writes: the first English alias, so the file imports again."""
+        return next(a for a in self.aliases if a.isascii())
+
+    def headers_shown(self, english: bool) -> tuple[str, tuple[str, ...]]:
+        """(header, other accepted headers) for the import page; in English only the English ones."""
+        if english:
+            return self.english, tuple(a for a in self.aliases if a.isascii() and a != self.english)
+        return self.header, self.aliases
+
 
 COLUMNS: tuple[Column, ...] = (
     Column("code", "代码", ("单位代码", "编码", "code", "unit code", "unit_code"), _l("代码"),
@@ -69,6 +80,8 @@ COLUMNS: tuple[Column, ...] = (
            _l("备注。")),
 )
 EXPORT_HEADERS = [c.header for c in COLUMNS]
+# An export asked for in English: English headers, kinds and yes/no, all words the import reads too.
+EXPORT_HEADERS_EN = [c.english for c in COLUMNS]
 
 KIND_WORDS = {
     UnitKind.DEPARTMENT: ("部门/单位", "部门", "单位", "机关", "department", "dept", "unit"),
@@ -77,6 +90,8 @@ KIND_WORDS = {
     UnitKind.DISTRICT: ("市/区/县", "区县", "县区", "区", "县", "市", "县市区", "district"),
 }
 KIND_EXPORT = {UnitKind.DEPARTMENT: "部门", UnitKind.SECTION: "处室", UnitKind.WINDOW: "窗口", UnitKind.DISTRICT: "区县"}
+KIND_EXPORT_EN = {UnitKind.DEPARTMENT: "department", UnitKind.SECTION: "section", UnitKind.WINDOW: "window",
+                  UnitKind.DISTRICT: "district"}
 TRUE_WORDS = {"是", "启用", "有效", "1", "true", "yes", "y", "√", "✓", "t"}
 FALSE_WORDS = {"否", "停用", "无效", "0", "false", "no", "n", "×", "✗", "f"}
 CATEGORY_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -410,8 +425,10 @@ def _free_category_code(categories: dict[str, Category]) -> str:
 # ---------------------------------------------------------------- exporting
 
 
-def export_rows(session: Session) -> list[list[object]]:
-    """Every unit (active or not) in tree order, in the import's columns."""
+def export_rows(session: Session, english: bool = False) -> list[list[object]]:
+    """Every unit (active or not) in tree order, in the import's columns (``english``: kinds and yes/no
+    in English, for :data:`EXPORT_HEADERS_EN`)."""
+    kinds, yes, no = (KIND_EXPORT_EN, "yes", "no") if english else (KIND_EXPORT, "是", "否")
     categories = list(session.scalars(select(Category)))
     names = Counter(c.name for c in categories)
     rows = []
@@ -422,8 +439,8 @@ def export_rows(session: Session) -> list[list[object]]:
             category = u.category.name if names[u.category.name] == 1 else u.category.code
         rows.append([
             u.code, u.name, u.name_en or "", category, u.parent.code if u.parent else "",
-            KIND_EXPORT[u.kind], u.window_no or "", u.address or "", u.sort_order,
-            "是" if u.active else "否", u.note or "",
+            kinds[u.kind], u.window_no or "", u.address or "", u.sort_order,
+            yes if u.active else no, u.note or "",
         ])
     return rows
 
