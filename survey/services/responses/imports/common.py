@@ -46,6 +46,14 @@ TEMPLATE_HEADERS = {
     "channel": "渠道",
     "time": "提交时间",
 }
+# The template asked for in English: English headers, each one an alias the import reads (COLUMNS).
+TEMPLATE_HEADERS_EN = {
+    "respondent": "respondent_id",
+    "unit": "unit_code",
+    "group": "group",
+    "channel": "channel",
+    "time": "submitted_at",
+}
 # Fixed columns: the template's header first, then aliases a survey firm's own sheet may use.
 COLUMNS = {
     "respondent": ("答卷编号", "问卷编号", "样本编号", "编号", "respondent_id", "respondent id", "respondent"),
@@ -65,8 +73,10 @@ CHANNEL_WORDS = {
     "paper questionnaire": Channel.PAPER, "paper questionnaire (entered)": Channel.PAPER,
 }
 # Satisfaction cells: the five levels by name (基本满意 is also written 一般) or number, and 不了解.
-LEVEL_WORDS = {"非常满意": 5, "满意": 4, "基本满意": 3, "一般": 3, "不满意": 2, "非常不满意": 1}
-DONT_KNOW_WORDS = ("不了解",)
+# The English labels are read too (compared case-folded), so a template filled in English imports.
+LEVEL_WORDS = {"非常满意": 5, "满意": 4, "基本满意": 3, "一般": 3, "不满意": 2, "非常不满意": 1,
+               "very satisfied": 5, "satisfied": 4, "fairly satisfied": 3, "dissatisfied": 2, "very dissatisfied": 1}
+DONT_KNOW_WORDS = ("不了解", "don't know", "don’t know", "dk")
 CHOICE_SEPARATORS = re.compile(r"([；;、])")
 
 

@@ -212,7 +212,7 @@ def _cell_to_values(question: Question, raw: str) -> tuple[list[str], str | None
         return [], None
     qtype = question.type
     if qtype == QuestionType.SATISFACTION:
-        normal = unicodedata.normalize("NFKC", text).strip()
+        normal = unicodedata.normalize("NFKC", text).strip().casefold()
         if normal in DONT_KNOW_WORDS:
             if not question.allow_dont_know:
                 return [], _("本题不设“不了解”，请填 5 到 1 或满意度文字")
