@@ -20,6 +20,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from survey.core import labels
 from survey.core import settings as settings_service
 from survey.models import (
     AuditLog,
@@ -30,7 +31,7 @@ from survey.models import (
     Question,
     Questionnaire,
     RespondentGroup,
-    Snapshot,
+    SnapshotRow,
     UnitKind,
     utcnow,
 )
@@ -76,13 +77,13 @@ def _build_world(make, session) -> dict:
     appraisal = make.campaign(units=units, kind="appraisal", title="Citizens' appraisal", period="2026Q3")
     groups = make.groups()
     for i, unit in enumerate(units):
-        fill(session, service, unit, groups, 30, 4 - (i == 2), seed=20 + i)
+        fill(session, service, unit, groups, 45, 4 - (i == 2), seed=10 + i)
     add_response(session, service, {units[0]: [5, 5, 5, 5, 5]}, groups["SM"], comments={units[0]: "Very kind"})
     session.commit()
     respond(session, service, window, levels={"Q1": 1}, comment="Far too slow", phone="13700001234")
     case = session.scalars(select(Case).order_by(Case.id)).first()
     contact = make.user("unit", unit=units[0], username="unit_contact")
-    desk = make.user("desk", unit=window, username="window_staff")
+    make.user("desk", unit=window, username="window_staff")
     make.user("admin", username="the_admin")
     analyst = make.user("analyst", username="the_analyst")
     appeal = file_appeal(session, case, contact, "A malicious rating")
@@ -107,7 +108,6 @@ def _build_world(make, session) -> dict:
                 "snapshot_id": official.id, "draft_id": draft.id, "appraisal_id": appraisal.id},
         "strings": {"period": "2026Q4", "unit_code": "D1", "token": token.nonce, "code": cu.short_code,
                     "fmt": "csv", "filename": "app.css"},
-        "window": window,
     }
 
 
@@ -166,8 +166,9 @@ def _text_of(response) -> str | None:
         return None
     if "spreadsheetml" in kind:
         book = load_workbook(io.BytesIO(response.get_data()), read_only=True)
-        return "\n".join(str(cell) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)
-                         for cell in row if cell is not None)
+        return "\n".join([*book.sheetnames, *(str(cell) for sheet in book.worksheets
+                                               for row in sheet.iter_rows(values_only=True)
+                                               for cell in row if cell is not None)])
     if kind == "application/json":
         import json
 
@@ -231,3 +232,22 @@ def test_every_page_chart_and_export_speaks_english(app, client, session, world,
                       "/login?lang=en"],
     }[role]
     assert set(expected) <= set(seen), sorted(seen)
+
+
+def test_results_name_grades_flags_and_the_pass_line_in_english(app, client, session, world):
+    """The words the walk cannot miss by accident: the chart's pass line, the grades and flags shown."""
+    _login(client, "the_analyst")
+    snapshot_id = world["ids"]["snapshot_id"]
+    rows = list(session.scalars(select(SnapshotRow).where(SnapshotRow.snapshot_id == snapshot_id)))
+    grades = {r.grade for r in rows if r.grade}
+    flags = {f for r in rows for f in (r.flags or [])}
+    assert grades and flags  # the world has graded units and flagged ones
+    with app.test_request_context("/?lang=en"):
+        english_grades = {labels.label("grade", g) for g in grades}
+        english_flags = {labels.label("flag", f) for f in flags}
+    assert not CJK.search("".join(english_grades | english_flags))
+    assert ">Pass line</text>" in client.get(f"/results/{snapshot_id}?lang=en").get_data(as_text=True)
+    html = client.get(f"/admin/results/snapshots/{snapshot_id}?lang=en").get_data(as_text=True)
+    assert ">Pass line</text>" in html
+    assert all(f"<strong>{g}</strong>" in html for g in english_grades), english_grades
+    assert all(f in html for f in english_flags), english_flags
