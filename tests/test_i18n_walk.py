@@ -22,20 +22,24 @@ from sqlalchemy import select
 
 from survey.core import labels
 from survey.core import settings as settings_service
+from survey.core.clock import org_today
 from survey.models import (
     AuditLog,
     Case,
+    CaseEvent,
     DeskToken,
     Holiday,
     Option,
     Question,
     Questionnaire,
     RespondentGroup,
+    ResponseStatus,
     SnapshotRow,
     UnitKind,
     utcnow,
 )
 from survey.services.cases.appeals import file_appeal
+from survey.services.cases.workflow import record_callback, transition
 from survey.services.results import component, snapshots
 from tests.cases.helpers import respond
 from tests.conftest import build_app
@@ -87,6 +91,14 @@ def _build_world(make, session) -> dict:
     make.user("admin", username="the_admin")
     analyst = make.user("analyst", username="the_analyst")
     appeal = file_appeal(session, case, contact, "A malicious rating")
+    # A second case taken through every step, so its page shows a full history and a callback.
+    respond(session, service, units[1], levels={"Q1": 2}, comment="Rude staff", phone="13700004321")
+    handled = session.scalars(select(Case).order_by(Case.id.desc())).first()
+    transition(session, handled, "start", analyst, note="On it")
+    transition(session, handled, "rectify", analyst, rectification="Staff trained")
+    record_callback(session, handled, analyst, org_today(), "satisfied", note="Happy now")
+    respond(session, service, units[2], levels={"Q1": 1}, status=ResponseStatus.FLAGGED)
+    session.commit()
     component.save(session, service, None, {"weights": {"survey": "1"}, "points": "20", "grading": "thresholds",
                                             "thresholds": {"excellent": "85", "good": "75", "pass": "60"}})
     session.commit()
@@ -102,7 +114,7 @@ def _build_world(make, session) -> dict:
     cu = next(c for c in service.campaign_units if c.unit_id == units[0].id)
     questionnaire = service.questionnaire
     return {
-        "ids": {"case_id": case.id, "appeal_id": appeal.id, "campaign_id": service.id, "unit_id": units[0].id,
+        "ids": {"case_id": case.id, "handled_id": handled.id, "appeal_id": appeal.id, "campaign_id": service.id, "unit_id": units[0].id,
                 "user_id": contact.id, "cu_id": cu.id, "token_id": token.id, "questionnaire_id": questionnaire.id,
                 "question_id": questionnaire.questions[0].id, "category_id": category.id,
                 "snapshot_id": official.id, "draft_id": draft.id, "appraisal_id": appraisal.id},
@@ -112,10 +124,12 @@ def _build_world(make, session) -> dict:
 
 
 def _data_strings(session) -> list[str]:
-    """Texts that come from stored data and are Chinese by nature here, longest first."""
+    """Texts that come from stored data and are Chinese by nature here, longest first (the built-in
+    questionnaire, case summaries quoting it, audit summaries and case-history notes: all stored text)."""
     texts: set[str] = set(settings_service.DEFAULT_TAGS)
     for model, fields in [(Question, ("text", "hint")), (Option, ("label",)), (Questionnaire, ("title", "intro")),
-                          (Case, ("summary",)), (AuditLog, ("summary",))]:
+                          (Case, ("summary",)), (AuditLog, ("summary",)),
+                          (CaseEvent, ("note",))]:  # stored in the language of whoever wrote it
         for row in session.scalars(select(model)):
             texts.update(v for f in fields if (v := getattr(row, f, None)))
     expanded = set(texts)
@@ -205,6 +219,8 @@ def _urls(app, world: dict) -> list[str]:
             draft = url.replace(f"/snapshots/{world['ids']['snapshot_id']}", f"/snapshots/{world['ids']['draft_id']}")
             if draft != url:
                 urls.append(draft + "?lang=en")
+        if "case_id" in rule:  # the handled case too: its history, callback and closing
+            urls.append(url.replace(f"/{world['ids']['case_id']}", f"/{world['ids']['handled_id']}", 1) + "?lang=en")
         if "campaign_id" in rule and endpoint.startswith("admin."):
             other = url.replace(f"/{world['ids']['campaign_id']}", f"/{world['ids']['appraisal_id']}", 1)
             if other != url:

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -206,7 +207,7 @@ def export_rows(session: Session, user: User, f: CaseFilter, today: dt.date, tz_
         timing = "超期未办结" if is_overdue(c, today) else "超期办结" if closed_late(c) else ""
         rows.append([
             c.id, c.unit.code, c.unit.name, campaign.title if campaign else "", campaign.period if campaign else "",
-            label("case_kind", c.kind), label("case_state", c.state), c.summary, "、".join(sorted(t.tag for t in c.tags)),
+            label("case_kind", c.kind), label("case_state", c.state), c.summary, _("、").join(sorted(t.tag for t in c.tags)),
             c.opened_on, c.due_on, timing, c.rectification or "",
             local_date(c.rectified_at, tz_name) if c.rectified_at else None,
             local_date(c.callback_at, tz_name) if c.callback_at else None,

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -146,6 +147,11 @@ class ImportPlan:
 # ---------------------------------------------------------------- reading
 
 
+def _example_headers() -> list[str]:
+    locale = get_locale()
+    return EXPORT_HEADERS_EN if locale is not None and locale.language == "en" else EXPORT_HEADERS
+
+
 def sheet_rows(table: Table) -> tuple[list[str], list[SheetRow], list[str]]:
     """Map the header row to column keys; return (keys present, rows, ignored headers)."""
     keys: list[str | None] = []
@@ -165,7 +171,7 @@ def sheet_rows(table: Table) -> tuple[list[str], list[SheetRow], list[str]]:
     missing = [str(LABELS[k]) for k in ("code", "name") if k not in seen]
     if missing:
         raise DomainError(_("缺少必需的列：%(cols)s。第一行应是表头，例如：%(example)s。",
-                            cols="、".join(missing), example="、".join(EXPORT_HEADERS)))
+                            cols=_("、").join(missing), example=_("、").join(_example_headers())))
     rows = [
         SheetRow(line, {k: cell for k, cell in zip(keys, cells) if k is not None})
         for line, cells in zip(table.lines, table.rows)
@@ -243,7 +249,7 @@ def plan_import(session: Session, columns: list[str], rows: list[SheetRow]) -> I
         code = row.values.get("code")
         if code and codes[code] > 1:
             row.errors.append(_("代码 %(code)s 在文件中重复（第 %(lines)s 行）。",
-                                code=code, lines="、".join(str(n) for n in lines_of[code])))
+                                code=code, lines=_("、").join(str(n) for n in lines_of[code])))
 
     if "parent_code" in present:
         _plan_parents(plan, existing)
