@@ -25,10 +25,12 @@ from survey.core import settings as settings_service
 from survey.core.clock import org_today
 from survey.models import (
     AuditLog,
+    CampaignStatus,
     Case,
     CaseEvent,
     DeskToken,
     Holiday,
+    Invitation,
     Option,
     Question,
     Questionnaire,
@@ -106,6 +108,10 @@ def _build_world(make, session) -> dict:
     session.commit()
     snapshots.publish(session, official, analyst, public=True)
     draft = snapshots.compute_snapshot(session, service, analyst)
+    invitation = Invitation(campaign_id=appraisal.id, code="english-invitation-0001", label="Panel member 1",
+                            respondent_group_id=groups["QY"].id)
+    closed = make.campaign(units=units[:1], title="Last year's survey", status=CampaignStatus.CLOSED, period="2025Q4")
+    session.add(invitation)
     token = DeskToken(nonce="english-desk-nonce", campaign_id=service.id, unit_id=window.id,
                       expires_at=utcnow() + dt.timedelta(minutes=30))
     session.add(token)
@@ -118,6 +124,9 @@ def _build_world(make, session) -> dict:
                 "user_id": contact.id, "cu_id": cu.id, "token_id": token.id, "questionnaire_id": questionnaire.id,
                 "question_id": questionnaire.questions[0].id, "category_id": category.id,
                 "snapshot_id": official.id, "draft_id": draft.id, "appraisal_id": appraisal.id},
+        "codes": [appraisal.short_code, service.short_code, closed.short_code,
+                  *(c.short_code for c in appraisal.campaign_units)],
+        "invitation": invitation.code,
         "strings": {"period": "2026Q4", "unit_code": "D1", "token": token.nonce, "code": cu.short_code,
                     "fmt": "csv", "filename": "app.css"},
     }
@@ -219,6 +228,10 @@ def _urls(app, world: dict) -> list[str]:
             draft = url.replace(f"/snapshots/{world['ids']['snapshot_id']}", f"/snapshots/{world['ids']['draft_id']}")
             if draft != url:
                 urls.append(draft + "?lang=en")
+        if endpoint == "public.invitation_entry":
+            urls[-1] = f"/i/{world['invitation']}?lang=en"
+        if endpoint in ("public.entry", "public.rate", "public.thanks"):  # the campaigns' and appraisal's codes too
+            urls += [url.replace(world["strings"]["code"], code) + "?lang=en" for code in world["codes"]]
         if "case_id" in rule:  # the handled case too: its history, callback and closing
             urls.append(url.replace(f"/{world['ids']['case_id']}", f"/{world['ids']['handled_id']}", 1) + "?lang=en")
         if "campaign_id" in rule and endpoint.startswith("admin."):

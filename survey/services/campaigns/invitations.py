@@ -257,7 +257,7 @@ def export_rows(session: Session, campaign: Campaign, base_url: str) -> list[lis
     )
     return [
         [inv.label, inv.respondent_group.name if inv.respondent_group else "", inv.phone or "",
-         qr.invitation_url(base_url, inv.code), "已使用" if inv.used_at else "未使用",
+         qr.invitation_url(base_url, inv.code), _("已使用") if inv.used_at else _("未使用"),
          _local_time(inv.created_at)]
         for inv in invitations
     ]
