@@ -193,7 +193,7 @@ def preview(session: Session, campaign: Campaign, data: bytes) -> Preview:
         if phone:
             seen_phone.setdefault(phone, line)
         if problems:
-            result.errors.append((line, "；".join(problems)))
+            result.errors.append((line, _("；").join(problems)))
         else:
             result.rows.append(Invitee(line, label, group, phone))
     if not table.rows:

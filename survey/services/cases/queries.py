@@ -204,7 +204,7 @@ def export_rows(session: Session, user: User, f: CaseFilter, today: dt.date, tz_
     rows = []
     for c in cases:
         campaign = campaigns.get(c.campaign_id)
-        timing = "超期未办结" if is_overdue(c, today) else "超期办结" if closed_late(c) else ""
+        timing = _("超期未办结") if is_overdue(c, today) else _("超期办结") if closed_late(c) else ""
         rows.append([
             c.id, c.unit.code, c.unit.name, campaign.title if campaign else "", campaign.period if campaign else "",
             label("case_kind", c.kind), label("case_state", c.state), c.summary, _("、").join(sorted(t.tag for t in c.tags)),
