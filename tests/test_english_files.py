@@ -51,6 +51,8 @@ def test_units_export_in_english_has_english_headers_and_imports_again_unchanged
                                                           "file": (io.BytesIO(exported.data), f"units.{fmt}")},
                              content_type="multipart/form-data")
         assert staged.status_code == 302, staged.get_data(as_text=True)[:300]
+        english = client.get(staged.headers["Location"] + "?lang=en").get_data(as_text=True)
+        assert "<strong>3</strong>" in english and not CJK.search(english.replace(">中文</a>", "")), fmt
         html = client.get(staged.headers["Location"] + "?lang=zh").get_data(as_text=True)
         assert "<strong>3</strong> 不变" in html and "<strong>0</strong> 新建" in html, fmt
         client.get("/admin/?lang=en")
