@@ -150,7 +150,7 @@ def _build_world(make, session) -> dict:
     }
 
 
-def _data_strings(session) -> list[str]:
+def _data_strings(session) -> re.Pattern:
     """Texts that come from stored data and are Chinese by nature here, longest first (the built-in
     questionnaire, case summaries quoting it, audit summaries and case-history notes: all stored text)."""
     texts: set[str] = set(settings_service.DEFAULT_TAGS)
@@ -163,13 +163,13 @@ def _data_strings(session) -> list[str]:
     for text in texts:  # as the page may show them: escaped, or cut short
         expanded.add(text.replace("“", "&#34;").replace("”", "&#34;"))
         expanded.update(part for part in re.split(r"[\n\r]+", text) if part)
-    return sorted(expanded, key=len, reverse=True)
+    # One pattern, longest first, with only the texts that hold Chinese (the rest cannot matter).
+    wanted = sorted((t for t in expanded if CJK.search(t)), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, wanted)) or r"(?!)")
 
 
-def _chinese(text: str, data: list[str]) -> list[str]:
-    text = LANGUAGE_LINKS.sub("", text)
-    for value in data:
-        text = text.replace(value, "")
+def _chinese(text: str, data: re.Pattern) -> list[str]:
+    text = data.sub("", LANGUAGE_LINKS.sub("", text))
     found: dict[str, str] = {}  # each run of Chinese once, with a little context to find it by
     for m in CJK.finditer(text):
         found.setdefault(m.group(), re.sub(r"\s+", " ", text[max(0, m.start() - 30):m.end() + 15]))
@@ -223,9 +223,9 @@ def _walk(app, client, world: dict, session, urls: list[str]) -> tuple[dict, lis
     """(problems by url, urls read for text, urls answered 200 at all)."""
     problems: dict[str, list[str]] = {}
     seen, answered = [], []
+    data = _data_strings(session)
     for url in urls:
         response = client.get(url)
-        data = _data_strings(session)  # an export adds to the audit log, whose summaries are data
         if response.status_code >= 500:
             problems[url] = [f"server error {response.status_code}"]
             continue
@@ -236,8 +236,8 @@ def _walk(app, client, world: dict, session, urls: list[str]) -> tuple[dict, lis
         if text is None:
             continue
         seen.append(url)
-        if leftovers := _chinese(text, data):
-            problems[url] = leftovers[:12]
+        if (leftovers := _chinese(text, data)) and (leftovers := _chinese(text, data := _data_strings(session))):
+            problems[url] = leftovers[:12]  # (read again with the data as it is now: an export adds to the audit log)
     return problems, seen, answered
 
 
