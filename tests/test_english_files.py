@@ -20,6 +20,7 @@ from survey.services.responses.imports import common
 from survey.services.units import sheets
 from tests.cases.helpers import respond
 from tests.factories import csrf_from, hidden_from
+from tests.test_i18n_walk import _chinese, _data_strings
 
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 
@@ -127,3 +128,19 @@ def test_reading_exports_follow_the_language(client, auth, session, make):
     assert audit[0] == ["No.", "Time", "User", "Action", "Object type", "Object ID", "Summary", "Details"]
     chinese = _csv_rows(client.get("/admin/cases/export.csv?lang=zh").data)
     assert chinese[0][:4] == ["编号", "单位代码", "单位", "评议活动"]
+
+
+def test_response_import_problems_in_english_name_the_english_columns(client, auth, make, session):
+    unit = make.unit(code="W01", name="Window one")
+    campaign = make.campaign(units=[unit], title="Window survey", opens_at=utcnow() - dt.timedelta(days=14))
+    make.commit()
+    auth.login_as("analyst")
+    page = client.get(f"/admin/distribution/{campaign.id}/responses/import?lang=en")
+    data = b"respondent_id,unit_code,group,Q1\n,W01,SM,5\nP2,ZZ,SM,very satisfied\n"
+    preview = client.post(f"/admin/distribution/{campaign.id}/responses/import/preview",
+                          data={"csrf_token": csrf_from(page), "channel": "paper",
+                                "file": (io.BytesIO(data), "responses.csv")}, content_type="multipart/form-data")
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 422
+    assert "respondent_id" in html and "unit_code" in html
+    assert _chinese(html, _data_strings(session)) == []  # the built-in questions and options are data

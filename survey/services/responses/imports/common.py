@@ -9,6 +9,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -54,6 +55,15 @@ TEMPLATE_HEADERS_EN = {
     "channel": "channel",
     "time": "submitted_at",
 }
+
+
+def template_header(key: str) -> str:
+    """A fixed column's header (in the template and in problems): Chinese, or in English the English
+    name the import reads as well."""
+    locale = get_locale()
+    return (TEMPLATE_HEADERS_EN if locale is not None and locale.language == "en" else TEMPLATE_HEADERS)[key]
+
+
 # Fixed columns: the template's header first, then aliases a survey firm's own sheet may use.
 COLUMNS = {
     "respondent": ("答卷编号", "问卷编号", "样本编号", "编号", "respondent_id", "respondent id", "respondent"),
