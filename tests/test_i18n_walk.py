@@ -307,3 +307,15 @@ def test_results_name_grades_flags_and_the_pass_line_in_english(app, client, ses
     assert ">Pass line</text>" in html
     assert all(f"<strong>{g}</strong>" in html for g in english_grades), english_grades
     assert all(f in html for f in english_flags), english_flags
+
+
+def test_a_label_of_a_constant_follows_the_language_of_each_page(app):
+    """Jinja folds a filter on a constant when it compiles a template; a label folded so would keep the
+    language of the first page rendered in the process (Chinese on every English page, or the reverse)."""
+    template = app.jinja_env.from_string("{{ 'public'|label('source_block') }}|{{ 'renormalise'|label('missing_source') }}")
+    with app.app_context(), app.test_request_context("/?lang=zh"):  # each its own app context, as a request has
+        chinese = template.render()
+    with app.app_context(), app.test_request_context("/?lang=en"):
+        english = template.render()
+    assert chinese.startswith("民意调查|") and english.startswith("Opinion survey|")
+    assert not CJK.search(english)
