@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, current_app, has_request_context, request
 from flask_babel import get_locale
+from jinja2 import pass_context
 
 from survey.core import clock, labels
 from survey.models.base import utcnow
@@ -75,8 +76,12 @@ def org_name() -> str | None:
         return None
 
 
-def label_filter(value: Any, kind: str) -> str:
-    """``{{ campaign.status|label('campaign_status') }}``: the one wording of a coded value."""
+@pass_context
+def label_filter(_context: Any, value: Any, kind: str) -> str:
+    """``{{ campaign.status|label('campaign_status') }}``: the one wording of a coded value.
+
+    It takes the context only so that Jinja cannot fold ``{{ 'pending'|label('grade_note') }}`` into a
+    constant when it compiles the template: that would freeze the language of the first page rendered."""
     return labels.label(kind, value)
 
 

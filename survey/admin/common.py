@@ -44,5 +44,5 @@ def save(action: Callable[[], T], *, success: str | Callable[[T], str] | None = 
 
 def _failed(errors: dict[str, str], flash_errors: bool) -> dict[str, str]:
     if flash_errors:
-        flash("；".join(errors.values()), "error")
+        flash(_("；").join(errors.values()), "error")
     return errors

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
@@ -132,7 +133,7 @@ def known_object_types(session: Session) -> list[str]:
     return [t for t in session.scalars(select(AuditLog.object_type).distinct().order_by(AuditLog.object_type)) if t]
 
 
-EXPORT_HEADER = ["编号", "时间", "用户", "操作", "对象类型", "对象编号", "摘要", "详情"]
+EXPORT_HEADER = [_l("编号"), _l("时间"), _l("用户"), _l("操作"), _l("对象类型"), _l("对象编号"), _l("摘要"), _l("详情")]
 
 
 def export_rows(session: Session, f: AuditFilter, tz_name: str) -> list[list[Any]]:

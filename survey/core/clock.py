@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any
 
 from babel.dates import format_datetime, get_timezone
+from flask_babel import gettext as _
 
 #: Zones whose name in Chinese is “北京时间” (China Standard Time, UTC+08:00, no daylight saving).
 BEIJING_ZONES = frozenset({"Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "Asia/Urumqi", "PRC"})
@@ -42,7 +43,7 @@ def format_local(moment: dt.datetime | None, tz_name: str, fmt: str = "yyyy-MM-d
     if moment is None:
         return ""
     text = format_datetime(_aware(moment), fmt, tzinfo=get_timezone(tz_name), locale=locale or "zh_CN")
-    return f"{text}（{zone_label(tz_name, moment)}）" if zone else text
+    return _("%(time)s（%(zone)s）", time=text, zone=zone_label(tz_name, moment)) if zone else text
 
 
 def iso_local(moment: dt.datetime | None, tz_name: str) -> str | None:

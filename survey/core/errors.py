@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from flask_babel import gettext as _
+
 GENERAL = ""  # the field name of a message about the whole form
 
 
@@ -17,7 +19,7 @@ class DomainError(ValueError):
 
     ``fields`` maps a field name (``""`` = the whole form) to its messages; ``errors`` gives the first
     message per field (what a page shows beside the field); ``message`` is the general message, or all
-    messages joined when there is none. ``str(exc)`` joins every field's first message with "；".
+    messages joined when there is none. ``str(exc)`` joins every field's first message with "；" ("; " in English).
     """
 
     def __init__(self, errors: Mapping[str, str | Sequence[str]] | str | None = None) -> None:
@@ -28,7 +30,7 @@ class DomainError(ValueError):
             listed = [str(m) for m in messages] if isinstance(messages, (list, tuple)) else [str(messages)]
             if listed:
                 self.fields[field] = listed
-        super().__init__("；".join(self.errors.values()))
+        super().__init__(_("；").join(self.errors.values()))
 
     @property
     def errors(self) -> dict[str, str]:

@@ -307,6 +307,7 @@ def to_xlsx(headers: Sequence[str], rows: Iterable[Sequence[Any]], sheet_title: 
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
+    headers = [str(h) for h in headers]  # lazy (translated) headers become text in the current language
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(sheet_title[:31])
     sheet.freeze_panes = "A2"
@@ -330,7 +331,7 @@ def to_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     """CSV in UTF-8 with a BOM (so Excel opens Chinese text correctly), CRLF line ends."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([safe_cell(h) for h in headers])
+    writer.writerow([safe_cell(str(h)) for h in headers])
     for row in rows:
         writer.writerow(["" if v is None else safe_cell(v) for v in row])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -36,7 +37,7 @@ def audit_export(fmt: str):
     if fmt == "csv":
         data, mime = to_csv(audit.EXPORT_HEADER, rows), CSV_MIME
     else:
-        data, mime = to_xlsx(audit.EXPORT_HEADER, rows, sheet_title="审计日志"), XLSX_MIME
+        data, mime = to_xlsx(audit.EXPORT_HEADER, rows, sheet_title=_("审计日志")), XLSX_MIME
     audit.record(db.session, current_user, "audit.export", None, f"导出审计日志 {len(rows)} 条", filter=f.as_args())
     db.session.commit()
     stamp = org_today().strftime("%Y%m%d")

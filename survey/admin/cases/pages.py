@@ -62,7 +62,7 @@ def cases_export(fmt: str):
     if fmt == "csv":
         data, mime = to_csv(queries.EXPORT_HEADER, rows), CSV_MIME
     else:
-        data, mime = to_xlsx(queries.EXPORT_HEADER, rows, sheet_title="处理件"), XLSX_MIME
+        data, mime = to_xlsx(queries.EXPORT_HEADER, rows, sheet_title=_("处理件")), XLSX_MIME
     audit.record(db.session, current_user, "case.export", None, f"导出处理件 {len(rows)} 条", filter=f.as_args(),
                  format=fmt)
     db.session.commit()

@@ -63,7 +63,7 @@ def invitations_confirm(campaign_id: int):
         lambda: invitations.create(db.session, campaign, invitations.preview(db.session, campaign, data), current_user),
         success=lambda created: _("已生成 %(n)d 个邀请链接。请下载名单用于短信群发。", n=len(created)), category="success")
     if errors:
-        return _page(campaign, 422, error="；".join(errors.values()))
+        return _page(campaign, 422, error=_("；").join(errors.values()))
     return redirect(url_for("admin.invitations_page", campaign_id=campaign.id))
 
 
@@ -76,4 +76,4 @@ def invitations_export(campaign_id: int, fmt: str):
     name = posters.safe_filename(f"invitations-{campaign.short_code}") + f".{fmt}"
     if fmt == "csv":
         return download(spreadsheets.to_csv(invitations.EXPORT_HEADERS, rows), spreadsheets.CSV_MIME, name)
-    return download(spreadsheets.to_xlsx(invitations.EXPORT_HEADERS, rows, "邀请链接"), spreadsheets.XLSX_MIME, name)
+    return download(spreadsheets.to_xlsx(invitations.EXPORT_HEADERS, rows, _("邀请链接")), spreadsheets.XLSX_MIME, name)

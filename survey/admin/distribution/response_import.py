@@ -115,7 +115,7 @@ def response_import_confirm(campaign_id: int):
 
     result, errors = save(store)
     if errors:
-        return _page(campaign, 422, channel=channel, error="；".join(errors.values()))
+        return _page(campaign, 422, channel=channel, error=_("；").join(errors.values()))
     checked, stored = result
     if stored is None:
         return _page(campaign, 422, channel=channel, checked=checked)

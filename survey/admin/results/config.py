@@ -168,7 +168,7 @@ def results_tokens():
     if request.method == "POST":
         created, errors = save(lambda: api_tokens.create(db.session, current_user, request.form.get("name", "")))
         if errors:
-            error = "；".join(errors.values())
+            error = _("；").join(errors.values())
         else:
             _token, plaintext = created
     return render_template("admin/results/tokens.html", tokens=api_tokens.tokens(db.session), plaintext=plaintext,

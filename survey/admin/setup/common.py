@@ -57,4 +57,4 @@ def flash_created_groups(created: list[dict]) -> None:
     """Say which standard respondent groups a template brought along, and where to adjust them."""
     if created:
         flash(_("已按模板建立样本类别：%(names)s。目标占比可在“样本类别”中调整。",
-                names="、".join(str(g["name"]) for g in created)), "info")
+                names=_("、").join(str(g["name"]) for g in created)), "info")

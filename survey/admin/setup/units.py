@@ -15,6 +15,7 @@ from survey.core import spreadsheets, staging
 from survey.core.errors import DomainError
 from survey.core.lookups import get_or_404
 from survey.extensions import db
+from survey.i18n import current_language
 from survey.models import Category, Unit, utcnow
 from survey.services.units import sheets
 from survey.services.units import units as unit_service
@@ -154,12 +155,14 @@ def units_export(fmt: str):
     """The unit list in the import's columns; formulas neutralised, CSV with a BOM for Excel."""
     if fmt not in ("xlsx", "csv"):
         abort(404)
-    rows = sheets.export_rows(db.session)
+    english = current_language() == "en"
+    rows = sheets.export_rows(db.session, english=english)
+    headers = sheets.EXPORT_HEADERS_EN if english else sheets.EXPORT_HEADERS
     stamp = utcnow().strftime("%Y%m%d")
     if fmt == "xlsx":
-        body, mime = spreadsheets.to_xlsx(sheets.EXPORT_HEADERS, rows, sheet_title="单位"), spreadsheets.XLSX_MIME
+        body, mime = spreadsheets.to_xlsx(headers, rows, sheet_title=_("单位")), spreadsheets.XLSX_MIME
     else:
-        body, mime = spreadsheets.to_csv(sheets.EXPORT_HEADERS, rows), spreadsheets.CSV_MIME
+        body, mime = spreadsheets.to_csv(headers, rows), spreadsheets.CSV_MIME
     filename = f"units-{stamp}.{fmt}"
     return Response(body, mimetype=mime, headers={
         "Content-Disposition": f"attachment; filename={filename}",

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
@@ -48,7 +49,7 @@ COLUMNS = {
     "group": ("样本类别", "类别", "群体", "group", "respondent group"),
     "phone": ("手机", "手机号", "手机号码", "phone", "mobile"),
 }
-EXPORT_HEADERS = ["姓名或编号", "样本类别", "手机", "个人链接", "状态", "生成时间"]
+EXPORT_HEADERS = [_l("姓名或编号"), _l("样本类别"), _l("手机"), _l("个人链接"), _l("状态"), _l("生成时间")]
 _PHONE = re.compile(r"1[3-9][0-9]{9}")  # ASCII digits only: an SMS gateway needs them
 
 
@@ -192,7 +193,7 @@ def preview(session: Session, campaign: Campaign, data: bytes) -> Preview:
         if phone:
             seen_phone.setdefault(phone, line)
         if problems:
-            result.errors.append((line, "；".join(problems)))
+            result.errors.append((line, _("；").join(problems)))
         else:
             result.rows.append(Invitee(line, label, group, phone))
     if not table.rows:
@@ -256,7 +257,7 @@ def export_rows(session: Session, campaign: Campaign, base_url: str) -> list[lis
     )
     return [
         [inv.label, inv.respondent_group.name if inv.respondent_group else "", inv.phone or "",
-         qr.invitation_url(base_url, inv.code), "已使用" if inv.used_at else "未使用",
+         qr.invitation_url(base_url, inv.code), _("已使用") if inv.used_at else _("未使用"),
          _local_time(inv.created_at)]
         for inv in invitations
     ]

@@ -264,7 +264,7 @@ def codes_zip(specs: Iterable[PosterSpec], campaign_code: str) -> bytes:
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         index = io.StringIO()
         writer = csv.writer(index)
-        writer.writerow(["单位代码", "单位名称", "窗口号", "短码", "网址", "PNG", "SVG"])
+        writer.writerow([_("单位代码"), _("单位名称"), _("窗口号"), _("短码"), _("网址"), "PNG", "SVG"])
         for spec in specs:
             stem = safe_filename(f"{spec.unit_code}-{spec.code}")
             archive.writestr(f"png/{stem}.png", qr.png(spec.url))

@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -183,8 +185,8 @@ def queue_counts(session: Session, user: User, today: dt.date) -> Counts:
     return Counts(int(n_open or 0), int(n_overdue or 0), int(n_soon or 0))
 
 
-EXPORT_HEADER = ["编号", "单位代码", "单位", "评议活动", "周期", "类型", "状态", "内容摘要", "标签", "提交日", "期限",
-                 "超期", "整改情况", "整改时间", "回访日期", "回访结果", "回访记录", "关闭日", "申诉"]
+EXPORT_HEADER = [_l("编号"), _l("单位代码"), _l("单位"), _l("评议活动"), _l("周期"), _l("类型"), _l("状态"), _l("内容摘要"), _l("标签"), _l("提交日"), _l("期限"),
+                 _l("超期"), _l("整改情况"), _l("整改时间"), _l("回访日期"), _l("回访结果"), _l("回访记录"), _l("关闭日"), _l("申诉")]
 
 
 def export_rows(session: Session, user: User, f: CaseFilter, today: dt.date, tz_name: str) -> list[list[Any]]:
@@ -202,10 +204,10 @@ def export_rows(session: Session, user: User, f: CaseFilter, today: dt.date, tz_
     rows = []
     for c in cases:
         campaign = campaigns.get(c.campaign_id)
-        timing = "超期未办结" if is_overdue(c, today) else "超期办结" if closed_late(c) else ""
+        timing = _("超期未办结") if is_overdue(c, today) else _("超期办结") if closed_late(c) else ""
         rows.append([
             c.id, c.unit.code, c.unit.name, campaign.title if campaign else "", campaign.period if campaign else "",
-            label("case_kind", c.kind), label("case_state", c.state), c.summary, "、".join(sorted(t.tag for t in c.tags)),
+            label("case_kind", c.kind), label("case_state", c.state), c.summary, _("、").join(sorted(t.tag for t in c.tags)),
             c.opened_on, c.due_on, timing, c.rectification or "",
             local_date(c.rectified_at, tz_name) if c.rectified_at else None,
             local_date(c.callback_at, tz_name) if c.callback_at else None,

@@ -316,7 +316,7 @@ def record_callback(
     case.callback_verdict = verdict
     case.callback_note = note
     session.add(CaseEvent(case=case, user_id=actor.id, action="callback", from_state=case.state.value,
-                          to_state=case.state.value, note=label("verdict", verdict) + (f"：{note}" if note else "")))
+                          to_state=case.state.value, note=label("verdict", verdict) + (_("：") + note if note else "")))
     session.flush()
     audit.record(session, actor, "case.callback", case, f"处理件 #{case.id} 登记回访：{label('verdict', verdict)}",
                  called_on=called_on.isoformat(), verdict=verdict, unit_id=case.unit_id)

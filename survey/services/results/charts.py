@@ -198,7 +198,7 @@ def trend_plot(points: list[TrendPoint], title: str, desc: str, axis_label: str)
         parts.append(f'<text x="{cx + 9:.1f}" y="{y(point.estimate) - 6:.1f}" font-size="12" fill="{INK}">'
                      f'{_fmt(point.estimate)}</text>')
         previous = (cx, y(point.estimate))
-    parts.append(f'<text x="{left:.1f}" y="{height - 8:.1f}" font-size="11" fill="{MUTED}">'
-                 f'{escape(_("● 正式结果  ○ 草稿；竖线为置信区间"))}</text>')
+    legend = _("● 正式结果  ○ 草稿；竖线为置信区间")  # not inside the f-string: pybabel would not see it there
+    parts.append(f'<text x="{left:.1f}" y="{height - 8:.1f}" font-size="11" fill="{MUTED}">{escape(legend)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -95,13 +95,13 @@ def league_chart(table: CategoryTable, snapshot: Snapshot, title: str, desc: str
     scheme = (snapshot.params or {}).get("scheme")
     lines = []
     if scheme and scheme.get("grading") == "thresholds":
-        lines = [(scheme["thresholds"]["pass"], "达标线")]
+        lines = [(scheme["thresholds"]["pass"], _("达标线"))]
     items = []
     for entry in table.rows:
         lo, hi = (entry.detail.get("score_ci") or [None, None])
         note = "⚠" if entry.detail.get("unreliable") else ""
         if entry.row.rank is None:
-            note = "未排名"
+            note = _("未排名")
         items.append(charts.Interval(entry.unit.name, entry.score, lo, hi, note, entry.marked))
     return charts.interval_plot(items, title, desc, axis, lines, compact=compact)
 

@@ -67,10 +67,11 @@ def unit_table(session: Session, snapshot: Snapshot) -> tuple[list[str], list[li
                 table.category.name if table.category else _("未分类"), r.rank, rank_range, entry.unit.code,
                 entry.unit.name, r.n, r.n_eff, r.index, r.index_se, r.index_lo, r.index_hi, r.satisfied_rate,
                 r.satisfied_rate_se, *(d.get("satisfied_rate_ci") or [None, None]), d.get("dont_know_rate"), r.index, d.get("leader"),
-                service.get("index"), d.get("composite"), d.get("score"), r.component_points, r.grade or "",
+                service.get("index"), d.get("composite"), d.get("score"), r.component_points,
+                labels.label("grade", r.grade),
                 labels.label("grade_note", d["grade_note"]) if d.get("grade_note") else "", d.get("p_bottom"),
                 trend.get("difference"), trend.get("p_value"), d.get("comments"), d.get("bad_ratings"),
-                "；".join(r.flags or []),
+                _("；").join(r.flags or []),
             ])
     return headers, rows, formats
 
@@ -117,8 +118,9 @@ def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
     group_targets = params.get("targets", {}).get("group") or []
     cutoff = spec["survey"]["cutoff"]
     summary = snapshot.summary or {}
+    sep, dont_know = _("、"), _("不了解")
     rows: list[list[Any]] = [
-        [_("评议活动"), f"{campaign.title}（{campaign.short_code}）"],
+        [_("评议活动"), _("%(name)s（%(code)s）", name=campaign.title, code=campaign.short_code)],
         [_("期次"), snapshot.period],
         [_("结果编号"), snapshot.id],
         [_("状态"), snapshot.status.value],
@@ -132,13 +134,13 @@ def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
         [_("代码版本"), snapshot.code_version],
         [_("输入数据摘要（SHA-256）"), (summary.get("digest") or {}).get("survey", "")],
         [_("加权方法"), params["method"]],
-        [_("等级分值（非常不满意→非常满意）"), "、".join(f"{v:g}" for v in params["scores"])],
-        [_("题目权重"), "、".join(f"{c}={w:g}" for c, w in zip(layout["question_codes"], params["question_weights"] or []))],
-        [_("样本类别目标占比"), "、".join(f"{groups[g].name if g in groups else g}={s:g}"
+        [_("等级分值（非常不满意→非常满意）"), sep.join(f"{v:g}" for v in params["scores"])],
+        [_("题目权重"), sep.join(f"{c}={w:g}" for c, w in zip(layout["question_codes"], params["question_weights"] or []))],
+        [_("样本类别目标占比"), sep.join(f"{groups[g].name if g in groups else g}={s:g}"
                                          for g, s in zip(layout["group_ids"], group_targets))],
         [_("置信水平"), params["confidence"]],
         [_("可靠性阈值"), (f"n≥{params['min_n']}, n_eff≥{params['min_n_eff']:g}, RSE≤{params['max_rse']:g}, "
-                          f"不了解≤{params['max_dont_know']:g}")],
+                          f"{dont_know}≤{params['max_dont_know']:g}")],
         [_("排名模拟次数"), ranking_settings(spec)["draws"]],
         [_("排名模拟随机种子"), ranking_settings(spec)["seed"]],
         [_("满意度指数公式"), _("各题加权平均得分 R_q = Σw·y/Σw·x；指数 = Σa_q·R_q / Σa_q（a_q 为题目权重）")],
@@ -149,7 +151,7 @@ def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
     scheme = spec.get("scheme")
     if scheme:
         rows[-1:-1] = [
-            [_("公众评议权重"), "、".join(f"{k}={v:g}" for k, v in scheme["weights"].items())],
+            [_("公众评议权重"), sep.join(f"{k}={v:g}" for k, v in scheme["weights"].items())],
             [_("公众评议分值"), scheme["points"]],
             [_("折算方法"), scheme["normalisation"]],
             [_("等次评定"), scheme["grading"]],
@@ -246,8 +248,11 @@ def raw_rows(session: Session, snapshot: Snapshot, long: bool = False, with_text
         csv.writer(buffer, lineterminator="\r\n").writerow(["" if v is None else safe_cell(v) for v in values])
         return buffer.getvalue()
 
+    # The long file is the input of ``python -m analysis`` and keeps its one vocabulary in every language.
+    dont_know = "不了解" if long else _("不了解")
+
     def level_text(code: int) -> str:
-        return "" if code == 0 else ("不了解" if code == DONT_KNOW_CODE else str(code))
+        return "" if code == 0 else (dont_know if code == DONT_KNOW_CODE else str(code))
 
     def generate() -> Iterator[str]:
         if long:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -430,7 +431,7 @@ SANCTION_GRADE = component.GRADES[-1]
 
 def _unit_label(row: SnapshotRow) -> str:
     unit = row.unit
-    return f"{unit.name}（{unit.code}）" if unit is not None else str(row.unit_id)
+    return _("%(name)s（%(code)s）", name=unit.name, code=unit.code) if unit is not None else str(row.unit_id)
 
 
 def _overrides(snapshot: Snapshot, row: SnapshotRow) -> Any:
@@ -472,10 +473,12 @@ def review(session: Session, snapshot: Snapshot) -> Review:
         if (r.detail or {}).get("unreliable"):
             lacks.append(_("结果不可靠"))
         if lacks:
-            why = "、".join(labels.label("flag", f) for f in (r.flags or []))
-            missing.append(f"{_unit_label(r)}：{'、'.join(lacks)}" + (f"（{why}）" if why else ""))
+            why = _("、").join(labels.label("flag", f) for f in (r.flags or []))
+            missing.append(_("%(unit)s：%(lacks)s", unit=_unit_label(r), lacks=_("、").join(lacks))
+                           + (_("（%(why)s）", why=why) if why else ""))
     if missing:
-        warnings.append(PublishWarning("ungraded", _("%(n)d 个单位没有排名或等次，或结果不可靠（样本不足、待定）", n=len(missing)),
+        warnings.append(PublishWarning("ungraded", ngettext("%(num)d 个单位没有排名或等次，或结果不可靠（样本不足、待定）",
+                                                      "%(num)d 个单位没有排名或等次，或结果不可靠（样本不足、待定）", len(missing)),
                                  missing))
     overridden = []
     for r in rows:
@@ -484,18 +487,21 @@ def review(session: Session, snapshot: Snapshot) -> Review:
             reason = _reason_of(override)
             overridden.append(_unit_label(r) + (_("：%(r)s", r=reason) if reason else ""))
     if overridden:
-        warnings.append(PublishWarning("override", _("%(n)d 个单位的结论由分析人员人工改定", n=len(overridden)),
+        warnings.append(PublishWarning("override", ngettext("%(num)d 个单位的结论由分析人员人工改定",
+                                                      "%(num)d 个单位的结论由分析人员人工改定", len(overridden)),
                                  overridden))
     sanctioned = [_unit_label(r) for r in rows if r.grade == SANCTION_GRADE]
     if sanctioned:
-        warnings.append(PublishWarning("sanction", _("%(n)d 个单位被评为%(g)s（公开的惩戒性等次）", n=len(sanctioned),
-                                                 g=labels.label("grade", SANCTION_GRADE)), sanctioned))
+        warnings.append(PublishWarning("sanction", ngettext("%(num)d 个单位被评为%(g)s（公开的惩戒性等次）",
+                                                        "%(num)d 个单位被评为%(g)s（公开的惩戒性等次）", len(sanctioned),
+                                                        g=labels.label("grade", SANCTION_GRADE)), sanctioned))
     by_flag: dict[str, list[str]] = {}
     for r in rows:
         for f in r.flags or []:
             by_flag.setdefault(f, []).append(_unit_label(r))
     for f, units in sorted(by_flag.items()):
-        warnings.append(PublishWarning("flag", _("标记“%(f)s”：%(n)d 个单位", f=labels.label("flag", f), n=len(units)),
+        warnings.append(PublishWarning("flag", ngettext("标记“%(f)s”：%(num)d 个单位", "标记“%(f)s”：%(num)d 个单位", len(units),
+                                                       f=labels.label("flag", f)),
                                  units))
     replaces = None
     if snapshot.status != SnapshotStatus.OFFICIAL:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -41,6 +42,17 @@ class Column:
     aliases: tuple[str, ...]
     label: Any  # shown in messages and change lists
     note: Any = ""  # what the column takes, shown on the import page
+
+    @property
+    def english(self) -> str:
+        """The header an export in English writes: the first English alias, so the file imports again."""
+        return next(a for a in self.aliases if a.isascii())
+
+    def headers_shown(self, english: bool) -> tuple[str, tuple[str, ...]]:
+        """(header, other accepted headers) for the import page; in English only the English ones."""
+        if english:
+            return self.english, tuple(a for a in self.aliases if a.isascii() and a != self.english)
+        return self.header, self.aliases
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -69,6 +81,8 @@ COLUMNS: tuple[Column, ...] = (
            _l("备注。")),
 )
 EXPORT_HEADERS = [c.header for c in COLUMNS]
+# An export asked for in English: English headers, kinds and yes/no, all words the import reads too.
+EXPORT_HEADERS_EN = [c.english for c in COLUMNS]
 
 KIND_WORDS = {
     UnitKind.DEPARTMENT: ("部门/单位", "部门", "单位", "机关", "department", "dept", "unit"),
@@ -77,6 +91,8 @@ KIND_WORDS = {
     UnitKind.DISTRICT: ("市/区/县", "区县", "县区", "区", "县", "市", "县市区", "district"),
 }
 KIND_EXPORT = {UnitKind.DEPARTMENT: "部门", UnitKind.SECTION: "处室", UnitKind.WINDOW: "窗口", UnitKind.DISTRICT: "区县"}
+KIND_EXPORT_EN = {UnitKind.DEPARTMENT: "department", UnitKind.SECTION: "section", UnitKind.WINDOW: "window",
+                  UnitKind.DISTRICT: "district"}
 TRUE_WORDS = {"是", "启用", "有效", "1", "true", "yes", "y", "√", "✓", "t"}
 FALSE_WORDS = {"否", "停用", "无效", "0", "false", "no", "n", "×", "✗", "f"}
 CATEGORY_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -131,6 +147,11 @@ class ImportPlan:
 # ---------------------------------------------------------------- reading
 
 
+def _example_headers() -> list[str]:
+    locale = get_locale()
+    return EXPORT_HEADERS_EN if locale is not None and locale.language == "en" else EXPORT_HEADERS
+
+
 def sheet_rows(table: Table) -> tuple[list[str], list[SheetRow], list[str]]:
     """Map the header row to column keys; return (keys present, rows, ignored headers)."""
     keys: list[str | None] = []
@@ -150,7 +171,7 @@ def sheet_rows(table: Table) -> tuple[list[str], list[SheetRow], list[str]]:
     missing = [str(LABELS[k]) for k in ("code", "name") if k not in seen]
     if missing:
         raise DomainError(_("缺少必需的列：%(cols)s。第一行应是表头，例如：%(example)s。",
-                            cols="、".join(missing), example="、".join(EXPORT_HEADERS)))
+                            cols=_("、").join(missing), example=_("、").join(_example_headers())))
     rows = [
         SheetRow(line, {k: cell for k, cell in zip(keys, cells) if k is not None})
         for line, cells in zip(table.lines, table.rows)
@@ -228,7 +249,7 @@ def plan_import(session: Session, columns: list[str], rows: list[SheetRow]) -> I
         code = row.values.get("code")
         if code and codes[code] > 1:
             row.errors.append(_("代码 %(code)s 在文件中重复（第 %(lines)s 行）。",
-                                code=code, lines="、".join(str(n) for n in lines_of[code])))
+                                code=code, lines=_("、").join(str(n) for n in lines_of[code])))
 
     if "parent_code" in present:
         _plan_parents(plan, existing)
@@ -410,8 +431,10 @@ def _free_category_code(categories: dict[str, Category]) -> str:
 # ---------------------------------------------------------------- exporting
 
 
-def export_rows(session: Session) -> list[list[object]]:
-    """Every unit (active or not) in tree order, in the import's columns."""
+def export_rows(session: Session, english: bool = False) -> list[list[object]]:
+    """Every unit (active or not) in tree order, in the import's columns (``english``: kinds and yes/no
+    in English, for :data:`EXPORT_HEADERS_EN`)."""
+    kinds, yes, no = (KIND_EXPORT_EN, "yes", "no") if english else (KIND_EXPORT, "是", "否")
     categories = list(session.scalars(select(Category)))
     names = Counter(c.name for c in categories)
     rows = []
@@ -422,8 +445,8 @@ def export_rows(session: Session) -> list[list[object]]:
             category = u.category.name if names[u.category.name] == 1 else u.category.code
         rows.append([
             u.code, u.name, u.name_en or "", category, u.parent.code if u.parent else "",
-            KIND_EXPORT[u.kind], u.window_no or "", u.address or "", u.sort_order,
-            "是" if u.active else "否", u.note or "",
+            kinds[u.kind], u.window_no or "", u.address or "", u.sort_order,
+            yes if u.active else no, u.note or "",
         ])
     return rows
 

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from flask import current_app
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -48,6 +49,23 @@ TEMPLATE_HEADERS = {
     "channel": "渠道",
     "time": "提交时间",
 }
+# The template asked for in English: English headers, each one an alias the import reads (COLUMNS).
+TEMPLATE_HEADERS_EN = {
+    "respondent": "respondent_id",
+    "unit": "unit_code",
+    "group": "group",
+    "channel": "channel",
+    "time": "submitted_at",
+}
+
+
+def template_header(key: str) -> str:
+    """A fixed column's header (in the template and in problems): Chinese, or in English the English
+    name the import reads as well."""
+    locale = get_locale()
+    return (TEMPLATE_HEADERS_EN if locale is not None and locale.language == "en" else TEMPLATE_HEADERS)[key]
+
+
 # Fixed columns: the template's header first, then aliases a survey firm's own sheet may use.
 COLUMNS = {
     "respondent": ("答卷编号", "问卷编号", "样本编号", "编号", "respondent_id", "respondent id", "respondent"),
@@ -67,8 +85,10 @@ CHANNEL_WORDS = {
     "paper questionnaire": Channel.PAPER, "paper questionnaire (entered)": Channel.PAPER,
 }
 # Satisfaction cells: the five levels by name (基本满意 is also written 一般) or number, and 不了解.
-LEVEL_WORDS = {"非常满意": 5, "满意": 4, "基本满意": 3, "一般": 3, "不满意": 2, "非常不满意": 1}
-DONT_KNOW_WORDS = ("不了解",)
+# The English labels are read too (compared case-folded), so a template filled in English imports.
+LEVEL_WORDS = {"非常满意": 5, "满意": 4, "基本满意": 3, "一般": 3, "不满意": 2, "非常不满意": 1,
+               "very satisfied": 5, "satisfied": 4, "fairly satisfied": 3, "dissatisfied": 2, "very dissatisfied": 1}
+DONT_KNOW_WORDS = ("不了解", "don't know", "don’t know", "dk")
 CHOICE_SEPARATORS = re.compile(r"([；;、])")
 
 

@@ -40,7 +40,6 @@ from survey.services.responses.imports.common import (
     LEVEL_WORDS,
     MAX_ROWS,
     RESPONDENT_MAX,
-    TEMPLATE_HEADERS,
     Preview,
     Problem,
     Respondent,
@@ -56,6 +55,7 @@ from survey.services.responses.imports.common import (
     respondent_key,
     single_unit,
     submission_id_for,
+    template_header,
 )
 
 _PHONE_LIKE = re.compile(r"(?:\+?86)?1[3-9][0-9]{9}")
@@ -123,11 +123,11 @@ def _match_columns(headers: list[str], questionnaire: Questionnaire, questions: 
 def _check_header(session: Session, campaign: Campaign, columns: _Columns, questions: list[Question],
                   preview: Preview) -> None:
     if "respondent" not in columns.fixed:
-        preview.problems.append(Problem(1, TEMPLATE_HEADERS["respondent"], _("找不到“答卷编号”列。请使用本活动的导入模板。")))
+        preview.problems.append(Problem(1, template_header("respondent"), _("找不到“答卷编号”列。请使用本活动的导入模板。")))
     if "unit" not in columns.fixed and single_unit(session, campaign) is None:
-        preview.problems.append(Problem(1, TEMPLATE_HEADERS["unit"], _("找不到“单位代码”列。")))
+        preview.problems.append(Problem(1, template_header("unit"), _("找不到“单位代码”列。")))
     if "group" not in columns.fixed and not group_preset(campaign) and group_required(campaign.questionnaire):
-        preview.problems.append(Problem(1, TEMPLATE_HEADERS["group"], _("找不到“样本类别”列。")))
+        preview.problems.append(Problem(1, template_header("group"), _("找不到“样本类别”列。")))
     for question in questions:
         if question.id in columns.questions:
             continue
@@ -213,7 +213,7 @@ def _cell_to_values(question: Question, raw: str) -> tuple[list[str], str | None
         return [], None
     qtype = question.type
     if qtype == QuestionType.SATISFACTION:
-        normal = unicodedata.normalize("NFKC", text).strip()
+        normal = unicodedata.normalize("NFKC", text).strip().casefold()
         if normal in DONT_KNOW_WORDS:
             if not question.allow_dont_know:
                 return [], _("本题不设“不了解”，请填 5 到 1 或满意度文字")
@@ -352,13 +352,13 @@ def preview(session: Session, campaign: Campaign, data: bytes, default_channel: 
         key = respondent_key(row.respondent)
         earlier = rows.get(key)
         if earlier and not appraisal:
-            result.problems.append(Problem(line, TEMPLATE_HEADERS["respondent"],
+            result.problems.append(Problem(line, template_header("respondent"),
                                            _("答卷编号“%(k)s”与第 %(n)d 行重复（每份答卷一行）", k=row.respondent,
                                              n=earlier[0].line)))
             continue
         if earlier and row.unit is not None and any(r.unit is not None and r.unit.id == row.unit.id for r in earlier):
             first = next(r for r in earlier if r.unit is not None and r.unit.id == row.unit.id)
-            result.problems.append(Problem(line, TEMPLATE_HEADERS["unit"],
+            result.problems.append(Problem(line, template_header("unit"),
                                            _("同一答卷对单位“%(u)s”评价了两次（另见第 %(n)d 行）", u=row.unit.code,
                                              n=first.line)))
             continue
@@ -399,17 +399,17 @@ def _read_row(campaign: Campaign, columns: _Columns, lookup: _Lookup, line: int,
 
     respondent = cell("respondent")
     if not respondent:
-        problems.append(Problem(line, TEMPLATE_HEADERS["respondent"], _("缺少答卷编号")))
+        problems.append(Problem(line, template_header("respondent"), _("缺少答卷编号")))
     elif len(respondent) > RESPONDENT_MAX:
-        problems.append(Problem(line, TEMPLATE_HEADERS["respondent"], _("答卷编号超过 %(n)d 个字符", n=RESPONDENT_MAX)))
+        problems.append(Problem(line, template_header("respondent"), _("答卷编号超过 %(n)d 个字符", n=RESPONDENT_MAX)))
     elif _PHONE_LIKE.fullmatch(re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", respondent))):
-        problems.append(Problem(line, TEMPLATE_HEADERS["respondent"],
+        problems.append(Problem(line, template_header("respondent"),
                                 _("答卷编号看起来是手机号：请改用不含个人信息的编号")))
 
     unit_raw = cell("unit")
     unit = lookup.unit(unit_raw) if unit_raw else lookup.single_unit
     if unit is None:
-        problems.append(Problem(line, TEMPLATE_HEADERS["unit"],
+        problems.append(Problem(line, template_header("unit"),
                                 _("单位“%(u)s”不在本活动中", u=unit_raw[:40]) if unit_raw else _("缺少单位代码")))
 
     group_raw = cell("group")
@@ -417,24 +417,24 @@ def _read_row(campaign: Campaign, columns: _Columns, lookup: _Lookup, line: int,
     if group_preset(campaign):
         preset = campaign.preset_group
         if group_raw and (lookup.group(group_raw) is None or lookup.group(group_raw).id != preset.id):
-            problems.append(Problem(line, TEMPLATE_HEADERS["group"], _("本活动的样本类别固定为“%(g)s”", g=preset.name)))
+            problems.append(Problem(line, template_header("group"), _("本活动的样本类别固定为“%(g)s”", g=preset.name)))
         group = preset
     elif group_raw:
         group = lookup.group(group_raw)
         if group is None:
-            problems.append(Problem(line, TEMPLATE_HEADERS["group"], _("样本类别“%(g)s”不存在", g=group_raw[:40])))
+            problems.append(Problem(line, template_header("group"), _("样本类别“%(g)s”不存在", g=group_raw[:40])))
     elif group_required(campaign.questionnaire):
-        problems.append(Problem(line, TEMPLATE_HEADERS["group"], _("缺少样本类别")))
+        problems.append(Problem(line, template_header("group"), _("缺少样本类别")))
 
     channel_raw = cell("channel")
     channel = default
     if channel_raw:
         found = parse_channel(channel_raw)
         if found is None:
-            problems.append(Problem(line, TEMPLATE_HEADERS["channel"],
+            problems.append(Problem(line, template_header("channel"),
                                     _("渠道“%(c)s”无效：请填 电话、纸质 或 外部", c=channel_raw[:20])))
         elif not campaign.allows_channel(found):
-            problems.append(Problem(line, TEMPLATE_HEADERS["channel"],
+            problems.append(Problem(line, template_header("channel"),
                                     _("本活动没有开通“%(c)s”渠道", c=label("channel", found))))
         else:
             channel = found
@@ -444,7 +444,7 @@ def _read_row(campaign: Campaign, columns: _Columns, lookup: _Lookup, line: int,
     if moment_raw:
         moment, message = _check_moment(moment_raw, campaign, now, tz_name)
         if message:
-            problems.append(Problem(line, TEMPLATE_HEADERS["time"], message))
+            problems.append(Problem(line, template_header("time"), message))
     if problems:
         result.problems.extend(problems)
         return None
@@ -457,11 +457,11 @@ def _respondent(campaign: Campaign, questionnaire: Questionnaire, questions: lis
     first = rows[0]
     problems: list[Problem] = []
     for row in rows[1:]:  # an appraisal respondent's rows describe one person, one interview
-        for header, mine, theirs in ((TEMPLATE_HEADERS["group"], row.group, first.group),
-                                     (TEMPLATE_HEADERS["channel"], row.channel, first.channel),
-                                     (TEMPLATE_HEADERS["time"], row.moment, first.moment)):
+        for header, mine, theirs in ((template_header("group"), row.group, first.group),
+                                     (template_header("channel"), row.channel, first.channel),
+                                     (template_header("time"), row.moment, first.moment)):
             same = (mine.id if mine is not None else None) == (theirs.id if theirs is not None else None) \
-                if header == TEMPLATE_HEADERS["group"] else mine == theirs
+                if header == template_header("group") else mine == theirs
             if not same:
                 problems.append(Problem(row.line, header,
                                         _("与同一答卷的第 %(n)d 行不一致", n=first.line)))
@@ -541,7 +541,7 @@ def _mark_imported(session: Session, campaign: Campaign, respondents: list[Respo
         units = stored.get(respondent.submission_id)
         respondent.already_imported = units is not None
         if units is not None and units and units != {u.id for u in respondent.units}:
-            result.problems.append(Problem(respondent.lines[0], TEMPLATE_HEADERS["respondent"], _(
+            result.problems.append(Problem(respondent.lines[0], template_header("respondent"), _(
                 "答卷编号“%(k)s”已导入过，但已导入的答卷评价的是 %(old)s，与本文件（%(new)s）不同："
                 "同一答卷的各行须在一个文件里一次导入，不同受访者不能共用编号",
                 k=respondent.key, old=_("、").join(sorted(codes.get(u, "?") for u in units)),

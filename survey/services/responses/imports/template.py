@@ -18,7 +18,6 @@ from survey.models import (
 from survey.services.campaigns import lookup as campaign_service
 from survey.services.responses import submission
 from survey.services.responses.imports.common import (
-    TEMPLATE_HEADERS,
     active_groups,
     allowed_channels,
     group_preset,
@@ -26,15 +25,16 @@ from survey.services.responses.imports.common import (
     import_questions,
     question_header,
     single_unit,
+    template_header,
 )
 
 # --- the template ------------------------------------------------------------------------------
 
 def template_headers(campaign: Campaign) -> list[str]:
-    headers = [TEMPLATE_HEADERS["respondent"], TEMPLATE_HEADERS["unit"]]
+    headers = [template_header("respondent"), template_header("unit")]
     if not group_preset(campaign):
-        headers.append(TEMPLATE_HEADERS["group"])
-    headers += [TEMPLATE_HEADERS["channel"], TEMPLATE_HEADERS["time"]]
+        headers.append(template_header("group"))
+    headers += [template_header("channel"), template_header("time")]
     return headers + [question_header(q) for q in import_questions(campaign.questionnaire)]
 
 
@@ -72,20 +72,20 @@ def template_notes(session: Session, campaign: Campaign) -> list[list[str]]:
     appraisal = questionnaire.kind == QuestionnaireKind.APPRAISAL
     rows: list[list[str]] = [
         [_("列"), _("是否必填"), _("怎样填写")],
-        [TEMPLATE_HEADERS["respondent"], _("必填"),
+        [template_header("respondent"), _("必填"),
          _("每位受访者一个编号（不要用姓名、手机号等个人信息）；同一活动内不能重复，已导入过的编号再次导入会被跳过。")],
-        [TEMPLATE_HEADERS["unit"], _("必填") if not single_unit(session, campaign) else _("选填"),
+        [template_header("unit"), _("必填") if not single_unit(session, campaign) else _("选填"),
          _("被评单位的代码（见下方单位列表）。万人评议：受访者评价几个单位就填几行，这几行的答卷编号相同。")
          if appraisal else _("被评单位的代码（见下方单位列表），每位受访者一行。")],
     ]
     if not group_preset(campaign):
-        rows.append([TEMPLATE_HEADERS["group"], _("必填") if group_required(questionnaire) else _("选填"),
+        rows.append([template_header("group"), _("必填") if group_required(questionnaire) else _("选填"),
                      _("样本类别的代码或名称（见下方列表）。")])
     channels = _("、").join(label("channel", c) for c in allowed_channels(campaign))
-    rows.append([TEMPLATE_HEADERS["channel"], _("选填"),
+    rows.append([template_header("channel"), _("选填"),
                  _("电话、纸质或外部（也可写 phone、paper、imported）；空白时用导入页面上选择的渠道。本活动开通的渠道：%(c)s",
                    c=channels or "—")])
-    rows.append([TEMPLATE_HEADERS["time"], _("选填"),
+    rows.append([template_header("time"), _("选填"),
                  _("受访者作答的日期或时间，如 2026-10-12 或 2026-10-12 14:30（本地时间）；须在活动开始之后、不晚于现在和活动结束时间；空白时取导入时间。")])
     for question in import_questions(questionnaire):
         where = _("（每个单位一行）") if submission.asks_per_unit(questionnaire, question) else (
