@@ -20,6 +20,7 @@ import hashlib
 import io
 import os
 import re
+import struct
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -131,7 +132,7 @@ def _open_face(path: Path, index: int | None) -> tuple[FtFont, int]:
             face.keys()
             return face, 0
         faces = TTCollection(data, lazy=True).fonts
-    except (OSError, TTLibError, AssertionError, ValueError) as exc:
+    except (OSError, TTLibError, AssertionError, ValueError, KeyError, IndexError, struct.error) as exc:
         raise PosterError(_("海报字体 %(path)s 无法读取：%(error)s。请使用 TrueType（.ttf/.ttc）或 OpenType（.otf）字体文件。",
                                 path=path, error=exc)) from exc
     if index is not None:
