@@ -112,7 +112,7 @@ LABELS: dict[str, dict[Any, Any]] = {
         "open": _l("收到"), "start": _l("开始处理"), "rectify": _l("登记整改"), "rework": _l("重新整改"),
         "close": _l("关闭"), "reopen": _l("重新打开"), "callback": _l("登记回访"), "tags": _l("修改标签"),
         "appeal": _l("提出申诉"), "appeal_approved": _l("申诉通过"), "appeal_rejected": _l("申诉驳回"),
-        "excluded": _l("答卷剔除，自动关闭"),
+        "excluded": _l("答卷剔除，自动关闭"), "reclassify": _l("更改意见类别"),
     },
     # Reliability and completeness flags on a result row.
     "flag": {

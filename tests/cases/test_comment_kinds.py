@@ -171,3 +171,32 @@ def test_the_rule_is_set_on_the_settings_page(client, auth, session):
     form[settings.COMMENT_KIND_RULE] = "praise"
     assert client.post("/admin/settings/", data=form).status_code == 302
     assert settings.get(session, settings.COMMENT_KIND_RULE) == "praise"
+
+
+def test_an_analyst_reclassifies_praise_as_a_complaint_and_back(client, auth, session, window):
+    _unit, campaign, code, _contact = window
+    _submit(client, campaign, code, "5", "服务真好，就是没人理我", "praise")
+    case = _only_case(session)
+    auth.login_as("unit", unit=_unit)
+    token = csrf_from(client.get(f"/admin/cases/{case.id}"))
+    assert client.post(f"/admin/cases/{case.id}/kind", data={"csrf_token": token, "comment_kind": "complaint",
+                                                            "note": "反讽"}).status_code == 403  # analysts only
+    auth.logout()
+    auth.login_as("analyst")
+    page = client.get(f"/admin/cases/{case.id}")
+    assert "更改类别" in page.get_data(as_text=True)
+    token = csrf_from(page)
+    no_reason = client.post(f"/admin/cases/{case.id}/kind", data={"csrf_token": token, "comment_kind": "complaint"})
+    assert no_reason.status_code == 422 and "请填写原因" in no_reason.get_data(as_text=True)
+    done = client.post(f"/admin/cases/{case.id}/kind", data={"csrf_token": token, "comment_kind": "complaint",
+                                                            "note": "实为投诉：无人接待"})
+    assert done.status_code == 302
+    case = _only_case(session)
+    assert case.comment_kind == CommentKind.COMPLAINT and case.state == CaseState.PENDING
+    assert case.due_on is not None and case.due_on > org_today() and case.closed_on is None
+    assert [e.action for e in case.events][-1] == "reclassify"
+    client.post(f"/admin/cases/{case.id}/kind", data={"csrf_token": token, "comment_kind": "praise", "note": "核实为表扬"})
+    case = _only_case(session)
+    assert case.comment_kind == CommentKind.PRAISE and case.due_on is None and case.state == CaseState.CLOSED
+    bad = client.post(f"/admin/cases/{case.id}/kind", data={"csrf_token": token, "comment_kind": "x", "note": "?"})
+    assert bad.status_code == 422

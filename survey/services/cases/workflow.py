@@ -355,6 +355,51 @@ def record_callback(
     return case
 
 
+def reclassify(session: Session, case: Case, kind: str, actor: User, note: str | None = None,
+               now: dt.datetime | None = None) -> Case:
+    """An analyst says what a comment really is (a "表扬" that is a complaint, or the reverse).
+
+    A 意见建议 case made 表扬 is closed and loses its deadline; a 表扬 made 投诉 or 建议 is
+    pending again, due N working days after today. A 差评 case keeps its deadline whatever
+    its comment is called. Recorded as a CaseEvent and audited.
+    """
+    if not is_analyst(actor):
+        raise DomainError(_("只有绩效办可以更改意见类别。"))
+    if kind not in {k.value for k in CommentKind}:
+        raise DomainError(_("请选择投诉、建议或表扬。"))
+    new = CommentKind(kind)
+    before = case.comment_kind
+    if new == before:
+        return case
+    note = _clean(note, _("原因"), required=True)
+    now = now or utcnow()
+    today = local_date(now, org_timezone())
+    from_state = case.state
+    case.comment_kind = new
+    if case.kind == CaseKind.COMMENT and new == CommentKind.PRAISE:
+        case.due_on = None
+        if case.state != CaseState.CLOSED:
+            case.state = CaseState.CLOSED
+            case.closed_at = now
+            case.closed_on = today
+    elif case.kind == CaseKind.COMMENT and case.due_on is None:
+        case.due_on = due_date(session, today, rules(session).deadline_days)
+        case.opened_on = today
+        case.state = CaseState.PENDING
+        case.closed_at = None
+        case.closed_on = None
+    session.add(CaseEvent(case=case, at=now, user_id=actor.id, action="reclassify", from_state=from_state.value,
+                          to_state=case.state.value,
+                          note=f"{label('comment_kind', before) if before else '—'} → {label('comment_kind', new)}：{note}"))
+    if case.state == CaseState.CLOSED:
+        delete_contact_if_done(session, case)
+    session.flush()
+    audit.record(session, actor, "case.reclassify", case,
+                 f"处理件 #{case.id} 意见类别：{label('comment_kind', before) if before else '—'} → {label('comment_kind', new)}",
+                 before=before.value if before else None, after=new.value, note=note, unit_id=case.unit_id)
+    return case
+
+
 def delete_contact_if_done(session: Session, case: Case) -> bool:
     """Delete the respondent's phone number once no case of the response is open (PIPL)."""
     contact = contact_for(session, case)
