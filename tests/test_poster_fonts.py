@@ -220,3 +220,15 @@ def test_the_desk_screen_code_keeps_its_screen_size():
     svg = qr.svg(f"{BASE}/d/token", print_size=False).decode()
     view = re.search(r'viewBox="0 0 (\d+) \d+"', svg)
     assert view and f'width="{view.group(1)}mm"' in svg
+
+
+NOTO_CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
+
+@pytest.mark.skipif(not NOTO_CJK.exists(), reason="Debian's fonts-noto-cjk is not installed")
+def test_the_hosts_noto_sans_cjk_collection_is_accepted_with_its_sc_face(app, tmp_path):
+    """The font a typical Linux box has (CFF outlines in a collection): its SC face, embedded alone."""
+    data = posters.render_pdf([spec()], font_path=str(NOTO_CJK))
+    names = [r["name"] for r in pdffonts(data, tmp_path) if r["emb"] == "yes"]
+    assert any("NotoSansCJKsc" in n for n in names) and not any("WenQuanYi" in n for n in names), names
+    assert "不动产登记窗口" in PdfReader(io.BytesIO(data)).pages[0].extract_text()

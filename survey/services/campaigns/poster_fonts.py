@@ -107,7 +107,8 @@ def font_set(custom_path: str | None, chars: Iterable[str]) -> FontSet:
     _register_file(LATIN, _REPORTLAB_FONTS / "Vera.ttf")
     _register_file(LATIN_BOLD, _REPORTLAB_FONTS / "VeraBd.ttf")
     if custom_path:
-        name, covered = _custom(custom_path, set(chars))
+        printable = {chr(code) for code in range(32, 127)}  # spaces and digits joined to Chinese text
+        name, covered = _custom(custom_path, set(chars) | printable)
         fonts.chain.append(name)
         fonts.covered[name] = covered
     bundled = _register_file(BUNDLED_CJK, bundled_cjk_path())
@@ -128,10 +129,10 @@ def _open_face(path: Path, index: int | None) -> tuple[FtFont, int]:
     try:
         data = io.BytesIO(path.read_bytes())  # in memory: no file handle left open by lazy loading
         if data.getvalue()[:4] != b"ttcf":
-            face = FtFont(data, lazy=True)
+            face = FtFont(data)
             face.keys()
             return face, 0
-        faces = TTCollection(data, lazy=True).fonts
+        faces = TTCollection(data).fonts
     except (OSError, TTLibError, AssertionError, ValueError, KeyError, IndexError, struct.error) as exc:
         raise PosterError(_("海报字体 %(path)s 无法读取：%(error)s。请使用 TrueType（.ttf/.ttc）或 OpenType（.otf）字体文件。",
                                 path=path, error=exc)) from exc
@@ -165,7 +166,7 @@ def _custom(raw: str, chars: set[str]) -> tuple[str, set[int]]:
         raise PosterError(_("海报字体 %(path)s 既没有 TrueType 轮廓也没有 CFF 轮廓（可能是 CFF2 可变字体），"
                                 "无法嵌入；请改用静态的 .ttf 或 .otf 字体。", path=path))
     cmap = face.getBestCmap() or {}
-    wanted = sorted({ord(ch) for ch in chars if ord(ch) in cmap and not ch.isascii()})
+    wanted = sorted({ord(ch) for ch in chars if ord(ch) in cmap})
     key = hashlib.sha256(f"{path.resolve()}#{number}:{os.path.getmtime(path)}:{wanted}".encode()).hexdigest()[:12]
     name = f"PosterFont-{stem}-{key}"
     with _LOCK:
@@ -189,16 +190,14 @@ def _cff_subset_as_truetype(face: FtFont, unicodes: list[int]) -> bytes:
     options.name_IDs = ["*"]
     options.hinting = False
     options.desubroutinize = True
-    buffer = io.BytesIO()
-    face.save(buffer)  # a standalone copy: subsetting changes the face in place
-    buffer.seek(0)
-    font = FtFont(buffer)
+    # The face was read for this document alone (``_open_face``), so it is cut in place:
+    # copying a whole 65 000-glyph face first would cost seconds.
     subsetter = ft_subset.Subsetter(options)
     subsetter.populate(unicodes=unicodes)
-    subsetter.subset(font)
-    _cff_to_glyf(font)
+    subsetter.subset(face)
+    _cff_to_glyf(face)
     out = io.BytesIO()
-    font.save(out)
+    face.save(out)
     return out.getvalue()
 
 
