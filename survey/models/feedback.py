@@ -46,7 +46,7 @@ class Case(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id"), index=True)
-    # The comment answer a 意见建议 case was opened for (NULL for a 差评 case).
+    # The comment answer a 意见建议 case was opened for; for a 差评 case, the first comment merged into it.
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answer.id", ondelete="SET NULL"))
     # "bad:<response>:<unit>" or "comment:<answer>": opening cases twice opens nothing new.
     dedup_key: Mapped[str] = mapped_column(String(64), unique=True)

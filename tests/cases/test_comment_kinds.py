@@ -195,6 +195,7 @@ def test_an_analyst_reclassifies_praise_as_a_complaint_and_back(client, auth, se
     assert case.comment_kind == CommentKind.COMPLAINT and case.state == CaseState.PENDING
     assert case.due_on is not None and case.due_on > org_today() and case.closed_on is None
     assert [e.action for e in case.events][-1] == "reclassify"
+    assert "绩效办更改" in client.get(f"/admin/cases/{case.id}").get_data(as_text=True)
     client.post(f"/admin/cases/{case.id}/kind", data={"csrf_token": token, "comment_kind": "praise", "note": "核实为表扬"})
     case = _only_case(session)
     assert case.comment_kind == CommentKind.PRAISE and case.due_on is None and case.state == CaseState.CLOSED

@@ -116,16 +116,18 @@ def _detail(case, status: int = 200, show_phone: bool = False):
         response=response, campaign=campaign, answers=_response_answers(case), names=names, appeals=appeals,
         can_appeal=may_appeal(db.session, current_user, case), siblings=sibling_cases(db.session, case, current_user),
         tag_suggestions=settings.get(db.session, settings.TAG_SUGGESTIONS), analyst=is_analyst(current_user),
-        unit=db.session.get(Unit, case.unit_id), answer_kind_chosen=_kind_chosen(case),
+        unit=db.session.get(Unit, case.unit_id), kind_source=_kind_source(case),
     ), status
 
 
-def _kind_chosen(case: Case) -> bool:
-    """Whether the citizen chose the comment's kind (else the analysts' rule gave it)."""
-    if case.answer_id is None:
-        return False
-    answer = db.session.get(Answer, case.answer_id)
-    return answer is not None and answer.comment_kind is not None
+def _kind_source(case: Case) -> str | None:
+    """Who said what the comment is: "analyst" (changed on this page), "citizen" or "rule"."""
+    if case.comment_kind is None:
+        return None
+    if any(e.action == "reclassify" for e in case.events):
+        return "analyst"
+    answer = db.session.get(Answer, case.answer_id) if case.answer_id is not None else None
+    return "citizen" if answer is not None and answer.comment_kind is not None else "rule"
 
 
 @bp.route("/cases/<bigid:case_id>")
