@@ -168,6 +168,8 @@ def _custom(raw: str, chars: set[str]) -> tuple[str, set[int]]:
     cmap = face.getBestCmap() or {}
     wanted = sorted({ord(ch) for ch in chars if ord(ch) in cmap})
     key = hashlib.sha256(f"{path.resolve()}#{number}:{os.path.getmtime(path)}:{wanted}".encode()).hexdigest()[:12]
+    # One registered subset per font and character set (reportlab's registry is per process):
+    # the same posters printed again reuse it; each is a few kB, so distinct sets cost little.
     name = f"PosterFont-{stem}-{key}"
     with _LOCK:
         if name in pdfmetrics.getRegisteredFontNames():
