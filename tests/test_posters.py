@@ -97,7 +97,7 @@ def test_no_units_is_a_clear_error():
 
 
 def test_an_embedded_font_is_used_where_it_has_glyphs_and_chinese_falls_back(session, window_campaign):
-    """PINGYI_POSTER_FONT: a TrueType font is embedded; text it cannot draw uses STSong-Light."""
+    """PINGYI_POSTER_FONT: a TrueType font is embedded; text it cannot draw uses the bundled Chinese font."""
     vera = os.path.join(os.path.dirname(reportlab.__file__), "fonts", "Vera.ttf")
     unit = window_campaign.campaign_units[0].unit
     spec = posters.PosterSpec("Enquête de qualité", "2026Q4", unit.code, "不动产登记窗口", "12", "ABC234",
@@ -108,7 +108,8 @@ def test_an_embedded_font_is_used_where_it_has_glyphs_and_chinese_falls_back(ses
         for font in page["/Resources"]["/Font"].values():
             fonts.add(str(font.get_object()["/BaseFont"]))
     assert any("Vera" in f for f in fonts), fonts  # the accented title: the font has those glyphs
-    assert any("STSong-Light" in f for f in fonts), fonts  # the Chinese unit name
+    assert any("WenQuanYiMicroHei" in f for f in fonts), fonts  # the Chinese unit name: the bundled font
+    assert not any("STSong" in f or "Helvetica" in f for f in fonts), fonts
     assert "不动产登记窗口" in pdf_text_pypdf(data)[0]
 
 

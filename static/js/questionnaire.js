@@ -21,7 +21,9 @@
   }
   function answered(fs) {
     var els = fs.querySelectorAll("input, textarea");
-    for (var i = 0; i < els.length; i++) { if (has(els[i])) { return true; } }
+    for (var i = 0; i < els.length; i++) {
+      if (has(els[i]) && !els[i].closest(".comment-kind")) { return true; } /* a kind alone is no comment */
+    }
     return false;
   }
   function markError(fs, id, msg) {

@@ -22,6 +22,7 @@ from survey.models import (
     CaseKind,
     CaseState,
     Channel,
+    CommentKind,
     GroupMode,
     HolidayKind,
     QuestionnaireKind,
@@ -40,6 +41,7 @@ ENUMS: dict[str, type[enum.Enum]] = {
     "group_mode": GroupMode,
     "response_status": ResponseStatus,
     "case_kind": CaseKind,
+    "comment_kind": CommentKind,
     "case_state": CaseState,
     "appeal_state": AppealState,
     "day_kind": HolidayKind,
@@ -67,6 +69,7 @@ LABELS: dict[str, dict[Any, Any]] = {
     "group_mode": {"ask": _l("由答题人选择"), "preset": _l("统一指定")},
     "response_status": {"valid": _l("有效"), "flagged": _l("待核查"), "excluded": _l("已剔除")},
     "case_kind": {"comment": _l("意见建议"), "bad_rating": _l("差评")},
+    "comment_kind": {"complaint": _l("投诉"), "suggestion": _l("建议"), "praise": _l("表扬")},
     "case_state": {
         "pending": _l("待处理"),
         "in_progress": _l("处理中"),
@@ -112,7 +115,7 @@ LABELS: dict[str, dict[Any, Any]] = {
         "open": _l("收到"), "start": _l("开始处理"), "rectify": _l("登记整改"), "rework": _l("重新整改"),
         "close": _l("关闭"), "reopen": _l("重新打开"), "callback": _l("登记回访"), "tags": _l("修改标签"),
         "appeal": _l("提出申诉"), "appeal_approved": _l("申诉通过"), "appeal_rejected": _l("申诉驳回"),
-        "excluded": _l("答卷剔除，自动关闭"),
+        "excluded": _l("答卷剔除，自动关闭"), "reclassify": _l("更改意见类别"),
     },
     # Why the anti-abuse checks flagged a response (codes stored in Response.status_reason, ";"-separated;
     # the rules and their defaults are in the README, "Anti-abuse").

@@ -24,12 +24,17 @@ from survey.models import Setting, User, utcnow
 DEADLINE_DAYS = "case.deadline_working_days"
 BAD_LEVEL_MAX = "case.bad_level_max"
 TAG_SUGGESTIONS = "case.tag_suggestions"
+COMMENT_KIND_RULE = "case.comment_kind_rule"
 PUBLIC_BASE_URL = "site.public_base_url"
 ORG_NAME = "site.org_name"
 TIMEZONE = "site.timezone"
 SITE_KEYS = (PUBLIC_BASE_URL, ORG_NAME, TIMEZONE)
-CASE_KEYS = (DEADLINE_DAYS, BAD_LEVEL_MAX, TAG_SUGGESTIONS)
+CASE_KEYS = (DEADLINE_DAYS, BAD_LEVEL_MAX, TAG_SUGGESTIONS, COMMENT_KIND_RULE)
 MAX_ORG_NAME = 100
+
+#: What a comment is when the citizen did not say (the rule): "by_rating" = 投诉 when the same
+#: response gave the unit a 差评, else 建议; or always one kind.
+COMMENT_KIND_RULES = ("by_rating", "complaint", "suggestion", "praise")
 
 DEFAULT_TAGS = ["服务态度", "办事效率", "材料要求", "环境设施", "系统故障", "政策咨询", "表扬"]
 MAX_TAG_LENGTH = 40
@@ -41,6 +46,7 @@ class Spec:
     help: Any
     default: Callable[[], Any]
     clean: Callable[[Any], Any]
+    choices: tuple[tuple[str, Any], ...] = ()  # for a setting picked from a list: (value, label)
 
 
 def _int_between(low: int, high: int) -> Callable[[Any], int]:
@@ -121,6 +127,16 @@ def clean_timezone(value: Any) -> str | None:
     return text
 
 
+def _one_of(allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    def clean(value: Any) -> str:
+        text = str(value or "").strip()
+        if text not in allowed:
+            raise DomainError(_("请从列表中选择一项。"))
+        return text
+
+    return clean
+
+
 SPECS: dict[str, Spec] = {
     DEADLINE_DAYS: Spec(
         _l("整改期限（工作日）"),
@@ -133,6 +149,15 @@ SPECS: dict[str, Spec] = {
         _l("任一题的满意度等级不高于此值即为差评：2 = 不满意和非常不满意（默认），1 = 仅非常不满意。"),
         lambda: 2,
         _int_between(1, 3),
+    ),
+    COMMENT_KIND_RULE: Spec(
+        _l("意见类别的默认规则"),
+        _l("答题人在意见框旁可选投诉、建议或表扬；未选时按此规则归类。表扬只登记、可查看，不设办结期限；"
+           "同一答卷对同一单位既有差评又有意见时只生成一件。"),
+        lambda: "by_rating",
+        _one_of(COMMENT_KIND_RULES),
+        (("by_rating", _l("按评价：有差评为投诉，否则为建议")), ("complaint", _l("一律为投诉")),
+         ("suggestion", _l("一律为建议")), ("praise", _l("一律为表扬（不设期限）"))),
     ),
     TAG_SUGGESTIONS: Spec(
         _l("常用分类标签"),

@@ -23,7 +23,7 @@ from survey.models.questionnaires import (
     QuestionnaireStatus,
     QuestionType,
 )
-from survey.models.responses import Answer, FollowUpContact, Response, ResponseStatus
+from survey.models.responses import Answer, CommentKind, FollowUpContact, Response, ResponseStatus
 from survey.models.results import ComponentScheme, LeaderRating, Snapshot, SnapshotRow, SnapshotStatus
 from survey.models.tokens import DeskToken, Invitation
 from survey.models.units import Category, RespondentGroup, Unit, UnitKind
@@ -47,6 +47,7 @@ __all__ = [
     "CaseTag",
     "Category",
     "Channel",
+    "CommentKind",
     "ComponentScheme",
     "DeskToken",
     "FollowUpContact",

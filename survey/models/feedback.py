@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.models.base import Base, BigID, UTCDateTime, str_enum, utcnow
+from survey.models.responses import CommentKind
 from survey.models.units import Unit
 
 
@@ -45,16 +46,18 @@ class Case(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id"), index=True)
-    # The comment answer a 意见建议 case was opened for (NULL for a 差评 case).
+    # The comment answer a 意见建议 case was opened for; for a 差评 case, the first comment merged into it.
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answer.id", ondelete="SET NULL"))
     # "bad:<response>:<unit>" or "comment:<answer>": opening cases twice opens nothing new.
     dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[CaseKind] = mapped_column(str_enum(CaseKind))
+    # The comment's kind (投诉/建议/表扬): the citizen's choice, else the rule's; NULL for a 差评 without comment.
+    comment_kind: Mapped[CommentKind | None] = mapped_column(str_enum(CommentKind, 16))
     state: Mapped[CaseState] = mapped_column(str_enum(CaseState), default=CaseState.PENDING)
     summary: Mapped[str] = mapped_column(Text)  # the comment, or which questions got a 差评
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     opened_on: Mapped[dt.date] = mapped_column(Date)  # local day the deadline counts from (submission day)
-    due_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    due_on: Mapped[dt.date | None] = mapped_column(Date, index=True)  # NULL: praise, no deadline
     assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     rectification: Mapped[str | None] = mapped_column(Text)  # what the unit did (整改情况)
     rectified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -60,6 +60,14 @@ class Response(Base):
         return f"<Response {self.id} {self.status.value}>"
 
 
+class CommentKind(str, enum.Enum):
+    """What a comment is, said by the citizen beside the comment box or by the analysts' rule."""
+
+    COMPLAINT = "complaint"  # 投诉: a case with a deadline
+    SUGGESTION = "suggestion"  # 建议: a case with a deadline
+    PRAISE = "praise"  # 表扬: recorded and visible, no deadline
+
+
 class Answer(Base):
     """One answer to one question about one unit.
 
@@ -81,6 +89,8 @@ class Answer(Base):
     option_id: Mapped[int | None] = mapped_column(ForeignKey("option.id"))
     number: Mapped[float | None] = mapped_column(Float)
     text: Mapped[str | None] = mapped_column(Text)
+    # A comment's kind as the citizen chose it (NULL: not chosen, the rule decides on the case).
+    comment_kind: Mapped[CommentKind | None] = mapped_column(str_enum(CommentKind, 16))
 
     response: Mapped[Response] = relationship(back_populates="answers")
 

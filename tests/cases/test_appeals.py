@@ -28,6 +28,12 @@ def bad_case(make, session):
     return case, contact, analyst, response
 
 
+def case_campaign(session, case):
+    from survey.models import Campaign
+
+    return session.get(Campaign, case.campaign_id)
+
+
 def test_approved_appeal_excludes_the_response_and_keeps_everything(session, bad_case):
     case, contact, analyst, response = bad_case
     with pytest.raises(DomainError, match="至少"):
@@ -68,8 +74,9 @@ def test_only_the_units_contact_appeals_a_bad_rating(session, bad_case, make):
     case, contact, analyst, _ = bad_case
     stranger = make.user("unit", unit=make.unit())
     assert not may_appeal(session, stranger, case) and not may_appeal(session, analyst, case)
-    comment = session.scalar(select(Case).where(Case.response_id == case.response_id, Case.kind == "comment"))
-    assert not may_appeal(session, contact, comment)
+    comment = respond(session, case_campaign(session, case), case.unit, comment="窗口太少")
+    comment_case = session.scalar(select(Case).where(Case.response_id == comment.id))
+    assert comment_case.kind.value == "comment" and not may_appeal(session, contact, comment_case)
     with pytest.raises(DomainError):
         file_appeal(session, case, stranger, "别人的差评也想删掉")
 

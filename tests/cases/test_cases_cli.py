@@ -13,7 +13,8 @@ from tests.cases.helpers import CN_2026, cn_2026_csv, respond
 def test_backfill_opens_cases_once(runner, make, session):
     unit = make.unit()
     one, two = make.campaign(units=[unit]), make.campaign(units=[unit])
-    respond(session, one, unit, levels={"Q1": 1}, comment="老问题", open_cases=False)
+    respond(session, one, unit, levels={"Q1": 1}, comment="老问题", open_cases=False)  # one case: 差评 + its comment
+    respond(session, one, unit, levels={"Q1": 4}, comment="希望增加自助机", open_cases=False)
     respond(session, two, unit, levels={"Q2": 2}, open_cases=False)
     unknown = runner.invoke(args=["cases", "backfill", "--campaign", "NOPE99"])
     assert unknown.exit_code != 0 and "NOPE99" in unknown.output

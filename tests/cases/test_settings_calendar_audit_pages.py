@@ -24,7 +24,8 @@ def test_settings_page_validates_and_audits(client, auth, session):
     assert bad.status_code == 422 and "1 到 60" in html and "1 到 3" in html
     assert session.scalar(select(func.count()).select_from(AuditLog)) == 0
     ok = client.post("/admin/settings/", data={"csrf_token": csrf_from(page), settings.DEADLINE_DAYS: "7",
-                                                settings.BAD_LEVEL_MAX: "2", settings.TAG_SUGGESTIONS: "服务态度\n办事效率\n"})
+                                                settings.BAD_LEVEL_MAX: "2", settings.TAG_SUGGESTIONS: "服务态度\n办事效率\n",
+                                                settings.COMMENT_KIND_RULE: "by_rating"})
     assert ok.status_code == 302
     assert settings.get(session, settings.DEADLINE_DAYS) == 7
     assert settings.get(session, settings.TAG_SUGGESTIONS) == ["服务态度", "办事效率"]

@@ -16,6 +16,7 @@ from survey.models import (
     CaseKind,
     CaseState,
     Channel,
+    CommentKind,
     FollowUpContact,
     Response,
     ResponseStatus,
@@ -48,29 +49,29 @@ def _cases(session, response):
     return session.scalars(select(Case).where(Case.response_id == response.id).order_by(Case.kind)).all()
 
 
-def test_bad_rating_and_comment_each_open_a_case_due_in_15_working_days(session, setup):
+def test_a_bad_rating_with_a_comment_opens_one_case_due_in_15_working_days(session, setup):
     unit, campaign, *_ = setup
     load_cn_2026(session)
     response = respond(session, campaign, unit, levels={"Q1": 2, "Q2": 4, "Q3": 1}, comment="排队两个小时，叫号系统坏了",
                        submitted_on=D("2026-09-30"))
-    bad, comment = sorted(_cases(session, response), key=lambda c: c.kind.value)
-    assert bad.kind == CaseKind.BAD_RATING and comment.kind == CaseKind.COMMENT
-    assert bad.unit_id == comment.unit_id == unit.id and bad.state == CaseState.PENDING
+    (bad,) = _cases(session, response)  # one case, one deadline: not a 差评 case and a comment case
+    assert bad.kind == CaseKind.BAD_RATING and bad.unit_id == unit.id and bad.state == CaseState.PENDING
     assert "Q1" in bad.summary and "不满意" in bad.summary and "Q3" in bad.summary and "非常不满意" in bad.summary
     assert "Q2" not in bad.summary
-    assert comment.summary == "排队两个小时，叫号系统坏了"
+    assert "投诉：排队两个小时，叫号系统坏了" in bad.summary  # the comment is in it, as a complaint by rule
+    assert bad.comment_kind == CommentKind.COMPLAINT and bad.answer_id is not None
     assert bad.opened_on == D("2026-09-30")
-    assert bad.due_on == comment.due_on == D("2026-10-27")  # Golden Week and the 10-10 make-up day
+    assert bad.due_on == D("2026-10-27")  # Golden Week and the 10-10 make-up day
     assert [e.action for e in bad.events] == ["open"]
 
 
 def test_opening_twice_opens_nothing_new(session, setup):
     unit, campaign, *_ = setup
     response = respond(session, campaign, unit, levels={"Q1": 1}, comment="太慢")
-    assert len(_cases(session, response)) == 2
+    assert len(_cases(session, response)) == 1
     assert open_cases_for_response(session, response) == []
     session.commit()
-    assert session.scalar(select(func.count()).select_from(Case)) == 2
+    assert session.scalar(select(func.count()).select_from(Case)) == 1
 
 
 def test_nothing_to_handle_opens_nothing(session, setup):
@@ -160,9 +161,15 @@ def test_full_workflow_with_callback_deletes_the_phone(session, setup):
     assert close.detail["contact_deleted"] is True and close.user_id == contact.id
 
 
-def test_phone_kept_until_the_last_case_of_the_response_closes(session, setup):
+def test_phone_kept_until_the_last_case_of_the_response_closes(session, setup, make):
     unit, campaign, contact, _analyst = setup
-    response = respond(session, campaign, unit, levels={"Q1": 1}, comment="态度差", phone="13900001111")
+    response = respond(session, campaign, unit, levels={"Q1": 1}, phone="13900001111", open_cases=False)
+    sibling = make.unit(name="不动产登记窗口二", parent=unit)  # the contact handles sub-units too
+    response.answers.append(Answer(campaign_id=campaign.id, unit_id=sibling.id, question_id=question(campaign, "Q8").id,
+                                   text="态度差"))
+    session.flush()
+    open_cases_for_response(session, response)
+    session.commit()
     first, second = _cases(session, response)
     for case in (first, second):
         transition(session, case, "rectify", contact, rectification="批评教育当事人")

@@ -49,7 +49,9 @@ def test_every_question_type_renders_as_fieldset_with_legend(client, all_types):
     html = page.get_data(as_text=True)
     assert "不动产登记窗口" in html and "12号窗口" in html
     assert html.count('<fieldset class="q ') == len(q)
-    assert html.count("<legend") == len(q)
+    comment_boxes = sum(1 for question in q.values() if question.is_comment)  # each with its 投诉/建议/表扬 choice
+    assert html.count('<fieldset class="comment-kind"') == comment_boxes == 1
+    assert html.count("<legend") == len(q) + comment_boxes
     # five levels plus 不了解 where allowed, in order from 非常满意 to 非常不满意
     s1 = re.findall(rf'name="q{q["S1"].id}" id="[^"]+" value="(\w+)"', html)
     assert s1 == ["5", "4", "3", "2", "1", "dk"]

@@ -29,6 +29,7 @@ from survey.services.cases.workflow import (
     mask_phone,
     may_handle,
     may_see_phone,
+    reclassify,
     record_callback,
     set_tags,
     sibling_cases,
@@ -115,8 +116,18 @@ def _detail(case, status: int = 200, show_phone: bool = False):
         response=response, campaign=campaign, answers=_response_answers(case), names=names, appeals=appeals,
         can_appeal=may_appeal(db.session, current_user, case), siblings=sibling_cases(db.session, case, current_user),
         tag_suggestions=settings.get(db.session, settings.TAG_SUGGESTIONS), analyst=is_analyst(current_user),
-        unit=db.session.get(Unit, case.unit_id),
+        unit=db.session.get(Unit, case.unit_id), kind_source=_kind_source(case),
     ), status
+
+
+def _kind_source(case: Case) -> str | None:
+    """Who said what the comment is: "analyst" (changed on this page), "citizen" or "rule"."""
+    if case.comment_kind is None:
+        return None
+    if any(e.action == "reclassify" for e in case.events):
+        return "analyst"
+    answer = db.session.get(Answer, case.answer_id) if case.answer_id is not None else None
+    return "citizen" if answer is not None and answer.comment_kind is not None else "rule"
 
 
 @bp.route("/cases/<bigid:case_id>")
@@ -178,6 +189,20 @@ def cases_tags(case_id: int):
     tags = ",".join(request.form.getlist("tag") + [request.form.get("new_tags", "")])
     _done, errors = save(lambda: set_tags(db.session, case, tags, current_user),
                          success=_("标签已保存。"), flash_errors=True)
+    if errors:
+        return _detail(get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user)), status=422)
+    return redirect(url_for("admin.cases_detail", case_id=case.id))
+
+
+@bp.route("/cases/<bigid:case_id>/kind", methods=["POST"])
+def cases_kind(case_id: int):
+    """An analyst changes a comment's kind (投诉/建议/表扬); a 表扬 has no deadline."""
+    case = get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user))
+    if not is_analyst(current_user):
+        abort(403)
+    _done, errors = save(lambda: reclassify(db.session, case, request.form.get("comment_kind", ""), current_user,
+                                            note=request.form.get("note")),
+                         success=_("意见类别已更改。"), flash_errors=True)
     if errors:
         return _detail(get_or_404(Case, case_id, scope=visible_unit_ids(db.session, current_user)), status=422)
     return redirect(url_for("admin.cases_detail", case_id=case.id))

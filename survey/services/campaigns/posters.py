@@ -3,14 +3,9 @@
 One page per campaign unit: the campaign title, the unit's name, its window number,
 one line of instructions, a large QR code and the short URL a person can type.
 
-Chinese text uses the PDF standard CJK font ``STSong-Light`` (Adobe-GB1 character
-collection, Unicode CMap) by default: nothing is embedded, so any unit name renders
-and the file stays small, and every Chinese-capable viewer (Adobe, Foxit, WPS, Edge,
-Chrome, poppler) draws it with its own 宋体. A machine without any Chinese font cannot
-show it, so an operator who needs self-contained PDFs sets ``PINGYI_POSTER_FONT`` to a
-TrueType font with Chinese glyphs (e.g. SimHei ``simhei.ttf``, WenQuanYi
-``wqy-zenhei.ttc``): its glyphs are then embedded as a subset, and any text it cannot
-draw falls back to ``STSong-Light``. URLs and short codes are always set in Helvetica.
+Every font is embedded (print-safe): a print shop or viewer without any Chinese font
+prints the poster exactly as it looks here. Which fonts, and how ``PINGYI_POSTER_FONT``
+chooses another one for the Chinese text: ``poster_fonts``.
 """
 from __future__ import annotations
 
@@ -21,36 +16,27 @@ import re
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from reportlab.lib.colors import HexColor, white
 from reportlab.lib.pagesizes import A4
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy.orm import Session
 
-from survey.core.errors import DomainError
 from survey.core.spreadsheets import safe_cell
 from survey.models import Campaign, QuestionnaireKind
 from survey.services.campaigns import lookup as campaign_service
 from survey.services.campaigns import qr
+from survey.services.campaigns.poster_fonts import FontSet, PosterError, font_set
 
-CID_FONT = "STSong-Light"
-LATIN_FONT = "Helvetica"
-LATIN_BOLD = "Helvetica-Bold"
+__all__ = ["PosterError", "PosterSpec", "codes_zip", "font_path_from", "poster_specs", "render_pdf",
+           "safe_filename"]
 BRAND = HexColor("#9e1b1b")
 INK = HexColor("#1a1a1a")
 MUTED = HexColor("#555555")
 PAGE_W, PAGE_H = A4
 MARGIN = 48.0
-
-
-class PosterError(DomainError):
-    """Posters cannot be made as asked (no units, unreadable font …); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -85,47 +71,30 @@ def poster_specs(
 
 
 def font_path_from(config: Mapping[str, object]) -> str | None:
-    """The optional TrueType font to embed: app config ``POSTER_FONT`` or env ``PINGYI_POSTER_FONT``."""
+    """The optional font for Chinese text: app config ``POSTER_FONT`` or env ``PINGYI_POSTER_FONT``."""
     value = config.get("POSTER_FONT") or os.environ.get("PINGYI_POSTER_FONT")
     return str(value) if value else None
 
 
-class _Fonts:
-    """Chooses, string by string, a font that can draw it."""
-
-    def __init__(self, font_path: str | None) -> None:
-        if CID_FONT not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(UnicodeCIDFont(CID_FONT))
-        self.embedded: str | None = None
-        self._covered: set[int] = set()
-        if font_path:
-            path = Path(font_path)
-            name = "PosterFont-" + re.sub(r"[^A-Za-z0-9]", "", path.stem)[:40]
-            try:
-                font = TTFont(name, str(path), subfontIndex=0)
-            except (OSError, TTFError) as exc:
-                raise PosterError(f"海报字体 {path} 无法使用（须为 TrueType 轮廓的 .ttf/.ttc）：{exc}") from exc
-            pdfmetrics.registerFont(font)
-            self.embedded = name
-            self._covered = set(font.face.charToGlyph)
-
-    def for_text(self, text: str) -> str:
-        if text.isascii():
-            return LATIN_FONT
-        if self.embedded and all(ord(ch) in self._covered for ch in text):
-            return self.embedded
-        return CID_FONT
+def _texts(spec: PosterSpec) -> list[str]:
+    """Every string a poster prints (for the characters its fonts must have)."""
+    return [spec.campaign_title, spec.unit_name, spec.window_no or "", spec.period, spec.url, spec.code,
+            _("服务好不好，请您来评价"), _("%(no)s号窗口", no=spec.window_no or ""),
+            _("评价匿名，仅用于改进服务和绩效考评。"), _("短码"), _("无法扫码时，请在浏览器中输入："),
+            _("请用手机扫码，评价您了解的单位，匿名填写"), _("办完事请用手机扫码，约一分钟，匿名评价"),
+            _("评价二维码海报")]
 
 
 def render_pdf(specs: Iterable[PosterSpec], font_path: str | None = None) -> bytes:
-    """All posters in one PDF, one A4 page each, ready to print in one go."""
+    """All posters in one PDF, one A4 page each, ready to print in one go; every font embedded."""
     specs = list(specs)
     if not specs:
         raise PosterError(_("没有可以打印海报的单位。"))
-    fonts = _Fonts(font_path)
     out = io.BytesIO()
-    canvas = Canvas(out, pagesize=A4, pageCompression=1)
     with force_locale("zh"):
+        fonts = font_set(font_path, {ch for spec in specs for text in _texts(spec) for ch in text})
+        # The initial font too: reportlab names Helvetica (not embedded) on every page otherwise.
+        canvas = Canvas(out, pagesize=A4, pageCompression=1, initialFontName=fonts.latin)
         canvas.setTitle(_("评价二维码海报") + " · " + specs[0].campaign_title)
         canvas.setAuthor("Pingyi")
         for spec in specs:
@@ -135,8 +104,9 @@ def render_pdf(specs: Iterable[PosterSpec], font_path: str | None = None) -> byt
     return out.getvalue()
 
 
-def _draw_poster(c: Canvas, fonts: _Fonts, spec: PosterSpec) -> None:
+def _draw_poster(c: Canvas, fonts: FontSet, spec: PosterSpec) -> None:
     width = PAGE_W - 2 * MARGIN
+    centre = PAGE_W / 2
     # Brand band with the campaign title.
     band = 110.0
     c.setFillColor(BRAND)
@@ -156,21 +126,18 @@ def _draw_poster(c: Canvas, fonts: _Fonts, spec: PosterSpec) -> None:
     # Bottom up: footer, short code, URL, instructions; the QR code takes the room left between.
     c.setFillColor(MUTED)
     footer = _("评价匿名，仅用于改进服务和绩效考评。") + " " + spec.period
-    c.setFont(fonts.for_text(footer), 10)
-    c.drawCentredString(PAGE_W / 2, 28, footer)
+    _draw_runs(c, fonts, footer, centre - fonts.width(footer, 10) / 2, 28, 10)
     label = _("短码")
-    c.setFont(fonts.for_text(label), 14)
-    c.drawRightString(PAGE_W / 2 - 6, 62, label)
+    _draw_runs(c, fonts, label, centre - 6 - fonts.width(label, 14), 62, 14)
     c.setFillColor(INK)
-    c.setFont(LATIN_BOLD, 18)
-    c.drawString(PAGE_W / 2 + 2, 62, " ".join([spec.code[:3], spec.code[3:]]) if len(spec.code) == 6 else spec.code)
-    url_size = _fit_size(spec.url, LATIN_BOLD, width, 22, 11)
-    c.setFont(LATIN_BOLD, url_size)
-    c.drawCentredString(PAGE_W / 2, 92, spec.url)
+    _draw_runs(c, fonts, " ".join([spec.code[:3], spec.code[3:]]) if len(spec.code) == 6 else spec.code,
+               centre + 2, 62, 18, bold=True)
+    url_size = _fit_size(fonts, spec.url, width, 22, 11)
+    _draw_runs(c, fonts, spec.url, centre - fonts.width(spec.url, url_size, bold=True) / 2, 92, url_size,
+               bold=True)
     c.setFillColor(MUTED)
     hint = _("无法扫码时，请在浏览器中输入：")
-    c.setFont(fonts.for_text(hint), 13)
-    c.drawCentredString(PAGE_W / 2, 124, hint)
+    _draw_runs(c, fonts, hint, centre - fonts.width(hint, 13) / 2, 124, 13)
     c.setFillColor(INK)
     instruction = (_("请用手机扫码，评价您了解的单位，匿名填写") if spec.appraisal
                    else _("办完事请用手机扫码，约一分钟，匿名评价"))
@@ -203,19 +170,19 @@ def _draw_qr(c: Canvas, data: str, x: float, y: float, size: float) -> None:
     c.drawPath(path, stroke=0, fill=1)
 
 
-def _fit_size(text: str, font: str, width: float, size: float, minimum: float) -> float:
-    while size > minimum and pdfmetrics.stringWidth(text, font, size) > width:
+def _fit_size(fonts: FontSet, text: str, width: float, size: float, minimum: float) -> float:
+    while size > minimum and fonts.width(text, size, bold=True) > width:
         size -= 1
     return size
 
 
-def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
+def _wrap(fonts: FontSet, text: str, size: float, width: float, bold: bool) -> list[str]:
     """Break Chinese anywhere and Latin words at spaces, so every line fits ``width``."""
     lines: list[str] = []
     current = ""
     for token in re.findall(r"[A-Za-z0-9\-_.:/]+|\s+|.", text):
         candidate = current + token
-        if current and pdfmetrics.stringWidth(candidate, font, size) > width:
+        if current and fonts.width(candidate, size, bold) > width:
             lines.append(current.rstrip())
             current = token.lstrip()
         else:
@@ -225,32 +192,38 @@ def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
     return lines or [""]
 
 
-def _centred_lines(c: Canvas, fonts: _Fonts, text: str, y: float, width: float, size: float,
-                   max_lines: int, bold: bool = False) -> float:
-    """Draw centred, wrapped text from baseline ``y`` down, shrinking it to fit ``max_lines``."""
-    font = fonts.for_text(text)
-    if font == LATIN_FONT and bold:
-        font = LATIN_BOLD
-    lines = _wrap(text, font, size, width)
-    while len(lines) > max_lines and size > 12:
-        size -= 2
-        lines = _wrap(text, font, size, width)
-    leading = size * 1.25
-    fake_bold = bold and font != LATIN_BOLD
-    for line in lines:
-        y -= size
-        c.saveState()  # the text render mode is graphics state: keep it from leaking to later text
-        text_object = c.beginText()
-        text_object.setFont(font, size)
+def _draw_runs(c: Canvas, fonts: FontSet, text: str, x: float, y: float, size: float, bold: bool = False) -> None:
+    """One line from ``x`` on baseline ``y``, each run in a font that has its glyphs.
+
+    Bold Chinese is drawn filled and stroked (the embedded Chinese font has one weight);
+    bold ASCII uses Vera Sans Bold.
+    """
+    c.saveState()  # the text render mode is graphics state: keep it from leaking to later text
+    text_object = c.beginText()
+    text_object.setTextOrigin(x, y)
+    for name, piece in fonts.runs(text, bold):
+        fake_bold = bold and not fonts.is_latin(name)
+        text_object.setFont(name, size)
+        text_object.setTextRenderMode(2 if fake_bold else 0)
         if fake_bold:
-            text_object.setTextRenderMode(2)  # fill and stroke: a bold face for fonts without one
             c.setLineWidth(size / 40)
             c.setStrokeColor(c._fillColorObj)
-        line_width = pdfmetrics.stringWidth(line, font, size)
-        text_object.setTextOrigin((PAGE_W - line_width) / 2, y)
-        text_object.textLine(line)
-        c.drawText(text_object)
-        c.restoreState()
+        text_object.textOut(piece)
+    c.drawText(text_object)
+    c.restoreState()
+
+
+def _centred_lines(c: Canvas, fonts: FontSet, text: str, y: float, width: float, size: float,
+                   max_lines: int, bold: bool = False) -> float:
+    """Draw centred, wrapped text from baseline ``y`` down, shrinking it to fit ``max_lines``."""
+    lines = _wrap(fonts, text, size, width, bold)
+    while len(lines) > max_lines and size > 12:
+        size -= 2
+        lines = _wrap(fonts, text, size, width, bold)
+    leading = size * 1.25
+    for line in lines:
+        y -= size
+        _draw_runs(c, fonts, line, (PAGE_W - fonts.width(line, size, bold)) / 2, y, size, bold)
         y -= leading - size
     return y
 

@@ -1,6 +1,7 @@
 """Figures on the handling of comments and 差评, per unit and period, for the dashboard.
 
 - comments / bad_ratings: cases opened, by kind (responses excluded on appeal left out);
+- praise: 表扬 recorded (no deadline, nothing to handle): counted apart, in no rate below;
 - closure rate (办结率): closed ÷ all cases;
 - on-time rate (按期办结率): closed on or before the due day ÷ cases whose outcome is known,
   i.e. closed ones plus open ones already past their due day (open cases not yet due are
@@ -35,6 +36,7 @@ class Figures:
     on_time: int = 0
     overdue_open: int = 0
     days_to_fix: list[int] | None = None
+    praise: int = 0
 
     @property
     def total(self) -> int:
@@ -81,6 +83,9 @@ def case_figures(
         fig = table.get(key)
         if fig is None:
             fig = table[key] = Figures(units[r.unit_id], r.period)
+        if r.due_on is None:  # a praise: nothing to handle, no deadline
+            fig.praise += 1
+            continue
         if r.kind == CaseKind.COMMENT:
             fig.comments += 1
         else:
@@ -109,6 +114,7 @@ def totals(figures: list[Figures]) -> Figures | None:
     days: list[int] = []
     for f in figures:
         total.comments += f.comments
+        total.praise += f.praise
         total.bad_ratings += f.bad_ratings
         total.closed += f.closed
         total.due += f.due

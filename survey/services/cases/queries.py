@@ -25,6 +25,7 @@ from survey.models import (
     CaseKind,
     CaseState,
     CaseTag,
+    CommentKind,
     FollowUpContact,
     Unit,
     User,
@@ -44,6 +45,7 @@ class CaseFilter:
     period: str | None = None
     state: str | None = None  # a CaseState value, or "open" for every state but closed
     kind: str | None = None
+    comment_kind: str | None = None  # 投诉 / 建议 / 表扬
     tag: str | None = None
     timing: str | None = None  # overdue / due_soon / late / on_time
     q: str | None = None
@@ -62,19 +64,22 @@ class CaseFilter:
         kind = args.get("kind") or None
         if kind not in {k.value for k in CaseKind}:
             kind = None
+        comment_kind = args.get("comment_kind") or None
+        if comment_kind not in {k.value for k in CommentKind}:
+            comment_kind = None
         timing = args.get("timing") or None
         if timing not in TIMING:
             timing = None
         return cls(
             unit_id=integer("unit"), campaign_id=integer("campaign"),
-            period=(args.get("period") or "").strip()[:16] or None, state=state, kind=kind,
+            period=(args.get("period") or "").strip()[:16] or None, state=state, kind=kind, comment_kind=comment_kind,
             tag=(args.get("tag") or "").strip()[:40] or None, timing=timing,
             q=(args.get("q") or "").strip()[:100] or None, page=max(integer("page") or 1, 1),
         )
 
     def as_args(self, **changes: Any) -> dict[str, Any]:
         values = {"unit": self.unit_id, "campaign": self.campaign_id, "period": self.period, "state": self.state,
-                  "kind": self.kind, "tag": self.tag, "timing": self.timing, "q": self.q}
+                  "kind": self.kind, "comment_kind": self.comment_kind, "tag": self.tag, "timing": self.timing, "q": self.q}
         values.update(changes)
         return {k: v for k, v in values.items() if v not in (None, "")}
 
@@ -102,6 +107,8 @@ def case_query(session: Session, user: User, f: CaseFilter, today: dt.date) -> S
         stmt = stmt.where(Case.state == CaseState(f.state))
     if f.kind:
         stmt = stmt.where(Case.kind == CaseKind(f.kind))
+    if f.comment_kind:
+        stmt = stmt.where(Case.comment_kind == CommentKind(f.comment_kind))
     if f.tag:
         stmt = stmt.where(Case.id.in_(select(CaseTag.case_id).where(CaseTag.tag == f.tag)))
     if f.timing == "overdue":
@@ -119,7 +126,8 @@ def case_query(session: Session, user: User, f: CaseFilter, today: dt.date) -> S
                               Case.rectification.ilike(pattern, escape="\\"),
                               Case.callback_note.ilike(pattern, escape="\\")))
     closed_last = (Case.state == CaseState.CLOSED)
-    return stmt.order_by(closed_last, Case.due_on, Case.id)
+    # Cases without a deadline (praise) after those with one, on every database.
+    return stmt.order_by(closed_last, Case.due_on.is_(None), Case.due_on, Case.id)
 
 
 @dataclass
@@ -185,7 +193,7 @@ def queue_counts(session: Session, user: User, today: dt.date) -> Counts:
     return Counts(int(n_open or 0), int(n_overdue or 0), int(n_soon or 0))
 
 
-EXPORT_HEADER = [_l("编号"), _l("单位代码"), _l("单位"), _l("评议活动"), _l("周期"), _l("类型"), _l("状态"), _l("内容摘要"), _l("标签"), _l("提交日"), _l("期限"),
+EXPORT_HEADER = [_l("编号"), _l("单位代码"), _l("单位"), _l("评议活动"), _l("周期"), _l("类型"), _l("意见类别"), _l("状态"), _l("内容摘要"), _l("标签"), _l("提交日"), _l("期限"),
                  _l("超期"), _l("整改情况"), _l("整改时间"), _l("回访日期"), _l("回访结果"), _l("回访记录"), _l("关闭日"), _l("申诉")]
 
 
@@ -207,8 +215,9 @@ def export_rows(session: Session, user: User, f: CaseFilter, today: dt.date, tz_
         timing = _("超期未办结") if is_overdue(c, today) else _("超期办结") if closed_late(c) else ""
         rows.append([
             c.id, c.unit.code, c.unit.name, campaign.title if campaign else "", campaign.period if campaign else "",
-            label("case_kind", c.kind), label("case_state", c.state), c.summary, _("、").join(sorted(t.tag for t in c.tags)),
-            c.opened_on, c.due_on, timing, c.rectification or "",
+            label("case_kind", c.kind), label("comment_kind", c.comment_kind) if c.comment_kind else "",
+            label("case_state", c.state), c.summary, _("、").join(sorted(t.tag for t in c.tags)),
+            c.opened_on, c.due_on if c.due_on is not None else _("不设期限"), timing, c.rectification or "",
             local_date(c.rectified_at, tz_name) if c.rectified_at else None,
             local_date(c.callback_at, tz_name) if c.callback_at else None,
             label("verdict", c.callback_verdict) if c.callback_verdict else "", c.callback_note or "",

@@ -1,10 +1,15 @@
 """Comments (意见建议) and 差评 become cases the rated unit must handle within a deadline.
 
-Opening: every meaningful answer to a comment question (``Question.is_comment``) opens one
-意见建议 case, and every response that rates a unit at or below the 差评 level (default
-2 = 不满意 or 非常不满意) on any satisfaction question opens one 差评 case for that unit,
-summarising which questions got which level. Other free text (e.g. "其他，请注明") is not
-feedback to a unit and opens nothing; neither do empty answers like "无" or "没有意见".
+Opening: every response that rates a unit at or below the 差评 level (default 2 = 不满意 or
+非常不满意) on any satisfaction question opens one 差评 case for that unit, summarising which
+questions got which level, and the response's comments about that unit go into the same
+case: one case, one deadline. Every other meaningful answer to a comment question
+(``Question.is_comment``) opens one 意见建议 case. A comment is a 投诉, 建议 or 表扬: as the
+citizen chose beside the comment box, else by the analysts' rule (setting
+``case.comment_kind_rule``; by default 投诉 with a 差评, else 建议). A 表扬 is recorded as a
+case without a deadline, closed from the start: visible in the list, never overdue, not
+counted in the handling figures. Other free text (e.g. "其他，请注明") is not feedback to a
+unit and opens nothing; neither do empty answers like "无" or "没有意见".
 Only valid responses open cases: a flagged response opens its cases when an analyst
 marks it valid. A case is due on the N-th working day (default 15) after the day it
 counts from, the submission day in the organisation's time zone.
@@ -45,6 +50,7 @@ from survey.models import (
     CaseKind,
     CaseState,
     CaseTag,
+    CommentKind,
     FollowUpContact,
     Question,
     QuestionType,
@@ -70,10 +76,21 @@ _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 class Rules:
     deadline_days: int
     bad_level_max: int
+    comment_kind_rule: str = "by_rating"
 
 
 def rules(session: Session) -> Rules:
-    return Rules(*settings.get_many(session, settings.DEADLINE_DAYS, settings.BAD_LEVEL_MAX))
+    return Rules(*settings.get_many(session, settings.DEADLINE_DAYS, settings.BAD_LEVEL_MAX,
+                                    settings.COMMENT_KIND_RULE))
+
+
+def comment_kind(answer: Answer, with_bad_rating: bool, rule: Rules) -> CommentKind:
+    """The citizen's choice, else the rule: by rating (投诉 beside a 差评, else 建议) or one fixed kind."""
+    if answer.comment_kind is not None:
+        return CommentKind(answer.comment_kind)
+    if rule.comment_kind_rule == "by_rating":
+        return CommentKind.COMPLAINT if with_bad_rating else CommentKind.SUGGESTION
+    return CommentKind(rule.comment_kind_rule)
 
 
 def is_meaningful_comment(text: str | None) -> bool:
@@ -126,22 +143,37 @@ def open_cases_for_response(session: Session, response: Response, start: dt.date
     existing = set(session.scalars(select(Case.dedup_key).where(Case.response_id == response.id)))
     opened: list[Case] = []
 
-    def add(key: str, **values: object) -> None:
+    def add(key: str, praise: bool = False, **values: object) -> None:
         if key in existing:
             return
+        state = CaseState.CLOSED if praise else CaseState.PENDING
         case = Case(response_id=response.id, campaign_id=response.campaign_id, dedup_key=key, opened_on=start,
-                    due_on=due, state=CaseState.PENDING, **values)
-        case.events.append(CaseEvent(action="open", to_state=CaseState.PENDING.value))
+                    due_on=None if praise else due, state=state, **values)
+        if praise:  # recorded and visible, nothing to handle: no deadline, never overdue
+            case.closed_on = start
+            case.closed_at = utcnow()
+        case.events.append(CaseEvent(action="open", to_state=state.value,
+                                     note=_("表扬：只登记，不设办结期限。") if praise else None))
         session.add(case)
         opened.append(case)
 
+    comments_by_unit: dict[int, list[Answer]] = defaultdict(list)
+    for answer, unit_id in comments:
+        comments_by_unit[unit_id].append(answer)
     for unit_id, rated in sorted(bad.items()):
         parts = [f"{q.code} {q.text}：{label('level', level)}" for q, level in sorted(rated, key=lambda r: r[0].position)]
-        add(f"bad:{response.id}:{unit_id}", unit_id=unit_id, kind=CaseKind.BAD_RATING,
-            summary=_("差评：") + "；".join(parts))
-    for answer, unit_id in comments:
-        add(f"comment:{answer.id}", unit_id=unit_id, kind=CaseKind.COMMENT, answer_id=answer.id,
-            summary=answer.text.strip())
+        merged = comments_by_unit.pop(unit_id, [])  # a 差评 and its comment: one case, one deadline
+        kinds = [comment_kind(answer, True, rule) for answer in merged]
+        # The citizen's own words first: the list shows the start of a summary.
+        lines = [f"{label('comment_kind', kind)}：{answer.text.strip()}" for answer, kind in zip(merged, kinds, strict=True)]
+        summary = "\n".join([*lines, _("差评：") + "；".join(parts)])
+        add(f"bad:{response.id}:{unit_id}", unit_id=unit_id, kind=CaseKind.BAD_RATING, summary=summary,
+            answer_id=merged[0].id if merged else None, comment_kind=kinds[0] if kinds else None)
+    for unit_id, answers in sorted(comments_by_unit.items()):
+        for answer in answers:
+            kind = comment_kind(answer, False, rule)
+            add(f"comment:{answer.id}", praise=kind == CommentKind.PRAISE, unit_id=unit_id, kind=CaseKind.COMMENT,
+                answer_id=answer.id, comment_kind=kind, summary=answer.text.strip())
     session.flush()
     return opened
 
@@ -323,6 +355,51 @@ def record_callback(
     return case
 
 
+def reclassify(session: Session, case: Case, kind: str, actor: User, note: str | None = None,
+               now: dt.datetime | None = None) -> Case:
+    """An analyst says what a comment really is (a "表扬" that is a complaint, or the reverse).
+
+    A 意见建议 case made 表扬 is closed and loses its deadline; a 表扬 made 投诉 or 建议 is
+    pending again, due N working days after today. A 差评 case keeps its deadline whatever
+    its comment is called. Recorded as a CaseEvent and audited.
+    """
+    if not is_analyst(actor):
+        raise DomainError(_("只有绩效办可以更改意见类别。"))
+    if kind not in {k.value for k in CommentKind}:
+        raise DomainError(_("请选择投诉、建议或表扬。"))
+    new = CommentKind(kind)
+    before = case.comment_kind
+    if new == before:
+        return case
+    note = _clean(note, _("原因"), required=True)
+    now = now or utcnow()
+    today = local_date(now, org_timezone())
+    from_state = case.state
+    case.comment_kind = new
+    if case.kind == CaseKind.COMMENT and new == CommentKind.PRAISE:
+        case.due_on = None
+        if case.state != CaseState.CLOSED:
+            case.state = CaseState.CLOSED
+            case.closed_at = now
+            case.closed_on = today
+    elif case.kind == CaseKind.COMMENT and case.due_on is None:
+        case.due_on = due_date(session, today, rules(session).deadline_days)
+        case.opened_on = today
+        case.state = CaseState.PENDING
+        case.closed_at = None
+        case.closed_on = None
+    session.add(CaseEvent(case=case, at=now, user_id=actor.id, action="reclassify", from_state=from_state.value,
+                          to_state=case.state.value,
+                          note=f"{label('comment_kind', before) if before else '—'} → {label('comment_kind', new)}：{note}"))
+    if case.state == CaseState.CLOSED:
+        delete_contact_if_done(session, case)
+    session.flush()
+    audit.record(session, actor, "case.reclassify", case,
+                 f"处理件 #{case.id} 意见类别：{label('comment_kind', before) if before else '—'} → {label('comment_kind', new)}",
+                 before=before.value if before else None, after=new.value, note=note, unit_id=case.unit_id)
+    return case
+
+
 def delete_contact_if_done(session: Session, case: Case) -> bool:
     """Delete the respondent's phone number once no case of the response is open (PIPL)."""
     contact = contact_for(session, case)
@@ -361,12 +438,12 @@ def set_tags(session: Session, case: Case, tags: list[str] | str, actor: User) -
 
 
 def is_overdue(case: Case, today: dt.date) -> bool:
-    """Not closed and past its due day."""
-    return case.state != CaseState.CLOSED and case.due_on < today
+    """Not closed and past its due day (a praise has none)."""
+    return case.state != CaseState.CLOSED and case.due_on is not None and case.due_on < today
 
 
 def closed_late(case: Case) -> bool:
-    return case.closed_on is not None and case.closed_on > case.due_on
+    return case.closed_on is not None and case.due_on is not None and case.closed_on > case.due_on
 
 
 def sibling_cases(session: Session, case: Case, user: User) -> list[Case]:

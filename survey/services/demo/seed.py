@@ -20,6 +20,7 @@ from survey.models import (
     CampaignUnit,
     Category,
     Channel,
+    CommentKind,
     Option,
     Questionnaire,
     QuestionnaireStatus,
@@ -352,7 +353,8 @@ def _seed_service_responses(session: Session, rng: random.Random, summary: DemoS
                 if text:
                     summary.comments += 1
                     response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id,
-                                                   question_id=question.id, text=text))
+                                                   question_id=question.id, text=text,
+                                                   comment_kind=_chosen_kind(text)))
         session.add(response)
         summary.responses += 1
 
@@ -392,9 +394,16 @@ def _seed_appraisal_responses(session: Session, rng: random.Random, summary: Dem
                     if text:
                         summary.comments += 1
                         response.answers.append(Answer(campaign_id=annual.id, unit_id=unit.id,
-                                                       question_id=question.id, text=text))
+                                                       question_id=question.id, text=text,
+                                                   comment_kind=_chosen_kind(text)))
         session.add(response)
         summary.responses += 1
+
+
+def _chosen_kind(text: str) -> CommentKind | None:
+    """Citizens who praise say so beside the comment box (a 表扬 opens no case with a deadline);
+    the others leave the kind to the rule."""
+    return CommentKind.PRAISE if text in PRAISE else None
 
 
 def _comment(rng: random.Random, worst_level: int) -> str | None:

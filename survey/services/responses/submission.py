@@ -35,6 +35,7 @@ from survey.models import (
     Campaign,
     CampaignStatus,
     Channel,
+    CommentKind,
     GroupMode,
     Option,
     Question,
@@ -107,6 +108,7 @@ class ParsedAnswer:
     option_id: int | None = None
     number: float | None = None
     text: str | None = None
+    comment_kind: CommentKind | None = None  # 投诉/建议/表扬 chosen beside a comment box
 
 
 @dataclass
@@ -228,10 +230,31 @@ def _parse_one(question: Question, name: str, unit_id: int | None, form: FormDat
         if len(text) > limit:
             result.errors[name] = _("最多 %(n)d 个字，您写了 %(m)d 个字。", n=limit, m=len(text))
             return
+        kind = _comment_kind(question, name, form, result) if text else None
+        if name in result.errors:
+            return
         if text:
-            result.answers.append(ParsedAnswer(question.id, unit_id, text=text))
+            result.answers.append(ParsedAnswer(question.id, unit_id, text=text, comment_kind=kind))
         elif question.required:
             result.errors[name] = _("请回答此题。")
+
+
+def comment_kind_field(name: str) -> str:
+    """The form field beside a comment box where the citizen says 投诉, 建议 or 表扬."""
+    return f"{name}_kind"
+
+
+def _comment_kind(question: Question, name: str, form: FormData, result: ParseResult) -> CommentKind | None:
+    """The kind the citizen chose for a comment; none chosen is fine (the analysts' rule decides)."""
+    if not question.is_comment:
+        return None
+    raw = [v.strip() for v in form.getlist(comment_kind_field(name)) if v and v.strip()]
+    if not raw:
+        return None
+    if len(raw) > 1 or raw[0] not in {k.value for k in CommentKind}:
+        result.errors[name] = _("请选择投诉、建议或表扬，或者都不选。")
+        return None
+    return CommentKind(raw[0])
 
 
 def text_limit(question: Question) -> int:
@@ -354,6 +377,7 @@ def submit_response(
             option_id=a.option_id,
             number=a.number,
             text=a.text,
+            comment_kind=a.comment_kind,
         )
         for a in parsed.answers
     ]

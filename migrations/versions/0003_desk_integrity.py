@@ -1,6 +1,6 @@
 """desk integrity: the desk device on a desk code; address and device hashes on a response
 
-Revision ID: 0004_desk_integrity
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-06 23:30:00
 
@@ -8,7 +8,7 @@ Create Date: 2026-12-06 23:30:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004_desk_integrity'
+revision = '0003'
 down_revision = '0002'
 branch_labels = None
 depends_on = None
