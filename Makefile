@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export FLASK_APP := wsgi
 
-.PHONY: run test lint install install-dev install-bench migrate bench lock clean
+.PHONY: run test fuzz lint install install-dev install-bench migrate bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ migrate: install
 TEST_WORKERS ?= 3
 test: lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+## make fuzz: the web fuzz tests with new random examples each run, twenty times the number each test states
+fuzz: install-dev
+	HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest -n $(TEST_WORKERS) tests/fuzz
 
 ## make lint: ruff over the whole tree (rules and version: pyproject.toml, requirements-dev.txt)
 lint: install-dev

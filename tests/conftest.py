@@ -45,9 +45,24 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"pingyi databases: {where}"
 
 
+def _sqlite_only(item: pytest.Item) -> bool:
+    """What the test checks does not depend on the database behind the app: browser behaviour (unless
+    marked ``both_backends``, the end-to-end flows) and tests marked ``sqlite_only``."""
+    if item.get_closest_marker("sqlite_only"):
+        return True
+    return item.get_closest_marker("browser") is not None and item.get_closest_marker("both_backends") is None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The long tests first (``slow``, ``browser``): spread over the workers from the start, they do not
-    end the run on one worker while the others wait. Otherwise collection order, the same on every worker."""
+    """Tests that need one database run on SQLite only (their PostgreSQL copies are deselected, and
+    counted as such); then the long tests first (``slow``, ``browser``): spread over the workers from
+    the start, they do not end the run on one worker while the others wait."""
+    once = [item for item in items if getattr(item, "callspec", None) is not None
+            and item.callspec.params.get("backend") == "postgresql" and _sqlite_only(item)]
+    if once:
+        config.hook.pytest_deselected(items=once)
+        dropped = set(map(id, once))
+        items[:] = [item for item in items if id(item) not in dropped]
     items.sort(key=lambda item: not (item.get_closest_marker("slow") or item.get_closest_marker("browser")))
 
 

@@ -48,6 +48,10 @@ from tests.conftest import build_app
 from tests.factories import DEFAULT_GROUPS
 from tests.results.helpers import add_response, fill
 
+# The language of a page does not depend on the database behind it; every route is walked on
+# PostgreSQL too by tests/test_access_routes.py.
+pytestmark = pytest.mark.sqlite_only
+
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
 # The link back to Chinese is named in Chinese on purpose: a language is offered in its own name.
 LANGUAGE_LINKS = re.compile(r'<a [^>]*(?:lang="zh-CN"|lang=zh)[^>]*>中文</a>')

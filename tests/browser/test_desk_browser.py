@@ -41,6 +41,7 @@ def _scan(page) -> str:
     return found[0].text
 
 
+@pytest.mark.both_backends  # the end-to-end flow also against PostgreSQL
 def test_a_transaction_from_code_to_rating(live_server, new_page, desk, session):
     window, _campaign, clerk = desk
     tablet = new_page(width=TABLET["width"], height=TABLET["height"])

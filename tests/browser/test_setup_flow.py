@@ -27,6 +27,7 @@ def _log_in(page, base: str, username: str) -> None:
     page.wait_for_url(f"{base}/admin/")
 
 
+@pytest.mark.both_backends  # the end-to-end flow also against PostgreSQL
 def test_analyst_sets_up_a_campaign_from_a_template_and_a_phone_answers_it(live_server, new_page, make, session):
     make.user(role="analyst", username="boss")
     analyst = new_page(width=1280, height=900)
