@@ -10,7 +10,7 @@ submissions, gets the "already used" page and nothing is stored.
 """
 from __future__ import annotations
 
-from flask import abort, current_app, make_response, render_template, request
+from flask import abort, current_app, make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -50,9 +50,10 @@ def _retry_of(response_field: str, row_id: int) -> bool:
 def desk_entry(token: str) -> ResponseReturnValue:
     """A code scanned at a window: rate this one transaction, once.
 
-    A code that expires while its questionnaire is open is still taken: within the grace
-    period as an ordinary rating, later stored flagged (``desk_late``) for an analyst rather
-    than lost. The desk's integrity rules (:mod:`survey.services.campaigns.desk_integrity`)
+    A code that expires while its questionnaire is open is still taken within the grace period
+    as an ordinary rating. Later, the answers come back on a page that sends them, in one tap,
+    through the window's own (poster) link; where the campaign takes no poster ratings they are
+    stored flagged (``desk_late``) for an analyst. Either way nothing the citizen wrote is lost. The desk's integrity rules (:mod:`survey.services.campaigns.desk_integrity`)
     flag a rating that looks like the clerk's own.
     """
     config = current_app.config
@@ -70,10 +71,14 @@ def desk_entry(token: str) -> ResponseReturnValue:
         abort(404)
     if not cu.campaign.allows_channel(Channel.DESK):
         return _gone(_("窗口评价已停止"), _("本次评议活动已不再收集窗口“一事一评”评价。感谢您的参与！"), 403)
+    rules = desk_integrity.DeskRules.from_config(config)
+    if found.state == TokenState.EXPIRED and request.method == "POST" and desk_integrity.past_grace(desk_token, rules):
+        window_link = _window_link(cu)
+        if window_link is not None:
+            return _send_through_window_link(window_link)
     phone = desk_integrity.read_device(secret, request.cookies.get(desk_integrity.PHONE_COOKIE),
                                        desk_integrity.PHONE_SALT)
     phone_hash = desk_integrity.device_hash(secret, phone, desk_token.campaign_id)
-    rules = desk_integrity.DeskRules.from_config(config)
     desk_device = desk_integrity.read_device(secret, request.cookies.get(desk_integrity.DESK_DEVICE_COOKIE),
                                              desk_integrity.DESK_SALT)
     from_desk = desk_device is not None or (current_user.is_authenticated and current_user.role == Role.DESK)
@@ -97,6 +102,21 @@ def desk_entry(token: str) -> ResponseReturnValue:
                          max_age=desk_integrity.COOKIE_DAYS * 24 * 3600, httponly=True, samesite="Lax",
                          secure=config["SESSION_COOKIE_SECURE"])
     return reply
+
+
+def _window_link(cu) -> str | None:
+    """The window's own (poster) link, when the campaign takes ratings through it."""
+    if submission.public_channel(cu.campaign, via_unit_code=True) != Channel.POSTER:
+        return None
+    return url_for("public.entry", code=cu.short_code)
+
+
+def _send_through_window_link(window_link: str) -> ResponseReturnValue:
+    """A desk code past its grace period: the answers as they were sent, ready to go through the
+    window's own link in one tap (stored there as a poster rating, under the poster's rules)."""
+    fields = [(name, value) for name, value in request.form.items(multi=True) if name != "csrf_token"]
+    return render_template("links/desk_late.html", action=window_link, fields=fields), 200, {
+        "Cache-Control": "private, no-store"}
 
 
 def _consume_desk_token(token_id: int):

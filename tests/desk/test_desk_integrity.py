@@ -3,6 +3,7 @@ hall is not; a rating is never lost to an expired code or an idle desk screen.""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import select
@@ -132,29 +133,58 @@ def test_a_code_expiring_while_the_form_is_open_is_taken_within_the_grace_period
     assert client.get(f"/desk/token/{token.id}/status").json["state"] == "used"
 
 
-def test_past_the_grace_period_the_rating_is_kept_flagged_never_dropped(app, client, session, window, campaign,
-                                                                         clerk):
+def _past_grace(app, client, session):
     path, token = next_code(app, client, session, answered_after=3 * 3600)
     phone = app.test_client()
     page = phone.get(path)
     token = session.get(DeskToken, token.id)
     token.expires_at = utcnow() - dt.timedelta(minutes=app.config["DESK_GRACE_MINUTES"] + 5)
     session.commit()
-    reply = phone.post(path, data=form_for(page, campaign.questionnaire, [window], level=1))
-    assert reply.status_code == 303
+    return path, token, phone, page
+
+
+def test_past_the_grace_period_the_answers_go_through_the_windows_own_link_in_one_tap(app, client, session, window,
+                                                                                    campaign, clerk):
+    path, _token, phone, page = _past_grace(app, client, session)
+    answers = form_for(page, campaign.questionnaire, [window], level=1)
+    comment = next(q.id for q in campaign.questionnaire.questions if q.type.value == "text")
+    answers[f"q{comment}"] = "等了一个小时，窗口人员态度差"
+    kept = phone.post(path, data=answers)
+    assert kept.status_code == 200 and stored(session) == []  # not stored yet: nothing lost either
+    html = kept.get_data(as_text=True)
+    cu = next(c for c in campaign.campaign_units if c.unit_id == window.id)
+    assert f'action="/s/{cu.short_code}"' in html and "等了一个小时，窗口人员态度差" in html
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+    assert {k: v for k, v in hidden.items() if k != "csrf_token"} == {k: str(v) for k, v in answers.items()
+                                                                      if k != "csrf_token"}
+    sent = phone.post(f"/s/{cu.short_code}", data=hidden)  # the one tap
+    assert sent.status_code == 303, sent.get_data(as_text=True)[:500]
     [response] = stored(session)
-    assert (response.status, response.status_reason) == (ResponseStatus.FLAGGED, "desk_late")
-    assert response.answers and {a.level for a in response.answers if a.level} == {1}
-    # A second submission of the same code is still refused (single use), and opening it shows it is used.
-    again = phone.post(path, data=dict(form_for(page, campaign.questionnaire, [window]),
-                                       submission_id="another-submission-id-0123456789"))
-    assert again.status_code == 410 and len(stored(session)) == 1
+    assert (response.status, response.channel, response.unit_id) == (ResponseStatus.VALID, Channel.POSTER, window.id)
+    assert {a.level for a in response.answers if a.level} == {1}
+    assert "等了一个小时，窗口人员态度差" in {a.text for a in response.answers if a.text}
     # Merely opening an expired code is still "expired".
     path2, token2 = next_code(app, client, session)
     token2 = session.get(DeskToken, token2.id)
     token2.expires_at = utcnow() - dt.timedelta(seconds=1)
     session.commit()
     assert app.test_client().get(path2).status_code == 410
+
+
+def test_past_the_grace_period_without_a_poster_channel_the_rating_is_kept_flagged(app, client, session, window,
+                                                                                  campaign, clerk):
+    campaign.channels = [Channel.DESK.value]
+    session.commit()
+    path, _token, phone, page = _past_grace(app, client, session)
+    reply = phone.post(path, data=form_for(page, campaign.questionnaire, [window], level=1))
+    assert reply.status_code == 303
+    [response] = stored(session)
+    assert (response.status, response.status_reason) == (ResponseStatus.FLAGGED, "desk_late")
+    assert response.answers and {a.level for a in response.answers if a.level} == {1}
+    # A second submission of the same code is still refused (single use).
+    again = phone.post(path, data=dict(form_for(page, campaign.questionnaire, [window]),
+                                       submission_id="another-submission-id-0123456789"))
+    assert again.status_code == 410 and len(stored(session)) == 1
 
 
 def test_a_stale_next_press_recovers_to_the_desk(app, client, session, clerk):
