@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from analysis.items import Item, ItemRecords, ItemResult, compute_items
 from survey.i18n import localized
-from survey.models import Answer, Campaign, Question, QuestionType, Response, Snapshot, SnapshotRow
+from survey.models import Answer, Campaign, Question, QuestionType, Response, Snapshot
 from survey.services.results.loading import Cutoff, PairTable, _raw_rows
 
 #: Question types estimated here, and the engine's name for each.
@@ -127,16 +127,37 @@ def attach(rows: Sequence[Any], results: list[ItemResult] | None, specs: Sequenc
 
 
 @dataclass
-class Headline:
-    """A scored single-choice question's best option share (一次办成率) per unit."""
+class QuestionBlock:
+    """One question's results over the units shown: what the page section, sheets and CSV are built from."""
 
-    question: Question
-    option_label: str
-    rows: list[tuple[Any, dict[str, Any]]]  # (unit, stored item dict), in league order
+    spec: dict[str, Any]
+    question: Question | None
+    labels: list[str]  # the share columns: option labels in the site's language, or 0 … 10
+    rows: list[tuple[Any, dict[str, Any]]]  # (unit, stored item dict), in the order given
 
     @property
-    def title(self) -> str:
-        return self.option_label
+    def kind(self) -> str:
+        return str(self.spec["kind"])
+
+    @property
+    def code(self) -> str:
+        return str(self.spec["code"])
+
+    @property
+    def scored(self) -> bool:
+        return self.kind == "single" and bool(self.spec["scores"]) and all(v is not None for v in self.spec["scores"])
+
+    @property
+    def top_label(self) -> str:
+        """The best-scored option's label (一次办成), for a scored question."""
+        if not self.scored:
+            return ""
+        scores = [float(v) for v in self.spec["scores"]]
+        return self.labels[scores.index(max(scores))]
+
+    @property
+    def text(self) -> str:
+        return localized(self.question, "text") if self.question is not None else self.code
 
 
 def questions_of(session: Session, snapshot: Snapshot) -> dict[int, Question]:
@@ -144,7 +165,7 @@ def questions_of(session: Session, snapshot: Snapshot) -> dict[int, Question]:
     return {q.id: q for q in session.scalars(select(Question).where(Question.id.in_(ids or [-1])))}
 
 
-def unit_items(detail: dict[str, Any]) -> list[dict[str, Any]]:
+def unit_items(detail: dict[str, Any] | None) -> list[dict[str, Any]]:
     return list((detail or {}).get("items") or [])
 
 
@@ -156,22 +177,32 @@ def option_labels(question: Question | None, codes: Sequence[str], kind: str) ->
     return [localized(by_code[c], "label") if c in by_code else str(c) for c in codes]
 
 
-def headlines(session: Session, snapshot: Snapshot, rows: Sequence[SnapshotRow]) -> list[Headline]:
-    """Per scored single-choice question, every unit's share of the best-scored option."""
+def blocks(session: Session, snapshot: Snapshot, units_and_details: Sequence[tuple[Any, dict[str, Any]]]
+           ) -> list[QuestionBlock]:
+    """Every stored question's results for the given (unit, detail) pairs; scored single choice first
+    (the 一次办成率 is the headline), then in questionnaire order. Empty for a snapshot without items."""
+    specs = (snapshot.params or {}).get("items") or []
+    if not specs:
+        return []
     questions = questions_of(session, snapshot)
     out = []
-    for spec in (snapshot.params or {}).get("items") or []:
-        if spec["kind"] != "single" or not spec["scores"] or any(s is None for s in spec["scores"]):
-            continue
+    for spec in specs:
         question = questions.get(int(spec["question_id"]))
-        unit_rows = []
-        top_label = ""
-        for row in rows:
-            item = next((it for it in unit_items(row.detail) if it["question_id"] == spec["question_id"]), None)
-            if item is None or "top_option" not in item:
-                continue
-            top_label = option_labels(question, [item["top_option"]], "single")[0]
-            unit_rows.append((row.unit, item))
-        if question is not None and unit_rows:
-            out.append(Headline(question, top_label, unit_rows))
-    return out
+        codes = [str(v) for v in range(11)] if spec["kind"] == "rating" else list(spec["option_codes"])
+        rows = []
+        for unit, detail in units_and_details:
+            item = next((it for it in unit_items(detail) if it["question_id"] == spec["question_id"]), None)
+            if item is not None:
+                rows.append((unit, item))
+        out.append(QuestionBlock(spec, question, option_labels(question, codes, spec["kind"]), rows))
+    return sorted(out, key=lambda b: not b.scored)
+
+
+def snapshot_blocks(session: Session, snapshot: Snapshot, unit_ids: set[int] | None = None) -> list[QuestionBlock]:
+    """:func:`blocks` for every unit of the snapshot (or those in ``unit_ids``), in league order."""
+    if not (snapshot.params or {}).get("items"):
+        return []
+    from survey.services.results import display  # display imports the results modules; keep this one light
+
+    pairs = [(e.unit, e.detail) for t in display.league(session, snapshot, unit_ids) for e in t.rows]
+    return blocks(session, snapshot, pairs)
