@@ -79,15 +79,9 @@ def period(session, make, built_once):
     return built_once("question results period", lambda: _build(session, make))
 
 
-def _items(snapshot, unit):
-    row = next(r for r in snapshots.rows_of(snapshots_session(), snapshot) if r.unit_id == unit.id)
+def _items(session, snapshot, unit):
+    row = next(r for r in snapshots.rows_of(session, snapshot) if r.unit_id == unit.id)
     return {it["code"]: it for it in row.detail["items"]}
-
-
-def snapshots_session():
-    from survey.extensions import db
-
-    return db.session
 
 
 def _ratio_se(y, x, n):
@@ -98,8 +92,8 @@ def _ratio_se(y, x, n):
 
 
 def test_snapshot_stores_each_question_per_unit_with_its_se(period, session):
-    campaign, units, snapshot = period
-    items = _items(snapshot, units[0])
+    units, snapshot = period[1], period[2]
+    items = _items(session, snapshot, units[0])
     n = len(TRIPS_A)  # the unit's sample: its 12 raters (not the Q6-only response, not the excluded one)
     trips = items["Q6"]
     answered = [1 if t else 0 for t in TRIPS_A]
@@ -123,12 +117,12 @@ def test_snapshot_stores_each_question_per_unit_with_its_se(period, session):
     assert sum(rating["shares"]) == pytest.approx(1.0) and rating["shares"][10] == pytest.approx(0.3)
     assert items["Q8"] == {"question_id": items["Q8"]["question_id"], "code": "Q8", "kind": "text", "n": 3}
     # the other unit is weighted by group: its single-choice shares still add up to one
-    other = _items(snapshot, units[1])["Q6"]
+    other = _items(session, snapshot, units[1])["Q6"]
     assert sum(other["shares"]) == pytest.approx(1.0) and other["n"] == 20
 
 
 def test_the_spec_keeps_the_option_scores_and_replays_bit_for_bit(period, session):
-    campaign, units, snapshot = period
+    _units, snapshot = period[1], period[2]
     specs = {s["code"]: s for s in snapshot.params["items"]}
     assert specs["Q6"]["scores"] == [100, 50, 0] and specs["Q6"]["option_codes"] == ["1", "2", "3"]
     assert set(specs) == {"Q6", "Q8", "Q9", "Q10"}  # the group question is not among them
@@ -137,7 +131,7 @@ def test_the_spec_keeps_the_option_scores_and_replays_bit_for_bit(period, sessio
 
 
 def test_a_snapshot_without_items_replays_without_them(period, session):
-    campaign, units, snapshot = period
+    _units, snapshot = period[1], period[2]
     spec = copy.deepcopy(snapshot.params)
     spec.pop("items")
     from survey.services.results.evaluation import evaluate
@@ -147,7 +141,7 @@ def test_a_snapshot_without_items_replays_without_them(period, session):
 
 
 def test_pages_show_the_one_trip_rate_per_unit(period, client, auth):
-    campaign, units, snapshot = period
+    units, snapshot = period[1], period[2]
     auth.login_as("analyst")
     html = client.get(f"/admin/results/snapshots/{snapshot.id}").get_data(as_text=True)
     assert "一次办成率" in html and "63.6%" in html  # 7 / 11
@@ -158,14 +152,14 @@ def test_pages_show_the_one_trip_rate_per_unit(period, client, auth):
 
 
 def test_english_page_uses_english_labels(period, client, auth):
-    campaign, units, snapshot = period
+    _units, snapshot = period[1], period[2]
     auth.login_as("analyst")
     html = client.get(f"/admin/results/snapshots/{snapshot.id}?lang=en").get_data(as_text=True)
     assert "Share “Done in one trip”" in html and "Q9" in html
 
 
-def test_xlsx_has_a_sheet_per_question(period, client, auth):
-    campaign, units, snapshot = period
+def test_xlsx_has_a_sheet_per_question(period, client, auth, session):
+    units, snapshot = period[1], period[2]
     auth.login_as("analyst")
     data = client.get(f"/admin/results/snapshots/{snapshot.id}/export.xlsx").data
     book = load_workbook(io.BytesIO(data))
@@ -178,11 +172,11 @@ def test_xlsx_has_a_sheet_per_question(period, client, auth):
     assert header[:4] == ["单位代码", "单位名称", "回答人数", "一次办成率"]
     rows = {r[0]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
     assert rows["CK-A"][2] == 11 and rows["CK-A"][3] == pytest.approx(7 / 11)
-    assert rows["CK-A"][4] == pytest.approx(_items(snapshot, units[0])["Q6"]["top_share_se"])
+    assert rows["CK-A"][4] == pytest.approx(_items(session, snapshot, units[0])["Q6"]["top_share_se"])
 
 
 def test_questions_csv_is_long_and_complete(period, client, auth):
-    campaign, units, snapshot = period
+    units, snapshot = period[1], period[2]
     auth.login_as("analyst")
     response = client.get(f"/admin/results/snapshots/{snapshot.id}/questions.csv")
     assert response.status_code == 200
@@ -199,7 +193,7 @@ def test_questions_csv_is_long_and_complete(period, client, auth):
 
 
 def test_api_serves_the_questions_of_an_official_snapshot(period, client, session):
-    campaign, units, snapshot = period
+    units, snapshot = period[1], period[2]
     snapshots.publish(session, snapshot, None)
     _token, plaintext = api_tokens.create(session, None, "绩效")
     session.commit()
@@ -208,6 +202,6 @@ def test_api_serves_the_questions_of_an_official_snapshot(period, client, sessio
     assert q6["type"] == "single" and [o["score"] for o in q6["options"]] == [100, 50, 0]
     unit = next(u for u in payload["units"] if u["unit_code"] == "CK-A")
     trips = next(q for q in unit["questions"] if q["code"] == "Q6")
-    stored = _items(snapshot, units[0])["Q6"]
+    stored = _items(session, snapshot, units[0])["Q6"]
     assert trips["top_share"] == stored["top_share"] and trips["top_share_se"] == stored["top_share_se"]
     assert trips["type"] == "single" and "kind" not in trips
