@@ -6,6 +6,8 @@ by group, svymean of each indicator on the subset who answered the item), to 1e-
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 
@@ -15,11 +17,11 @@ import pytest
 from analysis import Answers, Params, compute_indices
 from analysis.items import Item, ItemRecords, compute_items
 
-from .conftest import REFERENCE, read_csv
+from .conftest import REFERENCE, read_csv, run_cli
 
 RTOL = 1e-6
 ITEM_FILES = ("make_items.R", "items_responses.csv", "items_answers.csv", "items_targets.json",
-              "items_expected.csv")
+              "items_questions.json", "items_expected.csv")
 ITEMS = (
     Item("T", "single", ("1", "2", "3"), (100.0, 50.0, 0.0)),
     Item("M", "multiple", ("a", "b", "c")),
@@ -135,3 +137,43 @@ def test_a_small_unit_by_hand() -> None:
     np.testing.assert_allclose(trips.shares[0], [0.5, 0.25, 0.25])
     assert trips.mean[0] == pytest.approx(62.5)
     assert np.all(np.isfinite(trips.shares_se[0]))
+
+
+def _cli(*extra: str):
+    return run_cli("items", str(REFERENCE / "items_responses.csv"), str(REFERENCE / "items_answers.csv"),
+                   "--questions", str(REFERENCE / "items_questions.json"),
+                   "--targets", str(REFERENCE / "items_targets.json"), "--min-cell-n", "1", *extra)
+
+
+def test_cli_items_match_r() -> None:
+    done = _cli()
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    got = {(r["unit"], r["item"], r["statistic"]): r for r in rows}
+    for row in read_csv(REFERENCE / "items_expected.csv"):
+        mine = got[(row["unit"], row["item"], row["statistic"])]
+        assert int(mine["n"]) == int(row["n"])
+        assert float(mine["estimate"]) == pytest.approx(float(row["estimate"]), rel=RTOL, abs=1e-12), row
+        if row["se"] != "NA":
+            assert float(mine["se"]) == pytest.approx(float(row["se"]), rel=RTOL, abs=1e-12), row
+    # the headline of a scored question is its best option's share
+    for unit in ("W01", "W02"):
+        assert got[(unit, "T", "top_share")]["estimate"] == got[(unit, "T", "share:1")]["estimate"]
+
+
+def test_cli_indices_output_is_unchanged_by_items() -> None:
+    done = run_cli("indices", str(REFERENCE / "items_responses.csv"), "--targets",
+                   str(REFERENCE / "items_targets.json"), "--min-cell-n", "1")
+    assert done.returncode == 0 and done.stdout.splitlines()[0].startswith("unit,n,n_eff,index,index_se")
+
+
+def test_cli_items_bad_input_names_file_and_line(tmp_path) -> None:
+    bad = tmp_path / "items.csv"
+    bad.write_text("respondent_id,unit,item,value\nR0001,W01,T,9\n", encoding="utf-8")
+    done = run_cli("items", str(REFERENCE / "items_responses.csv"), str(bad),
+                   "--questions", str(REFERENCE / "items_questions.json"),
+                   "--targets", str(REFERENCE / "items_targets.json"))
+    assert done.returncode == 2 and f"{bad}:2:" in done.stderr and "not an option of T" in done.stderr
+    done = run_cli("items", str(REFERENCE / "items_responses.csv"), str(bad), "--targets",
+                   str(REFERENCE / "items_targets.json"))
+    assert done.returncode != 0 and "--questions" in done.stderr

@@ -6,7 +6,8 @@
 # writes items_responses.csv (satisfaction answers: the index sample and its groups),
 # items_answers.csv (answers to a scored single-choice question T "how many trips", options
 # 1/2/3 scored 100/50/0; a multiple-choice question M, options a/b/c, one row per option chosen;
-# a 0-10 rating R; a text question C), items_targets.json (group shares) and
+# a 0-10 rating R; a text question C), items_targets.json (group shares), items_questions.json
+# (the items, for `python -m analysis items --questions`) and
 # items_expected.csv: per unit, item and statistic, R's estimate and SE.
 # Each unit is its own sample: svydesign(ids = ~1, weights = ~1) on the respondents who rated
 # it, postStratify by group, then svymean of the indicator (or value) on the subset of those
@@ -58,6 +59,13 @@ write.csv(responses, "items_responses.csv", row.names = FALSE, quote = FALSE, fi
 write.csv(answers, "items_answers.csv", row.names = FALSE, quote = FALSE, fileEncoding = "UTF-8")
 writeLines(c("{", paste0(' "group": {', paste(sprintf('"%s": %s', groups, shares), collapse = ", "), "}"), "}"),
            "items_targets.json", useBytes = TRUE)
+# The items for `python -m analysis items --questions`.
+writeLines(c("{",
+             ' "T": {"type": "single", "options": ["1", "2", "3"], "scores": [100, 50, 0]},',
+             ' "M": {"type": "multiple", "options": ["a", "b", "c"]},',
+             ' "R": {"type": "rating"},',
+             ' "C": {"type": "text"}',
+             "}"), "items_questions.json", useBytes = TRUE)
 
 fmt <- function(x) ifelse(is.na(x), "NA", sprintf("%.17g", x))
 out <- list()
