@@ -84,7 +84,7 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     step("compute", 3, STEPS)
     units = np.asarray(spec["units"], dtype=np.int64)
     results, used, answers = _indices(survey_pairs, layout, params, units, survey["no_group_code"])
-    items = question_results.compute(session, spec, survey_pairs, answers, params, units)
+    items = question_results.compute(session, spec, answers, params, units)
 
     service = spec.get("service")
     service_results = None

@@ -22,10 +22,11 @@ import numpy as np
 from sqlalchemy import BigInteger, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
+from analysis import Answers, Params
 from analysis.items import Item, ItemRecords, ItemResult, compute_items
 from survey.i18n import localized
 from survey.models import Answer, Campaign, Question, QuestionType, Response, Snapshot
-from survey.services.results.loading import Cutoff, PairTable, _raw_rows
+from survey.services.results.loading import Cutoff, _raw_rows
 
 #: Question types estimated here, and the engine's name for each.
 KINDS = {QuestionType.SINGLE: "single", QuestionType.MULTIPLE: "multiple", QuestionType.RATING: "rating",
@@ -98,7 +99,7 @@ def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any
     return ItemRecords(respondent=rows[keep, 0], unit=rows[keep, 1], item=item[keep], value=value[keep])
 
 
-def compute(session: Session, spec: dict[str, Any], pairs: PairTable, answers: Any, params: Any,
+def compute(session: Session, spec: dict[str, Any], answers: Answers, params: Params,
             units: np.ndarray) -> list[ItemResult] | None:
     """Every item of ``spec["items"]`` for every unit (None for a snapshot without items).
 
