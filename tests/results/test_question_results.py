@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from survey.models import Answer, ResponseStatus
 from survey.services.accounts import api_tokens
 from survey.services.questionnaires.builtin import WINDOW_SERVICE
-from survey.services.results import snapshots
+from survey.services.results import snapshots, weighting
 from tests.results.helpers import add_response
 
 TEMPLATE = copy.deepcopy(WINDOW_SERVICE)
@@ -207,3 +207,25 @@ def test_api_serves_the_questions_of_an_official_snapshot(period, client, sessio
     stored = _items(session, snapshot, units[0])["Q6"]
     assert trips["top_share"] == stored["top_share"] and trips["top_share_se"] == stored["top_share_se"]
     assert trips["type"] == "single" and "kind" not in trips
+
+
+def test_items_follow_the_weighting_method(period, session):
+    campaign, units = period[0], period[1]
+    campaign.analysis_settings = {"method": "none", "min_n": 1, "min_n_eff": 1}
+    session.commit()
+    plain = snapshots.compute_snapshot(session, campaign, None)
+    session.commit()
+    trips = _items(session, plain, units[1])["Q6"]
+    # unit B, unweighted: 13 respondents chose 一次办成 and 7 两次 (k % 3 == 0)
+    assert trips["shares"] == pytest.approx([13 / 20, 7 / 20, 0.0], rel=1e-12, abs=1e-15)
+    _share, se = _ratio_se([1 if k % 3 else 0 for k in range(20)], [1] * 20, 20)
+    assert trips["top_share_se"] == pytest.approx(se, rel=1e-9)
+    weighting.save(session, campaign, None, {"method": "rake", "rake_margins": ["group", "channel"],
+                                             "channel_shares": {c: "1" for c in campaign.channels}})
+    session.commit()
+    raked = snapshots.compute_snapshot(session, campaign, None)
+    session.commit()
+    assert raked.params["survey"]["params"]["method"] == "rake"
+    raked_trips = _items(session, raked, units[1])["Q6"]
+    assert sum(raked_trips["shares"]) == pytest.approx(1.0) and raked_trips["n"] == 20
+    assert snapshots.verify(session, raked, None).identical
