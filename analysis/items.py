@@ -189,19 +189,30 @@ def _rows_of(weights: UnitWeights, records: ItemRecords) -> np.ndarray:
         return np.full(n_rec, -1, dtype=np.int64)
     unit_labels = np.asarray(weights.units)
     order = np.argsort(unit_labels, kind="stable")
-    rec_unit = np.asarray(records.unit)
+    rec_unit = np.ascontiguousarray(records.unit)
     pos = np.minimum(np.searchsorted(unit_labels[order], rec_unit), unit_labels.size - 1)
     known_unit = unit_labels[order][pos] == rec_unit
     rec_unit_code = np.where(known_unit, order[pos], -1)
-    people, codes = np.unique(np.concatenate([np.asarray(weights.respondent), np.asarray(records.respondent)]),
-                              return_inverse=True)
-    codes = codes.reshape(-1)
-    span = max(int(people.size), 1)
-    row_key = weights.unit.astype(np.int64) * span + codes[: weights.unit.size]
-    rec_key = rec_unit_code.astype(np.int64) * span + codes[weights.unit.size :]
+    row_people, rec_people = np.asarray(weights.respondent), np.asarray(records.respondent)
+    n_units = max(int(unit_labels.size), 1)
+    integers = row_people.dtype.kind in "iu" and rec_people.dtype.kind in "iu"
+    lo = min(int(row_people.min()), int(rec_people.min())) if integers else 0
+    span = max(int(row_people.max()), int(rec_people.max())) - lo + 1 if integers else 0
+    if integers and span * n_units < 2**62:  # integer ids as they are, offset by the smallest
+        row_code, rec_code = row_people.astype(np.int64) - lo, rec_people.astype(np.int64) - lo
+    else:
+        people, codes = np.unique(np.concatenate([row_people, rec_people]), return_inverse=True)
+        codes = codes.reshape(-1)
+        span = max(int(people.size), 1)
+        row_code, rec_code = codes[: row_people.size], codes[row_people.size :]
+    row_key = weights.unit.astype(np.int64) * span + row_code
+    rec_key = rec_unit_code.astype(np.int64) * span + rec_code
     key_order = np.argsort(row_key, kind="stable")
-    at = np.minimum(np.searchsorted(row_key[key_order], rec_key), row_key.size - 1)
-    found = known_unit & (row_key[key_order][at] == rec_key)
+    sorted_keys = row_key[key_order]
+    rec_order = np.argsort(rec_key, kind="stable")  # sorted needles: a cache-friendly search
+    at = np.empty(rec_key.size, dtype=np.intp)
+    at[rec_order] = np.minimum(np.searchsorted(sorted_keys, rec_key[rec_order]), row_key.size - 1)
+    found = known_unit & (sorted_keys[at] == rec_key)
     return np.where(found, key_order[at], -1)
 
 
