@@ -116,6 +116,12 @@ class ItemResult:
     mean_se: np.ndarray | None = None
     mean_ci_low: np.ndarray | None = None
     mean_ci_high: np.ndarray | None = None
+    #: all units pooled (each unit its own stratum, with its own weights): shares and mean with SEs
+    overall_n: int = 0
+    overall_shares: np.ndarray | None = None
+    overall_shares_se: np.ndarray | None = None
+    overall_mean: float = float("nan")
+    overall_mean_se: float = float("nan")
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -127,6 +133,21 @@ class ItemResult:
     def top_share_se(self) -> np.ndarray | None:
         k = self.item.top_option
         return None if k is None or self.shares_se is None else self.shares_se[:, k]
+
+    def overall(self) -> dict[str, Any]:
+        """The pooled figures as plain values: n, shares and their SEs, the mean and, for a scored item,
+        the best option's share (e.g. the 一次办成率 of all units)."""
+        out: dict[str, Any] = {"code": self.item.code, "kind": self.item.kind, "n": int(self.overall_n)}
+        if self.overall_shares is not None and self.overall_shares_se is not None:
+            out.update(shares=[float(v) for v in self.overall_shares],
+                       shares_se=[float(v) for v in self.overall_shares_se])
+        if self.mean is not None:
+            out.update(mean=float(self.overall_mean), mean_se=float(self.overall_mean_se))
+        k = self.item.top_option
+        if k is not None and self.overall_shares is not None and self.overall_shares_se is not None:
+            out.update(top_option=self.item.options[k], top_share=float(self.overall_shares[k]),
+                       top_share_se=float(self.overall_shares_se[k]))
+        return out
 
     def row(self, i: int) -> dict[str, Any]:
         """Unit ``i``'s figures as plain Python values (NaN for missing), for storage and exports."""
@@ -224,7 +245,7 @@ def _estimate_item(item: Item, row: np.ndarray, value: np.ndarray, weights: Unit
     x[row] = 1.0
     n = segments.sum(x).astype(np.int64)
     if item.kind == "text":
-        return ItemResult(item=item, n=n)
+        return ItemResult(item=item, n=n, overall_n=int(n.sum()))
     n_cat = len(item.categories)
     codes = np.asarray(value, dtype=np.float64)
     if codes.size and (np.any(codes != np.round(codes)) or codes.min() < 0 or codes.max() >= n_cat):
@@ -251,8 +272,13 @@ def _estimate_item(item: Item, row: np.ndarray, value: np.ndarray, weights: Unit
     level = params.confidence
     n_star = share_n_eff(shares, shares_se**2, n[None, :])
     low, high = korn_graubard_ci(shares, n_star, level)
+    pooled, pooled_se = pooled_estimates(variables, x, w, weights, segments)
     result = ItemResult(item=item, n=n, shares=shares.T.copy(), shares_se=shares_se.T.copy(),
-                        shares_ci_low=low.T.copy(), shares_ci_high=high.T.copy())
+                        shares_ci_low=low.T.copy(), shares_ci_high=high.T.copy(),
+                        overall_n=int(n[weights.rake_converged].sum()),
+                        overall_shares=pooled[:n_cat], overall_shares_se=pooled_se[:n_cat])
+    if means is not None:
+        result.overall_mean, result.overall_mean_se = float(pooled[n_cat]), float(pooled_se[n_cat])
     if means is not None and scale is not None:
         mean, mean_se = estimate[n_cat], se[n_cat]
         if params.index_ci == "normal" or scale[0] == scale[1]:
@@ -281,3 +307,28 @@ def ratio_estimates(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitWe
     ratio[:, withheld] = np.nan
     se[:, withheld] = np.nan
     return ratio, se
+
+
+def pooled_estimates(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitWeights,
+                     segments: Segments) -> tuple[np.ndarray, np.ndarray]:
+    """All units pooled: ``R = Σ_u Σ_i w y / Σ_u Σ_i w x`` for every row of ``y`` and its linearised SE.
+
+    Each unit is a stratum with its own calibration (as ``svydesign(ids = ~1, strata = ~unit)``
+    post-stratified on unit × group): z = (y − R x) / Σ w x over all units, residualised by the
+    calibration steps, V = the sum over units of each unit's n/(n−1) Σ (e − ē)². Units whose raking
+    did not converge are left out; a unit of one respondent adds nothing to the variance (R's
+    ``survey.lonely.psu = "remove"``). Since a unit's weights sum to its n, units count in proportion
+    to their respondents, as in the overall 满意率.
+    """
+    keep = segments.expand(weights.rake_converged).astype(np.float64)
+    x = x * keep
+    wx = float((x * w).sum())
+    if wx <= 0:
+        nan = np.full(y.shape[0], np.nan)
+        return nan, nan.copy()
+    y = y * keep
+    ratio = (y * w).sum(axis=1) / wx
+    z = (y - ratio[:, None] * x) / wx * w
+    variance = stratified_variance(calibration.residualise(z, weights.steps), segments)
+    variance[:, segments.counts < 2] = 0.0
+    return ratio, np.sqrt(variance.sum(axis=1))

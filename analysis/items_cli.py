@@ -15,7 +15,8 @@ choice), the rating 0–10, or any non-empty text. QUESTIONS.json describes the 
 Output (CSV, one row per unit, item and statistic): ``unit, item, statistic, n, estimate, se,
 ci_low, ci_high``; statistic is ``share:<option or rating>``, ``mean`` (scored single choice: the
 mean option score; rating: the mean), ``top_share`` (scored single choice: the share of the
-best-scored option, e.g. 一次办成率) or ``count`` (text).
+best-scored option, e.g. 一次办成率) or ``count`` (text). Rows of unit ``ALL`` (after the units) pool
+all units, each a stratum with its own weights (no interval).
 """
 from __future__ import annotations
 
@@ -166,3 +167,17 @@ def write_items(out: TextIO, results: list[ItemResult], units: np.ndarray, unit_
             if r.mean is not None:
                 writer.writerow([label, item.code, "mean", n, _number(r.mean[i]), _number(r.mean_se[i]),
                                  _number(r.mean_ci_low[i]), _number(r.mean_ci_high[i])])
+    for r in results:  # all units pooled, each unit a stratum with its own weights: unit "ALL", no interval
+        item, n = r.item, r.overall_n
+        if item.kind == "text":
+            writer.writerow(["ALL", item.code, "count", n, n, "", "", ""])
+            continue
+        if item.top_option is not None:
+            k = item.top_option
+            writer.writerow(["ALL", item.code, "top_share", n, _number(r.overall_shares[k]),
+                             _number(r.overall_shares_se[k]), "", ""])
+        for k, category in enumerate(item.categories):
+            writer.writerow(["ALL", item.code, f"share:{category}", n, _number(r.overall_shares[k]),
+                             _number(r.overall_shares_se[k]), "", ""])
+        if r.mean is not None:
+            writer.writerow(["ALL", item.code, "mean", n, _number(r.overall_mean), _number(r.overall_mean_se), "", ""])

@@ -68,10 +68,22 @@ def test_every_item_statistic_matches_r(golden) -> None:
     results = compute_items(answers, params, ITEMS, records, n_questions=2)
     by_code = {r.item.code: r for r in results}
     expected = read_csv(REFERENCE / "items_expected.csv")
-    assert len(expected) == 6 * (1 + 4 + 3 + 12)
+    assert len(expected) == 7 * (1 + 4 + 3 + 12)
     for row in expected:
-        i = units.index(row["unit"])
         result = by_code[row["item"]]
+        if row["unit"] == "ALL":  # all units pooled, each unit a stratum with its own weights
+            assert result.overall_n == int(row["n"]), row
+            if row["statistic"] == "count":
+                continue
+            if row["statistic"] == "mean":
+                est, se = result.overall_mean, result.overall_mean_se
+            else:
+                k = result.item.categories.index(row["statistic"].split(":")[1])
+                est, se = result.overall_shares[k], result.overall_shares_se[k]
+            assert est == pytest.approx(float(row["estimate"]), rel=RTOL, abs=1e-12), row
+            assert se == pytest.approx(float(row["se"]), rel=RTOL, abs=1e-12), row
+            continue
+        i = units.index(row["unit"])
         assert int(result.n[i]) == int(row["n"]), row
         if row["statistic"] == "count":
             continue

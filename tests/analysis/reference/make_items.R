@@ -8,7 +8,7 @@
 # 1/2/3 scored 100/50/0; a multiple-choice question M, options a/b/c, one row per option chosen;
 # a 0-10 rating R; a text question C), items_targets.json (group shares), items_questions.json
 # (the items, for `python -m analysis items --questions`) and
-# items_expected.csv: per unit, item and statistic, R's estimate and SE.
+# items_expected.csv: per unit (and for all units pooled, unit ALL), item and statistic, R's estimate and SE.
 # Each unit is its own sample: svydesign(ids = ~1, weights = ~1) on the respondents who rated
 # it, postStratify by group, then svymean of the indicator (or value) on the subset of those
 # who answered the item (a domain: the SE uses the whole unit's design, = svyratio(~y, ~x)).
@@ -103,4 +103,40 @@ for (u in units) {
   for (v in 0:10) est("R", paste0("share:", v), paste0("R", v))
   est("R", "mean", "Rv")
 }
+# All units pooled (unit "ALL"): one design with each unit a stratum, post-stratified on unit x group
+# to the same totals as each unit's own design, so every respondent keeps the weight of the unit's
+# estimate; then svymean on the subset who answered.
+all_resp <- do.call(rbind, lapply(units, function(u) {
+  resp <- unique(responses[responses$unit == u, c("respondent_id", "unit", "group")])
+  a <- answers[answers$unit == u, ]
+  has <- function(item) resp$respondent_id %in% a$respondent_id[a$item == item]
+  pick <- function(item, v) resp$respondent_id %in% a$respondent_id[a$item == item & a$value == v]
+  value_of <- function(item) as.numeric(a$value[a$item == item][match(resp$respondent_id, a$respondent_id[a$item == item])])
+  resp$xT <- has("T"); resp$xM <- has("M"); resp$xR <- has("R")
+  for (v in c("1", "2", "3")) resp[[paste0("T", v)]] <- as.numeric(pick("T", v))
+  for (v in c("a", "b", "c")) resp[[paste0("M", v)]] <- as.numeric(pick("M", v))
+  resp$Tscore <- ifelse(resp$xT, c(100, 50, 0)[value_of("T")], 0)
+  resp$Rv <- ifelse(resp$xR, value_of("R"), 0)
+  for (v in 0:10) resp[[paste0("R", v)]] <- as.numeric(resp$xR & resp$Rv == v)
+  resp$cell <- paste(u, resp$group)
+  resp
+}))
+pops <- do.call(rbind, lapply(units, function(u) {
+  resp <- unique(responses[responses$unit == u, c("respondent_id", "group")])
+  present <- groups[groups %in% resp$group]
+  data.frame(cell = paste(u, present), Freq = shares[match(present, groups)] / sum(shares[match(present, groups)]) * nrow(resp))
+}))
+pooled <- postStratify(svydesign(ids = ~1, strata = ~unit, weights = ~1, data = all_resp), ~cell, pops)
+pooled_est <- function(item, stat, var) {
+  x <- paste0("x", item)
+  m <- svymean(as.formula(paste0("~", var)), subset(pooled, all_resp[[x]]))
+  emit("ALL", item, stat, coef(m)[[1]], SE(m)[[1]], sum(all_resp[[x]]))
+}
+emit("ALL", "C", "count", sum(answers$item == "C" & answers$respondent_id %in% responses$respondent_id), NA,
+     sum(answers$item == "C" & answers$respondent_id %in% responses$respondent_id))
+for (v in c("1", "2", "3")) pooled_est("T", paste0("share:", v), paste0("T", v))
+pooled_est("T", "mean", "Tscore")
+for (v in c("a", "b", "c")) pooled_est("M", paste0("share:", v), paste0("M", v))
+for (v in 0:10) pooled_est("R", paste0("share:", v), paste0("R", v))
+pooled_est("R", "mean", "Rv")
 write.csv(do.call(rbind, out), "items_expected.csv", row.names = FALSE, quote = FALSE, fileEncoding = "UTF-8")
