@@ -145,6 +145,7 @@ def test_pages_show_the_one_trip_rate_per_unit(period, client, auth):
     auth.login_as("analyst")
     html = client.get(f"/admin/results/snapshots/{snapshot.id}").get_data(as_text=True)
     assert "一次办成率" in html and "63.6%" in html  # 7 / 11
+    assert "全部单位（合并）" in html  # all units pooled
     assert "Q9" in html and "Q10" in html and f"/admin/results/snapshots/{snapshot.id}/questions.csv" in html
     assert html.index("一次办成率") < html.index("Q9")  # the headline first
     # the comment count links to the unit's comments
@@ -175,6 +176,7 @@ def test_xlsx_has_a_sheet_per_question(period, client, auth, session):
     rows = {r[0]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
     assert rows["CK-A"][2] == 11 and rows["CK-A"][3] == pytest.approx(7 / 11)
     assert rows["CK-A"][4] == pytest.approx(_items(session, snapshot, units[0])["Q6"]["top_share_se"])
+    assert rows[None][1] == "全部单位（合并）" and rows[None][2] == 31  # the pooled row last
 
 
 def test_questions_csv_is_long_and_complete(period, client, auth):
@@ -207,6 +209,8 @@ def test_api_serves_the_questions_of_an_official_snapshot(period, client, sessio
     stored = _items(session, snapshot, units[0])["Q6"]
     assert trips["top_share"] == stored["top_share"] and trips["top_share_se"] == stored["top_share_se"]
     assert trips["type"] == "single" and "kind" not in trips
+    pooled = next(it for it in snapshot.summary["items"] if it["code"] == "Q6")
+    assert q6["overall"]["top_share"] == pooled["top_share"] and q6["overall"]["n"] == 31
 
 
 def test_items_follow_the_weighting_method(period, session):
@@ -220,6 +224,18 @@ def test_items_follow_the_weighting_method(period, session):
     assert trips["shares"] == pytest.approx([13 / 20, 7 / 20, 0.0], rel=1e-12, abs=1e-15)
     _share, se = _ratio_se([1 if k % 3 else 0 for k in range(20)], [1] * 20, 20)
     assert trips["top_share_se"] == pytest.approx(se, rel=1e-9)
+    # all units pooled, each unit a stratum: (7 + 13) / (11 + 20) and the stratified variance
+    pooled = next(it for it in plain.summary["items"] if it["code"] == "Q6")
+    y = {0: [1 if t == "1" else 0 for t in TRIPS_A], 1: [1 if k % 3 else 0 for k in range(20)]}
+    x = {0: [1 if t else 0 for t in TRIPS_A], 1: [1] * 20}
+    p = 20 / 31
+    variance = 0.0
+    for u in (0, 1):
+        z = [(a - p * b) / 31 for a, b in zip(y[u], x[u], strict=True)]
+        mean = sum(z) / len(z)
+        variance += len(z) / (len(z) - 1) * sum((v - mean) ** 2 for v in z)
+    assert pooled["n"] == 31 and pooled["top_share"] == pytest.approx(p, rel=1e-12)
+    assert pooled["top_share_se"] == pytest.approx(math.sqrt(variance), rel=1e-9)
     weighting.save(session, campaign, None, {"method": "rake", "rake_margins": ["group", "channel"],
                                              "channel_shares": {c: "1" for c in campaign.channels}})
     session.commit()

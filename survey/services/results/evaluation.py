@@ -95,7 +95,7 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
         service_results, _, _ = _indices(pooled, Layout.from_dict(service["layout"]), stored_params(service["params"]),
                                       units, service["no_group_code"])
     rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
-    question_results.attach(rows, items, spec.get("items"), clean)
+    question_results.attach(rows, summary, items, spec.get("items"), clean)
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
 

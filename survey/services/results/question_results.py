@@ -114,11 +114,14 @@ def compute(session: Session, spec: dict[str, Any], answers: Answers, params: Pa
                          n_questions=len(spec["survey"]["layout"]["question_ids"]))
 
 
-def attach(rows: Sequence[Any], results: list[ItemResult] | None, specs: Sequence[dict[str, Any]] | None,
-           clean: Any) -> None:
-    """Store each unit's item results in its row's ``detail["items"]`` (JSON-safe via ``clean``)."""
+def attach(rows: Sequence[Any], summary: dict[str, Any], results: list[ItemResult] | None,
+           specs: Sequence[dict[str, Any]] | None, clean: Any) -> None:
+    """Store each unit's item results in its row's ``detail["items"]`` and all units pooled in
+    ``summary["items"]`` (JSON-safe via ``clean``)."""
     if results is None or not specs:
         return
+    summary["items"] = clean([{"question_id": s["question_id"], **r.overall()}
+                              for s, r in zip(specs, results, strict=True)])
     for i, row in enumerate(rows):
         row.detail["items"] = clean([{"question_id": s["question_id"], **r.row(i)}
                                      for s, r in zip(specs, results, strict=True)])
@@ -135,6 +138,7 @@ class QuestionBlock:
     question: Question | None
     labels: list[str]  # the share columns: option labels in the site's language, or 0 … 10
     rows: list[tuple[Any, dict[str, Any]]]  # (unit, stored item dict), in the order given
+    overall: dict[str, Any] | None = None  # all units pooled (summary["items"]); None before it was stored
 
     @property
     def kind(self) -> str:
@@ -186,6 +190,7 @@ def blocks(session: Session, snapshot: Snapshot, units_and_details: Sequence[tup
     if not specs:
         return []
     questions = questions_of(session, snapshot)
+    pooled = {it["question_id"]: it for it in (snapshot.summary or {}).get("items") or []}
     out = []
     for spec in specs:
         question = questions.get(int(spec["question_id"]))
@@ -195,7 +200,8 @@ def blocks(session: Session, snapshot: Snapshot, units_and_details: Sequence[tup
             item = next((it for it in unit_items(detail) if it["question_id"] == spec["question_id"]), None)
             if item is not None:
                 rows.append((unit, item))
-        out.append(QuestionBlock(spec, question, option_labels(question, codes, spec["kind"]), rows))
+        out.append(QuestionBlock(spec, question, option_labels(question, codes, spec["kind"]), rows,
+                                 pooled.get(spec["question_id"])))
     return sorted(out, key=lambda b: not b.scored)
 
 

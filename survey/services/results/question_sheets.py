@@ -68,6 +68,17 @@ def block_table(block: QuestionBlock, low: str, high: str) -> Table:
             for share, se in zip(it.get("shares") or [], it.get("shares_se") or [], strict=True):
                 row += [share, se]
         rows.append(row)
+    if block.overall:
+        it = block.overall
+        row = ["", _("全部单位（合并）"), it["n"]]
+        if block.scored:
+            row += [it.get("top_share"), it.get("top_share_se"), None, None, it.get("mean"), it.get("mean_se")]
+        if block.kind == "rating":
+            row += [it.get("mean"), it.get("mean_se"), None, None]
+        if block.kind != "text":
+            for share, se in zip(it.get("shares") or [], it.get("shares_se") or [], strict=True):
+                row += [share, se]
+        rows.append(row)
     return headers, rows, formats
 
 
@@ -100,6 +111,19 @@ def long_table(session: Session, snapshot: Snapshot) -> Table:
             for k, (code, label) in enumerate(zip(codes, b.labels, strict=True)):
                 rows.append([*head, _("比例"), "share", code, label, it["n"], it["shares"][k], it["shares_se"][k],
                              *it["shares_ci"][k]])
+        if b.overall:  # all units pooled: unit code empty, no interval
+            it, head = b.overall, ["", _("全部单位（合并）"), b.code, b.text, _kind_label(b.kind)]
+            if b.kind == "text":
+                rows.append([*head, _("回答人数"), "count", "", "", it["n"], it["n"], None, None, None])
+                continue
+            if "top_share" in it:
+                rows.append([*head, _("%(o)s率", o=b.top_label), "top_share", it["top_option"], b.top_label, it["n"],
+                             it["top_share"], it["top_share_se"], None, None])
+            if "mean" in it:
+                rows.append([*head, _("平均分"), "mean", "", "", it["n"], it["mean"], it["mean_se"], None, None])
+            for k, (code, label) in enumerate(zip(codes, b.labels, strict=True)):
+                rows.append([*head, _("比例"), "share", code, label, it["n"], it["shares"][k], it["shares_se"][k],
+                             None, None])
     return headers, rows, [None] * len(headers)
 
 
@@ -114,6 +138,7 @@ def questions_csv(session: Session, snapshot: Snapshot) -> bytes:
 def api_questions(session: Session, snapshot: Snapshot) -> list[dict[str, Any]]:
     """The snapshot's other questions: code, type, text and options with their scores."""
     questions = question_results.questions_of(session, snapshot)
+    pooled = {it["question_id"]: it for it in (snapshot.summary or {}).get("items") or []}
     out = []
     for spec in (snapshot.params or {}).get("items") or []:
         q = questions.get(int(spec["question_id"]))
@@ -122,6 +147,7 @@ def api_questions(session: Session, snapshot: Snapshot) -> list[dict[str, Any]]:
             "code": spec["code"], "type": spec["kind"], "text": q.text if q is not None else None,
             "options": [{"code": c, "label": by_code[c].label if c in by_code else None, "score": s}
                         for c, s in zip(spec["option_codes"], spec["scores"], strict=True)],
+            "overall": _api_entry(pooled[spec["question_id"]]) if spec["question_id"] in pooled else None,
         })
     return out
 
@@ -132,8 +158,8 @@ API_FIELDS = ("code", "kind", "n", "categories", "shares", "shares_se", "shares_
 
 def api_unit_questions(detail: dict[str, Any] | None) -> list[dict[str, Any]]:
     """A unit's per-question results for the API (``type`` for the stored ``kind``)."""
-    out = []
-    for it in question_results.unit_items(detail):
-        entry = {("type" if k == "kind" else k): it[k] for k in API_FIELDS if k in it}
-        out.append(entry)
-    return out
+    return [_api_entry(it) for it in question_results.unit_items(detail)]
+
+
+def _api_entry(it: dict[str, Any]) -> dict[str, Any]:
+    return {("type" if k == "kind" else k): it[k] for k in API_FIELDS if k in it}
