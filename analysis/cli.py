@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from analysis import items_cli
 from analysis.answers import Answers
 from analysis.cells import DEFAULT_MIN_CELL_N
 from analysis.params import Params
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="OUT.csv", help="write here (UTF-8 with BOM, for Excel) instead of stdout"
     )
     indices.set_defaults(run=run_indices)
+    items_cli.add_parser(commands, indices)  # python -m analysis items: the other question types
     return parser
 
 
@@ -201,6 +203,14 @@ PARAMS_OPTIONS = {"targets": "--targets", "method": "--method", "scores": "--sco
 
 def run_indices(args: argparse.Namespace) -> int:
     """Read, validate, compute and write the indices."""
+    responses, params, n_questions = indices_inputs(args)
+    results = compute_indices(responses.answers, params, n_questions=n_questions)
+    return _write(args, results, responses.units)
+
+
+def indices_inputs(args: argparse.Namespace) -> tuple[Responses, Params, int]:
+    """The coded RESPONSES.csv and the engine parameters the options (or PARAMS.json) give; also used by
+    ``python -m analysis items`` (:mod:`analysis.items_cli`), so both weight the units alike."""
     if args.params is not None:
         given = [flag for name, flag in PARAMS_OPTIONS.items() if getattr(args, name) is not None]
         if given:
@@ -213,8 +223,7 @@ def run_indices(args: argparse.Namespace) -> int:
             _read_text(args.responses), args.responses, len(params.scores),
             {m: labels[m] for m in params.weighting_margins()}, labels["question"],
         )
-        results = compute_indices(responses.answers, params, n_questions=len(labels["question"]))
-        return _write(args, results, responses.units)
+        return responses, params, len(labels["question"])
     if args.targets is None:
         raise InputError("--targets TARGETS.json is required (or --params PARAMS.json)")
     args.method = args.method or "poststratify"
@@ -254,8 +263,7 @@ def run_indices(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise InputError(f"invalid options: {error}") from None
-    results = compute_indices(responses.answers, params, n_questions=len(responses.questions))
-    return _write(args, results, responses.units)
+    return responses, params, len(responses.questions)
 
 
 def _write(args: argparse.Namespace, results: IndexResults, units: list[str]) -> int:

@@ -72,6 +72,21 @@ def test_seed_demo_builds_a_realistic_city(runner, session, app):
         assert f"{username}  密码 {password}" in result.output
         assert authenticate(session, username, password) is not None
     _assert_cases_at_every_stage(session)
+    _assert_one_trip_rate_per_unit(session)
+
+
+def _assert_one_trip_rate_per_unit(session) -> None:
+    """The demo's published window-service result has the 一次办成率 (Q6 跑了几次, best option 一次办成) per unit."""
+    from survey.models import Snapshot, SnapshotRow, SnapshotStatus
+
+    snapshot = session.scalar(select(Snapshot).where(Snapshot.status == SnapshotStatus.OFFICIAL))
+    assert [s["code"] for s in snapshot.params["items"] if s["kind"] == "single"] == ["Q6"]
+    rows = session.scalars(select(SnapshotRow).where(SnapshotRow.snapshot_id == snapshot.id)).all()
+    assert rows
+    for row in rows:
+        trips = next(it for it in row.detail["items"] if it["code"] == "Q6")
+        assert trips["top_option"] == "1" and trips["n"] == row.n
+        assert 0.3 < trips["top_share"] < 1 and 0 < trips["top_share_se"] < 0.2
 
 
 def _assert_cases_at_every_stage(session) -> None:

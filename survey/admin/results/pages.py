@@ -20,7 +20,7 @@ from survey.core.spreadsheets import CSV_MIME, XLSX_MIME
 from survey.extensions import db
 from survey.models import Campaign, Role, Snapshot, SnapshotStatus, Unit
 from survey.services.accounts.access import visible_unit_ids
-from survey.services.results import display, exports, snapshots
+from survey.services.results import display, exports, question_results, question_sheets, snapshots
 from survey.services.results.component import SOURCES
 from survey.services.results.evaluation import ranking_settings
 
@@ -72,6 +72,7 @@ def results_snapshot(snapshot_id: int):
         group_names=display.group_targets(db.session, snapshot.params),
         z_value=z_value(snapshot.params["survey"]["params"]["confidence"]),
         ranking=ranking_settings(snapshot.params),
+        qblocks=question_results.snapshot_blocks(db.session, snapshot),
     )
 
 
@@ -143,7 +144,8 @@ def results_unit(snapshot_id: int, unit_id: int):
                            sources=SOURCES, Status=SnapshotStatus, analyst=current_user.is_staff_analyst,
                            trend_wording=display.trend_wording,
                            z_value=z_value(snapshot.params["survey"]["params"]["confidence"]),
-                           index_formula=display.index_formula(page))
+                           index_formula=display.index_formula(page),
+                           qblocks=question_results.blocks(db.session, snapshot, [(page.row.unit, page.detail)]))
 
 
 def _filename(snapshot: Snapshot, suffix: str) -> str:
@@ -166,6 +168,16 @@ def results_export_csv(snapshot_id: int):
     snapshot = get_or_404(Snapshot, snapshot_id)
     return Response(exports.unit_csv(db.session, snapshot), mimetype=CSV_MIME,
                     headers={"Content-Disposition": f'attachment; filename="{_filename(snapshot, "csv")}"'})
+
+
+@bp.route("/results/snapshots/<int:snapshot_id>/questions.csv")
+@roles_required(*ANALYSTS)
+def results_export_questions(snapshot_id: int):
+    """Every other question (single/multiple choice, 0–10, text) per unit and statistic, long format."""
+    snapshot = get_or_404(Snapshot, snapshot_id)
+    name = _filename(snapshot, "csv").replace("results", "questions")
+    return Response(question_sheets.questions_csv(db.session, snapshot), mimetype=CSV_MIME,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.route("/results/snapshots/<int:snapshot_id>/raw.csv")

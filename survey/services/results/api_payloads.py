@@ -16,6 +16,7 @@ from survey.core import clock
 from survey.core.lookups import by_id
 from survey.core.validation import is_code
 from survey.models import Campaign, Category, Snapshot, SnapshotRow, SnapshotStatus, Unit
+from survey.services.results import question_sheets
 from survey.services.results.component import GRADE_CODES
 from survey.services.results.evaluation import overall_rates
 from survey.services.results.snapshots import compared_with_published
@@ -105,6 +106,7 @@ def unit_row(row: SnapshotRow, unit: Unit, category: Category | None, snapshot: 
         "leader_score": d.get("leader"),
         "service_index": service.get("index"),
         "flags": row.flags or [],
+        "questions": question_sheets.api_unit_questions(d),  # single/multiple choice, 0–10, text (docs/api.md)
         "trend": None if not trend else {
             "previous_index": trend["previous_index"], "difference": trend["difference"],
             "ci": trend["ci"], "p_value": trend["p_value"],
@@ -152,7 +154,8 @@ def _rows(session: Session, snapshot: Snapshot, unit_id: int | None = None) -> l
 
 def snapshot_payload(session: Session, snapshot: Snapshot) -> dict[str, Any]:
     campaign = session.get(Campaign, snapshot.campaign_id)
-    return {"snapshot": snapshot_meta(snapshot, campaign), "units": _rows(session, snapshot)}
+    return {"snapshot": snapshot_meta(snapshot, campaign), "units": _rows(session, snapshot),
+            "questions": question_sheets.api_questions(session, snapshot)}
 
 
 def period_component(session: Session, period: str) -> dict[str, Any] | None:

@@ -20,10 +20,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analysis import IndexResults, Params, compare_estimates, compute_indices, overall_rate
+from analysis import Answers, IndexResults, Params, compare_estimates, compute_indices, overall_rate
 from analysis.ranking import DEFAULT_SEED
 from survey.models import SnapshotRow
-from survey.services.results import component
+from survey.services.results import component, question_results
 from survey.services.results.loading import Cutoff, PairTable, load_pairs
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
@@ -83,7 +83,8 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     started = _timed(timings, "load", started)
     step("compute", 3, STEPS)
     units = np.asarray(spec["units"], dtype=np.int64)
-    results, used = _indices(survey_pairs, layout, params, units, survey["no_group_code"])
+    results, used, answers = _indices(survey_pairs, layout, params, units, survey["no_group_code"])
+    items = question_results.compute(session, spec, answers, params, units)
 
     service = spec.get("service")
     service_results = None
@@ -91,9 +92,10 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
         started = _timed(timings, "compute", started)
         pooled = _service_pairs(session, service)
         started = _timed(timings, "load", started)
-        service_results, _ = _indices(pooled, Layout.from_dict(service["layout"]), stored_params(service["params"]),
+        service_results, _, _ = _indices(pooled, Layout.from_dict(service["layout"]), stored_params(service["params"]),
                                       units, service["no_group_code"])
     rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
+    question_results.attach(rows, summary, items, spec.get("items"), clean)
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
 
@@ -128,7 +130,7 @@ def stored_params(data: dict[str, Any]) -> Params:
 
 
 def _indices(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray,
-             no_group_code: int | None) -> tuple[IndexResults, np.ndarray]:
+             no_group_code: int | None) -> tuple[IndexResults, np.ndarray, Answers]:
     channels = list(layout.channels) if "channel" in params.targets else None
     answers, used = pairs.answers(layout.group_ids, channels, no_group_code)
     known = np.isin(answers.unit, units)
@@ -136,7 +138,7 @@ def _indices(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray
         answers = type(answers)(answers.respondent[known], answers.unit[known], answers.question[known],
                                 answers.level[known], {k: v[known] for k, v in answers.margins.items()})
     results = compute_indices(answers, params, units=units, n_questions=len(layout.question_ids))
-    return results, used
+    return results, used, answers
 
 
 def _service_pairs(session: Session, service: dict[str, Any]) -> PairTable:

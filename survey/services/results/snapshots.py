@@ -57,7 +57,7 @@ from survey.models import (
     utcnow,
 )
 from survey.services.accounts.access import subtree_ids
-from survey.services.results import component, weighting
+from survey.services.results import component, question_results, weighting
 from survey.services.results.evaluation import (
     RANKING,
     ROW_FIELDS,
@@ -259,6 +259,8 @@ def build_spec(session: Session, campaign: Campaign, include_flagged: bool | Non
         "previous_snapshot_id": previous.id if previous else None,
         "bad_level_max": int(settings.get(session, settings.BAD_LEVEL_MAX)),
     }
+    if items := question_results.item_specs(campaign):  # per-question results of the other question types
+        spec["items"] = items
     return spec, pairs
 
 

@@ -1,0 +1,334 @@
+"""Every other question type per unit: single choice, multiple choice, 0–10 ratings and free text.
+
+The satisfaction questions give the index (:mod:`analysis.satisfaction`); the other
+questions of a questionnaire are estimated here, on the **same sample and weights**: a
+unit's respondents are those who rated it (its index sample), weighted exactly as for the
+index (post-stratification, raking, trimming, thin cells collapsed), and every SE is a
+Taylor linearisation with the same calibration residuals. An item answer of a respondent
+outside the unit's index sample (no satisfaction record for the unit) has no weight and is
+left out.
+
+Every estimate is a ratio of weighted totals over the respondents who answered the item
+(x_i = 1 when i answered it):
+
+* single choice, option k: p_k = Σ w 1[i chose k] / Σ w x (R: ``svymean(~I(opt == k),
+  subset(des, answered))``, which equals ``svyratio(~I(opt == k), ~x, des)``);
+* single choice with option scores: the mean score Σ w score / Σ w x and the share of the
+  best-scored option (the window survey's 一次办成率: "办理这件事，您一共跑了几次？"
+  scored 100/50/0 → the share of 一次办成);
+* multiple choice, option k: the share of those who chose at least one option that chose k;
+* 0–10 rating: the mean Σ w v / Σ w x and the distribution p_v, v = 0 … 10;
+* free text: the number of (non-empty) answers, unweighted.
+
+SE: z_i = (y_i − R x_i) / Σ w x, u = w z, residualised by the calibration steps, then
+V = n/(n−1) Σ (e_i − ē)² per unit (no SE for n < 2). Shares carry Korn–Graubard intervals
+with n* = p(1−p)/V (the number of respondents who answered where that is undefined), means
+the interval of ``Params.index_ci`` on their scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from analysis import calibration
+from analysis.answers import Answers
+from analysis.ci import bounded_ci, korn_graubard_ci, normal_ci, share_n_eff
+from analysis.design import stratified_variance
+from analysis.params import Params
+from analysis.segments import Segments, safe_divide
+from analysis.weighting import UnitWeights, compute_weights
+
+KINDS = ("single", "multiple", "rating", "text")
+RATING_VALUES = tuple(range(11))  # 0 … 10
+
+
+@dataclass(frozen=True)
+class Item:
+    """One non-satisfaction question: ``kind`` in :data:`KINDS`; ``options`` the option codes (choice
+    questions), ``scores`` their scores (None for an option without one) — a single-choice item is
+    *scored* when every option has a score."""
+
+    code: str
+    kind: str
+    options: tuple[str, ...] = ()
+    scores: tuple[float | None, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"item {self.code}: unknown kind {self.kind!r} (one of {', '.join(KINDS)})")
+        if self.kind in ("single", "multiple") and not self.options:
+            raise ValueError(f"item {self.code}: a choice question needs options")
+        if self.scores and len(self.scores) != len(self.options):
+            raise ValueError(f"item {self.code}: {len(self.scores)} scores for {len(self.options)} options")
+
+    @property
+    def scored(self) -> bool:
+        return self.kind == "single" and bool(self.scores) and all(s is not None for s in self.scores)
+
+    @property
+    def top_option(self) -> int | None:
+        """Index of the best-scored option (the first of equals), for a scored item."""
+        if not self.scored:
+            return None
+        return int(np.argmax(np.asarray(self.scores, dtype=np.float64)))
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """What the share columns are: option codes, or the rating values 0 … 10."""
+        if self.kind == "rating":
+            return tuple(str(v) for v in RATING_VALUES)
+        return self.options if self.kind in ("single", "multiple") else ()
+
+
+@dataclass(frozen=True)
+class ItemRecords:
+    """Flat item answers, one element per record: ``item`` indexes the items list; ``value`` is the
+    option index (choice questions; a multiple-choice answer is one record per option chosen), the
+    rating 0 … 10, or anything (text: an empty text should not be a record)."""
+
+    respondent: np.ndarray
+    unit: np.ndarray
+    item: np.ndarray
+    value: np.ndarray
+
+
+@dataclass
+class ItemResult:
+    """One item for every unit (arrays with a first axis of ``n_units``).
+
+    ``n``: respondents of the unit's index sample who answered; ``shares`` / ``shares_se`` /
+    ``shares_ci_low`` / ``shares_ci_high``: ``(n_units, categories)``; ``mean`` … for scored single
+    choice (the mean option score) and ratings (the mean rating); ``top_share`` … the share of the
+    best-scored option (scored items). Missing values are NaN.
+    """
+
+    item: Item
+    n: np.ndarray
+    shares: np.ndarray | None = None
+    shares_se: np.ndarray | None = None
+    shares_ci_low: np.ndarray | None = None
+    shares_ci_high: np.ndarray | None = None
+    mean: np.ndarray | None = None
+    mean_se: np.ndarray | None = None
+    mean_ci_low: np.ndarray | None = None
+    mean_ci_high: np.ndarray | None = None
+    #: all units pooled (each unit its own stratum, with its own weights): shares and mean with SEs
+    overall_n: int = 0
+    overall_shares: np.ndarray | None = None
+    overall_shares_se: np.ndarray | None = None
+    overall_mean: float = float("nan")
+    overall_mean_se: float = float("nan")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def top_share(self) -> np.ndarray | None:
+        k = self.item.top_option
+        return None if k is None or self.shares is None else self.shares[:, k]
+
+    @property
+    def top_share_se(self) -> np.ndarray | None:
+        k = self.item.top_option
+        return None if k is None or self.shares_se is None else self.shares_se[:, k]
+
+    def overall(self) -> dict[str, Any]:
+        """The pooled figures as plain values: n, shares and their SEs, the mean and, for a scored item,
+        the best option's share (e.g. the 一次办成率 of all units)."""
+        out: dict[str, Any] = {"code": self.item.code, "kind": self.item.kind, "n": int(self.overall_n)}
+        if self.overall_shares is not None and self.overall_shares_se is not None:
+            out.update(shares=[float(v) for v in self.overall_shares],
+                       shares_se=[float(v) for v in self.overall_shares_se])
+        if self.mean is not None:
+            out.update(mean=float(self.overall_mean), mean_se=float(self.overall_mean_se))
+        k = self.item.top_option
+        if k is not None and self.overall_shares is not None and self.overall_shares_se is not None:
+            out.update(top_option=self.item.options[k], top_share=float(self.overall_shares[k]),
+                       top_share_se=float(self.overall_shares_se[k]))
+        return out
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Unit ``i``'s figures as plain Python values (NaN for missing), for storage and exports."""
+        def values(a: np.ndarray | None) -> list[float] | None:
+            return None if a is None else [float(v) for v in a[i]]
+
+        def value(a: np.ndarray | None) -> float | None:
+            return None if a is None else float(a[i])
+
+        item = self.item
+        out: dict[str, Any] = {"code": item.code, "kind": item.kind, "n": int(self.n[i])}
+        if item.kind != "text":
+            out.update(categories=list(item.categories), shares=values(self.shares), shares_se=values(self.shares_se),
+                       shares_ci=[[float(lo), float(hi)] for lo, hi in
+                                  zip(self.shares_ci_low[i], self.shares_ci_high[i], strict=True)])
+        if self.mean is not None:
+            out.update(mean=value(self.mean), mean_se=value(self.mean_se),
+                       mean_ci=[value(self.mean_ci_low), value(self.mean_ci_high)])
+        if item.top_option is not None:
+            k = item.top_option
+            out.update(top_option=item.options[k], top_share=value(self.top_share),
+                       top_share_se=value(self.top_share_se),
+                       top_share_ci=[float(self.shares_ci_low[i, k]), float(self.shares_ci_high[i, k])])
+        return out
+
+
+def compute_items(
+    answers: Answers,
+    params: Params,
+    items: Sequence[Item],
+    records: ItemRecords,
+    units: np.ndarray | None = None,
+    n_questions: int | None = None,
+    weights: UnitWeights | None = None,
+) -> list[ItemResult]:
+    """Estimate every item for every unit, on the index sample of ``answers`` weighted per ``params``.
+
+    ``units`` and ``n_questions`` as for :func:`analysis.compute_indices` (results come in the same
+    unit order); ``weights`` saves weighting again when the caller already has them.
+    """
+    if n_questions is None and params.question_weights is not None:
+        n_questions = len(params.question_weights)
+    if weights is None:
+        weights = compute_weights(answers, params, units, n_questions)
+    row = _rows_of(weights, records)
+    segments = Segments(weights.unit, weights.units.size)
+    item_code = np.asarray(records.item, dtype=np.int64)
+    value = np.asarray(records.value)
+    out = []
+    for k, item in enumerate(items):
+        mine = (item_code == k) & (row >= 0)
+        out.append(_estimate_item(item, row[mine], value[mine], weights, segments, params))
+    return out
+
+
+def _rows_of(weights: UnitWeights, records: ItemRecords) -> np.ndarray:
+    """Each record's row in the weighted respondent–unit table (-1: not in the unit's index sample)."""
+    n_rec = np.asarray(records.respondent).size
+    if n_rec == 0 or weights.unit.size == 0:
+        return np.full(n_rec, -1, dtype=np.int64)
+    unit_labels = np.asarray(weights.units)
+    order = np.argsort(unit_labels, kind="stable")
+    rec_unit = np.ascontiguousarray(records.unit)
+    pos = np.minimum(np.searchsorted(unit_labels[order], rec_unit), unit_labels.size - 1)
+    known_unit = unit_labels[order][pos] == rec_unit
+    rec_unit_code = np.where(known_unit, order[pos], -1)
+    row_people, rec_people = np.asarray(weights.respondent), np.asarray(records.respondent)
+    n_units = max(int(unit_labels.size), 1)
+    integers = row_people.dtype.kind in "iu" and rec_people.dtype.kind in "iu"
+    lo = min(int(row_people.min()), int(rec_people.min())) if integers else 0
+    span = max(int(row_people.max()), int(rec_people.max())) - lo + 1 if integers else 0
+    if integers and span * n_units < 2**62:  # integer ids as they are, offset by the smallest
+        row_code, rec_code = row_people.astype(np.int64) - lo, rec_people.astype(np.int64) - lo
+    else:
+        people, codes = np.unique(np.concatenate([row_people, rec_people]), return_inverse=True)
+        codes = codes.reshape(-1)
+        span = max(int(people.size), 1)
+        row_code, rec_code = codes[: row_people.size], codes[row_people.size :]
+    row_key = weights.unit.astype(np.int64) * span + row_code
+    rec_key = rec_unit_code.astype(np.int64) * span + rec_code
+    key_order = np.argsort(row_key, kind="stable")
+    sorted_keys = row_key[key_order]
+    rec_order = np.argsort(rec_key, kind="stable")  # sorted needles: a cache-friendly search
+    at = np.empty(rec_key.size, dtype=np.intp)
+    at[rec_order] = np.minimum(np.searchsorted(sorted_keys, rec_key[rec_order]), row_key.size - 1)
+    found = known_unit & (sorted_keys[at] == rec_key)
+    return np.where(found, key_order[at], -1)
+
+
+def _estimate_item(item: Item, row: np.ndarray, value: np.ndarray, weights: UnitWeights, segments: Segments,
+                   params: Params) -> ItemResult:
+    n_rows = weights.unit.size
+    w = weights.weight
+    x = np.zeros(n_rows)
+    x[row] = 1.0
+    n = segments.sum(x).astype(np.int64)
+    if item.kind == "text":
+        return ItemResult(item=item, n=n, overall_n=int(n.sum()))
+    n_cat = len(item.categories)
+    codes = np.asarray(value, dtype=np.float64)
+    if codes.size and (np.any(codes != np.round(codes)) or codes.min() < 0 or codes.max() >= n_cat):
+        raise ValueError(f"item {item.code}: values must be integers 0 … {n_cat - 1}")
+    codes = codes.astype(np.int64)
+    y = np.zeros((n_cat, n_rows))
+    y[codes, row] = 1.0  # a multiple-choice respondent has a 1 for every option chosen
+    if item.kind == "single":
+        chosen = y.sum(axis=0)
+        if np.any(chosen > 1):
+            raise ValueError(f"item {item.code}: a respondent chose more than one option of a single-choice question")
+    means = None
+    scale: tuple[float, float] | None = None
+    if item.scored:
+        scores = np.asarray(item.scores, dtype=np.float64)
+        means = scores @ y
+        scale = (float(scores.min()), float(scores.max()))
+    elif item.kind == "rating":
+        means = np.asarray(RATING_VALUES, dtype=np.float64) @ y
+        scale = (0.0, 10.0)
+    variables = y if means is None else np.vstack([y, means[None, :]])
+    estimate, se = ratio_estimates(variables, x, w, weights, segments)
+    shares, shares_se = estimate[:n_cat], se[:n_cat]
+    level = params.confidence
+    n_star = share_n_eff(shares, shares_se**2, n[None, :])
+    low, high = korn_graubard_ci(shares, n_star, level)
+    pooled, pooled_se = pooled_estimates(variables, x, w, weights, segments)
+    result = ItemResult(item=item, n=n, shares=shares.T.copy(), shares_se=shares_se.T.copy(),
+                        shares_ci_low=low.T.copy(), shares_ci_high=high.T.copy(),
+                        overall_n=int(n[weights.rake_converged].sum()),
+                        overall_shares=pooled[:n_cat], overall_shares_se=pooled_se[:n_cat])
+    if means is not None:
+        result.overall_mean, result.overall_mean_se = float(pooled[n_cat]), float(pooled_se[n_cat])
+    if means is not None and scale is not None:
+        mean, mean_se = estimate[n_cat], se[n_cat]
+        if params.index_ci == "normal" or scale[0] == scale[1]:
+            lo, hi = normal_ci(mean, mean_se, level)
+        else:
+            lo, hi = bounded_ci(mean, mean_se, level, *scale)
+        result.mean, result.mean_se, result.mean_ci_low, result.mean_ci_high = mean, mean_se, lo, hi
+    return result
+
+
+def ratio_estimates(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitWeights,
+                    segments: Segments) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit, ``R = Σ w y / Σ w x`` for every row of ``y`` (variables × rows) and its linearised SE.
+
+    As ``svyratio(~y, ~x, des)`` on each unit's calibrated design: z = (y − R x) / Σ w x, residualised
+    by the calibration steps; NaN where nobody answered, no SE with fewer than 2 respondents, and
+    nothing where raking did not converge (as the index).
+    """
+    wx = segments.sum(x * w)
+    ratio = safe_divide(segments.sum(y * w), wx[None, :])
+    z = (y - segments.expand(np.nan_to_num(ratio)) * x) * segments.expand(safe_divide(1.0, wx, 0.0)) * w
+    variance = stratified_variance(calibration.residualise(z, weights.steps), segments)
+    variance[:, segments.counts < 2] = np.nan
+    se = np.where(np.isnan(ratio), np.nan, np.sqrt(variance))
+    withheld = ~weights.rake_converged
+    ratio[:, withheld] = np.nan
+    se[:, withheld] = np.nan
+    return ratio, se
+
+
+def pooled_estimates(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitWeights,
+                     segments: Segments) -> tuple[np.ndarray, np.ndarray]:
+    """All units pooled: ``R = Σ_u Σ_i w y / Σ_u Σ_i w x`` for every row of ``y`` and its linearised SE.
+
+    Each unit is a stratum with its own calibration (as ``svydesign(ids = ~1, strata = ~unit)``
+    post-stratified on unit × group): z = (y − R x) / Σ w x over all units, residualised by the
+    calibration steps, V = the sum over units of each unit's n/(n−1) Σ (e − ē)². Units whose raking
+    did not converge are left out; a unit of one respondent adds nothing to the variance (R's
+    ``survey.lonely.psu = "remove"``). Since a unit's weights sum to its n, units count in proportion
+    to their respondents, as in the overall 满意率.
+    """
+    keep = segments.expand(weights.rake_converged).astype(np.float64)
+    x = x * keep
+    wx = float((x * w).sum())
+    if wx <= 0:
+        nan = np.full(y.shape[0], np.nan)
+        return nan, nan.copy()
+    y = y * keep
+    ratio = (y * w).sum(axis=1) / wx
+    z = (y - ratio[:, None] * x) / wx * w
+    variance = stratified_variance(calibration.residualise(z, weights.steps), segments)
+    variance[:, segments.counts < 2] = 0.0
+    return ratio, np.sqrt(variance.sum(axis=1))

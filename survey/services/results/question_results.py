@@ -1,0 +1,215 @@
+"""Every other question type in a snapshot: single choice, multiple choice, 0–10 ratings and text.
+
+The engine (:mod:`analysis.items`) estimates them on each unit's index sample with the index's
+weights and linearised SEs. Here:
+
+* :func:`item_specs` — what a snapshot stores about the questions (``spec["items"]``): question
+  ids, type, option ids, codes and scores, so the snapshot can be recomputed after the
+  questionnaire's options change;
+* :func:`load_records` — the counted answers to those questions, in one bulk query;
+* :func:`compute` / :func:`attach` — the per-unit results into each row's ``detail["items"]``;
+* :func:`headline` and :func:`unit_items` — what the pages, exports and API show.
+
+A snapshot stored before per-question results (no ``spec["items"]``) replays without them.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import BigInteger, and_, case, cast, func, literal, select
+from sqlalchemy.orm import Session
+
+from analysis import Answers, Params
+from analysis.items import Item, ItemRecords, ItemResult, compute_items
+from survey.i18n import localized
+from survey.models import Answer, Campaign, Question, QuestionType, Response, Snapshot
+from survey.services.results.loading import Cutoff, _raw_rows
+
+#: Question types estimated here, and the engine's name for each.
+KINDS = {QuestionType.SINGLE: "single", QuestionType.MULTIPLE: "multiple", QuestionType.RATING: "rating",
+         QuestionType.TEXT: "text"}
+
+
+def item_specs(campaign: Campaign) -> list[dict[str, Any]]:
+    """The campaign questionnaire's non-satisfaction questions, as stored in a snapshot's ``spec["items"]``."""
+    out = []
+    for q in campaign.questionnaire.questions:
+        kind = KINDS.get(q.type)
+        if kind is None:
+            continue
+        options = list(q.options) if kind in ("single", "multiple") else []
+        if kind in ("single", "multiple") and not options:
+            continue
+        out.append({"question_id": q.id, "code": q.code, "kind": kind,
+                    "option_ids": [o.id for o in options], "option_codes": [o.code for o in options],
+                    "scores": [o.score for o in options]})
+    return out
+
+
+def engine_items(specs: Sequence[dict[str, Any]]) -> list[Item]:
+    return [Item(s["code"], s["kind"], tuple(s["option_codes"]),
+                 tuple(None if v is None else float(v) for v in s["scores"])) for s in specs]
+
+
+def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any]]) -> ItemRecords:
+    """The counted answers (the cut-off's responses, left-out ones dropped) to the ``specs`` questions.
+
+    One row per answer: (response, unit, question, option id, rating, non-empty text), as BIGINTs
+    read in bulk; coded here to the engine's item index and value. Answers without a unit,
+    with an option not in the spec or a rating outside 0–10 are not counted.
+    """
+    empty = ItemRecords(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
+    ids = [int(s["question_id"]) for s in specs]
+    if not ids:
+        return empty
+    lowest = session.scalar(select(func.min(Response.id)).where(Response.campaign_id == cutoff.campaign_id))
+    if lowest is None:
+        return empty
+    has_text = case((and_(Answer.text.is_not(None), Answer.text != ""), literal(1)), else_=literal(0))
+    rows = _raw_rows(session, select(
+        cast(Answer.response_id, BigInteger), cast(Answer.unit_id, BigInteger), cast(Answer.question_id, BigInteger),
+        cast(func.coalesce(Answer.option_id, literal(-1)), BigInteger),
+        cast(func.coalesce(Answer.number, literal(-1)), BigInteger), cast(has_text, BigInteger),
+    ).where(Answer.campaign_id == cutoff.campaign_id, Answer.question_id.in_(ids), Answer.unit_id.is_not(None),
+            Answer.response_id.between(int(lowest), cutoff.max_response_id)), 6)
+    left_out = np.fromiter(sorted(cutoff.left_out), dtype=np.int64)
+    rows = rows[~np.isin(rows[:, 0], left_out)]
+    item = np.full(rows.shape[0], -1, dtype=np.int64)
+    value = np.full(rows.shape[0], -1, dtype=np.int64)
+    for k, spec in enumerate(specs):
+        mine = rows[:, 2] == int(spec["question_id"])
+        if spec["kind"] in ("single", "multiple"):
+            option_ids = np.asarray(spec["option_ids"], dtype=np.int64)
+            order = np.argsort(option_ids, kind="stable")
+            ordered = option_ids[order]
+            position = np.minimum(np.searchsorted(ordered, rows[:, 3]), option_ids.size - 1)
+            found = mine & (ordered[position] == rows[:, 3])
+            value[found] = order[position[found]]
+        elif spec["kind"] == "rating":
+            found = mine & (rows[:, 4] >= 0) & (rows[:, 4] <= 10)
+            value[found] = rows[found, 4]
+        else:
+            found = mine & (rows[:, 5] == 1)
+            value[found] = 0
+        item[found] = k
+    keep = item >= 0
+    return ItemRecords(respondent=rows[keep, 0], unit=rows[keep, 1], item=item[keep], value=value[keep])
+
+
+def compute(session: Session, spec: dict[str, Any], answers: Answers, params: Params,
+            units: np.ndarray) -> list[ItemResult] | None:
+    """Every item of ``spec["items"]`` for every unit (None for a snapshot without items).
+
+    ``answers`` are the engine records the index was computed from, so the items use the same
+    sample and weights.
+    """
+    specs = spec.get("items")
+    if not specs:
+        return None
+    records = load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs)
+    return compute_items(answers, params, engine_items(specs), records, units=units,
+                         n_questions=len(spec["survey"]["layout"]["question_ids"]))
+
+
+def attach(rows: Sequence[Any], summary: dict[str, Any], results: list[ItemResult] | None,
+           specs: Sequence[dict[str, Any]] | None, clean: Any) -> None:
+    """Store each unit's item results in its row's ``detail["items"]`` and all units pooled in
+    ``summary["items"]`` (JSON-safe via ``clean``)."""
+    if results is None or not specs:
+        return
+    summary["items"] = clean([{"question_id": s["question_id"], **r.overall()}
+                              for s, r in zip(specs, results, strict=True)])
+    for i, row in enumerate(rows):
+        row.detail["items"] = clean([{"question_id": s["question_id"], **r.row(i)}
+                                     for s, r in zip(specs, results, strict=True)])
+
+
+# --- what the pages, exports and API show -----------------------------------------------------
+
+
+@dataclass
+class QuestionBlock:
+    """One question's results over the units shown: what the page section, sheets and CSV are built from."""
+
+    spec: dict[str, Any]
+    question: Question | None
+    labels: list[str]  # the share columns: option labels in the site's language, or 0 … 10
+    rows: list[tuple[Any, dict[str, Any]]]  # (unit, stored item dict), in the order given
+    overall: dict[str, Any] | None = None  # all units pooled (summary["items"]); None before it was stored
+
+    @property
+    def kind(self) -> str:
+        return str(self.spec["kind"])
+
+    @property
+    def code(self) -> str:
+        return str(self.spec["code"])
+
+    @property
+    def scored(self) -> bool:
+        return self.kind == "single" and bool(self.spec["scores"]) and all(v is not None for v in self.spec["scores"])
+
+    @property
+    def top_label(self) -> str:
+        """The best-scored option's label (一次办成), for a scored question."""
+        if not self.scored:
+            return ""
+        scores = [float(v) for v in self.spec["scores"]]
+        return self.labels[scores.index(max(scores))]
+
+    @property
+    def text(self) -> str:
+        return localized(self.question, "text") if self.question is not None else self.code
+
+
+def questions_of(session: Session, snapshot: Snapshot) -> dict[int, Question]:
+    ids = [int(s["question_id"]) for s in (snapshot.params or {}).get("items") or []]
+    return {q.id: q for q in session.scalars(select(Question).where(Question.id.in_(ids or [-1])))}
+
+
+def unit_items(detail: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return list((detail or {}).get("items") or [])
+
+
+def option_labels(question: Question | None, codes: Sequence[str], kind: str) -> list[str]:
+    """Labels of the stored option codes in the site's language (a rating's values as they are)."""
+    if kind == "rating" or question is None:
+        return [str(c) for c in codes]
+    by_code = {o.code: o for o in question.options}
+    return [localized(by_code[c], "label") if c in by_code else str(c) for c in codes]
+
+
+def blocks(session: Session, snapshot: Snapshot, units_and_details: Sequence[tuple[Any, dict[str, Any]]]
+           ) -> list[QuestionBlock]:
+    """Every stored question's results for the given (unit, detail) pairs; scored single choice first
+    (the 一次办成率 is the headline), then in questionnaire order. Empty for a snapshot without items."""
+    specs = (snapshot.params or {}).get("items") or []
+    if not specs:
+        return []
+    questions = questions_of(session, snapshot)
+    pooled = {it["question_id"]: it for it in (snapshot.summary or {}).get("items") or []}
+    out = []
+    for spec in specs:
+        question = questions.get(int(spec["question_id"]))
+        codes = [str(v) for v in range(11)] if spec["kind"] == "rating" else list(spec["option_codes"])
+        rows = []
+        for unit, detail in units_and_details:
+            item = next((it for it in unit_items(detail) if it["question_id"] == spec["question_id"]), None)
+            if item is not None:
+                rows.append((unit, item))
+        out.append(QuestionBlock(spec, question, option_labels(question, codes, spec["kind"]), rows,
+                                 pooled.get(spec["question_id"])))
+    return sorted(out, key=lambda b: not b.scored)
+
+
+def snapshot_blocks(session: Session, snapshot: Snapshot, unit_ids: set[int] | None = None) -> list[QuestionBlock]:
+    """:func:`blocks` for every unit of the snapshot (or those in ``unit_ids``), in league order."""
+    if not (snapshot.params or {}).get("items"):
+        return []
+    from survey.services.results import display  # display imports the results modules; keep this one light
+
+    pairs = [(e.unit, e.detail) for t in display.league(session, snapshot, unit_ids) for e in t.rows]
+    return blocks(session, snapshot, pairs)

@@ -1,0 +1,165 @@
+"""The other question types in the exports: an xlsx sheet per question, a long CSV, the API fields.
+
+Built from the stored per-unit results (``detail["items"]``, see :mod:`question_results`), in
+league order, with option labels in the site's language and the option codes beside them.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from survey.core.spreadsheets import to_csv
+from survey.models import Snapshot
+from survey.services.results import question_results
+from survey.services.results.question_results import QuestionBlock
+
+PERCENT = "0.0%"
+SE_PERCENT = "0.00%"
+SCORE = "0.00"
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+Table = tuple[list[str], list[list[Any]], list[str | None]]
+
+
+def _kind_label(kind: str) -> str:
+    return {"single": _("单选"), "multiple": _("多选"), "rating": _("0–10 分"), "text": _("文字")}[kind]
+
+
+def _sheet_title(block: QuestionBlock, taken: set[str]) -> str:
+    base = _SHEET_FORBIDDEN.sub(" ", f"{block.code} {block.text}").strip()[:28] or block.code
+    title, k = base, 2
+    while title in taken:
+        title, k = f"{base[:26]}~{k}", k + 1
+    taken.add(title)
+    return title
+
+
+def _bounds(snapshot: Snapshot) -> tuple[str, str]:
+    level = f"{snapshot.params['survey']['params']['confidence'] * 100:g}"
+    return _("%(c)s%%下限", c=level), _("%(c)s%%上限", c=level)
+
+
+def block_table(block: QuestionBlock, low: str, high: str) -> Table:
+    """One question's sheet: a row per unit; ``low`` / ``high`` head the interval columns."""
+    headers: list[str] = [_("单位代码"), _("单位名称"), _("回答人数")]
+    formats: list[str | None] = [None, None, "0"]
+    if block.scored:
+        headers += [_("%(o)s率", o=block.top_label), _("标准误"), low, high, _("平均分"),
+                    _("平均分标准误")]
+        formats += [PERCENT, SE_PERCENT, PERCENT, PERCENT, SCORE, SCORE]
+    if block.kind == "rating":
+        headers += [_("平均分（0–10）"), _("标准误"), low, high]
+        formats += [SCORE, SCORE, SCORE, SCORE]
+    if block.kind != "text":
+        for label in block.labels:
+            headers += [_("%(o)s（比例）", o=label), _("%(o)s（标准误）", o=label)]
+            formats += [PERCENT, SE_PERCENT]
+    rows = []
+    for unit, it in block.rows:
+        row: list[Any] = [unit.code, unit.name, it["n"]]
+        if block.scored:
+            row += [it.get("top_share"), it.get("top_share_se"), *(it.get("top_share_ci") or [None, None]),
+                    it.get("mean"), it.get("mean_se")]
+        if block.kind == "rating":
+            row += [it.get("mean"), it.get("mean_se"), *(it.get("mean_ci") or [None, None])]
+        if block.kind != "text":
+            for share, se in zip(it.get("shares") or [], it.get("shares_se") or [], strict=True):
+                row += [share, se]
+        rows.append(row)
+    if block.overall:
+        it = block.overall
+        row = ["", _("全部单位（合并）"), it["n"]]
+        if block.scored:
+            row += [it.get("top_share"), it.get("top_share_se"), None, None, it.get("mean"), it.get("mean_se")]
+        if block.kind == "rating":
+            row += [it.get("mean"), it.get("mean_se"), None, None]
+        if block.kind != "text":
+            for share, se in zip(it.get("shares") or [], it.get("shares_se") or [], strict=True):
+                row += [share, se]
+        rows.append(row)
+    return headers, rows, formats
+
+
+def sheets(session: Session, snapshot: Snapshot) -> list[tuple[str, Table]]:
+    """An xlsx sheet per stored question (none for a snapshot without per-question results)."""
+    taken: set[str] = set()
+    low, high = _bounds(snapshot)
+    return [(_sheet_title(b, taken), block_table(b, low, high)) for b in question_results.snapshot_blocks(session, snapshot)]
+
+
+def long_table(session: Session, snapshot: Snapshot) -> Table:
+    """Every question, unit and statistic in one long table (the questions CSV)."""
+    headers = [_("单位代码"), _("单位名称"), _("题号"), _("题目"), _("题型"), _("统计量"), _("统计量代码"),
+               _("选项代码"), _("选项"), _("回答人数"), _("估计值"), _("标准误"), _("下限"), _("上限")]
+    rows: list[list[Any]] = []
+    for b in question_results.snapshot_blocks(session, snapshot):
+        codes = [str(v) for v in range(11)] if b.kind == "rating" else list(b.spec["option_codes"])
+        for unit, it in b.rows:
+            head = [unit.code, unit.name, b.code, b.text, _kind_label(b.kind)]
+            if b.kind == "text":
+                rows.append([*head, _("回答人数"), "count", "", "", it["n"], it["n"], None, None, None])
+                continue
+            if b.scored:
+                top = b.spec["option_codes"][[float(v) for v in b.spec["scores"]].index(max(float(v) for v in b.spec["scores"]))]
+                rows.append([*head, _("%(o)s率", o=b.top_label), "top_share", top, b.top_label, it["n"],
+                             it.get("top_share"), it.get("top_share_se"), *(it.get("top_share_ci") or [None, None])])
+            if it.get("mean") is not None or b.scored or b.kind == "rating":
+                rows.append([*head, _("平均分"), "mean", "", "", it["n"], it.get("mean"), it.get("mean_se"),
+                             *(it.get("mean_ci") or [None, None])])
+            for k, (code, label) in enumerate(zip(codes, b.labels, strict=True)):
+                rows.append([*head, _("比例"), "share", code, label, it["n"], it["shares"][k], it["shares_se"][k],
+                             *it["shares_ci"][k]])
+        if b.overall:  # all units pooled: unit code empty, no interval
+            it, head = b.overall, ["", _("全部单位（合并）"), b.code, b.text, _kind_label(b.kind)]
+            if b.kind == "text":
+                rows.append([*head, _("回答人数"), "count", "", "", it["n"], it["n"], None, None, None])
+                continue
+            if "top_share" in it:
+                rows.append([*head, _("%(o)s率", o=b.top_label), "top_share", it["top_option"], b.top_label, it["n"],
+                             it["top_share"], it["top_share_se"], None, None])
+            if "mean" in it:
+                rows.append([*head, _("平均分"), "mean", "", "", it["n"], it["mean"], it["mean_se"], None, None])
+            for k, (code, label) in enumerate(zip(codes, b.labels, strict=True)):
+                rows.append([*head, _("比例"), "share", code, label, it["n"], it["shares"][k], it["shares_se"][k],
+                             None, None])
+    return headers, rows, [None] * len(headers)
+
+
+def questions_csv(session: Session, snapshot: Snapshot) -> bytes:
+    headers, rows, _formats = long_table(session, snapshot)
+    return to_csv(headers, rows)
+
+
+# --- API ------------------------------------------------------------------------------------------
+
+
+def api_questions(session: Session, snapshot: Snapshot) -> list[dict[str, Any]]:
+    """The snapshot's other questions: code, type, text and options with their scores."""
+    questions = question_results.questions_of(session, snapshot)
+    pooled = {it["question_id"]: it for it in (snapshot.summary or {}).get("items") or []}
+    out = []
+    for spec in (snapshot.params or {}).get("items") or []:
+        q = questions.get(int(spec["question_id"]))
+        by_code = {o.code: o for o in q.options} if q is not None else {}
+        out.append({
+            "code": spec["code"], "type": spec["kind"], "text": q.text if q is not None else None,
+            "options": [{"code": c, "label": by_code[c].label if c in by_code else None, "score": s}
+                        for c, s in zip(spec["option_codes"], spec["scores"], strict=True)],
+            "overall": _api_entry(pooled[spec["question_id"]]) if spec["question_id"] in pooled else None,
+        })
+    return out
+
+
+API_FIELDS = ("code", "kind", "n", "categories", "shares", "shares_se", "shares_ci", "mean", "mean_se", "mean_ci",
+              "top_option", "top_share", "top_share_se", "top_share_ci")
+
+
+def api_unit_questions(detail: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A unit's per-question results for the API (``type`` for the stored ``kind``)."""
+    return [_api_entry(it) for it in question_results.unit_items(detail)]
+
+
+def _api_entry(it: dict[str, Any]) -> dict[str, Any]:
+    return {("type" if k == "kind" else k): it[k] for k in API_FIELDS if k in it}
