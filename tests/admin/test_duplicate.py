@@ -54,7 +54,7 @@ def season(make, session):
 
 
 def test_duplicate_campaign_through_confirm_form(client, auth, session, season):
-    campaign, a, b, gone, groups = season
+    campaign, _a, b, _gone, groups = season
     auth.login_as("analyst")
     url = f"/admin/campaigns/{campaign.id}/duplicate"
     page = client.get(url)

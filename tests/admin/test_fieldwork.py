@@ -52,7 +52,7 @@ def test_aggregate_gives_counts_means_and_srs_half_width(session, two_units):
 
     assert campaign.questionnaire.questions  # loaded before counting statements
     statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    listener = lambda *args: statements.append(args[2])
     event.listen(db.engine, "before_cursor_execute", listener)
     try:
         cells = fieldwork.aggregate(session, campaign)
@@ -115,7 +115,7 @@ def test_needed_responses_for_targets_quotas_and_order(session, two_units):
     assert row_a.half_width == pytest.approx(hw)
     assert row_a.needed == math.ceil(10 * (hw / 5) ** 2)
     assert row_a.more == max(row_a.needed - 10, 5)  # the QY quota lacks 5 too
-    headers, rows = fieldwork.export_rows(result)
+    _headers, rows = fieldwork.export_rows(result)
     assert rows[0][:4] == ["B", "=HYPERLINK(1)", campaign.campaign_units[1].short_code, 2]
 
 
@@ -163,7 +163,7 @@ def test_targets_page_saves_validates_and_audits(client, auth, session, two_unit
 
 
 def test_xlsx_for_analyst_neutralises_cells(client, auth, session, two_units):
-    campaign, a, b, _groups = two_units
+    campaign, _a, _b, _groups = two_units
     fieldwork.store_targets(session, campaign, fieldwork.Targets(fieldwork.Target(TargetKind.RESPONSES, 10)))
     session.commit()
     auth.login_as("analyst")
@@ -197,7 +197,7 @@ def test_unit_contact_sees_only_own_units_and_never_drafts(client, auth, session
 
 
 def test_overview_lists_units_furthest_behind(client, auth, session, two_units):
-    campaign, a, b, _groups = two_units
+    campaign, a, _b, _groups = two_units
     fieldwork.store_targets(session, campaign, fieldwork.Targets(fieldwork.Target(TargetKind.RESPONSES, 3)))
     n_q = len([q for q in campaign.questionnaire.questions if q.type.value == "satisfaction" and q.in_index])
     for _i in range(3):
@@ -215,3 +215,25 @@ def test_quota_rows_deleted_with_campaign_targets_replaced(session, two_units):
     fieldwork.save_targets(session, None, campaign, fieldwork.Targets(None, {}, {groups["SM"].id: 2}))
     session.commit()
     assert [(q.group_id, q.minimum) for q in session.scalars(select(FieldworkQuota))] == [(groups["SM"].id, 2)]
+
+
+def test_questionnaire_without_index_questions_still_counts_responses(session, make):
+    from survey.models import Answer, QuestionType, Response
+
+    make.groups()
+    unit = make.unit()
+    questionnaire = make.questionnaire()
+    for question in questionnaire.questions:
+        if question.type == QuestionType.SATISFACTION:
+            question.in_index = False
+    campaign = make.campaign(units=[unit], questionnaire=questionnaire)
+    choice = next(q for q in questionnaire.questions if q.type == QuestionType.SINGLE)
+    for i in range(3):
+        response = Response(campaign_id=campaign.id, questionnaire_id=questionnaire.id, unit_id=unit.id,
+                            channel="poster", submission_id=f"noidx-{i}")
+        response.answers.append(Answer(campaign_id=campaign.id, unit_id=unit.id, question_id=choice.id,
+                                       option_id=choice.options[0].id))
+        session.add(response)
+    session.commit()
+    row = fieldwork.monitor(session, campaign).rows[0]
+    assert (row.n, row.mean, row.half_width) == (3, None, None)

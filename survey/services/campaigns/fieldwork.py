@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Float, and_, case, cast, func, null, select
 from sqlalchemy.orm import Session
 
 from survey.core.audit import record
@@ -288,11 +288,13 @@ def aggregate(session: Session, campaign: Campaign, unit_ids: Iterable[int] | No
     scores = [float(v) for v in (settings.get("level_scores") or campaign.questionnaire.level_scores)]
     score = case(*[(Answer.level == level, scores[level - 1]) for level in range(1, 6)], else_=None)
     usable = and_(Answer.dont_know.is_(False), Answer.level.between(1, 5))
-    pair = (select(Answer.response_id.label("response_id"), Answer.unit_id.label("unit_id"),
-                   func.avg(case((usable, score), else_=None)).label("score"))
-            .where(Answer.campaign_id == campaign.id, Answer.unit_id.is_not(None),
-                   Answer.question_id.in_([q.id for q in questions] or [-1]))
+    # Without index questions (e.g. only choice questions) every answer counts the response, none scores it.
+    value = func.avg(case((usable, score), else_=None)) if questions else cast(null(), Float)
+    pair = (select(Answer.response_id.label("response_id"), Answer.unit_id.label("unit_id"), value.label("score"))
+            .where(Answer.campaign_id == campaign.id, Answer.unit_id.is_not(None))
             .group_by(Answer.response_id, Answer.unit_id))
+    if questions:
+        pair = pair.where(Answer.question_id.in_([q.id for q in questions]))
     if unit_ids is not None:
         pair = pair.where(Answer.unit_id.in_(list(unit_ids)))
     pair = pair.subquery()
