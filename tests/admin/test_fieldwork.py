@@ -237,3 +237,12 @@ def test_questionnaire_without_index_questions_still_counts_responses(session, m
     session.commit()
     row = fieldwork.monitor(session, campaign).rows[0]
     assert (row.n, row.mean, row.half_width) == (3, None, None)
+
+
+def test_without_targets_no_progress_and_fewest_responses_first(session, two_units):
+    campaign, a, b, _groups = two_units
+    n_q = len([q for q in campaign.questionnaire.questions if q.type.value == "satisfaction" and q.in_index])
+    add_response(session, campaign, {a: [4] * n_q}, None)
+    session.commit()
+    rows = fieldwork.monitor(session, campaign).rows
+    assert [(r.unit_id, r.percent, r.more) for r in rows] == [(b.id, None, 0), (a.id, None, 0)]

@@ -131,7 +131,10 @@ class UnitProgress:
         return max(more, sum(g.more for g in self.groups))
 
     @property
-    def percent(self) -> int:
+    def percent(self) -> int | None:
+        """Responses ÷ (responses + about how many more); None without a target or a quota."""
+        if self.target is None and not self.groups:
+            return None
         goal = self.n + self.more
         return 100 if goal <= 0 else min(100, int(100 * self.n / goal))
 
@@ -375,7 +378,7 @@ def monitor(session: Session, campaign: Campaign, visible: set[int] | None = Non
                       for g in quota_groups]
         rows.append(UnitProgress(cu.unit_id, cu.unit.code, cu.unit.name, cu.short_code, n, mean, hw, target,
                                  _needed(target, n, scored, hw), quota_rows))
-    rows.sort(key=lambda r: (r.percent, -r.more, r.code))
+    rows.sort(key=lambda r: (101 if r.percent is None else r.percent, -r.more, r.n, r.code))
     return Monitor(campaign, targets, rows, quota_groups)
 
 
