@@ -50,7 +50,7 @@ def campaign_targets(campaign_id: int):
             fieldwork.validate_targets(db.session, campaign, *raw)))
         if not errors:
             flash(_("已保存采集目标。"), "info")
-            return redirect(url_for("admin.campaign", campaign_id=campaign_id) + "#fieldwork-h")
+            return redirect(url_for("admin.campaign", campaign_id=campaign_id) + f"#fieldwork-h{campaign_id}")
         values = raw
     else:
         values = _stored_form(fieldwork.load_targets(db.session, campaign), campaign)
