@@ -70,6 +70,7 @@ UNIT_MAY_OPEN = {
     # PDFs, PNGs and ZIPs cannot be scanned for unit B's name here; their own tests cover the scope.
     "admin.distribution_index": "own units' posters",
     "admin.distribution_campaign": "own units in a campaign",
+    "admin.campaign_fieldwork_xlsx": "own units' fieldwork progress in a campaign (never a draft)",
     "admin.distribution_campaign_code": "a campaign's public QR code",
     "admin.distribution_codes_zip": "own units' QR codes",
     "admin.distribution_posters": "own units' posters",

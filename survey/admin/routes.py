@@ -13,7 +13,7 @@ from survey.core.clock import org_today
 from survey.extensions import db
 from survey.models import utcnow
 from survey.services.accounts.access import visible_unit_ids
-from survey.services.campaigns import season
+from survey.services.campaigns import fieldwork, season
 from survey.services.campaigns.setup import live_campaigns, setup_progress
 from survey.services.units.reports import units_with_response_counts
 
@@ -25,7 +25,8 @@ def _start_of_today() -> dt.datetime:
 
 @bp.route("/")
 def index():
-    rows = units_with_response_counts(db.session, visible_unit_ids(db.session, current_user))
+    visible = visible_unit_ids(db.session, current_user)
+    rows = units_with_response_counts(db.session, visible)
     total = sum(r.responses for r in rows)
     analyst = current_user.is_staff_analyst
     return render_template(
@@ -33,4 +34,5 @@ def index():
         progress=setup_progress(db.session) if analyst else None,
         live=live_campaigns(db.session, _start_of_today()) if analyst else [],
         attention=season.attention(db.session, org_today(), utcnow()) if analyst else None,
+        monitors=fieldwork.monitors_for(db.session, fieldwork.contact_campaigns(db.session), visible),
     )

@@ -14,6 +14,7 @@ from survey.models.feedback import (
     HolidayKind,
     Setting,
 )
+from survey.models.fieldwork import FieldworkQuota, FieldworkTarget, TargetKind
 from survey.models.questionnaires import (
     DEFAULT_LEVEL_SCORES,
     Option,
@@ -50,6 +51,8 @@ __all__ = [
     "CommentKind",
     "ComponentScheme",
     "DeskToken",
+    "FieldworkQuota",
+    "FieldworkTarget",
     "FollowUpContact",
     "GroupMode",
     "Holiday",
@@ -70,6 +73,7 @@ __all__ = [
     "Snapshot",
     "SnapshotRow",
     "SnapshotStatus",
+    "TargetKind",
     "Unit",
     "UnitKind",
     "User",

@@ -2,4 +2,13 @@
 campaigns."""
 
 # Importing the modules registers their routes on the admin blueprint.
-from survey.admin.setup import campaigns, categories, groups, preview, questionnaires, units  # noqa: F401
+from survey.admin.setup import (  # noqa: F401
+    campaigns,
+    categories,
+    duplicate,
+    fieldwork,
+    groups,
+    preview,
+    questionnaires,
+    units,
+)

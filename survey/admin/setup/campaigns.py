@@ -27,7 +27,7 @@ from survey.core.labels import label
 from survey.core.lookups import get_or_404
 from survey.extensions import db
 from survey.models import Campaign, Category, Channel, Questionnaire, RespondentGroup, utcnow
-from survey.services.campaigns import season
+from survey.services.campaigns import fieldwork, season
 from survey.services.campaigns import setup as service
 from survey.services.questionnaires.editor import published_choices
 from survey.services.units.groups import missing_template_groups
@@ -174,7 +174,7 @@ def campaign(campaign_id: int):
         "admin/setup/campaigns/detail.html", campaign=campaign, counts=counts, total=sum(c.responses for c in counts),
         warnings=service.warnings_for(campaign), newer=service.newer_version(db.session, campaign),
         public_link=public_link, now=utcnow(), season=season.season(db.session, campaign, utcnow()),
-        base_configured=bool(settings.public_base_url()),
+        base_configured=bool(settings.public_base_url()), fw=fieldwork.monitor(db.session, campaign),
     )
 
 

@@ -1,0 +1,245 @@
+"""Benchmark of the fieldwork monitor: the one aggregated query behind the campaign page's progress.
+
+    .venv/bin/python bench/fieldwork_bench.py [--responses N] [--database-url URL] [--fresh] [--repeat K]
+
+Builds (once) a synthetic open service-survey period in a real database created by the
+migrations: 300 window units, 5 respondent groups, the standard window questionnaire, N responses
+(default 1,000,000) spread evenly over the units, each with its 5 satisfaction answers (about 5 %
+不了解, levels depending on the unit) plus 2 other answers: about 7 answer rows per response, 0.5 %
+of responses flagged and 0.1 % excluded. The rows are generated inside the database in bulk
+(``INSERT … SELECT`` over a recursive sequence on SQLite, ``generate_series`` on PostgreSQL), so
+filling takes seconds to a few minutes. The default database is ``bench/out/fieldwork_bench.db``
+(git-ignored); pass ``--database-url postgresql://…`` for PostgreSQL. Every unit gets a target of
+±2 index points and a quota of 800 企业代表, so that some units are behind.
+
+Then it times :func:`survey.services.campaigns.fieldwork.aggregate` (the SQL: index answers averaged
+per response and unit, then counted and summed per unit and group) and the whole
+:func:`~survey.services.campaigns.fieldwork.monitor` (the query plus half-widths, needs and
+ordering) for all 300 units. The aim is at most 1 s. The load average is printed with the figures,
+since the machine may be shared.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+N_UNITS = 300
+CAMPAIGN_CODE = "FWBENCH"
+
+
+def build_app(database_url: str):
+    import tempfile
+
+    from survey import create_app
+
+    os.environ.setdefault("PINGYI_INSTANCE_PATH", tempfile.mkdtemp(prefix="pingyi-bench-"))
+    return create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": False})
+
+
+def prepare(app, n_responses: int, fresh: bool) -> float | None:
+    """Migrate and fill the database unless it already holds the benchmark campaign; returns seconds spent."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import select
+
+    from survey.extensions import db
+    from survey.models import Campaign
+
+    with app.app_context():
+        if fresh and db.engine.dialect.name != "sqlite":
+            upgrade()
+            downgrade(revision="base")
+        upgrade()
+        if db.session.scalar(select(Campaign).where(Campaign.short_code == CAMPAIGN_CODE)) is not None:
+            return None
+        started = time.perf_counter()
+        _fill(db, n_responses)
+        return time.perf_counter() - started
+
+
+def _fill(db, n_responses: int) -> None:
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    from survey.models import (
+        Campaign,
+        CampaignStatus,
+        CampaignUnit,
+        QuestionnaireStatus,
+        QuestionType,
+        RespondentGroup,
+        Unit,
+        UnitKind,
+        utcnow,
+    )
+    from survey.services.questionnaires.builtin import STANDARD_GROUPS, WINDOW_SERVICE
+    from survey.services.questionnaires.serialise import build_questionnaire
+
+    session = db.session
+    groups = [RespondentGroup(code=g["code"], name=g["name"], target_share=g["target_share"], sort_order=i)
+              for i, g in enumerate(STANDARD_GROUPS)]
+    session.add_all(groups)
+    units = [Unit(code=f"FW{i:03d}", name=f"基准窗口{i + 1}", kind=UnitKind.WINDOW, sort_order=i)
+             for i in range(N_UNITS)]
+    session.add_all(units)
+    session.flush()
+    questionnaire = build_questionnaire(session, WINDOW_SERVICE)
+    questionnaire.status = QuestionnaireStatus.PUBLISHED
+    questionnaire.published_at = utcnow()
+    start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    campaign = Campaign(short_code=CAMPAIGN_CODE, title="采集进度基准（合成数据）", questionnaire=questionnaire,
+                        period="2026Q4", status=CampaignStatus.OPEN, opens_at=start,
+                        closes_at=start + dt.timedelta(days=92), channels=["poster"])
+    session.add(campaign)
+    session.flush()
+    for i, unit in enumerate(units):
+        session.add(CampaignUnit(campaign=campaign, unit=unit, short_code=f"FU{i:04d}"))
+    session.commit()
+    satisfaction = [q.id for q in questionnaire.questions if q.type == QuestionType.SATISFACTION]
+    others = [q.id for q in questionnaire.questions if q.type != QuestionType.SATISFACTION][:2]
+    unit_ids = sorted(u.id for u in units)
+    group_ids = sorted(g.id for g in groups)
+    assert unit_ids == list(range(unit_ids[0], unit_ids[0] + N_UNITS)), "units must have consecutive ids"
+    assert group_ids == list(range(group_ids[0], group_ids[0] + len(groups)))
+    sqlite = db.engine.dialect.name == "sqlite"
+    rnd = "abs(random())" if sqlite else "floor(random() * 1000000000)::bigint"
+    mod = (lambda a, b: f"(({a}) % {b})")
+    if sqlite:
+        seq = f"WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n_responses}) "
+        source = "FROM s"
+    else:
+        seq = ""
+        source = f"FROM generate_series(1, {n_responses}) AS s(i)"
+    # Unit i % 300: one in ten units gets a tenth of the responses (so the monitor has units behind).
+    unit = f"CASE WHEN {mod('i', 10)} = 0 AND {mod(rnd, 10)} <> 0 THEN {unit_ids[0]} + {mod('i + 1', N_UNITS)} " \
+           f"ELSE {unit_ids[0]} + {mod('i', N_UNITS)} END"
+    statements = [(
+        f"INSERT INTO response (id, campaign_id, questionnaire_id, unit_id, respondent_group_id, channel, status, "
+        f"submitted_at, submission_id, locale) {seq}"
+        f"SELECT i, {campaign.id}, {questionnaire.id}, {unit}, {group_ids[0]} + {mod(rnd, len(groups))}, 'poster', "
+        f"CASE WHEN {mod('i', 1000)} = 0 THEN 'excluded' WHEN {mod('i', 200)} = 1 THEN 'flagged' ELSE 'valid' END, "
+        f"'2026-10-02 08:00:00', 'fwb-' || i, 'zh' {source}"),
+    ]
+    level = (f"CASE WHEN {mod(rnd, 20)} = 0 THEN NULL ELSE "
+             f"1 + {mod(f'r.unit_id + {mod(rnd, 5)} + {mod(rnd, 3)}', 5)} END")
+    values = ", ".join(f"({q})" for q in satisfaction)
+    statements.append(
+        f"INSERT INTO answer (response_id, campaign_id, unit_id, question_id, level, dont_know) "
+        f"SELECT id, campaign_id, unit_id, qid, lv, lv IS NULL FROM (SELECT r.id, r.campaign_id, r.unit_id, "
+        f"q.qid, {level} AS lv FROM response r CROSS JOIN (VALUES {values}) AS q(qid) "
+        f"WHERE r.campaign_id = {campaign.id}) AS x" if not sqlite else
+        f"INSERT INTO answer (response_id, campaign_id, unit_id, question_id, level, dont_know) "
+        f"SELECT id, campaign_id, unit_id, qid, lv, lv IS NULL FROM (SELECT r.id, r.campaign_id, r.unit_id, "
+        f"q.column1 AS qid, {level} AS lv FROM response r CROSS JOIN (VALUES {values}) AS q "
+        f"WHERE r.campaign_id = {campaign.id})")
+    other_values = ", ".join(f"({q})" for q in others)
+    statements.append(
+        f"INSERT INTO answer (response_id, campaign_id, unit_id, question_id, dont_know) "
+        f"SELECT r.id, r.campaign_id, r.unit_id, {'q.column1' if sqlite else 'q.qid'}, {'0' if sqlite else 'false'} "
+        f"FROM response r CROSS JOIN (VALUES {other_values}) AS q{'' if sqlite else '(qid)'} "
+        f"WHERE r.campaign_id = {campaign.id}")
+    with db.engine.begin() as conn:
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA synchronous=OFF")
+        for statement in statements:
+            conn.execute(text(statement))
+        if not sqlite:
+            for table in ("response", "answer"):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE")
+
+
+def add_targets(app) -> None:
+    """±2 points for every unit and at least 800 responses of the first group (once)."""
+    from sqlalchemy import select
+
+    from survey.extensions import db
+    from survey.models import Campaign, FieldworkTarget, RespondentGroup, TargetKind
+    from survey.services.campaigns import fieldwork
+
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign).where(Campaign.short_code == CAMPAIGN_CODE))
+        if db.session.scalar(select(FieldworkTarget).where(FieldworkTarget.campaign_id == campaign.id)):
+            return
+        group = db.session.scalar(select(RespondentGroup).order_by(RespondentGroup.sort_order))
+        fieldwork.store_targets(db.session, campaign, fieldwork.Targets(
+            fieldwork.Target(TargetKind.HALF_WIDTH, 2.0), {}, {group.id: 800}))
+        db.session.commit()
+
+
+def run(app, repeat: int) -> None:
+    from sqlalchemy import func, select
+
+    from survey.extensions import db
+    from survey.models import Answer, Campaign, Response
+    from survey.services.campaigns import fieldwork
+
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign).where(Campaign.short_code == CAMPAIGN_CODE))
+        n_responses = db.session.scalar(select(func.count()).select_from(Response).where(
+            Response.campaign_id == campaign.id))
+        n_answers = db.session.scalar(select(func.count()).select_from(Answer).where(Answer.campaign_id == campaign.id))
+        print(f"  database:    {db.engine.dialect.name}, {db.engine.url.render_as_string(hide_password=True)}")
+        print(f"  data:        {n_responses:,} responses, {n_answers:,} answer rows, "
+              f"{len(campaign.campaign_units)} units")
+        assert campaign.questionnaire.questions
+        best_query = best_monitor = float("inf")
+        for attempt in range(repeat):
+            started = time.perf_counter()
+            cells = fieldwork.aggregate(db.session, campaign)
+            query = time.perf_counter() - started
+            started = time.perf_counter()
+            result = fieldwork.monitor(db.session, campaign)
+            whole = time.perf_counter() - started
+            best_query, best_monitor = min(best_query, query), min(best_monitor, whole)
+            behind = result.rows[0]
+            print(f"  run {attempt + 1}:       query {query:.2f} s ({len(cells)} unit×group cells), "
+                  f"monitor {whole:.2f} s; furthest behind {behind.code}: n {behind.n}, "
+                  f"±{behind.half_width:.1f}, about {behind.more} more (load average {os.getloadavg()[0]:.2f})")
+            db.session.rollback()
+        verdict = "within" if best_monitor <= 1.0 else "OVER"
+        print(f"  best:        query {best_query:.2f} s, monitor {best_monitor:.2f} s ({verdict} the 1 s aim)")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  peak RSS:    {rss:.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--responses", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=f"sqlite:///{ROOT / 'bench' / 'out' / 'fieldwork_bench.db'}")
+    parser.add_argument("--fresh", action="store_true", help="drop and rebuild the benchmark data")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--setup-only", action="store_true")
+    args = parser.parse_args()
+
+    from survey.config import normalise_database_url
+
+    url = normalise_database_url(args.database_url)
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if args.fresh:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+    app = build_app(url)
+    print("Pingyi fieldwork monitor benchmark (one aggregated query, 300 units)")
+    print(f"  machine:     {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+    seconds = prepare(app, args.responses, args.fresh)
+    if seconds is not None:
+        print(f"  setup:       filled the database in {seconds:.0f} s (once)")
+    add_targets(app)
+    if not args.setup_only:
+        run(app, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
