@@ -18,6 +18,7 @@ from analysis.breakdowns import Prepared, compute_breakdowns
 from .conftest import REFERENCE, read_csv, synthetic_answers
 
 RTOL = 1e-6
+BREAKDOWN_FILES = ("make_breakdowns.R", "breakdowns_categories.csv", "breakdowns_expected.csv", "crosstab_expected.csv")
 
 
 def close(actual: float, expected: str) -> bool:
