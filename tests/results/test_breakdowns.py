@@ -1,0 +1,76 @@
+"""Breakdowns stored with a snapshot, and each unit's change from the previous period's official snapshot."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from survey.models import Channel, SnapshotStatus
+from survey.services.results import breakdowns, snapshots
+from tests.results.helpers import fill
+
+
+def test_breakdowns_are_stored_with_the_snapshot_and_replay(session, computed) -> None:
+    stored = breakdowns.stored(computed.snapshot)
+    assert stored["format"] == breakdowns.FORMAT
+    domains = stored["domains"]
+    assert set(domains) == {"group", "channel", "category"}
+    rated = sum(r.n for r in computed.snapshot.rows)
+    for by in ("group", "channel", "category"):
+        assert sum(d["n"] for d in domains[by]) == rated
+        for d in domains[by]:
+            assert 0 <= d["index"] <= 100 and d["index_se"] > 0
+            assert d["index_ci"][0] < d["index"] < d["index_ci"][1]
+            assert 0 <= d["satisfied_rate"] <= 1 and d["satisfied_rate_se"] > 0
+    # One category holds every unit: its 满意率 is the weighted 总体满意率 (Σ w s / Σ w t over all units).
+    (everyone,) = domains["category"]
+    assert everyone["id"] == computed.units[0].category_id
+    assert everyone["satisfied_rate"] == pytest.approx(computed.snapshot.summary["overall_satisfied_rate_weighted"],
+                                                       rel=1e-12)
+    assert [d["code"] for d in domains["channel"]] == [c for c in breakdowns.CHANNEL_ORDER
+                                                       if c in {Channel.POSTER.value, Channel.DESK.value,
+                                                                Channel.WEB.value}]
+    tables = stored["crosstabs"]["group"]
+    assert len(tables) == 5
+    for table in tables:
+        for column in table["columns"]:
+            assert math.isclose(sum(column["share"]), 1.0)
+            assert len(column["se"]) == stored["levels"]
+    assert snapshots.verify(session, computed.snapshot, None).identical
+
+
+def test_a_snapshot_from_before_the_breakdowns_has_none(session, computed) -> None:
+    from survey.services.results.evaluation import evaluate
+
+    spec = {k: v for k, v in computed.snapshot.params.items() if k != "breakdowns"}
+    assert "breakdowns" not in evaluate(session, spec).summary
+
+
+def test_change_from_the_previous_official_period(session, make, computed) -> None:
+    campaign = computed.campaign
+    groups = make.groups()
+    before = make.campaign(units=computed.units, period="2026Q3", questionnaire=campaign.questionnaire)
+    for i, unit in enumerate(computed.units):
+        fill(session, before, unit, groups, 40, 2 if i == 0 else 4 - (i == 2), seed=40 + i)
+    session.commit()
+    old = snapshots.compute_snapshot(session, before, None)
+    session.commit()
+    # A draft of the previous period is never compared with.
+    assert breakdowns.changes(session, computed.snapshot) == (None, [])
+    snapshots.publish(session, old, None)
+    session.commit()
+    previous, rows = breakdowns.changes(session, computed.snapshot)
+    assert previous.id == old.id and previous.status == SnapshotStatus.OFFICIAL
+    assert len(rows) == 3
+    old_rows = {r.unit_id: r for r in old.rows}
+    for change in rows:
+        then, now = old_rows[change.unit_id], next(r for r in computed.snapshot.rows if r.unit_id == change.unit_id)
+        assert change.index_difference == pytest.approx(now.index - then.index)
+        assert change.index_difference_se == pytest.approx(math.sqrt(now.index_se ** 2 + then.index_se ** 2))
+        assert change.rate_difference_se == pytest.approx(
+            math.sqrt(now.satisfied_rate_se ** 2 + then.satisfied_rate_se ** 2))
+        z = abs(change.index_difference) / change.index_difference_se
+        assert change.index_significant == (z > 1.959963984540054)
+        assert change.index_p == pytest.approx(math.erfc(z / math.sqrt(2)))
+    first = next(c for c in rows if c.unit_id == computed.units[0].id)
+    assert first.index_difference > 0 and first.index_significant  # quality 2 → 4: a clear rise
