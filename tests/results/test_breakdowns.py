@@ -74,3 +74,32 @@ def test_change_from_the_previous_official_period(session, make, computed) -> No
         assert change.index_p == pytest.approx(math.erfc(z / math.sqrt(2)))
     first = next(c for c in rows if c.unit_id == computed.units[0].id)
     assert first.index_difference > 0 and first.index_significant  # quality 2 → 4: a clear rise
+
+
+def test_the_snapshot_page_shows_breakdowns_and_a_chosen_crosstab(client, auth, session, computed) -> None:
+    auth.login_as("analyst")
+    url = f"/admin/results/snapshots/{computed.snapshot.id}"
+    html = client.get(url).get_data(as_text=True)
+    assert 'id="breakdowns"' in html and "按样本类别" in html and "按渠道" in html and "按单位类别" in html
+    stored = breakdowns.stored(computed.snapshot)
+    everyone = stored["domains"]["category"][0]
+    assert f"{everyone['index']:.1f}" in html and f"{everyone['index_se']:.2f}" in html
+    assert "政府口机关" in html
+    assert "上一期没有正式结果" in html
+    # the form picks a question and a by-variable; the table shows that question's shares by channel
+    table = next(t for t in stored["crosstabs"]["channel"] if t["code"] == "Q2")
+    page = client.get(url, query_string={"xq": table["question_id"], "xby": "channel"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Q2：各答案的加权列百分比" in html and "非常满意" in html
+    share = table["columns"][0]["share"][4]  # level 5 of the first channel
+    assert f"{share * 100:.1f}%" in html
+    # nonsense in the form falls back to the first question by group, never a 500
+    for query in ({"xq": "abc", "xby": "x"}, {"xq": "999999999999999999999"}, {"xq": "-1", "xby": "category"}):
+        page = client.get(url, query_string=query)
+        assert page.status_code == 200 and "Q1：各答案的加权列百分比" in page.get_data(as_text=True)
+
+
+def test_unit_contacts_cannot_open_the_snapshot_page(client, auth, computed) -> None:
+    auth.login_as("unit", unit=computed.units[0])
+    assert client.get(f"/admin/results/snapshots/{computed.snapshot.id}").status_code in (302, 403, 404)

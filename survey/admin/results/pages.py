@@ -20,7 +20,7 @@ from survey.core.spreadsheets import CSV_MIME, XLSX_MIME
 from survey.extensions import db
 from survey.models import Campaign, Role, Snapshot, SnapshotStatus, Unit
 from survey.services.accounts.access import visible_unit_ids
-from survey.services.results import display, exports, snapshots
+from survey.services.results import breakdowns, display, exports, snapshots
 from survey.services.results.component import SOURCES
 from survey.services.results.evaluation import ranking_settings
 
@@ -72,6 +72,7 @@ def results_snapshot(snapshot_id: int):
         group_names=display.group_targets(db.session, snapshot.params),
         z_value=z_value(snapshot.params["survey"]["params"]["confidence"]),
         ranking=ranking_settings(snapshot.params),
+        breakdowns=breakdowns.view(db.session, snapshot, request.args.get("xq"), request.args.get("xby")),
     )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from analysis import Answers, Params
 from analysis.breakdowns import Prepared
 from analysis.ci import bounded_ci, normal_ci
-from survey.models import Campaign, Snapshot, SnapshotRow
+from survey.models import Campaign, Category, Question, RespondentGroup, Snapshot, SnapshotRow, Unit
 from survey.services.results.loading import PairTable
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
@@ -190,3 +190,125 @@ def changes(session: Session, snapshot: Snapshot, unit_ids: set[int] | None = No
                           row.satisfied_rate, old.satisfied_rate, *dr[:3], dr[3]))
     return previous, out
 
+
+
+# --- what pages and exports show ------------------------------------------------------------------------------
+
+
+@dataclass
+class DomainRow:
+    """One level of a breakdown: ``label`` is a model (group, category: shown by name), a channel code, or None
+    (未分类 / 未标明)."""
+
+    by: str
+    label: Any
+    n: int
+    index: float | None
+    index_se: float | None
+    index_ci: list[float | None]
+    satisfied_rate: float | None
+    satisfied_rate_se: float | None
+    small_n: bool
+
+
+@dataclass
+class CrossTabView:
+    question: Question | None
+    code: str
+    by: str
+    columns: list[tuple[Any, int]]  # (label, answers)
+    rows: list[tuple[int, list[tuple[float | None, float | None]]]]  # (answer level, [(share, se) per column])
+
+
+@dataclass
+class View:
+    """The breakdown section of a snapshot's page: tables by group, channel and category, the chosen cross-tab,
+    and each unit's change from the previous official period."""
+
+    available: bool
+    tables: dict[str, list[DomainRow]]
+    questions: list[tuple[int, str, Question | None]]  # (question id, code, question)
+    crosstab: CrossTabView | None
+    previous: Snapshot | None
+    changes: list[tuple[Unit | None, Change]]
+    confidence: float
+
+
+def _labels(session: Session, by: str, entries: list[dict[str, Any]]) -> list[Any]:
+    if by == "channel":
+        return [e.get("code") for e in entries]
+    model = RespondentGroup if by == "group" else Category
+    ids = [e.get("id") for e in entries if e.get("id") is not None]
+    found = {m.id: m for m in session.scalars(select(model).where(model.id.in_(ids or [-1])))}
+    return [found.get(e.get("id")) for e in entries]
+
+
+def domain_rows(session: Session, snapshot: Snapshot) -> dict[str, list[DomainRow]]:
+    data = stored(snapshot) or {}
+    out = {}
+    for by, entries in (data.get("domains") or {}).items():
+        out[by] = [DomainRow(by, label, e["n"], e["index"], e["index_se"], e["index_ci"], e["satisfied_rate"],
+                             e["satisfied_rate_se"], e["small_n"])
+                   for label, e in zip(_labels(session, by, entries), entries)]
+    return out
+
+
+def crosstab_view(session: Session, snapshot: Snapshot, question_id: int, by: str) -> CrossTabView | None:
+    """The stored cross-tab of one question by ``group`` or ``channel``; None when there is none."""
+    data = stored(snapshot) or {}
+    tables = (data.get("crosstabs") or {}).get(by) or []
+    table = next((t for t in tables if t["question_id"] == question_id), None)
+    if table is None:
+        return None
+    columns = table["columns"]
+    labels = _labels(session, by, columns)
+    rows = [(level, [(c["share"][level - 1], c["se"][level - 1]) for c in columns])
+            for level in range(data.get("levels", 5), 0, -1)]
+    return CrossTabView(session.get(Question, question_id), table["code"], by,
+                        [(label, c["n"]) for label, c in zip(labels, columns)], rows)
+
+
+def crosstabs(session: Session, snapshot: Snapshot) -> list[CrossTabView]:
+    """Every stored cross-tab, question by question, by group then channel."""
+    data = stored(snapshot) or {}
+    out = []
+    for by in CROSSTAB_BY:
+        for table in (data.get("crosstabs") or {}).get(by) or []:
+            view_ = crosstab_view(session, snapshot, table["question_id"], by)
+            if view_ is not None:
+                out.append(view_)
+    return out
+
+
+def unit_changes(session: Session, snapshot: Snapshot) -> tuple[Snapshot | None, list[tuple[Unit | None, Change]]]:
+    previous, rows = changes(session, snapshot)
+    units = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_([c.unit_id for c in rows] or [-1])))}
+    ordered = sorted(rows, key=lambda c: (units[c.unit_id].code if c.unit_id in units else "", c.unit_id))
+    return previous, [(units.get(c.unit_id), c) for c in ordered]
+
+
+def view(session: Session, snapshot: Snapshot, question: Any = None, by: Any = None) -> View:
+    """The page section; ``question`` (an id) and ``by`` come from the cross-tab form and are checked here:
+    anything unknown falls back to the first question and ``group``."""
+    data = stored(snapshot)
+    layout = snapshot.params["survey"]["layout"]
+    ids = [int(q) for q in layout["question_ids"]]
+    found = {q.id: q for q in session.scalars(select(Question).where(Question.id.in_(ids or [-1])))}
+    questions = [(q, code, found.get(q)) for q, code in zip(ids, layout["question_codes"])]
+    try:
+        chosen = int(question) if question not in (None, "") else (ids[0] if ids else -1)
+    except (TypeError, ValueError):
+        chosen = ids[0] if ids else -1
+    if chosen not in ids and ids:
+        chosen = ids[0]
+    by = by if by in CROSSTAB_BY else CROSSTAB_BY[0]
+    previous, unit_rows = unit_changes(session, snapshot)
+    return View(
+        available=data is not None,
+        tables=domain_rows(session, snapshot),
+        questions=questions,
+        crosstab=crosstab_view(session, snapshot, chosen, by) if data else None,
+        previous=previous,
+        changes=unit_rows,
+        confidence=float(snapshot.params["survey"]["params"].get("confidence", 0.95)),
+    )
