@@ -103,3 +103,49 @@ def test_the_snapshot_page_shows_breakdowns_and_a_chosen_crosstab(client, auth, 
 def test_unit_contacts_cannot_open_the_snapshot_page(client, auth, computed) -> None:
     auth.login_as("unit", unit=computed.units[0])
     assert client.get(f"/admin/results/snapshots/{computed.snapshot.id}").status_code in (302, 403, 404)
+
+
+def test_the_workbook_has_the_breakdown_sheets(session, make, computed) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    from survey.services.results import exports
+
+    book = load_workbook(io.BytesIO(exports.workbook(session, computed.snapshot)))
+    assert book.sheetnames[3:5] == ["分组结果", "交叉表"] and "与上期比" not in book.sheetnames
+    sheet = book["分组结果"]
+    header = [c.value for c in sheet[1]]
+    assert header[:5] == ["分组依据", "组代码", "组", "评价数", "满意度指数"]
+    stored = breakdowns.stored(computed.snapshot)["domains"]
+    rows = [[c.value for c in r] for r in sheet.iter_rows(min_row=2)]
+    assert len(rows) == sum(len(v) for v in stored.values())
+    category = next(r for r in rows if r[0] == "单位类别")
+    assert category[1] == "ZF" and category[2] == "政府口机关"
+    assert category[4] == pytest.approx(stored["category"][0]["index"], abs=1e-12)
+    assert category[5] == pytest.approx(stored["category"][0]["index_se"], abs=1e-12)
+    assert sheet.cell(row=2, column=9).number_format == "0.0%"
+    channel = next(r for r in rows if r[0] == "渠道")
+    assert channel[1] in breakdowns.CHANNEL_ORDER and channel[2] != channel[1]  # code and label
+    cross = [[c.value for c in r] for r in book["交叉表"].iter_rows(min_row=2)]
+    assert len(cross) == 5 * 5 * (len(stored["group"]) + len(stored["channel"]))  # questions × levels × columns
+    q1_first = [r for r in cross if r[0] == "Q1" and r[2] == "样本类别" and r[3] == cross[0][3]]
+    assert sum(r[8] for r in q1_first) == pytest.approx(1.0)
+    # with the previous period published, the workbook compares with it
+    before = make.campaign(units=computed.units, period="2026Q3", questionnaire=computed.campaign.questionnaire)
+    groups = make.groups()
+    for i, unit in enumerate(computed.units):
+        fill(session, before, unit, groups, 35, 3, seed=70 + i)
+    session.commit()
+    old = snapshots.compute_snapshot(session, before, None)
+    snapshots.publish(session, old, None)
+    session.commit()
+    book = load_workbook(io.BytesIO(exports.workbook(session, computed.snapshot)))
+    change = [[c.value for c in r] for r in book["与上期比"].iter_rows(min_row=2)]
+    assert len(change) == 3 and all(r[-1] == old.id for r in change)
+    _, expected = breakdowns.changes(session, computed.snapshot)
+    by_code = {r[0]: r for r in change}
+    for c in expected:
+        unit = next(u for u in computed.units if u.id == c.unit_id)
+        assert by_code[unit.code][4] == pytest.approx(c.index_difference, abs=1e-12)
+        assert by_code[unit.code][7] == ("显著" if c.index_significant else None)
