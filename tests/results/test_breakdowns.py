@@ -149,3 +149,48 @@ def test_the_workbook_has_the_breakdown_sheets(session, make, computed) -> None:
         unit = next(u for u in computed.units if u.id == c.unit_id)
         assert by_code[unit.code][4] == pytest.approx(c.index_difference, abs=1e-12)
         assert by_code[unit.code][7] == ("显著" if c.index_significant else None)
+
+
+def test_the_api_serves_breakdowns_of_published_snapshots_only(client, session, make, computed) -> None:
+    from survey.services.accounts import api_tokens
+
+    _token, plaintext = api_tokens.create(session, None, "绩效管理系统")
+    session.commit()
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    url = f"/api/v1/snapshots/{computed.snapshot.id}/breakdowns"
+    draft = client.get(url, headers=headers)
+    assert draft.status_code == 404 and draft.get_json()["error"] == "snapshot_not_found"
+    assert client.get(url).status_code == 401
+    assert client.get("/api/v1/snapshots/99999999999999999999999/breakdowns", headers=headers).status_code == 404
+    # the previous period: a draft first (never compared with), then official
+    before = make.campaign(units=computed.units, period="2026Q3", questionnaire=computed.campaign.questionnaire)
+    groups = make.groups()
+    for i, unit in enumerate(computed.units):
+        fill(session, before, unit, groups, 35, 3, seed=90 + i)
+    session.commit()
+    old = snapshots.compute_snapshot(session, before, None)
+    snapshots.publish(session, computed.snapshot, None)
+    session.commit()
+    body = client.get(url, headers=headers).get_json()
+    assert body["available"] is True and body["change"] is None
+    stored = breakdowns.stored(computed.snapshot)
+    group = body["domains"]["group"]
+    assert [g["n"] for g in group] == [d["n"] for d in stored["domains"]["group"]]
+    assert group[0]["code"] and group[0]["name"] and group[0]["index_se"] == stored["domains"]["group"][0]["index_se"]
+    (category,) = body["domains"]["category"]
+    assert category["code"] == "ZF" and category["name"] == "政府口机关"
+    channel = body["domains"]["channel"][0]
+    assert channel["code"] in breakdowns.CHANNEL_ORDER and channel["name"] not in (None, channel["code"])
+    q1 = body["crosstabs"]["channel"][0]
+    assert q1["question_code"] == "Q1" and set(q1["columns"][0]["share"]) == {"1", "2", "3", "4", "5"}
+    assert sum(q1["columns"][0]["share"].values()) == pytest.approx(1.0)
+    snapshots.publish(session, old, None)
+    session.commit()
+    body = client.get(url, headers=headers).get_json()
+    assert body["change"]["previous_snapshot_id"] == old.id and len(body["change"]["units"]) == 3
+    _, expected = breakdowns.changes(session, computed.snapshot)
+    got = {u["unit_id"]: u for u in body["change"]["units"]}
+    for c in expected:
+        assert got[c.unit_id]["index_difference"] == pytest.approx(c.index_difference, abs=1e-12)
+        assert got[c.unit_id]["index_significant"] == c.index_significant
+        assert got[c.unit_id]["unit_code"] in {u.code for u in computed.units}

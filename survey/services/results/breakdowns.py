@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from analysis import Answers, Params
 from analysis.breakdowns import Prepared
 from analysis.ci import bounded_ci, normal_ci
+from survey.core import labels
 from survey.models import Campaign, Category, Question, RespondentGroup, Snapshot, SnapshotRow, Unit
 from survey.services.results.loading import PairTable
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
@@ -312,3 +313,40 @@ def view(session: Session, snapshot: Snapshot, question: Any = None, by: Any = N
         changes=unit_rows,
         confidence=float(snapshot.params["survey"]["params"].get("confidence", 0.95)),
     )
+
+
+def _api_label(by: str, label: Any) -> dict[str, Any]:
+    if by == "channel":
+        return {"code": label, "name": str(labels.label("channel", label)) if label else None}
+    if label is None:
+        return {"code": None, "name": None}
+    return {"code": label.code, "name": label.name}
+
+
+def api_payload(session: Session, snapshot: Snapshot) -> dict[str, Any]:
+    """``GET /api/v1/snapshots/<id>/breakdowns`` (the caller serves only published snapshots)."""
+    data = stored(snapshot)
+    domains = {by: [{**_api_label(by, r.label), "n": r.n, "index": r.index, "index_se": r.index_se,
+                     "index_ci": r.index_ci, "satisfied_rate": r.satisfied_rate,
+                     "satisfied_rate_se": r.satisfied_rate_se, "small_n": r.small_n} for r in rows]
+               for by, rows in domain_rows(session, snapshot).items()}
+    tables: dict[str, list[dict[str, Any]]] = {by: [] for by in CROSSTAB_BY} if data else {}
+    for t in crosstabs(session, snapshot):
+        tables[t.by].append({
+            "question_code": t.code, "question": t.question.text if t.question else None,
+            "columns": [{**_api_label(t.by, label), "n": n,
+                         "share": {str(level): cells[k][0] for level, cells in t.rows},
+                         "se": {str(level): cells[k][1] for level, cells in t.rows}}
+                        for k, (label, n) in enumerate(t.columns)]})
+    previous, entries = unit_changes(session, snapshot)
+    return _clean({
+        "snapshot_id": snapshot.id,
+        "period": snapshot.period,
+        "confidence": float(snapshot.params["survey"]["params"].get("confidence", 0.95)),
+        "available": data is not None,
+        "domains": domains,
+        "crosstabs": tables,
+        "change": None if previous is None else {
+            "previous_snapshot_id": previous.id, "previous_period": previous.period,
+            "units": [{"unit_code": unit.code if unit else None, **c.as_dict()} for unit, c in entries]},
+    })
