@@ -117,6 +117,82 @@ class Prepared:
         parts[..., self.units.counts < 2] = 0.0  # one respondent: a certainty stratum
         return parts.sum(axis=-1)
 
+    def _domain_variances(self, z: np.ndarray, codes: np.ndarray, n_levels: int) -> np.ndarray:
+        """Variances of ``z`` restricted to each domain: ``z`` is ``(k, n)`` (each row belongs to at most one
+        domain, so one variable serves every domain); returns ``(k, n_levels)``.
+
+        The domain variables ``z · 1_d`` are formed a few at a time, to bound the memory (about 128 MB).
+        """
+        fast = self._poststratified_variances(z, codes, n_levels)
+        if fast is not None:
+            return fast
+        k, n = z.shape
+        out = np.zeros((k, n_levels))
+        pairs = [(v, d) for d in range(n_levels) for v in range(k)]
+        step = max(1, (1 << 24) // max(n, 1))
+        for start in range(0, len(pairs), step):
+            chunk = pairs[start : start + step]
+            block = np.zeros((len(chunk), n))
+            for j, (v, d) in enumerate(chunk):
+                inside = codes == d
+                block[j, inside] = z[v, inside]
+            variances = self._variance(block)
+            for j, (v, d) in enumerate(chunk):
+                out[v, d] = variances[j]
+        return out
+
+    def _poststratified_variances(self, z: np.ndarray, codes: np.ndarray, n_levels: int) -> np.ndarray | None:
+        """:meth:`_domain_variances` in one pass over the rows when the units were post-stratified (or not
+        calibrated at all): None otherwise (raking), and the general way is taken.
+
+        With ``u = w z 1_d``, ``r = u / w_s`` (``w_s`` the post-stratified weights) and the cell means
+        ``m_c = mean_{i in c} r_i``, the residuals are ``e_i = u_i − w_s,i m_c(i)``, so each unit's
+        ``Σ e`` and ``Σ e²`` follow from sums over (cell, domain) and (unit, domain):
+        ``Σ_h e = Σ u − Σ_c m_c Σ_c w_s`` and ``Σ_h e² = Σ u² − 2 Σ_c m_c Σ_c w_s u + Σ_c m_c² Σ_c w_s²``;
+        then ``V = Σ_h n_h/(n_h − 1) (Σ e² − (Σ e)²/n_h)`` as :func:`~analysis.design.stratified_variance`.
+        """
+        steps = self.weights.steps
+        if len(steps) > 1 or (steps and not isinstance(steps[0], calibration.PostStratification)):
+            return None
+        w, unit, n_units = self.weights.weight, self.sample.unit, self.sample.n_units
+        inside = codes < n_levels
+        d = codes[inside]
+        unit_domain = unit[inside] * n_levels + d
+        size = n_units * n_levels
+        n_h = self.units.counts.astype(np.float64)
+        factor = np.where(n_h >= 2, safe_divide(n_h, n_h - 1.0, 0.0), 0.0)[:, None]
+        if steps:
+            step = steps[0]
+            cells, ws = step.cells, step.weights
+            n_cells = cells.n_segments
+            cell_unit = np.zeros(n_cells, dtype=np.intp)
+            cell_unit[cells.codes] = unit
+            cell_n = cells.counts.astype(np.float64)
+            ws_cell, ws2_cell = cells.sum(ws), cells.sum(ws * ws)
+            cell_domain = cells.codes[inside] * n_levels + d
+            ws_in = ws[inside]
+        out = np.empty((z.shape[0], n_levels))
+        for v in range(z.shape[0]):
+            u = (w * z[v])[inside]
+            sum_e = np.bincount(unit_domain, u, size).reshape(n_units, n_levels)
+            sum_e2 = np.bincount(unit_domain, u * u, size).reshape(n_units, n_levels)
+            if steps:
+                m = safe_divide(np.bincount(cell_domain, u / ws_in, n_cells * n_levels).reshape(n_cells, n_levels),
+                                cell_n[:, None], 0.0)
+                swu = np.bincount(cell_domain, ws_in * u, n_cells * n_levels).reshape(n_cells, n_levels)
+                for level in range(n_levels):
+                    mc = m[:, level]
+                    sum_e[:, level] -= np.bincount(cell_unit, mc * ws_cell, n_units)
+                    sum_e2[:, level] += np.bincount(cell_unit, mc * mc * ws2_cell - 2.0 * mc * swu[:, level], n_units)
+            squares = np.maximum(sum_e2 - sum_e * sum_e / np.maximum(n_h, 1.0)[:, None], 0.0)
+            out[v] = (factor * squares).sum(axis=0)
+        return out
+
+    def _segments(self, codes: np.ndarray, n_levels: int) -> tuple[np.ndarray, Segments]:
+        """Row codes with rows outside every domain (and of withheld units) moved to an extra segment."""
+        codes = np.where(self.usable & (codes >= 0) & (codes < n_levels), codes, n_levels)
+        return codes, Segments(codes, n_levels + 1)
+
     def domains(self, by: str, codes: np.ndarray, n_levels: int) -> DomainResults:
         """Index and 满意率 of each level of ``codes`` (row codes, −1 = in no domain)."""
         level, params, w, a = self.sample.level, self.params, self.weights.weight, self.a
@@ -124,34 +200,26 @@ class Prepared:
         y = np.asarray(params.scores)[np.maximum(level, 1) - 1] * x
         s = level >= params.satisfied_min_level
         t_i, s_i = x.sum(axis=0, dtype=np.float64), s.sum(axis=0, dtype=np.float64)
-        codes = np.where(self.usable, codes, -1)
-        shape = (n_levels,)
-        n = np.bincount(codes[codes >= 0], minlength=n_levels)[:n_levels].astype(np.int64)
-        out = {k: np.full(shape, np.nan) for k in ("index", "index_se", "rate", "rate_se")}
-        for d in range(n_levels):
-            inside = codes == d
-            if not inside.any():
-                continue
-            wd = w * inside
-            wx = (x * wd).sum(axis=1)
-            r_q = safe_divide((y * wd).sum(axis=1), wx)
-            answered = wx > 0
-            a_sum = a[answered].sum()
-            wt = (t_i * wd).sum()
-            z = np.zeros((2, w.size))
-            if a_sum > 0:
-                out["index"][d] = (a[answered] * r_q[answered]).sum() / a_sum
-                coef = np.where(answered, a / a_sum, 0.0) * safe_divide(1.0, wx, 0.0)
-                z[0] = (coef[:, None] * (y - np.nan_to_num(r_q)[:, None] * x)).sum(axis=0) * inside
-            if wt > 0:
-                out["rate"][d] = (s_i * wd).sum() / wt
-                z[1] = (s_i - out["rate"][d] * t_i) / wt * inside
-            if n[d] >= 2:
-                se = np.sqrt(self._variance(z))
-                out["index_se"][d] = se[0] if a_sum > 0 else np.nan
-                out["rate_se"][d] = se[1] if wt > 0 else np.nan
-        return DomainResults(by=by, n=n, index=out["index"], index_se=out["index_se"],
-                             satisfied_rate=out["rate"], satisfied_rate_se=out["rate_se"],
+        codes, seg = self._segments(codes, n_levels)
+        n = seg.counts[:n_levels]
+        wx = seg.sum(x * w)  # (Q, levels + 1)
+        r_q = safe_divide(seg.sum(y * w), wx)
+        answered = wx > 0
+        a_sum = (a[:, None] * answered).sum(axis=0)
+        index = safe_divide((a[:, None] * np.where(answered, r_q, 0.0)).sum(axis=0), a_sum)
+        wt = seg.sum(w * t_i)
+        rate = safe_divide(seg.sum(w * s_i), wt)
+        # Each row's linearised variables for its own domain.
+        coef = safe_divide(np.where(answered, a[:, None], 0.0), a_sum[None, :] * wx, 0.0)  # (Q, levels + 1)
+        z = np.empty((2, w.size))
+        z[0] = (seg.expand(coef) * (y - seg.expand(np.nan_to_num(r_q)) * x)).sum(axis=0)
+        z[1] = (s_i - seg.expand(np.nan_to_num(rate)) * t_i) * seg.expand(safe_divide(1.0, wt, 0.0))
+        variance = self._domain_variances(z, codes, n_levels)
+        se = np.where(n >= 2, np.sqrt(variance), np.nan)
+        index, rate = index[:n_levels], rate[:n_levels]
+        return DomainResults(by=by, n=n.astype(np.int64), index=index,
+                             index_se=np.where(np.isnan(index), np.nan, se[0]),
+                             satisfied_rate=rate, satisfied_rate_se=np.where(np.isnan(rate), np.nan, se[1]),
                              small_n=n < params.min_n)
 
     def crosstab(self, question: int, by: str, codes: np.ndarray, n_levels: int) -> CrossTab:
@@ -167,21 +235,15 @@ class Prepared:
         """Column shares of any categorical answer (``category`` 1 … k per row, 0 = not answered)."""
         w = self.weights.weight
         x = category > 0
-        codes = np.where(self.usable & x, codes, -1)
-        n = np.bincount(codes[codes >= 0], minlength=n_levels)[:n_levels].astype(np.int64)
-        share = np.full((n_categories, n_levels), np.nan)
-        se = np.full((n_categories, n_levels), np.nan)
-        indicators = category[None, :] == np.arange(1, n_categories + 1)[:, None]
-        for d in range(n_levels):
-            inside = codes == d
-            total = (w * inside).sum()
-            if total <= 0:
-                continue
-            p = (indicators * (w * inside)).sum(axis=1) / total
-            share[:, d] = p
-            if n[d] >= 2:
-                z = (indicators - p[:, None] * x) / total * inside
-                se[:, d] = np.sqrt(self._variance(z))
+        codes, seg = self._segments(np.where(x, codes, -1), n_levels)
+        n = seg.counts[:n_levels].astype(np.int64)
+        indicators = (category[None, :] == np.arange(1, n_categories + 1)[:, None]).astype(np.float64)
+        total = seg.sum(w * x)  # (levels + 1,)
+        share = safe_divide(seg.sum(indicators * w), total)  # (k, levels + 1)
+        z = (indicators - seg.expand(np.nan_to_num(share)) * x) * seg.expand(safe_divide(1.0, total, 0.0))
+        variance = self._domain_variances(z, codes, n_levels)
+        share = share[:, :n_levels]
+        se = np.where((n >= 2) & ~np.isnan(share), np.sqrt(variance), np.nan)
         return CrossTab(question=question, by=by, n=n, share=share, se=se)
 
 

@@ -119,3 +119,38 @@ def test_bad_inputs_are_clear() -> None:
         p.crosstab(99, "group", *p.margin_codes("group"))
     with pytest.raises(ValueError, match="one code per unit"):
         p.unit_codes(np.array([0]))
+
+
+@pytest.mark.parametrize("method", ["poststratify", "rake"])
+def test_the_one_pass_variance_equals_the_general_one(monkeypatch, method) -> None:
+    """Post-stratified units take a one-pass formula; it must give what residualising every domain gives
+    (raking always takes the general way, so there both calls are the general one)."""
+    answers = synthetic_answers(11, n_units=5)
+    targets = {"group": (0.5, 0.3, 0.2)} | ({"channel": (0.6, 0.4)} if method == "rake" else {})
+    params = Params(targets=targets, method=method, min_cell_n=1)
+    p = Prepared(answers, params)
+    fast_domains = p.domains("channel", *p.margin_codes("channel"))
+    fast_table = p.crosstab(1, "group", *p.margin_codes("group"))
+    monkeypatch.setattr(Prepared, "_poststratified_variances", lambda self, z, codes, n_levels: None)
+    slow_domains = p.domains("channel", *p.margin_codes("channel"))
+    slow_table = p.crosstab(1, "group", *p.margin_codes("group"))
+    np.testing.assert_allclose(fast_domains.index_se, slow_domains.index_se, rtol=1e-9)
+    np.testing.assert_allclose(fast_domains.satisfied_rate_se, slow_domains.satisfied_rate_se, rtol=1e-9)
+    np.testing.assert_allclose(fast_table.se, slow_table.se, rtol=1e-9)
+    assert np.isfinite(fast_domains.index_se).all() and np.isfinite(fast_table.se).all()
+
+
+def test_one_domain_holding_one_raked_unit_is_that_unit() -> None:
+    from analysis import compute_indices
+
+    full = synthetic_answers(5)
+    keep = full.unit == 2
+    answers = Answers(full.respondent[keep], full.unit[keep], full.question[keep], full.level[keep],
+                      {k: v[keep] for k, v in full.margins.items()})
+    params = Params(targets={"group": (0.5, 0.3, 0.2), "channel": (0.6, 0.4)}, method="rake")
+    unit = compute_indices(answers, params)
+    assert unit.rake_converged[0]
+    whole = compute_breakdowns(answers, params, margins=(), unit_domains={"all": np.array([0])})["all"]
+    assert whole.index[0] == pytest.approx(unit.index[0], rel=1e-12)
+    assert whole.index_se[0] == pytest.approx(unit.index_se[0], rel=1e-9)
+    assert whole.satisfied_rate_se[0] == pytest.approx(unit.satisfied_rate_se[0], rel=1e-9)
