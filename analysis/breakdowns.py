@@ -90,6 +90,7 @@ class Prepared:
                                            order_by(answers, params))
         self.weights: UnitWeights = weigh(self.sample, params)
         self.units = Segments(self.sample.unit, self.sample.n_units)
+        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.usable = self.weights.rake_converged[self.sample.unit]
         n_q = self.sample.level.shape[0]
         self.a = np.ones(n_q) if params.question_weights is None else np.asarray(params.question_weights, float)
@@ -193,13 +194,20 @@ class Prepared:
         codes = np.where(self.usable & (codes >= 0) & (codes < n_levels), codes, n_levels)
         return codes, Segments(codes, n_levels + 1)
 
+    def _variables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """x (answered), y (score), t (answers) and s (satisfied answers) of every row, made once."""
+        if self._cache is None:
+            level, params = self.sample.level, self.params
+            x = level > 0
+            y = np.asarray(params.scores)[np.maximum(level, 1) - 1] * x
+            s = level >= params.satisfied_min_level
+            self._cache = (x, y, x.sum(axis=0, dtype=np.float64), s.sum(axis=0, dtype=np.float64))
+        return self._cache
+
     def domains(self, by: str, codes: np.ndarray, n_levels: int) -> DomainResults:
         """Index and 满意率 of each level of ``codes`` (row codes, −1 = in no domain)."""
-        level, params, w, a = self.sample.level, self.params, self.weights.weight, self.a
-        x = level > 0
-        y = np.asarray(params.scores)[np.maximum(level, 1) - 1] * x
-        s = level >= params.satisfied_min_level
-        t_i, s_i = x.sum(axis=0, dtype=np.float64), s.sum(axis=0, dtype=np.float64)
+        params, w, a = self.params, self.weights.weight, self.a
+        x, y, t_i, s_i = self._variables()
         codes, seg = self._segments(codes, n_levels)
         n = seg.counts[:n_levels]
         wx = seg.sum(x * w)  # (Q, levels + 1)
