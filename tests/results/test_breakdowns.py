@@ -194,3 +194,27 @@ def test_the_api_serves_breakdowns_of_published_snapshots_only(client, session, 
         assert got[c.unit_id]["index_difference"] == pytest.approx(c.index_difference, abs=1e-12)
         assert got[c.unit_id]["index_significant"] == c.index_significant
         assert got[c.unit_id]["unit_code"] in {u.code for u in computed.units}
+
+
+def test_the_unit_page_compares_with_the_previous_official_result_only(client, auth, session, make, computed):
+    unit = computed.units[0]
+    before = make.campaign(units=computed.units, period="2026Q3", questionnaire=computed.campaign.questionnaire)
+    groups = make.groups()
+    for i, u in enumerate(computed.units):
+        fill(session, before, u, groups, 35, 2, seed=120 + i)
+    session.commit()
+    old = snapshots.compute_snapshot(session, before, None)
+    snapshots.publish(session, computed.snapshot, None)
+    session.commit()
+    auth.login_as("unit", unit=unit)
+    url = f"/admin/results/snapshots/{computed.snapshot.id}/units/{unit.id}"
+    html = client.get(url).get_data(as_text=True)
+    assert 'id="change"' in html and "上一期没有正式结果" in html and f"#{old.id}" not in html.split('id="change"')[1]
+    snapshots.publish(session, old, None)
+    session.commit()
+    html = client.get(url).get_data(as_text=True)
+    _, change = breakdowns.unit_change(session, computed.snapshot, unit.id)
+    section = html.split('id="change"')[1]
+    assert f"正式结果 #{old.id}" in section
+    assert f"{change.index_difference:+.1f}" in section and f"{change.index_difference_se:.2f}" in section
+    assert ("显著" in section) and (change.index_significant == ("<strong>显著</strong>" in section.split("满意率")[0]))

@@ -144,7 +144,8 @@ def results_unit(snapshot_id: int, unit_id: int):
                            sources=SOURCES, Status=SnapshotStatus, analyst=current_user.is_staff_analyst,
                            trend_wording=display.trend_wording,
                            z_value=z_value(snapshot.params["survey"]["params"]["confidence"]),
-                           index_formula=display.index_formula(page))
+                           index_formula=display.index_formula(page),
+                           unit_change=breakdowns.unit_change(db.session, snapshot, unit_id))
 
 
 def _filename(snapshot: Snapshot, suffix: str) -> str:

@@ -60,7 +60,8 @@ def compute(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray,
     of_unit = {int(u): c for u, c in categories}
     category_ids = sorted({c for c in of_unit.values() if c is not None})
     labels_of = {
-        "group": [{"id": g} for g in layout.group_ids],
+        # without group weighting, pairs without a group have a code of their own (no_group_code): 未标明
+        "group": [{"id": g} for g in layout.group_ids] + ([{"id": None}] if no_group_code is not None else []),
         "channel": [{"code": c} for c in CHANNEL_ORDER],
         "category": [{"id": c} for c in category_ids] + [{"id": None}],
     }
@@ -350,3 +351,10 @@ def api_payload(session: Session, snapshot: Snapshot) -> dict[str, Any]:
             "previous_snapshot_id": previous.id, "previous_period": previous.period,
             "units": [{"unit_code": unit.code if unit else None, **c.as_dict()} for unit, c in entries]},
     })
+
+
+def unit_change(session: Session, snapshot: Snapshot, unit_id: int) -> tuple[Snapshot | None, Change | None]:
+    """One unit's change from the previous period's official snapshot (for its page; safe for unit contacts:
+    only official results are compared)."""
+    previous, rows = changes(session, snapshot, {unit_id})
+    return previous, (rows[0] if rows else None)
