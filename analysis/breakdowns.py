@@ -175,16 +175,16 @@ class Prepared:
         out = np.empty((z.shape[0], n_levels))
         for v in range(z.shape[0]):
             u = (w * z[v])[inside]
-            sum_e = np.bincount(unit_domain, u, size).reshape(n_units, n_levels)
-            sum_e2 = np.bincount(unit_domain, u * u, size).reshape(n_units, n_levels)
+            sum_e = _bincount(unit_domain, u, size).reshape(n_units, n_levels)
+            sum_e2 = _bincount(unit_domain, u * u, size).reshape(n_units, n_levels)
             if steps:
-                m = safe_divide(np.bincount(cell_domain, u / ws_in, n_cells * n_levels).reshape(n_cells, n_levels),
+                m = safe_divide(_bincount(cell_domain, u / ws_in, n_cells * n_levels).reshape(n_cells, n_levels),
                                 cell_n[:, None], 0.0)
-                swu = np.bincount(cell_domain, ws_in * u, n_cells * n_levels).reshape(n_cells, n_levels)
+                swu = _bincount(cell_domain, ws_in * u, n_cells * n_levels).reshape(n_cells, n_levels)
                 for level in range(n_levels):
                     mc = m[:, level]
-                    sum_e[:, level] -= np.bincount(cell_unit, mc * ws_cell, n_units)
-                    sum_e2[:, level] += np.bincount(cell_unit, mc * mc * ws2_cell - 2.0 * mc * swu[:, level], n_units)
+                    sum_e[:, level] -= _bincount(cell_unit, mc * ws_cell, n_units)
+                    sum_e2[:, level] += _bincount(cell_unit, mc * mc * ws2_cell - 2.0 * mc * swu[:, level], n_units)
             squares = np.maximum(sum_e2 - sum_e * sum_e / np.maximum(n_h, 1.0)[:, None], 0.0)
             out[v] = (factor * squares).sum(axis=0)
         return out
@@ -253,6 +253,11 @@ class Prepared:
         share = share[:, :n_levels]
         se = np.where((n >= 2) & ~np.isnan(share), np.sqrt(variance), np.nan)
         return CrossTab(question=question, by=by, n=n, share=share, se=se)
+
+
+def _bincount(codes: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+    """Weighted counts as floats, also without any record (``np.bincount`` then returns integers)."""
+    return np.bincount(codes, weights, size).astype(np.float64, copy=False)
 
 
 def compute_breakdowns(

@@ -154,3 +154,21 @@ def test_one_domain_holding_one_raked_unit_is_that_unit() -> None:
     assert whole.index[0] == pytest.approx(unit.index[0], rel=1e-12)
     assert whole.index_se[0] == pytest.approx(unit.index_se[0], rel=1e-9)
     assert whole.satisfied_rate_se[0] == pytest.approx(unit.satisfied_rate_se[0], rel=1e-9)
+
+
+def test_no_answers_at_all_gives_empty_domains_not_an_error() -> None:
+    answers = synthetic_answers(3)
+    empty = Answers(answers.respondent[:0], answers.unit[:0], answers.question[:0], answers.level[:0],
+                    {k: v[:0] for k, v in answers.margins.items()})
+    params = Params(targets={"group": (0.5, 0.3, 0.2)})
+    p = Prepared(empty, params, units=np.array([0, 1]), n_questions=4)
+    out = p.domains("group", *p.margin_codes("group"))
+    assert out.n.tolist() == [0, 0, 0] and np.isnan(out.index).all() and np.isnan(out.index_se).all()
+    tab = p.crosstab(0, "group", *p.margin_codes("group"))
+    assert np.isnan(tab.share).all() and np.isnan(tab.se).all()
+    # a domain present in some units only, and a unit with only 不了解
+    level = answers.level.copy()
+    level[answers.unit == 0] = np.nan
+    p = Prepared(Answers(answers.respondent, answers.unit, answers.question, level, answers.margins), params)
+    out = p.domains("unit", *p.unit_codes(np.array([0, 1, 1, 1, 1, 1])))
+    assert np.isnan(out.index[0]) and np.isnan(out.index_se[0]) and out.n[0] > 0 and np.isfinite(out.index_se[1])

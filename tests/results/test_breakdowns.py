@@ -218,3 +218,23 @@ def test_the_unit_page_compares_with_the_previous_official_result_only(client, a
     assert f"正式结果 #{old.id}" in section
     assert f"{change.index_difference:+.1f}" in section and f"{change.index_difference_se:.2f}" in section
     assert ("显著" in section) and (change.index_significant == ("<strong>显著</strong>" in section.split("满意率")[0]))
+
+
+def test_an_unweighted_campaign_keeps_responses_without_a_group(session, make) -> None:
+    """Method none: responses without a group are counted (in a level of their own, 未标明), none is lost."""
+    from tests.results.helpers import add_response
+
+    unit = make.unit(code="NG1", name="无类别局")
+    groups = make.groups()
+    campaign = make.campaign(units=[unit], period="2026Q4", analysis_settings={"method": "none"})
+    for k in range(6):
+        add_response(session, campaign, {unit: [5 - k % 2] * 5}, groups["FW"] if k < 4 else None)
+    session.commit()
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
+    session.commit()
+    domains = breakdowns.stored(snapshot)["domains"]["group"]
+    assert sum(d["n"] for d in domains) == 6
+    no_group = next(d for d in domains if d["id"] is None)
+    assert no_group["n"] == 2 and no_group["index"] == pytest.approx(87.5)
+    (row,) = breakdowns.domain_rows(session, snapshot)["category"]
+    assert row.label is None and row.n == 6
