@@ -127,6 +127,10 @@ class Prepared:
         fast = self._poststratified_variances(z, codes, n_levels)
         if fast is not None:
             return fast
+        return self._general_variances(z, codes, n_levels)
+
+    def _general_variances(self, z: np.ndarray, codes: np.ndarray, n_levels: int) -> np.ndarray:
+        """Every domain variable formed and residualised through the calibration steps (any design)."""
         k, n = z.shape
         out = np.zeros((k, n_levels))
         pairs = [(v, d) for d in range(n_levels) for v in range(k)]
@@ -153,6 +157,8 @@ class Prepared:
         then ``V = Σ_h n_h/(n_h − 1) (Σ e² − (Σ e)²/n_h)`` as :func:`~analysis.design.stratified_variance`.
         """
         steps = self.weights.steps
+        if len(steps) == 1 and isinstance(steps[0], calibration.Raking):
+            return self._raked_variances(z, codes, n_levels, steps[0])
         if len(steps) > 1 or (steps and not isinstance(steps[0], calibration.PostStratification)):
             return None
         w, unit, n_units = self.weights.weight, self.sample.unit, self.sample.n_units
@@ -185,6 +191,61 @@ class Prepared:
                     mc = m[:, level]
                     sum_e[:, level] -= _bincount(cell_unit, mc * ws_cell, n_units)
                     sum_e2[:, level] += _bincount(cell_unit, mc * mc * ws2_cell - 2.0 * mc * swu[:, level], n_units)
+            squares = np.maximum(sum_e2 - sum_e * sum_e / np.maximum(n_h, 1.0)[:, None], 0.0)
+            out[v] = (factor * squares).sum(axis=0)
+        return out
+
+    def _raked_variances(self, z: np.ndarray, codes: np.ndarray, n_levels: int,
+                         step: calibration.Raking) -> np.ndarray:
+        """:meth:`_domain_variances` for raked units without forming the domain variables.
+
+        The GREG residual is ``e = w_s (r − X β_h)``, ``r = u / w_s``, ``β_h`` the base-weighted
+        least-squares fit of r on the unit's margin indicators X (``G_h β_h = X'D r``, pseudo-inverse as in
+        :func:`analysis.calibration.margin_fit`). With ``u`` zero outside the domain, ``X'D r``,
+        ``Σ w_s X``, ``Σ w_s² r X`` and ``X'W_s²X`` are sums per (unit, margin level[, domain]), so each
+        unit's ``Σ e = Σ u − a_h'β_h`` and ``Σ e² = Σ w_s² r² − 2 β_h'b_h + β_h'H_h β_h`` follow in one pass.
+        """
+        w, unit, n_units = self.weights.weight, self.sample.unit, self.sample.n_units
+        if not np.array_equal(step.segments.codes, unit):
+            return self._general_variances(z, codes, n_levels)
+        ws, base = step.weights, step.base_weights
+        offsets = np.concatenate(([0], np.cumsum(step.sizes))).astype(np.intp)
+        p_cols = int(offsets[-1])
+        gram = np.zeros((n_units, p_cols, p_cols))
+        h2 = np.zeros((n_units, p_cols, p_cols))
+        a = np.zeros((n_units, p_cols))
+        for m, (cm, lm) in enumerate(zip(step.codes, step.sizes)):
+            cell = unit * lm + cm
+            a[:, offsets[m]:offsets[m + 1]] = _bincount(cell, ws, n_units * lm).reshape(n_units, lm)
+            for j, (cj, lj) in enumerate(zip(step.codes, step.sizes)):
+                key, size = cell * lj + cj, n_units * lm * lj
+                block = (slice(None), slice(offsets[m], offsets[m + 1]), slice(offsets[j], offsets[j + 1]))
+                gram[block] = _bincount(key, base, size).reshape(n_units, lm, lj)
+                h2[block] = _bincount(key, ws * ws, size).reshape(n_units, lm, lj)
+        inverse = np.linalg.pinv(gram, rtol=calibration._GRAM_RTOL, hermitian=True)
+        inside = codes < n_levels
+        d = codes[inside]
+        unit_in = unit[inside]
+        unit_domain = unit_in * n_levels + d
+        n_h = self.units.counts.astype(np.float64)
+        factor = np.where(n_h >= 2, safe_divide(n_h, n_h - 1.0, 0.0), 0.0)[:, None]
+        ws_in, base_in = ws[inside], base[inside]
+        out = np.empty((z.shape[0], n_levels))
+        for v in range(z.shape[0]):
+            u = (w * z[v])[inside]
+            r = u / ws_in
+            rhs = np.zeros((n_units, p_cols, n_levels))
+            b = np.zeros((n_units, p_cols, n_levels))
+            for m, (cm, lm) in enumerate(zip(step.codes, step.sizes)):
+                key = (unit_in * lm + cm[inside]) * n_levels + d
+                size = n_units * lm * n_levels
+                rhs[:, offsets[m]:offsets[m + 1], :] = _bincount(key, base_in * r, size).reshape(n_units, lm, n_levels)
+                b[:, offsets[m]:offsets[m + 1], :] = _bincount(key, ws_in * u, size).reshape(n_units, lm, n_levels)
+            beta = inverse @ rhs  # (units, p, levels)
+            sum_e = _bincount(unit_domain, u, n_units * n_levels).reshape(n_units, n_levels)
+            sum_e -= np.einsum("hp,hpd->hd", a, beta)
+            sum_e2 = _bincount(unit_domain, u * u, n_units * n_levels).reshape(n_units, n_levels)
+            sum_e2 += -2.0 * np.einsum("hpd,hpd->hd", beta, b) + np.einsum("hpd,hpq,hqd->hd", beta, h2, beta)
             squares = np.maximum(sum_e2 - sum_e * sum_e / np.maximum(n_h, 1.0)[:, None], 0.0)
             out[v] = (factor * squares).sum(axis=0)
         return out
