@@ -68,6 +68,7 @@ NOT_READ = {
     "api.period_unit": "the API takes a token",
     "api.snapshots": "the API takes a token",
     "api.snapshot": "the API takes a token",
+    "api.snapshot_breakdowns": "the API takes a token",
     "desk.index": "window staff only (read in the desk walk)",
     "desk.token_status": "window staff only",
     "static": "files",

@@ -21,7 +21,7 @@ from survey.core.validation import is_code
 from survey.extensions import db
 from survey.models import Campaign
 from survey.services.accounts import api_tokens
-from survey.services.results import api_payloads
+from survey.services.results import api_payloads, breakdowns
 from survey.services.results import snapshots as snapshot_service
 
 CODE = re.compile(r"^[^\s/\\?#%]{1,32}$")  # a campaign's short code (normalised before any query)
@@ -84,6 +84,17 @@ def snapshot(snapshot_id: int):
     if found is None:
         return _error(404, "snapshot_not_found", f"没有已发布的结果 #{snapshot_id}")
     return jsonify(api_payloads.snapshot_payload(db.session, found))
+
+
+@bp.route("/snapshots/<anyint:snapshot_id>/breakdowns")
+@token_required
+def snapshot_breakdowns(snapshot_id: int):
+    """A published snapshot's breakdowns (group, channel, category), cross-tabs and change from the previous
+    official period."""
+    found = api_payloads.served_snapshot(db.session, snapshot_id)
+    if found is None:
+        return _error(404, "snapshot_not_found", f"没有已发布的结果 #{snapshot_id}")
+    return jsonify(breakdowns.api_payload(db.session, found))
 
 
 @bp.route("/periods/<period>/component")

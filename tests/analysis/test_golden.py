@@ -17,6 +17,7 @@ from analysis import CalibrationError, Design, Params, compute_indices
 from analysis.cli import Responses
 
 from .conftest import REFERENCE, SHARED_REFERENCE, read_csv, run_cli
+from .test_breakdowns import BREAKDOWN_FILES
 from .test_items import ITEM_FILES
 from .test_thin_cells import THIN_CELL_FILES
 
@@ -45,7 +46,8 @@ INPUT_FILES = ("responses.csv", "targets.json", "README.md")
 
 
 def test_every_reference_file_is_covered() -> None:
-    covered = set(SATISFACTION_CASES) | set(API_FILES) | set(INPUT_FILES) | set(THIN_CELL_FILES) | set(ITEM_FILES)
+    covered = (set(SATISFACTION_CASES) | set(API_FILES) | set(INPUT_FILES) | set(THIN_CELL_FILES) | set(ITEM_FILES)
+               | set(BREAKDOWN_FILES))
     assert {p.name for p in REFERENCE.iterdir()} == covered
 
 

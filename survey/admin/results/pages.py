@@ -20,7 +20,7 @@ from survey.core.spreadsheets import CSV_MIME, XLSX_MIME
 from survey.extensions import db
 from survey.models import Campaign, Role, Snapshot, SnapshotStatus, Unit
 from survey.services.accounts.access import visible_unit_ids
-from survey.services.results import display, exports, question_results, question_sheets, snapshots
+from survey.services.results import breakdowns, display, exports, question_results, question_sheets, snapshots
 from survey.services.results.component import SOURCES
 from survey.services.results.evaluation import ranking_settings
 
@@ -73,6 +73,7 @@ def results_snapshot(snapshot_id: int):
         z_value=z_value(snapshot.params["survey"]["params"]["confidence"]),
         ranking=ranking_settings(snapshot.params),
         qblocks=question_results.snapshot_blocks(db.session, snapshot),
+        breakdowns=breakdowns.view(db.session, snapshot, request.args.get("xq"), request.args.get("xby")),
     )
 
 
@@ -145,7 +146,8 @@ def results_unit(snapshot_id: int, unit_id: int):
                            trend_wording=display.trend_wording,
                            z_value=z_value(snapshot.params["survey"]["params"]["confidence"]),
                            index_formula=display.index_formula(page),
-                           qblocks=question_results.blocks(db.session, snapshot, [(page.row.unit, page.detail)]))
+                           qblocks=question_results.blocks(db.session, snapshot, [(page.row.unit, page.detail)]),
+                           unit_change=breakdowns.unit_change(db.session, snapshot, unit_id))
 
 
 def _filename(snapshot: Snapshot, suffix: str) -> str:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from analysis import Answers, IndexResults, Params, compare_estimates, compute_indices, overall_rate
 from analysis.ranking import DEFAULT_SEED
 from survey.models import SnapshotRow
-from survey.services.results import component, question_results
+from survey.services.results import breakdowns, component, question_results
 from survey.services.results.loading import Cutoff, PairTable, load_pairs
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
@@ -96,6 +96,9 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
                                       units, service["no_group_code"])
     rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
     question_results.attach(rows, summary, items, spec.get("items"), clean)
+    if spec.get("breakdowns"):  # stored since breakdowns exist; older specs replay without
+        summary["breakdowns"] = breakdowns.compute(survey_pairs, layout, params, units, survey["no_group_code"],
+                                                   spec["categories"])
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from survey.core import clock, labels
 from survey.core.spreadsheets import safe_cell, to_csv
 from survey.models import Answer, Campaign, Category, Question, RespondentGroup, Snapshot, Unit
-from survey.services.results import display, question_sheets
+from survey.services.results import breakdown_exports, display, question_sheets
 from survey.services.results.evaluation import ranking_settings, stored_params
 from survey.services.results.loading import DONT_KNOW_CODE, Cutoff, load_pairs
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
@@ -175,6 +175,7 @@ def workbook(session: Session, snapshot: Snapshot) -> bytes:
               (_("分样本类别"), group_table(session, snapshot)),
               (_("参数"), ([_("项目"), _("值")], parameter_rows(session, snapshot), [None, None]))]
     tables[-1:-1] = question_sheets.sheets(session, snapshot)  # a sheet per other question (单选、多选、0–10、文字)
+    tables[-1:-1] = breakdown_exports.sheets(session, snapshot)  # 分组结果, 交叉表, 与上期比
     for title, (headers, rows, formats) in tables:
         sheet = book.create_sheet(title[:31])
         sheet.append([safe_cell(h) for h in headers])

@@ -58,6 +58,7 @@ from survey.models import (
 )
 from survey.services.accounts.access import subtree_ids
 from survey.services.results import component, question_results, weighting
+from survey.services.results.breakdowns import FORMAT as BREAKDOWNS_FORMAT
 from survey.services.results.evaluation import (
     RANKING,
     ROW_FIELDS,
@@ -256,6 +257,7 @@ def build_spec(session: Session, campaign: Campaign, include_flagged: bool | Non
         "scheme": scheme_settings,
         "ranking": dict(RANKING),
         "overall_rate": "weighted",
+        "breakdowns": BREAKDOWNS_FORMAT,
         "previous_snapshot_id": previous.id if previous else None,
         "bad_level_max": int(settings.get(session, settings.BAD_LEVEL_MAX)),
     }

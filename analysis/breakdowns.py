@@ -1,0 +1,341 @@
+"""Breakdowns over all units: the index and 满意率 by domain, and cross-tabs of one question's answers.
+
+A *domain* is a set of (respondent, unit) rows: a level of a respondent margin
+(group, channel) or a unit category.  Every unit is weighted exactly as for its
+own index (:func:`analysis.weighting.weigh`: the same targets, thin-cell
+collapse and calibration), and the pooled design is the union of the units'
+samples, each unit a stratum of its own, as R's
+
+    des <- svydesign(ids = ~1, strata = ~unit, weights = ~d, data = rows)
+    des <- postStratify(des, ~unit:group, population)   # or the unit's raking
+    svyby(~s, ~channel, des, svyratio, denominator = ~t)
+
+Domain estimates (``1_d`` = 1 for the domain's rows, 0 elsewhere):
+
+* question mean ``R_qd = Σ 1_d w y_q / Σ 1_d w x_q``; index
+  ``I_d = Σ_q a_q R_qd / Σ_q a_q`` over the questions answered in the domain,
+  linearised ``z_i = 1_d Σ_q (a_q / Σa) (y_iq − R_qd x_iq) / Σ 1_d w x_q``
+  (R: ``svycontrast`` of the domain totals ``svytotal(~I(y_q * 1_d) + I(x_q * 1_d))``);
+* 满意率 ``SR_d = Σ 1_d w s / Σ 1_d w t``, ``z_i = 1_d (s_i − SR_d t_i) / Σ 1_d w t``
+  (R: ``svyby(~s, ~by, des, svyratio, denominator = ~t)``);
+* cross-tab column share of answer level ℓ of question q in domain d:
+  ``p_ℓd = Σ 1_d w 1(level = ℓ) / Σ 1_d w x_q``, ``z_i = 1_d (1(level = ℓ) − p_ℓd x_q) / Σ 1_d w x_q``
+  (R: ``svyby(~factor(level), ~by, subset(des, answered), svymean)``).
+
+The linearised variables go through each unit's calibration residuals and the
+variance is summed over the units (strata): ``V = Σ_u n_u/(n_u − 1) Σ_i (e_i − ē_u)²``.
+A unit with one respondent adds nothing (a certainty stratum: its residual is 0).
+A domain with fewer than two respondents gets no SE; with fewer than
+``params.min_n`` it is flagged ``small_n``.  Units whose raking did not converge
+have no calibrated weights and are left out of every domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis import calibration
+from analysis.answers import Answers, Sample, build_sample
+from analysis.design import stratified_variance
+from analysis.params import Params
+from analysis.segments import Segments, safe_divide
+from analysis.weighting import UnitWeights, order_by, weigh
+
+
+@dataclass(frozen=True)
+class DomainResults:
+    """One breakdown: arrays of shape ``(n_levels,)``, level codes ``0 … n_levels − 1`` of ``by``.
+
+    ``n`` counts the domain's (respondent, unit) rows; a level without rows has
+    NaN estimates.  ``small_n`` marks levels with fewer than ``min_n`` rows.
+    """
+
+    by: str
+    n: np.ndarray
+    index: np.ndarray
+    index_se: np.ndarray
+    satisfied_rate: np.ndarray
+    satisfied_rate_se: np.ndarray
+    small_n: np.ndarray
+
+
+@dataclass(frozen=True)
+class CrossTab:
+    """Weighted column shares of one question's answer levels by a margin: ``(n_answer_levels, n_levels)``.
+
+    ``share[ℓ − 1, d]`` is the share of answers at level ℓ among domain d's
+    answers to the question (columns sum to 1), ``se`` its linearised SE; ``n``
+    counts the rows of each domain that answered the question.
+    """
+
+    question: int
+    by: str
+    n: np.ndarray
+    share: np.ndarray
+    se: np.ndarray
+
+
+class Prepared:
+    """The weighted respondent–unit table, ready for any number of breakdowns and cross-tabs."""
+
+    def __init__(self, answers: Answers, params: Params, units: np.ndarray | None = None,
+                 n_questions: int | None = None) -> None:
+        if n_questions is None and params.question_weights is not None:
+            n_questions = len(params.question_weights)
+        self.params = params
+        self.sample: Sample = build_sample(answers, len(params.scores), n_questions, units,
+                                           order_by(answers, params))
+        self.weights: UnitWeights = weigh(self.sample, params)
+        self.units = Segments(self.sample.unit, self.sample.n_units)
+        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.usable = self.weights.rake_converged[self.sample.unit]
+        n_q = self.sample.level.shape[0]
+        self.a = np.ones(n_q) if params.question_weights is None else np.asarray(params.question_weights, float)
+        if self.a.size != n_q:
+            raise ValueError(f"question_weights has {self.a.size} weights for {n_q} questions")
+
+    def margin_codes(self, margin: str) -> tuple[np.ndarray, int]:
+        """Each row's code of ``margin`` and the number of levels (from the targets or the data)."""
+        if margin not in self.sample.margins:
+            raise ValueError(f"the answers have no margin {margin!r}")
+        size = max(len(self.params.targets.get(margin, ())), self.sample.margin_sizes[margin])
+        return self.sample.margins[margin], size
+
+    def unit_codes(self, per_unit: np.ndarray) -> tuple[np.ndarray, int]:
+        """Each row's code of a unit-level variable (e.g. the category; −1 = in no domain)."""
+        per_unit = np.asarray(per_unit, dtype=np.int64)
+        if per_unit.shape != (self.sample.n_units,):
+            raise ValueError(f"one code per unit expected ({self.sample.n_units})")
+        return per_unit[self.sample.unit], int(per_unit.max(initial=-1)) + 1
+
+    def _variance(self, z: np.ndarray) -> np.ndarray:
+        """Variance of estimates with linearised variables ``z`` (``(k, n)``, before weighting), summed over units."""
+        u = z * self.weights.weight
+        parts = stratified_variance(calibration.residualise(u, self.weights.steps), self.units)
+        parts[..., self.units.counts < 2] = 0.0  # one respondent: a certainty stratum
+        return parts.sum(axis=-1)
+
+    def _domain_variances(self, z: np.ndarray, codes: np.ndarray, n_levels: int) -> np.ndarray:
+        """Variances of ``z`` restricted to each domain: ``z`` is ``(k, n)`` (each row belongs to at most one
+        domain, so one variable serves every domain); returns ``(k, n_levels)``.
+
+        The domain variables ``z · 1_d`` are formed a few at a time, to bound the memory (about 128 MB).
+        """
+        fast = self._poststratified_variances(z, codes, n_levels)
+        if fast is not None:
+            return fast
+        return self._general_variances(z, codes, n_levels)
+
+    def _general_variances(self, z: np.ndarray, codes: np.ndarray, n_levels: int) -> np.ndarray:
+        """Every domain variable formed and residualised through the calibration steps (any design)."""
+        k, n = z.shape
+        out = np.zeros((k, n_levels))
+        pairs = [(v, d) for d in range(n_levels) for v in range(k)]
+        step = max(1, (1 << 24) // max(n, 1))
+        for start in range(0, len(pairs), step):
+            chunk = pairs[start : start + step]
+            block = np.zeros((len(chunk), n))
+            for j, (v, d) in enumerate(chunk):
+                inside = codes == d
+                block[j, inside] = z[v, inside]
+            variances = self._variance(block)
+            for j, (v, d) in enumerate(chunk):
+                out[v, d] = variances[j]
+        return out
+
+    def _poststratified_variances(self, z: np.ndarray, codes: np.ndarray, n_levels: int) -> np.ndarray | None:
+        """:meth:`_domain_variances` in one pass over the rows when the units were post-stratified (or not
+        calibrated at all): None otherwise (raking), and the general way is taken.
+
+        With ``u = w z 1_d``, ``r = u / w_s`` (``w_s`` the post-stratified weights) and the cell means
+        ``m_c = mean_{i in c} r_i``, the residuals are ``e_i = u_i − w_s,i m_c(i)``, so each unit's
+        ``Σ e`` and ``Σ e²`` follow from sums over (cell, domain) and (unit, domain):
+        ``Σ_h e = Σ u − Σ_c m_c Σ_c w_s`` and ``Σ_h e² = Σ u² − 2 Σ_c m_c Σ_c w_s u + Σ_c m_c² Σ_c w_s²``;
+        then ``V = Σ_h n_h/(n_h − 1) (Σ e² − (Σ e)²/n_h)`` as :func:`~analysis.design.stratified_variance`.
+        """
+        steps = self.weights.steps
+        if len(steps) == 1 and isinstance(steps[0], calibration.Raking):
+            return self._raked_variances(z, codes, n_levels, steps[0])
+        if len(steps) > 1 or (steps and not isinstance(steps[0], calibration.PostStratification)):
+            return None
+        w, unit, n_units = self.weights.weight, self.sample.unit, self.sample.n_units
+        inside = codes < n_levels
+        d = codes[inside]
+        unit_domain = unit[inside] * n_levels + d
+        size = n_units * n_levels
+        n_h = self.units.counts.astype(np.float64)
+        factor = np.where(n_h >= 2, safe_divide(n_h, n_h - 1.0, 0.0), 0.0)[:, None]
+        if steps:
+            step = steps[0]
+            cells, ws = step.cells, step.weights
+            n_cells = cells.n_segments
+            cell_unit = np.zeros(n_cells, dtype=np.intp)
+            cell_unit[cells.codes] = unit
+            cell_n = cells.counts.astype(np.float64)
+            ws_cell, ws2_cell = cells.sum(ws), cells.sum(ws * ws)
+            cell_domain = cells.codes[inside] * n_levels + d
+            ws_in = ws[inside]
+        out = np.empty((z.shape[0], n_levels))
+        for v in range(z.shape[0]):
+            u = (w * z[v])[inside]
+            sum_e = _bincount(unit_domain, u, size).reshape(n_units, n_levels)
+            sum_e2 = _bincount(unit_domain, u * u, size).reshape(n_units, n_levels)
+            if steps:
+                m = safe_divide(_bincount(cell_domain, u / ws_in, n_cells * n_levels).reshape(n_cells, n_levels),
+                                cell_n[:, None], 0.0)
+                swu = _bincount(cell_domain, ws_in * u, n_cells * n_levels).reshape(n_cells, n_levels)
+                for level in range(n_levels):
+                    mc = m[:, level]
+                    sum_e[:, level] -= _bincount(cell_unit, mc * ws_cell, n_units)
+                    sum_e2[:, level] += _bincount(cell_unit, mc * mc * ws2_cell - 2.0 * mc * swu[:, level], n_units)
+            squares = np.maximum(sum_e2 - sum_e * sum_e / np.maximum(n_h, 1.0)[:, None], 0.0)
+            out[v] = (factor * squares).sum(axis=0)
+        return out
+
+    def _raked_variances(self, z: np.ndarray, codes: np.ndarray, n_levels: int,
+                         step: calibration.Raking) -> np.ndarray:
+        """:meth:`_domain_variances` for raked units without forming the domain variables.
+
+        The GREG residual is ``e = w_s (r − X β_h)``, ``r = u / w_s``, ``β_h`` the base-weighted
+        least-squares fit of r on the unit's margin indicators X (``G_h β_h = X'D r``, pseudo-inverse as in
+        :func:`analysis.calibration.margin_fit`). With ``u`` zero outside the domain, ``X'D r``,
+        ``Σ w_s X``, ``Σ w_s² r X`` and ``X'W_s²X`` are sums per (unit, margin level[, domain]), so each
+        unit's ``Σ e = Σ u − a_h'β_h`` and ``Σ e² = Σ w_s² r² − 2 β_h'b_h + β_h'H_h β_h`` follow in one pass.
+        """
+        w, unit, n_units = self.weights.weight, self.sample.unit, self.sample.n_units
+        if not np.array_equal(step.segments.codes, unit):
+            return self._general_variances(z, codes, n_levels)
+        ws, base = step.weights, step.base_weights
+        offsets = np.concatenate(([0], np.cumsum(step.sizes))).astype(np.intp)
+        p_cols = int(offsets[-1])
+        gram = np.zeros((n_units, p_cols, p_cols))
+        h2 = np.zeros((n_units, p_cols, p_cols))
+        a = np.zeros((n_units, p_cols))
+        for m, (cm, lm) in enumerate(zip(step.codes, step.sizes)):
+            cell = unit * lm + cm
+            a[:, offsets[m]:offsets[m + 1]] = _bincount(cell, ws, n_units * lm).reshape(n_units, lm)
+            for j, (cj, lj) in enumerate(zip(step.codes, step.sizes)):
+                key, size = cell * lj + cj, n_units * lm * lj
+                block = (slice(None), slice(offsets[m], offsets[m + 1]), slice(offsets[j], offsets[j + 1]))
+                gram[block] = _bincount(key, base, size).reshape(n_units, lm, lj)
+                h2[block] = _bincount(key, ws * ws, size).reshape(n_units, lm, lj)
+        inverse = np.linalg.pinv(gram, rtol=calibration._GRAM_RTOL, hermitian=True)
+        inside = codes < n_levels
+        d = codes[inside]
+        unit_in = unit[inside]
+        unit_domain = unit_in * n_levels + d
+        n_h = self.units.counts.astype(np.float64)
+        factor = np.where(n_h >= 2, safe_divide(n_h, n_h - 1.0, 0.0), 0.0)[:, None]
+        ws_in, base_in = ws[inside], base[inside]
+        out = np.empty((z.shape[0], n_levels))
+        for v in range(z.shape[0]):
+            u = (w * z[v])[inside]
+            r = u / ws_in
+            rhs = np.zeros((n_units, p_cols, n_levels))
+            b = np.zeros((n_units, p_cols, n_levels))
+            for m, (cm, lm) in enumerate(zip(step.codes, step.sizes)):
+                key = (unit_in * lm + cm[inside]) * n_levels + d
+                size = n_units * lm * n_levels
+                rhs[:, offsets[m]:offsets[m + 1], :] = _bincount(key, base_in * r, size).reshape(n_units, lm, n_levels)
+                b[:, offsets[m]:offsets[m + 1], :] = _bincount(key, ws_in * u, size).reshape(n_units, lm, n_levels)
+            beta = inverse @ rhs  # (units, p, levels)
+            sum_e = _bincount(unit_domain, u, n_units * n_levels).reshape(n_units, n_levels)
+            sum_e -= np.einsum("hp,hpd->hd", a, beta)
+            sum_e2 = _bincount(unit_domain, u * u, n_units * n_levels).reshape(n_units, n_levels)
+            sum_e2 += -2.0 * np.einsum("hpd,hpd->hd", beta, b) + np.einsum("hpd,hpq,hqd->hd", beta, h2, beta)
+            squares = np.maximum(sum_e2 - sum_e * sum_e / np.maximum(n_h, 1.0)[:, None], 0.0)
+            out[v] = (factor * squares).sum(axis=0)
+        return out
+
+    def _segments(self, codes: np.ndarray, n_levels: int) -> tuple[np.ndarray, Segments]:
+        """Row codes with rows outside every domain (and of withheld units) moved to an extra segment."""
+        codes = np.where(self.usable & (codes >= 0) & (codes < n_levels), codes, n_levels)
+        return codes, Segments(codes, n_levels + 1)
+
+    def _variables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """x (answered), y (score), t (answers) and s (satisfied answers) of every row, made once."""
+        if self._cache is None:
+            level, params = self.sample.level, self.params
+            x = level > 0
+            y = np.asarray(params.scores)[np.maximum(level, 1) - 1] * x
+            s = level >= params.satisfied_min_level
+            self._cache = (x, y, x.sum(axis=0, dtype=np.float64), s.sum(axis=0, dtype=np.float64))
+        return self._cache
+
+    def domains(self, by: str, codes: np.ndarray, n_levels: int) -> DomainResults:
+        """Index and 满意率 of each level of ``codes`` (row codes, −1 = in no domain)."""
+        params, w, a = self.params, self.weights.weight, self.a
+        x, y, t_i, s_i = self._variables()
+        codes, seg = self._segments(codes, n_levels)
+        n = seg.counts[:n_levels]
+        wx = seg.sum(x * w)  # (Q, levels + 1)
+        r_q = safe_divide(seg.sum(y * w), wx)
+        answered = wx > 0
+        a_sum = (a[:, None] * answered).sum(axis=0)
+        index = safe_divide((a[:, None] * np.where(answered, r_q, 0.0)).sum(axis=0), a_sum)
+        wt = seg.sum(w * t_i)
+        rate = safe_divide(seg.sum(w * s_i), wt)
+        # Each row's linearised variables for its own domain.
+        coef = safe_divide(np.where(answered, a[:, None], 0.0), a_sum[None, :] * wx, 0.0)  # (Q, levels + 1)
+        z = np.empty((2, w.size))
+        z[0] = (seg.expand(coef) * (y - seg.expand(np.nan_to_num(r_q)) * x)).sum(axis=0)
+        z[1] = (s_i - seg.expand(np.nan_to_num(rate)) * t_i) * seg.expand(safe_divide(1.0, wt, 0.0))
+        variance = self._domain_variances(z, codes, n_levels)
+        se = np.where(n >= 2, np.sqrt(variance), np.nan)
+        index, rate = index[:n_levels], rate[:n_levels]
+        return DomainResults(by=by, n=n.astype(np.int64), index=index,
+                             index_se=np.where(np.isnan(index), np.nan, se[0]),
+                             satisfied_rate=rate, satisfied_rate_se=np.where(np.isnan(rate), np.nan, se[1]),
+                             small_n=n < params.min_n)
+
+    def crosstab(self, question: int, by: str, codes: np.ndarray, n_levels: int) -> CrossTab:
+        """Column shares of the answer levels of ``question`` in each level of ``codes``."""
+        n_q = self.sample.level.shape[0]
+        if not 0 <= question < n_q:
+            raise ValueError(f"no question {question} (0 … {n_q - 1})")
+        level = self.sample.level[question].astype(np.int64)
+        return self.shares(question, by, codes, n_levels, level, len(self.params.scores))
+
+    def shares(self, question: int, by: str, codes: np.ndarray, n_levels: int, category: np.ndarray,
+               n_categories: int) -> CrossTab:
+        """Column shares of any categorical answer (``category`` 1 … k per row, 0 = not answered)."""
+        w = self.weights.weight
+        x = category > 0
+        codes, seg = self._segments(np.where(x, codes, -1), n_levels)
+        n = seg.counts[:n_levels].astype(np.int64)
+        indicators = (category[None, :] == np.arange(1, n_categories + 1)[:, None]).astype(np.float64)
+        total = seg.sum(w * x)  # (levels + 1,)
+        share = safe_divide(seg.sum(indicators * w), total)  # (k, levels + 1)
+        z = (indicators - seg.expand(np.nan_to_num(share)) * x) * seg.expand(safe_divide(1.0, total, 0.0))
+        variance = self._domain_variances(z, codes, n_levels)
+        share = share[:, :n_levels]
+        se = np.where((n >= 2) & ~np.isnan(share), np.sqrt(variance), np.nan)
+        return CrossTab(question=question, by=by, n=n, share=share, se=se)
+
+
+def _bincount(codes: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+    """Weighted counts as floats, also without any record (``np.bincount`` then returns integers)."""
+    return np.bincount(codes, weights, size).astype(np.float64, copy=False)
+
+
+def compute_breakdowns(
+    answers: Answers,
+    params: Params,
+    margins: Sequence[str] = ("group", "channel"),
+    unit_domains: Mapping[str, np.ndarray] | None = None,
+    units: np.ndarray | None = None,
+    n_questions: int | None = None,
+) -> dict[str, DomainResults]:
+    """The index and 满意率 by each margin in ``margins`` present in the answers, and by each unit-level
+    variable in ``unit_domains`` (name → one code per unit of ``units``, −1 = none; e.g. the category)."""
+    prepared = Prepared(answers, params, units, n_questions)
+    out: dict[str, DomainResults] = {}
+    for margin in margins:
+        if margin in prepared.sample.margins:
+            out[margin] = prepared.domains(margin, *prepared.margin_codes(margin))
+    for name, per_unit in (unit_domains or {}).items():
+        out[name] = prepared.domains(name, *prepared.unit_codes(per_unit))
+    return out
