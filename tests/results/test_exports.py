@@ -41,7 +41,7 @@ def _every_text_cell(book) -> list[str]:
 
 def test_workbook_has_a_formatted_sheet_per_table(session, computed):
     book = load_workbook(io.BytesIO(exports.workbook(session, computed.snapshot)))
-    assert book.sheetnames == ["单位得分", "分题目", "分样本类别", "参数"]
+    assert book.sheetnames == ["图表", "单位得分", "分题目", "分样本类别", "参数"]
     units = book["单位得分"]
     header = [c.value for c in units[1]]
     assert header[:5] == ["类别", "排名", "排名区间", "单位代码", "单位名称"] and "公众评议得分" in header

@@ -83,7 +83,7 @@ def test_a_page_is_one_query_and_pages_split(app, session, make, world):
 
 
 def test_pages_for_an_analyst(client, auth, session, world):
-    r1, r2, r3 = world["r"]
+    _r1, r2, r3 = world["r"]
     auth.login_as("analyst")
     listing = client.get(f"/admin/campaigns/{world['campaign'].id}/responses/?status=flagged")
     html = listing.get_data(as_text=True)
@@ -100,7 +100,7 @@ def test_pages_for_an_analyst(client, auth, session, world):
 
 
 def test_export_labels_and_codes(client, auth, session, world):
-    r1, r2, r3 = world["r"]
+    r1, r2, _r3 = world["r"]
     auth.login_as("analyst")
     csv_data = client.get(f"/admin/campaigns/{world['campaign'].id}/responses/export.csv?bad=1")
     text = csv_data.get_data().decode("utf-8-sig")
