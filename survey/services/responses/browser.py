@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, aliased
 from survey.core import settings
 from survey.core.clock import format_local, local_moment
 from survey.core.labels import label
+from survey.i18n import localized
 from survey.models import (
     Answer,
     Campaign,
@@ -227,7 +228,6 @@ class ShownAnswer:
         if self.level is not None:
             return label("level", self.level)
         if self.option is not None:
-            from survey.i18n import localized
             return localized(self.option, "label")
         if self.number is not None:
             return f"{self.number:g}"
@@ -267,17 +267,17 @@ def metadata(session: Session, user: User, response: Response, tz_name: str) -> 
     unit = session.get(Unit, response.unit_id) if response.unit_id else None
     rows = [
         (_("答卷编号"), str(response.id)),
-        (_("评议活动"), f"{campaign.title}（{campaign.period}）"),
+        (_("评议活动"), _("%(t)s（%(p)s）", t=localized(campaign, "title"), p=campaign.period)),
         (_("提交时间"), format_local(response.submitted_at, tz_name, "yyyy-MM-dd HH:mm", zone=True)),
-        (_("评价对象"), f"{unit.name}（{unit.code}）" if unit else _("一人评多个单位")),
-        (_("样本类别"), group.name if group else _("未标明")),
+        (_("评价对象"), _("%(t)s（%(p)s）", t=localized(unit, "name"), p=unit.code) if unit else _("一人评多个单位")),
+        (_("样本类别"), localized(group, "name") if group else _("未标明")),
         (_("渠道"), label("channel", response.channel)),
         (_("状态"), label("response_status", response.status)),
     ]
     if _scope(session, user) is not None:
         return rows
     reasons = [label("flag_reason", r) for r in (response.status_reason or "").split(";") if r.strip()]
-    rows.append((_("核查原因"), "；".join(reasons) or "—"))
+    rows.append((_("核查原因"), _("；").join(reasons) or "—"))
     rows.append((_("答题用时"), _("%(s)d 秒", s=response.duration_seconds) if response.duration_seconds is not None
                  else "—"))
     rows.append((_("答题语言"), response.locale or "—"))
@@ -359,11 +359,11 @@ def export_table(session: Session, user: User, campaign: Campaign, f: ResponseFi
             ]
             if analyst:
                 reasons = [r for r in (response.status_reason or "").split(";") if r.strip()]
-                row += ["；".join(label("flag_reason", r) for r in reasons), ";".join(reasons)]
+                row += [_("；").join(label("flag_reason", r) for r in reasons), ";".join(reasons)]
             mine = {**general, **cells.get((rid, uid), {})} if uid is not None else general
             for i, q in enumerate(shown):
                 words, codes = mine.get(i, ([], []))
-                row.append("；".join(words))
+                row.append(_("；").join(words))
                 if q.type != QuestionType.TEXT:
                     row.append(";".join(codes))
             rows.append(row)
