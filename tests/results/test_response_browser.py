@@ -2,6 +2,7 @@
 with its answers and no personal data, the filtered set exported, and unit contacts kept to their units."""
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 
@@ -10,9 +11,10 @@ from openpyxl import load_workbook
 from sqlalchemy import event, select
 
 from survey.extensions import db
-from survey.models import AuditLog, Channel, ResponseStatus
+from survey.models import Answer, AuditLog, Channel, Response, ResponseStatus
 from survey.services.responses import browser
-from tests.cases.helpers import respond
+from tests.cases.helpers import question, respond
+from tests.factories import csrf_from
 
 
 @pytest.fixture
@@ -161,3 +163,44 @@ def test_linked_from_the_campaign_page(client, auth, world):
     auth.login_as("analyst")
     html = client.get(f"/admin/campaigns/{world['campaign'].id}").get_data(as_text=True)
     assert f"/admin/campaigns/{world['campaign'].id}/responses/" in html
+
+
+def test_an_appraisal_shows_a_contact_only_their_units_answers(client, auth, session, make):
+    """One person rates several units: the contact of A finds the response, sees A's answers, never B's."""
+    a, b = make.unit(name="甲局", code="JA"), make.unit(name="乙局机密单位", code="YB")
+    campaign = make.campaign(units=[a, b], kind="appraisal", title="万人评议")
+    groups = make.groups()
+    response = Response(campaign_id=campaign.id, questionnaire_id=campaign.questionnaire_id, unit_id=None,
+                        channel=Channel.WEB, submission_id="appraisal-1", respondent_group_id=groups["SM"].id)
+    group_question = question(campaign, "G1")
+    response.answers = [
+        Answer(campaign_id=campaign.id, unit_id=None, question_id=group_question.id,
+               option_id=next(o.id for o in group_question.options if o.code == "SM")),
+        Answer(campaign_id=campaign.id, unit_id=a.id, question_id=question(campaign, "A4").id, level=4),
+        Answer(campaign_id=campaign.id, unit_id=a.id, question_id=question(campaign, "A5").id, text="甲局很好"),
+        Answer(campaign_id=campaign.id, unit_id=b.id, question_id=question(campaign, "A4").id, level=1),
+        Answer(campaign_id=campaign.id, unit_id=b.id, question_id=question(campaign, "A5").id, text="乙局机密意见"),
+    ]
+    session.add(response)
+    session.commit()
+    # An analyst: the whole response; the list says it rated two units; the export has a row per unit rated.
+    auth.login_as("analyst")
+    listing = client.get(f"/admin/campaigns/{campaign.id}/responses/?bad=1").get_data(as_text=True)
+    assert f"#{response.id}" in listing and "2 个单位" in listing and "非常不满意" in listing
+    html = client.get(f"/admin/responses/{response.id}").get_data(as_text=True)
+    assert "甲局很好" in html and "乙局机密意见" in html and "一人评多个单位" in html
+    rows = list(csv.reader(io.StringIO(client.get(f"/admin/campaigns/{campaign.id}/responses/export.csv")
+                                       .get_data().decode("utf-8-sig"))))
+    assert [r[3] for r in rows[1:]] == ["JA", "YB"]
+    assert all(r[5] == "SM" for r in rows[1:])  # the group, general to the response, on each row
+    client.post("/logout", data={"csrf_token": csrf_from(client.get("/admin/"))})
+    # A's contact: the response, A's answers only; B's 差评 does not make it a 差评 for A.
+    auth.login_as("unit", unit=a)
+    listing = client.get(f"/admin/campaigns/{campaign.id}/responses/").get_data(as_text=True)
+    assert f"#{response.id}" in listing and "1 个单位" in listing and "乙局机密单位" not in listing
+    assert f"#{response.id}" not in client.get(f"/admin/campaigns/{campaign.id}/responses/?bad=1").get_data(
+        as_text=True)
+    html = client.get(f"/admin/responses/{response.id}").get_data(as_text=True)
+    assert "甲局很好" in html and "乙局机密意见" not in html and "乙局机密单位" not in html
+    text = client.get(f"/admin/campaigns/{campaign.id}/responses/export.csv").get_data().decode("utf-8-sig")
+    assert "甲局很好" in text and "乙局机密" not in text and "YB" not in text

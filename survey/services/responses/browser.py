@@ -161,28 +161,36 @@ class Page:
 
 def search(session: Session, user: User, campaign: Campaign, f: ResponseFilter, tz_name: str,
            per_page: int = PER_PAGE) -> Page:
-    """One page of responses, newest first, in one query (the total comes back as a window count)."""
+    """One page of responses, newest first, in one query: the page's ids and the total (a window count) are
+    found first, so the worst rating, the units rated and the comment check run for the page's rows only."""
     scope = _scope(session, user)
-    ids = filtered(session, user, campaign, f, tz_name).subquery()
     seen = _answer_scope(scope)
     inner = aliased(Answer)
-    worst = (select(func.min(Answer.level)).where(Answer.response_id == Response.id, seen)
-             .correlate(Response).scalar_subquery())
-    units_rated = (select(func.count(func.distinct(inner.unit_id))).where(
-        inner.response_id == Response.id, inner.unit_id.is_not(None),
-        true() if scope is None else inner.unit_id.in_(scope or {-1})).correlate(Response).scalar_subquery())
-    stmt = (select(Response, Unit, RespondentGroup, worst, units_rated, _has_comment(scope),
-                   func.count().over())
-            .join(ids, ids.c.id == Response.id)
-            .outerjoin(Unit, Unit.id == Response.unit_id)
-            .outerjoin(RespondentGroup, RespondentGroup.id == Response.respondent_group_id)
-            .order_by(Response.submitted_at.desc(), Response.id.desc()))
+
+    def query(page: int) -> list[Any]:
+        ids = (filtered(session, user, campaign, f, tz_name)
+               .add_columns(Response.submitted_at.label("at"), func.count().over().label("total"))
+               .order_by(Response.submitted_at.desc(), Response.id.desc())
+               .offset((page - 1) * per_page).limit(per_page).subquery())
+        worst = (select(func.min(Answer.level)).where(Answer.response_id == Response.id, seen)
+                 .correlate(Response).scalar_subquery())
+        units_rated = (select(func.count(func.distinct(inner.unit_id))).where(
+            inner.response_id == Response.id, inner.unit_id.is_not(None),
+            true() if scope is None else inner.unit_id.in_(scope or {-1})).correlate(Response).scalar_subquery())
+        stmt = (select(Response, Unit, RespondentGroup, worst, units_rated, _has_comment(scope), ids.c.total)
+                .join(ids, ids.c.id == Response.id)
+                .outerjoin(Unit, Unit.id == Response.unit_id)
+                .outerjoin(RespondentGroup, RespondentGroup.id == Response.respondent_group_id)
+                .order_by(ids.c.at.desc(), ids.c.id.desc()))
+        return list(session.execute(stmt).all())
+
     page = f.page
-    result = session.execute(stmt.offset((page - 1) * per_page).limit(per_page)).all()
+    result = query(page)
     if not result and page > 1:  # past the end: show the last page
-        total = session.scalar(select(func.count()).select_from(ids)) or 0
+        total = session.scalar(select(func.count()).select_from(filtered(session, user, campaign, f, tz_name)
+                                                                .subquery())) or 0
         page = max((total + per_page - 1) // per_page, 1)
-        result = session.execute(stmt.offset((page - 1) * per_page).limit(per_page)).all()
+        result = query(page)
     total = int(result[0][6]) if result else 0
     rows = [Row(r[0], r[1], r[2], r[3], int(r[4] or 0), bool(r[5])) for r in result]
     return Page(rows, total, page, max((total + per_page - 1) // per_page, 1))
