@@ -82,6 +82,19 @@ def test_a_page_is_one_query_and_pages_split(app, session, make, world):
     last = browser.search(session, user, world["campaign"], browser.ResponseFilter(page=99), "Asia/Shanghai",
                           per_page=3)
     assert (last.page, len(last.rows)) == (3, 2)
+    # Only the newest max_listed matches are listed: the page says so; the rows are still the newest.
+    capped = browser.search(session, user, campaign, browser.ResponseFilter(), "Asia/Shanghai", per_page=3,
+                            max_listed=4)
+    newest = browser.search(session, user, campaign, browser.ResponseFilter(), "Asia/Shanghai", per_page=3)
+    assert capped.capped and not newest.capped and (capped.total, capped.pages) == (4, 2)
+    assert [r.response.id for r in capped.rows] == [r.response.id for r in newest.rows]
+
+
+def test_a_capped_list_says_so(client, auth, world, monkeypatch):
+    monkeypatch.setattr(browser, "MAX_LISTED", 2)
+    auth.login_as("analyst")
+    html = client.get(f"/admin/campaigns/{world['campaign'].id}/responses/").get_data(as_text=True)
+    assert "符合条件的答卷超过 2 份，只列出最新的 2 份" in html
 
 
 def test_pages_for_an_analyst(client, auth, session, world):

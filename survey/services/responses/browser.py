@@ -15,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from babel.dates import get_timezone
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
@@ -40,6 +41,9 @@ from survey.models import (
 from survey.services.accounts.access import subtree_ids, visible_unit_ids
 
 PER_PAGE = 50
+# A page counts and sorts at most this many matching responses (the newest), so a page costs the same
+# with a thousand responses or a million; beyond it the list asks for a narrower filter (e.g. dates).
+MAX_LISTED = 10_000
 EXPORT_LIMIT = 50_000  # responses in one export
 
 
@@ -157,20 +161,29 @@ class Page:
     total: int
     page: int
     pages: int
+    listed: int = MAX_LISTED  # at most this many are listed
+
+    @property
+    def capped(self) -> bool:
+        """More responses may match than the list pages through (only the newest ``listed`` are listed)."""
+        return self.total >= self.listed
 
 
 def search(session: Session, user: User, campaign: Campaign, f: ResponseFilter, tz_name: str,
-           per_page: int = PER_PAGE) -> Page:
-    """One page of responses, newest first, in one query: the page's ids and the total (a window count) are
-    found first, so the worst rating, the units rated and the comment check run for the page's rows only."""
+           per_page: int = PER_PAGE, max_listed: int | None = None) -> Page:
+    """One page of responses, newest first, in one query. The newest ``max_listed`` matches are taken
+    (walking the ``submitted_at`` index, stopping there), counted with a window count and cut to the page;
+    the worst rating, the units rated and the comment check then run for the page's rows only."""
     scope = _scope(session, user)
     seen = _answer_scope(scope)
     inner = aliased(Answer)
+    max_listed = max_listed or MAX_LISTED
 
     def query(page: int) -> list[Any]:
-        ids = (filtered(session, user, campaign, f, tz_name)
-               .add_columns(Response.submitted_at.label("at"), func.count().over().label("total"))
-               .order_by(Response.submitted_at.desc(), Response.id.desc())
+        newest = (filtered(session, user, campaign, f, tz_name).add_columns(Response.submitted_at.label("at"))
+                  .order_by(Response.submitted_at.desc(), Response.id.desc()).limit(max_listed).subquery())
+        ids = (select(newest.c.id, newest.c.at, func.count().over().label("total"))
+               .order_by(newest.c.at.desc(), newest.c.id.desc())
                .offset((page - 1) * per_page).limit(per_page).subquery())
         worst = (select(func.min(Answer.level)).where(Answer.response_id == Response.id, seen)
                  .correlate(Response).scalar_subquery())
@@ -187,13 +200,13 @@ def search(session: Session, user: User, campaign: Campaign, f: ResponseFilter, 
     page = f.page
     result = query(page)
     if not result and page > 1:  # past the end: show the last page
-        total = session.scalar(select(func.count()).select_from(filtered(session, user, campaign, f, tz_name)
-                                                                .subquery())) or 0
+        total = min(session.scalar(select(func.count()).select_from(
+            filtered(session, user, campaign, f, tz_name).subquery())) or 0, max_listed)
         page = max((total + per_page - 1) // per_page, 1)
         result = query(page)
     total = int(result[0][6]) if result else 0
     rows = [Row(r[0], r[1], r[2], r[3], int(r[4] or 0), bool(r[5])) for r in result]
-    return Page(rows, total, page, max((total + per_page - 1) // per_page, 1))
+    return Page(rows, total, page, max((total + per_page - 1) // per_page, 1), max_listed)
 
 
 def filter_choices(session: Session, user: User, campaign: Campaign) -> dict[str, list[Any]]:
@@ -328,17 +341,46 @@ def export_table(session: Session, user: User, campaign: Campaign, f: ResponseFi
         headers.append(f"{q.code} {q.text}"[:80])
         if q.type != QuestionType.TEXT:
             headers.append(_("%(code)s代码", code=q.code))
-    responses = {r.id: (r, u, g) for r, u, g in session.execute(
-        select(Response, Unit, RespondentGroup).join(ids, ids.c.id == Response.id)
-        .outerjoin(Unit, Unit.id == Response.unit_id)
-        .outerjoin(RespondentGroup, RespondentGroup.id == Response.respondent_group_id))}
-    units = {u.id: u for u in session.scalars(select(Unit).join(CampaignUnit, CampaignUnit.unit_id == Unit.id)
-                                              .where(CampaignUnit.campaign_id == campaign.id))}
+    # Plain columns, not ORM objects: a large export spends its time building objects otherwise.
+    responses = {row.id: row for row in session.execute(
+        select(Response.id, Response.submitted_at, Response.unit_id, Response.respondent_group_id, Response.channel,
+               Response.status, Response.status_reason).join(ids, ids.c.id == Response.id))}
+    units = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(
+        select(CampaignUnit.unit_id).where(CampaignUnit.campaign_id == campaign.id)
+        .union(select(Response.unit_id).join(ids, ids.c.id == Response.id).where(Response.unit_id.is_not(None))))))}
+    groups = {g.id: g for g in session.scalars(select(RespondentGroup))}
     options = {o.id: o for o in session.scalars(select(Option).where(Option.question_id.in_([q.id for q in shown]
                                                                                             or [-1])))}
     position = {q.id: i for i, q in enumerate(shown)}
-    # (response, unit) -> question position -> (words, codes)
-    cells: dict[tuple[int, int | None], dict[int, tuple[list[str], list[str]]]] = {}
+    # Labels and times worked out once, not per cell: a label lookup or a Babel date format per cell is
+    # most of the time of a large export.
+    sep = _("；")
+    level_words = {v: label("level", v) for v in range(1, 6)}
+    dont_know_word = _("不了解")
+    option_words = {i: localized(o, "label") for i, o in options.items()}
+    channel_words = {c: label("channel", c) for c in Channel}
+    status_words = {st: label("response_status", st) for st in ResponseStatus}
+    reason_words: dict[str, str] = {}
+    zone = get_timezone(tz_name)
+
+    def local(moment: dt.datetime) -> str:
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        return aware.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    def word_and_code(level: int | None, dont_know: bool, option_id: int | None, number: float | None,
+                      text: str | None) -> tuple[str, str]:
+        if dont_know:
+            return dont_know_word, "dk"
+        if level is not None:
+            return level_words.get(level, str(level)), str(level)
+        if option_id is not None and option_id in options:
+            return option_words[option_id], options[option_id].code
+        if number is not None:
+            return f"{number:g}", f"{number:g}"
+        return text or "", ""
+
+    # response -> unit -> question position -> (words, codes)
+    cells: dict[int, dict[int | None, dict[int, tuple[list[str], list[str]]]]] = {}
     stmt = (select(Answer.response_id, Answer.unit_id, Answer.question_id, Answer.level, Answer.dont_know,
                    Answer.option_id, Answer.number, Answer.text)
             .join(ids, ids.c.id == Answer.response_id).join(Response, Response.id == Answer.response_id)
@@ -346,32 +388,37 @@ def export_table(session: Session, user: User, campaign: Campaign, f: ResponseFi
     for rid, uid, qid, level, dont_know, option_id, number, text in session.execute(stmt):
         if qid not in position:
             continue
-        a = ShownAnswer(shown[position[qid]], None, level, bool(dont_know), options.get(option_id), number, text)
-        words, codes = cells.setdefault((rid, uid), {}).setdefault(position[qid], ([], []))
-        words.append(a.value)
-        codes.append(a.code)
+        word, code = word_and_code(level, bool(dont_know), option_id, number, text)
+        words, codes = cells.setdefault(rid, {}).setdefault(uid, {}).setdefault(position[qid], ([], []))
+        words.append(word)
+        codes.append(code)
     rows = []
     for rid in sorted(responses):
-        response, unit, group = responses[rid]
-        rated = sorted({uid for (r, uid) in cells if r == rid and uid is not None}, key=lambda i: units[i].code
-                       if i in units else str(i)) or [response.unit_id]
-        general = cells.get((rid, None), {})
+        response = responses[rid]
+        unit, group = units.get(response.unit_id), groups.get(response.respondent_group_id)
+        mine_cells = cells.get(rid, {})
+        rated = sorted((uid for uid in mine_cells if uid is not None),
+                       key=lambda i: units[i].code if i in units else str(i)) or [response.unit_id]
+        general = mine_cells.get(None, {})
         for uid in rated:
             shown_unit = units.get(uid) if uid is not None else unit
             row: list[Any] = [
-                rid, format_local(response.submitted_at, tz_name, "yyyy-MM-dd HH:mm:ss"),
+                rid, local(response.submitted_at),
                 shown_unit.name if shown_unit else "", shown_unit.code if shown_unit else "",
                 group.name if group else "", group.code if group else "",
-                label("channel", response.channel), response.channel.value,
-                label("response_status", response.status), response.status.value,
+                channel_words[response.channel], response.channel.value,
+                status_words[response.status], response.status.value,
             ]
             if analyst:
                 reasons = [r for r in (response.status_reason or "").split(";") if r.strip()]
-                row += [_("；").join(label("flag_reason", r) for r in reasons), ";".join(reasons)]
-            mine = {**general, **cells.get((rid, uid), {})} if uid is not None else general
+                for r in reasons:
+                    if r not in reason_words:
+                        reason_words[r] = label("flag_reason", r)
+                row += [sep.join(reason_words[r] for r in reasons), ";".join(reasons)]
+            mine = {**general, **mine_cells.get(uid, {})} if uid is not None else general
             for i, q in enumerate(shown):
                 words, codes = mine.get(i, ([], []))
-                row.append(_("；").join(words))
+                row.append(sep.join(words))
                 if q.type != QuestionType.TEXT:
                     row.append(";".join(codes))
             rows.append(row)
