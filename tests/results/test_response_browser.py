@@ -217,3 +217,13 @@ def test_an_appraisal_shows_a_contact_only_their_units_answers(client, auth, ses
     assert "甲局很好" in html and "乙局机密意见" not in html and "乙局机密单位" not in html
     text = client.get(f"/admin/campaigns/{campaign.id}/responses/export.csv").get_data().decode("utf-8-sig")
     assert "甲局很好" in text and "乙局机密" not in text and "YB" not in text
+
+
+def test_linked_from_the_results_pages(client, auth, computed):
+    auth.login_as("analyst")
+    url = f"/admin/campaigns/{computed.campaign.id}/responses/"
+    assert url in client.get("/admin/results/").get_data(as_text=True)
+    assert url in client.get(f"/admin/results/snapshots/{computed.snapshot.id}").get_data(as_text=True)
+    unit = computed.units[0]
+    assert f"{url}?unit={unit.id}" in client.get(
+        f"/admin/results/snapshots/{computed.snapshot.id}/units/{unit.id}").get_data(as_text=True)
