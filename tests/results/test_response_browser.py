@@ -57,6 +57,7 @@ def test_filters(session, make, world):
     assert _ids(session, make, world, comment="1", bad="1", unit=str(a.id))[0] == [r2.id]
     # Malformed input is ignored, never an error.
     assert _ids(session, make, world, unit="x", status="nope", channel="fax", **{"from": "2026-13-45"})[1] == 3
+    assert _ids(session, make, world, **{"from": "0001-01-01", "to": "9999-12-31"})[1] == 3
 
 
 def test_a_page_is_one_query_and_pages_split(app, session, make, world):

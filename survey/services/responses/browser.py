@@ -68,9 +68,10 @@ class ResponseFilter:
 
         def day(name: str) -> dt.date | None:
             try:
-                return dt.date.fromisoformat((args.get(name) or "").strip()[:10])
+                value = dt.date.fromisoformat((args.get(name) or "").strip()[:10])
             except ValueError:
                 return None
+            return value if 1900 <= value.year <= 2999 else None  # year 1 or 9999 would overflow in a time zone
 
         channel = args.get("channel") or None
         if channel not in {c.value for c in Channel}:
@@ -338,7 +339,7 @@ def export_table(session: Session, user: User, campaign: Campaign, f: ResponseFi
     if analyst:
         headers += [_("核查原因"), _("核查原因代码")]
     for q in shown:
-        headers.append(f"{q.code} {q.text}"[:80])
+        headers.append(f"{q.code} {localized(q, 'text')}"[:80])
         if q.type != QuestionType.TEXT:
             headers.append(_("%(code)s代码", code=q.code))
     # Plain columns, not ORM objects: a large export spends its time building objects otherwise.
