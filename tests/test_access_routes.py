@@ -80,6 +80,11 @@ UNIT_MAY_OPEN = {
     # Results: a contact's own units in official snapshots only (tests/results/test_pages.py).
     "admin.results_index": "own units' official results",
     "admin.results_unit": "own unit's page in an official snapshot (404 for others)",
+    # The response browser: responses about own units only, their answers about own units, no device data
+    # (tests/results/test_response_browser.py); another unit's response is a 404.
+    "admin.responses_list": "own units' responses in a campaign of theirs",
+    "admin.responses_detail": "own units' responses only (404 for others)",
+    "admin.responses_export": "own units' responses as a spreadsheet",
 }
 DESK_MAY_OPEN = {
     "desk.index": "own window's desk screen",
@@ -291,7 +296,7 @@ def test_outsiders_get_nothing(app, session, world, endpoint, rule, methods):
         problems.append(f"unit B's data or the setup changed: {changed}")
     outsiders = [world["a_contact"].id, world["a_desk"].id]
     written = session.scalars(select(AuditLog.action).where(AuditLog.user_id.in_(outsiders))).all()
-    if set(written) - {"case.export"}:
+    if set(written) - {"case.export", "response.export"}:
         problems.append(f"outsiders wrote audit entries {sorted(set(written))}")
     assert not problems, "\n".join(problems)
 

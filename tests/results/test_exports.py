@@ -41,9 +41,9 @@ def _every_text_cell(book) -> list[str]:
 
 def test_workbook_has_a_formatted_sheet_per_table(session, computed):
     book = load_workbook(io.BytesIO(exports.workbook(session, computed.snapshot)))
-    assert book.sheetnames[:3] == ["单位得分", "分题目", "分样本类别"] and book.sheetnames[-1] == "参数"
+    assert book.sheetnames[:4] == ["图表", "单位得分", "分题目", "分样本类别"] and book.sheetnames[-1] == "参数"
     # then a sheet per other question of the window template: Q6 (跑了几次) and Q8 (意见建议), then the breakdowns
-    assert [name.split()[0] for name in book.sheetnames[3:-3]] == ["Q6", "Q8"]
+    assert [name.split()[0] for name in book.sheetnames[4:-3]] == ["Q6", "Q8"]
     assert book.sheetnames[-3:-1] == ["分组结果", "交叉表"]
     units = book["单位得分"]
     header = [c.value for c in units[1]]

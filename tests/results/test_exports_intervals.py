@@ -23,7 +23,7 @@ def test_rank_simulation_seed_and_draws_are_stored_and_used(session, computed, m
     fewer = {r.unit_id: r.detail["p_bottom"] for r in evaluate(session, spec).rows}
     assert calls and all(kw["seed"] == 3 and kw["n_sim"] == 40 for kw in calls)
     assert all(p is None or float(p * 40).is_integer() for p in fewer.values())
-    params = dict(exports.parameter_rows(session, snapshot))
+    params = {r[0]: r[1] for r in exports.parameter_rows(session, snapshot)}
     assert params["排名模拟次数"] == 10_000 and params["排名模拟随机种子"] == DEFAULT_SEED
 
 

@@ -2,4 +2,4 @@
 weighting settings, the 公众评议 scheme, leader ratings and API tokens."""
 
 # Importing the modules registers their routes on the admin blueprint.
-from survey.admin.results import config, pages  # noqa: F401
+from survey.admin.results import browser, config, pages  # noqa: F401

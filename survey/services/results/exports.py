@@ -1,7 +1,11 @@
 """Snapshots out to Excel and CSV, and anonymised raw responses for further analysis.
 
-* Excel (.xlsx): one sheet per table — 单位得分, 分题目, 分样本类别, 参数 — Chinese headers,
-  number formats, a frozen header row, sensible column widths;
+* Excel (.xlsx): a 图表 sheet first (native charts: the index by unit with the pass line when the
+  grading is that simple, and the distribution of answers to each satisfaction question), then one
+  sheet per table — 单位得分, 分题目, 分样本类别, 参数 — Chinese headers, number formats, a frozen
+  header row, columns as wide as their longest value (a CJK character counts as two);
+* every code shown as its label in the site's language (flags, channels, statuses, methods), with
+  a code column beside it for machines;
 * CSV: the unit table in UTF-8 with a BOM and CRLF line ends, so Excel shows Chinese;
 * raw responses: the answers a snapshot counted, one row per response and unit (wide) or
   per response, unit and question (long, the input format of ``python -m analysis
@@ -18,6 +22,7 @@ import csv
 import io
 import json
 import secrets
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,10 +57,10 @@ def unit_table(session: Session, snapshot: Snapshot) -> tuple[list[str], list[li
                _("满意度指数"), _("标准误"), low, high, _("满意率"), _("满意率标准误"), _("满意率下限"),
                _("满意率上限"), _("不了解比例"), _("民意调查"), _("领导评价"), _("服务对象评价"), _("综合得分"),
                _("折算得分"), _("公众评议得分"), _("等次"), _("等次说明"), _("末位概率"), _("与上期差异"),
-               _("差异P值"), _("意见建议数"), _("差评数"), _("标记")]
+               _("差异P值"), _("意见建议数"), _("差评数"), _("标记"), _("标记代码")]
     formats = [None, "0", None, None, None, "0", "0.0", SCORE, SCORE, SCORE, SCORE, PERCENT, "0.00%", PERCENT,
                PERCENT, PERCENT, SCORE, SCORE, SCORE, SCORE, SCORE, SCORE, None, None, PROBABILITY, SCORE, PROBABILITY,
-               "0", "0", None]
+               "0", "0", None, None]
     rows = []
     for table in display.league(session, snapshot):
         for entry in table.rows:
@@ -71,7 +76,7 @@ def unit_table(session: Session, snapshot: Snapshot) -> tuple[list[str], list[li
                 labels.label("grade", r.grade),
                 labels.label("grade_note", d["grade_note"]) if d.get("grade_note") else "", d.get("p_bottom"),
                 trend.get("difference"), trend.get("p_value"), d.get("comments"), d.get("bad_ratings"),
-                _("；").join(r.flags or []),
+                _("；").join(labels.label("flag", f) for f in r.flags or []), ";".join(r.flags or []),
             ])
     return headers, rows, formats
 
@@ -93,23 +98,25 @@ def question_table(session: Session, snapshot: Snapshot) -> tuple[list[str], lis
 
 
 def group_table(session: Session, snapshot: Snapshot) -> tuple[list[str], list[list[Any]], list[str | None]]:
-    headers = [_("单位代码"), _("单位名称"), _("样本类别"), _("样本数"), _("指数（未加权）"), _("满意率（未加权）"),
-               _("目标占比（本单位）")]
-    formats = [None, None, None, "0", SCORE, PERCENT, PERCENT]
-    names = {g.id: g.name for g in session.scalars(select(RespondentGroup))}
+    headers = [_("单位代码"), _("单位名称"), _("样本类别"), _("样本类别代码"), _("样本数"), _("指数（未加权）"),
+               _("满意率（未加权）"), _("目标占比（本单位）")]
+    formats = [None, None, None, None, "0", SCORE, PERCENT, PERCENT]
+    groups = {g.id: g for g in session.scalars(select(RespondentGroup))}
     rows = []
     for table in display.league(session, snapshot):
         for entry in table.rows:
             for g in entry.detail.get("groups", []):
                 if not g.get("n"):
                     continue
-                rows.append([entry.unit.code, entry.unit.name, names.get(g["id"], _("未标明")), g["n"], g["index"],
-                             g["satisfied_rate"], g["target_share"]])
+                group = groups.get(g["id"])
+                rows.append([entry.unit.code, entry.unit.name, group.name if group else _("未标明"),
+                             group.code if group else "", g["n"], g["index"], g["satisfied_rate"], g["target_share"]])
     return headers, rows, formats
 
 
 def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
-    """Everything needed to explain and reproduce the snapshot, as (item, value) rows."""
+    """Everything needed to explain and reproduce the snapshot, as (item, value) rows; a coded value as
+    (item, label, code)."""
     spec = snapshot.params
     campaign = session.get(Campaign, snapshot.campaign_id)
     params = spec["survey"]["params"]
@@ -123,7 +130,7 @@ def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
         [_("评议活动"), _("%(name)s（%(code)s）", name=campaign.title, code=campaign.short_code)],
         [_("期次"), snapshot.period],
         [_("结果编号"), snapshot.id],
-        [_("状态"), snapshot.status.value],
+        [_("状态"), labels.label("snapshot_status", snapshot.status), snapshot.status.value],
         [_("计算时间"), clock.format_local(snapshot.created_at, clock.org_timezone(), "yyyy-MM-dd HH:mm:ss", zone=True)],
         [_("数据截止"), clock.format_local(snapshot.data_cutoff, clock.org_timezone(), "yyyy-MM-dd HH:mm:ss", zone=True)],
         [_("最大答卷编号"), cutoff["max_response_id"]],
@@ -133,7 +140,7 @@ def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
         [_("存疑答卷是否计入"), _("是") if cutoff.get("include_flagged") else _("否")],
         [_("代码版本"), snapshot.code_version],
         [_("输入数据摘要（SHA-256）"), (summary.get("digest") or {}).get("survey", "")],
-        [_("加权方法"), params["method"]],
+        [_("加权方法"), labels.label("weighting_method", params["method"]), params["method"]],
         [_("等级分值（非常不满意→非常满意）"), sep.join(f"{v:g}" for v in params["scores"])],
         [_("题目权重"), sep.join(f"{c}={w:g}" for c, w in zip(layout["question_codes"], params["question_weights"] or []))],
         [_("样本类别目标占比"), sep.join(f"{groups[g].name if g in groups else g}={s:g}"
@@ -151,10 +158,11 @@ def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
     scheme = spec.get("scheme")
     if scheme:
         rows[-1:-1] = [
-            [_("公众评议权重"), sep.join(f"{k}={v:g}" for k, v in scheme["weights"].items())],
+            [_("公众评议权重"), sep.join(f"{labels.label('source', k)}={v:g}" for k, v in scheme["weights"].items()),
+             ";".join(f"{k}={v:g}" for k, v in scheme["weights"].items())],
             [_("公众评议分值"), scheme["points"]],
-            [_("折算方法"), scheme["normalisation"]],
-            [_("等次评定"), scheme["grading"]],
+            [_("折算方法"), labels.label("normalisation", scheme["normalisation"]), scheme["normalisation"]],
+            [_("等次评定"), labels.label("grading", scheme["grading"]), scheme["grading"]],
             [_("分数线"), json.dumps(scheme["thresholds"], ensure_ascii=False)],
             [_("比例"), json.dumps(scheme["quotas"], ensure_ascii=False)],
             [_("排名区间置信水平"), scheme["rank_level"]],
@@ -162,18 +170,130 @@ def parameter_rows(session: Session, snapshot: Snapshot) -> list[list[Any]]:
     return rows
 
 
-def workbook(session: Session, snapshot: Snapshot) -> bytes:
-    """The snapshot as an .xlsx file with one sheet per table."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
+def display_width(value: Any) -> int:
+    """How many narrow columns a value takes in a spreadsheet: a CJK (wide or full-width) character counts 2."""
+    if value is None:
+        return 0
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+    else:
+        text = str(value)
+    longest = 0
+    for line in text.split("\n"):
+        longest = max(longest, sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in line))
+    return longest
+
+
+def fit_columns(sheet: Any, headers: list[Any], rows: list[list[Any]], sample: int = 500) -> None:
+    """Each column as wide as its longest value (header included, first ``sample`` rows), 6 to 60 wide."""
     from openpyxl.utils import get_column_letter
+
+    for index, header in enumerate(headers, start=1):
+        longest = max([display_width(header)] + [display_width(r[index - 1]) for r in rows[:sample]
+                                                 if index - 1 < len(r)])
+        sheet.column_dimensions[get_column_letter(index)].width = max(6, min(60, longest + 2))
+
+
+def _pass_line(snapshot: Snapshot) -> float | None:
+    """The 达标 line the index can be read against, when the grading is that simple: score lines on the
+    index itself (no rescaling, no other source weighed in); otherwise None."""
+    scheme = snapshot.params.get("scheme")
+    if not scheme or scheme.get("grading") != "thresholds" or scheme.get("normalisation") != "none":
+        return None
+    if any(w for k, w in (scheme.get("weights") or {}).items() if k != "survey"):
+        return None
+    return (scheme.get("thresholds") or {}).get("pass")
+
+
+def distribution(session: Session, snapshot: Snapshot) -> tuple[list[str], list[list[int]]]:
+    """The counted answers to each satisfaction question of the index, by level (非常满意 … 非常不满意, 不了解);
+    unweighted counts of the answers the snapshot used."""
+    spec = snapshot.params
+    layout = Layout.from_dict(spec["survey"]["layout"])
+    cutoff = Cutoff.from_dict(spec["survey"]["cutoff"])
+    pairs = load_pairs(session, cutoff, layout.question_ids)
+    levels = pairs.levels()
+    counts = []
+    for k in range(len(layout.question_codes)):
+        found = np.bincount(levels[:, k].astype(np.int64), minlength=DONT_KNOW_CODE + 1)
+        counts.append([int(found[level]) for level in (5, 4, 3, 2, 1, DONT_KNOW_CODE)])
+    return list(layout.question_codes), counts
+
+
+def _chart_sheet(book: Any, session: Session, snapshot: Snapshot, units: list[list[Any]]) -> None:
+    """The 图表 sheet: the index by unit as a bar chart (the pass line drawn when simple) and each
+    question's distribution of answers as a 100% stacked bar chart, with the data they are drawn from."""
+    from openpyxl.chart import BarChart, LineChart, Reference
+
+    sheet = book.create_sheet(_("图表"), 0)
+    bold = _header_style()[0]
+    pass_line = _pass_line(snapshot)
+    head = [_("单位名称"), _("满意度指数")] + ([_("达标线")] if pass_line is not None else [])
+    sheet.append([safe_cell(h) for h in head])
+    named = [(r[4], r[7]) for r in units]
+    for name, index in named:
+        sheet.append([_cell(name), _cell(index)] + ([pass_line] if pass_line is not None else []))
+    for cell in sheet[1]:
+        cell.font = bold
+    n = len(named)
+    if n:
+        bar = BarChart()
+        bar.type, bar.style = "bar", 10
+        bar.title = _("各单位满意度指数") + (_("（竖线为达标线 %(p)s）", p=f"{pass_line:g}") if pass_line is not None
+                                           else "")
+        bar.y_axis.title = _("满意度指数（0–100）")
+        bar.y_axis.scaling.min, bar.y_axis.scaling.max = 0, 100
+        bar.x_axis.scaling.orientation = "maxMin"  # first unit on top, as in the table
+        bar.add_data(Reference(sheet, min_col=2, min_row=1, max_row=n + 1), titles_from_data=True)
+        bar.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=n + 1))
+        bar.legend = None
+        if pass_line is not None:
+            line = LineChart()
+            line.add_data(Reference(sheet, min_col=3, min_row=1, max_row=n + 1), titles_from_data=True)
+            bar += line
+        bar.width, bar.height = 18, max(7.5, min(0.6 * n + 3, 120))
+        sheet.add_chart(bar, "E2")
+    codes, counts = distribution(session, snapshot)
+    top = n + 4
+    level_names = [labels.label("level", v) for v in (5, 4, 3, 2, 1)] + [_("不了解")]
+    sheet.cell(row=top, column=1, value=safe_cell(_("题号"))).font = bold
+    for j, name in enumerate(level_names, start=2):
+        sheet.cell(row=top, column=j, value=safe_cell(name)).font = bold
+    for i, (code, row) in enumerate(zip(codes, counts), start=1):
+        sheet.cell(row=top + i, column=1, value=safe_cell(code))
+        for j, value in enumerate(row, start=2):
+            sheet.cell(row=top + i, column=j, value=value)
+    if codes:
+        stacked = BarChart()
+        stacked.type, stacked.grouping, stacked.overlap = "bar", "percentStacked", 100
+        stacked.title = _("各题回答分布（未加权，计入本结果的回答）")
+        stacked.add_data(Reference(sheet, min_col=2, max_col=len(level_names) + 1, min_row=top,
+                                   max_row=top + len(codes)), titles_from_data=True)
+        stacked.set_categories(Reference(sheet, min_col=1, min_row=top + 1, max_row=top + len(codes)))
+        stacked.x_axis.scaling.orientation = "maxMin"
+        stacked.width, stacked.height = 18, max(7.5, 0.8 * len(codes) + 4)
+        sheet.add_chart(stacked, f"E{max(top, 20 if n < 20 else n + 4)}")
+    fit_columns(sheet, head, [[name, index] for name, index in named])
+
+
+def _header_style() -> tuple[Any, Any]:
+    from openpyxl.styles import Font, PatternFill
+
+    return Font(bold=True), PatternFill("solid", fgColor="EEEEEE")
+
+
+def workbook(session: Session, snapshot: Snapshot) -> bytes:
+    """The snapshot as an .xlsx file: the 图表 sheet, then one sheet per table."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment
 
     book = Workbook()
     book.remove(book.active)
-    bold, fill = Font(bold=True), PatternFill("solid", fgColor="EEEEEE")
-    tables = [(_("单位得分"), unit_table(session, snapshot)), (_("分题目"), question_table(session, snapshot)),
+    bold, fill = _header_style()
+    units = unit_table(session, snapshot)
+    tables = [(_("单位得分"), units), (_("分题目"), question_table(session, snapshot)),
               (_("分样本类别"), group_table(session, snapshot)),
-              (_("参数"), ([_("项目"), _("值")], parameter_rows(session, snapshot), [None, None]))]
+              (_("参数"), ([_("项目"), _("值"), _("代码")], parameter_rows(session, snapshot), [None, None, None]))]
     tables[-1:-1] = question_sheets.sheets(session, snapshot)  # a sheet per other question (单选、多选、0–10、文字)
     tables[-1:-1] = breakdown_exports.sheets(session, snapshot)  # 分组结果, 交叉表, 与上期比
     for title, (headers, rows, formats) in tables:
@@ -184,14 +304,14 @@ def workbook(session: Session, snapshot: Snapshot) -> bytes:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
         for row in rows:
             sheet.append([_cell(v) for v in row])
-        for index, (header, fmt) in enumerate(zip(headers, formats), start=1):
-            letter = get_column_letter(index)
-            longest = max([len(str(header)) * 2] + [min(len(str(r[index - 1] or "")), 60) for r in rows[:200]])
-            sheet.column_dimensions[letter].width = max(8, min(60, longest + 2))
+        fit_columns(sheet, headers, rows)
+        for index, fmt in enumerate(formats, start=1):
             if fmt:
                 for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
                     cell.number_format = fmt
         sheet.freeze_panes = "A2"
+    _chart_sheet(book, session, snapshot, units[1])
+    book.active = 0
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -260,7 +380,8 @@ def raw_rows(session: Session, snapshot: Snapshot, long: bool = False, with_text
         if long:
             yield "\ufeff" + line(["respondent_id", "unit", "group", "channel", "question", "level"])
         else:
-            header = [_("序号"), _("单位代码"), _("单位名称"), _("类别"), _("样本类别"), _("渠道"), *codes]
+            header = [_("序号"), _("单位代码"), _("单位名称"), _("类别"), _("样本类别"), _("样本类别代码"), _("渠道"),
+                      _("渠道代码"), *codes]
             yield "\ufeff" + line(header + ([_("意见建议")] if with_text else []))
         for i in by_sequence.tolist():
             unit = units.get(int(pairs.unit[i]))
@@ -274,8 +395,8 @@ def raw_rows(session: Session, snapshot: Snapshot, long: bool = False, with_text
                                     level_text(code)])
                 continue
             values = [int(sequence[i]), unit.code if unit else "", unit.name if unit else "",
-                      categories.get(unit.category_id, "") if unit else "", group.name if group else "",
-                      labels.label("channel", channel), *[level_text(c) for c in levels[i].tolist()]]
+                      categories.get(unit.category_id, "") if unit else "", group.name if group else "", group_code,
+                      labels.label("channel", channel), channel, *[level_text(c) for c in levels[i].tolist()]]
             if with_text:
                 values.append(texts.get((int(pairs.response[i]), int(pairs.unit[i])), ""))
             yield line(values)
