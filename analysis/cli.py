@@ -16,6 +16,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
@@ -213,7 +214,7 @@ def run_indices(args: argparse.Namespace) -> int:
             )
         params, labels = read_params(args.params)
         responses = parse_responses(
-            _read_bytes(args.responses), args.responses, len(params.scores),
+            _readable(args.responses), args.responses, len(params.scores),
             {m: labels[m] for m in params.weighting_margins()}, labels["question"],
         )
         results = compute_indices(responses.answers, params, n_questions=len(labels["question"]))
@@ -226,20 +227,22 @@ def run_indices(args: argparse.Namespace) -> int:
     args.min_cell_n = DEFAULT_MIN_CELL_N if args.min_cell_n is None else args.min_cell_n
     args.collapse = args.collapse or {}
     targets = read_targets(args.targets)
-    text = _read_bytes(args.responses)
+    source = _readable(args.responses)
     if args.method == "poststratify":
         if "group" not in targets:
+            _read_text(args.responses)  # a file that is not UTF-8 is reported first, as ever
             raise InputError(f'{args.targets}:1:1: no "group" shares, needed by --method poststratify')
         margins = ["group"]
     else:
-        header = _header_of_bytes(text, args.responses)
+        header = _header_of_file(args.responses)
         margins = [name for name in targets if name in header]
         if not margins:
+            _read_text(args.responses)
             raise InputError(
                 f"{args.targets}:1:1: no key names a column of {args.responses} "
                 f"({', '.join(header)}); nothing to rake on"
             )
-    responses = parse_responses(text, args.responses, len(args.scores), {m: list(targets[m]) for m in margins})
+    responses = parse_responses(source, args.responses, len(args.scores), {m: list(targets[m]) for m in margins})
     unknown = sorted(set(args.question_weights) - set(responses.questions))
     if unknown:
         raise InputError(f"--question-weights: no question {unknown[0]!r} in {args.responses}")
@@ -464,22 +467,33 @@ def header_of(text: str) -> list[str]:
     return [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
 
 
-def _header_of_bytes(data: bytes, path: str) -> list[str]:
-    """Column names of a CSV file's bytes (UTF-8, BOM allowed)."""
-    end = data.find(b"\n")
-    first_line = data[len(_BOM) if data.startswith(_BOM) else 0:end if end >= 0 else len(data)]
+def _readable(path: str) -> Path:
+    """The file, once it is known to open (else the error names it); read later, block by block."""
     try:
-        return header_of(first_line.decode("utf-8"))
+        with open(path, "rb"):
+            return Path(path)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def _header_of_file(path: str) -> list[str]:
+    """Column names of a CSV file (UTF-8, BOM allowed)."""
+    with open(path, "rb") as handle:
+        first_line = handle.readline()
+    try:
+        return header_of(first_line.removeprefix(_BOM).decode("utf-8"))
     except UnicodeDecodeError:
-        return header_of(_decode(data, path))
+        return header_of(_read_text(path))
 
 
 def parse_responses(
-    text: str | bytes, path: str, levels: int, margins: dict[str, list[str]], question_order: list[str] | None = None
+    text: str | bytes | Path, path: str, levels: int, margins: dict[str, list[str]],
+    question_order: list[str] | None = None,
 ) -> Responses:
     """Parse RESPONSES.csv, checking every row; ``margins`` maps a column to its allowed labels (target order).
 
-    ``text`` is the file's text, or its bytes as read (UTF-8, BOM allowed).
+    ``text`` is the file's text, its bytes (UTF-8, BOM allowed), or the file itself (read block by block,
+    never held whole).
     Questions are coded in order of appearance, or by their position in
     ``question_order`` when given (then another question is an input error).
 
@@ -493,16 +507,29 @@ def parse_responses(
     the row-by-row reader (:func:`_parse_rows`), which still handles what the
     columnar reader refuses (a row with another number of fields, ...).
     """
-    raw = text.encode("utf-8") if isinstance(text, str) else text
-    data = raw[len(_BOM):] if isinstance(text, bytes) and raw.startswith(_BOM) else raw
+    def contents() -> bytes:
+        if isinstance(text, str):
+            return text.encode("utf-8")
+        return text if isinstance(text, bytes) else _read_bytes(str(text))
 
     def exact() -> Responses:
         """The row-by-row reader's verdict (it raises the exact message, or agrees the file is fine)."""
-        return _parse_rows(text if isinstance(text, str) else _decode(raw, path), path, levels, margins,
+        return _parse_rows(text if isinstance(text, str) else _decode(contents(), path), path, levels, margins,
                            question_order)
 
-    end = data.find(b"\n")
-    first_line = data if end < 0 else data[:end]
+    if isinstance(text, (str, bytes)):
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        source: Any = pa.BufferReader(data)
+        first_line = data[:data.find(b"\n") + 1] if b"\n" in data else data
+    else:
+        source = str(text)
+        try:
+            with open(source, "rb") as handle:
+                first_line = handle.readline()
+        except OSError as error:
+            raise InputError(f"{path}: cannot read: {error.strerror}") from None
+    if not isinstance(text, str) and first_line.startswith(_BOM):
+        first_line = first_line[len(_BOM):]
     if b'"' in first_line:
         return exact()
     try:
@@ -512,23 +539,25 @@ def parse_responses(
     needed = list(REQUIRED_COLUMNS) + list(margins)
     if any(name not in header for name in needed) or len(set(header)) != len(header):
         return exact()
-    quoted = data.find(b'"') >= 0
+    names = [f"c{i}" for i in range(len(header))]
+    distinct: dict[str, dict[str, int]] = {name: {} for name in needed}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in needed}
     try:
-        table = pa_csv.read_csv(
-            pa.BufferReader(pa.py_buffer(data)[end + 1:] if end >= 0 else b""),
-            read_options=pa_csv.ReadOptions(column_names=[f"c{i}" for i in range(len(header))]),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=quoted),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={f"c{i}": pa.string() for i in range(len(header))},
-                null_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False,
-            ),
-        )
+        # every column as text (so all of it is checked as UTF-8), one block of rows at a time
+        for batch in pa_csv.open_csv(
+            source,
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, block_size=_BLOCK),
+            convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), null_values=[],
+                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
+        ):
+            for name in needed:
+                parts[name].append(_codes(batch.column(header.index(name)), distinct[name]))
     except (pa.ArrowInvalid, UnicodeDecodeError):
-        return exact()  # a row with another number of fields, bytes that are not UTF-8, ...
-    if table.num_rows == 0:
+        return exact()  # a row with another number of fields, bytes that are not UTF-8, a quoted newline, ...
+    if not any(part.size for part in parts["level"]):
         return exact()
-    column = {name: _labels(table.column(f"c{header.index(name)}")) for name in needed}
-    del table
+    column = {name: (list(distinct[name]), np.concatenate(parts[name])) for name in needed}
+    del parts
 
     # each column as codes into its distinct (stripped) labels, and the value each label stands for
     level_text = {str(k): k for k in range(1, levels + 1)}
@@ -570,7 +599,7 @@ def parse_responses(
     repeat = _first_repeat(respondent, unit_codes, question, margin_of, len(unit_labels), len(questions), bad_row)
     if repeat is not None and repeat[0] < bad_row:
         row, kind, earlier, margin = repeat
-        lines = _line_numbers(data, [row, earlier], quoted)
+        lines = _line_numbers(contents(), [row, earlier])
         if lines is None:
             return exact()
         line, earlier_line = lines
@@ -588,7 +617,7 @@ def parse_responses(
             f"{values['respondent_id']!r} and unit {values['unit']!r}"
         )
     if bad_check is not None:
-        lines = _line_numbers(data, [bad_row], quoted)
+        lines = _line_numbers(contents(), [bad_row])
         if lines is None:
             return exact()
         line = lines[0]
@@ -625,18 +654,18 @@ def parse_responses(
 _BOM = b"\xef\xbb\xbf"
 
 
-def _labels(values: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
-    """``(labels, codes)`` of a text column: its distinct values stripped of surrounding blanks, in order of
-    first appearance, and each row's code into them (int32)."""
-    encoded = pc.dictionary_encode(values.combine_chunks())
-    raw_labels = encoded.dictionary.to_pylist()  # in order of first appearance
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
-    labels: dict[str, int] = {}
-    remap = np.fromiter((labels.setdefault(label.strip(), len(labels)) for label in raw_labels),
-                        dtype=np.int32, count=len(raw_labels))
-    if len(labels) != len(raw_labels) or np.any(remap != np.arange(len(raw_labels))):
-        codes = remap[codes]
-    return list(labels), codes
+#: Bytes of CSV per block read (and parsed in parallel) at a time.
+_BLOCK = 8 << 20
+
+
+def _codes(values: pa.Array, distinct: dict[str, int]) -> np.ndarray:
+    """Each value's code (int32) into ``distinct``, its distinct values stripped of surrounding blanks in order
+    of first appearance, which grows with the values not seen in earlier blocks."""
+    encoded = pc.dictionary_encode(values)
+    labels = encoded.dictionary.to_pylist()  # in order of first appearance
+    remap = np.fromiter((distinct.setdefault(label.strip(), len(distinct)) for label in labels),
+                        dtype=np.int32, count=len(labels))
+    return remap[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def _first(mask: np.ndarray) -> int | None:
@@ -701,10 +730,10 @@ def _first_repeat(
     return min(found, key=lambda f: (f[0], f[1] != "again")) if found else None
 
 
-def _line_numbers(data: bytes, rows: list[int], quoted: bool) -> list[int] | None:
+def _line_numbers(data: bytes, rows: list[int]) -> list[int] | None:
     """The line number (1 = the header) of each data row (0 = the first); None when quoted values may
     span lines or a lone carriage return ends one (the row-by-row reader then says where)."""
-    if quoted or (data.find(b"\r") >= 0 and re.search(rb"\r(?!\n)", data)):
+    if data.find(b'"') >= 0 or (data.find(b"\r") >= 0 and re.search(rb"\r(?!\n)", data)):
         return None
     buffer = np.frombuffer(data, dtype=np.uint8)
     newline = np.flatnonzero(buffer == 10)
