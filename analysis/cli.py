@@ -692,13 +692,14 @@ def _first_repeat(
     respondent, unit, question = respondent[:n], unit[:n], question[:n]
     margins = {m: codes[:n] for m, codes in margins.items()}
     pair = respondent.astype(np.int64) * max(n_units, 1) + unit
-    starts = np.flatnonzero(np.concatenate(([True], pair[1:] != pair[:-1])))
-    if n_questions <= 62 and np.unique(pair[starts]).size == starts.size:
+    same_pair = pair[1:] == pair[:-1]
+    starts = np.flatnonzero(np.concatenate(([True], ~same_pair)))
+    run_keys = np.sort(pair[starts])
+    if n_questions <= 62 and not np.any(run_keys[1:] == run_keys[:-1]):  # each pair's rows are consecutive
         bits = np.left_shift(np.int64(1), np.maximum(question, 0))
         clean = bool(np.all(np.add.reduceat(bits, starts) == np.bitwise_or.reduceat(bits, starts)))
-        if clean and margins:
-            run = np.repeat(np.arange(starts.size), np.diff(np.append(starts, n)))
-            clean = not any(np.any(codes != codes[starts][run]) for codes in margins.values())
+        if clean and margins:  # no change of a margin between consecutive rows of a pair
+            clean = not any(np.any((codes[1:] != codes[:-1]) & same_pair) for codes in margins.values())
         if clean:
             return None
     # exact: the first repeated (pair, question) and the first row whose margins differ from its pair's first row
