@@ -113,3 +113,15 @@ def test_not_utf8_in_a_column_the_result_does_not_use(tmp_path: Path) -> None:
     path.write_bytes(data)
     with pytest.raises(InputError, match=r"r.csv:2:\d+: not UTF-8"):
         parse_responses(path, "r.csv", 5, {"group": MARGINS["group"]})
+
+
+def test_a_file_that_is_not_utf8_is_reported_before_the_targets_are_checked(tmp_path: Path) -> None:
+    from .conftest import run_cli
+
+    path = tmp_path / "r.csv"
+    path.write_bytes((HEADER + "".join(GOOD)).encode("gbk"))
+    (tmp_path / "t.json").write_text('{"channel": {"网上": 1}}', encoding="utf-8")
+    done = run_cli("indices", str(path), "--targets", str(tmp_path / "t.json"))
+    assert done.returncode == 2 and done.stderr.startswith(f"{path}:2:") and "not UTF-8" in done.stderr
+    done = run_cli("indices", str(path), "--targets", str(tmp_path / "t.json"), "--method", "rake")
+    assert done.returncode == 2 and done.stderr.startswith(f"{path}:2:") and "not UTF-8" in done.stderr
