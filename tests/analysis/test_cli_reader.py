@@ -59,6 +59,8 @@ CASES = {
     "wrong field count": GOOD[:5] + ["R1,U1,企业,网上,Q1\n"] + GOOD[5:],
     "quoted values": [line.replace("网上", '"网上"') for line in GOOD] + [GOOD[0].replace("Q1", '"Q1"')],
     "quoted newline": GOOD[:3] + ['R77,U1,企业,"网\n上",Q1,3\n'] + GOOD[3:],
+    "quotes inside and around values": GOOD + ['R9,U1,企业,网上,Q"1,3\n', 'R9,U1,企业,网上,"Q""2",3\n',
+                                                'R9,U1,企业,网上,"Q3" ,"3"\n', "R9,U1,企业,网上,Q4 ,3\t\n"],
     "no data": [],
     "only blank lines": ["\n", "\n"],
 }
