@@ -580,8 +580,8 @@ def parse_responses(
 
     # the first row breaking a rule of its own: a check per column, in the order the row-by-row reader checks
     row_checks: list[tuple[str, np.ndarray]] = [
-        (name, np.array([label == "" for label in column[name][0]])[column[name][1]])
-        for name in ("respondent_id", "unit", "question")
+        (name, column[name][1] == distinct[name][""]) for name in ("respondent_id", "unit", "question")
+        if "" in distinct[name]
     ]
     row_checks.append(("level", level_of < 0))
     row_checks += [(margin, codes < 0) for margin, codes in margin_of.items()]
