@@ -16,9 +16,13 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from analysis import items_cli
 from analysis.answers import Answers
@@ -220,7 +224,7 @@ def indices_inputs(args: argparse.Namespace) -> tuple[Responses, Params, int]:
             )
         params, labels = read_params(args.params)
         responses = parse_responses(
-            _read_text(args.responses), args.responses, len(params.scores),
+            _readable(args.responses), args.responses, len(params.scores),
             {m: labels[m] for m in params.weighting_margins()}, labels["question"],
         )
         return responses, params, len(labels["question"])
@@ -232,20 +236,22 @@ def indices_inputs(args: argparse.Namespace) -> tuple[Responses, Params, int]:
     args.min_cell_n = DEFAULT_MIN_CELL_N if args.min_cell_n is None else args.min_cell_n
     args.collapse = args.collapse or {}
     targets = read_targets(args.targets)
-    text = _read_text(args.responses)
+    source = _readable(args.responses)
     if args.method == "poststratify":
         if "group" not in targets:
+            _read_text(args.responses)  # a file that is not UTF-8 is reported first, as ever
             raise InputError(f'{args.targets}:1:1: no "group" shares, needed by --method poststratify')
         margins = ["group"]
     else:
-        header = header_of(text)
+        header = _header_of_file(args.responses)
         margins = [name for name in targets if name in header]
         if not margins:
+            _read_text(args.responses)
             raise InputError(
                 f"{args.targets}:1:1: no key names a column of {args.responses} "
                 f"({', '.join(header)}); nothing to rake on"
             )
-    responses = parse_responses(text, args.responses, len(args.scores), {m: list(targets[m]) for m in margins})
+    responses = parse_responses(source, args.responses, len(args.scores), {m: list(targets[m]) for m in margins})
     unknown = sorted(set(args.question_weights) - set(responses.questions))
     if unknown:
         raise InputError(f"--question-weights: no question {unknown[0]!r} in {args.responses}")
@@ -469,10 +475,289 @@ def header_of(text: str) -> list[str]:
     return [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
 
 
+def _readable(path: str) -> Path:
+    """The file, once it is known to open (else the error names it); read later, block by block."""
+    try:
+        with open(path, "rb"):
+            return Path(path)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def _header_of_file(path: str) -> list[str]:
+    """Column names of a CSV file (UTF-8, BOM allowed)."""
+    with open(path, "rb") as handle:
+        first_line = handle.readline()
+    try:
+        return header_of(first_line.removeprefix(_BOM).decode("utf-8"))
+    except UnicodeDecodeError:
+        return header_of(_read_text(path))
+
+
 def parse_responses(
-    text: str, path: str, levels: int, margins: dict[str, list[str]], question_order: list[str] | None = None
+    text: str | bytes | Path, path: str, levels: int, margins: dict[str, list[str]],
+    question_order: list[str] | None = None,
 ) -> Responses:
     """Parse RESPONSES.csv, checking every row; ``margins`` maps a column to its allowed labels (target order).
+
+    ``text`` is the file's text, its bytes (UTF-8, BOM allowed), or the file itself (read block by block,
+    never held whole).
+    Questions are coded in order of appearance, or by their position in
+    ``question_order`` when given (then another question is an input error).
+
+    Checks: required columns present; a level 1..levels or 不了解; no empty
+    respondent, unit or question; margin labels with a target; a respondent's
+    margins constant within a unit; no question answered twice.
+
+    The file is read column by column (pyarrow's multithreaded CSV reader) and
+    every check is a mask over all rows, so no Python code runs per row; a
+    problem is reported at its first row in file order with the same message as
+    the row-by-row reader (:func:`_parse_rows`), which still handles what the
+    columnar reader refuses (a row with another number of fields, ...).
+    """
+    def contents() -> bytes:
+        if isinstance(text, str):
+            return text.encode("utf-8")
+        return text if isinstance(text, bytes) else _read_bytes(str(text))
+
+    def exact() -> Responses:
+        """The row-by-row reader's verdict (it raises the exact message, or agrees the file is fine)."""
+        return _parse_rows(text if isinstance(text, str) else _decode(contents(), path), path, levels, margins,
+                           question_order)
+
+    if isinstance(text, (str, bytes)):
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        source: Any = pa.BufferReader(data)
+        first_line = data[:data.find(b"\n") + 1] if b"\n" in data else data
+    else:
+        source = str(text)
+        try:
+            with open(source, "rb") as handle:
+                first_line = handle.readline()
+        except OSError as error:
+            raise InputError(f"{path}: cannot read: {error.strerror}") from None
+    if not isinstance(text, str) and first_line.startswith(_BOM):
+        first_line = first_line[len(_BOM):]
+    if b'"' in first_line:
+        return exact()
+    try:
+        header = header_of(first_line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return exact()
+    needed = list(REQUIRED_COLUMNS) + list(margins)
+    if any(name not in header for name in needed) or len(set(header)) != len(header):
+        return exact()
+    names = [f"c{i}" for i in range(len(header))]
+    distinct: dict[str, dict[str, int]] = {name: {} for name in needed}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in needed}
+    try:
+        # every column as text (so all of it is checked as UTF-8), one block of rows at a time
+        for batch in pa_csv.open_csv(
+            source,
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, block_size=_BLOCK),
+            convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), null_values=[],
+                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
+        ):
+            for name in needed:
+                parts[name].append(_codes(batch.column(header.index(name)), distinct[name]))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return exact()  # a row with another number of fields, bytes that are not UTF-8, a quoted newline, ...
+    if not any(part.size for part in parts["level"]):
+        return exact()
+    column = {name: (list(distinct[name]), np.concatenate(parts[name])) for name in needed}
+    del parts
+
+    # each column as codes into its distinct (stripped) labels, and the value each label stands for
+    level_text = {str(k): k for k in range(1, levels + 1)}
+    level_text.update({v: 0 for v in DONT_KNOW})
+    level_labels, level_codes = column["level"]
+    level_of = np.array([level_text.get(label, -1) for label in level_labels], dtype=np.int8)[level_codes]
+    margin_of = {}
+    for margin, known in margins.items():
+        labels, codes = column[margin]
+        position = {label: i for i, label in enumerate(known)}
+        margin_of[margin] = np.array([position.get(label, -1) for label in labels], dtype=np.int64)[codes]
+    question_labels, question_codes = column["question"]
+    if question_order is not None:
+        position = {q: i for i, q in enumerate(question_order)}
+        question_of = np.array([position.get(q, -1) for q in question_labels], dtype=np.int64)
+        questions = list(question_order)
+    else:
+        question_of = np.arange(len(question_labels), dtype=np.int64)
+        questions = list(question_labels)
+
+    # the first row breaking a rule of its own: a check per column, in the order the row-by-row reader checks
+    row_checks: list[tuple[str, np.ndarray]] = [
+        (name, column[name][1] == distinct[name][""]) for name in ("respondent_id", "unit", "question")
+        if "" in distinct[name]
+    ]
+    row_checks.append(("level", level_of < 0))
+    row_checks += [(margin, codes < 0) for margin, codes in margin_of.items()]
+    if question_order is not None:
+        row_checks.append(("question order", (question_of < 0)[question_codes]))
+    bad_row, bad_check = len(level_of), None
+    for name, mask in row_checks:
+        first = _first(mask[:bad_row])
+        if first is not None:
+            bad_row, bad_check = first, name
+    respondent_labels, respondent = column["respondent_id"]
+    unit_labels, unit_codes = column["unit"]
+    question = question_of[question_codes]
+    # then the first row repeating an earlier one: a question answered again, margins that change
+    repeat = _first_repeat(respondent, unit_codes, question, margin_of, len(unit_labels), len(questions), bad_row)
+    if repeat is not None and repeat[0] < bad_row:
+        row, kind, earlier, margin = repeat
+        lines = _line_numbers(contents(), [row, earlier])
+        if lines is None:
+            return exact()
+        line, earlier_line = lines
+        values = {"respondent_id": respondent_labels[respondent[row]], "unit": unit_labels[unit_codes[row]],
+                  "question": question_labels[question_codes[row]]}
+        if kind == "again":
+            raise InputError(
+                f"{path}:{line}: respondent {values['respondent_id']!r} answered {values['question']!r} "
+                f"of unit {values['unit']!r} again (first on line {earlier_line})"
+            )
+        labels, codes = column[margin]
+        raise InputError(
+            f"{path}:{line}: column {margin!r}: {labels[codes[row]]!r} differs from "
+            f"{margins[margin][margin_of[margin][earlier]]!r} on line {earlier_line} for respondent "
+            f"{values['respondent_id']!r} and unit {values['unit']!r}"
+        )
+    if bad_check is not None:
+        lines = _line_numbers(contents(), [bad_row])
+        if lines is None:
+            return exact()
+        line = lines[0]
+        if bad_check in ("respondent_id", "unit", "question"):
+            raise InputError(f"{path}:{line}: column {bad_check!r}: empty")
+        if bad_check == "level":
+            raise InputError(
+                f"{path}:{line}: column 'level': unknown level {level_labels[level_codes[bad_row]]!r} "
+                f"(expected 1-{levels} or empty)"
+            )
+        if bad_check == "question order":
+            raise InputError(
+                f"{path}:{line}: column 'question': {question_labels[question_codes[bad_row]]!r} is not one of the "
+                f"parameters' questions ({', '.join(question_order or ())})"
+            )
+        labels, codes = column[bad_check]
+        raise InputError(
+            f"{path}:{line}: column {bad_check!r}: {labels[codes[bad_row]]!r} has no target share "
+            f"(known: {', '.join(margins[bad_check])})"
+        )
+
+    unit_rank = np.empty(len(unit_labels), dtype=np.int64)
+    unit_rank[np.argsort(np.array(unit_labels, dtype=object), kind="stable")] = np.arange(len(unit_labels))
+    answers = Answers(
+        respondent=respondent.astype(np.int64),
+        unit=unit_rank[unit_codes],
+        question=question,
+        level=level_of,
+        margins=margin_of,
+    )
+    return Responses(answers=answers, units=sorted(unit_labels), questions=questions)
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+#: Bytes of CSV per block read (and parsed in parallel) at a time.
+_BLOCK = 8 << 20
+
+
+def _codes(values: pa.Array, distinct: dict[str, int]) -> np.ndarray:
+    """Each value's code (int32) into ``distinct``, its distinct values stripped of surrounding blanks in order
+    of first appearance, which grows with the values not seen in earlier blocks."""
+    encoded = pc.dictionary_encode(values)
+    labels = encoded.dictionary.to_pylist()  # in order of first appearance
+    remap = np.fromiter((distinct.setdefault(label.strip(), len(distinct)) for label in labels),
+                        dtype=np.int32, count=len(labels))
+    return remap[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+def _first(mask: np.ndarray) -> int | None:
+    """Index of the first True, or None."""
+    i = int(np.argmax(mask)) if mask.size else 0
+    return i if mask.size and mask[i] else None
+
+
+def _first_repeat(
+    respondent: np.ndarray, unit: np.ndarray, question: np.ndarray, margins: dict[str, np.ndarray],
+    n_units: int, n_questions: int, stop: int,
+) -> tuple[int, str, int, str] | None:
+    """The first row (before ``stop``) that repeats an earlier row's respondent, unit and question
+    (``"again"``) or changes a margin of its respondent and unit (``"margin"``, and which one):
+    ``(row, kind, the earlier row, margin)``; None when there is none.
+
+    Usually the rows of a respondent and unit are consecutive; then one pass over the runs settles
+    it (a bit per question: a repeated question makes the sum of the bits differ from their
+    union). Otherwise, and to place a problem found, the rows are sorted by (respondent, unit).
+    """
+    n = min(stop, respondent.size)
+    if n == 0:
+        return None
+    respondent, unit, question = respondent[:n], unit[:n], question[:n]
+    margins = {m: codes[:n] for m, codes in margins.items()}
+    pair = respondent.astype(np.int64) * max(n_units, 1) + unit
+    same_pair = pair[1:] == pair[:-1]
+    starts = np.flatnonzero(np.concatenate(([True], ~same_pair)))
+    run_keys = np.sort(pair[starts])
+    if n_questions <= 62 and not np.any(run_keys[1:] == run_keys[:-1]):  # each pair's rows are consecutive
+        bits = np.left_shift(np.int64(1), np.maximum(question, 0))
+        clean = bool(np.all(np.add.reduceat(bits, starts) == np.bitwise_or.reduceat(bits, starts)))
+        if clean and margins:  # no change of a margin between consecutive rows of a pair
+            clean = not any(np.any((codes[1:] != codes[:-1]) & same_pair) for codes in margins.values())
+        if clean:
+            return None
+    # exact: the first repeated (pair, question) and the first row whose margins differ from its pair's first row
+    found: list[tuple[int, str, int, str]] = []
+    cell = pair * max(n_questions, 1) + np.maximum(question, 0)
+    order = np.argsort(cell, kind="stable")
+    same = np.flatnonzero(cell[order][1:] == cell[order][:-1]) + 1
+    if same.size:
+        rows = order[same]
+        k = int(np.argmin(rows))
+        group_start = np.flatnonzero(np.concatenate(([True], cell[order][1:] != cell[order][:-1])))
+        first_of = order[group_start[np.searchsorted(group_start, same[k], side="right") - 1]]
+        found.append((int(rows[k]), "again", int(first_of), ""))
+    if margins:
+        order = np.argsort(pair, kind="stable")
+        sorted_pair = pair[order]
+        group_start = np.flatnonzero(np.concatenate(([True], sorted_pair[1:] != sorted_pair[:-1])))
+        is_start = np.zeros(n, dtype=bool)
+        is_start[group_start] = True
+        first_of = np.empty(n, dtype=np.int64)  # each row's pair's first row
+        first_of[order] = order[group_start][np.cumsum(is_start) - 1]
+        differs = np.zeros(n, dtype=bool)
+        for codes in margins.values():
+            differs |= codes != codes[first_of]
+        row = _first(differs)
+        if row is not None:
+            margin = next(m for m, codes in margins.items() if codes[row] != codes[first_of[row]])
+            found.append((row, "margin", int(first_of[row]), margin))
+    return min(found, key=lambda f: (f[0], f[1] != "again")) if found else None
+
+
+def _line_numbers(data: bytes, rows: list[int]) -> list[int] | None:
+    """The line number (1 = the header) of each data row (0 = the first); None when quoted values may
+    span lines or a lone carriage return ends one (the row-by-row reader then says where)."""
+    if data.find(b'"') >= 0 or (data.find(b"\r") >= 0 and re.search(rb"\r(?!\n)", data)):
+        return None
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    newline = np.flatnonzero(buffer == 10)
+    starts = newline + 1  # of the lines after the header
+    ends = np.append(newline[1:], len(data))
+    length = ends - starts
+    carriage = (length > 0) & (buffer[np.maximum(ends - 1, 0)] == 13)
+    nonempty = np.flatnonzero(length - carriage > 0)  # the data rows' lines, 0 = the line after the header
+    return [int(nonempty[row]) + 2 for row in rows]
+
+
+def _parse_rows(
+    text: str, path: str, levels: int, margins: dict[str, list[str]], question_order: list[str] | None = None
+) -> Responses:
+    """The row-by-row reader: the reference for every message, used when the fast reader cannot place a problem.
 
     Questions are coded in order of appearance, or by their position in
     ``question_order`` when given (then another question is an input error).
@@ -562,13 +847,22 @@ def parse_responses(
     return Responses(answers=answers, units=unit_labels, questions=list(questions))
 
 
-def _read_text(path: str) -> str:
-    """The file as text: UTF-8 with or without BOM; errors name the file (and line and column)."""
+def _read_bytes(path: str) -> bytes:
+    """The file's bytes; an error names the file."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            return handle.read()
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def _read_text(path: str) -> str:
+    """The file as text: UTF-8 with or without BOM; errors name the file (and line and column)."""
+    return _decode(_read_bytes(path), path)
+
+
+def _decode(data: bytes, path: str) -> str:
+    """UTF-8 with or without BOM; an error names the file, line and column."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
