@@ -31,6 +31,7 @@ from survey.models import (
     ResponseStatus,
     Role,
     SnapshotStatus,
+    TargetKind,
     UnitKind,
 )
 
@@ -51,6 +52,7 @@ ENUMS: dict[str, type[enum.Enum]] = {
     "questionnaire_status": QuestionnaireStatus,
     "question_type": QuestionType,
     "snapshot_status": SnapshotStatus,
+    "target_kind": TargetKind,
 }
 
 LABELS: dict[str, dict[Any, Any]] = {
@@ -103,6 +105,8 @@ LABELS: dict[str, dict[Any, Any]] = {
                     "close": _l("结束评议"), "compute": _l("加权计算"), "review": _l("核对"), "publish": _l("发布结果")},
     "step_state": {"done": _l("已完成"), "current": _l("下一步"), "todo": _l("未开始")},
     "snapshot_status": {"draft": _l("草稿"), "official": _l("正式"), "superseded": _l("已替代")},
+    # What a campaign's fieldwork target counts (services/campaigns/fieldwork.py).
+    "target_kind": {"responses": _l("答卷数"), "half_width": _l("区间半宽（±分）")},
     # Values that are not model enums but are stored or posted as codes.
     "level": {5: _l("非常满意"), 4: _l("满意"), 3: _l("基本满意"), 2: _l("不满意"), 1: _l("非常不满意")},
     "verdict": {

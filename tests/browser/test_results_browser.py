@@ -27,9 +27,9 @@ def test_analyst_reads_publishes_and_prints_a_period(live_server, new_page, make
     expect(chart).to_be_visible()
     assert chart.locator("title").text_content().startswith("政府口机关")
     assert chart.bounding_box()["width"] > 500
-    expect(page.get_by_role("cell", name="第1局")).to_be_visible()
+    expect(page.get_by_role("cell", name="第1局").first).to_be_visible()
     page.get_by_text("等次", exact=True).first.click()
-    page.get_by_role("link", name="第1局").click()
+    page.get_by_role("link", name="第1局").first.click()
     expect(page.get_by_role("heading", name="计算过程")).to_be_visible()
     expect(page.get_by_text("窗口服务好")).to_be_visible()
 

@@ -32,7 +32,7 @@ def test_an_analyst_follows_the_season_to_publication_without_typing_an_address(
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(f"{live_server}/admin/")
 
-    page.get_by_role("link", name="2026年第四季度窗口评议").click()
+    page.get_by_role("link", name="2026年第四季度窗口评议").first.click()
     season = page.locator("section.season")
     expect(season.locator(".next-step")).to_contain_text("下一步：收集答卷")
     expect(season.locator("li[data-step=distribute]").get_by_role("link", name="二维码与海报")).to_be_visible()
@@ -53,7 +53,7 @@ def test_an_analyst_follows_the_season_to_publication_without_typing_an_address(
     expect(page.get_by_text("已发布为正式结果")).to_be_visible()
 
     page.get_by_role("link", name="评议活动").first.click()
-    page.get_by_role("link", name="2026年第四季度窗口评议").click()
+    page.get_by_role("link", name="2026年第四季度窗口评议").first.click()
     expect(season.locator(".next-step")).to_contain_text("本次评议已完成")
     assert season.locator("li.step-done").count() == 7
 

@@ -56,7 +56,10 @@ def test_a_unit_contact_never_sees_the_draft_period(client, auth, session, two_p
     html = page.get_data(as_text=True)
     assert "2026Q4" in html
     assert "2026Q3" not in html and f"<td>#{two_periods['draft']} " not in html  # no row, no chart point
-    assert "没有上一期的可比结果" in html and "上期" not in html.replace("没有上一期的可比结果", "")
+    assert "没有上一期的可比结果" in html and "上一期没有正式结果，无法比较。" in html
+    for honest in ("没有上一期的可比结果", "与上期正式结果比", "上一期没有正式结果，无法比较。"):
+        html = html.replace(honest, "")
+    assert "上期" not in html
     assert client.get(f"/admin/results/snapshots/{two_periods['draft']}/units/{unit_id}").status_code == 404
 
 

@@ -10,6 +10,7 @@ from survey.admin import bp
 from survey.admin.common import save
 from survey.admin.setup.common import analyst_only
 from survey.core.errors import DomainError
+from survey.core.labels import label
 from survey.core.lookups import get_or_404
 from survey.core.spreadsheets import XLSX_MIME, to_xlsx
 from survey.extensions import db
@@ -58,13 +59,9 @@ def campaign_targets(campaign_id: int):
     groups = [g for g in weighting.groups_in_order(db.session) if g.active or g.id in quotas]
     return render_template(
         "admin/setup/campaigns/targets.html", campaign=campaign, errors=errors, default=default, units=units,
-        quotas=quotas, groups=groups, kinds=[(k.value, _kind_label(k)) for k in TargetKind],
+        quotas=quotas, groups=groups, kinds=[(k.value, label("target_kind", k)) for k in TargetKind],
         unit_rows=sorted(campaign.campaign_units, key=lambda cu: (cu.unit.sort_order, cu.unit.code)),
     ), 422 if errors else 200
-
-
-def _kind_label(kind: TargetKind) -> str:
-    return _("答卷数") if kind == TargetKind.RESPONSES else _("区间半宽（±分）")
 
 
 @bp.route("/campaigns/<int:campaign_id>/fieldwork.xlsx")

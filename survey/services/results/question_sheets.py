@@ -11,6 +11,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from survey.core.labels import label
 from survey.core.spreadsheets import to_csv
 from survey.models import Snapshot
 from survey.services.results import question_results
@@ -21,10 +22,6 @@ SE_PERCENT = "0.00%"
 SCORE = "0.00"
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 Table = tuple[list[str], list[list[Any]], list[str | None]]
-
-
-def _kind_label(kind: str) -> str:
-    return {"single": _("单选"), "multiple": _("多选"), "rating": _("0–10 分"), "text": _("文字")}[kind]
 
 
 def _sheet_title(block: QuestionBlock, taken: set[str]) -> str:
@@ -53,8 +50,8 @@ def block_table(block: QuestionBlock, low: str, high: str) -> Table:
         headers += [_("平均分（0–10）"), _("标准误"), low, high]
         formats += [SCORE, SCORE, SCORE, SCORE]
     if block.kind != "text":
-        for label in block.labels:
-            headers += [_("%(o)s（比例）", o=label), _("%(o)s（标准误）", o=label)]
+        for option in block.labels:
+            headers += [_("%(o)s（比例）", o=option), _("%(o)s（标准误）", o=option)]
             formats += [PERCENT, SE_PERCENT]
     rows = []
     for unit, it in block.rows:
@@ -97,7 +94,7 @@ def long_table(session: Session, snapshot: Snapshot) -> Table:
     for b in question_results.snapshot_blocks(session, snapshot):
         codes = [str(v) for v in range(11)] if b.kind == "rating" else list(b.spec["option_codes"])
         for unit, it in b.rows:
-            head = [unit.code, unit.name, b.code, b.text, _kind_label(b.kind)]
+            head = [unit.code, unit.name, b.code, b.text, label("question_type", b.kind)]
             if b.kind == "text":
                 rows.append([*head, _("回答人数"), "count", "", "", it["n"], it["n"], None, None, None])
                 continue
@@ -108,11 +105,11 @@ def long_table(session: Session, snapshot: Snapshot) -> Table:
             if it.get("mean") is not None or b.scored or b.kind == "rating":
                 rows.append([*head, _("平均分"), "mean", "", "", it["n"], it.get("mean"), it.get("mean_se"),
                              *(it.get("mean_ci") or [None, None])])
-            for k, (code, label) in enumerate(zip(codes, b.labels, strict=True)):
-                rows.append([*head, _("比例"), "share", code, label, it["n"], it["shares"][k], it["shares_se"][k],
+            for k, (code, option) in enumerate(zip(codes, b.labels, strict=True)):
+                rows.append([*head, _("比例"), "share", code, option, it["n"], it["shares"][k], it["shares_se"][k],
                              *it["shares_ci"][k]])
         if b.overall:  # all units pooled: unit code empty, no interval
-            it, head = b.overall, ["", _("全部单位（合并）"), b.code, b.text, _kind_label(b.kind)]
+            it, head = b.overall, ["", _("全部单位（合并）"), b.code, b.text, label("question_type", b.kind)]
             if b.kind == "text":
                 rows.append([*head, _("回答人数"), "count", "", "", it["n"], it["n"], None, None, None])
                 continue
@@ -121,8 +118,8 @@ def long_table(session: Session, snapshot: Snapshot) -> Table:
                              it["top_share"], it["top_share_se"], None, None])
             if "mean" in it:
                 rows.append([*head, _("平均分"), "mean", "", "", it["n"], it["mean"], it["mean_se"], None, None])
-            for k, (code, label) in enumerate(zip(codes, b.labels, strict=True)):
-                rows.append([*head, _("比例"), "share", code, label, it["n"], it["shares"][k], it["shares_se"][k],
+            for k, (code, option) in enumerate(zip(codes, b.labels, strict=True)):
+                rows.append([*head, _("比例"), "share", code, option, it["n"], it["shares"][k], it["shares_se"][k],
                              None, None])
     return headers, rows, [None] * len(headers)
 

@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from analysis import items_cli
 from analysis.answers import Answers
 from analysis.cells import DEFAULT_MIN_CELL_N
+from analysis.cli import items as items_cli
 from analysis.params import Params
 from analysis.satisfaction import FLAG_MEANINGS, IndexResults, compute_indices
 
@@ -214,7 +214,7 @@ def run_indices(args: argparse.Namespace) -> int:
 
 def indices_inputs(args: argparse.Namespace) -> tuple[Responses, Params, int]:
     """The coded RESPONSES.csv and the engine parameters the options (or PARAMS.json) give; also used by
-    ``python -m analysis items`` (:mod:`analysis.items_cli`), so both weight the units alike."""
+    ``python -m analysis items`` (:mod:`analysis.cli.items`), so both weight the units alike."""
     if args.params is not None:
         given = [flag for name, flag in PARAMS_OPTIONS.items() if getattr(args, name) is not None]
         if given:
