@@ -299,6 +299,7 @@ class Refused(Exception):
 
 
 AfterInsert = Callable[[Session, Response], None]
+QUESTIONS_INFO = "pingyi.questions"  # session.info key: the response's questions by id, while the hooks run
 _AFTER_INSERT: list[AfterInsert] = []
 
 
@@ -340,13 +341,19 @@ def submit_response(
     duration_seconds: int | None = None,
     extra: dict[str, Any] | None = None,
     before_commit: Callable[[Session, Response], None] | None = None,
+    questions: dict[int, Question] | None = None,
+    known_new: bool = False,
 ) -> Submitted:
     """Store one response with its answers in one transaction, exactly once per submission id.
 
     The respondent group is the campaign's preset group, else ``respondent_group_id``
-    (an invitation's group), else the answer to the group question.
+    (an invitation's group), else the answer to the group question. ``questions`` (id →
+    question, e.g. the cached questionnaire version's) is lent to the after-insert steps in
+    ``session.info[QUESTIONS_INFO]`` so that they need not load them. ``known_new``: the caller
+    has just looked the submission id up and found nothing (a race is still caught by the
+    unique index below).
     """
-    existing = stored_response(session, submission_id)
+    existing = None if known_new else stored_response(session, submission_id)
     if existing is not None:
         return Submitted(existing, created=False)
     if campaign.group_mode == GroupMode.PRESET and campaign.preset_group_id is not None:
@@ -386,7 +393,12 @@ def submit_response(
         session.flush()
         if before_commit is not None:
             before_commit(session, response)
-        run_after_insert(session, response)
+        if questions is not None:
+            session.info[QUESTIONS_INFO] = questions
+        try:
+            run_after_insert(session, response)
+        finally:
+            session.info.pop(QUESTIONS_INFO, None)
         session.commit()
     except IntegrityError:
         # Two requests with the same submission id raced; the other one stored it.
