@@ -131,7 +131,8 @@ def _may_call_for_a_case(session: Session, response: Response) -> bool:
     """Whether the response has a satisfaction level a 差评 setting could count as bad, or a
     comment: checked in memory before anything is read (most ratings are good)."""
     lent = session.info.get(submission.QUESTIONS_INFO)
-    for answer in response.answers:
+    parsed = session.info.get(submission.ANSWERS_INFO)
+    for answer in parsed if parsed is not None else response.answers:
         if answer.level is not None and answer.level <= settings.BAD_LEVEL_HIGHEST:
             return True
         if answer.text:

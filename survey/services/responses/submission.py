@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -300,6 +300,7 @@ class Refused(Exception):
 
 AfterInsert = Callable[[Session, Response], None]
 QUESTIONS_INFO = "pingyi.questions"  # session.info key: the response's questions by id, while the hooks run
+ANSWERS_INFO = "pingyi.answers"  # session.info key: the new response's answers as parsed (ParsedAnswer), idem
 _AFTER_INSERT: list[AfterInsert] = []
 
 
@@ -374,31 +375,20 @@ def submit_response(
         duration_seconds=duration_seconds,
         **(extra or {}),
     )
-    response.answers = [
-        Answer(
-            campaign_id=campaign.id,
-            unit_id=a.unit_id,
-            question_id=a.question_id,
-            level=a.level,
-            dont_know=a.dont_know,
-            option_id=a.option_id,
-            number=a.number,
-            text=a.text,
-            comment_kind=a.comment_kind,
-        )
-        for a in parsed.answers
-    ]
     session.add(response)
     try:
         session.flush()
+        _insert_answers(session, response, parsed.answers)
         if before_commit is not None:
             before_commit(session, response)
         if questions is not None:
             session.info[QUESTIONS_INFO] = questions
+        session.info[ANSWERS_INFO] = parsed.answers
         try:
             run_after_insert(session, response)
         finally:
             session.info.pop(QUESTIONS_INFO, None)
+            session.info.pop(ANSWERS_INFO, None)
         session.commit()
     except IntegrityError:
         # Two requests with the same submission id raced; the other one stored it.
@@ -411,6 +401,19 @@ def submit_response(
         session.rollback()
         raise
     return Submitted(response, created=True)
+
+
+def _insert_answers(session: Session, response: Response, answers: list[ParsedAnswer]) -> None:
+    """Every answer row of a flushed new response in one executemany (no RETURNING, no row-by-row
+    insert). ``response.answers`` is left unloaded: whoever reads it gets the stored rows, ids and all."""
+    if answers:
+        session.execute(insert(Answer.__table__), [  # Core: one executemany, every row with every column
+            {"response_id": response.id, "campaign_id": response.campaign_id, "unit_id": a.unit_id,
+             "question_id": a.question_id, "level": a.level, "dont_know": a.dont_know, "option_id": a.option_id,
+             "number": a.number, "text": a.text, "comment_kind": a.comment_kind}
+            for a in answers
+        ])
+    session.expire(response, ["answers"])
 
 
 def has_bad_rating(session: Session, response_id: int, bad_level_max: int) -> bool:
