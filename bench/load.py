@@ -3,6 +3,7 @@
     .venv/bin/python bench/load.py                                   # SQLite and PostgreSQL, default matrix
     .venv/bin/python bench/load.py --databases sqlite --configs sync:4 --phones 2000
     .venv/bin/python bench/load.py --pg-url postgresql://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/load.py --configs sync:4 --prefill 300000   # the same with 300,000 stored
 
 For each database (a fresh SQLite file; a database of our own on the PostgreSQL server,
 dropped afterwards), both loaded with the demo (``seed-demo``: 3000 responses), and for
@@ -162,6 +163,58 @@ def prepare(kind: str, pg_url: str, folder: Path, responses: int) -> Database:
         ).scalar_one()
     engine.dispose()
     return database
+
+
+def prefill(database: Database, total: int, seed: int = 17) -> float:
+    """Store responses until ``total`` are stored (the demo's 3,000 count), in bulk; returns seconds taken.
+
+    They go to the window's campaign and unit (the one the phones rate), spread over the last
+    30 days, each with its own fingerprint and address hash and a satisfaction answer per question,
+    so the duplicate, burst and device checks meet a table of that size: without their indexes
+    each submission would scan it.
+    """
+    import datetime as dt
+
+    from survey.config import normalise_database_url
+    from survey.models import Answer, Campaign, CampaignUnit, Channel, Question, QuestionType, Response, ResponseStatus
+
+    started = time.perf_counter()
+    engine = create_engine(normalise_database_url(database.url))
+    rng = random.Random(seed)
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        stored = conn.execute(select(func.count(Response.id))).scalar_one()
+        campaign_id, unit_id, questionnaire_id = conn.execute(
+            select(CampaignUnit.campaign_id, CampaignUnit.unit_id, Campaign.questionnaire_id)
+            .join(Campaign, CampaignUnit.campaign_id == Campaign.id).where(CampaignUnit.short_code == database.code)
+        ).one()
+        questions = conn.execute(select(Question.id).where(
+            Question.questionnaire_id == questionnaire_id, Question.type == QuestionType.SATISFACTION)).scalars().all()
+        next_id = (conn.execute(select(func.max(Response.id))).scalar() or 0) + 1
+    missing = max(0, total - stored)
+    chunk = 5000
+    for start in range(0, missing, chunk):
+        ids = range(next_id + start, next_id + min(missing, start + chunk))
+        responses = [{
+            "id": rid, "campaign_id": campaign_id, "questionnaire_id": questionnaire_id, "unit_id": unit_id,
+            "channel": Channel.POSTER, "status": ResponseStatus.VALID,
+            "submitted_at": now - dt.timedelta(seconds=rng.randrange(30 * 24 * 3600)),
+            "submission_id": f"prefill{rid:020d}", "fingerprint": rng.randbytes(32).hex(),
+            "address_hash": rng.randbytes(32).hex(), "locale": "zh", "duration_seconds": rng.randrange(20, 300),
+        } for rid in ids]
+        answers = [{"response_id": rid, "campaign_id": campaign_id, "unit_id": unit_id, "question_id": qid,
+                    "level": rng.choice((3, 4, 4, 5, 5, 5)), "dont_know": False} for rid in ids for qid in questions]
+        with engine.begin() as conn:
+            conn.execute(Response.__table__.insert(), responses)
+            if answers:
+                conn.execute(Answer.__table__.insert(), answers)
+    if database.kind == "postgresql" and missing:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('response', 'id'), (SELECT max(id) FROM response))"))
+            conn.execute(text("ANALYZE response"))
+            conn.execute(text("ANALYZE answer"))
+    engine.dispose()
+    return time.perf_counter() - started
 
 
 def response_counts(url: str, since: float) -> tuple[int, int]:
@@ -361,6 +414,8 @@ def main() -> None:
     parser.add_argument("--phones", type=int, default=1500, help="submissions per run")
     parser.add_argument("--concurrency", type=int, default=16, help="phones in flight at once")
     parser.add_argument("--demo-responses", type=int, default=3000)
+    parser.add_argument("--prefill", type=int, default=0, metavar="N",
+                        help="store N responses in all before the runs (bulk, in the window's campaign), e.g. 300000")
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
 
@@ -375,6 +430,10 @@ def main() -> None:
             folder.mkdir()
             database = prepare(kind, args.pg_url, folder, args.demo_responses)
             try:
+                if args.prefill:
+                    seconds = prefill(database, args.prefill)
+                    print(f"  {kind}: {args.prefill} responses stored before the runs (prefill {seconds:.0f} s)",
+                          flush=True)
                 for config in args.configs.split(","):
                     baseline, site = run_config(database, config, args, log)
                     results.append((baseline, site))

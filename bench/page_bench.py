@@ -9,8 +9,8 @@ the Flask test client (in-process, so the figures are the application's own time
 network or gunicorn):
 
 * transferred bytes of the window survey and of a 5-unit appraisal page: the HTML and every
-  stylesheet and script it links, uncompressed and gzip-compressed (level 6, what a
-  reverse proxy sends);
+  stylesheet and script it links, uncompressed, gzip-compressed (level 6), and as the site
+  sends them to a client that accepts gzip (its own compression, minified static files);
 * server time of GET (page render) and POST (validate, fingerprint, burst check, insert,
   redirect) — median, 95th percentile and max over N requests; every POST is a fresh
   respondent (own session and device cookie), so each one stores a response.
@@ -67,14 +67,17 @@ def targets(app) -> tuple[str, str, list[str]]:
         return window, appraisal.short_code, units
 
 
-def weight(client, path: str) -> list[tuple[str, int, int]]:
+def weight(client, path: str) -> list[tuple[str, int, int, int]]:
+    """(name, raw bytes, gzip level 6 bytes, bytes the site sends to a client accepting gzip)."""
     page = client.get(path)
     assert page.status_code == 200, page.status_code
     html = page.get_data()
-    rows = [(path.split("?")[0], len(html), len(gzip.compress(html, 6)))]
+    sent = client.get(path, headers={"Accept-Encoding": "gzip"}).get_data()
+    rows = [(path.split("?")[0], len(html), len(gzip.compress(html, 6)), len(sent))]
     for asset in dict.fromkeys(ASSET.findall(html.decode())):
         body = client.get(asset).get_data()
-        rows.append((asset, len(body), len(gzip.compress(body, 6))))
+        sent = client.get(asset, headers={"Accept-Encoding": "gzip"}).get_data()
+        rows.append((asset, len(body), len(gzip.compress(body, 6)), len(sent)))
     return rows
 
 
@@ -123,9 +126,10 @@ def main() -> None:
                             ("Appraisal, 5 units (21 questions)", rate_path)):
             rows = weight(client, path)
             print(f"{title}: bytes transferred")
-            for name, raw, packed in rows:
-                print(f"  {name:<30} {raw:>8,} B   gzip {packed:>7,} B")
-            print(f"  {'total':<30} {sum(r[1] for r in rows):>8,} B   gzip {sum(r[2] for r in rows):>7,} B\n")
+            for name, raw, packed, sent in rows:
+                print(f"  {name:<38} {raw:>8,} B   gzip {packed:>7,} B   sent {sent:>7,} B")
+            print(f"  {'total':<38} {sum(r[1] for r in rows):>8,} B   gzip {sum(r[2] for r in rows):>7,} B"
+                  f"   sent {sum(r[3] for r in rows):>7,} B\n")
 
         print("Server time (Flask test client, in-process)")
         print(summary("GET window survey", timed(lambda: client.get(f"/s/{window}"), args.requests)))

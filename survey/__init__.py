@@ -140,8 +140,9 @@ def configure_blueprints(app: Flask) -> None:
 
 
 def configure_hooks(app: Flask) -> None:
-    from survey import errors, i18n, security
+    from survey import assets, errors, i18n, security
 
+    assets.register(app)
     errors.register(app)
     security.register(app)
     i18n.register(app)

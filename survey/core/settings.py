@@ -23,6 +23,7 @@ from survey.models import Setting, User, utcnow
 
 DEADLINE_DAYS = "case.deadline_working_days"
 BAD_LEVEL_MAX = "case.bad_level_max"
+BAD_LEVEL_HIGHEST = 3  # the highest value BAD_LEVEL_MAX may take: a level above it is never a 差评
 TAG_SUGGESTIONS = "case.tag_suggestions"
 COMMENT_KIND_RULE = "case.comment_kind_rule"
 PUBLIC_BASE_URL = "site.public_base_url"
@@ -148,7 +149,7 @@ SPECS: dict[str, Spec] = {
         _l("差评的满意度等级上限"),
         _l("任一题的满意度等级不高于此值即为差评：2 = 不满意和非常不满意（默认），1 = 仅非常不满意。"),
         lambda: 2,
-        _int_between(1, 3),
+        _int_between(1, BAD_LEVEL_HIGHEST),
     ),
     COMMENT_KIND_RULE: Spec(
         _l("意见类别的默认规则"),

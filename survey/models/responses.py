@@ -25,7 +25,13 @@ class Response(Base):
     """
 
     __tablename__ = "response"
-    __table_args__ = (Index("ix_response_campaign_status", "campaign_id", "status"),)
+    __table_args__ = (
+        Index("ix_response_campaign_status", "campaign_id", "status"),
+        # The burst, address and desk-device rules: "this hash, this campaign, since T" (migration 0007).
+        Index("ix_response_fingerprint_recent", "fingerprint", "campaign_id", "submitted_at"),
+        Index("ix_response_address_recent", "address_hash", "campaign_id", "submitted_at"),
+        Index("ix_response_device_recent", "device_hash", "campaign_id", "submitted_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
@@ -39,10 +45,10 @@ class Response(Base):
     submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # Idempotency key carried by the form: a double tap or a retry stores one response.
     submission_id: Mapped[str] = mapped_column(String(64), unique=True)
-    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
     # Keyed, rotating hash of the client address alone (per campaign): the per-address burst and
     # User-Agent rotation rules of poster and web links. Cleared with the fingerprint.
-    address_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    address_hash: Mapped[str | None] = mapped_column(String(64))
     # Keyed hash (per campaign) of the random id in the phone's device cookie: the desk's
     # "same phone rates the same window again" rule. Cleared with the fingerprint.
     device_hash: Mapped[str | None] = mapped_column(String(64))

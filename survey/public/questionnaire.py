@@ -55,6 +55,7 @@ from survey.models import (
 from survey.public.forms import SubmitForm
 from survey.services.campaigns import lookup as campaign_service
 from survey.services.campaigns.lookup import Target
+from survey.services.questionnaires import cache as questionnaire_cache
 from survey.services.responses import antiabuse, submission
 from survey.services.responses.submission import CampaignState
 from survey.services.results import display
@@ -214,13 +215,15 @@ def questionnaire_view(
     state = submission.campaign_state(campaign)
     if state != CampaignState.OPEN:
         return closed_page(target, state)
-    questionnaire = submission.load_questionnaire(db.session, campaign.questionnaire_id)
+    questionnaire = questionnaire_cache.questionnaire_version(db.session, campaign.questionnaire)
     form = SubmitForm()
     wait: int | None | object = _UNCHECKED
+    looked_up: str | None = None  # the submission id found not stored yet in this request
     resubmitted = False  # this browser's stored submission, sent again (refused by the limit or the token)
     if request.method == "POST":
         sid = submission.valid_submission_id(form.submission_id.data)
         stored = submission.stored_response(db.session, sid) if sid else None
+        looked_up = sid if stored is None else None
         if stored is not None:
             if stored.campaign_id != campaign.id or not made_here(sid):
                 # Not this browser's submission (a guessed id): a submission of its own, nothing revealed.
@@ -259,7 +262,7 @@ def questionnaire_view(
         form.started.data = str(int(time.time()))
         return page.render()
     return _take(page, channel, preset_group_id, response_extra, before_commit, once_per_device, rate_limit, wait,
-                 flags)
+                 flags, looked_up)
 
 
 _UNCHECKED = object()  # the rate limit has not been counted for this request yet
@@ -268,7 +271,7 @@ _UNCHECKED = object()  # the rate limit has not been counted for this request ye
 def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_extra: dict[str, Any] | None,
           before_commit: Callable[[Session, Response], None] | None, once_per_device: bool,
           rate_limit: bool, wait: int | None | object = _UNCHECKED,
-          flags: Callable[[], list[str]] | None = None) -> ResponseReturnValue:
+          flags: Callable[[], list[str]] | None = None, looked_up: str | None = None) -> ResponseReturnValue:
     """A submitted questionnaire: stored once and off to the thank-you page, or shown again with
     every answer kept and what to do next."""
     target, questionnaire, form = page.target, page.questionnaire, page.form
@@ -320,6 +323,8 @@ def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_e
             duration_seconds=_duration(form.started.data),
             extra={"address_hash": address_hash, **(response_extra or {})},
             before_commit=before_commit,
+            questions={q.id: q for q in questionnaire.questions},
+            known_new=looked_up is not None and looked_up == form.submission_id.data,
         )
     except submission.Refused as refused:
         html = render_template("public/refused.html", campaign=campaign, target=target, message=refused.message)

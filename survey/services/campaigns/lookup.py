@@ -41,13 +41,17 @@ def resolve_code(session: Session, raw_code: str) -> Target | None:
     code = codes.normalise(raw_code)
     if code is None:
         return None
+    # One query for a poster code: the campaign unit with its unit, campaign and questionnaire row
+    # (the questions come from the per-process cache of published versions).
     cu = session.scalar(
-        select(CampaignUnit).options(joinedload(CampaignUnit.campaign), joinedload(CampaignUnit.unit))
+        select(CampaignUnit)
+        .options(joinedload(CampaignUnit.campaign).joinedload(Campaign.questionnaire), joinedload(CampaignUnit.unit))
         .where(CampaignUnit.short_code == code)
     )
     if cu is not None:
         return Target(cu.campaign, cu)
-    campaign = session.scalar(select(Campaign).where(Campaign.short_code == code))
+    campaign = session.scalar(
+        select(Campaign).options(joinedload(Campaign.questionnaire)).where(Campaign.short_code == code))
     if campaign is not None:
         return Target(campaign, None)
     return None

@@ -62,6 +62,7 @@ from survey.models import (
 )
 from survey.services.accounts.access import visible_unit_ids
 from survey.services.cases.calendar import due_date
+from survey.services.responses import submission
 
 MAX_NOTE = 2000
 # Answers that say "nothing to say": they open no case.
@@ -107,10 +108,11 @@ def _calls_for(session: Session, response: Response, rule: Rules
                ) -> tuple[dict[int, list[tuple[Question, int]]], list[tuple[Answer, int]]]:
     """The response's 差评 per unit and its meaningful comments, found in memory.
 
-    Questions come from the session's identity map (the submit path has just loaded the
-    questionnaire), so a response that calls for no case costs no query here.
+    Questions come from what the submit path lends in ``session.info`` (its cached questionnaire
+    version), else the session's identity map, so a response that calls for no case costs no query here.
     """
-    questions = {qid: session.get(Question, qid) for qid in {a.question_id for a in response.answers}}
+    lent = session.info.get(submission.QUESTIONS_INFO) or {}
+    questions = {qid: lent.get(qid) or session.get(Question, qid) for qid in {a.question_id for a in response.answers}}
     bad: dict[int, list[tuple[Question, int]]] = defaultdict(list)
     comments: list[tuple[Answer, int]] = []
     for answer in response.answers:
@@ -123,6 +125,22 @@ def _calls_for(session: Session, response: Response, rule: Rules
         elif question.type == QuestionType.TEXT and question.is_comment and is_meaningful_comment(answer.text):
             comments.append((answer, unit_id))
     return bad, comments
+
+
+def _may_call_for_a_case(session: Session, response: Response) -> bool:
+    """Whether the response has a satisfaction level a 差评 setting could count as bad, or a
+    comment: checked in memory before anything is read (most ratings are good)."""
+    lent = session.info.get(submission.QUESTIONS_INFO)
+    parsed = session.info.get(submission.ANSWERS_INFO)
+    for answer in parsed if parsed is not None else response.answers:
+        if answer.level is not None and answer.level <= settings.BAD_LEVEL_HIGHEST:
+            return True
+        if answer.text:
+            question = lent.get(answer.question_id) if lent else None
+            if question is None or (question.type == QuestionType.TEXT and question.is_comment
+                                    and is_meaningful_comment(answer.text)):
+                return True
+    return False
 
 
 def open_cases_for_response(session: Session, response: Response, start: dt.date | None = None,
@@ -465,6 +483,8 @@ def open_cases_on_submit(session: Session, response: Response) -> None:
     try:
         if response.status != ResponseStatus.VALID:
             return
+        if not _may_call_for_a_case(session, response):
+            return  # no level that any setting counts as a 差评, no comment: not even the settings are read
         rule = rules(session)
         if not any(_calls_for(session, response, rule)):
             return  # most ratings are good: no savepoint, no further query

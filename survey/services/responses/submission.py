@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -299,6 +299,8 @@ class Refused(Exception):
 
 
 AfterInsert = Callable[[Session, Response], None]
+QUESTIONS_INFO = "pingyi.questions"  # session.info key: the response's questions by id, while the hooks run
+ANSWERS_INFO = "pingyi.answers"  # session.info key: the new response's answers as parsed (ParsedAnswer), idem
 _AFTER_INSERT: list[AfterInsert] = []
 
 
@@ -340,13 +342,19 @@ def submit_response(
     duration_seconds: int | None = None,
     extra: dict[str, Any] | None = None,
     before_commit: Callable[[Session, Response], None] | None = None,
+    questions: dict[int, Question] | None = None,
+    known_new: bool = False,
 ) -> Submitted:
     """Store one response with its answers in one transaction, exactly once per submission id.
 
     The respondent group is the campaign's preset group, else ``respondent_group_id``
-    (an invitation's group), else the answer to the group question.
+    (an invitation's group), else the answer to the group question. ``questions`` (id →
+    question, e.g. the cached questionnaire version's) is lent to the after-insert steps in
+    ``session.info[QUESTIONS_INFO]`` so that they need not load them. ``known_new``: the caller
+    has just looked the submission id up and found nothing (a race is still caught by the
+    unique index below).
     """
-    existing = stored_response(session, submission_id)
+    existing = None if known_new else stored_response(session, submission_id)
     if existing is not None:
         return Submitted(existing, created=False)
     if campaign.group_mode == GroupMode.PRESET and campaign.preset_group_id is not None:
@@ -367,26 +375,20 @@ def submit_response(
         duration_seconds=duration_seconds,
         **(extra or {}),
     )
-    response.answers = [
-        Answer(
-            campaign_id=campaign.id,
-            unit_id=a.unit_id,
-            question_id=a.question_id,
-            level=a.level,
-            dont_know=a.dont_know,
-            option_id=a.option_id,
-            number=a.number,
-            text=a.text,
-            comment_kind=a.comment_kind,
-        )
-        for a in parsed.answers
-    ]
     session.add(response)
     try:
         session.flush()
+        _insert_answers(session, response, parsed.answers)
         if before_commit is not None:
             before_commit(session, response)
-        run_after_insert(session, response)
+        if questions is not None:
+            session.info[QUESTIONS_INFO] = questions
+        session.info[ANSWERS_INFO] = parsed.answers
+        try:
+            run_after_insert(session, response)
+        finally:
+            session.info.pop(QUESTIONS_INFO, None)
+            session.info.pop(ANSWERS_INFO, None)
         session.commit()
     except IntegrityError:
         # Two requests with the same submission id raced; the other one stored it.
@@ -399,6 +401,19 @@ def submit_response(
         session.rollback()
         raise
     return Submitted(response, created=True)
+
+
+def _insert_answers(session: Session, response: Response, answers: list[ParsedAnswer]) -> None:
+    """Every answer row of a flushed new response in one executemany (no RETURNING, no row-by-row
+    insert). ``response.answers`` is left unloaded: whoever reads it gets the stored rows, ids and all."""
+    if answers:
+        session.execute(insert(Answer.__table__), [  # Core: one executemany, every row with every column
+            {"response_id": response.id, "campaign_id": response.campaign_id, "unit_id": a.unit_id,
+             "question_id": a.question_id, "level": a.level, "dont_know": a.dont_know, "option_id": a.option_id,
+             "number": a.number, "text": a.text, "comment_kind": a.comment_kind}
+            for a in answers
+        ])
+    session.expire(response, ["answers"])
 
 
 def has_bad_rating(session: Session, response_id: int, bad_level_max: int) -> bool:

@@ -1,0 +1,72 @@
+"""CPU time of one phone in the application: GET the questionnaire, POST it, GET the thank-you page.
+
+    .venv/bin/python bench/phone_cpu.py                        # SQLite in a temporary folder
+    .venv/bin/python bench/phone_cpu.py --phones 400 --database-url postgresql://postgres@127.0.0.1:5432/bench
+
+In-process (Flask test client) on the demo (``seed-demo``, 3000 responses), every phone a new
+browser from its own address, 30 % of them leaving a comment. It measures the *CPU time* of
+this process (``time.process_time``), not the wall time: on a machine shared with other work
+the wall time measures the neighbours, the CPU time still measures the code. (On PostgreSQL the
+database server's own CPU is not in it.) Compare two checkouts by running each one's copy.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.page_bench import build, fill, targets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--phones", type=int, default=300)
+    parser.add_argument("--database-url", help="an empty database to use instead of a temporary SQLite file")
+    args = parser.parse_args()
+    rng = random.Random(5)
+    with tempfile.TemporaryDirectory() as tmp:
+        app = build(args.database_url, Path(tmp))
+        window, _appraisal, _units = targets(app)
+        steps: dict[str, list[float]] = {"get": [], "post": [], "thanks": [], "phone": []}
+
+        def phone(n: int, record: bool) -> None:
+            client = app.test_client()
+            client.environ_base["REMOTE_ADDR"] = f"127.{1 + n // 62500}.{(n // 250) % 250}.{1 + n % 250}"
+            cpu0 = time.process_time()
+            page = client.get(f"/s/{window}")
+            cpu1 = time.process_time()
+            assert page.status_code == 200, page.status_code
+            data = fill(app, page.get_data(as_text=True), "")
+            if rng.random() >= 0.3:
+                data = {k: v for k, v in data.items() if not (v and v[0].startswith("排队"))}
+            cpu2 = time.process_time()
+            posted = client.post(f"/s/{window}", data=data)
+            cpu3 = time.process_time()
+            assert posted.status_code == 303, posted.status_code
+            thanks = client.get(posted.headers["Location"])
+            cpu4 = time.process_time()
+            assert thanks.status_code == 200
+            if record:
+                for key, value in (("get", cpu1 - cpu0), ("post", cpu3 - cpu2), ("thanks", cpu4 - cpu3),
+                                   ("phone", (cpu1 - cpu0) + (cpu4 - cpu2))):
+                    steps[key].append(value * 1000)
+
+        for n in range(30):
+            phone(n, record=False)
+        for n in range(30, 30 + args.phones):
+            phone(n, record=True)
+        print(f"Pingyi phone CPU time — {app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}, {args.phones} phones")
+        for key, values in steps.items():
+            print(f"  {key:<7} median {statistics.median(values):6.2f} ms CPU   mean {statistics.fmean(values):6.2f} ms")
+        print(f"  → {1000 / statistics.fmean(steps['phone']):.0f} phones per CPU-second of application time")
+
+
+if __name__ == "__main__":
+    main()

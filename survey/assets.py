@@ -1,0 +1,196 @@
+"""Static files under content-hashed URLs, and gzip for text the client accepts compressed.
+
+* ``url_for('static', filename='css/app.css')`` gives ``/static/css/app.<hash>.css``, the
+  first 10 hex digits of the file's SHA-256. Such a URL names one content forever, so it is
+  served with ``Cache-Control: public, max-age=31536000, immutable``: a phone fetches the
+  stylesheet and the script once, and a new deployment changes the URL, never the file
+  behind it. The plain name (``/static/css/app.css``) and an old hash still work, with a
+  one-hour lifetime that a browser revalidates.
+* Every static file is read, minified (CSS and JS: comments and indentation, see :func:`minify`),
+  hashed and gzip-compressed once per process (again when its modification time changes); a
+  request that accepts gzip gets the compressed copy.
+* Pages (HTML) and other text answers over :data:`MIN_SIZE` bytes are gzip-compressed after
+  the view, when the request sends ``Accept-Encoding: gzip``; ``Vary: Accept-Encoding`` says so
+  to caches.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import mimetypes
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, abort, request
+from werkzeug.security import safe_join
+
+HASH_CHARS = 10
+LONG_LIFETIME = 365 * 24 * 3600
+SHORT_LIFETIME = 3600
+MIN_SIZE = 500  # bytes: smaller answers are not worth a gzip header
+GZIP_LEVEL = 6  # pages: compressed on every request
+STATIC_GZIP_LEVEL = 9  # static files: compressed once per process
+COMPRESSIBLE = ("text/", "application/javascript", "application/json", "image/svg+xml", "application/xml")
+
+
+@dataclass(frozen=True)
+class Asset:
+    path: Path
+    mtime_ns: int
+    digest: str
+    mimetype: str
+    data: bytes
+    gzipped: bytes | None  # None when compressing does not pay (or the type is already compressed)
+
+
+_assets: dict[str, Asset] = {}
+_lock = threading.Lock()
+
+
+def _compressible(mimetype: str) -> bool:
+    return mimetype.startswith(COMPRESSIBLE)
+
+
+def load(static_folder: str, filename: str) -> Asset | None:
+    """The static file ``filename`` (relative to the static folder), read once per modification."""
+    joined = safe_join(static_folder, filename)
+    if joined is None:
+        return None
+    try:
+        stat = os.stat(joined)
+    except OSError:
+        return None
+    if not os.path.isfile(joined):
+        return None
+    asset = _assets.get(joined)
+    if asset is not None and asset.mtime_ns == stat.st_mtime_ns:
+        return asset
+    data = minify(joined, Path(joined).read_bytes())
+    mimetype = mimetypes.guess_type(joined)[0] or "application/octet-stream"
+    gzipped = gzip.compress(data, STATIC_GZIP_LEVEL, mtime=0) if _compressible(mimetype) else None
+    if gzipped is not None and len(gzipped) >= len(data):
+        gzipped = None
+    asset = Asset(Path(joined), stat.st_mtime_ns, hashlib.sha256(data).hexdigest()[:HASH_CHARS], mimetype, data,
+                  gzipped)
+    with _lock:
+        _assets[joined] = asset
+    return asset
+
+
+_COMMENT = r"/\*(?:(?!\*/).)*\*/"  # one comment: it never reaches past its own end
+_BLOCK_COMMENT = re.compile(_COMMENT, re.DOTALL)
+_JS_LINE_COMMENT = re.compile(rf"^[ \t]*{_COMMENT}[ \t]*$", re.DOTALL | re.MULTILINE)  # on lines of its own
+_JS_TRAILING_COMMENT = re.compile(rf"([;{{}}])[ \t]*{_COMMENT}[ \t]*$", re.MULTILINE)  # after a statement's end
+
+
+def minify(path: str, data: bytes) -> bytes:
+    """CSS and JS as served: comments and indentation dropped, lines kept (no statement is joined).
+
+    Conservative on purpose: a JS comment goes only when it fills its lines or follows the ``;``,
+    ``{`` or ``}`` that ends a line's code; our scripts use no template literals.
+    """
+    if not path.endswith((".css", ".js")):
+        return data
+    text = data.decode("utf-8")
+    if path.endswith(".css"):
+        text = _BLOCK_COMMENT.sub("", text)
+    else:
+        text = _JS_TRAILING_COMMENT.sub(r"\1", _JS_LINE_COMMENT.sub("", text))
+    return ("\n".join(line.strip() for line in text.splitlines() if line.strip()) + "\n").encode("utf-8")
+
+
+def hashed_name(filename: str, digest: str) -> str:
+    """``css/app.css`` → ``css/app.<digest>.css``."""
+    folder, _, name = filename.rpartition("/")
+    stem, dot, ext = name.rpartition(".")
+    hashed = f"{stem}.{digest}.{ext}" if dot and stem else f"{name}.{digest}"
+    return f"{folder}/{hashed}" if folder else hashed
+
+
+def split_hash(filename: str) -> tuple[str, str | None]:
+    """``css/app.<digest>.css`` → (``css/app.css``, digest); a name without a hash → (name, None)."""
+    folder, _, name = filename.rpartition("/")
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        part = parts[i]
+        if len(part) == HASH_CHARS and all(c in "0123456789abcdef" for c in part):
+            plain = ".".join(parts[:i] + parts[i + 1:])
+            return (f"{folder}/{plain}" if folder else plain), part
+    return filename, None
+
+
+def accepts_gzip() -> bool:
+    header = request.headers.get("Accept-Encoding", "")
+    for part in header.split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            q = params.strip()
+            return not (q.startswith("q=") and _q_zero(q[2:]))
+    return False
+
+
+def _q_zero(value: str) -> bool:
+    try:
+        return float(value) == 0
+    except ValueError:
+        return False
+
+
+def register(app: Flask) -> None:
+    static_folder = app.static_folder
+    assert static_folder is not None
+
+    @app.url_defaults
+    def hashed_static_urls(endpoint: str, values: dict[str, Any]) -> None:
+        if endpoint != "static" or "filename" not in values:
+            return
+        filename = values["filename"]
+        asset = load(static_folder, filename)
+        if asset is not None:
+            values["filename"] = hashed_name(filename, asset.digest)
+
+    def static(filename: str) -> Response:
+        plain, digest = split_hash(filename)
+        asset = load(static_folder, plain) if digest is not None else None
+        if asset is None:  # no hash in the name, or a file whose own name looks like one
+            plain, digest = filename, None
+            asset = load(static_folder, filename)
+        if asset is None:
+            abort(404)
+        immutable = digest is not None and digest == asset.digest
+        compressed = asset.gzipped is not None and accepts_gzip()
+        reply = Response(asset.gzipped if compressed else asset.data, mimetype=asset.mimetype)
+        if compressed:
+            reply.headers["Content-Encoding"] = "gzip"
+        if asset.gzipped is not None:
+            reply.vary.add("Accept-Encoding")
+        reply.set_etag(asset.digest + ("-gz" if compressed else ""))
+        if immutable:
+            reply.headers["Cache-Control"] = f"public, max-age={LONG_LIFETIME}, immutable"
+        else:
+            reply.headers["Cache-Control"] = f"public, max-age={SHORT_LIFETIME}, must-revalidate"
+        return reply.make_conditional(request)
+
+    app.view_functions["static"] = static
+
+    @app.after_request
+    def compress(response: Response) -> Response:
+        if (response.direct_passthrough or response.is_streamed or response.status_code < 200
+                or response.status_code in (204, 206, 304) or "Content-Encoding" in response.headers
+                or not _compressible(response.mimetype or "")):
+            return response
+        response.vary.add("Accept-Encoding")
+        if not accepts_gzip():
+            return response
+        data = response.get_data()
+        if len(data) < MIN_SIZE:
+            return response
+        response.set_data(gzip.compress(data, GZIP_LEVEL, mtime=0))
+        response.headers["Content-Encoding"] = "gzip"
+        if response.headers.get("ETag"):
+            response.headers["ETag"] = response.headers["ETag"].rstrip('"') + '-gz"'
+        return response

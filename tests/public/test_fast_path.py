@@ -1,0 +1,203 @@
+"""Issue 17: the submit path's speed levers keep every answer right, pages travel compressed, static
+files live under content-hashed URLs, and a new questionnaire version is served fresh."""
+from __future__ import annotations
+
+import gzip
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import event, func, select
+
+from survey import assets
+from survey.extensions import db
+from survey.models import Answer, Case, Response
+from survey.services.questionnaires import cache as questionnaire_cache
+from survey.services.questionnaires import editor
+from tests.public.helpers import filled
+
+GZIP = {"Accept-Encoding": "gzip, deflate, br"}
+ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """The SQL statements run inside the block."""
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def _window(make):
+    campaign = make.campaign()
+    make.commit()
+    return campaign, campaign.campaign_units[0].short_code
+
+
+def _wire_size(reply) -> int:
+    """Bytes of an HTTP/1.1 answer: status line, headers and body as sent."""
+    head = f"HTTP/1.1 {reply.status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items()) + "\r\n"
+    return len(head.encode()) + len(reply.get_data())
+
+
+class TestCompression:
+    def test_the_page_is_gzipped_only_for_a_client_that_accepts_it(self, client, make):
+        _campaign, code = _window(make)
+        plain = client.get(f"/s/{code}")
+        packed = client.get(f"/s/{code}", headers=GZIP)
+        assert "Content-Encoding" not in plain.headers and "Accept-Encoding" in plain.headers["Vary"]
+        assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+        html = gzip.decompress(packed.get_data()).decode()
+        assert "<form" in html and "csrf_token" in html
+        assert len(packed.get_data()) < len(plain.get_data()) / 3
+        refused = client.get(f"/s/{code}", headers={"Accept-Encoding": "gzip;q=0, identity"})
+        assert "Content-Encoding" not in refused.headers
+
+    def test_css_and_js_are_gzipped_and_the_same_bytes_once_unpacked(self, client, app):
+        for name in ("css/app.css", "js/questionnaire.js"):
+            raw = assets.minify(name, (Path(app.static_folder) / name).read_bytes())
+            reply = client.get(f"/static/{name}", headers=GZIP)
+            assert reply.status_code == 200 and reply.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(reply.get_data()) == raw
+            assert client.get(f"/static/{name}").get_data() == raw  # no gzip asked, none given
+            reply.close()
+
+    def test_the_questionnaire_page_with_its_assets_is_at_most_12_kb_on_the_wire(self, app, make):
+        _campaign, code = _window(make)
+        first_visit = app.test_client()  # nothing cached, no cookies
+        page = first_visit.get(f"/s/{code}", headers=GZIP)
+        html = gzip.decompress(page.get_data()).decode()
+        assets = ASSET.findall(html)
+        assert any(a.endswith(".css") for a in assets) and any(a.endswith(".js") for a in assets)
+        total = _wire_size(page)
+        for url in assets:
+            reply = first_visit.get(url, headers=GZIP)
+            assert reply.status_code == 200
+            total += _wire_size(reply)
+            reply.close()
+        assert total <= 12 * 1024, total
+
+
+class TestHashedStaticUrls:
+    def test_urls_carry_the_content_hash_and_live_a_year(self, client, make, app):
+        _campaign, code = _window(make)
+        html = client.get(f"/s/{code}").get_data(as_text=True)
+        css = next(u for u in ASSET.findall(html) if "/css/app." in u)
+        assert re.fullmatch(r"/static/css/app\.[0-9a-f]{10}\.css", css)
+        reply = client.get(css)
+        assert reply.status_code == 200 and reply.mimetype == "text/css"
+        assert reply.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        etag = reply.headers["ETag"]
+        reply.close()
+        again = client.get(css, headers={"If-None-Match": etag})
+        assert again.status_code == 304
+
+    def test_the_plain_name_and_an_old_hash_are_served_briefly(self, client):
+        for url in ("/static/css/app.css", "/static/css/app.0123456789.css"):
+            reply = client.get(url)
+            assert reply.status_code == 200 and "immutable" not in reply.headers["Cache-Control"]
+            assert "max-age=3600" in reply.headers["Cache-Control"]
+            reply.close()
+        assert client.get("/static/css/nothing.0123456789.css").status_code == 404
+        assert client.get("/static/../survey/config.py").status_code == 404
+
+    def test_a_changed_file_gets_a_new_url(self, tmp_path):
+        folder = tmp_path / "static"
+        (folder / "css").mkdir(parents=True)
+        sheet = folder / "css" / "x.css"
+        sheet.write_text("a{color:red}")
+
+        first = assets.load(str(folder), "css/x.css")
+        sheet.write_text("a{color:blue}")
+        os.utime(sheet, ns=(first.mtime_ns + 10**9, first.mtime_ns + 10**9))
+        second = assets.load(str(folder), "css/x.css")
+        assert first.digest != second.digest and second.data == b"a{color:blue}\n"
+        assert assets.split_hash(assets.hashed_name("css/x.css", second.digest)) == ("css/x.css", second.digest)
+
+    def test_minified_css_and_js_keep_their_code(self):
+        css = b"/* head\n comment */\na{color:red}\n\n  b{x:1} /* trailing */\n"
+        assert assets.minify("x.css", css) == b"a{color:red}\nb{x:1}\n"
+        js = b"/* about\n   it */\n/* a */ g(); /* b */\nvar s = '/* kept */';\n  f(); /* gone */\n  if (a) { /* gone */\n  }\n"
+        assert assets.minify("x.js", js) == b"/* a */ g();\nvar s = '/* kept */';\nf();\nif (a) {\n}\n"
+        assert assets.minify("x.txt", b"  /* kept */") == b"  /* kept */"
+
+
+class TestQuestionnaireCache:
+    def test_a_new_published_version_is_served_fresh(self, client, make, session):
+        campaign, code = _window(make)
+        old = campaign.questionnaire
+        first = old.questions[0]
+        assert first.text in client.get(f"/s/{code}").get_data(as_text=True)  # cached now
+        draft = editor.new_version(session, None, old)
+        session.flush()
+        question = draft.questions[0]
+        data = editor.question_data(session, question)
+        editor.update_question(session, None, question, {**data, "text": "新版本的第一题"})
+        editor.publish(session, None, draft)
+        campaign.questionnaire = draft
+        session.commit()
+        html = client.get(f"/s/{code}").get_data(as_text=True)
+        assert "新版本的第一题" in html and f'name="q{question.id}"' in html
+        assert f'name="q{first.id}"' not in html
+        # and the answers go to the new version's questions
+        reply = client.post(f"/s/{code}", data=filled(draft, client.get(f"/s/{code}")))
+        assert reply.status_code == 303
+        stored = session.scalar(select(Response).order_by(Response.id.desc()))
+        assert stored.questionnaire_id == draft.id
+        assert {a.question_id for a in stored.answers} <= {q.id for q in draft.questions}
+
+    def test_a_draft_is_never_cached(self, client, make, session):
+        questionnaire = make.questionnaire(published=False)
+        campaign = make.campaign(questionnaire=questionnaire)
+        make.commit()
+        code = campaign.campaign_units[0].short_code
+        assert questionnaire.questions[0].text in client.get(f"/s/{code}").get_data(as_text=True)
+        question = questionnaire.questions[0]
+        editor.update_question(session, None, question, {**editor.question_data(session, question), "text": "草稿改了"})
+        session.commit()
+        assert "草稿改了" in client.get(f"/s/{code}").get_data(as_text=True)
+
+    def test_the_second_page_loads_no_questions(self, client, make):
+        _campaign, code = _window(make)
+        questionnaire_cache.clear()
+        with statements() as cold:
+            assert client.get(f"/s/{code}").status_code == 200
+        with statements() as warm:
+            assert client.get(f"/s/{code}").status_code == 200
+        assert any("FROM question" in s for s in cold)
+        assert not any("FROM question" in s or "FROM option" in s for s in warm), warm
+        assert len(warm) <= 2, warm  # the short code with its campaign, unit and questionnaire row
+
+
+class TestSubmitStatements:
+    def test_a_good_rating_costs_no_settings_read_and_one_answer_insert(self, client, make, session):
+        campaign, code = _window(make)
+        client.get(f"/s/{code}")  # warm the cache
+        comments = {f"q{q.id}": [] for q in campaign.questionnaire.questions if q.is_comment}
+        data = filled(campaign.questionnaire, client.get(f"/s/{code}"), level="5", **comments)
+        with statements() as seen:
+            assert client.post(f"/s/{code}", data=data).status_code == 303
+        assert not any("FROM setting" in s for s in seen), "\n".join(s[:150] for s in seen)
+        assert not any("FROM question" in s or "FROM option" in s for s in seen), seen
+        assert sum(s.lstrip().upper().startswith("INSERT INTO ANSWER") for s in seen) == 1, seen
+        assert sum("FROM response" in s and "submission_id" in s for s in seen) == 1, seen
+        stored = session.scalar(select(Response).order_by(Response.id.desc()))
+        assert session.scalar(select(func.count(Answer.id)).where(Answer.response_id == stored.id)) == sum(
+            len(data.getlist(f"q{q.id}")) for q in campaign.questionnaire.questions) == 7
+
+    def test_a_bad_rating_still_opens_its_case(self, client, make, session):
+        campaign, code = _window(make)
+        client.get(f"/s/{code}")
+        data = filled(campaign.questionnaire, client.get(f"/s/{code}"), level="1")
+        assert client.post(f"/s/{code}", data=data).status_code == 303
+        assert session.scalar(select(func.count(Case.id))) >= 1
