@@ -5,15 +5,15 @@ index per hash (hash, campaign, time) answers it from a short index range howeve
 responses are stored. They replace the single-column fingerprint and address-hash indexes
 (their leading column), so a response insert maintains one index more than before, not three.
 
-Revision ID: 0007
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-07 00:20:00
 
 """
 from alembic import op
 
-revision = '0007'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """fieldwork targets: per-campaign default and per-unit targets (responses or interval half-width), group quotas
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-07 00:20:00
 
@@ -8,7 +8,7 @@ Create Date: 2026-12-07 00:20:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0006'
+revision = '0005'
 down_revision = '0004'
 branch_labels = None
 depends_on = None
