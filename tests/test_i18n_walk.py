@@ -303,7 +303,8 @@ def test_results_name_grades_flags_and_the_pass_line_in_english(app, client, ses
     grades = {r.grade for r in rows if r.grade}
     flags = {f for r in rows for f in (r.flags or [])}
     assert grades and flags  # the world has graded units and flagged ones
-    with app.test_request_context("/?lang=en"):
+    # a context of its own, as a request has: the fixtures' context may already hold the Chinese locale
+    with app.app_context(), app.test_request_context("/?lang=en"):
         english_grades = {labels.label("grade", g) for g in grades}
         english_flags = {labels.label("flag", f) for f in flags}
     assert not CJK.search("".join(english_grades | english_flags))
