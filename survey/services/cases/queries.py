@@ -17,6 +17,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from survey.core.labels import label
+from survey.core.query_args import choice_arg, int_arg, link_args, page_arg, text_arg
 from survey.models import (
     Appeal,
     Campaign,
@@ -54,34 +55,19 @@ class CaseFilter:
     @classmethod
     def from_args(cls, args: Any) -> CaseFilter:
         """Read a filter from query-string arguments; anything malformed is ignored, never an error."""
-        def integer(name: str) -> int | None:
-            raw = (args.get(name) or "").strip()
-            return int(raw) if raw.isdigit() and len(raw) < 12 else None
-
-        state = args.get("state") or None
-        if state not in {s.value for s in CaseState} | {"open"}:
-            state = None
-        kind = args.get("kind") or None
-        if kind not in {k.value for k in CaseKind}:
-            kind = None
-        comment_kind = args.get("comment_kind") or None
-        if comment_kind not in {k.value for k in CommentKind}:
-            comment_kind = None
-        timing = args.get("timing") or None
-        if timing not in TIMING:
-            timing = None
         return cls(
-            unit_id=integer("unit"), campaign_id=integer("campaign"),
-            period=(args.get("period") or "").strip()[:16] or None, state=state, kind=kind, comment_kind=comment_kind,
-            tag=(args.get("tag") or "").strip()[:40] or None, timing=timing,
-            q=(args.get("q") or "").strip()[:100] or None, page=max(integer("page") or 1, 1),
+            unit_id=int_arg(args, "unit"), campaign_id=int_arg(args, "campaign"), period=text_arg(args, "period", 16),
+            state=choice_arg(args, "state", {s.value for s in CaseState} | {"open"}),
+            kind=choice_arg(args, "kind", {k.value for k in CaseKind}),
+            comment_kind=choice_arg(args, "comment_kind", {k.value for k in CommentKind}),
+            tag=text_arg(args, "tag", 40), timing=choice_arg(args, "timing", TIMING), q=text_arg(args, "q", 100),
+            page=page_arg(args),
         )
 
     def as_args(self, **changes: Any) -> dict[str, Any]:
         values = {"unit": self.unit_id, "campaign": self.campaign_id, "period": self.period, "state": self.state,
                   "kind": self.kind, "comment_kind": self.comment_kind, "tag": self.tag, "timing": self.timing, "q": self.q}
-        values.update(changes)
-        return {k: v for k, v in values.items() if v not in (None, "")}
+        return link_args({**values, **changes})
 
 
 def _like(text: str) -> str:

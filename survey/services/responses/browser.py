@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 from survey.core import settings
 from survey.core.clock import format_local, local_moment
 from survey.core.labels import label
+from survey.core.query_args import choice_arg, day_arg, int_arg, link_args
 from survey.i18n import localized
 from survey.models import (
     Answer,
@@ -62,34 +63,18 @@ class ResponseFilter:
     @classmethod
     def from_args(cls, args: Any) -> ResponseFilter:
         """Read a filter from query-string arguments; anything malformed is ignored, never an error."""
-        def integer(name: str) -> int | None:
-            raw = (args.get(name) or "").strip()
-            return int(raw) if raw.isdigit() and len(raw) < 10 else None
-
-        def day(name: str) -> dt.date | None:
-            try:
-                value = dt.date.fromisoformat((args.get(name) or "").strip()[:10])
-            except ValueError:
-                return None
-            return value if 1900 <= value.year <= 2999 else None  # year 1 or 9999 would overflow in a time zone
-
-        channel = args.get("channel") or None
-        if channel not in {c.value for c in Channel}:
-            channel = None
-        status = args.get("status") or None
-        if status not in {s.value for s in ResponseStatus}:
-            status = None
-        return cls(unit_id=integer("unit"), group_id=integer("group"), channel=channel, status=status,
-                   date_from=day("from"), date_to=day("to"), bad=args.get("bad") == "1",
-                   comment=args.get("comment") == "1", page=max(integer("page") or 1, 1))
+        return cls(unit_id=int_arg(args, "unit", 9), group_id=int_arg(args, "group", 9),
+                   channel=choice_arg(args, "channel", {c.value for c in Channel}),
+                   status=choice_arg(args, "status", {s.value for s in ResponseStatus}),
+                   date_from=day_arg(args, "from"), date_to=day_arg(args, "to"), bad=args.get("bad") == "1",
+                   comment=args.get("comment") == "1", page=max(int_arg(args, "page", 9) or 1, 1))
 
     def as_args(self, **changes: Any) -> dict[str, Any]:
         values = {"unit": self.unit_id, "group": self.group_id, "channel": self.channel, "status": self.status,
                   "from": self.date_from.isoformat() if self.date_from else None,
                   "to": self.date_to.isoformat() if self.date_to else None,
                   "bad": "1" if self.bad else None, "comment": "1" if self.comment else None}
-        values.update(changes)
-        return {k: v for k, v in values.items() if v not in (None, "")}
+        return link_args({**values, **changes})
 
 
 def _scope(session: Session, user: User) -> set[int] | None:
