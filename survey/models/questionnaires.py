@@ -99,6 +99,9 @@ class Question(Base):
     max_length: Mapped[int | None] = mapped_column(Integer)  # free text
     is_comment: Mapped[bool] = mapped_column(Boolean, default=False)  # free text that opens a 意见建议 case
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Display condition on earlier answers (NULL: always shown); shape and rules in
+    # survey.services.questionnaires.conditions.
+    show_if: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     questionnaire: Mapped[Questionnaire] = relationship(back_populates="questions")
     options: Mapped[list[Option]] = relationship(

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.models.base import Base, BigID, UTCDateTime, str_enum, utcnow
@@ -27,7 +27,7 @@ class Response(Base):
     __tablename__ = "response"
     __table_args__ = (
         Index("ix_response_campaign_status", "campaign_id", "status"),
-        # The burst, address and desk-device rules: "this hash, this campaign, since T" (migration 0007).
+        # The burst, address and desk-device rules: "this hash, this campaign, since T" (migration 0006).
         Index("ix_response_fingerprint_recent", "fingerprint", "campaign_id", "submitted_at"),
         Index("ix_response_address_recent", "address_hash", "campaign_id", "submitted_at"),
         Index("ix_response_device_recent", "device_hash", "campaign_id", "submitted_at"),
@@ -79,7 +79,8 @@ class Answer(Base):
 
     A satisfaction answer has ``level`` 1 … 5 (5 = 非常满意), or ``dont_know`` for 不了解,
     which is item nonresponse, not a low score. A multiple-choice answer is one row per
-    option chosen.
+    option chosen. A question whose display condition did not hold gets one row with
+    ``not_shown`` set and every value NULL: structurally missing, neither 不了解 nor skipped.
     """
 
     __tablename__ = "answer"
@@ -97,6 +98,7 @@ class Answer(Base):
     text: Mapped[str | None] = mapped_column(Text)
     # A comment's kind as the citizen chose it (NULL: not chosen, the rule decides on the case).
     comment_kind: Mapped[CommentKind | None] = mapped_column(str_enum(CommentKind, 16))
+    not_shown: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     response: Mapped[Response] = relationship(back_populates="answers")
 
