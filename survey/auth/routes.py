@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import CSRFError
 
 from survey.auth import bp
 from survey.auth.forms import LoginForm
@@ -41,6 +42,19 @@ def _username_key() -> str:
 def _failed(response) -> bool:
     """Only failed sign-ins count: a busy office behind one address is never locked out by success."""
     return response.status_code != 302
+
+
+@bp.errorhandler(CSRFError)
+def stale_form(exc: CSRFError):
+    """The sign-in or sign-out form left open past its token's lifetime (or sent after the session
+    cookie was lost): back to a fresh page with one line saying what to do, not an error page."""
+    if request.endpoint == "auth.logout" and current_user.is_authenticated:
+        flash(_("页面已过期，请再点一次“退出”。"), "info")
+        return redirect(home_for(current_user), code=303)
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user), code=303)
+    flash(_("页面已过期，请重新输入用户名和密码。"), "info")
+    return redirect(url_for("auth.login"), code=303)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -72,7 +72,19 @@ def test_desk_staff_cannot_open_admin(client, auth, make):
 def test_logout_needs_post_with_csrf(client, auth, make):
     auth.login_as("analyst")
     assert client.get("/logout").status_code == 405
-    assert client.post("/logout").status_code == 400  # no CSRF token
-    assert client.get("/admin/").status_code == 200
+    # No (or a stale) CSRF token: still signed in, sent back to a fresh page that says to press again.
+    stale = client.post("/logout")
+    assert stale.status_code == 303 and stale.headers["Location"].endswith("/admin/")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "页面已过期，请再点一次“退出”。" in page
     auth.logout()
     assert client.get("/admin/").status_code == 302
+
+
+def test_stale_sign_in_form_returns_to_a_fresh_sign_in_page(client, make):
+    make.user(username="wang", role="analyst")
+    stale = client.post("/login", data={"username": "wang", "password": PASSWORD, "csrf_token": "stale"})
+    assert stale.status_code == 303 and stale.headers["Location"].endswith("/login")
+    page = client.get("/login").get_data(as_text=True)
+    assert "页面已过期，请重新输入用户名和密码。" in page
+    assert client.get("/admin/").status_code == 302  # not signed in by the stale form
