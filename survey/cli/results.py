@@ -18,6 +18,7 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
+from survey.core import labels
 from survey.extensions import db
 
 PHASES = {"load": "读取答卷 loading", "compute": "计算 computing", "write": "保存 writing"}
@@ -79,7 +80,7 @@ def register(app: Flask) -> None:
         if review is not None:
             _print_review(review, public)
         summary = snapshot.summary or {}
-        click.echo(f"结果 #{snapshot.id}（{snapshot.status.value}）：{campaign.title} {campaign.period}，"
+        click.echo(f"结果 #{snapshot.id}（{labels.label('snapshot_status', snapshot.status)}）：{campaign.title} {campaign.period}，"
                    f"{summary.get('responses', 0)} 份答卷，{summary.get('units', 0)} 个单位；"
                    + "，".join(f"{k} {v:.2f} s" for k, v in timings.items()))
         if export_path is not None:

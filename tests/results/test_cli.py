@@ -12,7 +12,7 @@ def test_compute_publishes_and_exports(runner, computed, session, tmp_path):
     outcome = runner.invoke(args=["compute", "--campaign", computed.campaign.short_code.lower(), "--period", "2026Q4",
                                   "--publish", "--yes", "--export", str(target)])
     assert outcome.exit_code == 0, outcome.output
-    assert "official" in outcome.output and "已导出" in outcome.output
+    assert f"结果 #{computed.snapshot.id + 1}（正式）" in outcome.output and "已导出" in outcome.output
     assert "发布内容：" in outcome.output and "3 个单位" in outcome.output
     session.expire_all()
     newest = session.scalar(select(Snapshot).order_by(Snapshot.id.desc()))
@@ -26,6 +26,7 @@ def test_compute_publish_without_yes_prints_the_warnings_and_publishes_nothing(r
 
     outcome = runner.invoke(args=["compute", "--campaign", computed.campaign.short_code, "--publish"])
     assert outcome.exit_code == 1 and "未发布" in outcome.output and "--yes" in outcome.output
+    assert "（草稿）" in outcome.output and "draft" not in outcome.output.replace("--", "")
     session.expire_all()
     newest = session.scalar(select(Snapshot).order_by(Snapshot.id.desc()))
     assert newest.status == SnapshotStatus.DRAFT and newest.id != computed.snapshot.id  # the draft is kept
