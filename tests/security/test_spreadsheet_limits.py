@@ -195,3 +195,29 @@ def test_the_upload_page_answers_422_without_parsing(client, auth, bomb, monkeyp
     reply = client.post("/admin/units/import", data={
         "csrf_token": csrf_from(page), "file": (io.BytesIO(bomb), "units.xlsx")}, content_type="multipart/form-data")
     assert reply.status_code == 422 and "解压后太大" in reply.get_data(as_text=True)
+
+
+def _with_doctype(base: bytes, member: str, doctype: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(base)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == member:
+                head, sep, rest = data.partition(b"?>")
+                data = head + sep + doctype + rest if sep else doctype + data
+            target.writestr(info.filename, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("doctype", [
+    # entity expansion ("billion laughs", kept small here) and an external entity that would read a local file
+    b'<!DOCTYPE worksheet [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+    b'<!DOCTYPE worksheet [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+])
+def test_a_workbook_declaring_xml_entities_is_refused(plain_xlsx, doctype):
+    """openpyxl parses through defusedxml (a runtime dependency): a DTD with entities is refused as a
+    damaged file, never expanded. Without defusedxml the first workbook would read normally."""
+    sheet = next(name for name in zipfile.ZipFile(io.BytesIO(plain_xlsx)).namelist() if name.startswith("xl/worksheets/"))
+    with pytest.raises(SpreadsheetError, match="无法读取这个 Excel 文件"):
+        read_table(_with_doctype(plain_xlsx, sheet, doctype))
+    assert read_table(plain_xlsx).headers == ["单位代码", "单位名称"]  # the same workbook without the DTD reads
