@@ -29,7 +29,8 @@ first), and its shares (each option, the scored indicator, the 0–10 distributi
 all respondents**: the domain is those who answered or were not shown, a not-shown respondent
 counting as choosing nothing (R: ``svymean(~y, subset(des, answered | not_shown))`` with y = 0 for
 the not-shown; skipped stays outside both). Means have no second figure (a not-shown respondent
-has no value).
+has no value). A *counted* item also reports the unweighted number choosing each
+category and n shown (the 差评 reasons table).
 
 SE: z_i = (y_i − R x_i) / Σ w x, u = w z, residualised by the calibration steps, then
 V = n/(n−1) Σ (e_i − ē)² per unit (no SE for n < 2). Shares carry Korn–Graubard intervals
@@ -69,6 +70,9 @@ class Item:
     scores: tuple[float | None, ...] = ()
     #: the question has a display condition: its shares are also given among all respondents
     conditional: bool = False
+    #: also report the unweighted number choosing each category and n shown (a table of counts, such
+    #: as the 差评 reasons per unit)
+    counted: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -153,6 +157,9 @@ class ItemResult:
     #: the unit's index sample size (n shown = this − n_not_shown)
     sample_n: np.ndarray | None = None
     overall_sample_n: int = 0
+    #: unweighted respondents choosing each category, ``(n_units, categories)`` (counted items)
+    counts: np.ndarray | None = None
+    overall_counts: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -188,6 +195,9 @@ class ItemResult:
         if k is not None and self.overall_shares is not None and self.overall_shares_se is not None:
             out.update(top_option=self.item.options[k], top_share=float(self.overall_shares[k]),
                        top_share_se=float(self.overall_shares_se[k]))
+        if self.item.counted and self.overall_counts is not None:
+            out.update(categories=list(self.item.categories), counts=[int(v) for v in self.overall_counts],
+                       n_shown=int(self.overall_sample_n - self.overall_n_not_shown))
         if self.item.conditional:
             shown = {"n_shown": int(self.overall_sample_n - self.overall_n_not_shown),
                      "n_not_shown": int(self.overall_n_not_shown)}
@@ -224,6 +234,8 @@ class ItemResult:
             out.update(top_option=item.options[k], top_share=value(self.top_share),
                        top_share_se=value(self.top_share_se),
                        top_share_ci=[float(self.shares_ci_low[i, k]), float(self.shares_ci_high[i, k])])
+        if item.counted and self.counts is not None and self.sample_n is not None and self.n_not_shown is not None:
+            out.update(counts=[int(v) for v in self.counts[i]], n_shown=int(self.sample_n[i] - self.n_not_shown[i]))
         if item.conditional and self.n_not_shown is not None and self.sample_n is not None:
             out.update(n_shown=int(self.sample_n[i] - self.n_not_shown[i]), n_not_shown=int(self.n_not_shown[i]))
             if self.all_shares is not None and self.all_shares_se is not None:
@@ -368,8 +380,13 @@ def _estimate_item(item: Item, row: np.ndarray, value: np.ndarray, weights: Unit
         else:
             lo, hi = bounded_ci(mean, mean_se, level, *scale)
         result.mean, result.mean_se, result.mean_ci_low, result.mean_ci_high = mean, mean_se, lo, hi
+    if hidden is not None or item.counted:
+        _add_shown_counts(result, np.zeros(n_rows) if hidden is None else hidden, weights, segments)
+    if item.counted:
+        counts = segments.sum(y).astype(np.int64)  # (categories, units)
+        result.counts = counts.T.copy()
+        result.overall_counts = counts[:, weights.rake_converged].sum(axis=1)
     if hidden is not None:
-        _add_shown_counts(result, hidden, weights, segments)
         every = x + hidden  # answered or not shown; a not-shown respondent chose nothing (y = 0)
         all_shares, all_se = ratio_estimates(y, every, w, weights, segments)
         all_n = segments.sum(every)

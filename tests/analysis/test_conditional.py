@@ -155,3 +155,19 @@ def test_answered_and_not_shown_at_once_is_refused(golden) -> None:
                       value=np.array([0, -1]), not_shown=np.array([False, True]))
     with pytest.raises(ValueError, match="both answered and was not shown"):
         compute_items(answers, params, ITEMS[:1], bad, n_questions=2)
+
+
+def test_counted_item_gives_unweighted_counts_per_option(golden) -> None:
+    answers, records, params, units = golden
+    counted = Item("B", "multiple", ITEMS[0].options, conditional=True, counted=True)
+    reasons = compute_items(answers, params, [counted], records, n_questions=2)[0]
+    rows = read_csv(REFERENCE / "conditional_answers.csv")
+    rated = {(r["respondent_id"], r["unit"]) for r in read_csv(REFERENCE / "conditional_responses.csv")}
+    i = units.index("C02")
+    for k, option in enumerate(counted.options):
+        by_hand = sum(1 for r in rows if r["item"] == "B" and r["unit"] == "C02" and r["value"] == option
+                      and r["not_shown"] == "0" and (r["respondent_id"], r["unit"]) in rated)
+        assert reasons.counts[i, k] == by_hand
+    row = reasons.row(i)
+    assert row["counts"] == [int(v) for v in reasons.counts[i]] and row["n_shown"] == int(reasons.n_shown[i])
+    assert reasons.overall()["counts"] == [int(v) for v in reasons.counts.sum(axis=0)]
