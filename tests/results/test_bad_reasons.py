@@ -13,8 +13,9 @@ import math
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import select
 
-from survey.models import ResponseStatus
+from survey.models import Response, ResponseStatus
 from survey.services.accounts import api_tokens
 from survey.services.results import snapshots
 from tests.factories import answer_bad_reasons, window_with_bad_reasons
@@ -175,3 +176,19 @@ def test_unit_contact_sees_only_their_units_reasons(period, client, auth, sessio
     assert "1. 等候时间 4（66.7%）" in html and "材料与流程 2" not in html
     assert client.get(f"/admin/results/snapshots/{snapshot.id}/units/{units[1].id}").status_code == 404
     assert client.get(f"/admin/results/snapshots/{snapshot.id}/export.xlsx").status_code in (302, 403)
+
+
+def test_response_browser_labels_not_shown_answers(period, client, auth, session):
+    campaign, units, _snapshot = period
+    auth.login_as("analyst")
+    text = client.get(f"/admin/campaigns/{campaign.id}/responses/export.csv?unit={units[0].id}"
+                      ).get_data().decode("utf-8-sig")
+    table = list(csv.reader(io.StringIO(text)))
+    words = next(i for i, h in enumerate(table[0]) if h.startswith("BR "))
+    rows = table[1:]
+    # four satisfied respondents were not shown the question: labelled, neither 不了解 nor blank
+    assert [r[words] for r in rows[:4]] == ["未显示"] * 4 and [r[words + 1] for r in rows[:4]] == ["not_shown"] * 4
+    assert rows[9][words] == ""  # the one who skipped it
+    first = session.scalar(select(Response.id).where(Response.campaign_id == campaign.id).order_by(Response.id))
+    html = client.get(f"/admin/responses/{first}").get_data(as_text=True)
+    assert "未显示" in html and "not_shown" in html
