@@ -8,6 +8,8 @@ shown is structurally missing: outside the first figure's denominator, a zero in
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 
@@ -17,7 +19,7 @@ import pytest
 from analysis import Answers, Params
 from analysis.items import Item, ItemRecords, compute_items
 
-from .conftest import REFERENCE, read_csv
+from .conftest import REFERENCE, read_csv, run_cli
 
 RTOL = 1e-6
 CONDITIONAL_FILES = ("make_conditional.R", "conditional_responses.csv", "conditional_answers.csv",
@@ -171,3 +173,39 @@ def test_counted_item_gives_unweighted_counts_per_option(golden) -> None:
     row = reasons.row(i)
     assert row["counts"] == [int(v) for v in reasons.counts[i]] and row["n_shown"] == int(reasons.n_shown[i])
     assert reasons.overall()["counts"] == [int(v) for v in reasons.counts.sum(axis=0)]
+
+
+def test_cli_gives_both_figures_as_r(tmp_path) -> None:
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps({
+        "B": {"type": "multiple", "options": list("abcdef"), "conditional": True},
+        "S": {"type": "single", "options": ["1", "2", "3"], "scores": [100, 50, 0], "conditional": True},
+        "Z": {"type": "rating", "conditional": True},
+    }), encoding="utf-8")
+    done = run_cli("items", str(REFERENCE / "conditional_responses.csv"), str(REFERENCE / "conditional_answers.csv"),
+                   "--questions", str(questions), "--targets", str(REFERENCE / "items_targets.json"),
+                   "--min-cell-n", "1")
+    assert done.returncode == 0, done.stderr
+    got = {(r["unit"], r["item"], r["statistic"]): r for r in csv.DictReader(io.StringIO(done.stdout))}
+    checked = 0
+    for row in read_csv(REFERENCE / "conditional_expected.csv"):
+        if row["domain"] == "count":
+            statistic = "not_shown"
+        elif row["domain"] == "all":
+            statistic = row["statistic"].replace("share:", "share_all:")
+        else:
+            statistic = row["statistic"]
+        mine = got[(row["unit"], row["item"], statistic)]
+        assert int(mine["n"]) == int(row["n"]), row
+        assert float(mine["estimate"]) == pytest.approx(float(row["estimate"]), rel=RTOL, abs=1e-12), row
+        if row["se"] != "NA":
+            assert float(mine["se"]) == pytest.approx(float(row["se"]), rel=RTOL, abs=1e-12), row
+        checked += 1
+    assert checked == 270
+    # a not-shown row of a question without a display condition is refused, naming the line
+    questions.write_text(json.dumps({"B": {"type": "multiple", "options": list("abcdef")},
+                                     "S": {"type": "single", "options": ["1", "2", "3"]}, "Z": {"type": "rating"}}),
+                         encoding="utf-8")
+    done = run_cli("items", str(REFERENCE / "conditional_responses.csv"), str(REFERENCE / "conditional_answers.csv"),
+                   "--questions", str(questions), "--targets", str(REFERENCE / "items_targets.json"))
+    assert done.returncode == 2 and "has no display condition" in done.stderr and "conditional_answers.csv:" in done.stderr
