@@ -192,3 +192,23 @@ def test_response_browser_labels_not_shown_answers(period, client, auth, session
     first = session.scalar(select(Response.id).where(Response.campaign_id == campaign.id).order_by(Response.id))
     html = client.get(f"/admin/responses/{first}").get_data(as_text=True)
     assert "未显示" in html and "not_shown" in html
+
+
+def test_an_answer_wins_over_a_stray_not_shown_row(session, make):
+    from survey.models import Answer
+
+    unit = make.unit(code="CK-C", name="公积金窗口")
+    campaign = make.campaign(units=[unit], questionnaire=window_with_bad_reasons(make), period="2026Q4")
+    campaign.analysis_settings = {"method": "none", "min_n": 1, "min_n_eff": 1}
+    groups = make.groups()
+    for levels, reasons in [([1, 3, 3, 3, 3], ("waiting",)), ([2, 3, 3, 3, 3], ("attitude",)), (SATISFIED, None)]:
+        response = add_response(session, campaign, {unit: levels}, groups["SM"])
+        answer_bad_reasons(campaign, response, unit, reasons)
+    reasons_q = next(q for q in campaign.questionnaire.questions if q.code == "BR")
+    response.answers.append(Answer(campaign_id=campaign.id, unit_id=unit.id, question_id=reasons_q.id,
+                                   option_id=reasons_q.options[0].id))  # the not-shown respondent also "answered"
+    session.commit()
+    snapshot = snapshots.compute_snapshot(session, campaign, None)
+    session.commit()
+    it = _item(session, snapshot, unit)
+    assert (it["n"], it["n_not_shown"], it["counts"][0]) == (3, 0, 2)

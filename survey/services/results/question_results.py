@@ -119,8 +119,9 @@ def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any
     keep = item >= 0
     if hidden.any():  # an answer wins over a stray not-shown row of the same response, unit and question
         answered = keep & ~hidden
-        span = int(rows[:, 1].max()) + 1 if rows.size else 1
-        key = (rows[:, 0] * span + rows[:, 1]) * (len(specs) + 1) + item
+        _ids, person = np.unique(rows[:, 0], return_inverse=True)  # dense codes: any BIGINT id fits the key
+        units, place = np.unique(rows[:, 1], return_inverse=True)
+        key = (person.reshape(-1) * units.size + place.reshape(-1)) * (len(specs) + 1) + item
         keep &= ~(hidden & np.isin(key, key[answered]))
     return ItemRecords(respondent=rows[keep, 0], unit=rows[keep, 1], item=item[keep], value=value[keep],
                        not_shown=hidden[keep])
