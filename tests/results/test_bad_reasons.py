@@ -34,15 +34,33 @@ UNIT_A = [(SATISFIED, None)] * 4 + [
 UNIT_B = [(SATISFIED, None)] * 6 + [([1, 3, 3, 3, 3], ("process",)), ([2, 2, 3, 3, 3], ("process", "facilities"))]
 
 
+# a scored single choice shown only to those satisfied overall (Q1 ≥ 4): its 一次办成率 twice
+TRIPS = {"code": "TR", "type": "single", "text": "办理这件事，您一共跑了几次？", "in_index": False, "required": False,
+         "options": [{"code": "1", "label": "一次办成", "score": 100}, {"code": "2", "label": "两次", "score": 50},
+                     {"code": "3", "label": "三次及以上", "score": 0}]}
+
+
 def _build(session, make):
+    from survey.models import Answer
+
     units = [make.unit(code="CK-A", name="不动产登记窗口"), make.unit(code="CK-B", name="社保窗口")]
-    campaign = make.campaign(units=units, questionnaire=window_with_bad_reasons(make), period="2026Q4")
+    questionnaire = window_with_bad_reasons(make, [TRIPS])
+    trips = next(q for q in questionnaire.questions if q.code == "TR")
+    trips.show_if = {"any": [{"question": "Q1", "op": "ge", "value": 4}]}
+    campaign = make.campaign(units=units, questionnaire=questionnaire, period="2026Q4")
     campaign.analysis_settings = {"method": "none", "min_n": 1, "min_n_eff": 1}
     groups = make.groups()
     for unit, people in zip(units, (UNIT_A, UNIT_B), strict=True):
-        for levels, reasons in people:
+        for k, (levels, reasons) in enumerate(people):
             response = add_response(session, campaign, {unit: levels}, groups["SM"])
             answer_bad_reasons(campaign, response, unit, reasons, "窗口人员玩手机" if reasons == ("other",) else None)
+            if levels[0] >= 4:  # shown: one trip, except the second respondent of each unit
+                option = trips.options[1 if k == 1 else 0]
+                response.answers.append(Answer(campaign_id=campaign.id, unit_id=unit.id, question_id=trips.id,
+                                               option_id=option.id, number=option.score))
+            else:
+                response.answers.append(Answer(campaign_id=campaign.id, unit_id=unit.id, question_id=trips.id,
+                                               not_shown=True))
     # an excluded response is left out of every count
     response = add_response(session, campaign, {units[0]: [1] * 5}, groups["SM"], status=ResponseStatus.EXCLUDED)
     answer_bad_reasons(campaign, response, units[0], ("facilities",))
@@ -135,6 +153,10 @@ def test_xlsx_has_a_reasons_sheet_with_the_shown_denominator(period, client, aut
     a = next([c.value for c in r] for r in question_sheet.iter_rows(min_row=2) if r[0].value == "CK-A")
     assert a[head.index("显示人数")] == 6 and a[head.index("未显示人数")] == 4
     assert a[head.index("全体：等候时间（比例）")] == pytest.approx(4 / 9)
+    trips_sheet = next(book[name] for name in book.sheetnames if name.startswith("TR "))
+    head = [c.value for c in trips_sheet[1]]
+    a = next([c.value for c in r] for r in trips_sheet.iter_rows(min_row=2) if r[0].value == "CK-A")
+    assert a[head.index("一次办成率")] == pytest.approx(3 / 4) and a[head.index("全体：一次办成率")] == pytest.approx(3 / 10)
 
 
 def test_questions_csv_labels_not_shown_and_counts_reasons(period, client, auth):
@@ -149,6 +171,12 @@ def test_questions_csv_labels_not_shown_and_counts_reasons(period, client, auth)
     assert float(reason[9]) == 6 and float(reason[10]) == 4  # n = the 6 shown, count 4
     assert float(by[("CK-A", "BR", "reason_share", "waiting")][10]) == pytest.approx(4 / 6)
     assert float(by[("CK-A", "BR", "share_all", "waiting")][10]) == pytest.approx(4 / 9)
+    # the scored question shown to the 4 satisfied of unit A (one took two trips): 3/4, and 3/10 of all
+    assert float(by[("CK-A", "TR", "top_share", "1")][10]) == pytest.approx(3 / 4)
+    top_all = by[("CK-A", "TR", "top_share_all", "1")]
+    assert top_all[8] == "一次办成" and float(top_all[9]) == 10 and float(top_all[10]) == pytest.approx(3 / 10)
+    pooled = by[("", "TR", "top_share_all", "1")]
+    assert float(pooled[9]) == 18 and float(pooled[10]) == pytest.approx((3 + 5) / 18)
 
 
 def test_api_gives_reasons_with_their_denominator(period, client, session):
