@@ -20,6 +20,18 @@ Every estimate is a ratio of weighted totals over the respondents who answered t
 * 0–10 rating: the mean Σ w v / Σ w x and the distribution p_v, v = 0 … 10;
 * free text: the number of (non-empty) answers, unweighted.
 
+A *conditional* question (one with a display condition) may not have been shown to a
+respondent: a not-shown record (``ItemRecords.not_shown``) is structurally missing, neither
+不了解 nor skipped. Its shares, mean and scored indicator are first estimated among those it was
+shown to who answered (the figures above: the not-shown are outside the domain, R:
+``svymean(~y, subset(des, answered))`` — a domain of the whole unit's design, not the rows dropped
+first), and its shares (each option, the scored indicator, the 0–10 distribution) again **among
+all respondents**: the domain is those who answered or were not shown, a not-shown respondent
+counting as choosing nothing (R: ``svymean(~y, subset(des, answered | not_shown))`` with y = 0 for
+the not-shown; skipped stays outside both). Means have no second figure (a not-shown respondent
+has no value). A *counted* item also reports the unweighted number choosing each
+category and n shown (the 差评 reasons table).
+
 SE: z_i = (y_i − R x_i) / Σ w x, u = w z, residualised by the calibration steps, then
 V = n/(n−1) Σ (e_i − ē)² per unit (no SE for n < 2). Shares carry Korn–Graubard intervals
 with n* = p(1−p)/V (the number of respondents who answered where that is undefined), means
@@ -56,6 +68,11 @@ class Item:
     kind: str
     options: tuple[str, ...] = ()
     scores: tuple[float | None, ...] = ()
+    #: the question has a display condition: its shares are also given among all respondents
+    conditional: bool = False
+    #: also report the unweighted number choosing each category and n shown (a table of counts, such
+    #: as the 差评 reasons per unit)
+    counted: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -88,12 +105,15 @@ class Item:
 class ItemRecords:
     """Flat item answers, one element per record: ``item`` indexes the items list; ``value`` is the
     option index (choice questions; a multiple-choice answer is one record per option chosen), the
-    rating 0 … 10, or anything (text: an empty text should not be a record)."""
+    rating 0 … 10, or anything (text: an empty text should not be a record). ``not_shown`` (optional,
+    boolean) marks a record of a respondent the question was not shown to: its value is ignored, and a
+    respondent may not have both a not-shown record and an answer for one item and unit."""
 
     respondent: np.ndarray
     unit: np.ndarray
     item: np.ndarray
     value: np.ndarray
+    not_shown: np.ndarray | None = None
 
 
 @dataclass
@@ -104,6 +124,10 @@ class ItemResult:
     ``shares_ci_low`` / ``shares_ci_high``: ``(n_units, categories)``; ``mean`` … for scored single
     choice (the mean option score) and ratings (the mean rating); ``top_share`` … the share of the
     best-scored option (scored items). Missing values are NaN.
+
+    A conditional item also has ``n_not_shown`` (respondents of the index sample it was not shown to),
+    ``n_shown`` (the rest, answered or skipped) and the ``all_*`` shares among all respondents (those who
+    answered or were not shown, the not-shown choosing nothing; ``all_n`` of them), per unit and pooled.
     """
 
     item: Item
@@ -122,7 +146,31 @@ class ItemResult:
     overall_shares_se: np.ndarray | None = None
     overall_mean: float = float("nan")
     overall_mean_se: float = float("nan")
+    n_not_shown: np.ndarray | None = None
+    all_shares: np.ndarray | None = None
+    all_shares_se: np.ndarray | None = None
+    all_shares_ci_low: np.ndarray | None = None
+    all_shares_ci_high: np.ndarray | None = None
+    overall_n_not_shown: int = 0
+    overall_all_shares: np.ndarray | None = None
+    overall_all_shares_se: np.ndarray | None = None
+    #: the unit's index sample size (n shown = this − n_not_shown)
+    sample_n: np.ndarray | None = None
+    overall_sample_n: int = 0
+    #: unweighted respondents choosing each category, ``(n_units, categories)`` (counted items)
+    counts: np.ndarray | None = None
+    overall_counts: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_shown(self) -> np.ndarray | None:
+        if self.n_not_shown is None or self.sample_n is None:
+            return None
+        return self.sample_n - self.n_not_shown
+
+    @property
+    def all_n(self) -> np.ndarray | None:
+        return None if self.n_not_shown is None else self.n + self.n_not_shown
 
     @property
     def top_share(self) -> np.ndarray | None:
@@ -147,6 +195,21 @@ class ItemResult:
         if k is not None and self.overall_shares is not None and self.overall_shares_se is not None:
             out.update(top_option=self.item.options[k], top_share=float(self.overall_shares[k]),
                        top_share_se=float(self.overall_shares_se[k]))
+        if self.item.counted and self.overall_counts is not None:
+            out.update(categories=list(self.item.categories), counts=[int(v) for v in self.overall_counts],
+                       n_shown=int(self.overall_sample_n - self.overall_n_not_shown))
+        if self.item.conditional:
+            shown = {"n_shown": int(self.overall_sample_n - self.overall_n_not_shown),
+                     "n_not_shown": int(self.overall_n_not_shown)}
+            out.update(shown)
+            if self.overall_all_shares is not None and self.overall_all_shares_se is not None:
+                every = {"n": int(self.overall_n + self.overall_n_not_shown),
+                         "shares": [float(v) for v in self.overall_all_shares],
+                         "shares_se": [float(v) for v in self.overall_all_shares_se]}
+                if k is not None:
+                    every.update(top_share=float(self.overall_all_shares[k]),
+                                 top_share_se=float(self.overall_all_shares_se[k]))
+                out["all"] = every
         return out
 
     def row(self, i: int) -> dict[str, Any]:
@@ -171,6 +234,22 @@ class ItemResult:
             out.update(top_option=item.options[k], top_share=value(self.top_share),
                        top_share_se=value(self.top_share_se),
                        top_share_ci=[float(self.shares_ci_low[i, k]), float(self.shares_ci_high[i, k])])
+        if item.counted and self.counts is not None and self.sample_n is not None and self.n_not_shown is not None:
+            out.update(counts=[int(v) for v in self.counts[i]], n_shown=int(self.sample_n[i] - self.n_not_shown[i]))
+        if item.conditional and self.n_not_shown is not None and self.sample_n is not None:
+            out.update(n_shown=int(self.sample_n[i] - self.n_not_shown[i]), n_not_shown=int(self.n_not_shown[i]))
+            if self.all_shares is not None and self.all_shares_se is not None:
+                every: dict[str, Any] = {
+                    "n": int(self.n[i] + self.n_not_shown[i]), "shares": values(self.all_shares),
+                    "shares_se": values(self.all_shares_se),
+                    "shares_ci": [[float(lo), float(hi)] for lo, hi in
+                                  zip(self.all_shares_ci_low[i], self.all_shares_ci_high[i], strict=True)]}
+                if item.top_option is not None:
+                    k = item.top_option
+                    every.update(top_share=float(self.all_shares[i, k]), top_share_se=float(self.all_shares_se[i, k]),
+                                 top_share_ci=[float(self.all_shares_ci_low[i, k]),
+                                               float(self.all_shares_ci_high[i, k])])
+                out["all"] = every
         return out
 
 
@@ -196,10 +275,16 @@ def compute_items(
     segments = Segments(weights.unit, weights.units.size)
     item_code = np.asarray(records.item, dtype=np.int64)
     value = np.asarray(records.value)
+    hidden = (np.zeros(item_code.size, dtype=bool) if records.not_shown is None
+              else np.asarray(records.not_shown, dtype=bool))
     out = []
     for k, item in enumerate(items):
         mine = (item_code == k) & (row >= 0)
-        out.append(_estimate_item(item, row[mine], value[mine], weights, segments, params))
+        answered, not_shown = mine & ~hidden, mine & hidden
+        if not_shown.any() and not item.conditional:
+            raise ValueError(f"item {item.code}: not-shown records for a question without a display condition")
+        out.append(_estimate_item(item, row[answered], value[answered], weights, segments, params,
+                                  row[not_shown] if item.conditional else None))
     return out
 
 
@@ -238,14 +323,23 @@ def _rows_of(weights: UnitWeights, records: ItemRecords) -> np.ndarray:
 
 
 def _estimate_item(item: Item, row: np.ndarray, value: np.ndarray, weights: UnitWeights, segments: Segments,
-                   params: Params) -> ItemResult:
+                   params: Params, hidden_row: np.ndarray | None = None) -> ItemResult:
     n_rows = weights.unit.size
     w = weights.weight
     x = np.zeros(n_rows)
     x[row] = 1.0
     n = segments.sum(x).astype(np.int64)
+    hidden = None
+    if hidden_row is not None:
+        hidden = np.zeros(n_rows)
+        hidden[hidden_row] = 1.0
+        if np.any(hidden * x > 0):
+            raise ValueError(f"item {item.code}: a respondent both answered and was not shown the question")
     if item.kind == "text":
-        return ItemResult(item=item, n=n, overall_n=int(n.sum()))
+        result = ItemResult(item=item, n=n, overall_n=int(n.sum()))
+        if hidden is not None:
+            _add_shown_counts(result, hidden, weights, segments)
+        return result
     n_cat = len(item.categories)
     codes = np.asarray(value, dtype=np.float64)
     if codes.size and (np.any(codes != np.round(codes)) or codes.min() < 0 or codes.max() >= n_cat):
@@ -286,7 +380,31 @@ def _estimate_item(item: Item, row: np.ndarray, value: np.ndarray, weights: Unit
         else:
             lo, hi = bounded_ci(mean, mean_se, level, *scale)
         result.mean, result.mean_se, result.mean_ci_low, result.mean_ci_high = mean, mean_se, lo, hi
+    if hidden is not None or item.counted:
+        _add_shown_counts(result, np.zeros(n_rows) if hidden is None else hidden, weights, segments)
+    if item.counted:
+        counts = segments.sum(y).astype(np.int64)  # (categories, units)
+        result.counts = counts.T.copy()
+        result.overall_counts = counts[:, weights.rake_converged].sum(axis=1)
+    if hidden is not None:
+        every = x + hidden  # answered or not shown; a not-shown respondent chose nothing (y = 0)
+        all_shares, all_se = ratio_estimates(y, every, w, weights, segments)
+        all_n = segments.sum(every)
+        n_star = share_n_eff(all_shares, all_se**2, all_n[None, :])
+        low, high = korn_graubard_ci(all_shares, n_star, level)
+        result.all_shares, result.all_shares_se = all_shares.T.copy(), all_se.T.copy()
+        result.all_shares_ci_low, result.all_shares_ci_high = low.T.copy(), high.T.copy()
+        result.overall_all_shares, result.overall_all_shares_se = pooled_estimates(y, every, w, weights, segments)
     return result
+
+
+def _add_shown_counts(result: ItemResult, hidden: np.ndarray, weights: UnitWeights, segments: Segments) -> None:
+    """Per unit (and pooled over the units whose raking converged): the index sample and the not-shown."""
+    result.n_not_shown = segments.sum(hidden).astype(np.int64)
+    result.sample_n = np.asarray(segments.counts, dtype=np.int64)
+    kept = weights.rake_converged
+    result.overall_n_not_shown = int(result.n_not_shown[kept].sum())
+    result.overall_sample_n = int(result.sample_n[kept].sum())
 
 
 def ratio_estimates(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitWeights,

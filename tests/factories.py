@@ -137,3 +137,61 @@ class Factory:
 
     def commit(self) -> None:
         self.session.commit()
+
+
+# --- Display conditions and the 差评 reasons (issue 18) ----------------------------------------------
+
+BAD_REASONS = [("attitude", "服务态度", "Staff attitude"), ("efficiency", "办事效率", "Efficiency"),
+               ("process", "材料与流程", "Paperwork and procedure"), ("waiting", "等候时间", "Waiting time"),
+               ("facilities", "环境设施", "Premises and facilities"), ("other", "其他（请说明）", "Other (please say)")]
+#: shown after any 不满意 or 非常不满意 on the window template's Q1 … Q5
+BAD_REASONS_SHOW_IF = {"any": [{"question": f"Q{n}", "op": "le", "value": 2} for n in range(1, 6)]}
+
+
+def window_with_bad_reasons(make: Factory, extra: list[dict[str, Any]] | None = None) -> Questionnaire:
+    """The window template with a 差评-reasons question ``BR`` (multiple choice, ``settings["role"] ==
+    "bad_reasons"``, shown after any level ≤ 2) and its "其他" explanation ``BRX`` (text, shown when
+    "other" is chosen), whatever the built-in template already holds; ``extra`` questions appended."""
+    import copy
+
+    template = copy.deepcopy(WINDOW_SERVICE)
+    template["questions"] = [q for q in template["questions"]
+                             if (q.get("settings") or {}).get("role") != "bad_reasons" and not q.get("show_if")]
+    template["questions"] += [
+        {"code": "BR", "type": "multiple", "text": "您不满意的主要问题是什么？", "text_en": "What was the main problem?",
+         "in_index": False, "required": False, "settings": {"role": "bad_reasons"},
+         "options": [{"code": c, "label": zh, "label_en": en} for c, zh, en in BAD_REASONS]},
+        {"code": "BRX", "type": "text", "text": "请说明其他问题", "text_en": "Please describe the other problem",
+         "in_index": False, "required": False, "max_length": 200},
+        *(extra or []),
+    ]
+    questionnaire = make.questionnaire(template)
+    by_code = {q.code: q for q in questionnaire.questions}
+    by_code["BR"].show_if = BAD_REASONS_SHOW_IF
+    by_code["BRX"].show_if = {"any": [{"question": "BR", "op": "chosen", "value": "other"}]}
+    make.session.flush()
+    return questionnaire
+
+
+def answer_bad_reasons(campaign: Campaign, response: Any, unit: Unit, reasons: Any = None,
+                       other_text: str | None = None) -> None:
+    """The reasons question's answers on ``response`` for ``unit``: ``reasons`` None — not shown (one
+    row, ``not_shown``, every value NULL; the "其他" text question too); ``()`` — shown but skipped (no
+    row); else one row per option code chosen, and ``other_text`` as the "其他" explanation (not shown
+    when "other" was not chosen)."""
+    from survey.models import Answer
+
+    qs = {q.code: q for q in campaign.questionnaire.questions}
+    reasons_q, other_q = qs["BR"], qs["BRX"]
+    if reasons is None:
+        for q in (reasons_q, other_q):
+            response.answers.append(Answer(campaign_id=campaign.id, unit_id=unit.id, question_id=q.id, not_shown=True))
+        return
+    options = {o.code: o for o in reasons_q.options}
+    for code in reasons:
+        response.answers.append(Answer(campaign_id=campaign.id, unit_id=unit.id, question_id=reasons_q.id,
+                                       option_id=options[code].id))
+    if "other" not in reasons:
+        response.answers.append(Answer(campaign_id=campaign.id, unit_id=unit.id, question_id=other_q.id, not_shown=True))
+    elif other_text:
+        response.answers.append(Answer(campaign_id=campaign.id, unit_id=unit.id, question_id=other_q.id, text=other_text))

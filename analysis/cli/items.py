@@ -17,6 +17,13 @@ ci_low, ci_high``; statistic is ``share:<option or rating>``, ``mean`` (scored s
 mean option score; rating: the mean), ``top_share`` (scored single choice: the share of the
 best-scored option, e.g. 一次办成率) or ``count`` (text). Rows of unit ``ALL`` (after the units) pool
 all units, each a stratum with its own weights (no interval).
+
+A conditional question (``"conditional": true`` in QUESTIONS.json, shown only when an earlier answer
+calls for it) may have rows with ``not_shown`` = 1 (an optional column of ITEMS.csv; the value is
+left empty): respondents it was not shown to, outside the figures above. It adds the statistics
+``not_shown`` (their number) and ``share_all:<option or rating>`` / ``top_share_all``: the shares
+among all respondents, the not-shown counting as not choosing (n: those who answered or were not
+shown).
 """
 from __future__ import annotations
 
@@ -99,7 +106,8 @@ def read_questions(path: str, error: type[Exception]) -> list[Item]:
         scores = spec.get("scores") or []
         try:
             out.append(Item(str(code), spec["type"], tuple(str(o) for o in options),
-                            tuple(None if s is None else float(s) for s in scores)))
+                            tuple(None if s is None else float(s) for s in scores),
+                            conditional=spec.get("conditional") is True))
         except (TypeError, ValueError) as exc:
             raise error(f"{path}: {exc}") from None
     return out
@@ -115,14 +123,22 @@ def parse_items(text: str, path: str, items: list[Item], unit_labels: list[str],
     by_code = {item.code: k for k, item in enumerate(items)}
     unit_code = {label: k for k, label in enumerate(unit_labels)}
     people: dict[str, int] = dict(respondents or {})
-    columns: dict[str, list[int]] = {"respondent": [], "unit": [], "item": [], "value": []}
+    columns: dict[str, list[int]] = {"respondent": [], "unit": [], "item": [], "value": [], "not_shown": []}
     for line, row in enumerate(reader, start=2):
         code = row["item"]
         if code not in by_code:
             raise error(f"{path}:{line}: item {code!r} is not in QUESTIONS.json")
         item = items[by_code[code]]
         value = row["value"]
-        if item.kind in ("single", "multiple"):
+        hidden = (row.get("not_shown") or "0").strip()
+        if hidden not in ("0", "1"):
+            raise error(f"{path}:{line}: not_shown must be 0 or 1, not {hidden!r}")
+        if hidden == "1":
+            if not item.conditional:
+                raise error(f"{path}:{line}: {code} is not shown but has no display condition "
+                            '(set "conditional": true in QUESTIONS.json)')
+            coded = -1
+        elif item.kind in ("single", "multiple"):
             if value not in item.options:
                 raise error(f"{path}:{line}: {value!r} is not an option of {code} ({', '.join(item.options)})")
             coded = item.options.index(value)
@@ -139,7 +155,10 @@ def parse_items(text: str, path: str, items: list[Item], unit_labels: list[str],
         columns["unit"].append(unit)
         columns["item"].append(by_code[code])
         columns["value"].append(coded)
-    return ItemRecords(**{k: np.asarray(v, dtype=np.int64) for k, v in columns.items()})
+        columns["not_shown"].append(int(hidden == "1"))
+    arrays = {k: np.asarray(v, dtype=np.int64) for k, v in columns.items()}
+    arrays["not_shown"] = arrays["not_shown"].astype(bool)
+    return ItemRecords(**arrays)
 
 
 def _number(value: float) -> str:
@@ -167,6 +186,18 @@ def write_items(out: TextIO, results: list[ItemResult], units: np.ndarray, unit_
             if r.mean is not None:
                 writer.writerow([label, item.code, "mean", n, _number(r.mean[i]), _number(r.mean_se[i]),
                                  _number(r.mean_ci_low[i]), _number(r.mean_ci_high[i])])
+            if item.conditional and r.n_not_shown is not None and r.all_shares is not None:
+                hidden, every = int(r.n_not_shown[i]), n + int(r.n_not_shown[i])
+                writer.writerow([label, item.code, "not_shown", hidden, hidden, "", "", ""])
+                if item.top_option is not None:
+                    k = item.top_option
+                    writer.writerow([label, item.code, "top_share_all", every, _number(r.all_shares[i, k]),
+                                     _number(r.all_shares_se[i, k]), _number(r.all_shares_ci_low[i, k]),
+                                     _number(r.all_shares_ci_high[i, k])])
+                for k, category in enumerate(item.categories):
+                    writer.writerow([label, item.code, f"share_all:{category}", every, _number(r.all_shares[i, k]),
+                                     _number(r.all_shares_se[i, k]), _number(r.all_shares_ci_low[i, k]),
+                                     _number(r.all_shares_ci_high[i, k])])
     for r in results:  # all units pooled, each unit a stratum with its own weights: unit "ALL", no interval
         item, n = r.item, r.overall_n
         if item.kind == "text":
@@ -181,3 +212,9 @@ def write_items(out: TextIO, results: list[ItemResult], units: np.ndarray, unit_
                              _number(r.overall_shares_se[k]), "", ""])
         if r.mean is not None:
             writer.writerow(["ALL", item.code, "mean", n, _number(r.overall_mean), _number(r.overall_mean_se), "", ""])
+        if item.conditional and r.overall_all_shares is not None and r.overall_all_shares_se is not None:
+            hidden, every = r.overall_n_not_shown, n + r.overall_n_not_shown
+            writer.writerow(["ALL", item.code, "not_shown", hidden, hidden, "", "", ""])
+            for k, category in enumerate(item.categories):
+                writer.writerow(["ALL", item.code, f"share_all:{category}", every, _number(r.overall_all_shares[k]),
+                                 _number(r.overall_all_shares_se[k]), "", ""])

@@ -17,7 +17,7 @@ from survey.core.spreadsheets import CSV_MIME, XLSX_MIME, to_csv, to_xlsx
 from survey.extensions import db
 from survey.models import Answer, Campaign, Case, CaseState, Question, Response, Unit
 from survey.services.accounts.access import visible_unit_ids
-from survey.services.cases import figures, queries
+from survey.services.cases import figures, queries, reasons
 from survey.services.cases.appeals import appeals_for_case, file_appeal, may_appeal
 from survey.services.cases.workflow import (
     STEPS,
@@ -117,6 +117,7 @@ def _detail(case, status: int = 200, show_phone: bool = False):
         can_appeal=may_appeal(db.session, current_user, case), siblings=sibling_cases(db.session, case, current_user),
         tag_suggestions=settings.get(db.session, settings.TAG_SUGGESTIONS), analyst=is_analyst(current_user),
         unit=db.session.get(Unit, case.unit_id), kind_source=_kind_source(case),
+        reasons=reasons.reasons_for_cases(db.session, [case]).get(case.id),
     ), status
 
 

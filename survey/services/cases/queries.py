@@ -8,7 +8,7 @@ zone); "closed late" means closed after the due day. Text search looks in the su
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
@@ -32,6 +32,7 @@ from survey.models import (
     User,
 )
 from survey.services.accounts.access import subtree_ids, visible_unit_ids
+from survey.services.cases import reasons
 from survey.services.cases.workflow import closed_late, is_overdue, mask_phone
 
 PER_PAGE = 50
@@ -50,6 +51,7 @@ class CaseFilter:
     tag: str | None = None
     timing: str | None = None  # overdue / due_soon / late / on_time
     q: str | None = None
+    reason: str | None = None  # a 差评 reason's option code (survey.services.cases.reasons)
     page: int = 1
 
     @classmethod
@@ -61,12 +63,13 @@ class CaseFilter:
             kind=choice_arg(args, "kind", {k.value for k in CaseKind}),
             comment_kind=choice_arg(args, "comment_kind", {k.value for k in CommentKind}),
             tag=text_arg(args, "tag", 40), timing=choice_arg(args, "timing", TIMING), q=text_arg(args, "q", 100),
-            page=page_arg(args),
+            reason=text_arg(args, "reason", 32), page=page_arg(args),
         )
 
     def as_args(self, **changes: Any) -> dict[str, Any]:
         values = {"unit": self.unit_id, "campaign": self.campaign_id, "period": self.period, "state": self.state,
-                  "kind": self.kind, "comment_kind": self.comment_kind, "tag": self.tag, "timing": self.timing, "q": self.q}
+                  "kind": self.kind, "comment_kind": self.comment_kind, "tag": self.tag, "timing": self.timing, "q": self.q,
+                  "reason": self.reason}
         return link_args({**values, **changes})
 
 
@@ -97,6 +100,8 @@ def case_query(session: Session, user: User, f: CaseFilter, today: dt.date) -> S
         stmt = stmt.where(Case.comment_kind == CommentKind(f.comment_kind))
     if f.tag:
         stmt = stmt.where(Case.id.in_(select(CaseTag.case_id).where(CaseTag.tag == f.tag)))
+    if f.reason:
+        stmt = stmt.where(reasons.has_reason(session, f.reason))
     if f.timing == "overdue":
         stmt = stmt.where(Case.state != CaseState.CLOSED, Case.due_on < today)
     elif f.timing == "due_soon":
@@ -123,6 +128,7 @@ class Row:
     late: bool
     phone_masked: str | None
     tags: list[str]
+    reasons: list[str] = field(default_factory=list)  # a 差评's reasons, labels in the site's language
 
 
 @dataclass
@@ -138,10 +144,11 @@ def _rows(session: Session, cases: list[Case], today: dt.date) -> list[Row]:
     phones = dict(session.execute(
         select(FollowUpContact.response_id, FollowUpContact.phone).where(FollowUpContact.response_id.in_(response_ids))
     ).all()) if response_ids else {}
+    chosen = reasons.reasons_for_cases(session, cases)
     return [
         Row(c, is_overdue(c, today), closed_late(c),
             mask_phone(phones[c.response_id]) if c.response_id in phones and c.state != CaseState.CLOSED else None,
-            sorted(t.tag for t in c.tags))
+            sorted(t.tag for t in c.tags), chosen[c.id].labels if c.id in chosen else [])
         for c in cases
     ]
 
@@ -180,7 +187,7 @@ def queue_counts(session: Session, user: User, today: dt.date) -> Counts:
 
 
 EXPORT_HEADER = [_l("编号"), _l("单位代码"), _l("单位"), _l("评议活动"), _l("周期"), _l("类型"), _l("意见类别"), _l("状态"), _l("内容摘要"), _l("标签"), _l("提交日"), _l("期限"),
-                 _l("超期"), _l("整改情况"), _l("整改时间"), _l("回访日期"), _l("回访结果"), _l("回访记录"), _l("关闭日"), _l("申诉")]
+                 _l("超期"), _l("整改情况"), _l("整改时间"), _l("回访日期"), _l("回访结果"), _l("回访记录"), _l("关闭日"), _l("申诉"), _l("差评原因"), _l("其他原因说明")]
 
 
 def export_rows(session: Session, user: User, f: CaseFilter, today: dt.date, tz_name: str) -> list[list[Any]]:
@@ -195,9 +202,11 @@ def export_rows(session: Session, user: User, f: CaseFilter, today: dt.date, tz_
         for case_id, state in session.execute(select(Appeal.case_id, Appeal.state).where(
                 Appeal.case_id.in_([c.id for c in cases])).order_by(Appeal.requested_at)):
             appeals[case_id] = label("appeal_state", state)
+    chosen = reasons.reasons_for_cases(session, cases)
     rows = []
     for c in cases:
         campaign = campaigns.get(c.campaign_id)
+        why = chosen.get(c.id)
         timing = _("超期未办结") if is_overdue(c, today) else _("超期办结") if closed_late(c) else ""
         rows.append([
             c.id, c.unit.code, c.unit.name, campaign.title if campaign else "", campaign.period if campaign else "",
@@ -207,7 +216,8 @@ def export_rows(session: Session, user: User, f: CaseFilter, today: dt.date, tz_
             local_date(c.rectified_at, tz_name) if c.rectified_at else None,
             local_date(c.callback_at, tz_name) if c.callback_at else None,
             label("verdict", c.callback_verdict) if c.callback_verdict else "", c.callback_note or "",
-            c.closed_on, appeals.get(c.id, ""),
+            c.closed_on, appeals.get(c.id, ""), _("、").join(why.labels) if why else "",
+            (why.other_text or "") if why else "",
         ])
     return rows
 
@@ -231,4 +241,5 @@ def filter_choices(session: Session, user: User) -> dict[str, Any]:
         "campaigns": campaigns,
         "periods": sorted({c.period for c in campaigns}, reverse=True),
         "tags": list(session.scalars(tag_stmt)),
+        "reasons": reasons.reason_choices(session, scope),
     }

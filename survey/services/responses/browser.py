@@ -226,10 +226,13 @@ class ShownAnswer:
     option: Option | None
     number: float | None
     text: str | None
+    not_shown: bool = False  # the question's display condition did not hold: structurally missing
 
     @property
     def value(self) -> str:
         """The answer as words in the site's language (the code is shown beside it on the page)."""
+        if self.not_shown:
+            return _("未显示")
         if self.dont_know:
             return _("不了解")
         if self.level is not None:
@@ -242,6 +245,8 @@ class ShownAnswer:
 
     @property
     def code(self) -> str:
+        if self.not_shown:
+            return "not_shown"
         if self.dont_know:
             return "dk"
         if self.level is not None:
@@ -263,7 +268,8 @@ def answers_of(session: Session, user: User, response: Response) -> list[ShownAn
             .outerjoin(Unit, Unit.id == Answer.unit_id)
             .where(Answer.response_id == response.id, _answer_scope(scope))
             .order_by(Answer.unit_id.is_not(None), Unit.code, Question.position, Option.position, Answer.id))
-    return [ShownAnswer(q, u, a.level, a.dont_know, o, a.number, a.text) for a, q, o, u in session.execute(stmt)]
+    return [ShownAnswer(q, u, a.level, a.dont_know, o, a.number, a.text, bool(a.not_shown))
+            for a, q, o, u in session.execute(stmt)]
 
 
 def metadata(session: Session, user: User, response: Response, tz_name: str) -> list[tuple[str, str]]:
@@ -342,7 +348,7 @@ def export_table(session: Session, user: User, campaign: Campaign, f: ResponseFi
     # most of the time of a large export.
     sep = _("；")
     level_words = {v: label("level", v) for v in range(1, 6)}
-    dont_know_word = _("不了解")
+    dont_know_word, not_shown_word = _("不了解"), _("未显示")
     option_words = {i: localized(o, "label") for i, o in options.items()}
     channel_words = {c: label("channel", c) for c in Channel}
     status_words = {st: label("response_status", st) for st in ResponseStatus}
@@ -354,7 +360,9 @@ def export_table(session: Session, user: User, campaign: Campaign, f: ResponseFi
         return aware.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
 
     def word_and_code(level: int | None, dont_know: bool, option_id: int | None, number: float | None,
-                      text: str | None) -> tuple[str, str]:
+                      text: str | None, not_shown: bool) -> tuple[str, str]:
+        if not_shown:
+            return not_shown_word, "not_shown"
         if dont_know:
             return dont_know_word, "dk"
         if level is not None:
@@ -368,13 +376,13 @@ def export_table(session: Session, user: User, campaign: Campaign, f: ResponseFi
     # response -> unit -> question position -> (words, codes)
     cells: dict[int, dict[int | None, dict[int, tuple[list[str], list[str]]]]] = {}
     stmt = (select(Answer.response_id, Answer.unit_id, Answer.question_id, Answer.level, Answer.dont_know,
-                   Answer.option_id, Answer.number, Answer.text)
+                   Answer.option_id, Answer.number, Answer.text, Answer.not_shown)
             .join(ids, ids.c.id == Answer.response_id).join(Response, Response.id == Answer.response_id)
             .where(_answer_scope(scope)).order_by(Answer.response_id, Answer.id))
-    for rid, uid, qid, level, dont_know, option_id, number, text in session.execute(stmt):
+    for rid, uid, qid, level, dont_know, option_id, number, text, not_shown in session.execute(stmt):
         if qid not in position:
             continue
-        word, code = word_and_code(level, bool(dont_know), option_id, number, text)
+        word, code = word_and_code(level, bool(dont_know), option_id, number, text, bool(not_shown))
         words, codes = cells.setdefault(rid, {}).setdefault(uid, {}).setdefault(position[qid], ([], []))
         words.append(word)
         codes.append(code)

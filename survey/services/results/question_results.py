@@ -8,7 +8,14 @@ weights and linearised SEs. Here:
   questionnaire's options change;
 * :func:`load_records` — the counted answers to those questions, in one bulk query;
 * :func:`compute` / :func:`attach` — the per-unit results into each row's ``detail["items"]``;
-* :func:`headline` and :func:`unit_items` — what the pages, exports and API show.
+* :func:`headline` and :func:`unit_items` — what the pages, exports and API show;
+* :attr:`QuestionBlock.reasons` — the 差评 reasons per unit (the question whose ``settings["role"]`` is
+  ``"bad_reasons"``): how many of the unit's respondents shown the question chose each reason,
+  most chosen first, so a unit sees what to 整改 first.
+
+A conditional question (``show_if`` set) is also estimated among all respondents; a respondent it
+was not shown to (an ``answer.not_shown`` row) is structurally missing and outside the first
+figure's denominator (analysis/README.md, "Conditional questions").
 
 A snapshot stored before per-question results (no ``spec["items"]``) replays without them.
 """
@@ -31,6 +38,8 @@ from survey.services.results.loading import Cutoff, _raw_rows
 #: Question types estimated here, and the engine's name for each.
 KINDS = {QuestionType.SINGLE: "single", QuestionType.MULTIPLE: "multiple", QuestionType.RATING: "rating",
          QuestionType.TEXT: "text"}
+#: ``Question.settings["role"]`` of the multiple-choice question asking a 差评's reasons
+BAD_REASONS = "bad_reasons"
 
 
 def item_specs(campaign: Campaign) -> list[dict[str, Any]]:
@@ -43,25 +52,32 @@ def item_specs(campaign: Campaign) -> list[dict[str, Any]]:
         options = list(q.options) if kind in ("single", "multiple") else []
         if kind in ("single", "multiple") and not options:
             continue
-        out.append({"question_id": q.id, "code": q.code, "kind": kind,
-                    "option_ids": [o.id for o in options], "option_codes": [o.code for o in options],
-                    "scores": [o.score for o in options]})
+        spec = {"question_id": q.id, "code": q.code, "kind": kind,
+                "option_ids": [o.id for o in options], "option_codes": [o.code for o in options],
+                "scores": [o.score for o in options]}
+        if q.show_if:
+            spec["conditional"] = True
+        if kind == "multiple" and (q.settings or {}).get("role") == BAD_REASONS:
+            spec["role"] = BAD_REASONS
+        out.append(spec)
     return out
 
 
 def engine_items(specs: Sequence[dict[str, Any]]) -> list[Item]:
     return [Item(s["code"], s["kind"], tuple(s["option_codes"]),
-                 tuple(None if v is None else float(v) for v in s["scores"])) for s in specs]
+                 tuple(None if v is None else float(v) for v in s["scores"]),
+                 conditional=bool(s.get("conditional")), counted=s.get("role") == BAD_REASONS) for s in specs]
 
 
 def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any]]) -> ItemRecords:
     """The counted answers (the cut-off's responses, left-out ones dropped) to the ``specs`` questions.
 
-    One row per answer: (response, unit, question, option id, rating, non-empty text), as BIGINTs
-    read in bulk; coded here to the engine's item index and value. Answers without a unit,
-    with an option not in the spec or a rating outside 0–10 are not counted.
+    One row per answer: (response, unit, question, option id, rating, non-empty text, not shown), as
+    BIGINTs read in bulk; coded here to the engine's item index and value. Answers without a unit,
+    with an option not in the spec or a rating outside 0–10 are not counted; a not-shown row counts
+    (as not shown) for a conditional question only.
     """
-    empty = ItemRecords(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
+    empty = ItemRecords(*(np.zeros(0, dtype=np.int64) for _ in range(4)), not_shown=np.zeros(0, dtype=bool))
     ids = [int(s["question_id"]) for s in specs]
     if not ids:
         return empty
@@ -73,14 +89,19 @@ def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any
         cast(Answer.response_id, BigInteger), cast(Answer.unit_id, BigInteger), cast(Answer.question_id, BigInteger),
         cast(func.coalesce(Answer.option_id, literal(-1)), BigInteger),
         cast(func.coalesce(Answer.number, literal(-1)), BigInteger), cast(has_text, BigInteger),
+        cast(case((Answer.not_shown.is_(True), literal(1)), else_=literal(0)), BigInteger),
     ).where(Answer.campaign_id == cutoff.campaign_id, Answer.question_id.in_(ids), Answer.unit_id.is_not(None),
-            Answer.response_id.between(int(lowest), cutoff.max_response_id)), 6)
+            Answer.response_id.between(int(lowest), cutoff.max_response_id)), 7)
     left_out = np.fromiter(sorted(cutoff.left_out), dtype=np.int64)
     rows = rows[~np.isin(rows[:, 0], left_out)]
     item = np.full(rows.shape[0], -1, dtype=np.int64)
     value = np.full(rows.shape[0], -1, dtype=np.int64)
+    hidden = rows[:, 6] == 1
     for k, spec in enumerate(specs):
         mine = rows[:, 2] == int(spec["question_id"])
+        if spec.get("conditional"):
+            item[mine & hidden] = k
+        mine = mine & ~hidden
         if spec["kind"] in ("single", "multiple"):
             option_ids = np.asarray(spec["option_ids"], dtype=np.int64)
             order = np.argsort(option_ids, kind="stable")
@@ -96,7 +117,14 @@ def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any
             value[found] = 0
         item[found] = k
     keep = item >= 0
-    return ItemRecords(respondent=rows[keep, 0], unit=rows[keep, 1], item=item[keep], value=value[keep])
+    if hidden.any():  # an answer wins over a stray not-shown row of the same response, unit and question
+        answered = keep & ~hidden
+        _ids, person = np.unique(rows[:, 0], return_inverse=True)  # dense codes: any BIGINT id fits the key
+        units, place = np.unique(rows[:, 1], return_inverse=True)
+        key = (person.reshape(-1) * units.size + place.reshape(-1)) * (len(specs) + 1) + item
+        keep &= ~(hidden & np.isin(key, key[answered]))
+    return ItemRecords(respondent=rows[keep, 0], unit=rows[keep, 1], item=item[keep], value=value[keep],
+                       not_shown=hidden[keep])
 
 
 def compute(session: Session, spec: dict[str, Any], answers: Answers, params: Params,
@@ -163,6 +191,60 @@ class QuestionBlock:
     @property
     def text(self) -> str:
         return localized(self.question, "text") if self.question is not None else self.code
+
+    @property
+    def conditional(self) -> bool:
+        """Shown only when an earlier answer calls for it: shares also among all respondents."""
+        return bool(self.spec.get("conditional"))
+
+    @property
+    def bad_reasons(self) -> bool:
+        return self.spec.get("role") == BAD_REASONS
+
+    @property
+    def reasons(self) -> list[UnitReasons]:
+        """A 差评-reasons question's table: every unit's reasons, units with the most respondents asked
+        first (empty for other questions and snapshots stored without counts)."""
+        if not self.bad_reasons:
+            return []
+        tables = [t for unit, it in self.rows if (t := unit_reasons(self, unit, it)) is not None]
+        return sorted(tables, key=lambda t: -t.n_shown)
+
+
+@dataclass
+class Reason:
+    code: str
+    label: str
+    count: int
+    share: float | None  # count / n shown (None when nobody of the unit was shown the question)
+
+
+@dataclass
+class UnitReasons:
+    """One unit's 差评 reasons: ``n_shown`` respondents were asked (answered or skipped), ``n`` answered;
+    ``reasons`` every option, the most chosen first (then in questionnaire order)."""
+
+    unit: Any
+    n_shown: int
+    n: int
+    reasons: list[Reason]
+
+    @property
+    def chosen(self) -> list[Reason]:
+        return [r for r in self.reasons if r.count]
+
+
+def unit_reasons(block: QuestionBlock, unit: Any, item: dict[str, Any]) -> UnitReasons | None:
+    """The reasons table of one unit from its stored item (None for a snapshot stored without counts)."""
+    counts = item.get("counts")
+    if counts is None:
+        return None
+    n_shown = int(item.get("n_shown", item["n"]))
+    codes = list(block.spec["option_codes"])
+    reasons = [Reason(code, label_, int(count), count / n_shown if n_shown else None)
+               for code, label_, count in zip(codes, block.labels, counts, strict=True)]
+    reasons.sort(key=lambda r: -r.count)  # stable: equal counts keep the questionnaire's order
+    return UnitReasons(unit, n_shown, int(item["n"]), reasons)
 
 
 def questions_of(session: Session, snapshot: Snapshot) -> dict[int, Question]:
