@@ -10,10 +10,10 @@ export FLASK_APP := wsgi
 
 .PHONY: run test fuzz lint install install-dev install-bench migrate bench lock clean
 
-# The locked sets are installed by uv (the same pins as pip, in a quarter of the time), compiled to
-# bytecode at install time so no process compiles the libraries again.
+# The locked sets are installed by uv: the same pins as pip, about a quarter of pip's CPU time
+# (docs/development.md#locked-dependencies). Modules are compiled when first imported, not all at install.
 UV_VERSION := 0.13.9
-UV_INSTALL  = $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python
+UV_INSTALL  = $(BIN)/uv pip install --quiet --python $(BIN)/python
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
