@@ -2,8 +2,11 @@
 
 Every test that uses ``app`` (or ``client``, ``session`` …) runs once per backend:
 SQLite always, PostgreSQL too when ``TEST_DATABASE_URL`` is set. The schema comes
-from the Alembic migrations (built once per worker into a template), never ``create_all``.
+from the Alembic migrations (built once per run into a template), never ``create_all``.
 
+The templates are migrated once per run, by the first worker that needs them (the others
+wait for it): a SQLite file, and a PostgreSQL database each worker's database (and every
+fresh one an operations test asks for) is created from with ``CREATE DATABASE … TEMPLATE``.
 Each worker (``pytest -n``) builds one app per backend and configuration and reuses it;
 the database under it is made fresh for every test: the SQLite file is copied again from
 the template, the PostgreSQL database of the worker has its written tables emptied.
@@ -11,10 +14,12 @@ the template, the PostgreSQL database of the worker has its written tables empti
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +29,7 @@ from hypothesis import settings
 from sqlalchemy import create_engine, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from survey import create_app
 from survey.config import TestConfig, normalise_database_url
@@ -53,10 +59,13 @@ def _sqlite_only(item: pytest.Item) -> bool:
     return item.get_closest_marker("browser") is not None and item.get_closest_marker("both_backends") is None
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that need one database run on SQLite only (their PostgreSQL copies are deselected, and
     counted as such); then the long tests first (``slow``, ``browser``): spread over the workers from
-    the start, they do not end the run on one worker while the others wait."""
+    the start, they do not end the run on one worker while the others wait. Under ``--dist
+    loadgroup`` the tests marked ``xdist_group`` get their group in their id (``_xdist_groups``)."""
+    _xdist_groups(config, items)
     once = [item for item in items if getattr(item, "callspec", None) is not None
             and item.callspec.params.get("backend") == "postgresql" and _sqlite_only(item)]
     if once:
@@ -64,6 +73,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         dropped = set(map(id, once))
         items[:] = [item for item in items if id(item) not in dropped]
     items.sort(key=lambda item: not (item.get_closest_marker("slow") or item.get_closest_marker("browser")))
+
+
+def _xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """What pytest-xdist 3.8 means to do for ``xdist_group`` and no longer can under pytest 9: end the
+    test's id with ``@group``, by which ``--dist loadgroup`` sends a group's tests to one worker (it
+    writes ``item._nodeid``, which pytest 9 ignores; without this the groups were spread)."""
+    if not getattr(config.option, "loadgroup", False):  # set in the workers of ``--dist loadgroup``
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
 
 
 def build_app(database_url: str, instance_path: Path, **overrides: object) -> Flask:
@@ -87,12 +112,57 @@ def migrate_to_head(database_url: str, instance_path: Path) -> None:
         db.engine.dispose()
 
 
+RUN = "PINGYI_TEST_RUN"  # names what is built once per run; the xdist workers inherit it
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault(RUN, uuid.uuid4().hex[:10])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The process that started the run (not a worker) drops the PostgreSQL template at the end."""
+    if PG_URL and not hasattr(config, "workerinput") and RUN in os.environ:
+        try:
+            drop_pg_databases([pg_template_name()])
+        except OperationalError:  # the server is not there: then no test built the template on it
+            pass
+
+
+def pg_template_name() -> str:
+    return f"pingyi_tpl_{os.environ[RUN]}"
+
+
+def _run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run's temporary folder, shared by its xdist workers (each has a folder of its own in it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path | None]:
+    """``with once_per_run(factory, "x") as folder:`` build into ``folder`` when it is not None.
+
+    The folder is shared by the run's workers; the first to get here builds, the others wait for
+    it under a file lock and then find the work done (``None``)."""
+    shared = _run_folder(tmp_path_factory)
+    folder, done = shared / name, shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            yield None
+            return
+        folder.mkdir(exist_ok=True)
+        yield folder
+        done.touch()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("sqlite-template")
-    path = folder / "template.db"
-    migrate_to_head(f"sqlite:///{path}", folder)
-    return path
+    """The SQLite database as migrated, built once per run (copy it, never write to it)."""
+    with once_per_run(tmp_path_factory, "sqlite-template") as folder:
+        if folder is not None:
+            migrate_to_head(f"sqlite:///{folder / 'template.db'}", folder)
+    return _run_folder(tmp_path_factory) / "sqlite-template" / "template.db"
 
 
 def _admin_engine():
@@ -101,24 +171,61 @@ def _admin_engine():
 
 
 @pytest.fixture(scope="session")
-def pg_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database of our own for this run (parallel runs never collide), migrated to head."""
+def pg_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The name of a PostgreSQL database migrated to head once per run, that nobody connects to:
+    ``CREATE DATABASE … TEMPLATE`` copies it in well under a second (migrating one takes seconds).
+    Dropped when the run ends."""
     if not PG_URL:
         pytest.skip("TEST_DATABASE_URL not set")
+    name = pg_template_name()
+    with once_per_run(tmp_path_factory, "pg-template") as folder:
+        if folder is not None:
+            admin, url = _admin_engine()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            admin.dispose()
+            migrate_to_head(url.set(database=name).render_as_string(hide_password=False), folder)
+    return name
+
+
+def create_pg_database(prefix: str, template: str) -> tuple[str, str]:
+    """A new database copied from ``template``; its (name, URL)."""
     admin, url = _admin_engine()
-    name = f"pingyi_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-        # A test database need not survive a power cut: commits need not wait for the disk.
-        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
-    test_url = url.set(database=name).render_as_string(hide_password=False)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
-        migrate_to_head(test_url, tmp_path_factory.mktemp("pg-template"))
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    finally:
+        admin.dispose()
+    return name, url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_databases(names: list[str]) -> None:
+    admin, _url = _admin_engine()
+    try:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_template: str) -> Iterator[str]:
+    """A database of our own for this worker (parallel runs never collide), at head."""
+    name, test_url = create_pg_database("pingyi_test", pg_template)
+    admin, _url = _admin_engine()
+    try:
+        with admin.connect() as conn:
+            # A test database need not survive a power cut: commits need not wait for the disk.
+            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+    finally:
+        admin.dispose()
+    try:
         yield test_url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_pg_databases([name])
 
 
 class IsolatedClient(FlaskClient):

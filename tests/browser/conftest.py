@@ -4,6 +4,7 @@ Fixtures for every area's browser tests (mark the tests ``@pytest.mark.browser``
 
 * ``live_server`` — the ``app`` fixture's site (its test database, SQLite or PostgreSQL)
   served by a threaded werkzeug server on 127.0.0.1 and a free port; yields the base URL.
+  The server is started once per worker and serves the current test's app.
 * ``browser`` — one headless Chromium per test session (Debian's /usr/bin/chromium; the
   tests skip with a clear message when it is missing).
 * ``new_page(javascript=True, width=390, height=844, locale="zh-CN")`` — a fresh browser
@@ -33,18 +34,42 @@ CHROMIUM_ARGS = [
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    """The app under test on a real socket; each request gets its own app context and session."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+class _CurrentApp:
+    """The WSGI app of the live server: whichever test app is current."""
+
+    app: Flask | None = None
+
+    def __call__(self, environ, start_response):
+        if self.app is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"no test is running"]
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(scope="session")
+def _live_socket() -> Iterator[tuple[str, _CurrentApp]]:
+    """One threaded server per worker (starting and stopping one per test cost half a second each)."""
+    current = _CurrentApp()
+    server = make_server("127.0.0.1", 0, current, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.server_port}", current
     finally:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+@pytest.fixture
+def live_server(app: Flask, _live_socket: tuple[str, _CurrentApp]) -> Iterator[str]:
+    """The app under test on a real socket; each request gets its own app context and session."""
+    base, current = _live_socket
+    current.app = app
+    try:
+        yield base
+    finally:
+        current.app = None
 
 
 @pytest.fixture(scope="session")

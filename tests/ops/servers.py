@@ -51,37 +51,53 @@ class Gunicorn:
         except OSError:
             return []
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Ask the master to shut down (``stop`` waits for it)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+
+    def stop(self) -> None:
+        self.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         self.log_handle.close()
 
+    def wait_ready(self, workers: int = 2) -> None:
+        """Wait until it answers and all its workers are up (60 s at most)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log.read_text(errors='replace')[-3000:]}")
+            if healthy(self.base) and len(self.workers()) == workers:
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not come up: {self.log.read_text(errors='replace')[-3000:]}")
 
-def start_gunicorn(env: dict[str, str], log: Path, workers: int = 2, threads: int = 1) -> Gunicorn:
+
+def launch_gunicorn(env: dict[str, str], log: Path, workers: int = 2, threads: int = 1) -> Gunicorn:
+    """Start gunicorn (``wait_ready`` waits for it). No control socket: every instance on the host
+    would share the one default path, and forking a worker waits for its thread to stop."""
     port = free_port()
     full_env = {**os.environ, **env, "WEB_CONCURRENCY": str(workers), "PINGYI_THREADS": str(threads),
                 "PINGYI_ACCESS_LOG": "", "PYTHONPATH": str(ROOT)}
     full_env.pop("PINGYI_PROXY_HOPS", None)
     handle = log.open("ab")
     process = subprocess.Popen(
-        [str(GUNICORN), "--config", "python:survey.gunicorn_conf", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+        [str(GUNICORN), "--config", "python:survey.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+         "--no-control-socket", "wsgi:app"],
         cwd=ROOT, env=full_env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    server = Gunicorn(process, port, log, handle)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {log.read_text(errors='replace')[-3000:]}")
-        if healthy(server.base) and len(server.workers()) == workers:
-            return server
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"gunicorn did not come up: {log.read_text(errors='replace')[-3000:]}")
+    return Gunicorn(process, port, log, handle)
+
+
+def start_gunicorn(env: dict[str, str], log: Path, workers: int = 2, threads: int = 1) -> Gunicorn:
+    server = launch_gunicorn(env, log, workers, threads)
+    server.wait_ready(workers)
+    return server
 
 
 def healthy(base: str) -> bool:

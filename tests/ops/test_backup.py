@@ -135,12 +135,28 @@ def _repack(source: Path, target: Path, change) -> None:
             archive.addfile(info, io.BytesIO(data))
 
 
+ARCHIVE_GROUP = pytest.mark.xdist_group("backup-archive")  # the tests sharing one good archive, on one worker
+
+
+@pytest.fixture(scope="session")
+def _good_archives() -> dict[str, bytes]:
+    """The refusal tests' good archive per backend, made once per worker (they only read it)."""
+    return {}
+
+
 @pytest.fixture
-def archive_and_empty(app, tmp_path, backend, fresh):
-    with app.app_context():
-        seed_demo(db.session, responses=30)
-    _export(app, tmp_path / "good.tar.gz")
-    return tmp_path / "good.tar.gz", fresh(backend)
+def archive_and_empty(app, tmp_path, backend, fresh, _good_archives):
+    """A good archive of the demo (30 responses) made on this backend, and an empty database.
+    The first refusal test of the worker seeds and exports it; the others get a copy of its bytes."""
+    good = tmp_path / "good.tar.gz"
+    if backend not in _good_archives:
+        with app.app_context():
+            seed_demo(db.session, responses=30)
+        _export(app, good)
+        _good_archives[backend] = good.read_bytes()
+    else:
+        good.write_bytes(_good_archives[backend])
+    return good, fresh(backend)
 
 
 def _row_total(app) -> int:
@@ -153,6 +169,7 @@ def _refused(target, path: Path, match: str) -> None:
     assert _row_total(target) == 0
 
 
+@ARCHIVE_GROUP
 def test_truncated_archive_is_refused_and_nothing_written(archive_and_empty, tmp_path):
     good, target = archive_and_empty
     bad = tmp_path / "cut.tar.gz"
@@ -160,6 +177,7 @@ def test_truncated_archive_is_refused_and_nothing_written(archive_and_empty, tmp
     _refused(target, bad, "损坏|不完整")
 
 
+@ARCHIVE_GROUP
 def test_tampered_rows_are_refused_by_their_hash(archive_and_empty, tmp_path):
     good, target = archive_and_empty
 
@@ -170,6 +188,7 @@ def test_tampered_rows_are_refused_by_their_hash(archive_and_empty, tmp_path):
     _refused(target, tmp_path / "tampered.tar.gz", "校验值")
 
 
+@ARCHIVE_GROUP
 def test_rows_that_break_a_constraint_roll_back_every_table(archive_and_empty, tmp_path):
     """Hashes fine, but the last table refers to a response that is not there: nothing stays."""
     good, target = archive_and_empty
@@ -184,6 +203,7 @@ def test_rows_that_break_a_constraint_roll_back_every_table(archive_and_empty, t
     _refused(target, tmp_path / "orphan.tar.gz", "没有写入任何数据")
 
 
+@ARCHIVE_GROUP
 def test_other_schema_revision_and_garbage_are_refused(archive_and_empty, tmp_path):
     good, target = archive_and_empty
 

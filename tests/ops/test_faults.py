@@ -36,6 +36,7 @@ from tests.ops.servers import Phone, healthy, start_gunicorn
 
 pytestmark = pytest.mark.slow
 THREADS = 4
+BEFORE, AFTER = 12, 12  # successes before the fault (it strikes under load) and after it (the site recovered)
 
 
 def _site(fresh, kind: str) -> tuple[str, str]:
@@ -155,10 +156,10 @@ def test_sigkill_of_a_worker_loses_and_duplicates_nothing(kind, fresh, tmp_path)
     server = start_gunicorn(_env(url, tmp_path / "instance"), tmp_path / "gunicorn.log")
     try:
         with Load(server.base, code) as load:
-            load.wait_for(20)
+            load.wait_for(BEFORE)
             _kill_a_worker(server)
             settled = len(load.succeeded)
-            load.wait_for(settled + 20)
+            load.wait_for(settled + AFTER)
         _check_exactly_once(url, load)
         _new_submission_works(server.base, code)
     finally:
@@ -216,13 +217,13 @@ def test_postgresql_going_away_loses_nothing_and_the_site_recovers(fault, fresh,
     server = start_gunicorn(_env(url, tmp_path / "instance"), tmp_path / "gunicorn.log")
     try:
         with Load(server.base, code) as load:
-            load.wait_for(20)
+            load.wait_for(BEFORE)
             if fault == "server-restart":
                 _restart_postgresql()
             else:
                 _outage_of_our_database(_database_name(url), seconds=2)
             settled = len(load.succeeded)
-            load.wait_for(settled + 20)
+            load.wait_for(settled + AFTER)
         _check_exactly_once(url, load)
         assert healthy(server.base)
         _new_submission_works(server.base, code)

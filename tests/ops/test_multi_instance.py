@@ -49,9 +49,10 @@ from tests.conftest import PG_URL, _admin_engine
 from tests.desk.test_desk_page import qr_url_on
 from tests.factories import PASSWORD, Factory, csrf_from
 from tests.ops.databases import Fresh
-from tests.ops.servers import HIDDEN, RADIO, Gunicorn, Phone, start_gunicorn
+from tests.ops.servers import HIDDEN, RADIO, Gunicorn, Phone, launch_gunicorn
 
-pytestmark = [pytest.mark.slow,
+# One worker runs the whole module, so the site (two gunicorn instances) is started once per run.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("multi-instance"),
               pytest.mark.skipif(not PG_URL, reason="multi-instance needs PostgreSQL: TEST_DATABASE_URL not set")]
 
 REDIS_URL = "redis://127.0.0.1:6379/14"  # a database number of our own, emptied by the tests
@@ -119,12 +120,12 @@ def _reachable_redis() -> redis.Redis:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Site]:
+def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, request) -> Iterator[Site]:
     _reachable_postgresql()
     store = _reachable_redis()
     store.flushdb()
     folder = tmp_path_factory.mktemp("multi-instance")
-    fresh = Fresh(folder, sqlite_template)
+    fresh = Fresh(folder, sqlite_template, lambda: request.getfixturevalue("pg_template"))
     servers: list[Gunicorn] = []
     engine = None
     try:
@@ -132,12 +133,16 @@ def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
         url = app.config["SQLALCHEMY_DATABASE_URI"]
         settings = shared_settings(uuid.uuid4().hex * 2, url)
         instances = (folder / "instance-a", folder / "instance-b")
-        for name, instance in zip("ab", instances):
-            servers.append(start_gunicorn({**settings, "PINGYI_INSTANCE_PATH": str(instance)},
-                                          folder / f"gunicorn-{name}.log"))
+        for name, instance in zip("ab", instances):  # both boot at once
+            servers.append(launch_gunicorn({**settings, "PINGYI_INSTANCE_PATH": str(instance)},
+                                           folder / f"gunicorn-{name}.log"))
+        for server in servers:
+            server.wait_ready()
         engine = create_engine(normalise_database_url(url))
         yield Site(servers[0], servers[1], instances, app, engine, store)
     finally:
+        for server in servers:  # both shut down at once
+            server.terminate()
         for server in servers:
             server.stop()
         if engine is not None:
