@@ -18,3 +18,6 @@ accesslog = os.environ.get("PINGYI_ACCESS_LOG", "-") or None  # empty: no access
 # The access log must not keep client addresses: the same rule as the database.
 access_log_format = '%(t)s "%(r)s" %(s)s %(b)s %(L)ss'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn's control socket (for ``gunicornc``) defaults to one path per user account, shared by every
+# instance on the host, and each worker fork waits on its thread: Pingyi does not use it.
+control_socket_disable = True
