@@ -37,6 +37,7 @@ COUNT_SHIFT = 24  # the check column: a bit per index question answered below, t
 DONT_KNOW_CODE = 6
 BATCH = 200_000
 NO_GROUP = -1
+SEVERAL_UNITS = 100  # added to the channel code of a response that rates several units (no response.unit_id)
 
 
 class DataError(ValueError):
@@ -265,13 +266,16 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
     campaigns); it matches nothing. Pairs that only left a comment (one of
     ``comment_question_ids``) are kept, with no answers packed, for the comment counts.
     ``unit_ids`` restricts the units (e.g. the windows of a department); None = all.
-    ``tick`` is called after each of the two queries (for a progress bar).
+    ``tick`` is called after the traits and after the answers (for a progress bar).
 
     One grouped scan of the answers returns, per pair, the packed levels, a check number
     (a bit per index question answered and their count: a question answered twice shows as
     a count that differs from the bits set) and the number of non-empty comments. The scan is
     limited to the campaign's range of response ids, which keeps it on the period's rows
-    when the table holds years of data.
+    when the table holds years of data. The responses' traits are read first: when every
+    response rates one unit (a service survey, not an appraisal), the scan groups by response
+    alone, in the order of the response-id index, instead of sorting the answer rows by
+    (response, unit); the unit ids' spread in each group proves that, or the pair grouping runs.
     """
     question_ids = [int(q) for q in question_ids]
     if not 0 < len(question_ids) <= MAX_QUESTIONS:
@@ -295,18 +299,32 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
                   Answer.unit_id.is_not(None), Answer.response_id.between(int(lowest), cutoff.max_response_id)]
     if unit_ids is not None:
         conditions.append(Answer.unit_id.in_(sorted(set(unit_ids)) or [-1]))
-    pairs = _raw_rows(session, select(
-        _big(Answer.response_id), _big(Answer.unit_id), _big(func.sum(position * code)), _big(func.sum(check)),
-        _big(func.sum(is_comment)),
-    ).where(*conditions).group_by(Answer.response_id, Answer.unit_id), 5)
+    channel = case({c: literal(i) for i, c in enumerate(CHANNEL_ORDER)}, value=Response.channel, else_=literal(-1))
+    several_units = case((Response.unit_id.is_(None), literal(SEVERAL_UNITS)), else_=literal(0))
+    traits = _raw_rows(session, select(
+        _big(Response.id), _big(func.coalesce(Response.respondent_group_id, literal(NO_GROUP))),
+        _big(channel + several_units),
+    ).where(Response.campaign_id == cutoff.campaign_id, Response.id.between(int(lowest), cutoff.max_response_id)),
+        3)
+    rates_several = traits[:, 2] >= SEVERAL_UNITS // 2
+    traits[:, 2] -= np.where(rates_several, SEVERAL_UNITS, 0)
     if tick:
         tick()
 
-    channel = case({c: literal(i) for i, c in enumerate(CHANNEL_ORDER)}, value=Response.channel, else_=literal(-1))
-    traits = _raw_rows(session, select(
-        _big(Response.id), _big(func.coalesce(Response.respondent_group_id, literal(NO_GROUP))), _big(channel),
-    ).where(Response.campaign_id == cutoff.campaign_id, Response.id.between(int(lowest), cutoff.max_response_id)),
-        3)
+    sums = (_big(func.sum(position * code)), _big(func.sum(check)), _big(func.sum(is_comment)))
+    pairs = None
+    if not rates_several.any():
+        # Every response rates one unit: group by response alone, which follows the response-id
+        # index (no sort of the answer rows); the spread of unit ids proves it, or the pair query runs.
+        by_response = _raw_rows(session, select(
+            _big(Answer.response_id), _big(func.min(Answer.unit_id)),
+            _big(func.max(Answer.unit_id) - func.min(Answer.unit_id)), *sums,
+        ).where(*conditions).group_by(Answer.response_id), 6)
+        if not by_response[:, 2].any():
+            pairs = by_response[:, [0, 1, 3, 4, 5]]
+    if pairs is None:
+        pairs = _raw_rows(session, select(_big(Answer.response_id), _big(Answer.unit_id), *sums)
+                          .where(*conditions).group_by(Answer.response_id, Answer.unit_id), 5)
     if tick:
         tick()
     return _assemble(pairs, traits, cutoff, len(question_ids))
