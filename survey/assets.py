@@ -8,7 +8,8 @@
   one-hour lifetime that a browser revalidates.
 * Every static file is read, minified (CSS and JS: comments and indentation, see :func:`minify`),
   hashed and gzip-compressed once per process (again when its modification time changes); a
-  request that accepts gzip gets the compressed copy.
+  request that accepts gzip gets the compressed copy. Building a page's URLs looks at a file
+  at most every :data:`URL_RECHECK_SECONDS` (no ``stat`` per link per page).
 * Pages (HTML) and other text answers over :data:`MIN_SIZE` bytes are gzip-compressed after
   the view, when the request sends ``Accept-Encoding: gzip``; ``Vary: Accept-Encoding`` says so
   to caches.
@@ -21,6 +22,7 @@ import mimetypes
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +58,27 @@ def _compressible(mimetype: str) -> bool:
     return mimetype.startswith(COMPRESSIBLE)
 
 
-def load(static_folder: str, filename: str) -> Asset | None:
-    """The static file ``filename`` (relative to the static folder), read once per modification."""
+_checked: dict[tuple[str, str], tuple[float, Asset]] = {}
+URL_RECHECK_SECONDS = 2.0  # how long a page's url_for trusts the file it last saw (see hashed_static_urls)
+
+
+def load(static_folder: str, filename: str, trust_for: float = 0.0) -> Asset | None:
+    """The static file ``filename`` (relative to the static folder), read once per modification.
+
+    With ``trust_for`` seconds, a file checked that recently is not looked at again (no
+    ``stat``): building a page's URLs then costs a dictionary look-up per asset.
+    """
+    if trust_for:
+        seen = _checked.get((static_folder, filename))
+        if seen is not None and time.monotonic() - seen[0] < trust_for:
+            return seen[1]
+    asset = _load(static_folder, filename)
+    if asset is not None:
+        _checked[(static_folder, filename)] = (time.monotonic(), asset)
+    return asset
+
+
+def _load(static_folder: str, filename: str) -> Asset | None:
     joined = safe_join(static_folder, filename)
     if joined is None:
         return None
@@ -211,7 +232,7 @@ def register(app: Flask) -> None:
         if endpoint != "static" or "filename" not in values:
             return
         filename = values["filename"]
-        asset = load(static_folder, filename)
+        asset = load(static_folder, filename, URL_RECHECK_SECONDS)
         if asset is not None:
             values["filename"] = hashed_name(filename, asset.digest)
 

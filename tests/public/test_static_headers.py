@@ -100,3 +100,19 @@ def test_static_files_carry_hsts_only_over_tls_in_production(behind_tls_proxy):
     assert "Strict-Transport-Security" not in plain.headers
     over_tls.close()
     plain.close()
+
+
+def test_page_urls_do_not_stat_the_files_on_every_link(app, monkeypatch, tmp_path):
+    folder = tmp_path / "static"
+    (folder / "css").mkdir(parents=True)
+    (folder / "css" / "y.css").write_text("a{color:red}")
+    calls = []
+    real_stat = assets.os.stat
+    monkeypatch.setattr(assets.os, "stat", lambda path, *a, **k: calls.append(path) or real_stat(path, *a, **k))
+    first = assets.load(str(folder), "css/y.css", assets.URL_RECHECK_SECONDS)
+    looked = len(calls)
+    assert looked >= 1
+    for _ in range(5):
+        assert assets.load(str(folder), "css/y.css", assets.URL_RECHECK_SECONDS) is first
+    assert len(calls) == looked  # trusted: no stat
+    assert assets.load(str(folder), "css/y.css") is first and len(calls) > looked  # untrusted: checked again
