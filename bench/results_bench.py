@@ -234,18 +234,46 @@ def run(app, repeat: int, include_flagged: bool) -> None:
         for attempt in range(repeat):
             phases: dict[str, float] = {}
             wall = time.perf_counter()
+            cpu = time.process_time()
+            server = _server_cpu(db)
             snapshot = compute_snapshot(db.session, campaign, user=None, include_flagged=include_flagged,
                                         timings=phases)
             db.session.commit()
             phases["total"] = time.perf_counter() - wall
+            cpu = time.process_time() - cpu
+            server = _server_cpu(db) - server if server is not None else None
             load = os.getloadavg()
             print(f"  run {attempt + 1}:       " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
-                  + f"  (snapshot #{snapshot.id}, {len(snapshot.rows)} units; load average {load[0]:.2f})")
+                  + f"; CPU {cpu:.2f} s in this process"
+                  + (f" + {server:.2f} s in the database server" if server is not None else "")
+                  + f"  (snapshot #{snapshot.id}, {len(snapshot.rows)} units; load average {load[0]:.2f})",
+                  flush=True)
             for key, value in phases.items():
                 best[key] = min(best.get(key, value), value)
         print("  best:        " + ", ".join(f"{k} {v:.2f} s" for k, v in best.items()))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  peak RSS:    {rss:.0f} MiB")
+
+
+def _server_cpu(db) -> float | None:
+    """CPU seconds of the PostgreSQL server so far, when it runs on this machine (readable in /proc):
+    this session's backend, plus what the postmaster has reaped (its parallel workers, but also any
+    other client's finished connections: a shared machine makes this an upper bound). None on SQLite,
+    whose work is in this process."""
+    if db.engine.dialect.name != "postgresql":
+        return None
+    from sqlalchemy import text
+
+    backend = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    try:
+        with open(f"/proc/{backend}/stat") as f:
+            own = f.read().rpartition(")")[2].split()
+        with open(f"/proc/{int(own[1])}/stat") as f:  # the parent: the postmaster
+            master = f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(own[11]) + int(own[12]) + int(master[13]) + int(master[14])) / ticks
 
 
 def main() -> None:

@@ -8,7 +8,8 @@
   one-hour lifetime that a browser revalidates.
 * Every static file is read, minified (CSS and JS: comments and indentation, see :func:`minify`),
   hashed and gzip-compressed once per process (again when its modification time changes); a
-  request that accepts gzip gets the compressed copy.
+  request that accepts gzip gets the compressed copy. Building a page's URLs looks at a file
+  at most every :data:`URL_RECHECK_SECONDS` (no ``stat`` per link per page).
 * Pages (HTML) and other text answers over :data:`MIN_SIZE` bytes are gzip-compressed after
   the view, when the request sends ``Accept-Encoding: gzip``; ``Vary: Accept-Encoding`` says so
   to caches.
@@ -21,11 +22,13 @@ import mimetypes
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Request, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.security import safe_join
 
 HASH_CHARS = 10
@@ -55,8 +58,27 @@ def _compressible(mimetype: str) -> bool:
     return mimetype.startswith(COMPRESSIBLE)
 
 
-def load(static_folder: str, filename: str) -> Asset | None:
-    """The static file ``filename`` (relative to the static folder), read once per modification."""
+_checked: dict[tuple[str, str], tuple[float, Asset]] = {}
+URL_RECHECK_SECONDS = 2.0  # how long a page's url_for trusts the file it last saw (see hashed_static_urls)
+
+
+def load(static_folder: str, filename: str, trust_for: float = 0.0) -> Asset | None:
+    """The static file ``filename`` (relative to the static folder), read once per modification.
+
+    With ``trust_for`` seconds, a file checked that recently is not looked at again (no
+    ``stat``): building a page's URLs then costs a dictionary look-up per asset.
+    """
+    if trust_for:
+        seen = _checked.get((static_folder, filename))
+        if seen is not None and time.monotonic() - seen[0] < trust_for:
+            return seen[1]
+    asset = _load(static_folder, filename)
+    if asset is not None:
+        _checked[(static_folder, filename)] = (time.monotonic(), asset)
+    return asset
+
+
+def _load(static_folder: str, filename: str) -> Asset | None:
     joined = safe_join(static_folder, filename)
     if joined is None:
         return None
@@ -123,8 +145,9 @@ def split_hash(filename: str) -> tuple[str, str | None]:
     return filename, None
 
 
-def accepts_gzip() -> bool:
-    header = request.headers.get("Accept-Encoding", "")
+def accepts_gzip(request_: Request | None = None) -> bool:
+    """Whether the request (the current one by default) accepts a gzip-compressed answer."""
+    header = (request_ or request).headers.get("Accept-Encoding", "")
     for part in header.split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() in ("gzip", "*"):
@@ -140,7 +163,67 @@ def _q_zero(value: str) -> bool:
         return False
 
 
+class StaticFiles:
+    """WSGI middleware that answers ``/static/…`` before Flask: no request context, no session.
+
+    A static answer is the same for everyone, so it must neither read the session (Flask would
+    add ``Vary: Cookie`` and a shared cache would keep one copy per visitor) nor set a cookie
+    (Flask-Login refreshes its remember cookie on any response that runs its hooks). It carries
+    the cache lifetime, the ETag and the security headers, nothing else. A path that names no
+    file goes on to the site, which answers its usual 404 page.
+    """
+
+    def __init__(self, app: Flask, wsgi_app: Any) -> None:
+        self.wsgi_app = wsgi_app
+        self.static_folder = app.static_folder
+        self.prefix = f"{app.static_url_path}/"
+        self.production = app.config.get("ENV_NAME") == "production"
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(self.prefix):
+            return self.wsgi_app(environ, start_response)
+        reply = self.respond(path[len(self.prefix):], environ)
+        if reply is None:
+            return self.wsgi_app(environ, start_response)
+        return reply(environ, start_response)
+
+    def respond(self, filename: str, environ: dict[str, Any]) -> Response | None:
+        """The answer for one static file, or None when there is no such file."""
+        from survey.security import apply_headers
+
+        plain, digest = split_hash(filename)
+        asset = load(self.static_folder, plain) if digest is not None else None
+        if asset is None:  # no hash in the name, or a file whose own name looks like one
+            digest = None
+            asset = load(self.static_folder, filename)
+        if asset is None:
+            return None
+        request_ = Request(environ)
+        if request_.method not in ("GET", "HEAD"):
+            reply = Response(status=405, headers={"Allow": "GET, HEAD"})
+        else:
+            compressed = asset.gzipped is not None and accepts_gzip(request_)
+            reply = Response(asset.gzipped if compressed else asset.data, mimetype=asset.mimetype)
+            if compressed:
+                reply.headers["Content-Encoding"] = "gzip"
+            if asset.gzipped is not None:
+                reply.vary.add("Accept-Encoding")
+            reply.set_etag(asset.digest + ("-gz" if compressed else ""))
+            if digest is not None and digest == asset.digest:
+                reply.headers["Cache-Control"] = f"public, max-age={LONG_LIFETIME}, immutable"
+            else:
+                reply.headers["Cache-Control"] = f"public, max-age={SHORT_LIFETIME}, must-revalidate"
+            reply.make_conditional(request_)
+        apply_headers(reply.headers, self.production and request_.is_secure)
+        return reply
+
+
 def register(app: Flask) -> None:
+    """Hashed URLs from ``url_for('static', …)``, static files answered before Flask, pages compressed.
+
+    The middleware goes inside the proxy fix (``PINGYI_PROXY_HOPS``) so that a static answer
+    over TLS behind a proxy knows it was secure."""
     static_folder = app.static_folder
     assert static_folder is not None
 
@@ -149,33 +232,15 @@ def register(app: Flask) -> None:
         if endpoint != "static" or "filename" not in values:
             return
         filename = values["filename"]
-        asset = load(static_folder, filename)
+        asset = load(static_folder, filename, URL_RECHECK_SECONDS)
         if asset is not None:
             values["filename"] = hashed_name(filename, asset.digest)
 
-    def static(filename: str) -> Response:
-        plain, digest = split_hash(filename)
-        asset = load(static_folder, plain) if digest is not None else None
-        if asset is None:  # no hash in the name, or a file whose own name looks like one
-            plain, digest = filename, None
-            asset = load(static_folder, filename)
-        if asset is None:
-            abort(404)
-        immutable = digest is not None and digest == asset.digest
-        compressed = asset.gzipped is not None and accepts_gzip()
-        reply = Response(asset.gzipped if compressed else asset.data, mimetype=asset.mimetype)
-        if compressed:
-            reply.headers["Content-Encoding"] = "gzip"
-        if asset.gzipped is not None:
-            reply.vary.add("Accept-Encoding")
-        reply.set_etag(asset.digest + ("-gz" if compressed else ""))
-        if immutable:
-            reply.headers["Cache-Control"] = f"public, max-age={LONG_LIFETIME}, immutable"
-        else:
-            reply.headers["Cache-Control"] = f"public, max-age={SHORT_LIFETIME}, must-revalidate"
-        return reply.make_conditional(request)
-
-    app.view_functions["static"] = static
+    proxy = app.wsgi_app
+    if isinstance(proxy, ProxyFix):
+        proxy.app = StaticFiles(app, proxy.app)
+    else:
+        app.wsgi_app = StaticFiles(app, proxy)  # type: ignore[method-assign]
 
     @app.after_request
     def compress(response: Response) -> Response:

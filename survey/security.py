@@ -14,6 +14,7 @@ The JSON API is left to its own checks, which answer in the API's error codes.
 from __future__ import annotations
 
 from flask import Flask, abort, request
+from werkzeug.datastructures import Headers
 
 # No inline scripts or styles anywhere: every script and stylesheet is a file in static/.
 CSP = (
@@ -35,12 +36,16 @@ def register(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response):
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if app.config.get("ENV_NAME") == "production" and request.is_secure:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        apply_headers(response.headers, app.config.get("ENV_NAME") == "production" and request.is_secure)
         return response
+
+
+def apply_headers(headers: Headers, strict_transport: bool) -> None:
+    """The security headers a response has not set itself (pages here, static files in ``assets``)."""
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if strict_transport:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

@@ -4,7 +4,8 @@ A period of a million responses holds six to eight million answer rows; building
 objects for them would take minutes. So the database does the grouping: one query
 returns ONE row per (response, unit) with that pair's satisfaction answers packed into a
 single integer — three bits per question (level 1…5, 6 = 不了解 or no level, 0 = not
-asked) at bit 3·k for the k-th question of the index — plus a bit mask and a count of
+asked or not shown: a question whose display condition did not hold, ``answer.not_shown``)
+at bit 3·k for the k-th question of the index — plus a bit mask and a count of
 the answers in a second integer, which expose any duplicate answer (a carry in the mask),
 and the number of comments left. A second query returns every response's group and channel as small
 integers. Both come back as BIGINT columns, read in bulk straight into NumPy (binary
@@ -36,6 +37,7 @@ COUNT_SHIFT = 24  # the check column: a bit per index question answered below, t
 DONT_KNOW_CODE = 6
 BATCH = 200_000
 NO_GROUP = -1
+SEVERAL_UNITS = 100  # added to the channel code of a response that rates several units (no response.unit_id)
 
 
 class DataError(ValueError):
@@ -187,18 +189,19 @@ def current_cutoff(session: Session, campaign_id: int, include_flagged: bool) ->
 
 
 def _raw_rows(session: Session, statement: Any, columns: int) -> np.ndarray:
-    """Run a Core statement whose columns are all non-null BIGINTs; int64 array (rows, columns).
+    """Run a Core statement whose columns are all non-null BIGINTs, the first a response id;
+    int64 array (rows, columns).
 
-    PostgreSQL streams the result as binary ``COPY``, read straight into NumPy (no Python
-    object per value); SQLite goes through the raw DB-API cursor in large batches. Every
-    bound value of our statements is an integer or a constant of our own, so they are
-    rendered inline; no user text ever reaches this SQL.
+    PostgreSQL packs the rows into a few large ``bytea`` values (:func:`_packed_rows`), read
+    straight into NumPy (no Python object per row or value); SQLite goes through the raw
+    DB-API cursor in large batches. Every bound value of our statements is an integer or a
+    constant of our own, so they are rendered inline; no user text ever reaches this SQL.
     """
     connection = session.connection()
     sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
     driver = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        return _copy_rows(driver, sql, columns)
+        return _packed_rows(driver, sql, columns)
     cursor = driver.cursor()
     try:
         cursor.execute(sql)
@@ -213,37 +216,41 @@ def _raw_rows(session: Session, statement: Any, columns: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, columns), dtype=np.int64)
 
 
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+CHUNK_BITS = 16  # rows of 65,536 consecutive response ids travel as one bytea value
 
 
-def _copy_rows(driver: Any, sql: str, columns: int) -> np.ndarray:
-    """``COPY (sql) TO STDOUT (FORMAT BINARY)`` parsed with a NumPy record view.
+def _packed_rows(driver: Any, sql: str, columns: int) -> np.ndarray:
+    """The rows of ``sql`` as big-endian 8-byte integers, concatenated by the server.
 
-    The binary format is a 19-byte header, then per row a 16-bit field count and, per
-    field, a 32-bit length and the big-endian value; a BIGINT is always 8 bytes, so every
-    row has the same layout. A NULL (length −1) or any other surprise is refused.
+    ``string_agg(int8send(c0) || int8send(c1) || …)`` per block of response ids (the first
+    column) turns a million rows into about sixteen values, so the client reads a few
+    large buffers instead of one COPY message per row (psycopg's per-message loop cost
+    more than the server's work). Each block also returns its row count: a NULL column would
+    drop its row from the concatenation, so a length that disagrees is refused. JIT is off for
+    the query: compiling its expressions cost more than running them.
     """
-    buffer = bytearray()
-    with driver.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)") as copy:
-        for block in copy:
-            buffer += block
-    if not buffer.startswith(_COPY_SIGNATURE):
-        raise DataError("unexpected COPY output from the database")
-    start = len(_COPY_SIGNATURE) + 4
-    start += 4 + int.from_bytes(buffer[start:start + 4], "big")
-    body = memoryview(buffer)[start:len(buffer) - 2]  # the last two bytes are the -1 trailer
-    layout = np.dtype([("fields", ">i2")] + [item for k in range(columns)
-                                            for item in ((f"n{k}", ">i4"), (f"v{k}", ">i8"))])
-    if len(body) % layout.itemsize:
-        raise DataError("unexpected COPY row layout (a column is not a non-null BIGINT)")
-    records = np.frombuffer(body, dtype=layout)
-    if records.size and ((records["fields"] != columns).any()
-                         or any((records[f"n{k}"] != 8).any() for k in range(columns))):
-        raise DataError("unexpected COPY row layout (a column is not a non-null BIGINT)")
-    out = np.empty((records.size, columns), dtype=np.int64)
-    for k in range(columns):
-        out[:, k] = records[f"v{k}"]
-    return out
+    names = ", ".join(f"c{k}" for k in range(columns))
+    packed = " || ".join(f"int8send(c{k})" for k in range(columns))
+    query = (f"SELECT count(*), string_agg({packed}, ''::bytea) FROM ({sql}) AS rows_({names}) "
+             f"GROUP BY c0 >> {CHUNK_BITS} ORDER BY c0 >> {CHUNK_BITS}")
+    width = 8 * columns
+    with driver.cursor(binary=True) as cursor:
+        cursor.execute("SELECT current_setting('jit')")
+        jit = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL jit = off")
+        try:
+            cursor.execute(query)
+            blocks = cursor.fetchall()
+        finally:
+            cursor.execute("SELECT set_config('jit', %s, true)", (jit,))
+    parts = []
+    for count, data in blocks:
+        if data is None or len(data) != count * width:
+            raise DataError("unexpected row layout from the database (a column is not a non-null BIGINT)")
+        parts.append(np.frombuffer(data, dtype=">i8"))
+    if not parts:
+        return np.zeros((0, columns), dtype=np.int64)
+    return np.concatenate(parts).astype(np.int64).reshape(-1, columns)
 
 
 def _big(expression: Any) -> Any:
@@ -259,13 +266,16 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
     campaigns); it matches nothing. Pairs that only left a comment (one of
     ``comment_question_ids``) are kept, with no answers packed, for the comment counts.
     ``unit_ids`` restricts the units (e.g. the windows of a department); None = all.
-    ``tick`` is called after each of the two queries (for a progress bar).
+    ``tick`` is called after the traits and after the answers (for a progress bar).
 
     One grouped scan of the answers returns, per pair, the packed levels, a check number
     (a bit per index question answered and their count: a question answered twice shows as
     a count that differs from the bits set) and the number of non-empty comments. The scan is
     limited to the campaign's range of response ids, which keeps it on the period's rows
-    when the table holds years of data.
+    when the table holds years of data. The responses' traits are read first: when every
+    response rates one unit (a service survey, not an appraisal), the scan groups by response
+    alone, in the order of the response-id index, instead of sorting the answer rows by
+    (response, unit); the unit ids' spread in each group proves that, or the pair grouping runs.
     """
     question_ids = [int(q) for q in question_ids]
     if not 0 < len(question_ids) <= MAX_QUESTIONS:
@@ -278,7 +288,8 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
                          len(question_ids))
     position = case({q: literal(1 << (BITS * k)) for k, q in enumerate(question_ids) if q >= 0},
                     value=Answer.question_id, else_=literal(0))
-    code = case((and_(Answer.dont_know.is_(False), Answer.level.between(1, 5)), Answer.level),
+    code = case((Answer.not_shown.is_(True), literal(0)),  # structurally missing: never a level, never 不了解
+                (and_(Answer.dont_know.is_(False), Answer.level.between(1, 5)), Answer.level),
                 else_=literal(DONT_KNOW_CODE))
     check = case({q: literal((1 << COUNT_SHIFT) + (1 << k)) for k, q in enumerate(question_ids) if q >= 0},
                  value=Answer.question_id, else_=literal(0))
@@ -288,18 +299,32 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
                   Answer.unit_id.is_not(None), Answer.response_id.between(int(lowest), cutoff.max_response_id)]
     if unit_ids is not None:
         conditions.append(Answer.unit_id.in_(sorted(set(unit_ids)) or [-1]))
-    pairs = _raw_rows(session, select(
-        _big(Answer.response_id), _big(Answer.unit_id), _big(func.sum(position * code)), _big(func.sum(check)),
-        _big(func.sum(is_comment)),
-    ).where(*conditions).group_by(Answer.response_id, Answer.unit_id), 5)
+    channel = case({c: literal(i) for i, c in enumerate(CHANNEL_ORDER)}, value=Response.channel, else_=literal(-1))
+    several_units = case((Response.unit_id.is_(None), literal(SEVERAL_UNITS)), else_=literal(0))
+    traits = _raw_rows(session, select(
+        _big(Response.id), _big(func.coalesce(Response.respondent_group_id, literal(NO_GROUP))),
+        _big(channel + several_units),
+    ).where(Response.campaign_id == cutoff.campaign_id, Response.id.between(int(lowest), cutoff.max_response_id)),
+        3)
+    rates_several = traits[:, 2] >= SEVERAL_UNITS // 2
+    traits[:, 2] -= np.where(rates_several, SEVERAL_UNITS, 0)
     if tick:
         tick()
 
-    channel = case({c: literal(i) for i, c in enumerate(CHANNEL_ORDER)}, value=Response.channel, else_=literal(-1))
-    traits = _raw_rows(session, select(
-        _big(Response.id), _big(func.coalesce(Response.respondent_group_id, literal(NO_GROUP))), _big(channel),
-    ).where(Response.campaign_id == cutoff.campaign_id, Response.id.between(int(lowest), cutoff.max_response_id)),
-        3)
+    sums = (_big(func.sum(position * code)), _big(func.sum(check)), _big(func.sum(is_comment)))
+    pairs = None
+    if not rates_several.any():
+        # Every response rates one unit: group by response alone, which follows the response-id
+        # index (no sort of the answer rows); the spread of unit ids proves it, or the pair query runs.
+        by_response = _raw_rows(session, select(
+            _big(Answer.response_id), _big(func.min(Answer.unit_id)),
+            _big(func.max(Answer.unit_id) - func.min(Answer.unit_id)), *sums,
+        ).where(*conditions).group_by(Answer.response_id), 6)
+        if not by_response[:, 2].any():
+            pairs = by_response[:, [0, 1, 3, 4, 5]]
+    if pairs is None:
+        pairs = _raw_rows(session, select(_big(Answer.response_id), _big(Answer.unit_id), *sums)
+                          .where(*conditions).group_by(Answer.response_id, Answer.unit_id), 5)
     if tick:
         tick()
     return _assemble(pairs, traits, cutoff, len(question_ids))
@@ -314,20 +339,22 @@ def _assemble(pairs: np.ndarray, traits: np.ndarray, cutoff: Cutoff, n_questions
     a carry, so the mask has fewer bits set than there are answers.
     """
     answered = pairs[:, 3] >> COUNT_SHIFT
-    duplicated = _popcount(pairs[:, 3] & ((1 << COUNT_SHIFT) - 1)) != answered
+    duplicated = np.bitwise_count(pairs[:, 3] & ((1 << COUNT_SHIFT) - 1)) != answered
     if duplicated.any():
         i = int(np.argmax(duplicated))
         raise DataError(f"response {int(pairs[i, 0])} has the same question answered twice for unit {int(pairs[i, 1])}")
     pairs = pairs[(pairs[:, 2] != 0) | (pairs[:, 4] > 0)]  # pairs with nothing to count
-    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
-    traits = traits[np.argsort(traits[:, 0], kind="stable")]
-    left_out = np.fromiter(sorted(cutoff.left_out), dtype=np.int64)
-    counted = ~np.isin(traits[:, 0], left_out)
+    if not _ordered(pairs[:, 0], pairs[:, 1]):
+        pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    if not _ordered(traits[:, 0]):
+        traits = traits[np.argsort(traits[:, 0], kind="stable")]
+    ids = traits[:, 0]
+    counted = ~_members(ids, np.fromiter(sorted(cutoff.left_out), dtype=np.int64))
     table = traits[counted]
-    pairs = pairs[np.isin(pairs[:, 0], table[:, 0])]
-    row = np.searchsorted(table[:, 0], pairs[:, 0])
-    excluded = int(np.isin(traits[:, 0], np.asarray(cutoff.excluded_ids, dtype=np.int64)).sum())
-    flagged = int(np.isin(traits[:, 0], np.asarray(cutoff.flagged_ids, dtype=np.int64)).sum())
+    row, found = _positions(table[:, 0], pairs[:, 0])
+    pairs, row = pairs[found], row[found]
+    excluded = int(_members(ids, np.asarray(cutoff.excluded_ids, dtype=np.int64)).sum())
+    flagged = int(_members(ids, np.asarray(cutoff.flagged_ids, dtype=np.int64)).sum())
     return PairTable(
         response=pairs[:, 0].copy(), unit=pairs[:, 1].copy(), packed=pairs[:, 2].copy(),
         group=table[row, 1], channel=table[row, 2].astype(np.int8), comments=pairs[:, 4].copy(),
@@ -336,10 +363,27 @@ def _assemble(pairs: np.ndarray, traits: np.ndarray, cutoff: Cutoff, n_questions
     )
 
 
-def _popcount(values: np.ndarray) -> np.ndarray:
-    v = values.astype(np.uint64)
-    count = np.zeros(v.size, dtype=np.int64)
-    while np.any(v):
-        count += (v & np.uint64(1)).astype(np.int64)
-        v >>= np.uint64(1)
-    return count
+def _ordered(first: np.ndarray, second: np.ndarray | None = None) -> bool:
+    """Whether rows are in ascending (first, second) order (the databases usually return them so)."""
+    if first.size < 2:
+        return True
+    rising = first[1:] > first[:-1]
+    if second is None:
+        return bool((rising | (first[1:] == first[:-1])).all())
+    return bool((rising | ((first[1:] == first[:-1]) & (second[1:] >= second[:-1]))).all())
+
+
+def _positions(sorted_ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each value in the ascending ``sorted_ids``, and whether it is there at all."""
+    if sorted_ids.size == 0:
+        return np.zeros(values.size, dtype=np.int64), np.zeros(values.size, dtype=bool)
+    row = np.minimum(np.searchsorted(sorted_ids, values), sorted_ids.size - 1)
+    return row, sorted_ids[row] == values
+
+
+def _members(sorted_ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Mask over the ascending, distinct ``sorted_ids``: which are among ``wanted`` (a short list)."""
+    mask = np.zeros(sorted_ids.size, dtype=bool)
+    row, found = _positions(sorted_ids, wanted)
+    mask[row[found]] = True
+    return mask
