@@ -1,5 +1,6 @@
-"""fieldwork scores: the monitor's per-(response, unit) tally of index answers by level, so that the
-fieldwork monitor reads one narrow row per response and unit instead of every answer
+"""fieldwork scores and browser filters: the monitor's per-(response, unit) tally of index answers by
+level, so that it reads one narrow row per response and unit instead of every answer; a partial
+answer index for the response browser's 意见 filter
 
 ``response_score`` is derived data: the fieldwork monitor fills it the first time it meets a
 response (never the citizen's submit path) and reads it with the level scores and the responses'
@@ -52,7 +53,15 @@ def upgrade():
                                                           'n4', 'n5', 'response_id'], unique=False)
 
 
+    with op.batch_alter_table('answer', schema=None) as batch_op:
+        batch_op.create_index('ix_answer_comment', ['response_id', 'unit_id'], unique=False,
+                              postgresql_where=sa.text("text IS NOT NULL AND text <> ''"),
+                              sqlite_where=sa.text("text IS NOT NULL AND text <> ''"))
+
+
 def downgrade():
+    with op.batch_alter_table('answer', schema=None) as batch_op:
+        batch_op.drop_index('ix_answer_comment')
     with op.batch_alter_table('response_score', schema=None) as batch_op:
         batch_op.drop_index('ix_response_score_cells')
         batch_op.drop_index('ix_response_score_campaign_first')

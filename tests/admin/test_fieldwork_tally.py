@@ -99,7 +99,7 @@ def test_tally_follows_new_responses_statuses_and_level_scores(session, setting)
 
 
 def test_tally_finds_responses_committed_out_of_order_and_bare_ones(session, setting):
-    campaign, a, b, groups = setting
+    campaign, a, _b, groups = setting
     n_q = len(weighting.index_questions(campaign))
     responses = [add_response(session, campaign, {a: [1 + i % 5] * n_q}, groups["SM"]) for i in range(6)]
     bare = add_response(session, campaign, {a: [None] * n_q}, None)  # no answer about any unit
@@ -122,7 +122,7 @@ def test_second_view_writes_nothing(session, setting, make):
     session.commit()
     fieldwork.monitor(session, campaign)
     statements: list[str] = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    listener = lambda *args: statements.append(args[2])
     event.listen(db.engine, "before_cursor_execute", listener)
     try:
         result = fieldwork.monitor(session, campaign)

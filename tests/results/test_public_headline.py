@@ -24,7 +24,7 @@ def _trips(campaign, response, unit, code):
 
 def _row(html, name):
     row = next(r for r in html.split("<tr")[1:] if name in r and "<td" in r)
-    cell = re.search(r'<td class="num headline"[^>]*>(.*?)</td>', row, re.S)
+    cell = re.search(r'<td class="num headline"[^>]*>(.*?)</td>', row, re.DOTALL)
     return cell.group(1)
 
 
