@@ -130,3 +130,25 @@ def test_second_view_writes_nothing(session, setting, make):
         event.remove(db.engine, "before_cursor_execute", listener)
     assert not [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
     assert next(r for r in result.rows if r.unit_id == a.id).n == 3
+
+
+def test_a_large_backlog_is_tallied_in_committed_chunks(session, setting, monkeypatch):
+    campaign, a, _b, groups = setting
+    n_q = len(weighting.index_questions(campaign))
+    for i in range(7):
+        add_response(session, campaign, {a: [1 + i % 5] * n_q}, groups["SM"])
+    session.commit()
+    monkeypatch.setattr(fieldwork, "TALLY_CHUNK", 3)
+    commits: list[int] = []
+
+    def count(_conn) -> None:
+        commits.append(1)
+
+    event.listen(db.engine, "commit", count)
+    try:
+        assert fieldwork.refresh_scores(session, campaign) == 7
+    finally:
+        event.remove(db.engine, "commit", count)
+    assert len(commits) == 2  # 3 + 3 kept before the last 1 (which the caller commits)
+    session.commit()
+    assert _same(session, campaign)[(a.id, groups["SM"].id)][:2] == (7, 7)

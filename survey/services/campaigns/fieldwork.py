@@ -53,6 +53,7 @@ ASSUMED_SD = 25.0  # points on the 0–100 index, for a unit with fewer than two
 MAX_RESPONSES_TARGET = 100_000
 HALF_WIDTH_RANGE = (0.5, 50.0)
 MAX_QUOTA = 100_000
+TALLY_CHUNK = 100_000  # responses tallied per transaction (refresh_scores)
 #: Campaigns a unit contact may follow: never a draft.
 CONTACT_STATUSES = (CampaignStatus.OPEN, CampaignStatus.PAUSED, CampaignStatus.CLOSED)
 
@@ -314,7 +315,9 @@ def refresh_scores(session: Session, campaign: Campaign) -> int:
 
     Usually only the newest responses are missing (those above the highest tallied id); a response
     committed out of order, or a tally emptied by hand, is found by comparing counts and then by
-    the full anti-join. The campaign row is locked while tallying (PostgreSQL's FOR NO KEY UPDATE,
+    the full anti-join. The newest are tallied ``TALLY_CHUNK`` at a time, each chunk committed (a
+    first view of a million responses takes tens of seconds, once). The campaign row is locked while
+    tallying (PostgreSQL's FOR NO KEY UPDATE,
     which never waits for nor blocks a submission; SQLite serialises writers anyway), so that two
     workers never tally the same response twice.
     """
@@ -328,10 +331,19 @@ def refresh_scores(session: Session, campaign: Campaign) -> int:
     responses, before = counts()
     if responses == before:
         return 0
-    session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update(key_share=True))
-    highest = session.scalar(select(func.max(ResponseScore.response_id)).where(
-        ResponseScore.campaign_id == campaign.id, ResponseScore.first.is_(True))) or 0
-    _tally(session, campaign, select(Response.id).where(Response.campaign_id == campaign.id, Response.id > highest))
+    while True:  # the newest responses, TALLY_CHUNK at a time
+        session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update(key_share=True))
+        highest = session.scalar(select(func.max(ResponseScore.response_id)).where(
+            ResponseScore.campaign_id == campaign.id, ResponseScore.first.is_(True))) or 0
+        newer = [Response.campaign_id == campaign.id, Response.id > highest]
+        cut = session.scalar(select(Response.id).where(*newer).order_by(Response.id)
+                             .offset(TALLY_CHUNK - 1).limit(1))
+        _tally(session, campaign, select(Response.id).where(*newer, *([] if cut is None else [Response.id <= cut])))
+        if cut is None:
+            break
+        # Keep each chunk: the first view of a large campaign after the upgrade may outlast the request's
+        # time limit, and the next view then goes on from there (the tally is derived data only).
+        session.commit()
     responses, tallied = counts()
     if responses != tallied:
         seen = exists().where(ResponseScore.response_id == Response.id, ResponseScore.first.is_(True))
