@@ -14,7 +14,7 @@ from survey.models.feedback import (
     HolidayKind,
     Setting,
 )
-from survey.models.fieldwork import FieldworkQuota, FieldworkTarget, TargetKind
+from survey.models.fieldwork import FieldworkQuota, FieldworkTarget, ResponseScore, TargetKind
 from survey.models.questionnaires import (
     DEFAULT_LEVEL_SCORES,
     Option,
@@ -67,6 +67,7 @@ __all__ = [
     "QuestionnaireStatus",
     "RespondentGroup",
     "Response",
+    "ResponseScore",
     "ResponseStatus",
     "Role",
     "Setting",

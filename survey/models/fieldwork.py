@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Float, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, SmallInteger, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from survey.models.base import Base, str_enum
+from survey.models.base import Base, BigID, str_enum
 
 
 class TargetKind(str, enum.Enum):
@@ -38,3 +38,35 @@ class FieldworkQuota(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("respondent_group.id"))
     minimum: Mapped[int] = mapped_column(Integer)
+
+
+class ResponseScore(Base):
+    """The monitor's tally of one response about one unit: how many of its index answers gave each level.
+
+    Derived data, written by the fieldwork monitor (never on the citizen's submit path) the first time
+    it meets a response, and read instead of the answers: a response's answers never change once it
+    is stored, its status is read live, and the level scores are applied when reading. A response
+    with no answer about any unit gets one row with ``unit_id`` NULL; ``first`` marks exactly one row
+    per response, so that counting them says whether every response of the campaign is tallied.
+    """
+
+    __tablename__ = "response_score"
+    __table_args__ = (
+        UniqueConstraint("response_id", "unit_id"),
+        Index("ix_response_score_campaign_first", "campaign_id", "first", "response_id"),
+        # The monitor's aggregate reads this index alone, already in its GROUP BY order.
+        Index("ix_response_score_cells", "campaign_id", "unit_id", "group_id", "n1", "n2", "n3", "n4", "n5",
+              "response_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("respondent_group.id"))  # the response's, fixed
+    first: Mapped[bool] = mapped_column(Boolean)
+    n1: Mapped[int] = mapped_column(SmallInteger)
+    n2: Mapped[int] = mapped_column(SmallInteger)
+    n3: Mapped[int] = mapped_column(SmallInteger)
+    n4: Mapped[int] = mapped_column(SmallInteger)
+    n5: Mapped[int] = mapped_column(SmallInteger)

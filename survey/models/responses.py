@@ -5,6 +5,7 @@ import datetime as dt
 import enum
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, Text, false
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.models.base import Base, BigID, UTCDateTime, str_enum, utcnow
@@ -84,7 +85,14 @@ class Answer(Base):
     """
 
     __tablename__ = "answer"
-    __table_args__ = (Index("ix_answer_campaign_unit", "campaign_id", "unit_id"),)
+    __table_args__ = (
+        Index("ix_answer_campaign_unit", "campaign_id", "unit_id"),
+        # The response browser's 意见 filter: "has this response a comment" is answered from a small
+        # partial index (comment answers only), never by reading the response's answer rows (migration 0008).
+        Index("ix_answer_comment", "response_id", "unit_id",
+              postgresql_where=sql_text("text IS NOT NULL AND text <> ''"),
+              sqlite_where=sql_text("text IS NOT NULL AND text <> ''")),
+    )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"), index=True)

@@ -50,6 +50,9 @@ def test_aggregate_gives_counts_means_and_srs_half_width(session, two_units):
     add_response(session, campaign, {b: [3] * n_q}, None, status=ResponseStatus.FLAGGED)
     session.commit()
 
+    assert fieldwork.refresh_scores(session, campaign) == 8  # responses tallied
+    session.commit()
+    assert fieldwork.refresh_scores(session, campaign) == 0  # nothing new: nothing written
     assert campaign.questionnaire.questions  # loaded before counting statements
     statements = []
     listener = lambda *args: statements.append(args[2])

@@ -18,6 +18,7 @@ from analysis.cli import Responses
 
 from .conftest import REFERENCE, SHARED_REFERENCE, read_csv, run_cli
 from .test_breakdowns import BREAKDOWN_FILES
+from .test_breakdowns_rake import RAKE_BREAKDOWN_FILES
 from .test_conditional import CONDITIONAL_FILES
 from .test_items import ITEM_FILES
 from .test_thin_cells import THIN_CELL_FILES
@@ -48,7 +49,7 @@ INPUT_FILES = ("responses.csv", "targets.json", "README.md")
 
 def test_every_reference_file_is_covered() -> None:
     covered = (set(SATISFACTION_CASES) | set(API_FILES) | set(INPUT_FILES) | set(THIN_CELL_FILES) | set(ITEM_FILES)
-               | set(BREAKDOWN_FILES) | set(CONDITIONAL_FILES))
+               | set(BREAKDOWN_FILES) | set(RAKE_BREAKDOWN_FILES) | set(CONDITIONAL_FILES))
     assert {p.name for p in REFERENCE.iterdir()} == covered
 
 

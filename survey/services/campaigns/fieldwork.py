@@ -4,10 +4,14 @@ Targets: a default for every unit of the campaign and per-unit overrides, each e
 of responses or a 95% interval half-width on the 0–100 index (e.g. ±5 points); optional quotas
 give the least number of responses of a respondent group every unit should have.
 
-Everything comes from ONE aggregated query, never a snapshot: the answers to the index questions
-are averaged per (response, unit) on the 0–100 scale, then counted, summed and summed in squares
-per (unit, respondent group). Excluded responses never count; flagged ones do (as on the campaign
-page) until an analyst excludes them.
+Everything comes from ONE aggregated query, never a snapshot: each response's index answers about
+a unit, averaged on the 0–100 scale, counted, summed and summed in squares per (unit, respondent
+group). The averages are not recomputed from the answers at every view (seven rows per response: 34 s
+on SQLite at a million responses): the monitor keeps a tally, ``response_score``, one narrow row per
+(response, unit) with the index answers counted by level, filled the first time it meets a response
+(:func:`refresh_scores`; never on the citizen's submit path) and read with the level scores and
+statuses of the moment. Excluded responses never count; flagged ones do (as on the campaign page)
+until an analyst excludes them.
 
 The half-width is an approximation, stated on the page and in docs/analyst.md: per unit the
 respondent groups are strata weighted by their target shares (renormalised over the groups
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Float, and_, case, cast, func, null, select
+from sqlalchemy import Float, Select, and_, case, cast, exists, func, insert, literal, null, select, true
 from sqlalchemy.orm import Session
 
 from survey.core.audit import record
@@ -36,6 +40,7 @@ from survey.models import (
     FieldworkTarget,
     RespondentGroup,
     Response,
+    ResponseScore,
     ResponseStatus,
     TargetKind,
     User,
@@ -48,6 +53,7 @@ ASSUMED_SD = 25.0  # points on the 0–100 index, for a unit with fewer than two
 MAX_RESPONSES_TARGET = 100_000
 HALF_WIDTH_RANGE = (0.5, 50.0)
 MAX_QUOTA = 100_000
+TALLY_CHUNK = 100_000  # responses tallied per transaction (refresh_scores)
 #: Campaigns a unit contact may follow: never a draft.
 CONTACT_STATUSES = (CampaignStatus.OPEN, CampaignStatus.PAUSED, CampaignStatus.CLOSED)
 
@@ -280,34 +286,113 @@ def store_targets(session: Session, campaign: Campaign, targets: Targets) -> Non
 # --- the monitor ------------------------------------------------------------------------------
 
 
+def _tally(session: Session, campaign: Campaign, missing: Any) -> None:
+    """Tally the responses of ``missing`` (a select of response ids): one row per (response, unit) with its
+    index answers counted by level, and one row with no unit for a response with no answer about a unit."""
+    qids = [q.id for q in weighting.index_questions(campaign)]
+    index_answer = Answer.question_id.in_(qids)
+    levels = [func.sum(case((and_(index_answer, Answer.dont_know.is_(False), Answer.level == level), 1), else_=0))
+              for level in range(1, 6)]
+    first = func.row_number().over(partition_by=Answer.response_id, order_by=Answer.unit_id) == 1
+    rows = (select(Answer.response_id, Answer.campaign_id, Answer.unit_id, Response.respondent_group_id, first, *levels)
+            .join(Response, Response.id == Answer.response_id)
+            .where(Answer.campaign_id == campaign.id, Answer.unit_id.is_not(None), Answer.response_id.in_(missing))
+            .group_by(Answer.response_id, Answer.campaign_id, Answer.unit_id, Response.respondent_group_id))
+    # Without index questions (e.g. only choice questions) every answer about a unit counts the response.
+    if qids:
+        rows = rows.where(index_answer)
+    columns = ["response_id", "campaign_id", "unit_id", "group_id", "first", "n1", "n2", "n3", "n4", "n5"]
+    session.execute(insert(ResponseScore).from_select(columns, rows))
+    tallied = exists().where(ResponseScore.response_id == Response.id)
+    bare = (select(Response.id, Response.campaign_id, null(), Response.respondent_group_id, true(),
+                   *[literal(0)] * 5)
+            .where(Response.campaign_id == campaign.id, Response.id.in_(missing), ~tallied))
+    session.execute(insert(ResponseScore).from_select(columns, bare))
+
+
+def refresh_scores(session: Session, campaign: Campaign) -> int:
+    """Tally every response of the campaign not tallied yet; returns how many (0: nothing was written).
+
+    Usually only the newest responses are missing (those above the highest tallied id); a response
+    committed out of order, or a tally emptied by hand, is found by comparing counts and then by
+    the full anti-join. The newest are tallied ``TALLY_CHUNK`` at a time, each chunk committed (a
+    first view of a million responses takes tens of seconds, once). The campaign row is locked while
+    tallying (PostgreSQL's FOR NO KEY UPDATE,
+    which never waits for nor blocks a submission; SQLite serialises writers anyway), so that two
+    workers never tally the same response twice.
+    """
+    def counts() -> tuple[int, int]:
+        responses = session.scalar(select(func.count()).select_from(Response)
+                                   .where(Response.campaign_id == campaign.id)) or 0
+        tallied = session.scalar(select(func.count()).select_from(ResponseScore).where(
+            ResponseScore.campaign_id == campaign.id, ResponseScore.first.is_(True))) or 0
+        return responses, tallied
+
+    responses, before = counts()
+    if responses == before:
+        return 0
+    while True:  # the newest responses, TALLY_CHUNK at a time
+        session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update(key_share=True))
+        highest = session.scalar(select(func.max(ResponseScore.response_id)).where(
+            ResponseScore.campaign_id == campaign.id, ResponseScore.first.is_(True))) or 0
+        newer = [Response.campaign_id == campaign.id, Response.id > highest]
+        cut = session.scalar(select(Response.id).where(*newer).order_by(Response.id)
+                             .offset(TALLY_CHUNK - 1).limit(1))
+        _tally(session, campaign, select(Response.id).where(*newer, *([] if cut is None else [Response.id <= cut])))
+        if cut is None:
+            break
+        # Keep each chunk: the first view of a large campaign after the upgrade may outlast the request's
+        # time limit, and the next view then goes on from there (the tally is derived data only).
+        session.commit()
+    responses, tallied = counts()
+    if responses != tallied:
+        seen = exists().where(ResponseScore.response_id == Response.id, ResponseScore.first.is_(True))
+        _tally(session, campaign, select(Response.id).where(Response.campaign_id == campaign.id, ~seen))
+        responses, tallied = counts()
+    return tallied - before
+
+
 def aggregate(session: Session, campaign: Campaign, unit_ids: Iterable[int] | None = None
               ) -> dict[tuple[int, int | None], Cell]:
-    """The ONE query: per (unit, group) the responses, those with a score, Σ score and Σ score².
+    """Per (unit, group) the responses, those with a score, Σ score and Σ score², from the tally.
 
-    A response's score for a unit is the mean of its index answers on the 0–100 scale (不了解 left out).
+    A response's score for a unit is the mean of its index answers on the 0–100 scale (不了解 left
+    out), with the campaign's level scores of the moment. Call :func:`refresh_scores` first.
     """
-    questions = weighting.index_questions(campaign)
+    return {(int(u), None if g is None else int(g)): Cell(int(n), int(c), float(s or 0), float(q or 0))
+            for u, g, n, c, s, q in session.execute(aggregate_statement(campaign, unit_ids))}
+
+
+def aggregate_statement(campaign: Campaign, unit_ids: Iterable[int] | None = None) -> Select:
+    """The one query of :func:`aggregate`.
+
+    It reads the covering index ``ix_response_score_cells`` alone, in its order: the rows of a
+    (unit, group) are first counted per pattern of level counts (a few hundred patterns, however
+    many responses), and each pattern's score is computed once, not once per response. The excluded
+    responses (few, found by their status index) are left out by a hashed NOT IN, so that the wide
+    response table is never read.
+    """
     settings = weighting.current(campaign)
     scores = [float(v) for v in (settings.get("level_scores") or campaign.questionnaire.level_scores)]
-    score = case(*[(Answer.level == level, scores[level - 1]) for level in range(1, 6)], else_=None)
-    usable = and_(Answer.dont_know.is_(False), Answer.level.between(1, 5))
-    # Without index questions (e.g. only choice questions) every answer counts the response, none scores it.
-    value = func.avg(case((usable, score), else_=None)) if questions else cast(null(), Float)
-    pair = (select(Answer.response_id.label("response_id"), Answer.unit_id.label("unit_id"), value.label("score"))
-            .where(Answer.campaign_id == campaign.id, Answer.unit_id.is_not(None))
-            .group_by(Answer.response_id, Answer.unit_id))
-    if questions:
-        pair = pair.where(Answer.question_id.in_([q.id for q in questions]))
+    t = ResponseScore
+    excluded = select(Response.id).where(Response.campaign_id == campaign.id,
+                                         Response.status == ResponseStatus.EXCLUDED)
+    levels = [t.n1, t.n2, t.n3, t.n4, t.n5]
+    patterns = (select(t.unit_id, t.group_id, *levels, func.count().label("responses"))
+                .where(t.campaign_id == campaign.id, t.unit_id.is_not(None), t.response_id.not_in(excluded))
+                .group_by(t.unit_id, t.group_id, *levels))
     if unit_ids is not None:
-        pair = pair.where(Answer.unit_id.in_(list(unit_ids)))
-    pair = pair.subquery()
-    stmt = (select(pair.c.unit_id, Response.respondent_group_id, func.count(), func.count(pair.c.score),
-                   func.sum(pair.c.score), func.sum(pair.c.score * pair.c.score))
-            .join(Response, Response.id == pair.c.response_id)
-            .where(Response.status != ResponseStatus.EXCLUDED)
-            .group_by(pair.c.unit_id, Response.respondent_group_id))
-    return {(int(u), None if g is None else int(g)): Cell(int(n), int(k), float(s or 0), float(q or 0))
-            for u, g, n, k, s, q in session.execute(stmt)}
+        patterns = patterns.where(t.unit_id.in_(list(unit_ids)))
+    p = patterns.subquery()
+    counts = [p.c.n1, p.c.n2, p.c.n3, p.c.n4, p.c.n5]
+    k = counts[0] + counts[1] + counts[2] + counts[3] + counts[4]
+    # Floating point throughout (PostgreSQL would otherwise divide in NUMERIC, several times slower).
+    points = sum((literal(score, Float) * cast(n, Float) for score, n in zip(scores, counts, strict=True)),
+                 literal(0.0, Float))
+    score = case((k > 0, points / cast(k, Float)), else_=None)
+    return (select(p.c.unit_id, p.c.group_id, func.sum(p.c.responses), func.sum(case((k > 0, p.c.responses), else_=0)),
+                   func.sum(p.c.responses * score), func.sum(p.c.responses * score * score))
+            .group_by(p.c.unit_id, p.c.group_id))
 
 
 def half_width(cells: Mapping[int | None, Cell], shares: Mapping[int, float]) -> tuple[float | None, float | None]:
@@ -357,6 +442,8 @@ def _shares(session: Session, campaign: Campaign) -> dict[int, float]:
 
 def monitor(session: Session, campaign: Campaign, visible: set[int] | None = None) -> Monitor:
     """Each unit's progress (only ``visible`` units when given), the units furthest behind first."""
+    if refresh_scores(session, campaign):
+        session.commit()  # keep the tally for the next view (it is derived data: nothing else is pending)
     targets = load_targets(session, campaign)
     units = [cu for cu in campaign_units(session, campaign, active_only=False)
              if visible is None or cu.unit_id in visible]

@@ -52,16 +52,15 @@ def domain_sheet(session: Session, snapshot: Snapshot) -> Sheet:
 def crosstab_sheet(session: Session, snapshot: Snapshot) -> Sheet:
     headers = [_("题目代码"), _("题目"), _("分组依据"), _("组代码"), _("组"), _("答案代码"), _("答案"), _("有效答案数"),
                _("列百分比"), _("标准误")]
-    formats = [None, None, None, None, None, "0", None, "0", PERCENT, PERCENT_SE]
+    formats = [None, None, None, None, None, None, None, "0", PERCENT, PERCENT_SE]
     rows = []
     for table in breakdowns.crosstabs(session, snapshot):
         text = table.question.text if table.question else ""
         for column, (label, n) in enumerate(table.columns):
             code, name = _label(table.by, label)
-            for level, cells in table.rows:
+            for answer_code, answer, cells in table.rows:
                 share, se = cells[column]
-                rows.append([table.code, text, _by_name(table.by), code, name, level,
-                             str(labels.label("level", level)), n, share, se])
+                rows.append([table.code, text, _by_name(table.by), code, name, answer_code, answer, n, share, se])
     return _("交叉表"), (headers, rows, formats)
 
 

@@ -1,5 +1,6 @@
 """Breakdowns of a snapshot: the index and 满意率 by respondent group, channel and unit category, cross-tabs of
-every satisfaction question by group and channel, and each unit's change from the previous period.
+every satisfaction question and (since format 2) every single- and multiple-choice question by group and
+channel, and each unit's change from the previous period.
 
 The breakdowns and cross-tabs are computed with the snapshot (``analysis.breakdowns``, the same weights as the
 units' indices) and stored in ``Snapshot.summary["breakdowns"]``, so they replay and verify with it; a snapshot
@@ -20,13 +21,18 @@ from sqlalchemy.orm import Session
 from analysis import Answers, Params
 from analysis.breakdowns import Prepared
 from analysis.ci import bounded_ci, normal_ci
+from analysis.items import ItemRecords, _rows_of
 from survey.core import labels
 from survey.models import Campaign, Category, Question, RespondentGroup, Snapshot, SnapshotRow, Unit
-from survey.services.results.loading import PairTable
+from survey.services.results import question_results
+from survey.services.results.loading import Cutoff, PairTable
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
-#: Version of the stored breakdowns (``spec["breakdowns"]``, ``summary["breakdowns"]["format"]``).
-FORMAT = 1
+#: Version of the stored breakdowns (``spec["breakdowns"]``, ``summary["breakdowns"]["format"]``): 2 adds the
+#: cross-tabs of choice questions (a snapshot specified under 1 replays without them).
+FORMAT = 2
+CHOICE_FORMAT = 2
+CHOICE_KINDS = ("single", "multiple")
 #: What a breakdown can be by; cross-tabs are by the first two.
 BY = ("group", "channel", "category")
 CROSSTAB_BY = ("group", "channel")
@@ -52,9 +58,58 @@ def _answers(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray
                    {k: v[keep] for k, v in margins.items()})
 
 
+def choice_records(session: Session, spec: dict[str, Any]) -> tuple[list[dict[str, Any]], ItemRecords] | None:
+    """The choice questions of a snapshot spec and their counted answers, for :func:`compute`; None for a spec
+    of a format before choice cross-tabs or without choice questions."""
+    specs = [s for s in spec.get("items") or [] if s["kind"] in CHOICE_KINDS]
+    if int(spec.get("breakdowns") or 0) < CHOICE_FORMAT or not specs:
+        return None
+    return specs, question_results.load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs)
+
+
+def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], ItemRecords], by: str,
+                   row_codes: np.ndarray, size: int, labels_of: list[dict[str, Any]], present: list[int]
+                   ) -> list[dict[str, Any]]:
+    """Each choice question's weighted share of every option per level of ``by`` (single choice: the shares
+    of one answer; multiple choice: each option's share among those who answered), with SEs."""
+    specs, records = choices
+    row = _rows_of(prepared.weights, records)
+    n_rows = prepared.weights.unit.size
+    tables = []
+    for k, spec in enumerate(specs):
+        mine = (records.item == k) & (row >= 0)
+        options = list(spec["option_codes"])
+        if spec["kind"] == "single":
+            category = np.zeros(n_rows, dtype=np.int64)
+            category[row[mine]] = records.value[mine] + 1
+            t = prepared.shares(k, by, row_codes, size, category, len(options))
+            n, share, se = t.n, t.share, t.se
+        else:
+            answered = np.zeros(n_rows, dtype=bool)
+            answered[row[mine]] = True
+            share = np.full((len(options), size), np.nan)
+            se = np.full((len(options), size), np.nan)
+            n = np.zeros(size, dtype=np.int64)
+            for o in range(len(options)):
+                chose = np.zeros(n_rows, dtype=bool)
+                chose[row[mine & (records.value == o)]] = True
+                category = np.where(chose, 1, np.where(answered, 2, 0)).astype(np.int64)
+                t = prepared.shares(k, by, row_codes, size, category, 2)
+                n, share[o], se[o] = t.n, t.share[0], t.se[0]
+        tables.append({"question_id": spec["question_id"], "code": spec["code"], "kind": spec["kind"],
+                       "options": options,
+                       "columns": [{**labels_of[d], "n": int(n[d]), "share": share[:, d], "se": se[:, d]}
+                                   for d in present]})
+    return tables
+
+
 def compute(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray, no_group_code: int | None,
-            categories: list[list[Any]]) -> dict[str, Any]:
-    """The stored breakdowns of a snapshot (JSON-safe): ``{"format", "domains": {by: [...]}, "crosstabs": ...}``."""
+            categories: list[list[Any]], choices: tuple[list[dict[str, Any]], ItemRecords] | None = None,
+            ) -> dict[str, Any]:
+    """The stored breakdowns of a snapshot (JSON-safe): ``{"format", "domains": {by: [...]}, "crosstabs": ...}``.
+
+    ``choices`` (from :func:`choice_records`) adds a cross-tab of each choice question after the
+    satisfaction questions'; without it the result is what format 1 stored."""
     prepared = Prepared(_answers(pairs, layout, params, units, no_group_code), params, units=units,
                         n_questions=len(layout.question_ids))
     of_unit = {int(u): c for u, c in categories}
@@ -100,8 +155,11 @@ def compute(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray,
             tables.append({"question_id": question_id, "code": layout.question_codes[k],
                            "columns": [{**labels_of[by][d], "n": int(t.n[d]), "share": t.share[:, d],
                                         "se": t.se[:, d]} for d in present]})
+        if choices is not None:
+            tables += _choice_tables(prepared, choices, by, row_codes, size, labels_of[by], present)
         crosstabs[by] = tables
-    return _clean({"format": FORMAT, "levels": len(params.scores), "domains": domains, "crosstabs": crosstabs})
+    return _clean({"format": CHOICE_FORMAT if choices is not None else 1, "levels": len(params.scores),
+                   "domains": domains, "crosstabs": crosstabs})
 
 
 def _index_interval(params: Params):
@@ -219,7 +277,8 @@ class CrossTabView:
     code: str
     by: str
     columns: list[tuple[Any, int]]  # (label, answers)
-    rows: list[tuple[int, list[tuple[float | None, float | None]]]]  # (answer level, [(share, se) per column])
+    rows: list[tuple[str, str, list[tuple[float | None, float | None]]]]  # (answer code, label, [(share, se) …])
+    kind: str = "satisfaction"  # or "single" / "multiple" (a choice question)
 
 
 @dataclass
@@ -263,11 +322,17 @@ def crosstab_view(session: Session, snapshot: Snapshot, question_id: int, by: st
     if table is None:
         return None
     columns = table["columns"]
-    labels = _labels(session, by, columns)
-    rows = [(level, [(c["share"][level - 1], c["se"][level - 1]) for c in columns])
-            for level in range(data.get("levels", 5), 0, -1)]
-    return CrossTabView(session.get(Question, question_id), table["code"], by,
-                        [(label, c["n"]) for label, c in zip(labels, columns)], rows)
+    labels_ = _labels(session, by, columns)
+    question = session.get(Question, question_id)
+    kind = table.get("kind", "satisfaction")
+    if kind == "satisfaction":
+        answers = [(k - 1, str(k), str(labels.label("level", k))) for k in range(data.get("levels", 5), 0, -1)]
+    else:
+        names = question_results.option_labels(question, table["options"], kind)
+        answers = [(k, code, name) for k, (code, name) in enumerate(zip(table["options"], names, strict=True))]
+    rows = [(code, name, [(c["share"][k], c["se"][k]) for c in columns]) for k, code, name in answers]
+    return CrossTabView(question, table["code"], by, [(label, c["n"]) for label, c in zip(labels_, columns)], rows,
+                        kind)
 
 
 def crosstabs(session: Session, snapshot: Snapshot) -> list[CrossTabView]:
@@ -295,8 +360,13 @@ def view(session: Session, snapshot: Snapshot, question: Any = None, by: Any = N
     data = stored(snapshot)
     layout = snapshot.params["survey"]["layout"]
     ids = [int(q) for q in layout["question_ids"]]
+    codes = list(layout["question_codes"])
+    for table in ((data or {}).get("crosstabs") or {}).get(CROSSTAB_BY[0]) or []:
+        if table.get("kind") in CHOICE_KINDS:
+            ids.append(int(table["question_id"]))
+            codes.append(table["code"])
     found = {q.id: q for q in session.scalars(select(Question).where(Question.id.in_(ids or [-1])))}
-    questions = [(q, code, found.get(q)) for q, code in zip(ids, layout["question_codes"])]
+    questions = [(q, code, found.get(q)) for q, code in zip(ids, codes)]
     try:
         chosen = int(question) if question not in (None, "") else (ids[0] if ids else -1)
     except (TypeError, ValueError):
@@ -334,10 +404,11 @@ def api_payload(session: Session, snapshot: Snapshot) -> dict[str, Any]:
     tables: dict[str, list[dict[str, Any]]] = {by: [] for by in CROSSTAB_BY} if data else {}
     for t in crosstabs(session, snapshot):
         tables[t.by].append({
-            "question_code": t.code, "question": t.question.text if t.question else None,
+            "question_code": t.code, "question": t.question.text if t.question else None, "kind": t.kind,
+            "answers": [{"code": code, "label": name} for code, name, _cells in t.rows],
             "columns": [{**_api_label(t.by, label), "n": n,
-                         "share": {str(level): cells[k][0] for level, cells in t.rows},
-                         "se": {str(level): cells[k][1] for level, cells in t.rows}}
+                         "share": {code: cells[k][0] for code, _name, cells in t.rows},
+                         "se": {code: cells[k][1] for code, _name, cells in t.rows}}
                         for k, (label, n) in enumerate(t.columns)]})
     previous, entries = unit_changes(session, snapshot)
     return _clean({
