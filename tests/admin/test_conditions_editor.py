@@ -158,3 +158,26 @@ def test_renumbering_a_referenced_question_or_dropping_its_option_is_refused(cli
     assert reply.status_code == 422 and "题目 Q9 没有代码为 other 的选项" in reply.get_data(as_text=True)
     session.expire_all()
     assert len(session.get(Question, reasons.id).options) == 6
+
+
+def test_the_editor_lists_conditions_and_the_preview_behaves_like_the_phone(client, auth, make, session):
+    q = make.questionnaire(published=False)
+    make.commit()
+    auth.login_as("analyst")
+    html = client.get(f"/admin/questionnaires/{q.id}").get_data(as_text=True)
+    assert "显示条件（任一满足）：Q1 ≤ 2；或 Q2 ≤ 2" in html and "Q9 选了 other" in html and "差评原因" in html
+    url = f"/admin/questionnaires/{q.id}/preview/phone"
+    phone = client.get(url)
+    reasons = _q(q, "Q9")
+    assert f'id="f-q{reasons.id}" data-required data-if=' in phone.get_data(as_text=True)
+    data = {"csrf_token": csrf_from(phone), "submission_id": "x" * 32}
+    for question in q.questions[:5]:
+        data[f"q{question.id}"] = "1"
+    data[f"q{_q(q, 'Q6').id}"] = str(_q(q, "Q6").options[0].id)
+    data[f"q{_q(q, 'Q7').id}"] = str(_q(q, "Q7").options[0].id)
+    step = client.post(url, data=data)
+    assert step.status_code == 200 and "根据您的回答，还有 1 道题" in step.get_data(as_text=True)
+    data[f"q{reasons.id}"] = str(reasons.options[0].id)
+    assert "答卷填写有效" in client.post(url, data=data).get_data(as_text=True)
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Question)) == len(WINDOW_SERVICE["questions"])
