@@ -217,3 +217,52 @@ def test_the_window_template_round_trips_through_the_parser(make, session):
     reasons = conditions.bad_reasons_question(questionnaire)
     assert set(plan.rules) == {reasons.id, next(q.id for q in questionnaire.questions if q.code == "Q10")}
     assert conditions.plan(questionnaire) is plan  # a published version compiles once
+
+
+SEMANTICS = {
+    "kind": "service", "title": "条件语义",
+    "questions": [
+        {"code": "S1", "type": "satisfaction", "text": "满意度", "required": False},
+        {"code": "C1", "type": "single", "text": "单选", "required": False, "in_index": False,
+         "options": [{"code": "a", "label": "甲"}, {"code": "b", "label": "乙"}]},
+        {"code": "R1", "type": "rating", "text": "评分", "required": False, "in_index": False},
+        {"code": "T1", "type": "text", "text": "低分时问", "show_if": {"any": [{"question": "S1", "op": "le", "value": 2}]}},
+        {"code": "T2", "type": "text", "text": "没选甲时问",
+         "show_if": {"any": [{"question": "C1", "op": "not_chosen", "value": "a"}]}},
+        {"code": "T3", "type": "text", "text": "高分时问", "show_if": {"any": [{"question": "R1", "op": "ge", "value": 9}]}},
+        {"code": "T4", "type": "text", "text": "满分或选乙时问", "required": False,
+         "show_if": {"any": [{"question": "S1", "op": "ge", "value": 5}, {"question": "C1", "op": "chosen", "value": "b"}]}},
+    ],
+}
+
+
+@pytest.mark.parametrize("s1, c1, r1, shown", [
+    ("", "", "", set()),  # no answer: no cond holds, not_chosen included
+    ("dk", "", "", set()),  # 不了解 is no level
+    ("2", "a", "9", {"T1", "T3"}),
+    ("3", "b", "8", {"T2", "T4"}),
+    ("5", "", "10", {"T3", "T4"}),
+])
+def test_what_holds_when(make, s1, c1, r1, shown):
+    from werkzeug.datastructures import MultiDict
+
+    from survey.services.responses import submission
+
+    questionnaire = make.questionnaire(SEMANTICS)
+    unit = make.unit()
+    qs = {q.code: q for q in questionnaire.questions}
+    form = MultiDict({f"q{qs['S1'].id}": s1, f"q{qs['R1'].id}": r1,
+                      f"q{qs['C1'].id}": str(_by_option(qs["C1"], c1)) if c1 else ""})
+    for code in ("T1", "T2", "T3", "T4"):
+        form[f"q{qs[code].id}"] = "说明"
+    parsed = submission.parse_answers(questionnaire, questionnaire.questions, [unit], form)
+    assert parsed.ok, parsed.errors  # a shown T is answered; a hidden one is not required
+    assert {code for code in ("T1", "T2", "T3", "T4") if parsed.shown[f"q{qs[code].id}"]} == shown
+    texts = {a.question_id: a for a in parsed.answers if a.question_id in {qs[c].id for c in ("T1", "T2", "T3", "T4")}}
+    for code in ("T1", "T2", "T3", "T4"):
+        answer = texts[qs[code].id]
+        assert (answer.text, answer.not_shown) == (("说明", False) if code in shown else (None, True))
+
+
+def _by_option(question: Question, code: str) -> int:
+    return next(o.id for o in question.options if o.code == code)
