@@ -83,8 +83,9 @@ def test_response_template_in_english_fills_in_english_and_imports(client, auth,
     assert any("5 very satisfied" in (r[2] or "") for r in notes)
     sheet = book.worksheets[0]
     sheet.append(["P001", "W01", "SM", "phone", None, "Very satisfied", "satisfied", "Fairly satisfied", "4",
-                  "don't know", "1", "More weekend hours"])
-    sheet.append(["P002", "W02", "QY", "paper", None, "dissatisfied", "DK", "5", "5", "5", "2", None])
+                  "don't know", "1", "", "", "More weekend hours"])
+    sheet.append(["P002", "W02", "QY", "paper", None, "dissatisfied", "DK", "5", "5", "5", "2", "4", "",
+                  None])  # the 不满意 calls for the reason (Q9)
     out = io.BytesIO()
     book.save(out)
 

@@ -96,11 +96,11 @@ def filled_template(template: bytes, rows: list[list[object]]) -> bytes:
 SERVICE_HEADERS = ["答卷编号", "单位代码", "样本类别", "渠道", "提交时间",
                    "Q1 您对本次服务的整体满意度", "Q2 服务效率（等候时间、办理速度）", "Q3 服务态度（热情、耐心、文明用语）",
                    "Q4 服务水平（业务熟练、解答准确）", "Q5 办事指南和告知材料的清晰度", "Q6 办理这件事，您一共跑了几次？",
-                   "Q8 您对我们的工作有什么意见和建议？（选填）"]
+                   "Q9 您不满意的主要问题是什么？", "Q10 请说明其他问题", "Q8 您对我们的工作有什么意见和建议？（选填）"]
 
 
 def good_row(respondent: str = "P001", unit: str = "W01", **changes: str) -> list[str]:
-    row = dict(zip(SERVICE_HEADERS, [respondent, unit, "SM", "", "", "5", "4", "3", "5", "4", "1", ""]))
+    row = dict(zip(SERVICE_HEADERS, [respondent, unit, "SM", "", "", "5", "4", "3", "5", "4", "1", "", "", ""]))
     for key, value in changes.items():
         header = next(h for h in SERVICE_HEADERS if h.split(" ")[0] == key)
         row[header] = value
@@ -123,10 +123,10 @@ class TestRoundTrip:
         when = local(3)
         rows = [
             ["P001", "W01", "企业代表", "电话", when.replace(tzinfo=None),  # an Excel date-time cell
-             "非常满意", "满意", "一般", "5", "4", "一次办成", "希望增加周末窗口"],
-            ["P002", "W02", "SM", "", "", "不满意", "2", "1", "3", "不了解", "2", ""],
+             "非常满意", "满意", "一般", "5", "4", "一次办成", "", "", "希望增加周末窗口"],
+            ["P002", "W02", "SM", "", "", "不满意", "2", "1", "3", "不了解", "2", "办事效率", "", ""],
             ["P003", "w01", "办事群众（服务对象）", "paper", local(1).date(),  # an Excel date cell
-             "5", "5", "5", "5", "5", "三次及以上", None],
+             "5", "5", "5", "5", "5", "三次及以上", "", "", None],
         ]
         data = filled_template(template.data, rows)
         preview = upload(client, service, data, name="第三方电话访问.xlsx", channel="paper")
@@ -264,7 +264,7 @@ class TestBadRows:
             (5, SERVICE_HEADERS[5]): "不是满意度选项",
             (6, SERVICE_HEADERS[5]): "请回答此题",
             (7, SERVICE_HEADERS[10]): "不是本题的选项",
-            (8, SERVICE_HEADERS[11]): "最多 500 个字",
+            (8, SERVICE_HEADERS[13]): "最多 500 个字",
             (9, SERVICE_HEADERS[6]): "控制字符",
             (10, "答卷编号"): "与第 2 行重复",
             (11, SERVICE_HEADERS[7]): "不是满意度选项",
@@ -497,7 +497,7 @@ def test_template_cells_are_neutralised(client, auth, make):
 class TestCli:
     def test_dry_run_import_and_problems(self, runner, session, service, tmp_path):
         good = tmp_path / "good.csv"
-        good.write_bytes(csv_bytes([SERVICE_HEADERS, good_row("C1"), good_row("C2", Q1="1")]))
+        good.write_bytes(csv_bytes([SERVICE_HEADERS, good_row("C1"), good_row("C2", Q1="1", Q9="等候时间")]))
         dry = runner.invoke(args=["import-responses", service.short_code, str(good), "--channel", "paper", "--dry-run"])
         assert dry.exit_code == 0, dry.output
         assert "2 份新答卷" in dry.output and "试运行" in dry.output and count(session, Response) == 0

@@ -1,8 +1,8 @@
 /* Pingyi citizen pages, optional improvements (every page works without this file):
    questionnaire — answers kept in sessionStorage against a reload (with the submission id, so a
    retry of a lost submission is stored once), progress, required check before sending, character
-   count, no double tap; unit chooser — name filter, number chosen, "choose one"; thank-you page —
-   drafts forgotten. Texts come from data-* attributes, translated by the server. */
+   count, no double tap, questions shown and hidden in place by their display conditions; unit chooser —
+   name filter, number chosen, "choose one"; thank-you page — drafts forgotten. Texts come from data-* attributes, translated by the server. */
 (function () {
   "use strict";
   var DRAFT = "pingyi:draft:", KEEP = { csrf_token: 1, submission_id: 1, started: 1, u: 1 };
@@ -45,21 +45,36 @@
 
   function questionnaire(form) {
     var d = form.dataset, s = store(), key = DRAFT + (d.draft || location.pathname);
-    var questions = form.querySelectorAll("fieldset.q"), button = form.querySelector("button[type=submit]");
+    var button = form.querySelector("button[type=submit]");
     var label = button.textContent, sending = false, timer = null;
     var sid = form.elements.submission_id, started = form.elements.started;
     var bar = make("div", "progress"), text = make("span"), meter = make("progress");
-    meter.max = questions.length;
     meter.setAttribute("aria-hidden", "true");
     bar.appendChild(text);
     bar.appendChild(meter);
     form.insertBefore(bar, form.firstChild);
+    if (form.querySelector("[data-if]")) { form.action += "?js=1"; } /* shown in place: no second step */
 
     function progress() {
-      var done = 0;
-      each(questions, function (fs) { if (answered(fs)) { done += 1; } });
+      var done = 0, shown = form.querySelectorAll("fieldset.q:enabled"); /* a hidden question is disabled */
+      each(shown, function (fs) { if (answered(fs)) { done += 1; } });
+      meter.max = shown.length;
       meter.value = done;
-      text.textContent = fmt(d.msgProgress, { done: done, total: questions.length });
+      text.textContent = fmt(d.msgProgress, { done: done, total: shown.length });
+    }
+    function holds(c) { /* "op value field field…": any of the fields */
+      c = c.split(" ");
+      return c.slice(2).some(function (name) {
+        var got = [];
+        each(form.querySelectorAll('[name="' + name + '"]:checked:enabled'), function (el) { got.push(el.value); });
+        return c[0] === "le" ? got[0] <= +c[1] : c[0] === "ge" ? got[0] >= +c[1]
+          : got.length > 0 && (got.indexOf(c[1]) >= 0) === (c[0] === "chosen");
+      });
+    }
+    function conditions() { /* a shown question comes in place with its legend; chains settle in a few rounds */
+      for (var i = 0; i < 9; i++) {
+        each(form.querySelectorAll("[data-if]"), function (fs) { fs.hidden = fs.disabled = !fs.dataset.if.split(",").some(holds); });
+      }
     }
     function save() {
       var fields = {};
@@ -118,9 +133,11 @@
       form.parentNode.insertBefore(note, form);
     }
     each(form.querySelectorAll("textarea"), count);
+    conditions();
     progress();
     form.addEventListener("change", function (ev) {
       var fs = ev.target.closest("fieldset.q");
+      conditions();
       if (fs && fs.classList.contains("has-error") && answered(fs)) { clearError(fs); }
       progress();
       if (s) { save(); }
@@ -133,7 +150,7 @@
     form.addEventListener("submit", function (ev) {
       var missing = [];
       if (sending) { ev.preventDefault(); return; } /* a second tap: the first is on its way */
-      each(form.querySelectorAll("fieldset.q[data-required]"), function (fs) { if (!answered(fs)) { missing.push(fs); } });
+      each(form.querySelectorAll("fieldset.q[data-required]:enabled"), function (fs) { if (!answered(fs)) { missing.push(fs); } });
       if (missing.length) { ev.preventDefault(); summary(missing); return; }
       if (s) { save(); }
       sending = true;

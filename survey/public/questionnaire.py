@@ -56,6 +56,7 @@ from survey.public.forms import SubmitForm
 from survey.services.campaigns import lookup as campaign_service
 from survey.services.campaigns.lookup import Target
 from survey.services.questionnaires import cache as questionnaire_cache
+from survey.services.questionnaires import conditions
 from survey.services.responses import antiabuse, submission
 from survey.services.responses.submission import CampaignState
 from survey.services.results import display
@@ -83,6 +84,7 @@ class Item:
     name: str
     number: int
     unit: Unit | None
+    rule: str | None = None  # its display condition as the page's script reads it, if it has one
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,16 @@ def sections_for(questionnaire: Questionnaire, questions: list[Question], units:
     """The page's questions in order, numbered, grouped by the unit they rate."""
     plan = submission.layout(questionnaire, questions)
     counter = itertools.count(1)
+    unit_ids = [u.id for u in units]
+    service_unit = units[0].id if questionnaire.kind == QuestionnaireKind.SERVICE and units else None
+
+    def name_of(question_id: int, unit_id: int | None) -> str:
+        return f"q{question_id}" if unit_id is None or unit_id == service_unit else f"q{question_id}_u{unit_id}"
 
     def items(qs: list[Question], unit: Unit | None) -> list[Item]:
-        return [Item(q, submission.field_name(q, unit), next(counter), unit) for q in qs]
+        return [Item(q, submission.field_name(q, unit), next(counter), unit,
+                     conditions.client_rule(questionnaire, q, unit.id if unit else service_unit, unit_ids, name_of))
+                for q in qs]
 
     sections = [Section(None, items(plan.before, None))]
     sections += [Section(u, items(plan.per_unit, u)) for u in (units if plan.per_unit else [])]
@@ -283,12 +292,16 @@ def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_e
             return page.render(notice="rate_limited", status=429, wait=wait)
     token_ok = form.validate()
     parsed = submission.parse_answers(questionnaire, page.questions, page.units, request.form)
+    step = conditional_step(parsed)
+    errors = {name: message for name, message in parsed.errors.items() if name not in step}
     if not token_ok:
         if form.submission_id.errors:  # not one of our pages: start a fresh submission
             form.submission_id.data = issue_submission_id()
-        return page.render(errors=parsed.errors, notice="expired", status=400)
-    if not parsed.ok:
-        return page.render(errors=parsed.errors, status=422)
+        return page.render(errors=errors, notice="expired", status=400, shown=parsed.shown)
+    if errors:
+        return page.render(errors=errors, status=422, shown=parsed.shown)
+    if step:  # without the script: the questions the answers call for, as a short second step
+        return page.render(shown=parsed.shown, step=step)
     if page.dropped:  # rated on this device in another tab meanwhile: the answers for them are not taken
         return page.render(notice="dropped", status=409)
 
@@ -335,6 +348,22 @@ def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_e
     return _to_thanks(thanks, sid, unit_ids, once_per_device)
 
 
+ASKED_FIELD = "asked"  # a conditional question's field name, posted back once the page has shown it
+SCRIPT_ARG = "js"  # ?js=1 on the form's action: the page's script showed and hid the questions as answers came
+
+
+def conditional_step(parsed: submission.ParseResult) -> list[str]:
+    """The conditional questions the answers now call for that the respondent has not been shown yet
+    (not asked on a page before, nothing posted for them): without the page's script they come as a
+    further short step before anything is stored."""
+    if request.args.get(SCRIPT_ARG) == "1":
+        return []
+    asked = set(request.form.getlist(ASKED_FIELD))
+    given = request.form
+    return [name for name, shown in parsed.shown.items()
+            if shown and name not in asked and not any(v.strip() for v in given.getlist(name))]
+
+
 class _Page:
     """The questionnaire page, rendered with whatever the respondent has already given."""
 
@@ -349,9 +378,14 @@ class _Page:
         self.sections = sections_for(questionnaire, questions, units)
 
     def render(self, errors: dict[str, str] | None = None, notice: str | None = None, status: int = 200,
-               wait: int = 0) -> ResponseReturnValue:
+               wait: int = 0, shown: dict[str, bool] | None = None, step: list[str] | None = None
+               ) -> ResponseReturnValue:
+        """The page; ``shown``: which conditional questions the answers call for (none before any answer);
+        ``step``: only these questions are asked, every other answer is carried in hidden fields."""
         errors = errors or {}
-        items = [item for section in self.sections for item in section.items]
+        shown = shown or {}
+        items = [item for section in self.sections for item in section.items
+                 if item.rule is None or shown.get(item.name)]
         service = self.questionnaire.kind == QuestionnaireKind.SERVICE and self.target.unit is not None
         posted = request.method == "POST"
         html = render_template(
@@ -377,6 +411,8 @@ class _Page:
             levels=[(level, label("level", level)) for level in submission.LEVELS],
             DONT_KNOW=submission.DONT_KNOW,
             text_limit=submission.text_limit,
+            shown=shown,
+            step=step or [],
         )
         headers = {"Cache-Control": "private, no-cache"}
         if wait:

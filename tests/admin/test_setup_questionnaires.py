@@ -220,11 +220,11 @@ def test_move_and_delete_questions(client, auth, make, session):
     page = f"/admin/questionnaires/{q.id}"
     q2 = q.questions[1]
     client.post(f"{page}/questions/{q2.id}/move", data={"csrf_token": csrf_from(client.get(page)), "value": "up"})
-    client.post(f"{page}/questions/{q.questions[7].id}/delete", data={"csrf_token": csrf_from(client.get(page))})
+    client.post(f"{page}/questions/{q.questions[9].id}/delete", data={"csrf_token": csrf_from(client.get(page))})
     session.expire_all()
     q = session.get(Questionnaire, q.id)
-    assert [x.code for x in q.questions] == ["Q2", "Q1", "Q3", "Q4", "Q5", "Q6", "Q7"]
-    assert [x.position for x in q.questions] == list(range(1, 8))
+    assert [x.code for x in q.questions] == ["Q2", "Q1", "Q3", "Q4", "Q5", "Q6", "Q7", "Q9", "Q10"]
+    assert [x.position for x in q.questions] == list(range(1, 10))
 
 
 @pytest.mark.parametrize("scores, message", [

@@ -33,7 +33,7 @@ def test_praise_chosen_on_a_360px_phone_without_javascript(live_server, new_page
         questions.nth(i).get_by_role("radio", name="满意", exact=True).check()
     questions.nth(5).get_by_role("radio", name="一次办成").check()
     questions.nth(6).get_by_role("radio", name="市民").check()
-    phone.locator("textarea").fill("网上办理很方便")
+    phone.locator("textarea").last.fill("网上办理很方便")  # the comment box (the 其他问题 box is hidden)
     choice.get_by_role("radio", name="表扬", exact=True).check()
     phone.get_by_role("button", name="提交评价").click()
     phone.wait_for_url(f"**/thanks/{code}")

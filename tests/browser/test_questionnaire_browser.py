@@ -43,7 +43,10 @@ def _answer_window(page, levels=("非常满意", "满意", "满意", "基本满�
         questions.nth(i).get_by_role("radio", name=label, exact=True).check()
     questions.nth(5).get_by_role("radio", name="一次办成").check()
     questions.nth(6).get_by_role("radio", name="市民").check()
-    page.locator("textarea").fill("叫号屏幕看不清")
+    reasons = page.locator("fieldset.q-multiple")  # 主要问题: shown in place after a 不满意 (with the script)
+    if reasons.is_visible():
+        reasons.get_by_role("checkbox", name="办事效率").check()
+    page.locator("textarea").last.fill("叫号屏幕看不清")
 
 
 def test_service_survey_on_a_phone(live_server, phone, window, session):
@@ -52,8 +55,8 @@ def test_service_survey_on_a_phone(live_server, phone, window, session):
     assert phone.locator("h1").inner_text().startswith("不动产登记窗口")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
     _answer_window(phone)
-    expect(phone.locator(".progress")).to_have_text("已答 8 / 8 题")
-    expect(phone.locator("textarea + .count")).to_have_text("还可输入 493 字")
+    expect(phone.locator(".progress")).to_have_text("已答 9 / 9 题")  # with 主要问题, called for by the 不满意
+    expect(phone.locator("textarea + .count").last).to_have_text("还可输入 493 字")
     phone.get_by_role("button", name="提交评价").click()
     phone.wait_for_url(f"**/thanks/{code}")
     assert "感谢您的评价" in phone.locator("h1").inner_text()
@@ -62,7 +65,7 @@ def test_service_survey_on_a_phone(live_server, phone, window, session):
     answers = {a.question_id: a for a in response.answers}
     questions = campaign.questionnaire.questions
     assert [answers[q.id].level for q in questions[:5]] == [5, 4, 4, 3, 2]
-    assert answers[questions[7].id].text == "叫号屏幕看不清"
+    assert answers[next(q.id for q in questions if q.code == "Q8")].text == "叫号屏幕看不清"
     # the draft kept against a reload is forgotten once the thank-you page is seen
     assert phone.evaluate("Object.keys(sessionStorage).filter(k => k.startsWith('pingyi:draft:')).length") == 0
 
@@ -131,15 +134,17 @@ def test_server_validation_error_and_recovery_without_javascript(live_server, ph
     phone = phone_nojs
     phone.goto(f"{live_server}/s/{code}")
     phone.locator("fieldset.q").nth(0).get_by_role("radio", name="非常满意").check()
-    phone.locator("textarea").fill("很好")
+    phone.locator("textarea").last.fill("很好")
     phone.get_by_role("button", name="提交评价").click()
     summary = phone.locator("#error-summary")
     assert "有 6 处需要补充或修改" in summary.inner_text()
     assert phone.locator("fieldset.q").nth(0).get_by_role("radio", name="非常满意").is_checked()  # kept
-    assert phone.locator("textarea").input_value() == "很好"
+    assert phone.locator("textarea").last.input_value() == "很好"
     summary.get_by_role("link").nth(1).click()  # 第 3 题
     assert phone.evaluate("document.activeElement.name") == f"q{campaign.questionnaire.questions[2].id}"
     _answer_window(phone)
+    phone.get_by_role("button", name="提交评价").click()
+    phone.get_by_role("checkbox", name="办事效率").check()  # the 不满意's reason, asked as a second step
     phone.get_by_role("button", name="提交评价").click()
     phone.wait_for_url(f"**/thanks/{code}")
     assert len(_responses(session)) == 1
@@ -150,6 +155,9 @@ def test_service_survey_without_javascript(live_server, phone_nojs, window, sess
     phone_nojs.goto(f"{live_server}/s/{code}")
     assert phone_nojs.locator(".progress").count() == 0  # the enhancements are simply absent
     _answer_window(phone_nojs)
+    phone_nojs.get_by_role("button", name="提交评价").click()
+    assert "还有 1 道题" in phone_nojs.locator("#step-notice").inner_text()  # the 不满意 calls for 主要问题
+    phone_nojs.get_by_role("checkbox", name="办事效率").check()
     phone_nojs.get_by_role("button", name="提交评价").click()
     phone_nojs.wait_for_url(f"**/thanks/{code}")
     assert len(_responses(session)) == 1
@@ -178,12 +186,12 @@ def test_reload_restores_answers_and_double_tap_stores_one(live_server, phone, w
     _campaign, code = window
     phone.goto(f"{live_server}/s/{code}")
     phone.locator("fieldset.q").nth(0).get_by_role("radio", name="基本满意").check()
-    phone.locator("textarea").fill("自助机坏了")
+    phone.locator("textarea").last.fill("自助机坏了")
     sid = phone.locator('input[name="submission_id"]').input_value()
     phone.reload()
     assert "已恢复" in phone.locator("p.notice").inner_text()
     assert phone.locator("fieldset.q").nth(0).get_by_role("radio", name="基本满意").is_checked()
-    assert phone.locator("textarea").input_value() == "自助机坏了"
+    assert phone.locator("textarea").last.input_value() == "自助机坏了"
     assert phone.locator('input[name="submission_id"]').input_value() == sid  # the same submission, if it was stored
     _answer_window(phone)
     button = phone.get_by_role("button", name="提交评价")
@@ -201,7 +209,7 @@ def test_expired_token_in_the_browser_loses_nothing(live_server, phone, window, 
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 2 * 3600)
     phone.get_by_role("button", name="提交评价").click()
     assert "请再提交一次" in phone.locator(".notice.warn").inner_text()
-    assert phone.locator("textarea").input_value() == "叫号屏幕看不清"
+    assert phone.locator("textarea").last.input_value() == "叫号屏幕看不清"
     assert phone.locator("fieldset.q").nth(4).get_by_role("radio", name="不满意", exact=True).is_checked()
     assert _responses(session) == []
     phone.get_by_role("button", name="提交评价").click()
@@ -216,6 +224,7 @@ def test_touch_targets_focus_and_weight(live_server, new_page, window, width):
     page.goto(f"{live_server}/s/{code}")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     small = page.evaluate("""() => [...document.querySelectorAll('main .opt > span, main button, main textarea, header a')]
+        .filter(e => !e.closest('[hidden]'))
         .map(e => [e.textContent.trim(), e.getBoundingClientRect()])
         .filter(([, r]) => r.height < 44 || r.width < 44).map(([t, r]) => `${t}: ${r.width}x${r.height}`)""")
     assert small == []

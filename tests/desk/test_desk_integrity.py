@@ -147,7 +147,7 @@ def test_past_the_grace_period_the_answers_go_through_the_windows_own_link_in_on
                                                                                     campaign, clerk):
     path, _token, phone, page = _past_grace(app, client, session)
     answers = form_for(page, campaign.questionnaire, [window], level=1)
-    comment = next(q.id for q in campaign.questionnaire.questions if q.type.value == "text")
+    comment = next(q.id for q in campaign.questionnaire.questions if q.is_comment)
     answers[f"q{comment}"] = "等了一个小时，窗口人员态度差"
     kept = phone.post(path, data=answers)
     assert kept.status_code == 200 and stored(session) == []  # not stored yet: nothing lost either

@@ -192,8 +192,13 @@ class TestSubmitStatements:
         assert sum(s.lstrip().upper().startswith("INSERT INTO ANSWER") for s in seen) == 1, seen
         assert sum("FROM response" in s and "submission_id" in s for s in seen) == 1, seen
         stored = session.scalar(select(Response).order_by(Response.id.desc()))
+        # Q9 and Q10 (差评 reasons) are not shown after a good rating: one not_shown row each, what was sent dropped.
+        conditional = {q.id for q in campaign.questionnaire.questions if q.show_if}
         assert session.scalar(select(func.count(Answer.id)).where(Answer.response_id == stored.id)) == sum(
-            len(data.getlist(f"q{q.id}")) for q in campaign.questionnaire.questions) == 7
+            len(data.getlist(f"q{q.id}")) for q in campaign.questionnaire.questions if q.id not in conditional) + 2 == 9
+        assert session.scalar(select(func.count(Answer.id)).where(
+            Answer.response_id == stored.id, Answer.not_shown.is_(True), Answer.option_id.is_(None),
+            Answer.text.is_(None))) == 2
 
     def test_a_bad_rating_still_opens_its_case(self, client, make, session):
         campaign, code = _window(make)

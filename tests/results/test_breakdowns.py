@@ -31,9 +31,11 @@ def test_breakdowns_are_stored_with_the_snapshot_and_replay(session, computed) -
                                                        if c in {Channel.POSTER.value, Channel.DESK.value,
                                                                 Channel.WEB.value}]
     tables = stored["crosstabs"]["group"]
-    # the 5 satisfaction questions, then the window survey's single-choice Q6 (unanswered here: no shares)
-    assert [t["code"] for t in tables] == ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6"]
+    # the 5 satisfaction questions, then the window survey's single-choice Q6 and its conditional
+    # multiple-choice Q9 (差评 reasons), both unanswered here: no shares
+    assert [t["code"] for t in tables] == ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q9"]
     assert tables[5]["kind"] == "single" and all(c["n"] == 0 for c in tables[5]["columns"])
+    assert tables[6]["kind"] == "multiple" and all(c["n"] == 0 for c in tables[6]["columns"])
     tables = tables[:5]
     for table in tables:
         for column in table["columns"]:
@@ -132,8 +134,8 @@ def test_the_workbook_has_the_breakdown_sheets(session, make, computed) -> None:
     channel = next(r for r in rows if r[0] == "渠道")
     assert channel[1] in breakdowns.CHANNEL_ORDER and channel[2] != channel[1]  # code and label
     cross = [[c.value for c in r] for r in book["交叉表"].iter_rows(min_row=2)]
-    # (5 questions × 5 levels + Q6's 3 options) × columns
-    assert len(cross) == (5 * 5 + 3) * (len(stored["group"]) + len(stored["channel"]))
+    # (5 questions × 5 levels + Q6's 3 options + Q9's 6 reasons) × columns
+    assert len(cross) == (5 * 5 + 3 + 6) * (len(stored["group"]) + len(stored["channel"]))
     q1_first = [r for r in cross if r[0] == "Q1" and r[2] == "样本类别" and r[3] == cross[0][3]]
     assert sum(r[8] for r in q1_first) == pytest.approx(1.0)
     # with the previous period published, the workbook compares with it

@@ -17,10 +17,10 @@ from tests.results.helpers import add_response
 
 TEMPLATE = copy.deepcopy(WINDOW_SERVICE)
 TEMPLATE["questions"] += [
-    {"code": "Q9", "type": "multiple", "text": "您是通过哪些途径了解办事流程的？", "in_index": False, "required": False,
+    {"code": "Q11", "type": "multiple", "text": "您是通过哪些途径了解办事流程的？", "in_index": False, "required": False,
      "options": [{"code": "x", "label": "网站"}, {"code": "y", "label": "电话"}, {"code": "z", "label": "窗口"}]},
 ]
-# (group, trips option or None, options chosen in Q9)
+# (group, trips option or None, options chosen in Q11)
 PEOPLE = ([("SM", "1", ("x",)), ("SM", "1", ("x", "y")), ("SM", "2", ()), ("SM", "3", ("z",)), ("SM", None, ("y",)),
            ("SM", "1", ("x", "z"))] + [("QY", "2", ("y",)), ("QY", "1", ("x",)), ("QY", "2", ("x", "y", "z")),
                                         ("QY", None, ())])
@@ -40,7 +40,7 @@ def period(session, make):
     campaign.analysis_settings = {"method": "none", "min_n": 2, "min_n_eff": 2}
     groups = make.groups()
     qs = {q.code: q for q in campaign.questionnaire.questions}
-    options = {code: {o.code: o for o in qs[code].options} for code in ("Q6", "Q9")}
+    options = {code: {o.code: o for o in qs[code].options} for code in ("Q6", "Q11")}
     for group, trips, chosen in PEOPLE:
         response = add_response(session, campaign, {unit: [4, 5, 3, 4, 5]}, groups[group])
         if trips:
@@ -48,8 +48,8 @@ def period(session, make):
             response.answers.append(Answer(campaign_id=campaign.id, unit_id=unit.id, question_id=qs["Q6"].id,
                                            option_id=o.id, number=o.score))
         for code in chosen:
-            response.answers.append(Answer(campaign_id=campaign.id, unit_id=unit.id, question_id=qs["Q9"].id,
-                                           option_id=options["Q9"][code].id))
+            response.answers.append(Answer(campaign_id=campaign.id, unit_id=unit.id, question_id=qs["Q11"].id,
+                                           option_id=options["Q11"][code].id))
     session.commit()
     snapshot = snapshots.compute_snapshot(session, campaign, None)
     session.commit()
@@ -79,7 +79,7 @@ def test_single_and_multiple_choice_shares_and_ses_by_group(session, period):
             share, se = _ratio(y, answered)
             assert column["share"][k] == pytest.approx(share, rel=1e-12)
             assert column["se"][k] == pytest.approx(se, rel=1e-9)
-    multiple = _table(snapshot, "Q9")
+    multiple = _table(snapshot, "Q11")
     assert multiple["kind"] == "multiple" and multiple["options"] == ["x", "y", "z"]
     column = _column(multiple, groups["SM"])
     inside = [g == "SM" for g, _t, _c in PEOPLE]
@@ -108,10 +108,10 @@ def test_page_and_workbook_show_the_choice_crosstab(client, auth, session, perio
     _campaign, _unit, snapshot, groups, qs = period
     auth.login_as("analyst")
     url = f"/admin/results/snapshots/{snapshot.id}"
-    html = client.get(url, query_string={"xq": qs["Q9"].id, "xby": "group"}).get_data(as_text=True)
-    assert f'<option value="{qs["Q9"].id}" selected>' in html
+    html = client.get(url, query_string={"xq": qs["Q11"].id, "xby": "group"}).get_data(as_text=True)
+    assert f'<option value="{qs["Q11"].id}" selected>' in html
     assert "网站" in html and "电话" in html and "多选题" in html
-    share = _column(_table(snapshot, "Q9"), groups["SM"])["share"][0]
+    share = _column(_table(snapshot, "Q11"), groups["SM"])["share"][0]
     assert f"{share * 100:.1f}%" in html
     html = client.get(url, query_string={"xq": qs["Q6"].id, "xby": "channel"}).get_data(as_text=True)
     assert "一次办成" in html and "单选题" in html
@@ -119,6 +119,6 @@ def test_page_and_workbook_show_the_choice_crosstab(client, auth, session, perio
 
     book = load_workbook(io.BytesIO(exports.workbook(session, snapshot)))
     rows = [[c.value for c in r] for r in book["交叉表"].iter_rows(min_row=2)]
-    q9 = [r for r in rows if r[0] == "Q9" and r[3] == "SM"]
+    q9 = [r for r in rows if r[0] == "Q11" and r[3] == "SM"]
     assert [r[5] for r in q9] == ["x", "y", "z"] and [r[6] for r in q9] == ["网站", "电话", "窗口"]
     assert q9[0][8] == pytest.approx(share, rel=1e-12)

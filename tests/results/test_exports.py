@@ -42,8 +42,9 @@ def _every_text_cell(book) -> list[str]:
 def test_workbook_has_a_formatted_sheet_per_table(session, computed):
     book = load_workbook(io.BytesIO(exports.workbook(session, computed.snapshot)))
     assert book.sheetnames[:4] == ["图表", "单位得分", "分题目", "分样本类别"] and book.sheetnames[-1] == "参数"
-    # then a sheet per other question of the window template: Q6 (跑了几次) and Q8 (意见建议), then the breakdowns
-    assert [name.split()[0] for name in book.sheetnames[4:-3]] == ["Q6", "Q8"]
+    # then a sheet per other question of the window template: Q6 (跑了几次), the conditional
+    # Q9 (主要问题) and Q10 (其他问题), Q8 (意见建议), the 差评 reasons per unit, then the breakdowns
+    assert [name.split()[0] for name in book.sheetnames[4:-3]] == ["Q6", "Q9", "Q10", "Q8", "差评原因"]
     assert book.sheetnames[-3:-1] == ["分组结果", "交叉表"]
     units = book["单位得分"]
     header = [c.value for c in units[1]]

@@ -2,8 +2,9 @@
 
 The phone page is rendered by the citizen page's own renderer and template
 (``survey.public.questionnaire``, ``public/questionnaire.html``) for a campaign that
-exists only in memory, so the analyst sees exactly what a phone will show. Submitting
-it checks the answers like the real page does, and stores nothing.
+exists only in memory, so the analyst sees exactly what a phone will show, display conditions
+included (in place with the script, as a second step without). Submitting it checks the answers
+like the real page does, and stores nothing.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from survey.extensions import db
 from survey.models import Campaign, CampaignUnit, GroupMode, Questionnaire, QuestionnaireKind, Unit, UnitKind
 from survey.public.forms import SubmitForm
 from survey.public.questionnaire import _Page as QuestionnairePage
+from survey.public.questionnaire import conditional_step
 from survey.security import CSP
 from survey.services.campaigns.lookup import Target
 from survey.services.responses import submission
@@ -63,9 +65,12 @@ def questionnaire_phone(questionnaire_id: int):
     page = QuestionnairePage(Target(campaign, campaign_unit), questionnaire, questions, units, form, [])
     if request.method == "POST":
         parsed = submission.parse_answers(questionnaire, questions, units, request.form)
-        if parsed.ok:
+        step = conditional_step(parsed)  # display conditions behave as on the citizens' page
+        errors = {name: message for name, message in parsed.errors.items() if name not in step}
+        if not errors and not step:
             flash(_("预览：答卷填写有效（预览不会保存）。"), "info")
-        html, status, _headers = page.render(errors=parsed.errors, status=422 if parsed.errors else 200)
+        html, status, _headers = page.render(errors=errors, status=422 if errors else 200, shown=parsed.shown,
+                                             step=None if errors else step)
     else:
         form.submission_id.data = submission.new_submission_id()
         flash(_("预览：这是手机上看到的样子，提交不会保存。"), "info")

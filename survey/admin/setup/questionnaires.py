@@ -26,6 +26,7 @@ from survey.core.lookups import get_or_404
 from survey.core.validation import strip_control
 from survey.extensions import db
 from survey.models import Question, Questionnaire, QuestionType, RespondentGroup
+from survey.services.questionnaires import conditions
 from survey.services.questionnaires import editor as service
 from survey.services.units.groups import missing_template_groups
 
@@ -202,14 +203,31 @@ def _option_rows(form_values: Any | None, data: dict[str, Any]) -> list[dict[str
                    for _i in range(BLANK_OPTION_ROWS)]
 
 
+BLANK_CONDITION_ROWS = 2
+
+
+def _condition_rows(form_values: Any | None, data: dict[str, Any]) -> list[dict[str, str]]:
+    """The display-condition rows (question, op, value): stored or submitted, plus blank rows to add more."""
+    if form_values is not None:
+        count = _whole(str(form_values.get("cond_count", ""))) or 0
+        return [{k: form_values.get(f"cond-{i}-{k}", "") for k in ("question", "op", "value")}
+                for i in range(min(count, 50))]
+    return conditions.rows_of(data.get("show_if")) + [{"question": "", "op": "", "value": ""}
+                                                      for _i in range(BLANK_CONDITION_ROWS)]
+
+
 def _question_page(question: Question, form: QuestionForm, options: list[dict[str, str]],
-                   errors: dict[str, str], status: int = 200):
+                   errors: dict[str, str], status: int = 200, conds: list[dict[str, str]] | None = None):
     groups = db.session.scalars(select(RespondentGroup).order_by(RespondentGroup.sort_order)).all()
+    earlier = [q for q in question.questionnaire.questions
+               if q.position < question.position and q.type in conditions.OPS_BY_TYPE]
     return render_template("admin/setup/questionnaires/question.html", q=question.questionnaire, question=question,
-                           form=form, options=options, groups=groups, errors=errors), status
+                           form=form, options=options, groups=groups, errors=errors, conds=conds or [],
+                           earlier=earlier), status
 
 
-def _submitted_question(question: Question, form: QuestionForm, options: list[dict[str, str]]) -> dict[str, Any]:
+def _submitted_question(question: Question, form: QuestionForm, options: list[dict[str, str]],
+                        conds: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """The edit form as question data (export shape); number fields checked here, the rest by the service."""
     qtype, appraisal = question.type, question.questionnaire.kind.value == "appraisal"
 
@@ -226,6 +244,7 @@ def _submitted_question(question: Question, form: QuestionForm, options: list[di
         "is_comment": flag("is_comment", qtype == QuestionType.TEXT),
         "weight": _number(form.weight.data, "weight", _("题目权重"), default=1.0),
         "settings": {k: v for k, v in (question.settings or {}).items() if k != "max_choices"},
+        "show_if": conditions.from_rows(conds or [], question.questionnaire.questions),
     }
     if question.type == QuestionType.TEXT:
         raw = (form.max_length.data or "").strip()
@@ -262,9 +281,11 @@ def question_edit(questionnaire_id: int, question_id: int):
     question = get_or_404(Question, question_id, within=questionnaire)
     stored = service.question_data(db.session, question)
     if request.method == "GET":
-        return _question_page(question, _question_form(question, stored), _option_rows(None, stored), {})
+        return _question_page(question, _question_form(question, stored), _option_rows(None, stored), {},
+                              conds=_condition_rows(None, stored))
     form = QuestionForm()
     options = _option_rows(request.form, stored)
+    conds = _condition_rows(request.form, stored)
     action = request.form.get("action", "save")
     index = _whole(action.split("-", 1)[1]) if "-" in action else None
     if action.startswith(("up-", "down-")) and index is not None:
@@ -275,11 +296,12 @@ def question_edit(questionnaire_id: int, question_id: int):
         options.pop(index)
 
     def update() -> None:
-        service.update_question(db.session, current_user, question, _submitted_question(question, form, options))
+        service.update_question(db.session, current_user, question,
+                                _submitted_question(question, form, options, conds))
 
     _done, errors = save(update)
     if errors:
-        return _question_page(question, form, options, errors, 422)
+        return _question_page(question, form, options, errors, 422, conds=conds)
     if action != "save":
         return redirect(url_for("admin.question_edit", questionnaire_id=questionnaire_id, question_id=question_id))
     flash(_("已保存第 %(n)d 题。", n=question.position), "info")

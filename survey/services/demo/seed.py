@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
 
 from survey.models import (
     Answer,
@@ -22,6 +23,7 @@ from survey.models import (
     Channel,
     CommentKind,
     Option,
+    Question,
     Questionnaire,
     QuestionnaireStatus,
     QuestionType,
@@ -39,6 +41,7 @@ from survey.services.demo.cases import seed_demo_cases
 from survey.services.demo.results import seed_demo_results
 from survey.services.questionnaires.builtin import APPRAISAL, WINDOW_SERVICE
 from survey.services.questionnaires.serialise import build_questionnaire
+from survey.services.responses import submission
 
 
 class DemoError(RuntimeError):
@@ -316,6 +319,7 @@ def _seed_service_responses(session: Session, rng: random.Random, summary: DemoS
     """``count`` window-service responses spread over the campaign so far; ``lift`` improves every unit."""
     end = min(camp.closes_at, now)
     span = (end - camp.opens_at).total_seconds()
+    why = random.Random(f"reasons {camp.period} {count}")  # its own stream: the ratings stay as they were
     for i in range(count):
         unit = rng.choice(service_units)
         gcode = _respondent_group(rng)
@@ -329,32 +333,45 @@ def _seed_service_responses(session: Session, rng: random.Random, summary: DemoS
             staff_user_id=desk_user.id if channel == Channel.DESK and unit.code == "CK-BDC" else None,
             duration_seconds=int(20 + rng.expovariate(1 / 25)),
         )
+        form = MultiDict()
+        low: list[str] = []  # the satisfaction questions rated 不满意 or worse: what the reasons follow
         worst = 5
         for question in service_q.questions:
+            name = submission.field_name(question)
             if question.type == QuestionType.SATISFACTION:
                 if rng.random() < 0.04:
-                    response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id,
-                                                   question_id=question.id, dont_know=True))
+                    form.add(name, submission.DONT_KNOW)
                     continue
                 level = _level(rng, q_unit)
                 worst = min(worst, level)
-                response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id,
-                                               question_id=question.id, level=level))
+                low += [question.code] if level <= 2 else []
+                form.add(name, str(level))
             elif question.type == QuestionType.SINGLE:
                 trips = rng.choices(question.options, [0.75 + q_unit * 0.15, 0.18, 0.07 - q_unit * 0.05])[0]
-                response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id, question_id=question.id,
-                                               option_id=trips.id, number=trips.score))
+                form.add(name, str(trips.id))
             elif question.type == QuestionType.GROUP:
-                option = group_option[city.groups[gcode].id]
-                response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id, question_id=question.id,
-                                               option_id=option.id))
+                form.add(name, str(group_option[city.groups[gcode].id].id))
+            elif question.type == QuestionType.MULTIPLE and low:
+                for option in _reasons(why, question, low):
+                    form.add(name, str(option.id))
+            elif question.type == QuestionType.TEXT and not question.is_comment:
+                form.add(name, why.choice(OTHER_PROBLEMS))  # kept only when 其他 was chosen
             elif question.type == QuestionType.TEXT:
                 text = _comment(rng, worst)
                 if text:
                     summary.comments += 1
-                    response.answers.append(Answer(campaign_id=camp.id, unit_id=unit.id,
-                                                   question_id=question.id, text=text,
-                                                   comment_kind=_chosen_kind(text)))
+                    form.add(name, text)
+                    if kind := _chosen_kind(text):
+                        form.add(submission.comment_kind_field(name), kind.value)
+        # Stored the way the citizen page stores a submission: hidden questions as not_shown rows.
+        parsed = submission.parse_answers(service_q, service_q.questions, [unit], form)
+        assert parsed.ok, parsed.errors
+        response.answers = [
+            Answer(campaign_id=camp.id, unit_id=a.unit_id, question_id=a.question_id, level=a.level,
+                   dont_know=a.dont_know, option_id=a.option_id, number=a.number, text=a.text,
+                   comment_kind=a.comment_kind, not_shown=a.not_shown)
+            for a in parsed.answers
+        ]
         session.add(response)
         summary.responses += 1
 
@@ -398,6 +415,30 @@ def _seed_appraisal_responses(session: Session, rng: random.Random, summary: Dem
                                                    comment_kind=_chosen_kind(text)))
         session.add(response)
         summary.responses += 1
+
+
+# What a dissatisfied citizen blames, by the satisfaction question they rated low (option codes of
+# the window template's 主要问题); every reason stays possible.
+REASON_WEIGHTS = {"Q2": {"efficiency": 3, "waiting": 3}, "Q3": {"attitude": 4}, "Q4": {"efficiency": 2, "process": 1},
+                  "Q5": {"process": 3}}
+OTHER_PROBLEMS = ["停车位太少", "自助机经常故障", "网上预约和现场要求不一致", "窗口午休不办理"]
+
+
+def _reasons(rng: random.Random, question: Question, low: list[str]) -> list[Option]:
+    """One to three plausible reasons for the low ratings (其他 rarely)."""
+    base = {"other": 0.3, "facilities": 0.6}
+    weights = {o.code: base.get(o.code, 1.0) for o in question.options}
+    for code in low:
+        for reason, extra in REASON_WEIGHTS.get(code, {}).items():
+            if reason in weights:
+                weights[reason] += extra
+    options = list(question.options)
+    chosen: list[Option] = []
+    for _i in range(rng.choices([1, 2, 3], [0.55, 0.35, 0.10])[0]):
+        pick = rng.choices(options, [weights[o.code] for o in options])[0]
+        if pick not in chosen:
+            chosen.append(pick)
+    return chosen
 
 
 def _chosen_kind(text: str) -> CommentKind | None:

@@ -9,7 +9,8 @@ questionnaire's id. Drafts are never cached: the admin's preview always sees the
 
 The cached objects are *detached* from every session, fully loaded (questions in order,
 each with its options), and read-only: nothing may change them or lazy-load through them.
-Several threads may read one at the same time.
+Several threads may read one at the same time. Its display conditions are compiled when it is
+loaded (``conditions.plan``), so the submit path never parses them again.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from survey.models import Question, Questionnaire, QuestionnaireStatus
+from survey.services.questionnaires import conditions
 
 MAX_VERSIONS = 64  # a process serves a handful of campaigns; the oldest entry goes first
 
@@ -57,6 +59,7 @@ def questionnaire_version(session: Session, questionnaire: Questionnaire) -> Que
         assert loaded is not None
         for question in loaded.questions:
             question.options  # noqa: B018 - loaded by selectinload; touched so that nothing is left to load
+        conditions.plan(loaded)  # the display conditions compiled once, kept as long as this version is
     with _lock:
         _versions[key] = loaded
         while len(_versions) > MAX_VERSIONS:

@@ -8,6 +8,8 @@ Rules:
 - a family has at most one draft at a time;
 - level scores are five strictly increasing numbers, question weights are ≥ 0,
   a respondent-group question's options each name a respondent group;
+- a display condition looks only at earlier questions: a question others' conditions refer to
+  cannot be deleted, renumbered or moved behind them (``conditions``);
 - every change is audited.
 """
 from __future__ import annotations
@@ -35,6 +37,7 @@ from survey.models import (
     User,
     utcnow,
 )
+from survey.services.questionnaires import conditions
 from survey.services.questionnaires import serialise as qio
 from survey.services.questionnaires.builtin import BUILTIN_TEMPLATES
 from survey.services.units.groups import ensure_template_groups
@@ -228,10 +231,12 @@ def update_question(session: Session, user: User | None, question: Question, dat
     before = question_data(session, question)
     try:
         built = qio.build_question(data, question.position, questionnaire.kind, qio.group_index(session), others)
+        conditions.refuse_code_change(questionnaire.questions, question, built.code)
+        qio.check_conditions([built if q is question else q for q in questionnaire.questions])
     except qio.QuestionnaireError as exc:
         raise _error(exc) from exc
     for name in ("code", "text", "text_en", "help", "help_en", "required", "allow_dont_know", "weight",
-                 "in_index", "per_unit", "max_length", "is_comment", "settings"):
+                 "in_index", "per_unit", "max_length", "is_comment", "settings", "show_if"):
         setattr(question, name, getattr(built, name))
     existing = list(question.options)
     for option in existing:  # free the codes first: the new list may reuse them in another order
@@ -264,6 +269,7 @@ def move_question(session: Session, user: User | None, question: Question, step:
     if not 0 <= target < len(questions):
         return
     questions[index], questions[target] = questions[target], questions[index]
+    conditions.refuse_order(questions, question)
     for position, item in enumerate(questions, start=1):
         item.position = position
     session.flush()
@@ -275,6 +281,7 @@ def move_question(session: Session, user: User | None, question: Question, step:
 def delete_question(session: Session, user: User | None, question: Question) -> None:
     questionnaire = question.questionnaire
     ensure_draft(questionnaire)
+    conditions.refuse_delete(questionnaire.questions, question)
     before = question_data(session, question)
     questionnaire.questions.remove(question)
     _renumber(questionnaire)

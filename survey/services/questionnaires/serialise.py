@@ -25,6 +25,7 @@ from survey.models import (
     QuestionType,
     RespondentGroup,
 )
+from survey.services.questionnaires import conditions
 
 FORMAT = "pingyi-questionnaire"
 FORMAT_VERSION = 1
@@ -177,7 +178,16 @@ def build_questionnaire(session: Session, data: dict[str, Any]) -> Questionnaire
     for position, raw in enumerate(raw_questions, start=1):
         questionnaire.questions.append(build_question(raw, position, questionnaire.kind, groups, seen_codes))
     check_group_questions(questionnaire.questions)
+    check_conditions(questionnaire.questions)
     return questionnaire
+
+
+def check_conditions(questions: list[Question]) -> None:
+    """Display conditions look backwards only, at questions and options that exist (see ``conditions``)."""
+    try:
+        conditions.check_questions(questions)
+    except conditions.ConditionError as exc:
+        raise QuestionnaireError(str(exc)) from exc
 
 
 def check_group_questions(questions: list[Question]) -> None:
@@ -231,6 +241,7 @@ def build_question(
         max_length=max_length if qtype == QuestionType.TEXT else None,
         is_comment=_flag(raw.get("is_comment"), where, "is_comment", False) and qtype == QuestionType.TEXT,
         settings=dict(settings),
+        show_if=raw.get("show_if"),  # checked against the other questions by conditions.check_questions
     )
     if qtype == QuestionType.GROUP:
         question.per_unit = False
@@ -297,6 +308,7 @@ def questionnaire_to_dict(questionnaire: Questionnaire, group_codes: dict[int, s
             "allow_dont_know": q.allow_dont_know, "weight": q.weight, "in_index": q.in_index,
             "per_unit": q.per_unit, "max_length": q.max_length, "is_comment": q.is_comment,
             "settings": dict(q.settings or {}),
+            "show_if": q.show_if,
         }
         if q.options:
             out["options"] = [

@@ -1,7 +1,8 @@
 """Reading a filled-in questionnaire and storing it as one response.
 
 Rules: every question type is validated on the server; 不了解 is stored as item
-nonresponse (``dont_know``), never as a low level; a submission id carried by the form
+nonresponse (``dont_know``), never as a low level; a question whose display condition does not
+hold is never required, what was posted for it is discarded and it is stored as ``not_shown``; a submission id carried by the form
 makes a double tap or a retry store one response; a response and everything that
 belongs with it (a consumed desk code, the cases opened for its comments) are stored in
 one transaction or not at all.
@@ -47,6 +48,7 @@ from survey.models import (
     Unit,
     utcnow,
 )
+from survey.services.questionnaires import conditions
 
 DONT_KNOW = "dk"
 LEVELS = (5, 4, 3, 2, 1)
@@ -109,6 +111,7 @@ class ParsedAnswer:
     number: float | None = None
     text: str | None = None
     comment_kind: CommentKind | None = None  # 投诉/建议/表扬 chosen beside a comment box
+    not_shown: bool = False  # its display condition did not hold: structurally missing, no value
 
 
 @dataclass
@@ -116,6 +119,7 @@ class ParseResult:
     answers: list[ParsedAnswer] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # field name → message, in page order
     respondent_group_id: int | None = None
+    shown: dict[str, bool] = field(default_factory=dict)  # conditional field name → shown (conditions hold)
 
     @property
     def ok(self) -> bool:
@@ -167,19 +171,56 @@ def parse_answers(
     units: list[Unit],
     form: FormData,
 ) -> ParseResult:
-    """Validate every answer; errors are keyed by field name, in the order the page shows them."""
+    """Validate every answer; errors are keyed by field name, in the order the page shows them.
+
+    With display conditions (``conditions``), a question whose condition does not hold for a unit is
+    not required, its posted answers are discarded and it gets one ``not_shown`` answer instead;
+    ``ParseResult.shown`` tells, per conditional field, whether it is shown.
+    """
     questions = list(questions)
     plan = layout(questionnaire, questions)
     result = ParseResult()
     service_unit_id = units[0].id if questionnaire.kind == QuestionnaireKind.SERVICE and units else None
-    for question in plan.before:
-        _parse_one(question, field_name(question), service_unit_id, form, result)
+    slots: list[tuple[Question, str, int | None]] = [(q, field_name(q), service_unit_id) for q in plan.before]
     for unit in units if plan.per_unit else []:
-        for question in plan.per_unit:
-            _parse_one(question, field_name(question, unit), unit.id, form, result)
-    for question in plan.after:
-        _parse_one(question, field_name(question), service_unit_id, form, result)
+        slots += [(q, field_name(q, unit), unit.id) for q in plan.per_unit]
+    slots += [(q, field_name(q), service_unit_id) for q in plan.after]
+    display = conditions.plan(questionnaire)
+    if not display:
+        for question, name, unit_id in slots:
+            _parse_one(question, name, unit_id, form, result)
+        return result
+    _parse_conditional(display, slots, [u.id for u in units], service_unit_id, form, result)
     return result
+
+
+def _parse_conditional(display: conditions.Plan, slots: list[tuple[Question, str, int | None]],
+                       unit_ids: list[int], once_unit: int | None, form: FormData, result: ParseResult) -> None:
+    """Each field parsed on its own, then shown or not in question order (a condition looks only at
+    earlier questions, whose fate is then known), then gathered back in page order."""
+    parsed: dict[str, ParseResult] = {}
+    for question, name, unit_id in slots:
+        one = parsed[name] = ParseResult()
+        _parse_one(question, name, unit_id, form, one)
+    rank = {qid: i for i, qid in enumerate(display.order)}
+    kept: dict[tuple[int, int | None], list[ParsedAnswer]] = {}
+    hidden: set[str] = set()
+    for question, name, unit_id in sorted(slots, key=lambda s: rank.get(s[0].id, 0)):  # stable: units keep their order
+        if display.shown(question.id, unit_id, unit_ids, kept, once_unit):
+            kept[(question.id, unit_id)] = parsed[name].answers
+        else:
+            hidden.add(name)
+        if question.id in display.rules:
+            result.shown[name] = name not in hidden
+    for question, name, unit_id in slots:
+        if name in hidden:
+            result.answers.append(ParsedAnswer(question.id, unit_id, not_shown=True))
+            continue
+        one = parsed[name]
+        result.answers += one.answers
+        result.errors.update(one.errors)
+        if one.respondent_group_id is not None:
+            result.respondent_group_id = one.respondent_group_id
 
 
 def _parse_one(question: Question, name: str, unit_id: int | None, form: FormData, result: ParseResult) -> None:
@@ -410,7 +451,7 @@ def _insert_answers(session: Session, response: Response, answers: list[ParsedAn
         session.execute(insert(Answer.__table__), [  # Core: one executemany, every row with every column
             {"response_id": response.id, "campaign_id": response.campaign_id, "unit_id": a.unit_id,
              "question_id": a.question_id, "level": a.level, "dont_know": a.dont_know, "option_id": a.option_id,
-             "number": a.number, "text": a.text, "comment_kind": a.comment_kind}
+             "number": a.number, "text": a.text, "comment_kind": a.comment_kind, "not_shown": a.not_shown}
             for a in answers
         ])
     session.expire(response, ["answers"])

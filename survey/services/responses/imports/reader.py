@@ -131,7 +131,7 @@ def _check_header(session: Session, campaign: Campaign, columns: _Columns, quest
     for question in questions:
         if question.id in columns.questions:
             continue
-        if question.required:
+        if question.required and not question.show_if:  # a conditional question may be absent: not shown
             preview.problems.append(Problem(1, question_header(question), _("找不到这道必答题的列。")))
         else:
             preview.missing_optional.append(question_header(question))

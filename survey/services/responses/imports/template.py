@@ -90,7 +90,8 @@ def template_notes(session: Session, campaign: Campaign) -> list[list[str]]:
     for question in import_questions(questionnaire):
         where = _("（每个单位一行）") if submission.asks_per_unit(questionnaire, question) else (
             _("（每份答卷一次，填在任一行即可）") if appraisal else "")
-        rows.append([question_header(question), (_("必填") if question.required else _("选填")) + where,
+        need = _("选填") if not question.required else _("满足显示条件时必填") if question.show_if else _("必填")
+        rows.append([question_header(question), need + where,
                      _type_label(question) + _("：") + _how_to_answer(question)])
     rows.append([])
     rows.append([_("单位代码"), _("单位名称"), ""])

@@ -95,7 +95,8 @@ def _response(campaign: Campaign, item: Respondent, service: bool, user: User | 
     )
     response.answers = [
         Answer(campaign_id=campaign.id, unit_id=a.unit_id, question_id=a.question_id, level=a.level,
-               dont_know=a.dont_know, option_id=a.option_id, number=a.number, text=a.text)
+               dont_know=a.dont_know, option_id=a.option_id, number=a.number, text=a.text,
+               not_shown=a.not_shown)
         for a in item.answers
     ]
     return response
