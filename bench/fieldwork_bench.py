@@ -1,6 +1,7 @@
 """Benchmark of the fieldwork monitor: the one aggregated query behind the campaign page's progress.
 
     .venv/bin/python bench/fieldwork_bench.py [--responses N] [--database-url URL] [--fresh] [--repeat K]
+                                              [--untallied N] [--migration]
 
 Builds (once) a synthetic open service-survey period in a real database created by the
 migrations: 300 window units, 5 respondent groups, the standard window questionnaire, N responses
@@ -17,6 +18,9 @@ per response and unit, then counted and summed per unit and group) and the whole
 :func:`~survey.services.campaigns.fieldwork.monitor` (the query plus half-widths, needs and
 ordering) for all 300 units. The aim is at most 1 s. The load average is printed with the figures,
 since the machine may be shared.
+
+``--migration`` times the upgrade instead: migration 0008 run again on the stored responses
+(downgraded to 0007 first, which drops the tally), as a site upgrading with a million responses.
 """
 from __future__ import annotations
 
@@ -285,6 +289,49 @@ def run(app, repeat: int, untallied: int) -> None:
     print(f"  peak RSS:    {rss:.0f} MiB")
 
 
+def time_migration(app) -> None:
+    """Downgrade to 0007 (drops the tally) and time the upgrade to 0008, which tallies every response."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import event, func, select, text
+
+    from survey.extensions import db
+    from survey.models import ResponseScore
+
+    with app.app_context():
+        downgrade(revision="0007")
+        backends: list[int] = []
+        postgres = db.engine.dialect.name == "postgresql"
+
+        def remember(dbapi_connection, _record) -> None:
+            if postgres:
+                with dbapi_connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    backends.append(cursor.fetchone()[0])
+
+        def server_cpu() -> float:
+            total = 0.0
+            for pid in backends:
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return total
+
+        db.engine.dispose()
+        event.listen(db.engine, "connect", remember)
+        load = os.getloadavg()[0]
+        started, cpu = time.perf_counter(), _cpu()
+        upgrade()
+        wall, client = time.perf_counter() - started, _cpu() - cpu
+        server = f" + {server_cpu():.1f} s server" if postgres else ""
+        event.remove(db.engine, "connect", remember)
+        rows = db.session.scalar(select(func.count()).select_from(ResponseScore))
+        print(f"  migration:   0007 → 0008 tallied {rows:,} rows in {wall:.1f} s wall (CPU {client:.1f} s client"
+              f"{server}; load average {load:.2f} before, {os.getloadavg()[0]:.2f} after)")
+        db.session.execute(text("SELECT 1"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--responses", type=int, default=1_000_000)
@@ -294,6 +341,8 @@ def main() -> None:
     parser.add_argument("--setup-only", action="store_true")
     parser.add_argument("--untallied", type=int, default=1000,
                         help="then untally the N newest responses and time the monitor that tallies them")
+    parser.add_argument("--migration", action="store_true",
+                        help="time migration 0008 on the stored responses (downgrade to 0007, upgrade) instead")
     args = parser.parse_args()
 
     from survey.config import normalise_database_url
@@ -312,7 +361,9 @@ def main() -> None:
     if seconds is not None:
         print(f"  setup:       filled the database in {seconds:.0f} s (once)")
     add_targets(app)
-    if not args.setup_only:
+    if args.migration:
+        time_migration(app)
+    elif not args.setup_only:
         run(app, args.repeat, args.untallied)
 
 
