@@ -72,40 +72,13 @@ def _fill(db, n_responses: int) -> None:
 
     from sqlalchemy import text
 
-    from survey.models import (
-        Campaign,
-        CampaignStatus,
-        CampaignUnit,
-        QuestionnaireStatus,
-        QuestionType,
-        RespondentGroup,
-        Unit,
-        UnitKind,
-        utcnow,
-    )
-    from survey.services.questionnaires.builtin import STANDARD_GROUPS, WINDOW_SERVICE
-    from survey.services.questionnaires.serialise import build_questionnaire
+    from bench.synthetic import finish_fill, make_campaign
+    from survey.models import CampaignStatus, QuestionType
 
-    session = db.session
-    groups = [RespondentGroup(code=g["code"], name=g["name"], target_share=g["target_share"], sort_order=i)
-              for i, g in enumerate(STANDARD_GROUPS)]
-    session.add_all(groups)
-    units = [Unit(code=f"FW{i:03d}", name=f"基准窗口{i + 1}", kind=UnitKind.WINDOW, sort_order=i)
-             for i in range(N_UNITS)]
-    session.add_all(units)
-    session.flush()
-    questionnaire = build_questionnaire(session, WINDOW_SERVICE)
-    questionnaire.status = QuestionnaireStatus.PUBLISHED
-    questionnaire.published_at = utcnow()
-    start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
-    campaign = Campaign(short_code=CAMPAIGN_CODE, title="采集进度基准（合成数据）", questionnaire=questionnaire,
-                        period="2026Q4", status=CampaignStatus.OPEN, opens_at=start,
-                        closes_at=start + dt.timedelta(days=92), channels=["poster"])
-    session.add(campaign)
-    session.flush()
-    for i, unit in enumerate(units):
-        session.add(CampaignUnit(campaign=campaign, unit=unit, short_code=f"FU{i:04d}"))
-    session.commit()
+    setting = make_campaign(db.session, code=CAMPAIGN_CODE, title="采集进度基准（合成数据）", period="2026Q4",
+                            status=CampaignStatus.OPEN, start=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+                            n_units=N_UNITS, unit_prefix="FW", short_prefix="FU", channels=["poster"])
+    campaign, questionnaire, units, groups = setting.campaign, setting.questionnaire, setting.units, setting.groups
     satisfaction = [q.id for q in questionnaire.questions if q.type == QuestionType.SATISFACTION]
     others = [q.id for q in questionnaire.questions if q.type != QuestionType.SATISFACTION][:2]
     unit_ids = sorted(u.id for u in units)
@@ -154,12 +127,7 @@ def _fill(db, n_responses: int) -> None:
             conn.exec_driver_sql("PRAGMA synchronous=OFF")
         for statement in statements:
             conn.execute(text(statement))
-        if not sqlite:
-            for table in ("response", "answer"):
-                conn.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE")
+    finish_fill(db.engine)
 
 
 def add_targets(app) -> None:
@@ -244,7 +212,8 @@ def run(app, repeat: int, untallied: int) -> None:
         db.session.commit()
         if added:
             print(f"  tally:       {added:,} responses tallied in {time.perf_counter() - started:.1f} s "
-                  f"(client CPU {_cpu() - cpu:.1f} s; once, the first view after the upgrade; {load()})")
+                  f"(client CPU {_cpu() - cpu:.1f} s; once, by the monitor: the responses were written after "
+                  f"migration 0008, which tallies those stored before it — see --migration; {load()})")
             # What autovacuum soon does to a table that has just had a million rows inserted (statistics,
             # and the visibility map that lets the aggregate read the index alone).
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
