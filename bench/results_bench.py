@@ -70,46 +70,14 @@ def prepare(app, n_responses: int, fresh: bool) -> float | None:
 
 
 def _fill(db, n_responses: int) -> None:
-    from survey.models import (
-        Campaign,
-        CampaignStatus,
-        CampaignUnit,
-        Category,
-        QuestionnaireStatus,
-        QuestionType,
-        RespondentGroup,
-        Unit,
-        UnitKind,
-        utcnow,
-    )
-    from survey.services.questionnaires.builtin import STANDARD_GROUPS, WINDOW_SERVICE
-    from survey.services.questionnaires.serialise import build_questionnaire
+    from bench.synthetic import finish_fill, make_campaign
+    from survey.models import CampaignStatus, QuestionType
 
-    session = db.session
-    groups = []
-    for order, g in enumerate(STANDARD_GROUPS):
-        group = RespondentGroup(code=g["code"], name=g["name"], target_share=g["target_share"], sort_order=order)
-        session.add(group)
-        groups.append(group)
-    categories = [Category(code=f"B{c}", name=f"基准类别{c + 1}", sort_order=c) for c in range(CATEGORIES)]
-    session.add_all(categories)
-    units = [Unit(code=f"BW{i:03d}", name=f"基准窗口{i + 1}", kind=UnitKind.WINDOW, category=categories[i % CATEGORIES],
-                  sort_order=i) for i in range(N_UNITS)]
-    session.add_all(units)
-    session.flush()
-    questionnaire = build_questionnaire(session, WINDOW_SERVICE)
-    questionnaire.status = QuestionnaireStatus.PUBLISHED
-    questionnaire.published_at = utcnow()
-    session.flush()
     start = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
-    campaign = Campaign(short_code=CAMPAIGN_CODE, title="基准评议（合成数据）", questionnaire=questionnaire,
-                        period="2026Q3", status=CampaignStatus.CLOSED, opens_at=start,
-                        closes_at=start + dt.timedelta(days=92), channels=list(CHANNELS))
-    session.add(campaign)
-    session.flush()
-    for i, unit in enumerate(units):
-        session.add(CampaignUnit(campaign=campaign, unit=unit, short_code=f"BU{i:04d}"))
-    session.commit()
+    setting = make_campaign(db.session, code=CAMPAIGN_CODE, title="基准评议（合成数据）", period="2026Q3",
+                            status=CampaignStatus.CLOSED, start=start, n_units=N_UNITS, unit_prefix="BW",
+                            short_prefix="BU", channels=list(CHANNELS), categories=CATEGORIES)
+    campaign, questionnaire, units, groups = setting.campaign, setting.questionnaire, setting.units, setting.groups
 
     questions = {q.code: q for q in questionnaire.questions}
     satisfaction = [q.id for q in questionnaire.questions if q.type == QuestionType.SATISFACTION]
@@ -170,16 +138,9 @@ def _fill(db, n_responses: int) -> None:
             raw.commit()
             print(f"\r  filling: {next_response - 1:,} responses, {next_answer - 1:,} answers", end="", flush=True)
         print()
-        if db.engine.dialect.name == "postgresql":
-            for table in ("response", "answer"):
-                cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
-            cursor.execute("ANALYZE response")
-            cursor.execute("ANALYZE answer")
-        else:
-            cursor.execute("ANALYZE")
-        raw.commit()
     finally:
         raw.close()
+    finish_fill(db.engine)
 
 
 RESPONSE_COLUMNS = ("id", "campaign_id", "questionnaire_id", "unit_id", "respondent_group_id", "channel", "status",

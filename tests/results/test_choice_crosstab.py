@@ -122,3 +122,35 @@ def test_page_and_workbook_show_the_choice_crosstab(client, auth, session, perio
     q9 = [r for r in rows if r[0] == "Q11" and r[3] == "SM"]
     assert [r[5] for r in q9] == ["x", "y", "z"] and [r[6] for r in q9] == ["网站", "电话", "窗口"]
     assert q9[0][8] == pytest.approx(share, rel=1e-12)
+
+
+def test_items_and_choice_crosstabs_share_one_read_of_the_answers(session, period, monkeypatch):
+    """A snapshot reads the item answers once: the choice cross-tabs take their part of the per-question
+    results' records, equal to what loading the choice questions alone gives."""
+    import numpy as np
+
+    from survey.services.results import question_results
+    from survey.services.results.loading import Cutoff
+
+    campaign, _unit, snapshot, _groups, qs = period
+    spec = snapshot.params
+    records = question_results.spec_records(session, spec)
+    specs, chosen = breakdowns.choice_records(spec, records)
+    assert [s["code"] for s in specs] == ["Q6", "Q9"]
+    alone = question_results.load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs)
+    assert chosen.item.size == 8 + 12  # 8 trips answers; 12 options chosen in Q9
+    for name in ("respondent", "unit", "item", "value", "not_shown"):
+        np.testing.assert_array_equal(getattr(chosen, name), getattr(alone, name))
+    # the comment question sits between them among the items: Q9 is item 2 there, 1 among the choices
+    assert [s["code"] for s in spec["items"]].index("Q9") == 2
+    np.testing.assert_array_equal(chosen.item, np.where(records.item == 2, 1, records.item))
+
+    reads = []
+    load = question_results.load_records
+    monkeypatch.setattr(question_results, "load_records",
+                        lambda *args: reads.append([s["code"] for s in args[2]]) or load(*args))
+    again = snapshots.compute_snapshot(session, campaign, None)
+    session.commit()
+    assert reads == [[s["code"] for s in spec["items"]]]  # once, every item
+    assert breakdowns.stored(again)["crosstabs"] == breakdowns.stored(snapshot)["crosstabs"]
+    assert qs["Q9"].id in {t["question_id"] for t in breakdowns.stored(again)["crosstabs"]["group"]}

@@ -8,9 +8,10 @@ Everything comes from ONE aggregated query, never a snapshot: each response's in
 a unit, averaged on the 0–100 scale, counted, summed and summed in squares per (unit, respondent
 group). The averages are not recomputed from the answers at every view (seven rows per response: 34 s
 on SQLite at a million responses): the monitor keeps a tally, ``response_score``, one narrow row per
-(response, unit) with the index answers counted by level, filled the first time it meets a response
-(:func:`refresh_scores`; never on the citizen's submit path) and read with the level scores and
-statuses of the moment. Excluded responses never count; flagged ones do (as on the campaign page)
+(response, unit) with the index answers counted by level, filled for every stored response by the
+upgrade that created it (migration 0008, set-based SQL), then by the monitor the first time it meets
+a new response (:func:`refresh_scores`; never on the citizen's submit path), and read with the level
+scores and statuses of the moment. Excluded responses never count; flagged ones do (as on the campaign page)
 until an analyst excludes them.
 
 The half-width is an approximation, stated on the page and in docs/analyst.md: per unit the
@@ -288,7 +289,10 @@ def store_targets(session: Session, campaign: Campaign, targets: Targets) -> Non
 
 def _tally(session: Session, campaign: Campaign, missing: Any) -> None:
     """Tally the responses of ``missing`` (a select of response ids): one row per (response, unit) with its
-    index answers counted by level, and one row with no unit for a response with no answer about a unit."""
+    index answers counted by level, and one row with no unit for a response with no answer about a unit.
+
+    Two set-based ``INSERT … SELECT`` statements, no Python per row; migration 0008 writes the same
+    statements in SQL for the responses stored before it (tests/test_migrations.py checks they agree)."""
     qids = [q.id for q in weighting.index_questions(campaign)]
     index_answer = Answer.question_id.in_(qids)
     levels = [func.sum(case((and_(index_answer, Answer.dont_know.is_(False), Answer.level == level), 1), else_=0))
@@ -313,10 +317,11 @@ def _tally(session: Session, campaign: Campaign, missing: Any) -> None:
 def refresh_scores(session: Session, campaign: Campaign) -> int:
     """Tally every response of the campaign not tallied yet; returns how many (0: nothing was written).
 
-    Usually only the newest responses are missing (those above the highest tallied id); a response
-    committed out of order, or a tally emptied by hand, is found by comparing counts and then by
-    the full anti-join. The newest are tallied ``TALLY_CHUNK`` at a time, each chunk committed (a
-    first view of a million responses takes tens of seconds, once). The campaign row is locked while
+    Usually only the newest responses are missing (those above the highest tallied id: migration 0008
+    tallied all those stored before it); a response committed out of order, or a tally emptied by
+    hand, is found by comparing counts and then by the full anti-join. The newest are tallied
+    ``TALLY_CHUNK`` at a time, each chunk committed (a tally emptied by hand at a million responses
+    takes tens of seconds to rebuild: every row goes through the indexes and foreign-key checks). The campaign row is locked while
     tallying (PostgreSQL's FOR NO KEY UPDATE,
     which never waits for nor blocks a submission; SQLite serialises writers anyway), so that two
     workers never tally the same response twice.
@@ -341,8 +346,8 @@ def refresh_scores(session: Session, campaign: Campaign) -> int:
         _tally(session, campaign, select(Response.id).where(*newer, *([] if cut is None else [Response.id <= cut])))
         if cut is None:
             break
-        # Keep each chunk: the first view of a large campaign after the upgrade may outlast the request's
-        # time limit, and the next view then goes on from there (the tally is derived data only).
+        # Keep each chunk: rebuilding a large campaign's tally may outlast the request's time limit, and
+        # the next view then goes on from there (the tally is derived data only).
         session.commit()
     responses, tallied = counts()
     if responses != tallied:

@@ -25,7 +25,7 @@ from analysis.items import ItemRecords, _rows_of
 from survey.core import labels
 from survey.models import Campaign, Category, Question, RespondentGroup, Snapshot, SnapshotRow, Unit
 from survey.services.results import question_results
-from survey.services.results.loading import Cutoff, PairTable
+from survey.services.results.loading import PairTable
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
 #: Version of the stored breakdowns (``spec["breakdowns"]``, ``summary["breakdowns"]["format"]``): 2 adds the
@@ -58,13 +58,17 @@ def _answers(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray
                    {k: v[keep] for k, v in margins.items()})
 
 
-def choice_records(session: Session, spec: dict[str, Any]) -> tuple[list[dict[str, Any]], ItemRecords] | None:
-    """The choice questions of a snapshot spec and their counted answers, for :func:`compute`; None for a spec
-    of a format before choice cross-tabs or without choice questions."""
-    specs = [s for s in spec.get("items") or [] if s["kind"] in CHOICE_KINDS]
-    if int(spec.get("breakdowns") or 0) < CHOICE_FORMAT or not specs:
+def choice_records(spec: dict[str, Any], records: ItemRecords | None
+                   ) -> tuple[list[dict[str, Any]], ItemRecords] | None:
+    """The choice questions of a snapshot spec and their counted answers, for :func:`compute`, taken from
+    the answers to every item read once for the per-question results
+    (:func:`question_results.spec_records`); None for a spec of a format before choice cross-tabs or
+    without choice questions."""
+    items = spec.get("items") or []
+    positions = [k for k, s in enumerate(items) if s["kind"] in CHOICE_KINDS]
+    if int(spec.get("breakdowns") or 0) < CHOICE_FORMAT or not positions or records is None:
         return None
-    return specs, question_results.load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs)
+    return [items[k] for k in positions], question_results.select_items(records, positions)
 
 
 def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], ItemRecords], by: str,

@@ -84,7 +84,8 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     step("compute", 3, STEPS)
     units = np.asarray(spec["units"], dtype=np.int64)
     results, used, answers = _indices(survey_pairs, layout, params, units, survey["no_group_code"])
-    items = question_results.compute(session, spec, answers, params, units)
+    records = question_results.spec_records(session, spec)  # read once: the items and the choice cross-tabs
+    items = question_results.compute(spec, answers, params, units, records)
 
     service = spec.get("service")
     service_results = None
@@ -98,7 +99,7 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     question_results.attach(rows, summary, items, spec.get("items"), clean)
     if spec.get("breakdowns"):  # stored since breakdowns exist; older specs replay without
         summary["breakdowns"] = breakdowns.compute(survey_pairs, layout, params, units, survey["no_group_code"],
-                                                   spec["categories"], breakdowns.choice_records(session, spec))
+                                                   spec["categories"], breakdowns.choice_records(spec, records))
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
 

@@ -6,7 +6,8 @@ weights and linearised SEs. Here:
 * :func:`item_specs` — what a snapshot stores about the questions (``spec["items"]``): question
   ids, type, option ids, codes and scores, so the snapshot can be recomputed after the
   questionnaire's options change;
-* :func:`load_records` — the counted answers to those questions, in one bulk query;
+* :func:`load_records` — the counted answers to those questions, in one bulk query (once per
+  computation, :func:`spec_records`: the choice cross-tabs of the breakdowns take their part of it);
 * :func:`compute` / :func:`attach` — the per-unit results into each row's ``detail["items"]``;
 * :func:`headline` and :func:`unit_items` — what the pages, exports and API show;
 * :attr:`QuestionBlock.reasons` — the 差评 reasons per unit (the question whose ``settings["role"]`` is
@@ -127,17 +128,41 @@ def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any
                        not_shown=hidden[keep])
 
 
-def compute(session: Session, spec: dict[str, Any], answers: Answers, params: Params,
-            units: np.ndarray) -> list[ItemResult] | None:
-    """Every item of ``spec["items"]`` for every unit (None for a snapshot without items).
+def spec_records(session: Session, spec: dict[str, Any]) -> ItemRecords | None:
+    """The counted answers to every question of ``spec["items"]`` (None for a snapshot without items),
+    read once per computation: :func:`compute` and the breakdowns' choice cross-tabs both use them."""
+    specs = spec.get("items")
+    if not specs:
+        return None
+    return load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs)
+
+
+def select_items(records: ItemRecords, positions: Sequence[int]) -> ItemRecords:
+    """The records of the items at ``positions`` (of the specs they were loaded for), renumbered 0, 1, …
+    in that order: what :func:`load_records` gives for those specs alone, since each record's item and
+    value depend on its own question only."""
+    number = np.full(int(records.item.max(initial=-1)) + 1, -1, dtype=np.int64)
+    for new, old in enumerate(positions):
+        if old < number.size:
+            number[old] = new
+    item = number[records.item] if records.item.size else records.item
+    keep = item >= 0
+    return ItemRecords(respondent=records.respondent[keep], unit=records.unit[keep], item=item[keep],
+                       value=records.value[keep],
+                       not_shown=None if records.not_shown is None else records.not_shown[keep])
+
+
+def compute(spec: dict[str, Any], answers: Answers, params: Params, units: np.ndarray,
+            records: ItemRecords | None) -> list[ItemResult] | None:
+    """Every item of ``spec["items"]`` for every unit (None for a snapshot without items), from
+    :func:`spec_records`.
 
     ``answers`` are the engine records the index was computed from, so the items use the same
     sample and weights.
     """
     specs = spec.get("items")
-    if not specs:
+    if not specs or records is None:
         return None
-    records = load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs)
     return compute_items(answers, params, engine_items(specs), records, units=units,
                          n_questions=len(spec["survey"]["layout"]["question_ids"]))
 
