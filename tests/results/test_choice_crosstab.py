@@ -136,14 +136,14 @@ def test_items_and_choice_crosstabs_share_one_read_of_the_answers(session, perio
     spec = snapshot.params
     records = question_results.spec_records(session, spec)
     specs, chosen = breakdowns.choice_records(spec, records)
-    assert [s["code"] for s in specs] == ["Q6", "Q9"]
+    assert [s["code"] for s in specs] == ["Q6", "Q9", "Q11"]  # the template's 差评 reasons (none here), ours
     alone = question_results.load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs)
-    assert chosen.item.size == 8 + 12  # 8 trips answers; 12 options chosen in Q9
+    assert chosen.item.size == 8 + 12  # 8 trips answers; 12 options chosen in Q11
     for name in ("respondent", "unit", "item", "value", "not_shown"):
         np.testing.assert_array_equal(getattr(chosen, name), getattr(alone, name))
-    # the comment question sits between them among the items: Q9 is item 2 there, 1 among the choices
-    assert [s["code"] for s in spec["items"]].index("Q9") == 2
-    np.testing.assert_array_equal(chosen.item, np.where(records.item == 2, 1, records.item))
+    # the template's Q10 and Q8 (text) sit between them among the items: Q11 is item 4 there, 2 among the choices
+    assert [s["code"] for s in spec["items"]].index("Q11") == 4
+    np.testing.assert_array_equal(chosen.item, np.where(records.item == 4, 2, records.item))
 
     reads = []
     load = question_results.load_records
@@ -153,4 +153,4 @@ def test_items_and_choice_crosstabs_share_one_read_of_the_answers(session, perio
     session.commit()
     assert reads == [[s["code"] for s in spec["items"]]]  # once, every item
     assert breakdowns.stored(again)["crosstabs"] == breakdowns.stored(snapshot)["crosstabs"]
-    assert qs["Q9"].id in {t["question_id"] for t in breakdowns.stored(again)["crosstabs"]["group"]}
+    assert qs["Q11"].id in {t["question_id"] for t in breakdowns.stored(again)["crosstabs"]["group"]}
