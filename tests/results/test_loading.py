@@ -80,8 +80,8 @@ def test_a_shuffled_result_is_put_in_order(session, make, monkeypatch):
     session.commit()
     raw = loading._raw_rows
 
-    def shuffled(session_, statement, columns):
-        rows = raw(session_, statement, columns)
+    def shuffled(session_, statement, columns, ids=None):
+        rows = raw(session_, statement, columns, ids)
         return rows[np.random.default_rng(5).permutation(rows.shape[0])]
 
     monkeypatch.setattr(loading, "_raw_rows", shuffled)

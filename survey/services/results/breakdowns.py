@@ -58,13 +58,24 @@ def _answers(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray
                    {k: v[keep] for k, v in margins.items()})
 
 
-def choice_records(session: Session, spec: dict[str, Any]) -> tuple[list[dict[str, Any]], ItemRecords] | None:
+def choice_records(session: Session, spec: dict[str, Any], items: ItemRecords | None = None,
+                   ) -> tuple[list[dict[str, Any]], ItemRecords] | None:
     """The choice questions of a snapshot spec and their counted answers, for :func:`compute`; None for a spec
-    of a format before choice cross-tabs or without choice questions."""
-    specs = [s for s in spec.get("items") or [] if s["kind"] in CHOICE_KINDS]
+    of a format before choice cross-tabs or without choice questions. ``items`` are the answers to every
+    item of the spec when already loaded (:func:`question_results.spec_records`): their choice rows are
+    taken instead of reading the answers again."""
+    positions = [k for k, s in enumerate(spec.get("items") or []) if s["kind"] in CHOICE_KINDS]
+    specs = [spec["items"][k] for k in positions]
     if int(spec.get("breakdowns") or 0) < CHOICE_FORMAT or not specs:
         return None
-    return specs, question_results.load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs)
+    if items is None:
+        return specs, question_results.load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs)
+    renumber = np.full(len(spec["items"]), -1, dtype=np.int64)
+    renumber[positions] = np.arange(len(positions))
+    keep = renumber[items.item] >= 0
+    return specs, ItemRecords(respondent=items.respondent[keep], unit=items.unit[keep],
+                              item=renumber[items.item[keep]], value=items.value[keep],
+                              not_shown=None if items.not_shown is None else items.not_shown[keep])
 
 
 def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], ItemRecords], by: str,

@@ -80,11 +80,12 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     if survey_pairs is None:
         survey_pairs = load_pairs(session, Cutoff.from_dict(survey["cutoff"]), layout.question_ids,
                                   survey["comment_question_ids"])
+    item_records = question_results.spec_records(session, spec)  # read once: the items and the choice cross-tabs
     started = _timed(timings, "load", started)
     step("compute", 3, STEPS)
     units = np.asarray(spec["units"], dtype=np.int64)
     results, used, answers = _indices(survey_pairs, layout, params, units, survey["no_group_code"])
-    items = question_results.compute(session, spec, answers, params, units)
+    items = question_results.compute(session, spec, answers, params, units, item_records)
 
     service = spec.get("service")
     service_results = None
@@ -98,7 +99,7 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     question_results.attach(rows, summary, items, spec.get("items"), clean)
     if spec.get("breakdowns"):  # stored since breakdowns exist; older specs replay without
         summary["breakdowns"] = breakdowns.compute(survey_pairs, layout, params, units, survey["no_group_code"],
-                                                   spec["categories"], breakdowns.choice_records(session, spec))
+                                                   spec["categories"], breakdowns.choice_records(session, spec, item_records))
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
 

@@ -91,7 +91,8 @@ def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any
         cast(func.coalesce(Answer.number, literal(-1)), BigInteger), cast(has_text, BigInteger),
         cast(case((Answer.not_shown.is_(True), literal(1)), else_=literal(0)), BigInteger),
     ).where(Answer.campaign_id == cutoff.campaign_id, Answer.question_id.in_(ids), Answer.unit_id.is_not(None),
-            Answer.response_id.between(int(lowest), cutoff.max_response_id)), 7)
+            Answer.response_id.between(int(lowest), cutoff.max_response_id)), 7,
+        (Answer.response_id, int(lowest), cutoff.max_response_id))
     left_out = np.fromiter(sorted(cutoff.left_out), dtype=np.int64)
     rows = rows[~np.isin(rows[:, 0], left_out)]
     item = np.full(rows.shape[0], -1, dtype=np.int64)
@@ -127,17 +128,26 @@ def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any
                        not_shown=hidden[keep])
 
 
+def spec_records(session: Session, spec: dict[str, Any]) -> ItemRecords | None:
+    """The counted answers to every item of ``spec["items"]`` (None for a snapshot without items)."""
+    specs = spec.get("items")
+    if not specs:
+        return None
+    return load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs)
+
+
 def compute(session: Session, spec: dict[str, Any], answers: Answers, params: Params,
-            units: np.ndarray) -> list[ItemResult] | None:
+            units: np.ndarray, records: ItemRecords | None = None) -> list[ItemResult] | None:
     """Every item of ``spec["items"]`` for every unit (None for a snapshot without items).
 
     ``answers`` are the engine records the index was computed from, so the items use the same
-    sample and weights.
+    sample and weights; ``records`` are the items' answers when already loaded (:func:`spec_records`).
     """
     specs = spec.get("items")
     if not specs:
         return None
-    records = load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs)
+    if records is None:
+        records = spec_records(session, spec)
     return compute_items(answers, params, engine_items(specs), records, units=units,
                          n_questions=len(spec["survey"]["layout"]["question_ids"]))
 
