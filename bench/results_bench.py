@@ -202,12 +202,16 @@ def run(app, repeat: int, include_flagged: bool) -> None:
             db.session.commit()
             phases["total"] = time.perf_counter() - wall
             cpu = time.process_time() - cpu
-            server = _server_cpu(db) - server if server is not None else None
+            if server is not None:
+                after = _server_cpu(db)
+                server = (after[0] - server[0], after[1] - server[1])
             load = os.getloadavg()
             print(f"  run {attempt + 1}:       " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
                   + f"; CPU {cpu:.2f} s in this process"
-                  + (f" + {server:.2f} s in the database server" if server is not None else "")
-                  + f"  (snapshot #{snapshot.id}, {len(snapshot.rows)} units; load average {load[0]:.2f})",
+                  + (f" + {server[0]:.2f} s in the session's database backend (+ {server[1]:.2f} s reaped by the"
+                     f" postmaster: parallel workers, or other clients)" if server is not None else "")
+                  + f"  (snapshot #{snapshot.id}, {len(snapshot.rows)} units, pair digest "
+                  + f"{(snapshot.summary.get('digest') or {}).get('survey', '')[:8]}; load average {load[0]:.2f})",
                   flush=True)
             for key, value in phases.items():
                 best[key] = min(best.get(key, value), value)
@@ -216,11 +220,11 @@ def run(app, repeat: int, include_flagged: bool) -> None:
     print(f"  peak RSS:    {rss:.0f} MiB")
 
 
-def _server_cpu(db) -> float | None:
+def _server_cpu(db) -> tuple[float, float] | None:
     """CPU seconds of the PostgreSQL server so far, when it runs on this machine (readable in /proc):
-    this session's backend, plus what the postmaster has reaped (its parallel workers, but also any
-    other client's finished connections: a shared machine makes this an upper bound). None on SQLite,
-    whose work is in this process."""
+    this session's backend, and what the postmaster has reaped (its parallel workers, but also any
+    other client's finished connections: on a shared machine their sum is an upper bound). None on
+    SQLite, whose work is in this process."""
     if db.engine.dialect.name != "postgresql":
         return None
     from sqlalchemy import text
@@ -234,7 +238,7 @@ def _server_cpu(db) -> float | None:
     except OSError:
         return None
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(own[11]) + int(own[12]) + int(master[13]) + int(master[14])) / ticks
+    return (int(own[11]) + int(own[12])) / ticks, (int(master[13]) + int(master[14])) / ticks
 
 
 def main() -> None:

@@ -80,8 +80,8 @@ def test_a_shuffled_result_is_put_in_order(session, make, monkeypatch):
     session.commit()
     raw = loading._raw_rows
 
-    def shuffled(session_, statement, columns):
-        rows = raw(session_, statement, columns)
+    def shuffled(session_, statement, columns, ids=None):
+        rows = raw(session_, statement, columns, ids)
         return rows[np.random.default_rng(5).permutation(rows.shape[0])]
 
     monkeypatch.setattr(loading, "_raw_rows", shuffled)
@@ -108,3 +108,22 @@ def test_snapshots_ignore_not_shown_rows(session, make):
     session.commit()
     without = snapshots.compute_snapshot(session, campaign, None)
     assert with_rows == ([r.index for r in without.rows], 12) and with_rows[0][0] is not None
+
+
+def test_blocks_of_response_ids_load_the_same_pairs(session, make, monkeypatch):
+    """PostgreSQL reads the range in blocks of response ids (one aggregate each); blocks of 2 ids give
+    the same pairs, traits and counts as one block."""
+    unit = make.unit(code="BL1")
+    campaign = make.campaign(units=[unit])
+    groups = make.groups()
+    ids = [add_response(session, campaign, {unit: [k % 5 + 1, (k + 2) % 5 + 1, None, 3, "dk"]},
+                        groups["FW" if k % 2 else "SM"]).id for k in range(9)]
+    session.commit()
+    whole = _load(session, campaign)
+    monkeypatch.setattr(loading, "BLOCK_IDS", 2)
+    blocks = _load(session, campaign)
+    assert blocks.response.tolist() == whole.response.tolist() == ids
+    assert blocks.levels().tolist() == whole.levels().tolist()
+    assert [row[:2] for row in blocks.levels().tolist()] == [[k % 5 + 1, (k + 2) % 5 + 1] for k in range(9)]
+    assert blocks.group.tolist() == whole.group.tolist()
+    assert blocks.digest() == whole.digest() and blocks.responses == whole.responses == 9

@@ -188,23 +188,35 @@ def current_cutoff(session: Session, campaign_id: int, include_flagged: bool) ->
     return Cutoff(campaign_id, int(max_id), excluded, flagged, include_flagged)
 
 
-def _raw_rows(session: Session, statement: Any, columns: int) -> np.ndarray:
+def _raw_rows(session: Session, statement: Any, columns: int,
+              ids: tuple[Any, int, int] | None = None) -> np.ndarray:
     """Run a Core statement whose columns are all non-null BIGINTs, the first a response id;
     int64 array (rows, columns).
 
     PostgreSQL packs the rows into a few large ``bytea`` values (:func:`_packed_rows`), read
     straight into NumPy (no Python object per row or value); SQLite goes through the raw
-    DB-API cursor in large batches. Every bound value of our statements is an integer or a
-    constant of our own, so they are rendered inline; no user text ever reaches this SQL.
+    DB-API cursor in large batches. ``ids`` = (the response-id column, lowest, highest) lets
+    PostgreSQL read the range in blocks of response ids, one plain aggregate each. Every bound
+    value of our statements is an integer or a constant of our own, so they are rendered inline;
+    no user text ever reaches this SQL.
     """
     connection = session.connection()
-    sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
     driver = connection.connection.driver_connection
+
+    def sql_of(select_: Any) -> str:
+        return str(select_.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+
     if connection.dialect.name == "postgresql":
-        return _packed_rows(driver, sql, columns)
+        if ids is None:
+            return _packed_rows(driver, [sql_of(statement)], columns)
+        column, lowest, highest = ids
+        starts = range(int(lowest), int(highest) + 1, BLOCK_IDS)
+        return _packed_rows(driver, [sql_of(statement.where(column.between(start, min(start + BLOCK_IDS - 1,
+                                                                                           int(highest)))))
+                                     for start in starts], columns)
     cursor = driver.cursor()
     try:
-        cursor.execute(sql)
+        cursor.execute(sql_of(statement))
         parts = []
         while True:
             batch = cursor.fetchmany(BATCH)
@@ -216,38 +228,41 @@ def _raw_rows(session: Session, statement: Any, columns: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, columns), dtype=np.int64)
 
 
-CHUNK_BITS = 16  # rows of 65,536 consecutive response ids travel as one bytea value
+BLOCK_IDS = 1 << 18  # PostgreSQL: the rows of 262,144 consecutive response ids travel as one bytea value
 
 
-def _packed_rows(driver: Any, sql: str, columns: int) -> np.ndarray:
-    """The rows of ``sql`` as big-endian 8-byte integers, concatenated by the server.
+def _packed_rows(driver: Any, statements: Sequence[str], columns: int) -> np.ndarray:
+    """The rows of the ``statements`` (blocks of one result) as big-endian 8-byte integers, concatenated
+    by the server.
 
-    ``string_agg(int8send(c0) || int8send(c1) || …)`` per block of response ids (the first
-    column) turns a million rows into about sixteen values, so the client reads a few
-    large buffers instead of one COPY message per row (psycopg's per-message loop cost
-    more than the server's work). Each block also returns its row count: a NULL column would
-    drop its row from the concatenation, so a length that disagrees is refused. JIT is off for
-    the query: compiling its expressions cost more than running them.
+    ``string_agg(int8send(c0) || int8send(c1) || …)`` over each block turns a million rows into a
+    few values, so the client reads a few large buffers instead of one COPY message per row
+    (psycopg's per-message loop cost more than the server's work). Each block is a plain aggregate:
+    grouping the rows into blocks inside one query sorted or hashed them all (spilling to disk
+    with the default ``work_mem``), which cost the server more than reading them; a block of
+    response ids keeps each value far below ``bytea``'s 1 GB. Each block also returns its row
+    count: a NULL column would drop its row from the concatenation, so a length that disagrees is
+    refused. JIT is off for the queries: compiling their expressions cost more than running them.
     """
     names = ", ".join(f"c{k}" for k in range(columns))
     packed = " || ".join(f"int8send(c{k})" for k in range(columns))
-    query = (f"SELECT count(*), string_agg({packed}, ''::bytea) FROM ({sql}) AS rows_({names}) "
-             f"GROUP BY c0 >> {CHUNK_BITS} ORDER BY c0 >> {CHUNK_BITS}")
     width = 8 * columns
+    parts = []
     with driver.cursor(binary=True) as cursor:
         cursor.execute("SELECT current_setting('jit')")
         jit = cursor.fetchone()[0]
         cursor.execute("SET LOCAL jit = off")
         try:
-            cursor.execute(query)
-            blocks = cursor.fetchall()
+            for sql in statements:
+                cursor.execute(f"SELECT count(*), string_agg({packed}, ''::bytea) FROM ({sql}) AS rows_({names})")
+                count, data = cursor.fetchone()
+                if count == 0:
+                    continue
+                if data is None or len(data) != count * width:
+                    raise DataError("unexpected row layout from the database (a column is not a non-null BIGINT)")
+                parts.append(np.frombuffer(data, dtype=">i8"))
         finally:
             cursor.execute("SELECT set_config('jit', %s, true)", (jit,))
-    parts = []
-    for count, data in blocks:
-        if data is None or len(data) != count * width:
-            raise DataError("unexpected row layout from the database (a column is not a non-null BIGINT)")
-        parts.append(np.frombuffer(data, dtype=">i8"))
     if not parts:
         return np.zeros((0, columns), dtype=np.int64)
     return np.concatenate(parts).astype(np.int64).reshape(-1, columns)
@@ -305,12 +320,13 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
         _big(Response.id), _big(func.coalesce(Response.respondent_group_id, literal(NO_GROUP))),
         _big(channel + several_units),
     ).where(Response.campaign_id == cutoff.campaign_id, Response.id.between(int(lowest), cutoff.max_response_id)),
-        3)
+        3, (Response.id, int(lowest), cutoff.max_response_id))
     rates_several = traits[:, 2] >= SEVERAL_UNITS // 2
     traits[:, 2] -= np.where(rates_several, SEVERAL_UNITS, 0)
     if tick:
         tick()
 
+    answer_ids = (Answer.response_id, int(lowest), cutoff.max_response_id)
     sums = (_big(func.sum(position * code)), _big(func.sum(check)), _big(func.sum(is_comment)))
     pairs = None
     if not rates_several.any():
@@ -319,12 +335,12 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
         by_response = _raw_rows(session, select(
             _big(Answer.response_id), _big(func.min(Answer.unit_id)),
             _big(func.max(Answer.unit_id) - func.min(Answer.unit_id)), *sums,
-        ).where(*conditions).group_by(Answer.response_id), 6)
+        ).where(*conditions).group_by(Answer.response_id), 6, answer_ids)
         if not by_response[:, 2].any():
             pairs = by_response[:, [0, 1, 3, 4, 5]]
     if pairs is None:
         pairs = _raw_rows(session, select(_big(Answer.response_id), _big(Answer.unit_id), *sums)
-                          .where(*conditions).group_by(Answer.response_id, Answer.unit_id), 5)
+                          .where(*conditions).group_by(Answer.response_id, Answer.unit_id), 5, answer_ids)
     if tick:
         tick()
     return _assemble(pairs, traits, cutoff, len(question_ids))
