@@ -44,6 +44,7 @@ from survey.models import (
     User,
     utcnow,
 )
+from survey.services.accounts.users import load_user_from_session_id
 from survey.services.cases.appeals import file_appeal
 from survey.services.responses.imports.common import submission_id_for
 from survey.services.results import snapshots
@@ -257,8 +258,36 @@ def _form_token(client) -> str:
     return URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(raw)
 
 
+@pytest.fixture(scope="session")
+def _session_cookies() -> dict[tuple, str]:
+    return {}
+
+
+@pytest.fixture
+def signed_in(app, _session_cookies):
+    """``signed_in(user)``: a new client signed in as ``user`` and its form token. The first sign-in of
+    each user per worker, app and database goes through /login; later tests get its session cookie, which
+    stays valid because ``world`` is restored with the same ids and session versions (two sign-ins per
+    route were half of the walk's time)."""
+    name = app.config.get("SESSION_COOKIE_NAME", "session")
+
+    def sign_in(user):
+        key = (id(app), app.config["SQLALCHEMY_DATABASE_URI"], user.id, user.session_version, user.username)
+        client = app.test_client()
+        if key in _session_cookies:
+            client.set_cookie(name, _session_cookies[key])
+            with client.session_transaction() as data:  # the app's own loader takes it in this database
+                assert load_user_from_session_id(data["_user_id"]) == user
+            return client, _form_token(client)
+        token = _login(client, user.username)
+        _session_cookies[key] = client.get_cookie(name).value
+        return client, token
+
+    return sign_in
+
+
 @pytest.mark.parametrize("endpoint, rule, methods", list(_params()))
-def test_outsiders_get_nothing(app, session, world, endpoint, rule, methods):
+def test_outsiders_get_nothing(app, session, world, signed_in, endpoint, rule, methods):
     url = _url(app, endpoint, world)
     before = _snapshot(session, world["own_units"])
     blueprint = endpoint.split(".")[0]
@@ -266,9 +295,8 @@ def test_outsiders_get_nothing(app, session, world, endpoint, rule, methods):
 
     anonymous = app.test_client()
     anon_token = csrf_from(anonymous.get("/login"))
-    unit_client, desk_client = app.test_client(), app.test_client()
-    unit_token = _login(unit_client, world["a_contact"].username)
-    desk_token = _login(desk_client, world["a_desk"].username)
+    unit_client, unit_token = signed_in(world["a_contact"])
+    desk_client, desk_token = signed_in(world["a_desk"])
 
     for who, client, token, allowed in (("anonymous", anonymous, anon_token, PUBLIC),
                                         ("other unit's contact", unit_client, unit_token, {**UNIT_MAY_OPEN, **PUBLIC}),

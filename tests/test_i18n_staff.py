@@ -136,6 +136,7 @@ def _assert_english(client, session, urls: list[str]) -> None:
     assert problems == {}
 
 
+@pytest.mark.sqlite_only  # the language of the page chrome (reads only), as in test_i18n_walk
 def test_analyst_pages_in_english_have_no_chinese_chrome(client, auth, session, office):
     _category, units, service, appraisal, case = office
     auth.login_as("analyst")
@@ -155,6 +156,7 @@ def test_analyst_pages_in_english_have_no_chinese_chrome(client, auth, session, 
     assert "Comments and poor ratings" in html and "Poor rating" in html and "Due within 3 days" in html
 
 
+@pytest.mark.sqlite_only  # the language of the page chrome (reads only), as in test_i18n_walk
 def test_admin_unit_contact_and_desk_pages_in_english(client, auth, session, office):
     _category, units, _service, _appraisal, case = office
     auth.login_as("admin")

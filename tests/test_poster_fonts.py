@@ -65,6 +65,7 @@ def render_page(data: bytes, tmp_path: Path, stem: str, fontconfig: bool = False
     return Image.open(tmp_path / f"{stem}.png").convert("L")
 
 
+@pytest.mark.sqlite_only  # renders a PDF from a PosterSpec: no database is read or written
 def test_pdffonts_lists_every_poster_font_as_embedded(app, tmp_path):
     with app.app_context():
         data = posters.render_pdf([spec(), spec("国网市供电公司")])
@@ -77,6 +78,7 @@ def test_pdffonts_lists_every_poster_font_as_embedded(app, tmp_path):
     assert len(data) < 400_000  # only the glyphs used are embedded, not a 5 MB font
 
 
+@pytest.mark.sqlite_only  # renders a PDF from a PosterSpec: no database is read or written
 def test_chinese_is_drawn_without_any_font_on_the_machine(app, tmp_path):
     """Rendered where fontconfig knows no font: the page is the same as with the host's fonts,
     and two unit names of the same length look different (missing glyphs would be blank or
@@ -128,6 +130,7 @@ def _cff_font(path: Path | None, chars: str, family: str = "Pingyi Test CFF SC",
     return builder.font
 
 
+@pytest.mark.sqlite_only  # renders a PDF from a PosterSpec: no database is read or written
 def test_a_cff_font_like_noto_cjk_is_converted_and_embedded(app, tmp_path):
     otf = tmp_path / "NotoLike.otf"
     _cff_font(otf, "不动产登记窗口")
@@ -150,6 +153,7 @@ def _embedded_names(data: bytes) -> set[str]:
             for font in page["/Resources"]["/Font"].values()}
 
 
+@pytest.mark.sqlite_only  # renders a PDF from a PosterSpec: no database is read or written
 def test_a_collection_gives_its_simplified_chinese_face_or_the_numbered_one(app, tmp_path):
     """NotoSansCJK-Regular.ttc holds JP, KR, SC, TC, HK faces: SC is taken unless #N says otherwise."""
     collection = TTCollection()
@@ -166,11 +170,13 @@ def test_a_collection_gives_its_simplified_chinese_face_or_the_numbered_one(app,
     assert any("PingyiTestJP" in n for n in first)
 
 
+@pytest.mark.sqlite_only  # renders a PDF from a PosterSpec: no database is read or written
 def test_a_missing_font_file_is_named(app, tmp_path):
     with app.app_context(), pytest.raises(posters.PosterError, match="不存在"):
         posters.render_pdf([spec()], font_path=str(tmp_path / "missing.ttc"))
 
 
+@pytest.mark.sqlite_only  # renders a PDF from a PosterSpec: no database is read or written
 @pytest.mark.parametrize("content", [b"not a font", b"ttcf\x00\x01\x00\x00garbage"])
 def test_an_unreadable_font_says_what_to_use(app, tmp_path, content):
     bad = tmp_path / "bad.ttc"
@@ -225,6 +231,7 @@ def test_the_desk_screen_code_keeps_its_screen_size():
 NOTO_CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 
 
+@pytest.mark.sqlite_only  # renders a PDF from a PosterSpec: no database is read or written
 @pytest.mark.skipif(not NOTO_CJK.exists(), reason="Debian's fonts-noto-cjk is not installed")
 def test_the_hosts_noto_sans_cjk_collection_is_accepted_with_its_sc_face(app, tmp_path):
     """The font a typical Linux box has (CFF outlines in a collection): its SC face, embedded alone."""

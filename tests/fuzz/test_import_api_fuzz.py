@@ -1116,8 +1116,13 @@ def test_import_all_with_damaged_archives(app, session, runner, archive, tmp_pat
 # --- the JSON API ------------------------------------------------------------------------------------
 
 @pytest.fixture
-def published(session, make):
-    """An official result for 2026Q4 and a live API token (and a revoked one)."""
+def published(session, make, built_once):
+    """An official result for 2026Q4 and a live API token (and a revoked one). Built once per worker and
+    database, then restored for the other test."""
+    return built_once("api fuzz: published period", lambda: _published(session, make))
+
+
+def _published(session, make):
     category = make.category(code="ZF", name="政府口机关")
     units = [make.unit(code=f"D{i}", name=f"第{i}局", category=category) for i in range(1, 3)]
     campaign = make.campaign(units=units, period="2026Q4")
@@ -1178,6 +1183,7 @@ def authorization(spec: tuple[str, Any], live: str, revoked: str) -> tuple[str |
     return headers[kind](), kind == "live"
 
 
+@pytest.mark.xdist_group("api-fuzz")  # one worker builds the published period for both
 @fuzz(60)
 @given(spec=AUTHORIZATIONS, method=st.sampled_from(["GET"] * 6 + ["HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
        path=PATHS, a=SEGMENT, b=SEGMENT, query=QUERY)
@@ -1205,6 +1211,7 @@ def test_api_hostile_requests(app, session, client, published, spec, method, pat
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.xdist_group("api-fuzz")  # one worker builds the published period for both
 @fuzz(40)
 @given(snapshot_id=st.one_of(st.integers(-2**64, 2**80), st.sampled_from([0, 2**31 - 1, 2**31, 2**63 - 1, 2**63])),
        method=st.sampled_from(["GET", "POST", "DELETE"]))

@@ -34,7 +34,13 @@ def _ratio(y, x):
 
 
 @pytest.fixture
-def period(session, make):
+def period(session, make, built_once):
+    """One window rated by PEOPLE, with the trips and the multiple choice answered, and its snapshot.
+    Built once per worker and database, then restored for each test."""
+    return built_once("choice crosstab period", lambda: _period(session, make))
+
+
+def _period(session, make):
     unit = make.unit(code="CK-A", name="不动产登记窗口")
     campaign = make.campaign(units=[unit], questionnaire=make.questionnaire(copy.deepcopy(TEMPLATE)), period="2026Q4")
     campaign.analysis_settings = {"method": "none", "min_n": 2, "min_n_eff": 2}

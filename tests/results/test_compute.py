@@ -23,8 +23,13 @@ from tests.results.helpers import add_response, fill, satisfaction_questions
 
 
 @pytest.fixture
-def period(make, session):
-    """Two windows in one category, 40 + 35 responses, one excluded and one flagged response."""
+def period(make, session, built_once):
+    """Two windows in one category, 40 + 35 responses, one excluded and one flagged response.
+    Built once per worker and database, then restored for each test."""
+    return built_once("two windows", lambda: _period(make, session))
+
+
+def _period(make, session):
     category = make.category(name="窗口")
     a = make.unit(code="WA", name="甲窗口", category=category)
     b = make.unit(code="WB", name="乙窗口", category=category)

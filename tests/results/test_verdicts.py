@@ -9,8 +9,13 @@ from tests.results.helpers import add_response, fill
 
 
 @pytest.fixture
-def thin(session, make):
-    """A category of three departments with 45 ratings each, and a window with 3 ratings, one per group."""
+def thin(session, make, built_once):
+    """A category of three departments with 45 ratings each, and a window with 3 ratings, one per group.
+    Built once per worker and database, then restored for each test."""
+    return built_once("thin cells", lambda: _thin(session, make))
+
+
+def _thin(session, make):
     category = make.category(code="CK", name="窗口")
     units = [make.unit(code=f"U{i}", name=f"第{i}单位", category=category) for i in range(1, 4)]
     window = make.unit(code="W1", name="三人窗口", category=category)
