@@ -95,7 +95,7 @@ def test_relative_links_resolve(page: Path):
 def test_every_environment_variable_of_the_site_is_documented():
     """Every variable the site or gunicorn reads (``os.environ.get("NAME"…)``, ``os.environ["NAME"]``,
     ``_int("NAME", …)``) and every ``NAME ?=`` of the Makefile has a row in docs/configuration.md."""
-    read = re.compile(r"""(?:environ\.get|getenv|environ\[|_int)\(?\s*["']([A-Z][A-Z0-9_]+)["']""")
+    read = re.compile(r"""(?:os\.environ\.get|getenv|os\.environ\[|_int)\(?\s*["']([A-Z][A-Z0-9_]+)["']""")
     names = {name for path in (ROOT / "survey").rglob("*.py") for name in read.findall(path.read_text("utf-8"))}
     names |= set(re.findall(r"^([A-Z][A-Z0-9_]*)\s*\?=", (ROOT / "Makefile").read_text("utf-8"), re.MULTILINE))
     assert "SECRET_KEY" in names and "PINGYI_BIND" in names and "HOST" in names
