@@ -1,8 +1,8 @@
 """Faults under load: every submission that was answered "stored" is in the database exactly once.
 
 Real gunicorn (2 sync workers) on an ephemeral port; four client threads submit the window
-questionnaire, each with its own submission id, retrying (with the same id) on errors as
-a phone's user would. Mid-load:
+questionnaire, each phone with its own cookie jar and the submission id the site issued it,
+sending the same form again on errors as a phone's user would. Mid-load:
 
 * a gunicorn worker is killed with SIGKILL (SQLite and PostgreSQL);
 * PostgreSQL drops every connection of the site's database and refuses new ones for two
@@ -66,21 +66,39 @@ class Load:
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            sid = "fault-" + uuid.uuid4().hex
+            # One phone per questionnaire, as in life: it keeps its cookie jar, and after a failure its
+            # user sends the same form again (the same answers, the same id the site issued to it).
+            phone = Phone(self.base)
+            fields = self._open(phone)
+            if fields is None:
+                continue
+            sid = fields["submission_id"]
             with self.lock:
                 self.tried.add(sid)
-            for _attempt in range(60):  # a patient user: the same answers, the same id, again
+            for _attempt in range(60):
                 try:
-                    status = Phone(self.base).submit(self.code, sid)
+                    status = phone.request(f"/s/{self.code}", fields)[0]
                 except OSError:
                     status = 0
                 if status == 303:
                     with self.lock:
                         self.succeeded.append(sid)
                     break
-                with self.lock:
-                    self.failures += 1
-                time.sleep(0.1)
+                self._failed()
+
+    def _open(self, phone: Phone) -> dict[str, str] | None:
+        """The questionnaire, opened again until the site answers (or the load is stopped)."""
+        while not self.stop.is_set():
+            try:
+                return phone.form(self.code)
+            except OSError:
+                self._failed()
+        return None
+
+    def _failed(self) -> None:
+        with self.lock:
+            self.failures += 1
+        time.sleep(0.1)
 
     def __enter__(self) -> Self:
         for t in self.threads:
