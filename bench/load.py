@@ -50,7 +50,8 @@ from sqlalchemy import create_engine, func, select, text
 from bench.servers import Database, prepare, start_baseline, start_site
 
 HIDDEN = re.compile(r'name="(csrf_token|submission_id|started)" type="hidden" value="([^"]*)"')
-RADIO = re.compile(r'type="radio" name="(q\d+(?:_u\d+)?)" id="[^"]+" value="([^"]+)"')
+# Radios and the checkboxes of multiple-choice questions (one option ticked per question).
+CHOICE = re.compile(r'type="(?:radio|checkbox)" name="(q\d+(?:_u\d+)?)" id="[^"]+" value="([^"]+)"')
 TEXTAREA = re.compile(r'<textarea name="(q\d+(?:_u\d+)?)"')
 COMMENTS = ["窗口人员态度很好，办事效率高。", "排队时间有点长，希望多开几个窗口。", "无", "材料一次告知清楚，点赞！"]
 
@@ -147,7 +148,7 @@ def answers(html: str, rng: random.Random) -> dict[str, str] | None:
     if "csrf_token" not in fields or "submission_id" not in fields:
         return None
     choices: dict[str, list[str]] = {}
-    for name, value in RADIO.findall(html):
+    for name, value in CHOICE.findall(html):
         choices.setdefault(name, []).append(value)
     for name, values in choices.items():
         fields[name] = rng.choice(values)
@@ -181,7 +182,9 @@ async def phone(n: int, base: str, code: str, tally: Tally, rng: random.Random) 
             data = answers(html, rng)
             if data is None:
                 return tally.error("GET without form")
-            status, _, location = await fetch(http, tally, "post", "POST", f"/s/{code}", data=data)
+            # As the page's script posts it (``?js=1``): the phone answered the conditional questions its
+            # answers showed (a reason after a low rating); the server drops what its conditions hide.
+            status, _, location = await fetch(http, tally, "post", "POST", f"/s/{code}?js=1", data=data)
             if status != 303:
                 return tally.error(f"POST {status}")
             status, _, _ = await fetch(http, tally, "thanks", "GET", location)
