@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.servers import Server, prepare, start_site
+from bench.servers import PG_URL, Server, prepare, start_site
 
 CHROMIUM = "/usr/bin/chromium"
 DOWN_KBPS = 400
@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--databases", default="sqlite")
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--pg-url", default=PG_URL)
     args = parser.parse_args()
     if not os.access(CHROMIUM, os.X_OK):
         sys.exit(f"Chromium not found at {CHROMIUM}")

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.servers import Database, Server, prepare, start_baseline, start_site
+from bench.servers import PG_URL, Database, Server, prepare, report_log_problems, start_baseline, start_site
 
 WRK = "/usr/bin/wrk"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15, help="length of one wrk round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each target, alternating")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="also profile N GETs in-process")
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--pg-url", default=PG_URL)
     args = parser.parse_args()
     if not os.access(WRK, os.X_OK):
         sys.exit(f"wrk not found at {WRK} (apt-get install wrk)")
@@ -185,10 +185,7 @@ def main() -> None:
                   f"{insert.requests_per_s:8.1f} req/s ({insert.cpu_ms:.2f} ms CPU)   ratio "
                   f"{get.requests_per_s / insert.requests_per_s:6.1%} (CPU ratio "
                   f"{insert.cpu_ms / get.cpu_ms:6.1%})   load average {get.load:.2f} / {insert.load:.2f}")
-        problems = [row for row in log.read_text(encoding="utf-8", errors="replace").splitlines()
-                    if "Traceback" in row or "ERROR" in row]
-        if problems:
-            print(f"\ngunicorn logged {len(problems)} error lines, e.g. {problems[0]!r}")
+        report_log_problems(log)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, func, select, text
 
-from bench.servers import Database, prepare, start_baseline, start_site
+from bench.servers import PG_URL, Database, prepare, report_log_problems, start_baseline, start_site
 
 HIDDEN = re.compile(r'name="(csrf_token|submission_id|started)" type="hidden" value="([^"]*)"')
 # Radios and the checkboxes of multiple-choice questions (one option ticked per question).
@@ -302,7 +302,7 @@ def main() -> None:
     parser.add_argument("--demo-responses", type=int, default=3000)
     parser.add_argument("--prefill", type=int, default=0, metavar="N",
                         help="store N responses in all before the runs (bulk, in the window's campaign), e.g. 300000")
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--pg-url", default=PG_URL)
     args = parser.parse_args()
 
     print(f"pingyi load: {args.phones} phones per run, {args.concurrency} at a time; {os.cpu_count()} cores "
@@ -337,10 +337,7 @@ def main() -> None:
         if worst:
             print("\nWARNING: stored responses differ from successful phones:",
                   [(s.database, s.config, s.done, s.stored) for s in worst])
-        problems = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
-                    if "Traceback" in line or "ERROR" in line]
-        if problems:
-            print(f"\ngunicorn logged {len(problems)} error lines, e.g. {problems[0]!r}")
+        report_log_problems(log)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,17 @@ GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 
 # --- the servers -------------------------------------------------------------------------------
 
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def report_log_problems(log: Path) -> None:
+    """Print how many error lines gunicorn logged during the run, with the first one."""
+    problems = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+                if "Traceback" in line or "ERROR" in line]
+    if problems:
+        print(f"\ngunicorn logged {len(problems)} error lines, e.g. {problems[0]!r}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
