@@ -195,6 +195,60 @@ class Prepared:
             out[v] = (factor * squares).sum(axis=0)
         return out
 
+    def _poststratified_shares(self, category: np.ndarray, codes: np.ndarray, n_levels: int,
+                               n_categories: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`shares`' estimates and variances ``(k, n_levels)`` from sums per (unit, domain, category)
+        and (cell, domain, category) when the units were post-stratified (or not calibrated): None otherwise.
+
+        Inside domain d every row is answered and ``u_c = w (1(category = c) − p_cd) / T_d`` (``T_d = Σ_d w``),
+        so with ``A_c = Σ w 1(category = c)``, ``A = Σ_c A_c`` and the same for ``w²``, ``w / w_s`` and
+        ``w_s w``, the sums of :meth:`_poststratified_variances` are ``Σ u_c = (A_c − p A) / T``,
+        ``Σ u_c² = (A²_c (1 − 2p) + p² A²) / T²`` and so on: four weighted counts for all categories
+        instead of four per category.
+        """
+        steps = self.weights.steps
+        if len(steps) > 1 or (steps and not isinstance(steps[0], calibration.PostStratification)):
+            return None
+        if category.size and int(category.max()) > n_categories:  # rows in no column: the general way
+            return None
+        w, unit, n_units = self.weights.weight, self.sample.unit, self.sample.n_units
+        k, n_l = n_categories, n_levels
+        inside = codes < n_l
+        d, c = codes[inside], category[inside] - 1
+        w_in = w[inside]
+        key = (unit[inside] * n_l + d) * k + c
+        size = n_units * n_l * k
+        a_c = _bincount(key, w_in, size).reshape(n_units, n_l, k)
+        a2_c = _bincount(key, w_in * w_in, size).reshape(n_units, n_l, k)
+        total = a_c.sum(axis=(0, 2))  # (levels,)
+        share = safe_divide(a_c.sum(axis=0), total[:, None])  # (levels, k)
+        p = np.nan_to_num(share)
+        inverse = safe_divide(1.0, total, 0.0)[:, None]  # (levels, 1)
+        sum_e = (a_c - p * a_c.sum(axis=2, keepdims=True)) * inverse
+        sum_e2 = (a2_c * (1.0 - 2.0 * p) + p * p * a2_c.sum(axis=2, keepdims=True)) * (inverse * inverse)
+        if steps:
+            step = steps[0]
+            cells, ws = step.cells, step.weights
+            n_cells = cells.n_segments
+            cell_unit = np.zeros(n_cells, dtype=np.intp)
+            cell_unit[cells.codes] = unit
+            cell_n = cells.counts.astype(np.float64)
+            ws_cell, ws2_cell = cells.sum(ws), cells.sum(ws * ws)
+            ws_in = ws[inside]
+            cell_key = (cells.codes[inside] * n_l + d) * k + c
+            b_c = _bincount(cell_key, w_in / ws_in, n_cells * n_l * k).reshape(n_cells, n_l, k)
+            s_c = _bincount(cell_key, ws_in * w_in, n_cells * n_l * k).reshape(n_cells, n_l, k)
+            m = safe_divide((b_c - p * b_c.sum(axis=2, keepdims=True)) * inverse, cell_n[:, None, None], 0.0)
+            swu = (s_c - p * s_c.sum(axis=2, keepdims=True)) * inverse
+            spread = (cell_unit[:, None] * (n_l * k) + np.arange(n_l * k)).ravel()
+            sum_e -= _bincount(spread, (m * ws_cell[:, None, None]).ravel(), size).reshape(n_units, n_l, k)
+            sum_e2 += _bincount(spread, (m * m * ws2_cell[:, None, None] - 2.0 * m * swu).ravel(),
+                                size).reshape(n_units, n_l, k)
+        n_h = self.units.counts.astype(np.float64)
+        factor = np.where(n_h >= 2, safe_divide(n_h, n_h - 1.0, 0.0), 0.0)[:, None, None]
+        squares = np.maximum(sum_e2 - sum_e * sum_e / np.maximum(n_h, 1.0)[:, None, None], 0.0)
+        return share.T, (factor * squares).sum(axis=0).T
+
     def _raked_variances(self, z: np.ndarray, codes: np.ndarray, n_levels: int,
                          step: calibration.Raking) -> np.ndarray:
         """:meth:`_domain_variances` for raked units without forming the domain variables.
@@ -306,6 +360,11 @@ class Prepared:
         x = category > 0
         codes, seg = self._segments(np.where(x, codes, -1), n_levels)
         n = seg.counts[:n_levels].astype(np.int64)
+        fast = self._poststratified_shares(category, codes, n_levels, n_categories)
+        if fast is not None:
+            share, variance = fast
+            se = np.where((n >= 2) & ~np.isnan(share), np.sqrt(variance), np.nan)
+            return CrossTab(question=question, by=by, n=n, share=share, se=se)
         indicators = (category[None, :] == np.arange(1, n_categories + 1)[:, None]).astype(np.float64)
         total = seg.sum(w * x)  # (levels + 1,)
         share = safe_divide(seg.sum(indicators * w), total)  # (k, levels + 1)

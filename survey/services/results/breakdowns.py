@@ -45,14 +45,26 @@ def _clean(value: Any) -> Any:
 
 
 def _answers(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray,
-             no_group_code: int | None) -> Answers:
-    """The engine's records exactly as the indices use them, plus each record's channel (CHANNEL_ORDER code)."""
-    channels = list(layout.channels) if "channel" in params.targets else None
-    answers, used = pairs.answers(layout.group_ids, channels, no_group_code)
+             no_group_code: int | None, indexed: tuple[Answers, np.ndarray] | None = None) -> Answers:
+    """The engine's records exactly as the indices use them, plus each record's channel (CHANNEL_ORDER code).
+
+    ``indexed``: the records the indices were computed from (already restricted to ``units``) and the mask of
+    the pairs used, as ``evaluation`` has them; then only the channels are added."""
+    if indexed is None:
+        channels = list(layout.channels) if "channel" in params.targets else None
+        answers, used = pairs.answers(layout.group_ids, channels, no_group_code)
+    else:
+        answers, used = indexed
     levels = pairs.levels()
     levels[~used] = 0
     rows = np.flatnonzero(levels.ravel()) // pairs.n_questions  # the same order as PairTable.answers
-    margins = {**answers.margins, _ALL_CHANNELS: pairs.channel[rows].astype(np.int64)}
+    channel = pairs.channel[rows].astype(np.int64)
+    if indexed is not None:
+        if channel.size != answers.unit.size:  # the indices left out answers about units not listed
+            channel = channel[np.isin(pairs.unit[rows], units)]
+        return Answers(answers.respondent, answers.unit, answers.question, answers.level,
+                       {**answers.margins, _ALL_CHANNELS: channel})
+    margins = {**answers.margins, _ALL_CHANNELS: channel}
     keep = np.isin(answers.unit, units)
     return Answers(answers.respondent[keep], answers.unit[keep], answers.question[keep], answers.level[keep],
                    {k: v[keep] for k, v in margins.items()})
@@ -109,12 +121,13 @@ def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], Item
 
 def compute(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray, no_group_code: int | None,
             categories: list[list[Any]], choices: tuple[list[dict[str, Any]], ItemRecords] | None = None,
-            ) -> dict[str, Any]:
+            indexed: tuple[Answers, np.ndarray] | None = None) -> dict[str, Any]:
     """The stored breakdowns of a snapshot (JSON-safe): ``{"format", "domains": {by: [...]}, "crosstabs": ...}``.
 
     ``choices`` (from :func:`choice_records`) adds a cross-tab of each choice question after the
-    satisfaction questions'; without it the result is what format 1 stored."""
-    prepared = Prepared(_answers(pairs, layout, params, units, no_group_code), params, units=units,
+    satisfaction questions'; without it the result is what format 1 stored. ``indexed`` (the indices' records
+    and used pairs) saves making the records again."""
+    prepared = Prepared(_answers(pairs, layout, params, units, no_group_code, indexed), params, units=units,
                         n_questions=len(layout.question_ids))
     of_unit = {int(u): c for u, c in categories}
     category_ids = sorted({c for c in of_unit.values() if c is not None})

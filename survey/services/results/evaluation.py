@@ -99,7 +99,8 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     question_results.attach(rows, summary, items, spec.get("items"), clean)
     if spec.get("breakdowns"):  # stored since breakdowns exist; older specs replay without
         summary["breakdowns"] = breakdowns.compute(survey_pairs, layout, params, units, survey["no_group_code"],
-                                                   spec["categories"], breakdowns.choice_records(spec, records))
+                                                   spec["categories"], breakdowns.choice_records(spec, records),
+                                                   indexed=(answers, used))
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
 
