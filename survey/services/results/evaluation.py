@@ -85,7 +85,11 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     units = np.asarray(spec["units"], dtype=np.int64)
     results, used, answers = _indices(survey_pairs, layout, params, units, survey["no_group_code"])
     records = question_results.spec_records(session, spec)  # read once: the items and the choice cross-tabs
-    items = question_results.compute(spec, answers, params, units, records)
+    prepared = None
+    if spec.get("breakdowns"):  # stored since breakdowns exist; older specs replay without
+        prepared = breakdowns.prepare(survey_pairs, params, units, len(layout.question_ids), answers, used)
+    items = question_results.compute(spec, answers, params, units, records,
+                                     weights=None if prepared is None else prepared.weights)
 
     service = spec.get("service")
     service_results = None
@@ -97,10 +101,10 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
                                       units, service["no_group_code"])
     rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
     question_results.attach(rows, summary, items, spec.get("items"), clean)
-    if spec.get("breakdowns"):  # stored since breakdowns exist; older specs replay without
-        summary["breakdowns"] = breakdowns.compute(survey_pairs, layout, params, units, survey["no_group_code"],
-                                                   spec["categories"], breakdowns.choice_records(spec, records),
-                                                   indexed=(answers, used))
+    if prepared is not None:
+        summary["breakdowns"] = breakdowns.compute(prepared, layout, params, units, survey["no_group_code"],
+                                                   spec["categories"],
+                                                   breakdowns.choice_records(spec, records))
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
 
