@@ -44,6 +44,11 @@ class Evaluation:
 
 def clean(value: Any) -> Any:
     """A JSON-safe plain value: NumPy scalars to Python, NaN/inf to None (floats keep every bit)."""
+    kind = type(value)  # the plain leaves first: most of a snapshot's values
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int or kind is str or kind is bool or value is None:
+        return value
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
