@@ -91,6 +91,7 @@ class Prepared:
         self.weights: UnitWeights = weigh(self.sample, params)
         self.units = Segments(self.sample.unit, self.sample.n_units)
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._weighted_cache: tuple[np.ndarray, np.ndarray] | None = None
         self.usable = self.weights.rake_converged[self.sample.unit]
         n_q = self.sample.level.shape[0]
         self.a = np.ones(n_q) if params.question_weights is None else np.asarray(params.question_weights, float)
@@ -319,14 +320,23 @@ class Prepared:
             self._cache = (x, y, x.sum(axis=0, dtype=np.float64), s.sum(axis=0, dtype=np.float64))
         return self._cache
 
+    def _weighted(self) -> tuple[np.ndarray, np.ndarray]:
+        """x w and y w of every row (``(Q, n)``), made once for every breakdown."""
+        if self._weighted_cache is None:
+            x, y, _, _ = self._variables()
+            w = self.weights.weight
+            self._weighted_cache = (x * w, y * w)
+        return self._weighted_cache
+
     def domains(self, by: str, codes: np.ndarray, n_levels: int) -> DomainResults:
         """Index and 满意率 of each level of ``codes`` (row codes, −1 = in no domain)."""
         params, w, a = self.params, self.weights.weight, self.a
         x, y, t_i, s_i = self._variables()
+        xw, yw = self._weighted()
         codes, seg = self._segments(codes, n_levels)
         n = seg.counts[:n_levels]
-        wx = seg.sum(x * w)  # (Q, levels + 1)
-        r_q = safe_divide(seg.sum(y * w), wx)
+        wx = seg.sum(xw)  # (Q, levels + 1)
+        r_q = safe_divide(seg.sum(yw), wx)
         answered = wx > 0
         a_sum = (a[:, None] * answered).sum(axis=0)
         index = safe_divide((a[:, None] * np.where(answered, r_q, 0.0)).sum(axis=0), a_sum)
