@@ -38,11 +38,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis import calibration
-from analysis.answers import Answers, Sample, build_sample
+from analysis.answers import Answers, Sample
 from analysis.design import stratified_variance
 from analysis.params import Params
 from analysis.segments import Segments, safe_divide
-from analysis.weighting import UnitWeights, order_by, weigh
+from analysis.weighting import UnitWeights, index_sample, weigh
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,13 @@ class Prepared:
     """The weighted respondent–unit table, ready for any number of breakdowns and cross-tabs."""
 
     def __init__(self, answers: Answers, params: Params, units: np.ndarray | None = None,
-                 n_questions: int | None = None) -> None:
+                 n_questions: int | None = None, sample: Sample | None = None) -> None:
+        """``sample``: the table :func:`analysis.weighting.index_sample` already built of these arguments
+        (e.g. for the indices), not built again."""
         if n_questions is None and params.question_weights is not None:
             n_questions = len(params.question_weights)
         self.params = params
-        self.sample: Sample = build_sample(answers, len(params.scores), n_questions, units,
-                                           order_by(answers, params))
+        self.sample: Sample = sample if sample is not None else index_sample(answers, params, units, n_questions)
         self.weights: UnitWeights = weigh(self.sample, params)
         self.units = Segments(self.sample.unit, self.sample.n_units)
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None

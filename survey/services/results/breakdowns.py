@@ -44,20 +44,17 @@ def _clean(value: Any) -> Any:
     return clean(value)
 
 
-def prepare(pairs: PairTable, params: Params, units: np.ndarray, n_questions: int, answers: Answers,
-            used: np.ndarray) -> Prepared:
-    """The weighted table of the breakdowns: the records the indices were computed from (``answers``, already
-    restricted to ``units``; ``used`` the mask of the pairs they come from), plus each record's channel
-    (CHANNEL_ORDER code). Its weights are the ones the per-question results use too."""
+def with_channels(pairs: PairTable, answers: Answers, used: np.ndarray, units: np.ndarray) -> Answers:
+    """The records the indices are computed from (``answers`` of the pairs ``used``, already restricted to
+    ``units``) plus each record's channel (CHANNEL_ORDER code), which the breakdowns are by."""
     levels = pairs.levels()
     levels[~used] = 0
     rows = np.flatnonzero(levels.ravel()) // pairs.n_questions  # the same order as PairTable.answers
     channel = pairs.channel[rows].astype(np.int64)
     if channel.size != answers.unit.size:  # the indices left out answers about units not listed
         channel = channel[np.isin(pairs.unit[rows], units)]
-    records = Answers(answers.respondent, answers.unit, answers.question, answers.level,
-                      {**answers.margins, _ALL_CHANNELS: channel})
-    return Prepared(records, params, units=units, n_questions=n_questions)
+    return Answers(answers.respondent, answers.unit, answers.question, answers.level,
+                   {**answers.margins, _ALL_CHANNELS: channel})
 
 
 def choice_records(spec: dict[str, Any], records: ItemRecords | None
@@ -113,7 +110,7 @@ def compute(prepared: Prepared, layout: Layout, params: Params, units: np.ndarra
             ) -> dict[str, Any]:
     """The stored breakdowns of a snapshot (JSON-safe): ``{"format", "domains": {by: [...]}, "crosstabs": ...}``.
 
-    ``prepared`` comes from :func:`prepare`; ``choices`` (from :func:`choice_records`) adds a cross-tab of each
+    ``prepared`` is the indices' table (its records from :func:`with_channels`); ``choices`` (from :func:`choice_records`) adds a cross-tab of each
     choice question after the satisfaction questions'; without it the result is what format 1 stored."""
     with_rows = None if choices is None else (*choices, _rows_of(prepared.weights, choices[1]))
     of_unit = {int(u): c for u, c in categories}
