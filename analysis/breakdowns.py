@@ -346,7 +346,10 @@ class Prepared:
         # Each row's linearised variables for its own domain.
         coef = safe_divide(np.where(answered, a[:, None], 0.0), a_sum[None, :] * wx, 0.0)  # (Q, levels + 1)
         z = np.empty((2, w.size))
-        z[0] = (seg.expand(coef) * (y - seg.expand(np.nan_to_num(r_q)) * x)).sum(axis=0)
+        r_0 = np.nan_to_num(r_q)
+        z[0] = 0.0
+        for q in range(y.shape[0]):  # one question at a time: no questions × rows temporaries
+            z[0] += seg.expand(coef[q]) * (y[q] - seg.expand(r_0[q]) * x[q])
         z[1] = (s_i - seg.expand(np.nan_to_num(rate)) * t_i) * seg.expand(safe_divide(1.0, wt, 0.0))
         variance = self._domain_variances(z, codes, n_levels)
         se = np.where(n >= 2, np.sqrt(variance), np.nan)
