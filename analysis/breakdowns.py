@@ -38,11 +38,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis import calibration
-from analysis.answers import Answers, Sample, build_sample
+from analysis.answers import Answers, Sample
 from analysis.design import stratified_variance
 from analysis.params import Params
 from analysis.segments import Segments, safe_divide
-from analysis.weighting import UnitWeights, order_by, weigh
+from analysis.weighting import UnitWeights, index_sample, weigh
 
 
 @dataclass(frozen=True)
@@ -82,15 +82,17 @@ class Prepared:
     """The weighted respondent–unit table, ready for any number of breakdowns and cross-tabs."""
 
     def __init__(self, answers: Answers, params: Params, units: np.ndarray | None = None,
-                 n_questions: int | None = None) -> None:
+                 n_questions: int | None = None, sample: Sample | None = None) -> None:
+        """``sample``: the table :func:`analysis.weighting.index_sample` already built of these arguments
+        (e.g. for the indices), not built again."""
         if n_questions is None and params.question_weights is not None:
             n_questions = len(params.question_weights)
         self.params = params
-        self.sample: Sample = build_sample(answers, len(params.scores), n_questions, units,
-                                           order_by(answers, params))
+        self.sample: Sample = sample if sample is not None else index_sample(answers, params, units, n_questions)
         self.weights: UnitWeights = weigh(self.sample, params)
         self.units = Segments(self.sample.unit, self.sample.n_units)
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._weighted_cache: tuple[np.ndarray, np.ndarray] | None = None
         self.usable = self.weights.rake_converged[self.sample.unit]
         n_q = self.sample.level.shape[0]
         self.a = np.ones(n_q) if params.question_weights is None else np.asarray(params.question_weights, float)
@@ -195,6 +197,60 @@ class Prepared:
             out[v] = (factor * squares).sum(axis=0)
         return out
 
+    def _poststratified_shares(self, category: np.ndarray, codes: np.ndarray, n_levels: int,
+                               n_categories: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`shares`' estimates and variances ``(k, n_levels)`` from sums per (unit, domain, category)
+        and (cell, domain, category) when the units were post-stratified (or not calibrated): None otherwise.
+
+        Inside domain d every row is answered and ``u_c = w (1(category = c) − p_cd) / T_d`` (``T_d = Σ_d w``),
+        so with ``A_c = Σ w 1(category = c)``, ``A = Σ_c A_c`` and the same for ``w²``, ``w / w_s`` and
+        ``w_s w``, the sums of :meth:`_poststratified_variances` are ``Σ u_c = (A_c − p A) / T``,
+        ``Σ u_c² = (A²_c (1 − 2p) + p² A²) / T²`` and so on: four weighted counts for all categories
+        instead of four per category.
+        """
+        steps = self.weights.steps
+        if len(steps) > 1 or (steps and not isinstance(steps[0], calibration.PostStratification)):
+            return None
+        if category.size and int(category.max()) > n_categories:  # rows in no column: the general way
+            return None
+        w, unit, n_units = self.weights.weight, self.sample.unit, self.sample.n_units
+        k, n_l = n_categories, n_levels
+        inside = codes < n_l
+        d, c = codes[inside], category[inside] - 1
+        w_in = w[inside]
+        key = (unit[inside] * n_l + d) * k + c
+        size = n_units * n_l * k
+        a_c = _bincount(key, w_in, size).reshape(n_units, n_l, k)
+        a2_c = _bincount(key, w_in * w_in, size).reshape(n_units, n_l, k)
+        total = a_c.sum(axis=(0, 2))  # (levels,)
+        share = safe_divide(a_c.sum(axis=0), total[:, None])  # (levels, k)
+        p = np.nan_to_num(share)
+        inverse = safe_divide(1.0, total, 0.0)[:, None]  # (levels, 1)
+        sum_e = (a_c - p * a_c.sum(axis=2, keepdims=True)) * inverse
+        sum_e2 = (a2_c * (1.0 - 2.0 * p) + p * p * a2_c.sum(axis=2, keepdims=True)) * (inverse * inverse)
+        if steps:
+            step = steps[0]
+            cells, ws = step.cells, step.weights
+            n_cells = cells.n_segments
+            cell_unit = np.zeros(n_cells, dtype=np.intp)
+            cell_unit[cells.codes] = unit
+            cell_n = cells.counts.astype(np.float64)
+            ws_cell, ws2_cell = cells.sum(ws), cells.sum(ws * ws)
+            ws_in = ws[inside]
+            cell_key = (cells.codes[inside] * n_l + d) * k + c
+            b_c = _bincount(cell_key, w_in / ws_in, n_cells * n_l * k).reshape(n_cells, n_l, k)
+            s_c = _bincount(cell_key, ws_in * w_in, n_cells * n_l * k).reshape(n_cells, n_l, k)
+            m = safe_divide((b_c - p * b_c.sum(axis=2, keepdims=True)) * inverse, cell_n[:, None, None], 0.0)
+            swu = (s_c - p * s_c.sum(axis=2, keepdims=True)) * inverse
+            spread = (cell_unit[:, None] * (n_l * k) + np.arange(n_l * k)).ravel()
+            sum_e -= _bincount(spread, (m * ws_cell[:, None, None]).ravel(), size).reshape(n_units, n_l, k)
+            sum_e2 += _bincount(spread, (m * m * ws2_cell[:, None, None] - 2.0 * m * swu).ravel(),
+                                size).reshape(n_units, n_l, k)
+        n_h = self.units.counts.astype(np.float64)
+        factor = np.where(n_h >= 2, safe_divide(n_h, n_h - 1.0, 0.0), 0.0)[:, None, None]
+        squares = np.maximum(sum_e2 - sum_e * sum_e / np.maximum(n_h, 1.0)[:, None, None], 0.0)
+        return share.T, (factor * squares).sum(axis=0).T
+
     def _raked_variances(self, z: np.ndarray, codes: np.ndarray, n_levels: int,
                          step: calibration.Raking) -> np.ndarray:
         """:meth:`_domain_variances` for raked units without forming the domain variables.
@@ -265,14 +321,23 @@ class Prepared:
             self._cache = (x, y, x.sum(axis=0, dtype=np.float64), s.sum(axis=0, dtype=np.float64))
         return self._cache
 
+    def _weighted(self) -> tuple[np.ndarray, np.ndarray]:
+        """x w and y w of every row (``(Q, n)``), made once for every breakdown."""
+        if self._weighted_cache is None:
+            x, y, _, _ = self._variables()
+            w = self.weights.weight
+            self._weighted_cache = (x * w, y * w)
+        return self._weighted_cache
+
     def domains(self, by: str, codes: np.ndarray, n_levels: int) -> DomainResults:
         """Index and 满意率 of each level of ``codes`` (row codes, −1 = in no domain)."""
         params, w, a = self.params, self.weights.weight, self.a
         x, y, t_i, s_i = self._variables()
+        xw, yw = self._weighted()
         codes, seg = self._segments(codes, n_levels)
         n = seg.counts[:n_levels]
-        wx = seg.sum(x * w)  # (Q, levels + 1)
-        r_q = safe_divide(seg.sum(y * w), wx)
+        wx = seg.sum(xw)  # (Q, levels + 1)
+        r_q = safe_divide(seg.sum(yw), wx)
         answered = wx > 0
         a_sum = (a[:, None] * answered).sum(axis=0)
         index = safe_divide((a[:, None] * np.where(answered, r_q, 0.0)).sum(axis=0), a_sum)
@@ -281,7 +346,10 @@ class Prepared:
         # Each row's linearised variables for its own domain.
         coef = safe_divide(np.where(answered, a[:, None], 0.0), a_sum[None, :] * wx, 0.0)  # (Q, levels + 1)
         z = np.empty((2, w.size))
-        z[0] = (seg.expand(coef) * (y - seg.expand(np.nan_to_num(r_q)) * x)).sum(axis=0)
+        r_0 = np.nan_to_num(r_q)
+        z[0] = 0.0
+        for q in range(y.shape[0]):  # one question at a time: no questions × rows temporaries
+            z[0] += seg.expand(coef[q]) * (y[q] - seg.expand(r_0[q]) * x[q])
         z[1] = (s_i - seg.expand(np.nan_to_num(rate)) * t_i) * seg.expand(safe_divide(1.0, wt, 0.0))
         variance = self._domain_variances(z, codes, n_levels)
         se = np.where(n >= 2, np.sqrt(variance), np.nan)
@@ -306,6 +374,11 @@ class Prepared:
         x = category > 0
         codes, seg = self._segments(np.where(x, codes, -1), n_levels)
         n = seg.counts[:n_levels].astype(np.int64)
+        fast = self._poststratified_shares(category, codes, n_levels, n_categories)
+        if fast is not None:
+            share, variance = fast
+            se = np.where((n >= 2) & ~np.isnan(share), np.sqrt(variance), np.nan)
+            return CrossTab(question=question, by=by, n=n, share=share, se=se)
         indicators = (category[None, :] == np.arange(1, n_categories + 1)[:, None]).astype(np.float64)
         total = seg.sum(w * x)  # (levels + 1,)
         share = safe_divide(seg.sum(indicators * w), total)  # (k, levels + 1)

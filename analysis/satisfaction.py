@@ -30,13 +30,13 @@ from typing import Any
 import numpy as np
 
 from analysis import calibration
-from analysis.answers import Answers, Sample, build_sample
+from analysis.answers import Answers, Sample
 from analysis.cells import CellCollapse
 from analysis.ci import bounded_ci, kish_n_eff, korn_graubard_ci, normal_ci, share_n_eff, wilson_ci
 from analysis.design import stratified_variance
 from analysis.params import Params
 from analysis.segments import Segments, safe_divide
-from analysis.weighting import UnitWeights, order_by, weigh
+from analysis.weighting import UnitWeights, index_sample, weigh
 
 #: Rows of the respondent–unit table estimated together.  Units are independent
 #: samples, so estimating whole units block by block gives the same bits as one
@@ -214,7 +214,11 @@ def compute_indices(
     """
     if n_questions is None and params.question_weights is not None:
         n_questions = len(params.question_weights)
-    sample = build_sample(answers, len(params.scores), n_questions, units, order_by(answers, params))
+    return indices_of(index_sample(answers, params, units, n_questions), params)
+
+
+def indices_of(sample: Sample, params: Params) -> IndexResults:
+    """:func:`compute_indices` of an already built respondent–unit table (:func:`analysis.weighting.index_sample`)."""
     parts = [estimate(block, weigh(block, params), params) for block in sample.blocks(BLOCK_ROWS)]
     return _concatenate(parts) if parts else estimate(sample, weigh(sample, params), params)
 

@@ -70,7 +70,15 @@ def compute_weights(
     answers: Answers, params: Params, units: np.ndarray | None = None, n_questions: int | None = None
 ) -> UnitWeights:
     """Weights of every respondent within every unit, per ``params`` (see module doc)."""
-    return weigh(build_sample(answers, len(params.scores), n_questions, units, order_by(answers, params)), params)
+    return weigh(index_sample(answers, params, units, n_questions), params)
+
+
+def index_sample(
+    answers: Answers, params: Params, units: np.ndarray | None = None, n_questions: int | None = None
+) -> Sample:
+    """The respondent–unit table the indices, weights, per-question results and breakdowns are computed on
+    (``units`` and ``n_questions`` as for :func:`build_sample`)."""
+    return build_sample(answers, len(params.scores), n_questions, units, order_by(answers, params))
 
 
 def order_by(answers: Answers, params: Params) -> str | None:

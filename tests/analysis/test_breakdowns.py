@@ -123,17 +123,25 @@ def test_bad_inputs_are_clear() -> None:
 
 @pytest.mark.parametrize("method", ["poststratify", "rake"])
 def test_the_one_pass_variance_equals_the_general_one(monkeypatch, method) -> None:
-    """Post-stratified units take a one-pass formula; it must give what residualising every domain gives
-    (raking always takes the general way, so there both calls are the general one)."""
+    """Post-stratified units take one-pass formulas (the cross-tab shares: four weighted counts for every
+    category at once); they must give what residualising every domain's variable gives."""
     answers = synthetic_answers(11, n_units=5)
     targets = {"group": (0.5, 0.3, 0.2)} | ({"channel": (0.6, 0.4)} if method == "rake" else {})
     params = Params(targets=targets, method=method, min_cell_n=1)
     p = Prepared(answers, params)
     fast_domains = p.domains("channel", *p.margin_codes("channel"))
     fast_table = p.crosstab(1, "group", *p.margin_codes("group"))
+    level = p.sample.level[2].astype(np.int64)
+    fast_two = p.shares(2, "channel", *p.margin_codes("channel"), np.where(level >= 4, 1, np.where(level > 0, 2, 0)), 2)
     monkeypatch.setattr(Prepared, "_domain_variances", Prepared._general_variances)
+    monkeypatch.setattr(Prepared, "_poststratified_shares", lambda self, *args: None)
     slow_domains = p.domains("channel", *p.margin_codes("channel"))
     slow_table = p.crosstab(1, "group", *p.margin_codes("group"))
+    slow_two = p.shares(2, "channel", *p.margin_codes("channel"), np.where(level >= 4, 1, np.where(level > 0, 2, 0)), 2)
+    np.testing.assert_allclose(fast_table.share, slow_table.share, rtol=1e-12)
+    np.testing.assert_allclose(fast_two.share, slow_two.share, rtol=1e-12)
+    np.testing.assert_allclose(fast_two.se, slow_two.se, rtol=1e-9)
+    assert fast_two.share.shape == (2, 2) and np.isfinite(fast_two.se).all()
     np.testing.assert_allclose(fast_domains.index_se, slow_domains.index_se, rtol=1e-9)
     np.testing.assert_allclose(fast_domains.satisfied_rate_se, slow_domains.satisfied_rate_se, rtol=1e-9)
     np.testing.assert_allclose(fast_table.se, slow_table.se, rtol=1e-9)

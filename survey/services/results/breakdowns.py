@@ -44,18 +44,17 @@ def _clean(value: Any) -> Any:
     return clean(value)
 
 
-def _answers(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray,
-             no_group_code: int | None) -> Answers:
-    """The engine's records exactly as the indices use them, plus each record's channel (CHANNEL_ORDER code)."""
-    channels = list(layout.channels) if "channel" in params.targets else None
-    answers, used = pairs.answers(layout.group_ids, channels, no_group_code)
+def with_channels(pairs: PairTable, answers: Answers, used: np.ndarray, units: np.ndarray) -> Answers:
+    """The records the indices are computed from (``answers`` of the pairs ``used``, already restricted to
+    ``units``) plus each record's channel (CHANNEL_ORDER code), which the breakdowns are by."""
     levels = pairs.levels()
     levels[~used] = 0
     rows = np.flatnonzero(levels.ravel()) // pairs.n_questions  # the same order as PairTable.answers
-    margins = {**answers.margins, _ALL_CHANNELS: pairs.channel[rows].astype(np.int64)}
-    keep = np.isin(answers.unit, units)
-    return Answers(answers.respondent[keep], answers.unit[keep], answers.question[keep], answers.level[keep],
-                   {k: v[keep] for k, v in margins.items()})
+    channel = pairs.channel[rows].astype(np.int64)
+    if channel.size != answers.unit.size:  # the indices left out answers about units not listed
+        channel = channel[np.isin(pairs.unit[rows], units)]
+    return Answers(answers.respondent, answers.unit, answers.question, answers.level,
+                   {**answers.margins, _ALL_CHANNELS: channel})
 
 
 def choice_records(spec: dict[str, Any], records: ItemRecords | None
@@ -71,13 +70,12 @@ def choice_records(spec: dict[str, Any], records: ItemRecords | None
     return [items[k] for k in positions], question_results.select_items(records, positions)
 
 
-def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], ItemRecords], by: str,
+def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], ItemRecords, np.ndarray], by: str,
                    row_codes: np.ndarray, size: int, labels_of: list[dict[str, Any]], present: list[int]
                    ) -> list[dict[str, Any]]:
     """Each choice question's weighted share of every option per level of ``by`` (single choice: the shares
     of one answer; multiple choice: each option's share among those who answered), with SEs."""
-    specs, records = choices
-    row = _rows_of(prepared.weights, records)
+    specs, records, row = choices
     n_rows = prepared.weights.unit.size
     tables = []
     for k, spec in enumerate(specs):
@@ -107,15 +105,14 @@ def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], Item
     return tables
 
 
-def compute(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray, no_group_code: int | None,
+def compute(prepared: Prepared, layout: Layout, params: Params, units: np.ndarray, no_group_code: int | None,
             categories: list[list[Any]], choices: tuple[list[dict[str, Any]], ItemRecords] | None = None,
             ) -> dict[str, Any]:
     """The stored breakdowns of a snapshot (JSON-safe): ``{"format", "domains": {by: [...]}, "crosstabs": ...}``.
 
-    ``choices`` (from :func:`choice_records`) adds a cross-tab of each choice question after the
-    satisfaction questions'; without it the result is what format 1 stored."""
-    prepared = Prepared(_answers(pairs, layout, params, units, no_group_code), params, units=units,
-                        n_questions=len(layout.question_ids))
+    ``prepared`` is the indices' table (its records from :func:`with_channels`); ``choices`` (from :func:`choice_records`) adds a cross-tab of each
+    choice question after the satisfaction questions'; without it the result is what format 1 stored."""
+    with_rows = None if choices is None else (*choices, _rows_of(prepared.weights, choices[1]))
     of_unit = {int(u): c for u, c in categories}
     category_ids = sorted({c for c in of_unit.values() if c is not None})
     labels_of = {
@@ -160,7 +157,7 @@ def compute(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray,
                            "columns": [{**labels_of[by][d], "n": int(t.n[d]), "share": t.share[:, d],
                                         "se": t.se[:, d]} for d in present]})
         if choices is not None:
-            tables += _choice_tables(prepared, choices, by, row_codes, size, labels_of[by], present)
+            tables += _choice_tables(prepared, with_rows, by, row_codes, size, labels_of[by], present)
         crosstabs[by] = tables
     return _clean({"format": CHOICE_FORMAT if choices is not None else 1, "levels": len(params.scores),
                    "domains": domains, "crosstabs": crosstabs})

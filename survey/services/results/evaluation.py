@@ -20,8 +20,12 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from analysis import Answers, IndexResults, Params, compare_estimates, compute_indices, overall_rate
+from analysis import Answers, IndexResults, Params, compare_estimates, overall_rate
+from analysis.answers import Sample
+from analysis.breakdowns import Prepared
 from analysis.ranking import DEFAULT_SEED
+from analysis.satisfaction import indices_of
+from analysis.weighting import index_sample
 from survey.models import SnapshotRow
 from survey.services.results import breakdowns, component, question_results
 from survey.services.results.loading import Cutoff, PairTable, load_pairs
@@ -44,6 +48,11 @@ class Evaluation:
 
 def clean(value: Any) -> Any:
     """A JSON-safe plain value: NumPy scalars to Python, NaN/inf to None (floats keep every bit)."""
+    kind = type(value)  # the plain leaves first: most of a snapshot's values
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int or kind is str or kind is bool or value is None:
+        return value
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -83,9 +92,14 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     started = _timed(timings, "load", started)
     step("compute", 3, STEPS)
     units = np.asarray(spec["units"], dtype=np.int64)
-    results, used, answers = _indices(survey_pairs, layout, params, units, survey["no_group_code"])
+    with_breakdowns = bool(spec.get("breakdowns"))  # stored since breakdowns exist; older specs replay without
+    results, used, answers, sample = _indices(survey_pairs, layout, params, units, survey["no_group_code"],
+                                              with_breakdowns)
     records = question_results.spec_records(session, spec)  # read once: the items and the choice cross-tabs
-    items = question_results.compute(spec, answers, params, units, records)
+    # The breakdowns weigh the indices' table whole; the per-question results take the same weights.
+    prepared = Prepared(answers, params, units, len(layout.question_ids), sample) if with_breakdowns else None
+    items = question_results.compute(spec, answers, params, units, records,
+                                     weights=None if prepared is None else prepared.weights)
 
     service = spec.get("service")
     service_results = None
@@ -93,13 +107,14 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
         started = _timed(timings, "compute", started)
         pooled = _service_pairs(session, service)
         started = _timed(timings, "load", started)
-        service_results, _, _ = _indices(pooled, Layout.from_dict(service["layout"]), stored_params(service["params"]),
+        service_results, _, _, _ = _indices(pooled, Layout.from_dict(service["layout"]), stored_params(service["params"]),
                                       units, service["no_group_code"])
     rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
     question_results.attach(rows, summary, items, spec.get("items"), clean)
-    if spec.get("breakdowns"):  # stored since breakdowns exist; older specs replay without
-        summary["breakdowns"] = breakdowns.compute(survey_pairs, layout, params, units, survey["no_group_code"],
-                                                   spec["categories"], breakdowns.choice_records(spec, records))
+    if prepared is not None:
+        summary["breakdowns"] = breakdowns.compute(prepared, layout, params, units, survey["no_group_code"],
+                                                   spec["categories"],
+                                                   breakdowns.choice_records(spec, records))
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
 
@@ -133,16 +148,20 @@ def stored_params(data: dict[str, Any]) -> Params:
     return Params.from_dict({**LEGACY_PARAMS, **data})
 
 
-def _indices(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray,
-             no_group_code: int | None) -> tuple[IndexResults, np.ndarray, Answers]:
-    channels = list(layout.channels) if "channel" in params.targets else None
-    answers, used = pairs.answers(layout.group_ids, channels, no_group_code)
+def _indices(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray, no_group_code: int | None,
+             channels: bool = False) -> tuple[IndexResults, np.ndarray, Answers, Sample]:
+    """The indices, the mask of the pairs used, the records and their table; ``channels`` adds each record's
+    channel for the breakdowns (which then reuse the table)."""
+    channel_codes = list(layout.channels) if "channel" in params.targets else None
+    answers, used = pairs.answers(layout.group_ids, channel_codes, no_group_code)
     known = np.isin(answers.unit, units)
     if not known.all():  # answers about units outside the list (the caller lists every unit it reports)
         answers = type(answers)(answers.respondent[known], answers.unit[known], answers.question[known],
                                 answers.level[known], {k: v[known] for k, v in answers.margins.items()})
-    results = compute_indices(answers, params, units=units, n_questions=len(layout.question_ids))
-    return results, used, answers
+    if channels:
+        answers = breakdowns.with_channels(pairs, answers, used, units)
+    sample = index_sample(answers, params, units, len(layout.question_ids))
+    return indices_of(sample, params), used, answers, sample
 
 
 def _service_pairs(session: Session, service: dict[str, Any]) -> PairTable:

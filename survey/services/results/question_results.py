@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from analysis import Answers, Params
 from analysis.items import Item, ItemRecords, ItemResult, compute_items
+from analysis.weighting import UnitWeights
 from survey.i18n import localized
 from survey.models import Answer, Campaign, Question, QuestionType, Response, Snapshot
 from survey.services.results.loading import Cutoff, _raw_rows
@@ -153,18 +154,19 @@ def select_items(records: ItemRecords, positions: Sequence[int]) -> ItemRecords:
 
 
 def compute(spec: dict[str, Any], answers: Answers, params: Params, units: np.ndarray,
-            records: ItemRecords | None) -> list[ItemResult] | None:
+            records: ItemRecords | None, weights: UnitWeights | None = None) -> list[ItemResult] | None:
     """Every item of ``spec["items"]`` for every unit (None for a snapshot without items), from
     :func:`spec_records`.
 
     ``answers`` are the engine records the index was computed from, so the items use the same
-    sample and weights.
+    sample and weights; ``weights`` (those of the breakdowns' table, made from the same records)
+    saves weighting them again.
     """
     specs = spec.get("items")
     if not specs or records is None:
         return None
     return compute_items(answers, params, engine_items(specs), records, units=units,
-                         n_questions=len(spec["survey"]["layout"]["question_ids"]))
+                         n_questions=len(spec["survey"]["layout"]["question_ids"]), weights=weights)
 
 
 def attach(rows: Sequence[Any], summary: dict[str, Any], results: list[ItemResult] | None,
