@@ -409,6 +409,7 @@ class _Page:
             error_items=[item for item in items if item.name in errors],
             total=len(items),
             notice=notice,
+            step=step or [],
             question_block=self.question_block(errors, values, shown, step or []),
         )
         headers = {"Cache-Control": "private, no-cache"}
