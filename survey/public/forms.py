@@ -12,10 +12,13 @@ from survey.services.responses.submission import SUBMISSION_ID
 
 
 class SubmitForm(FlaskForm):
-    """CSRF token, the idempotency key, and when the page was opened (for the answer time)."""
+    """CSRF token, the idempotency key, and when the page was opened (for the answer time).
 
-    submission_id = HiddenField(validators=[Regexp(SUBMISSION_ID.pattern + "$")])
-    started = HiddenField()
+    Hidden fields show no label: an empty one spares every page the load of WTForms' own
+    translation catalogue, which a default label ("Submission Id") would cost each request."""
+
+    submission_id = HiddenField(label="", validators=[Regexp(SUBMISSION_ID.pattern + "$")])
+    started = HiddenField(label="")
 
 
 class FollowUpForm(FlaskForm):

@@ -37,6 +37,7 @@ from flask import abort, current_app, redirect, render_template, request, sessio
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from limits import parse_many
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from survey.core.labels import label
@@ -388,6 +389,7 @@ class _Page:
                  if item.rule is None or shown.get(item.name)]
         service = self.questionnaire.kind == QuestionnaireKind.SERVICE and self.target.unit is not None
         posted = request.method == "POST"
+        values = request.form if posted else None
         html = render_template(
             "public/questionnaire.html",
             campaign=self.target.campaign,
@@ -406,18 +408,32 @@ class _Page:
             errors=errors,
             error_items=[item for item in items if item.name in errors],
             total=len(items),
-            values=request.form if request.method == "POST" else None,
             notice=notice,
-            levels=[(level, label("level", level)) for level in submission.LEVELS],
-            DONT_KNOW=submission.DONT_KNOW,
-            text_limit=submission.text_limit,
-            shown=shown,
             step=step or [],
+            question_block=self.question_block(errors, values, shown, step or []),
         )
         headers = {"Cache-Control": "private, no-cache"}
         if wait:
             headers["Retry-After"] = str(wait)
         return html, status, headers
+
+    def question_block(self, errors: dict[str, str], values: Any, shown: dict[str, bool],
+                       step: list[str]) -> Markup:
+        """The page's questions. A fresh page's (nothing posted, no errors, no step) depends only on
+        the published version, the questions shown, the units and the language: rendered once per
+        process (``questionnaire_cache.fragment``; a draft's every time)."""
+        def build() -> str:
+            return render_template(
+                "public/_question_block.html", sections=self.sections, errors=errors, values=values,
+                shown=shown, step=step, levels=[(level, label("level", level)) for level in submission.LEVELS],
+                DONT_KNOW=submission.DONT_KNOW, text_limit=submission.text_limit,
+            )
+
+        if errors or values is not None or shown or step:
+            return Markup(build())
+        parts = (tuple(q.id for q in self.questions),
+                 tuple((u.id, localized(u, "name")) for u in self.units), current_language())
+        return Markup(questionnaire_cache.fragment(self.questionnaire, parts, build))
 
 
 @dataclass(frozen=True)

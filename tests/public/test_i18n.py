@@ -125,7 +125,8 @@ def test_language_switch_of_a_posted_appraisal_keeps_its_units(client, make):
     sat = next(q for q in campaign.questionnaire.questions if q.per_unit)
     html = client.post(rate, data=filled(campaign.questionnaire, page, units=units, **{f"q{sat.id}_u{units[0].id}": []})).get_data(as_text=True)
     link = re.search(r'<a href="([^"]+)" lang="en"', html).group(1).replace("&amp;", "&")
-    assert link == f"{rate}?u={units[0].code}&u={units[1].code}&lang=en"
+    first, second = sorted(units, key=lambda u: u.code)  # campaign order: by code ("U100" before "U99")
+    assert link == f"{rate}?u={first.code}&u={second.code}&lang=en"
     english = client.get(link).get_data(as_text=True)
     assert 'lang="en"' in english and f'id="u-{units[1].id}"' in english
 

@@ -1,0 +1,129 @@
+"""Issue 17: a fresh questionnaire page's question block is rendered once per published version,
+questions, units and language, and served from the process's cache after that — never for a
+draft, never across languages or units, never with a visitor's answers or errors in it."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from flask import template_rendered
+
+from survey.services.questionnaires import cache as questionnaire_cache
+from survey.services.questionnaires import editor
+from tests.public.helpers import page_fields
+
+BLOCK = "public/_question_block.html"
+
+
+@contextmanager
+def block_renders(app) -> Iterator[list[dict]]:
+    """The contexts the question block was rendered with inside the ``with``."""
+    seen: list[dict] = []
+
+    def record(_sender, template, context, **_extra) -> None:
+        if template.name == BLOCK:
+            seen.append(context)
+
+    template_rendered.connect(record, app)
+    try:
+        yield seen
+    finally:
+        template_rendered.disconnect(record, app)
+
+
+def _fieldsets(html: str) -> list[str]:
+    """Every question's opening tag, with its display-condition attributes."""
+    return re.findall(r'<fieldset class="q [^>]*>', html)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    questionnaire_cache.clear()
+    yield
+    questionnaire_cache.clear()
+
+
+def test_a_published_page_is_rendered_once_and_each_visitor_keeps_their_own_token(app, client, make):
+    campaign = make.campaign()
+    make.commit()
+    code = campaign.campaign_units[0].short_code
+    with block_renders(app) as renders:
+        first = client.get(f"/s/{code}")
+        second = app.test_client().get(f"/s/{code}")
+    assert first.status_code == second.status_code == 200
+    assert len(renders) == 1
+    one, two = first.get_data(as_text=True), second.get_data(as_text=True)
+    assert _fieldsets(one) == _fieldsets(two) and len(_fieldsets(one)) == len(campaign.questionnaire.questions)
+    assert any("data-if=" in tag for tag in _fieldsets(one))  # display conditions kept as they were
+    a, b = page_fields(first), page_fields(second)
+    assert a["csrf_token"] and b["csrf_token"] and a["csrf_token"] != b["csrf_token"]
+    assert a["submission_id"] != b["submission_id"] and a["started"]
+
+
+def test_a_draft_is_rendered_every_time(app, client, make, session):
+    questionnaire = make.questionnaire(published=False)
+    campaign = make.campaign(questionnaire=questionnaire)
+    make.commit()
+    code = campaign.campaign_units[0].short_code
+    with block_renders(app) as renders:
+        assert client.get(f"/s/{code}").status_code == 200
+        question = questionnaire.questions[0]
+        editor.update_question(session, None, question, {**editor.question_data(session, question), "text": "草稿又改了"})
+        session.commit()
+        html = client.get(f"/s/{code}").get_data(as_text=True)
+    assert len(renders) == 2 and "草稿又改了" in html
+
+
+def test_each_language_has_its_own_block(app, client, make):
+    campaign = make.campaign()
+    make.commit()
+    code = campaign.campaign_units[0].short_code
+    with block_renders(app) as renders:
+        chinese = client.get(f"/s/{code}").get_data(as_text=True)
+        english = client.get(f"/s/{code}?lang=en").get_data(as_text=True)
+        again = client.get(f"/s/{code}?lang=en").get_data(as_text=True)
+    assert len(renders) == 2
+    assert "非常满意" in chinese and "非常满意" not in english and "Very satisfied" in english
+    assert again.count("Very satisfied") == english.count("Very satisfied") > 0
+
+
+def test_each_choice_of_units_has_its_own_block(app, client, make, session):
+    units = [make.unit(name=f"单位{i}") for i in range(3)]
+    campaign = make.campaign(units=units, kind="appraisal")
+    make.commit()
+    rate = f"/s/{campaign.short_code}/rate"
+
+    def page(*chosen) -> str:
+        return client.get(rate, query_string=[("u", u.code) for u in chosen]).get_data(as_text=True)
+
+    with block_renders(app) as renders:
+        first = page(units[0], units[1])
+        other = page(units[2])
+        assert len(renders) == 2
+        assert "单位0" in first and "单位1" in first and "单位2" not in first
+        assert "单位2" in other and "单位0" not in other and f"_u{units[0].id}" not in other
+        assert page(units[0], units[1]).count('<section class="unit-block"') == 2
+        assert len(renders) == 2  # the same units again: from the cache
+        units[2].name = "改名后的单位"  # a renamed unit is not shown under its old name
+        session.commit()
+        renamed = page(units[2])
+    assert len(renders) == 3 and "改名后的单位" in renamed and "单位2" not in renamed
+
+
+def test_a_page_with_answers_or_errors_is_never_from_the_cache(app, client, make):
+    campaign = make.campaign()
+    make.commit()
+    code = campaign.campaign_units[0].short_code
+    questionnaire = campaign.questionnaire
+    first = client.get(f"/s/{code}")
+    comment = next(q for q in questionnaire.questions if q.type.value == "text" and not q.show_if)
+    data = {**page_fields(first), f"q{comment.id}": "窗口很干净"}
+    with block_renders(app) as renders:
+        reply = client.post(f"/s/{code}", data=data)
+    html = reply.get_data(as_text=True)
+    assert reply.status_code == 422 and len(renders) == 1
+    assert "窗口很干净" in html and 'class="error-summary"' in html and "has-error" in html
+    fresh = app.test_client().get(f"/s/{code}").get_data(as_text=True)
+    assert "窗口很干净" not in fresh and "has-error" not in fresh
