@@ -171,13 +171,7 @@ class Prepared:
         n_h = self.units.counts.astype(np.float64)
         factor = np.where(n_h >= 2, safe_divide(n_h, n_h - 1.0, 0.0), 0.0)[:, None]
         if steps:
-            step = steps[0]
-            cells, ws = step.cells, step.weights
-            n_cells = cells.n_segments
-            cell_unit = np.zeros(n_cells, dtype=np.intp)
-            cell_unit[cells.codes] = unit
-            cell_n = cells.counts.astype(np.float64)
-            ws_cell, ws2_cell = cells.sum(ws), cells.sum(ws * ws)
+            cells, ws, n_cells, cell_unit, cell_n, ws_cell, ws2_cell = _cell_frame(steps[0], unit)
             cell_domain = cells.codes[inside] * n_levels + d
             ws_in = ws[inside]
         out = np.empty((z.shape[0], n_levels))
@@ -229,13 +223,7 @@ class Prepared:
         sum_e = (a_c - p * a_c.sum(axis=2, keepdims=True)) * inverse
         sum_e2 = (a2_c * (1.0 - 2.0 * p) + p * p * a2_c.sum(axis=2, keepdims=True)) * (inverse * inverse)
         if steps:
-            step = steps[0]
-            cells, ws = step.cells, step.weights
-            n_cells = cells.n_segments
-            cell_unit = np.zeros(n_cells, dtype=np.intp)
-            cell_unit[cells.codes] = unit
-            cell_n = cells.counts.astype(np.float64)
-            ws_cell, ws2_cell = cells.sum(ws), cells.sum(ws * ws)
+            cells, ws, n_cells, cell_unit, cell_n, ws_cell, ws2_cell = _cell_frame(steps[0], unit)
             ws_in = ws[inside]
             cell_key = (cells.codes[inside] * n_l + d) * k + c
             b_c = _bincount(cell_key, w_in / ws_in, n_cells * n_l * k).reshape(n_cells, n_l, k)
@@ -387,6 +375,17 @@ class Prepared:
         share = share[:, :n_levels]
         se = np.where((n >= 2) & ~np.isnan(share), np.sqrt(variance), np.nan)
         return CrossTab(question=question, by=by, n=n, share=share, se=se)
+
+
+def _cell_frame(step: calibration.PostStratification, unit: np.ndarray) -> tuple:
+    """The post-stratification cells as the one-pass variances use them: (cells, the calibration
+    factors ws, the number of cells, each cell's unit, each cell's row count as float, Σ ws and Σ ws²
+    per cell)."""
+    cells, ws = step.cells, step.weights
+    n_cells = cells.n_segments
+    cell_unit = np.zeros(n_cells, dtype=np.intp)
+    cell_unit[cells.codes] = unit
+    return (cells, ws, n_cells, cell_unit, cells.counts.astype(np.float64), cells.sum(ws), cells.sum(ws * ws))
 
 
 def _bincount(codes: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
