@@ -25,7 +25,6 @@ import io
 import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,34 +38,6 @@ CATEGORIES = 4
 CHANNELS = ("poster", "desk", "web")
 CAMPAIGN_CODE = "BENCH1"
 CHUNK = 100_000
-
-
-def build_app(database_url: str):
-    from survey import create_app
-
-    os.environ.setdefault("PINGYI_INSTANCE_PATH", tempfile.mkdtemp(prefix="pingyi-bench-"))
-    return create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": False})
-
-
-def prepare(app, n_responses: int, fresh: bool) -> float | None:
-    """Migrate and fill the database unless it already holds the benchmark campaign; returns seconds spent."""
-    from flask_migrate import downgrade, upgrade
-    from sqlalchemy import select
-
-    from survey.extensions import db
-    from survey.models import Campaign
-
-    with app.app_context():
-        if fresh and db.engine.dialect.name != "sqlite":
-            upgrade()
-            downgrade(revision="base")
-        upgrade()
-        existing = db.session.scalar(select(Campaign).where(Campaign.short_code == CAMPAIGN_CODE))
-        if existing is not None:
-            return None
-        started = time.perf_counter()
-        _fill(db, n_responses)
-        return time.perf_counter() - started
 
 
 def _fill(db, n_responses: int) -> None:
@@ -260,10 +231,12 @@ def main() -> None:
         if args.fresh:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
-    app = build_app(url)
+    from bench import synthetic
+
+    app = synthetic.build_app(url)
     print("Pingyi results benchmark (load + compute + snapshot write)")
     print(f"  machine:     {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
-    seconds = prepare(app, args.responses, args.fresh)
+    seconds = synthetic.prepare(app, CAMPAIGN_CODE, _fill, args.responses, args.fresh)
     if seconds is not None:
         print(f"  setup:       filled the database in {seconds:.0f} s (once)")
     if not args.setup_only:

@@ -8,8 +8,41 @@ Each benchmark then writes its responses and answers its own way, in bulk, with 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+
+def build_app(database_url: str):
+    """The site's app on the benchmark database (an instance folder of its own, no rate limit)."""
+    from survey import create_app
+
+    os.environ.setdefault("PINGYI_INSTANCE_PATH", tempfile.mkdtemp(prefix="pingyi-bench-"))
+    return create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": False})
+
+
+def prepare(app, campaign_code: str, fill: Callable[[Any, int], None], n_responses: int, fresh: bool) -> float | None:
+    """Migrate, then ``fill(db, n_responses)`` unless the database already holds the campaign
+    ``campaign_code``; returns the seconds spent filling (None: it was there already)."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import select
+
+    from survey.extensions import db
+    from survey.models import Campaign
+
+    with app.app_context():
+        if fresh and db.engine.dialect.name != "sqlite":
+            upgrade()
+            downgrade(revision="base")
+        upgrade()
+        if db.session.scalar(select(Campaign).where(Campaign.short_code == campaign_code)) is not None:
+            return None
+        started = time.perf_counter()
+        fill(db, n_responses)
+        return time.perf_counter() - started
 
 
 @dataclass
