@@ -28,24 +28,11 @@ from analysis.answers import Answers
 from analysis.cells import DEFAULT_MIN_CELL_N
 from analysis.cli import items as items_cli
 from analysis.params import Params
-from analysis.satisfaction import FLAG_MEANINGS, IndexResults, compute_indices
+from analysis.satisfaction import FLAG_MEANINGS, UNIT_FIELDS, IndexResults, compute_indices
 
-#: Output columns, in order.
-OUTPUT_COLUMNS = (
-    "unit",
-    "n",
-    "n_eff",
-    "index",
-    "index_se",
-    "satisfied_rate",
-    "satisfied_rate_se",
-    "index_ci_low",
-    "index_ci_high",
-    "satisfied_rate_ci_low",
-    "satisfied_rate_ci_high",
-    "dont_know_rate",
-    "flags",
-)
+#: Output columns, in order: the unit, its estimates as the engine orders them up to the design
+#: effect (the weighting diagnostics are not part of the report), and the flags.
+OUTPUT_COLUMNS = ("unit", *UNIT_FIELDS[:UNIT_FIELDS.index("deff")], "flags")
 REQUIRED_COLUMNS = ("respondent_id", "unit", "question", "level")
 #: Cell values read as 不了解 (item nonresponse) in the level column.
 DONT_KNOW = ("", "NA", "不了解")
