@@ -12,6 +12,8 @@ database server's own CPU is not in it.) Compare two checkouts by running each o
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import random
 import statistics
 import sys
@@ -29,7 +31,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--phones", type=int, default=300)
     parser.add_argument("--database-url", help="an empty database to use instead of a temporary SQLite file")
+    parser.add_argument("--profile", choices=("get", "post", "thanks"),
+                        help="also print a CPU profile (cProfile, process time) of that step over the measured phones")
     args = parser.parse_args()
+    profiler = cProfile.Profile(time.process_time) if args.profile else None
+
+    def timed(step: str, call):
+        if profiler is not None and step == args.profile:
+            return profiler.runcall(call)
+        return call()
+
     rng = random.Random(5)
     with tempfile.TemporaryDirectory() as tmp:
         app = build(args.database_url, Path(tmp))
@@ -40,17 +51,17 @@ def main() -> None:
             client = app.test_client()
             client.environ_base["REMOTE_ADDR"] = f"127.{1 + n // 62500}.{(n // 250) % 250}.{1 + n % 250}"
             cpu0 = time.process_time()
-            page = client.get(f"/s/{window}")
+            page = timed("get", lambda: client.get(f"/s/{window}"))
             cpu1 = time.process_time()
             assert page.status_code == 200, page.status_code
             data = fill(app, page.get_data(as_text=True), "")
             if rng.random() >= 0.3:
                 data = {k: v for k, v in data.items() if not (v and v[0].startswith("排队"))}
             cpu2 = time.process_time()
-            posted = client.post(f"/s/{window}", data=data)
+            posted = timed("post", lambda: client.post(f"/s/{window}", data=data))
             cpu3 = time.process_time()
             assert posted.status_code == 303, posted.status_code
-            thanks = client.get(posted.headers["Location"])
+            thanks = timed("thanks", lambda: client.get(posted.headers["Location"]))
             cpu4 = time.process_time()
             assert thanks.status_code == 200
             if record:
@@ -66,6 +77,9 @@ def main() -> None:
         for key, values in steps.items():
             print(f"  {key:<7} median {statistics.median(values):6.2f} ms CPU   mean {statistics.fmean(values):6.2f} ms")
         print(f"  → {1000 / statistics.fmean(steps['phone']):.0f} phones per CPU-second of application time")
+        if profiler is not None:
+            print(f"\nProfile of the {args.profile} step over {args.phones} phones (cumulative CPU, with the profiler's overhead):")
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
 
 
 if __name__ == "__main__":

@@ -189,21 +189,25 @@ SPECS: dict[str, Spec] = {
 
 def get(session: Session, key: str) -> Any:
     """The stored value, or the default when nothing (or something no longer valid) is stored."""
-    return _value(key, session.get(Setting, key))
+    row = session.get(Setting, key)
+    return _value(key, _MISSING if row is None else row.value)
 
 
 def get_many(session: Session, *keys: str) -> list[Any]:
-    """Several settings in one query (the submit path reads two on every response)."""
-    rows = {row.key: row for row in session.scalars(select(Setting).where(Setting.key.in_(keys)))}
-    return [_value(key, rows.get(key)) for key in keys]
+    """Several settings in one query (see :func:`current` for the request's cached copy)."""
+    stored = dict(session.execute(select(Setting.key, Setting.value).where(Setting.key.in_(keys))).all())
+    return [_value(key, stored.get(key, _MISSING)) for key in keys]
 
 
-def _value(key: str, row: Setting | None) -> Any:
+_MISSING = object()  # no row stored for the key
+
+
+def _value(key: str, stored: Any) -> Any:
     spec = SPECS[key]
-    if row is None:
+    if stored is _MISSING:
         return spec.default()
     try:
-        value = spec.clean(row.value)
+        value = spec.clean(stored)
     except DomainError:
         return spec.default()
     return spec.default() if value is None else value
@@ -256,30 +260,37 @@ def stored(session: Session, key: str) -> Any:
         return None
 
 
-# --- per-request cache of the site settings ---------------------------------------------------
-# Every page reads the time zone (each time shown) and the organisation name: one query per request,
-# not one per time shown. Outside a request (commands) nothing is cached, so a command always reads
-# the stored value. A change made during a request clears the cache.
+# --- per-request cache of the settings ---------------------------------------------------------
+# Every page reads the time zone (each time shown) and the organisation name, the submit path the
+# case rules, the thank-you page the 差评 level: every setting is read in ONE query per request (the
+# table holds a dozen rows), not one per use. Outside a request (commands) nothing is cached, so a
+# command always reads the stored value. A change made during a request clears the cache.
 
-_CACHE = "pingyi.site_settings"
+_CACHE = "pingyi.settings"
 
 #: Where a request keeps its cache. The core knows no request: survey.i18n points this at the
 #: request's WSGI environ; None (commands, tests outside a request) means no cache.
 request_store: Callable[[], dict | None] = lambda: None
 
 
-def site(key: str) -> Any:
-    """A site setting, read once per request."""
+def current(session: Session, *keys: str) -> list[Any]:
+    """Settings as :func:`get_many` reads them, from the request's cache when ``session`` is the request's."""
     from survey.extensions import db
 
     store = request_store()
-    if store is None:
-        return get(db.session, key)
+    if store is None or (session is not db.session and session is not db.session()):
+        return get_many(session, *keys)
     cache = store.get(_CACHE)
     if cache is None:
-        cache = dict(zip(SITE_KEYS, get_many(db.session, *SITE_KEYS), strict=True))
-        store[_CACHE] = cache
-    return cache[key]
+        cache = store[_CACHE] = dict(zip(SPECS, get_many(session, *SPECS), strict=True))
+    return [cache[key] for key in keys]
+
+
+def site(key: str) -> Any:
+    """A setting, read once per request (with every other setting)."""
+    from survey.extensions import db
+
+    return current(db.session, key)[0]
 
 
 def forget_cached() -> None:

@@ -28,7 +28,7 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 LEDGER_COOKIE = "pingyi_rated"
 LEDGER_DAYS = 400
 THANKS_KEY = "pingyi_thanks"  # the session remembers the last submission for the thank-you page
+#: [that submission's id, the lowest satisfaction level it gave or None]: the thank-you page of a response
+#: without a 差评 reads nothing about it
+THANKS_LOWEST_KEY = "pingyi_thanks_lowest"
 SUBMITTER_KEY = "pingyi_submitter"  # this browser session's random key: its pages' submission ids are signed with it
 MINE_KEY = "pingyi_mine"  # the submission ids this browser session stored, newest last
 MINE_KEEP = 8
@@ -242,7 +245,8 @@ def questionnaire_view(
                 wait = _seconds_to_wait() if rate_limit else None
                 if wait is None and form.validate():
                     return _to_thanks(_thanks_redirect(target), stored.submission_id,
-                                      {a.unit_id for a in stored.answers}, once_per_device)
+                                      {a.unit_id for a in stored.answers}, once_per_device,
+                                      lowest_level(stored.answers))
                 resubmitted = True  # shown again with the notice, not as "already rated"
 
     if units is None:
@@ -346,7 +350,7 @@ def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_e
     sid = form.submission_id.data
     if not submitted.created and not made_here(sid):  # raced with a stored id of someone else's
         return redirect(thanks.url, code=303)
-    return _to_thanks(thanks, sid, unit_ids, once_per_device)
+    return _to_thanks(thanks, sid, unit_ids, once_per_device, lowest_level(parsed.answers))
 
 
 ASKED_FIELD = "asked"  # a conditional question's field name, posted back once the page has shown it
@@ -446,10 +450,16 @@ def _thanks_redirect(target: Target) -> _Thanks:
     return _Thanks(url_for("public.thanks", code=short_code_of(target)), target.campaign.id)
 
 
+def lowest_level(answers: Iterable[Any]) -> int | None:
+    """The lowest satisfaction level among a response's answers (None when it gave none)."""
+    return min((a.level for a in answers if a.level is not None), default=None)
+
+
 def _to_thanks(thanks: _Thanks, submission_id: str, unit_ids: set[int | None],
-               once_per_device: bool) -> ResponseReturnValue:
+               once_per_device: bool, lowest: int | None) -> ResponseReturnValue:
     """303 to the thank-you page; the device ledger learns which units the response rated."""
     session[THANKS_KEY] = submission_id
+    session[THANKS_LOWEST_KEY] = [submission_id, lowest]
     mine = [s for s in (session.get(MINE_KEY) or []) if s != submission_id]
     session[MINE_KEY] = (mine + [submission_id])[-MINE_KEEP:]
     reply = redirect(thanks.url, code=303)

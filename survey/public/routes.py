@@ -13,6 +13,7 @@ from survey.public import bp
 from survey.public.forms import FollowUpForm
 from survey.public.questionnaire import (
     THANKS_KEY,
+    THANKS_LOWEST_KEY,
     channel_closed_page,
     closed_page,
     made_here,
@@ -91,15 +92,29 @@ def rate(code: str):
 def thanks(code: str):
     """Thank you; after a 差评, an optional phone number for follow-up, only with consent."""
     target = _target_or_404(code)
-    form = FollowUpForm()
     if request.method == "POST":
-        return _leave_phone(target, form)
+        return _leave_phone(target, FollowUpForm())
+    bad_level = settings.site(settings.BAD_LEVEL_MAX)
+    if _no_bad_rating(session.get(THANKS_KEY), bad_level):
+        return _thanks_page(target, None)
     response = _last_submission(target)
-    bad_level = settings.get(db.session, settings.BAD_LEVEL_MAX)
     if response is None or not submission.has_bad_rating(db.session, response.id, bad_level):
         return _thanks_page(target, None)
+    form = FollowUpForm()
     form.token.data = _follow_up_tokens().dumps(response.submission_id)
     return _thanks_page(target, form)
+
+
+def _no_bad_rating(sid: str | None, bad_level: int) -> bool:
+    """Known from the session alone: no submission, or the last one gave no level at or below ``bad_level``
+    (its lowest level is noted when it is stored, so the usual thank-you page reads nothing about it)."""
+    if not sid:
+        return True
+    note = session.get(THANKS_LOWEST_KEY)
+    if not isinstance(note, list) or len(note) != 2 or note[0] != sid:
+        return False  # not noted (a session from before the note): the stored answers say
+    lowest = note[1]
+    return lowest is None or (isinstance(lowest, int) and lowest > bad_level)
 
 
 def _follow_up_tokens() -> URLSafeTimedSerializer:

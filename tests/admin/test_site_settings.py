@@ -115,6 +115,43 @@ def test_the_zone_is_read_once_per_request(app, session):
     session.rollback()
 
 
+def test_all_settings_are_read_in_one_query_per_request(app, session):
+    """The page header, the case rules and the thank-you page share one read; a change made during the
+    request is seen at once; another session (a command's) is never served the request's copy."""
+    from sqlalchemy import event
+
+    from survey.extensions import db
+
+    settings.set_value(session, settings.ORG_NAME, "某市绩效办", None)
+    settings.set_value(session, settings.BAD_LEVEL_MAX, 1, None)
+    session.commit()
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with app.test_request_context("/"):
+            assert settings.org_name() == "某市绩效办"
+            assert settings.site(settings.BAD_LEVEL_MAX) == 1
+            assert settings.current(session, settings.DEADLINE_DAYS, settings.BAD_LEVEL_MAX) == [
+                settings.get(session, settings.DEADLINE_DAYS), 1]
+            assert sum("FROM setting" in s for s in seen) == 2  # one cached read, one plain get()
+            settings.set_value(session, settings.BAD_LEVEL_MAX, 3, None)
+            assert settings.site(settings.BAD_LEVEL_MAX) == 3
+            with db.engine.connect() as other_connection:
+                from sqlalchemy.orm import Session
+
+                other = Session(bind=other_connection)
+                assert settings.current(other, settings.BAD_LEVEL_MAX) == [1]  # not the request's copy
+                other.close()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    session.rollback()
+    assert settings.get(session, settings.BAD_LEVEL_MAX) == 1
+
+
 def test_case_settings_page_still_saves_without_the_site_fields(client, auth, session):
     """A form that sends only the case settings leaves the site settings alone."""
     auth.login_as("analyst")

@@ -200,6 +200,24 @@ class TestSubmitStatements:
             Answer.response_id == stored.id, Answer.not_shown.is_(True), Answer.option_id.is_(None),
             Answer.text.is_(None))) == 2
 
+    def test_the_thank_you_page_of_a_good_rating_reads_nothing_about_it(self, client, make):
+        campaign, code = _window(make)
+        data = filled(campaign.questionnaire, client.get(f"/s/{code}"), level="5")
+        posted = client.post(f"/s/{code}", data=data)
+        with statements() as seen:
+            page = client.get(posted.headers["Location"])
+        assert page.status_code == 200 and 'name="phone"' not in page.get_data(as_text=True)
+        assert not any("FROM response" in s or "FROM answer" in s for s in seen), seen
+        assert sum("FROM setting" in s for s in seen) == 1, seen  # the 差评 level and the header's name: one read
+        assert len(seen) == 2, seen  # and the short code
+
+    def test_a_bad_rating_reads_the_settings_once(self, client, make):
+        campaign, code = _window(make)
+        data = filled(campaign.questionnaire, client.get(f"/s/{code}"), level="1")
+        with statements() as seen:
+            assert client.post(f"/s/{code}", data=data).status_code == 303
+        assert sum("FROM setting" in s for s in seen) == 1, seen
+
     def test_a_bad_rating_still_opens_its_case(self, client, make, session):
         campaign, code = _window(make)
         client.get(f"/s/{code}")

@@ -76,6 +76,33 @@ def test_the_organisations_bad_rating_level_decides(client, window, session):
     assert 'name="phone"' not in _rate(client, campaign, code, "2").get_data(as_text=True)
 
 
+def test_the_setting_of_the_moment_decides_not_the_one_at_submission(client, window, session):
+    """The thank-you page of a response without a 差评 reads nothing about it (its lowest level is noted in the
+    session); the note is compared with the setting when the page is shown."""
+    from survey.core import settings
+
+    campaign, code = window
+    assert 'name="phone"' not in _rate(client, campaign, code, "3").get_data(as_text=True)
+    settings.set_value(session, settings.BAD_LEVEL_MAX, 3, actor=None)
+    session.commit()
+    thanks = client.get(f"/thanks/{code}").get_data(as_text=True)
+    assert 'name="phone"' in thanks
+
+
+def test_a_session_without_the_note_still_reads_the_stored_answers(client, window):
+    """A session from before the note (or with a note about another submission) falls back to the database."""
+    from survey.public.questionnaire import THANKS_LOWEST_KEY
+
+    campaign, code = window
+    assert 'name="phone"' in _rate(client, campaign, code, "1").get_data(as_text=True)
+    with client.session_transaction() as browser:
+        browser.pop(THANKS_LOWEST_KEY)
+    assert 'name="phone"' in client.get(f"/thanks/{code}").get_data(as_text=True)
+    with client.session_transaction() as browser:
+        browser[THANKS_LOWEST_KEY] = ["another-submission-id", 5]
+    assert 'name="phone"' in client.get(f"/thanks/{code}").get_data(as_text=True)
+
+
 def test_one_dont_know_among_good_levels_is_no_bad_rating(client, window):
     campaign, code = window
     sat = campaign.questionnaire.questions[1]

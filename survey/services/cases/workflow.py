@@ -81,8 +81,8 @@ class Rules:
 
 
 def rules(session: Session) -> Rules:
-    return Rules(*settings.get_many(session, settings.DEADLINE_DAYS, settings.BAD_LEVEL_MAX,
-                                    settings.COMMENT_KIND_RULE))
+    return Rules(*settings.current(session, settings.DEADLINE_DAYS, settings.BAD_LEVEL_MAX,
+                                   settings.COMMENT_KIND_RULE))
 
 
 def comment_kind(answer: Answer, with_bad_rating: bool, rule: Rules) -> CommentKind:
