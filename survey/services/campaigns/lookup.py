@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from survey.core import codes
-from survey.models import Campaign, CampaignStatus, CampaignUnit, Category, Channel, Unit, utcnow
+from survey.models import Campaign, CampaignStatus, CampaignUnit, Category, Channel, Questionnaire, Unit, utcnow
 
 PUBLIC_CHANNELS = (Channel.WEB.value, Channel.POSTER.value)
 
@@ -41,19 +42,30 @@ def resolve_code(session: Session, raw_code: str) -> Target | None:
     code = codes.normalise(raw_code)
     if code is None:
         return None
-    # One query for a poster code: the campaign unit with its unit, campaign and questionnaire row
-    # (the questions come from the per-process cache of published versions).
-    cu = session.scalar(
-        select(CampaignUnit)
-        .options(joinedload(CampaignUnit.campaign).joinedload(Campaign.questionnaire), joinedload(CampaignUnit.unit))
+    # One query for a poster code: the campaign unit, its unit, campaign and questionnaire row as one
+    # plain tuple (the questions come from the per-process cache of published versions), linked to each
+    # other as loaded (cu.unit, cu.campaign, campaign.questionnaire read no more), without the cost of the
+    # eager-loading machinery.
+    row = session.execute(
+        select(CampaignUnit, Campaign, Questionnaire, Unit)
+        .join(Campaign, CampaignUnit.campaign_id == Campaign.id)
+        .join(Questionnaire, Campaign.questionnaire_id == Questionnaire.id)
+        .join(Unit, CampaignUnit.unit_id == Unit.id)
         .where(CampaignUnit.short_code == code)
-    )
-    if cu is not None:
-        return Target(cu.campaign, cu)
-    campaign = session.scalar(
-        select(Campaign).options(joinedload(Campaign.questionnaire)).where(Campaign.short_code == code))
-    if campaign is not None:
-        return Target(campaign, None)
+    ).first()
+    if row is not None:
+        cu, campaign, questionnaire, unit = row
+        set_committed_value(cu, "campaign", campaign)
+        set_committed_value(cu, "unit", unit)
+        set_committed_value(campaign, "questionnaire", questionnaire)
+        return Target(campaign, cu)
+    row = session.execute(
+        select(Campaign, Questionnaire).join(Questionnaire, Campaign.questionnaire_id == Questionnaire.id)
+        .where(Campaign.short_code == code)
+    ).first()
+    if row is not None:
+        set_committed_value(row[0], "questionnaire", row[1])
+        return Target(row[0], None)
     return None
 
 
