@@ -6,8 +6,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import get_locale
+from flask_babel import get_locale, get_translations
 from jinja2 import pass_context
+from markupsafe import Markup
 
 from survey.core import clock, labels
 from survey.models.base import utcnow
@@ -85,6 +86,34 @@ def label_filter(_context: Any, value: Any, kind: str) -> str:
     return labels.label(kind, value)
 
 
+def template_translations() -> dict[str, Any]:
+    """The templates' ``_()``, ``gettext`` and ``ngettext`` bound to this render's catalogue.
+
+    Flask-Babel's installed callables look the catalogue up again (context, locale, cache) at every
+    call, and a page makes dozens; a context processor hands each render the catalogue once. They
+    behave as Jinja's "newstyle" gettext: the string is escaped by autoescaping and always formatted
+    with its keyword arguments. Macros imported without context keep Flask-Babel's callables.
+    """
+    translations = get_translations()
+
+    @pass_context
+    def gettext(context: Any, string: str, /, **variables: Any) -> str:
+        text = translations.ugettext(string)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables
+
+    @pass_context
+    def ngettext(context: Any, singular: str, plural: str, num: int, /, **variables: Any) -> str:
+        variables.setdefault("num", num)
+        text = translations.ungettext(singular, plural, num)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables
+
+    return {"gettext": gettext, "ngettext": ngettext}
+
+
 def _request_store() -> dict | None:
     return request.environ if has_request_context() else None
 
@@ -109,4 +138,5 @@ def register(app: Flask) -> None:
         label_choices=labels.choices, org_name=org_name,
     )
     app.jinja_env.filters["label"] = label_filter
+    app.context_processor(template_translations)
     app.jinja_env.filters["local_time"] = local_time_filter

@@ -137,3 +137,19 @@ def test_chinese_by_default_with_lang_attributes(client, make):
     html = client.get(f"/s/{campaign.campaign_units[0].short_code}").get_data(as_text=True)
     assert '<html lang="zh-CN">' in html and "非常满意" in html and "提交评价" in html
     assert '<a href="/s/' in html or 'lang="en" hreflang="en">English</a>' in html
+
+
+@pytest.mark.parametrize("lang, submit, units, escaped", [
+    ("zh", "提交评价", "2 个单位的结论由分析人员人工改定", "&lt;b&gt; 排名表"),
+    ("en", "Submit", "2 units' verdicts were overridden by an analyst", "&lt;b&gt; "),
+])
+def test_templates_translate_format_and_escape_with_the_renders_catalogue(app, lang, submit, units, escaped):
+    """The templates' _() and ngettext come bound to each render's catalogue (a context processor):
+    translated in the page's language, formatted with their arguments, the arguments escaped."""
+    from flask import render_template_string
+
+    source = ("{{ _('提交评价') }}|{{ ngettext('%(num)d 个单位的结论由分析人员人工改定', "
+              "'%(num)d 个单位的结论由分析人员人工改定', 2) }}|{{ _('%(c)s 排名表', c='<b>') }}|{% trans %}提交评价{% endtrans %}")
+    with app.test_request_context(f"/?lang={lang}"):
+        first, second, third, fourth = render_template_string(source).split("|")
+    assert first == submit == fourth and second == units and third.startswith(escaped) and "<b>" not in third

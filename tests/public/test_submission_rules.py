@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from survey.models import Campaign, CampaignStatus, Channel, Response, utcnow
 from survey.services.responses import submission
+from tests.factories import csrf_from
 from tests.public.helpers import checked, filled
 
 
@@ -116,7 +117,7 @@ class TestExpiredToken:
         assert "请再提交一次" in html and "您填写的内容都保留着" in html
         assert checked(html, f"q{q[0].id}") == ["2"] and "等了两个小时</textarea>" in html
         assert _count(session) == 0
-        fresh = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+        fresh = csrf_from(response)
         assert fresh != data["csrf_token"]
         data["csrf_token"] = fresh
         again = client.post(f"/s/{code}", data=data)
