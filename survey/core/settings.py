@@ -7,7 +7,7 @@ their environment variables; clearing one on the page returns to that default.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,8 +195,12 @@ def get(session: Session, key: str) -> Any:
 
 def get_many(session: Session, *keys: str) -> list[Any]:
     """Several settings in one query (see :func:`current` for the request's cached copy)."""
-    stored = dict(session.execute(select(Setting.key, Setting.value).where(Setting.key.in_(keys))).all())
+    stored = _stored(session, keys)
     return [_value(key, stored.get(key, _MISSING)) for key in keys]
+
+
+def _stored(session: Session, keys: Iterable[str]) -> dict[str, Any]:
+    return dict(session.execute(select(Setting.key, Setting.value).where(Setting.key.in_(tuple(keys)))).all())
 
 
 _MISSING = object()  # no row stored for the key
@@ -281,9 +285,13 @@ def current(session: Session, *keys: str) -> list[Any]:
     if store is None or (session is not db.session and session is not db.session()):
         return get_many(session, *keys)
     cache = store.get(_CACHE)
-    if cache is None:
-        cache = store[_CACHE] = dict(zip(SPECS, get_many(session, *SPECS), strict=True))
-    return [cache[key] for key in keys]
+    if cache is None:  # the stored values, as read; each one cleaned (or defaulted) when first asked for
+        cache = store[_CACHE] = (_stored(session, SPECS), {})
+    stored, values = cache
+    for key in keys:
+        if key not in values:
+            values[key] = _value(key, stored.get(key, _MISSING))
+    return [values[key] for key in keys]
 
 
 def site(key: str) -> Any:
