@@ -57,9 +57,10 @@ def test_the_burst_rules_use_their_indexes(app, make, session):
     make.commit()
     rule = antiabuse.BurstRule()
     seen = _captured(lambda: antiabuse.burst_reasons(session, campaign.id, "f" * 64, rule, "a" * 64))
-    assert len(seen) == 2
-    _no_scan(_plan(*seen[0]), "ix_response_fingerprint_recent")
-    _no_scan(_plan(*seen[1]), "ix_response_address_recent")
+    assert len(seen) == 1  # both rules in one statement, each side of its OR an index range
+    plan = _plan(*seen[0])
+    _no_scan(plan, "ix_response_fingerprint_recent")
+    _no_scan(plan, "ix_response_address_recent")
 
 
 def test_the_duplicate_check_uses_the_submission_id_index(app, make, session):
