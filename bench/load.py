@@ -49,7 +49,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from bench.servers import PG_URL, Database, prepare, report_log_problems, start_baseline, start_site
 
-HIDDEN = re.compile(r'name="(csrf_token|submission_id|started)" type="hidden" value="([^"]*)"')
+HIDDEN = re.compile(r'<input\b[^>]*\bname="(csrf_token|submission_id|started)"[^>]*\bvalue="([^"]*)"')
 # Radios and the checkboxes of multiple-choice questions (one option ticked per question).
 CHOICE = re.compile(r'type="(?:radio|checkbox)" name="(q\d+(?:_u\d+)?)" id="[^"]+" value="([^"]+)"')
 TEXTAREA = re.compile(r'<textarea name="(q\d+(?:_u\d+)?)"')

@@ -98,7 +98,7 @@ def fill(app, page_html: str, questionnaire_kind: str) -> dict[str, list[str]]:
     for name in re.findall(r'<textarea name="(q\d+(?:_u\d+)?)"', page_html):
         data[name] = ["排队时间有点长，希望增加窗口。"]
     for field in ("csrf_token", "submission_id", "started"):
-        data[field] = [re.search(rf'name="{field}" type="hidden" value="([^"]*)"', page_html).group(1)]
+        data[field] = [re.search(rf'<input\b[^>]*\bname="{field}"[^>]*\bvalue="([^"]*)"', page_html).group(1)]
     data["u"] = re.findall(r'<input type="hidden" name="u" value="([^"]+)">', page_html)
     return data
 
