@@ -271,6 +271,7 @@ def stored(session: Session, key: str) -> Any:
 # command always reads the stored value. A change made during a request clears the cache.
 
 _CACHE = "pingyi.settings"
+_ALL_STORED = select(Setting.key, Setting.value)  # a dozen rows; built once (a statement costs to build)
 
 #: Where a request keeps its cache. The core knows no request: survey.i18n points this at the
 #: request's WSGI environ; None (commands, tests outside a request) means no cache.
@@ -286,7 +287,7 @@ def current(session: Session, *keys: str) -> list[Any]:
         return get_many(session, *keys)
     cache = store.get(_CACHE)
     if cache is None:  # the stored values, as read; each one cleaned (or defaulted) when first asked for
-        cache = store[_CACHE] = (_stored(session, SPECS), {})
+        cache = store[_CACHE] = (dict(session.execute(_ALL_STORED).all()), {})
     stored, values = cache
     for key in keys:
         if key not in values:

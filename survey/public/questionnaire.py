@@ -36,13 +36,14 @@ from urllib.parse import urlencode
 from flask import abort, current_app, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from limits import parse_many
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from survey.core.labels import label
 from survey.extensions import client_address, client_key, db, limiter
-from survey.i18n import current_language, localized
+from survey.i18n import current_language, localized, org_name
 from survey.models import (
     Campaign,
     Channel,
@@ -353,6 +354,11 @@ def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_e
     return _to_thanks(thanks, sid, unit_ids, once_per_device, lowest_level(parsed.answers))
 
 
+# Where a cached fresh page takes its visitor's values (URL-safe tokens and digits: nothing to escape).
+_CSRF_MARK = "@@pingyi-csrf@@"
+_SID_MARK = "@@pingyi-submission@@"
+_STARTED_MARK = "@@pingyi-started@@"
+
 ASKED_FIELD = "asked"  # a conditional question's field name, posted back once the page has shown it
 SCRIPT_ARG = "js"  # ?js=1 on the form's action: the page's script showed and hid the questions as answers came
 
@@ -394,32 +400,65 @@ class _Page:
         service = self.questionnaire.kind == QuestionnaireKind.SERVICE and self.target.unit is not None
         posted = request.method == "POST"
         values = request.form if posted else None
-        html = render_template(
-            "public/questionnaire.html",
-            campaign=self.target.campaign,
-            target=self.target,
-            questionnaire=self.questionnaire,
-            service=service,
-            sections=self.sections,
-            units=self.units,
-            # the language switch of a posted appraisal page must name its units again
-            lang_keep=[("u", u.code) for u in self.units] if posted and not service else [],
-            dropped=self.dropped,
-            dropped_names=_("、").join(localized(u, "name") for u in self.dropped),
-            change_units_url=request.path + "?" + urlencode([(CHOOSE_AGAIN, "1")] + [("u", u.code) for u in self.units]),
-            wait=wait,
-            form=self.form,
-            errors=errors,
-            error_items=[item for item in items if item.name in errors],
-            total=len(items),
-            notice=notice,
-            step=step or [],
-            question_block=self.question_block(errors, values, shown, step or []),
-        )
+
+        def context() -> dict[str, Any]:
+            return {
+                "campaign": self.target.campaign,
+                "target": self.target,
+                "questionnaire": self.questionnaire,
+                "service": service,
+                "sections": self.sections,
+                "units": self.units,
+                # the language switch of a posted appraisal page must name its units again
+                "lang_keep": [("u", u.code) for u in self.units] if posted and not service else [],
+                "dropped": self.dropped,
+                "dropped_names": _("、").join(localized(u, "name") for u in self.dropped),
+                "change_units_url": request.path + "?" + urlencode([(CHOOSE_AGAIN, "1")] + [("u", u.code) for u in self.units]),
+                "wait": wait,
+                "errors": errors,
+                "error_items": [item for item in items if item.name in errors],
+                "total": len(items),
+                "notice": notice,
+                "step": step or [],
+                "question_block": self.question_block(errors, values, shown, step or []),
+            }
+
+        if self._fresh_poster_page(errors, notice, shown, step, wait):
+            html = self._cached_page(context, service)
+        else:
+            html = render_template("public/questionnaire.html", csrf_value=None,
+                                   sid_value=self.form.submission_id.data or "",
+                                   started_value=self.form.started.data or "", **context())
         headers = {"Cache-Control": "private, no-cache"}
         if wait:
             headers["Retry-After"] = str(wait)
         return html, status, headers
+
+    def _fresh_poster_page(self, errors: dict[str, str], notice: str | None, shown: dict[str, bool],
+                           step: list[str] | None, wait: int) -> bool:
+        """A poster or web link's page as every new visitor gets it: nothing posted, no notice, no message."""
+        return (request.method == "GET" and request.endpoint == "public.entry" and not request.args
+                and not errors and notice is None and not shown and not step and not wait and not self.dropped
+                and "_flashes" not in session)
+
+    def _cached_page(self, context: Callable[[], dict[str, Any]], service: bool) -> str:
+        """The whole fresh page, rendered once per process for everything it shows (the published version,
+        the questions shown, the campaign's title, the units, the language, the organisation's name, the
+        path and the asset URLs); only the CSRF token, submission id and start time are this visitor's,
+        put in place of their marks."""
+        units = tuple((u.id, u.code, u.name, u.name_en, u.window_no) for u in self.units)
+        campaign = self.target.campaign
+        parts = ("page", request.path, current_language(), org_name(), campaign.title, campaign.title_en, units,
+                 tuple(q.id for q in self.questions), service,
+                 url_for("static", filename="css/app.css"), url_for("static", filename="js/questionnaire.js"))
+
+        def build() -> str:
+            return render_template("public/questionnaire.html", csrf_value=_CSRF_MARK, sid_value=_SID_MARK,
+                                   started_value=_STARTED_MARK, **context())
+
+        page = questionnaire_cache.fragment(self.questionnaire, parts, build)
+        return (page.replace(_CSRF_MARK, generate_csrf()).replace(_SID_MARK, self.form.submission_id.data)
+                .replace(_STARTED_MARK, self.form.started.data))
 
     def question_block(self, errors: dict[str, str], values: Any, shown: dict[str, bool],
                        step: list[str]) -> Markup:

@@ -12,7 +12,7 @@ from flask import template_rendered
 
 from survey.services.questionnaires import cache as questionnaire_cache
 from survey.services.questionnaires import editor
-from tests.public.helpers import page_fields
+from tests.public.helpers import filled, page_fields
 
 BLOCK = "public/_question_block.html"
 
@@ -127,3 +127,78 @@ def test_a_page_with_answers_or_errors_is_never_from_the_cache(app, client, make
     assert "窗口很干净" in html and 'class="error-summary"' in html and "has-error" in html
     fresh = app.test_client().get(f"/s/{code}").get_data(as_text=True)
     assert "窗口很干净" not in fresh and "has-error" not in fresh
+
+
+@contextmanager
+def page_renders(app) -> Iterator[list[str]]:
+    """The templates rendered inside the ``with`` (a cached fresh page renders none)."""
+    seen: list[str] = []
+
+    def record(_sender, template, context, **_extra) -> None:
+        seen.append(template.name)
+
+    template_rendered.connect(record, app)
+    try:
+        yield seen
+    finally:
+        template_rendered.disconnect(record, app)
+
+
+MARKS = re.compile(r"@@pingyi-[a-z]+@@")
+
+
+class TestTheWholeFreshPage:
+    """A poster link's fresh page is rendered once per process for what it shows; each visitor gets their
+    own CSRF token, submission id and start time in it, and anything that changes the page renders it again."""
+
+    def _code(self, make):
+        campaign = make.campaign()
+        make.commit()
+        return campaign, campaign.campaign_units[0].short_code
+
+    def test_served_again_without_rendering_each_visitor_with_their_own_values(self, app, make):
+        campaign, code = self._code(make)
+        first, second = app.test_client(), app.test_client()
+        one = first.get(f"/s/{code}")
+        with page_renders(app) as renders:
+            two = second.get(f"/s/{code}")
+        assert renders == []
+        a, b = page_fields(one), page_fields(two)
+        for name in ("csrf_token", "submission_id", "started"):
+            assert a[name] and b[name] and not MARKS.search(a[name] + b[name])
+        assert a["csrf_token"] != b["csrf_token"] and a["submission_id"] != b["submission_id"]
+        html_one, html_two = one.get_data(as_text=True), two.get_data(as_text=True)
+        assert not MARKS.search(html_one) and not MARKS.search(html_two)
+        assert html_one.replace(a["csrf_token"], "").replace(a["submission_id"], "").replace(a["started"], "") == \
+            html_two.replace(b["csrf_token"], "").replace(b["submission_id"], "").replace(b["started"], "")
+        # Each visitor's page takes their answers; another visitor's token is refused.
+        assert second.post(f"/s/{code}", data=filled(campaign.questionnaire, two, level="5")).status_code == 303
+        stolen = filled(campaign.questionnaire, one, level="5")
+        stolen["csrf_token"] = b["csrf_token"]
+        assert first.post(f"/s/{code}", data=stolen).status_code == 400
+
+    def test_a_new_title_unit_name_or_organisation_name_shows_at_once(self, app, client, make, session):
+        from survey.core import settings
+
+        campaign, code = self._code(make)
+        client.get(f"/s/{code}")
+        campaign.title = "二〇二六年第四季度窗口服务评议（改）"
+        campaign.campaign_units[0].unit.name = "新的窗口名称"
+        settings.set_value(session, settings.ORG_NAME, "某市政务服务中心", None)
+        session.commit()
+        html = app.test_client().get(f"/s/{code}").get_data(as_text=True)
+        assert "二〇二六年第四季度窗口服务评议（改）" in html and "新的窗口名称" in html and "某市政务服务中心" in html
+        english = app.test_client().get(f"/s/{code}?lang=en").get_data(as_text=True)
+        assert 'lang="en"' in english and "Submit" in english
+
+    def test_a_flashed_message_or_a_query_renders_the_page(self, app, client, make):
+        _campaign, code = self._code(make)
+        client.get(f"/s/{code}")
+        with client.session_transaction() as browser:
+            browser["_flashes"] = [("error", "一条只给这位访客的提示")]
+        with page_renders(app) as renders:
+            html = client.get(f"/s/{code}").get_data(as_text=True)
+        assert "public/questionnaire.html" in renders and "一条只给这位访客的提示" in html
+        with page_renders(app) as renders:
+            client.get(f"/s/{code}?utm=poster")
+        assert "public/questionnaire.html" in renders

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -37,6 +37,20 @@ def open_public_campaigns(session: Session, now: dt.datetime | None = None) -> l
     return [c for c in rows if any(c.allows_channel(ch) for ch in PUBLIC_CHANNELS)]
 
 
+# Built once: a statement costs more to build than SQLite takes to run it.
+_UNIT_CODE = (
+    select(CampaignUnit, Campaign, Questionnaire, Unit)
+    .join(Campaign, CampaignUnit.campaign_id == Campaign.id)
+    .join(Questionnaire, Campaign.questionnaire_id == Questionnaire.id)
+    .join(Unit, CampaignUnit.unit_id == Unit.id)
+    .where(CampaignUnit.short_code == bindparam("code"))
+)
+_CAMPAIGN_CODE = (
+    select(Campaign, Questionnaire).join(Questionnaire, Campaign.questionnaire_id == Questionnaire.id)
+    .where(Campaign.short_code == bindparam("code"))
+)
+
+
 def resolve_code(session: Session, raw_code: str) -> Target | None:
     """The campaign (and unit) behind a typed or scanned short code, case-insensitively."""
     code = codes.normalise(raw_code)
@@ -46,23 +60,14 @@ def resolve_code(session: Session, raw_code: str) -> Target | None:
     # plain tuple (the questions come from the per-process cache of published versions), linked to each
     # other as loaded (cu.unit, cu.campaign, campaign.questionnaire read no more), without the cost of the
     # eager-loading machinery.
-    row = session.execute(
-        select(CampaignUnit, Campaign, Questionnaire, Unit)
-        .join(Campaign, CampaignUnit.campaign_id == Campaign.id)
-        .join(Questionnaire, Campaign.questionnaire_id == Questionnaire.id)
-        .join(Unit, CampaignUnit.unit_id == Unit.id)
-        .where(CampaignUnit.short_code == code)
-    ).first()
+    row = session.execute(_UNIT_CODE, {"code": code}).first()
     if row is not None:
         cu, campaign, questionnaire, unit = row
         set_committed_value(cu, "campaign", campaign)
         set_committed_value(cu, "unit", unit)
         set_committed_value(campaign, "questionnaire", questionnaire)
         return Target(campaign, cu)
-    row = session.execute(
-        select(Campaign, Questionnaire).join(Questionnaire, Campaign.questionnaire_id == Questionnaire.id)
-        .where(Campaign.short_code == code)
-    ).first()
+    row = session.execute(_CAMPAIGN_CODE, {"code": code}).first()
     if row is not None:
         set_committed_value(row[0], "questionnaire", row[1])
         return Target(row[0], None)

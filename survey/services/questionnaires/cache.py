@@ -29,7 +29,7 @@ from survey.models import Question, Questionnaire, QuestionnaireStatus
 from survey.services.questionnaires import conditions
 
 MAX_VERSIONS = 64  # a process serves a handful of campaigns; the oldest entry goes first
-MAX_FRAGMENTS = 512  # versions × unit choices × languages; the least recently used goes first
+MAX_FRAGMENTS = 2048  # (question blocks and fresh pages) × units × languages; the least recently used goes first
 
 _Key = tuple[int, str, int, object]
 _versions: OrderedDict[_Key, Questionnaire] = OrderedDict()

@@ -28,7 +28,7 @@ import hmac
 from dataclasses import dataclass, field
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from survey.models import Response, ResponseStatus, utcnow
@@ -92,18 +92,25 @@ class BurstRule:
     agents_max: int = 8
 
 
+_RECENT = select(Response.fingerprint, Response.address_hash).where(or_(  # built once: on every POST
+    and_(Response.fingerprint == bindparam("fingerprint"), Response.campaign_id == bindparam("campaign"),
+         Response.submitted_at >= bindparam("since")),
+    and_(Response.address_hash == bindparam("address"), Response.campaign_id == bindparam("campaign"),
+         Response.submitted_at >= bindparam("since")),
+))
+
+
 def burst_reasons(session: Session, campaign_id: int, fingerprint_hex: str | None, rule: BurstRule,
                   address_hex: str | None = None, now: dt.datetime | None = None) -> list[str]:
     """The burst rules a new poster or web response breaks (reason codes; empty when none)."""
     now = now or utcnow()
     since = now - dt.timedelta(minutes=rule.window_minutes)
-    recent = (Response.campaign_id == campaign_id, Response.submitted_at >= since)
-    # One statement for both rules, each side of the OR an index range (device; address).
-    sides = [and_(Response.fingerprint == value, *recent) for value in (fingerprint_hex,) if value]
-    sides += [and_(Response.address_hash == value, *recent) for value in (address_hex,) if value]
-    if not sides:
+    if not fingerprint_hex and not address_hex:
         return []
-    rows = session.execute(select(Response.fingerprint, Response.address_hash).where(or_(*sides))).all()
+    # One statement for both rules, each side of the OR an index range (device; address); an absent
+    # value matches nothing (NULL).
+    rows = session.execute(_RECENT, {"campaign": campaign_id, "since": since, "fingerprint": fingerprint_hex or None,
+                                     "address": address_hex or None}).all()
     reasons = []
     if fingerprint_hex and sum(f == fingerprint_hex for f, _a in rows) >= rule.max_responses:
         reasons.append(BURST_DEVICE)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flask_babel import gettext as _
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -327,7 +327,10 @@ def valid_submission_id(raw: str | None) -> str | None:
 
 def stored_response(session: Session, submission_id: str) -> Response | None:
     """The response already stored under this submission id (a double tap, a retry, the back button)."""
-    return session.scalar(select(Response).where(Response.submission_id == submission_id))
+    return session.scalar(_BY_SUBMISSION_ID, {"sid": submission_id})
+
+
+_BY_SUBMISSION_ID = select(Response).where(Response.submission_id == bindparam("sid"))  # built once: on every POST
 
 
 class Refused(Exception):
