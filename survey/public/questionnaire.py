@@ -354,6 +354,19 @@ def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_e
     return _to_thanks(thanks, sid, unit_ids, once_per_device, lowest_level(parsed.answers))
 
 
+def plain_request() -> bool:
+    """A GET with no query and no message waiting for this browser: the page every visitor gets."""
+    return request.method == "GET" and not request.args and "_flashes" not in session
+
+
+def page_once(questionnaire: Questionnaire, parts: tuple[Any, ...], build: Callable[[], str]) -> str:
+    """A citizen's page rendered once per process (per published version) for ``parts`` and what every
+    citizen page shows: its path, the language, the organisation's name and the asset URLs."""
+    key = (request.path, current_language(), org_name(), url_for("static", filename="css/app.css"),
+           url_for("static", filename="js/questionnaire.js"), *parts)
+    return questionnaire_cache.fragment(questionnaire, key, build)
+
+
 # Where a cached fresh page takes its visitor's values (URL-safe tokens and digits: nothing to escape).
 _CSRF_MARK = "@@pingyi-csrf@@"
 _SID_MARK = "@@pingyi-submission@@"
@@ -437,26 +450,22 @@ class _Page:
     def _fresh_poster_page(self, errors: dict[str, str], notice: str | None, shown: dict[str, bool],
                            step: list[str] | None, wait: int) -> bool:
         """A poster or web link's page as every new visitor gets it: nothing posted, no notice, no message."""
-        return (request.method == "GET" and request.endpoint == "public.entry" and not request.args
-                and not errors and notice is None and not shown and not step and not wait and not self.dropped
-                and "_flashes" not in session)
+        return (request.endpoint == "public.entry" and plain_request() and not errors and notice is None
+                and not shown and not step and not wait and not self.dropped)
 
     def _cached_page(self, context: Callable[[], dict[str, Any]], service: bool) -> str:
-        """The whole fresh page, rendered once per process for everything it shows (the published version,
-        the questions shown, the campaign's title, the units, the language, the organisation's name, the
-        path and the asset URLs); only the CSRF token, submission id and start time are this visitor's,
-        put in place of their marks."""
+        """The whole fresh page, rendered once per process for everything it shows (see :func:`page_once`;
+        here also the questions shown, the campaign's title and the units); only the CSRF token, submission
+        id and start time are this visitor's, put in place of their marks."""
         units = tuple((u.id, u.code, u.name, u.name_en, u.window_no) for u in self.units)
         campaign = self.target.campaign
-        parts = ("page", request.path, current_language(), org_name(), campaign.title, campaign.title_en, units,
-                 tuple(q.id for q in self.questions), service,
-                 url_for("static", filename="css/app.css"), url_for("static", filename="js/questionnaire.js"))
+        parts = ("questionnaire", campaign.title, campaign.title_en, units, tuple(q.id for q in self.questions), service)
 
         def build() -> str:
             return render_template("public/questionnaire.html", csrf_value=_CSRF_MARK, sid_value=_SID_MARK,
                                    started_value=_STARTED_MARK, **context())
 
-        page = questionnaire_cache.fragment(self.questionnaire, parts, build)
+        page = page_once(self.questionnaire, parts, build)
         return (page.replace(_CSRF_MARK, generate_csrf()).replace(_SID_MARK, self.form.submission_id.data)
                 .replace(_STARTED_MARK, self.form.started.data))
 

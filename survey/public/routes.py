@@ -17,6 +17,8 @@ from survey.public.questionnaire import (
     channel_closed_page,
     closed_page,
     made_here,
+    page_once,
+    plain_request,
     questionnaire_view,
     rated_unit_ids,
     render_chooser,
@@ -148,8 +150,15 @@ def _leave_phone(target: Target, form: FollowUpForm) -> ResponseReturnValue:
 
 
 def _thanks_page(target: Target, form: FollowUpForm | None, expired: bool = False) -> str:
-    return render_template("public/thanks.html", campaign=target.campaign, form=form, expired=expired,
-                           others=_others_url(target))
+    others = _others_url(target)
+
+    def build() -> str:
+        return render_template("public/thanks.html", campaign=target.campaign, form=form, expired=expired,
+                               others=others)
+
+    if form is None and plain_request():  # the same page for everyone: rendered once per process
+        return page_once(target.campaign.questionnaire, ("thanks", others), build)
+    return build()
 
 
 def _others_url(target: Target) -> str | None:

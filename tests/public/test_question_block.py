@@ -202,3 +202,20 @@ class TestTheWholeFreshPage:
         with page_renders(app) as renders:
             client.get(f"/s/{code}?utm=poster")
         assert "public/questionnaire.html" in renders
+
+
+def test_the_thank_you_page_without_an_offer_is_rendered_once(app, make):
+    campaign = make.campaign()
+    make.commit()
+    code = campaign.campaign_units[0].short_code
+    pages = []
+    for _ in range(2):
+        phone = app.test_client()
+        posted = phone.post(f"/s/{code}", data=filled(campaign.questionnaire, phone.get(f"/s/{code}"), level="5"))
+        with page_renders(app) as renders:
+            pages.append(phone.get(posted.headers["Location"]))
+        assert pages[-1].status_code == 200 and "感谢您的评价" in pages[-1].get_data(as_text=True)
+    assert renders == [] and pages[0].get_data() == pages[1].get_data()
+    bad = app.test_client()
+    posted = bad.post(f"/s/{code}", data=filled(campaign.questionnaire, bad.get(f"/s/{code}"), level="1"))
+    assert 'name="phone"' in bad.get(posted.headers["Location"]).get_data(as_text=True)  # never the cached page
