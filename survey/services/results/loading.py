@@ -19,12 +19,15 @@ with them returns the same arrays, in the same order, even after statuses have c
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sqlalchemy import BigInteger, and_, case, cast, func, literal, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from analysis import Answers
@@ -196,36 +199,161 @@ def _raw_rows(session: Session, statement: Any, columns: int,
     PostgreSQL packs the rows into a few large ``bytea`` values (:func:`_packed_rows`), read
     straight into NumPy (no Python object per row or value); SQLite goes through the raw
     DB-API cursor in large batches. ``ids`` = (the response-id column, lowest, highest) lets
-    PostgreSQL read the range in blocks of response ids, one plain aggregate each. Every bound
+    PostgreSQL read the range in blocks of response ids, one plain aggregate each, and lets a
+    wide range be read in halves on two connections at once (:func:`_in_ranges`). Every bound
     value of our statements is an integer or a constant of our own, so they are rendered inline;
     no user text ever reaches this SQL.
     """
+    if ids is None:
+        return _Reader(session.connection()).rows(statement, columns)
+    column, lowest, highest = ids
+    parts = _in_ranges(session, int(lowest), int(highest),
+                       lambda reader, low, high: reader.rows(statement, columns, (column, low, high)))
+    return _stack(parts, columns)
+
+
+def _stack(parts: Sequence[np.ndarray], columns: int) -> np.ndarray:
+    parts = [p for p in parts if p.size]
+    if not parts:
+        return np.zeros((0, columns), dtype=np.int64)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+class _Reader:
+    """One connection reading rows for :func:`_raw_rows`: the session's own, or a helper of :func:`_in_ranges`."""
+
+    first = True  # the session's own connection, in the caller's thread
+
+    def __init__(self, connection: Any, driver: Any = None) -> None:
+        self.dialect = connection.dialect
+        self.driver = driver if driver is not None else connection.connection.driver_connection
+
+    def sql_of(self, select_: Any) -> str:
+        return str(select_.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True}))
+
+    def rows(self, statement: Any, columns: int, ids: tuple[Any, int, int] | None = None) -> np.ndarray:
+        if self.dialect.name == "postgresql":
+            if ids is None:
+                return _packed_rows(self.driver, [self.sql_of(statement)], columns)
+            column, lowest, highest = ids
+            return _packed_rows(self.driver, [self.sql_of(statement.where(column.between(
+                start, min(start + BLOCK_IDS - 1, int(highest))))) for start in range(int(lowest), int(highest) + 1,
+                                                                                     BLOCK_IDS)], columns)
+        if ids is not None:
+            column, lowest, highest = ids
+            statement = statement.where(column.between(int(lowest), int(highest)))
+        cursor = self.driver.cursor()
+        try:
+            cursor.execute(self.sql_of(statement))
+            parts = []
+            while True:
+                batch = cursor.fetchmany(BATCH)
+                if not batch:
+                    break
+                parts.append(np.array(batch, dtype=np.int64).reshape(-1, columns))
+        finally:
+            cursor.close()
+        return _stack(parts, columns)
+
+
+READERS = 2  # connections reading a wide range of response ids at once (the machine has 2 cores or more)
+PARALLEL_IDS = 1 << 17  # a narrower range is read on the session's connection alone: a thread would cost more
+
+
+def _in_ranges(session: Session, lowest: int, highest: int,
+               work: Callable[[_Reader, int, int], Any]) -> list[Any]:
+    """``work(reader, low, high)`` over consecutive parts of the response ids ``lowest``…``highest``, the
+    results in id order: wall time, not CPU, is what a computation waits for.
+
+    A range of ``PARALLEL_IDS`` ids or more is cut into ``READERS`` parts: the first is read on the
+    session's own connection in this thread, each other one on a helper connection in a thread of its
+    own. PostgreSQL then works in two backends (two cores) while the client decodes; the ``sqlite3``
+    module releases the GIL while SQLite steps, so two connections to the file scan two halves at once.
+    A helper connection sees what is committed only, so it is used only when the session's view is
+    the committed data: on PostgreSQL a READ COMMITTED transaction that has written nothing
+    (``txid_current_if_assigned()`` is NULL; REPEATABLE READ keeps its snapshot: one connection),
+    on SQLite a connection outside any transaction (no uncommitted write, no :func:`survey.db.read_snapshot`)
+    to a database file (not ``:memory:``). The rows read are fixed anyway by the cut-off's
+    ``max_response_id``: answers never change once stored. Otherwise, or when a helper connection
+    cannot be opened, everything is read on the session's connection.
+    """
     connection = session.connection()
-    driver = connection.connection.driver_connection
+    own = _Reader(connection)
+    parts = min(READERS, max(1, (highest - lowest + 1) // max(1, PARALLEL_IDS) + 1))
+    opened = _helpers(session, connection, parts - 1) if parts > 1 else []
+    if not opened:
+        return [work(own, lowest, highest)]
+    readers = [own, *opened]
+    step = (highest - lowest + 1 + len(readers) - 1) // len(readers)
+    bounds = [(lowest + k * step, min(highest, lowest + (k + 1) * step - 1)) for k in range(len(readers))]
+    results: list[Any] = [None] * len(readers)
+    failures: list[BaseException] = []
 
-    def sql_of(select_: Any) -> str:
-        return str(select_.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    def run(k: int) -> None:
+        try:
+            results[k] = work(readers[k], *bounds[k])
+        except BaseException as exc:  # noqa: BLE001 — raised again in the caller's thread
+            failures.append(exc)
 
-    if connection.dialect.name == "postgresql":
-        if ids is None:
-            return _packed_rows(driver, [sql_of(statement)], columns)
-        column, lowest, highest = ids
-        starts = range(int(lowest), int(highest) + 1, BLOCK_IDS)
-        return _packed_rows(driver, [sql_of(statement.where(column.between(start, min(start + BLOCK_IDS - 1,
-                                                                                           int(highest)))))
-                                     for start in starts], columns)
-    cursor = driver.cursor()
+    threads = [threading.Thread(target=run, args=(k,), name=f"pingyi-load-{k}", daemon=True)
+               for k in range(1, len(readers))]
     try:
-        cursor.execute(sql_of(statement))
-        parts = []
-        while True:
-            batch = cursor.fetchmany(BATCH)
-            if not batch:
-                break
-            parts.append(np.array(batch, dtype=np.int64).reshape(-1, columns))
+        for thread in threads:
+            thread.start()
+        run(0)
+        for thread in threads:
+            thread.join()
     finally:
-        cursor.close()
-    return np.concatenate(parts) if parts else np.zeros((0, columns), dtype=np.int64)
+        for reader in opened:
+            reader.close()
+    if failures:
+        raise failures[0]
+    return results
+
+
+class _Helper(_Reader):
+    """A second connection to the session's database, for reading only; closed (rolled back) after use."""
+
+    first = False
+
+    def __init__(self, connection: Any, driver: Any, closer: Callable[[], None]) -> None:
+        super().__init__(connection, driver)
+        self._closer = closer
+
+    def close(self) -> None:
+        self._closer()
+
+
+def _helpers(session: Session, connection: Any, count: int) -> list[_Helper]:
+    """``count`` helper connections when the session reads committed data only (:func:`_in_ranges`), else []."""
+    if session.new or session.dirty or session.deleted:
+        return []
+    name = connection.dialect.name
+    helpers: list[_Helper] = []
+    try:
+        if name == "postgresql":
+            driver = connection.connection.driver_connection
+            with driver.cursor() as cursor:
+                cursor.execute("SELECT txid_current_if_assigned() IS NULL AND "
+                               "current_setting('transaction_isolation') = 'read committed'")
+                if not cursor.fetchone()[0]:
+                    return []
+            for _ in range(count):
+                other = connection.engine.connect()
+                helpers.append(_Helper(other, other.connection.driver_connection, other.close))
+        elif name == "sqlite":
+            path = connection.engine.url.database
+            if (connection.connection.driver_connection.in_transaction or not path or path == ":memory:"
+                    or path.startswith("file:") or "mode=memory" in str(connection.engine.url)):
+                return []
+            for _ in range(count):
+                other = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+                helpers.append(_Helper(connection, other, other.close))
+    except (SQLAlchemyError, sqlite3.Error, OSError):  # no helper after all: the session's connection reads alone
+        for helper in helpers:
+            helper.close()
+        return []
+    return helpers
 
 
 BLOCK_IDS = 1 << 18  # PostgreSQL: the rows of 262,144 consecutive response ids travel as one bytea value
@@ -316,31 +444,37 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
         conditions.append(Answer.unit_id.in_(sorted(set(unit_ids)) or [-1]))
     channel = case({c: literal(i) for i, c in enumerate(CHANNEL_ORDER)}, value=Response.channel, else_=literal(-1))
     several_units = case((Response.unit_id.is_(None), literal(SEVERAL_UNITS)), else_=literal(0))
-    traits = _raw_rows(session, select(
+    trait_rows = select(
         _big(Response.id), _big(func.coalesce(Response.respondent_group_id, literal(NO_GROUP))),
         _big(channel + several_units),
-    ).where(Response.campaign_id == cutoff.campaign_id, Response.id.between(int(lowest), cutoff.max_response_id)),
-        3, (Response.id, int(lowest), cutoff.max_response_id))
+    ).where(Response.campaign_id == cutoff.campaign_id)
+    sums = (_big(func.sum(position * code)), _big(func.sum(check)), _big(func.sum(is_comment)))
+    by_response = select(_big(Answer.response_id), _big(func.min(Answer.unit_id)),
+                         _big(func.max(Answer.unit_id) - func.min(Answer.unit_id)), *sums,
+                         ).where(*conditions).group_by(Answer.response_id)
+    by_pair = select(_big(Answer.response_id), _big(Answer.unit_id), *sums).where(*conditions).group_by(
+        Answer.response_id, Answer.unit_id)
+
+    def part(reader: _Reader, low: int, high: int) -> tuple[np.ndarray, np.ndarray]:
+        traits = reader.rows(trait_rows, 3, (Response.id, low, high))
+        if tick and reader.first:
+            tick()
+        pairs = None
+        if not (traits[:, 2] >= SEVERAL_UNITS // 2).any():
+            # Every response rates one unit: group by response alone, which follows the response-id
+            # index (no sort of the answer rows); the spread of unit ids proves it, or the pair query runs.
+            grouped = reader.rows(by_response, 6, (Answer.response_id, low, high))
+            if not grouped[:, 2].any():
+                pairs = grouped[:, [0, 1, 3, 4, 5]]
+        if pairs is None:
+            pairs = reader.rows(by_pair, 5, (Answer.response_id, low, high))
+        return traits, pairs
+
+    parts = _in_ranges(session, int(lowest), cutoff.max_response_id, part)
+    traits = _stack([t for t, _p in parts], 3)
+    pairs = _stack([p for _t, p in parts], 5)
     rates_several = traits[:, 2] >= SEVERAL_UNITS // 2
     traits[:, 2] -= np.where(rates_several, SEVERAL_UNITS, 0)
-    if tick:
-        tick()
-
-    answer_ids = (Answer.response_id, int(lowest), cutoff.max_response_id)
-    sums = (_big(func.sum(position * code)), _big(func.sum(check)), _big(func.sum(is_comment)))
-    pairs = None
-    if not rates_several.any():
-        # Every response rates one unit: group by response alone, which follows the response-id
-        # index (no sort of the answer rows); the spread of unit ids proves it, or the pair query runs.
-        by_response = _raw_rows(session, select(
-            _big(Answer.response_id), _big(func.min(Answer.unit_id)),
-            _big(func.max(Answer.unit_id) - func.min(Answer.unit_id)), *sums,
-        ).where(*conditions).group_by(Answer.response_id), 6, answer_ids)
-        if not by_response[:, 2].any():
-            pairs = by_response[:, [0, 1, 3, 4, 5]]
-    if pairs is None:
-        pairs = _raw_rows(session, select(_big(Answer.response_id), _big(Answer.unit_id), *sums)
-                          .where(*conditions).group_by(Answer.response_id, Answer.unit_id), 5, answer_ids)
     if tick:
         tick()
     return _assemble(pairs, traits, cutoff, len(question_ids))
