@@ -18,6 +18,7 @@ with them returns the same arrays, in the same order, even after statuses have c
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import threading
@@ -26,12 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, and_, case, cast, func, literal, select
+from sqlalchemy import BigInteger, and_, case, cast, exists, func, insert, literal, null, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from analysis import Answers
-from survey.models import Answer, Response, ResponseStatus
+from survey.models import Answer, Campaign, QuestionType, Response, ResponseStatus
+from survey.models.fieldwork import AnswerPack
+from survey.services.results import weighting
 from survey.services.results.weighting import CHANNEL_ORDER
 
 BITS = 3
@@ -455,29 +458,141 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
     by_pair = select(_big(Answer.response_id), _big(Answer.unit_id), *sums).where(*conditions).group_by(
         Answer.response_id, Answer.unit_id)
 
-    def part(reader: _Reader, low: int, high: int) -> tuple[np.ndarray, np.ndarray]:
-        traits = reader.rows(trait_rows, 3, (Response.id, low, high))
-        if tick and reader.first:
-            tick()
-        pairs = None
+    layout = layout_key(question_ids, comment_ids)
+    tallied = unit_ids is None and layout == _own_layout(session, cutoff.campaign_id)
+    packs = select(_big(AnswerPack.response_id), _big(func.coalesce(AnswerPack.unit_id, literal(-1))),
+                   _big(AnswerPack.packed), _big(AnswerPack.answered), _big(AnswerPack.comments)).where(
+        AnswerPack.campaign_id == cutoff.campaign_id, AnswerPack.layout == layout)
+
+    def answer_scan(reader: _Reader, low: int, high: int, traits: np.ndarray) -> np.ndarray:
         if not (traits[:, 2] >= SEVERAL_UNITS // 2).any():
             # Every response rates one unit: group by response alone, which follows the response-id
             # index (no sort of the answer rows); the spread of unit ids proves it, or the pair query runs.
             grouped = reader.rows(by_response, 6, (Answer.response_id, low, high))
             if not grouped[:, 2].any():
-                pairs = grouped[:, [0, 1, 3, 4, 5]]
-        if pairs is None:
-            pairs = reader.rows(by_pair, 5, (Answer.response_id, low, high))
-        return traits, pairs
+                return grouped[:, [0, 1, 3, 4, 5]]
+        return reader.rows(by_pair, 5, (Answer.response_id, low, high))
+
+    def part(reader: _Reader, low: int, high: int) -> tuple[np.ndarray, np.ndarray]:
+        traits = reader.rows(trait_rows, 3, (Response.id, low, high))
+        if tick and reader.first:
+            tick()
+        if tallied:
+            return traits, reader.rows(packs, 5, (AnswerPack.response_id, low, high))
+        return traits, answer_scan(reader, low, high, traits)
 
     parts = _in_ranges(session, int(lowest), cutoff.max_response_id, part)
     traits = _stack([t for t, _p in parts], 3)
     pairs = _stack([p for _t, p in parts], 5)
+    if tallied:
+        missing = _untallied(traits[:, 0], pairs[:, 0])
+        if missing:
+            written = _write_packs(session, cutoff.campaign_id, layout, missing, sums, conditions)
+            own = _Reader(session.connection())
+            for low, high in missing:
+                pairs = np.concatenate([pairs, own.rows(packs, 5, (AnswerPack.response_id, low, high)) if written
+                                        else answer_scan(own, low, high, traits[(traits[:, 0] >= low)
+                                                                                & (traits[:, 0] <= high)])])
+        pairs = pairs[pairs[:, 1] >= 0]  # a tallied response's row without a unit: nothing to count
     rates_several = traits[:, 2] >= SEVERAL_UNITS // 2
     traits[:, 2] -= np.where(rates_several, SEVERAL_UNITS, 0)
     if tick:
         tick()
     return _assemble(pairs, traits, cutoff, len(question_ids))
+
+
+def layout_key(question_ids: Sequence[int], comment_ids: Sequence[int]) -> int:
+    """The packing of the index questions (in order) and the comment questions, as a non-negative 63-bit key:
+    ``answer_pack`` rows of one layout hold the same numbers the answer scan of :func:`load_pairs` returns.
+    (Migration 0009 computes it the same way.)"""
+    text = ",".join(str(int(q)) for q in question_ids) + "|" + ",".join(str(int(q)) for q in sorted(comment_ids))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+
+
+def _own_layout(session: Session, campaign_id: int) -> int | None:
+    """The layout of the campaign's own index and comment questions (what its computations read), None
+    when the campaign cannot have one (no index question, or too many)."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        return None
+    index_ids = [q.id for q in weighting.index_questions(campaign)]
+    if not 0 < len(index_ids) <= MAX_QUESTIONS:
+        return None
+    comments = [q.id for q in campaign.questionnaire.questions
+                if q.type == QuestionType.TEXT and q.is_comment and q.id not in index_ids]
+    return layout_key(index_ids, comments)
+
+
+def _untallied(response_ids: np.ndarray, tallied_ids: np.ndarray) -> list[tuple[int, int]]:
+    """The runs (lowest, highest id) of consecutive responses, among the ascending ``response_ids``, that have
+    no ``answer_pack`` row (``tallied_ids``)."""
+    if response_ids.size == 0:
+        return []
+    missing = ~np.isin(response_ids, tallied_ids)
+    if not missing.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], missing, [False]]).astype(np.int8)))
+    return [(int(response_ids[a]), int(response_ids[b - 1])) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+TALLY_RUNS = 200  # runs of untallied responses written by one statement
+
+
+def _write_packs(session: Session, campaign_id: int, layout: int, runs: Sequence[tuple[int, int]],
+                 sums: Sequence[Any], conditions: Sequence[Any]) -> bool:
+    """Tally the responses of ``runs`` into ``answer_pack`` (set-based ``INSERT … SELECT``, the answer scan's
+    own sums) on a connection of its own, committed at once; whether it was written.
+
+    Derived data, so it need not wait for the computation's transaction: it is written only when a
+    helper connection may be used (:func:`_helpers`: the session reads committed data only), under a
+    lock (PostgreSQL: an advisory lock on the layout; SQLite: ``BEGIN IMMEDIATE``), and not at all when
+    another computation has tallied any of these responses meanwhile, or the write fails (the answers
+    are then read as before).
+    """
+    helpers = _helpers(session, session.connection(), 1)
+    if not helpers:
+        return False
+    writer = helpers[0]
+    driver = writer.driver
+    postgres = writer.dialect.name == "postgresql"
+    columns = ["campaign_id", "layout", "response_id", "unit_id", "packed", "answered", "comments"]
+    mine = (AnswerPack.campaign_id == campaign_id, AnswerPack.layout == layout)
+    try:
+        with contextlib.closing(driver.cursor()) as cursor:
+            cursor.execute(f"SELECT pg_advisory_xact_lock({int(layout)})" if postgres else "BEGIN IMMEDIATE")
+            for start in range(0, len(runs), TALLY_RUNS):
+                chunk = runs[start:start + TALLY_RUNS]
+                cursor.execute(writer.sql_of(select(func.count()).select_from(AnswerPack).where(
+                    *mine, or_(*[AnswerPack.response_id.between(low, high) for low, high in chunk]))))
+                if cursor.fetchone()[0]:  # overtaken by another computation: leave it to that one
+                    _rollback(driver, postgres)
+                    return False
+                pairs = select(literal(campaign_id), literal(layout), Answer.response_id, Answer.unit_id, *sums).where(
+                    *conditions, or_(*[Answer.response_id.between(low, high) for low, high in chunk])).group_by(
+                    Answer.response_id, Answer.unit_id)
+                cursor.execute(writer.sql_of(insert(AnswerPack).from_select(columns, pairs)))
+                bare = select(literal(campaign_id), literal(layout), Response.id, null(), literal(0), literal(0),
+                              literal(0)).where(
+                    Response.campaign_id == campaign_id, or_(*[Response.id.between(low, high) for low, high in chunk]),
+                    ~exists().where(*mine, AnswerPack.response_id == Response.id))
+                cursor.execute(writer.sql_of(insert(AnswerPack).from_select(columns, bare)))
+            if postgres:
+                driver.commit()
+            else:
+                cursor.execute("COMMIT")
+        return True
+    except (writer.dialect.loaded_dbapi.Error, SQLAlchemyError):  # e.g. the lock not had in time: read the answers
+        _rollback(driver, postgres)
+        return False
+    finally:
+        writer.close()
+
+
+def _rollback(driver: Any, postgres: bool) -> None:
+    if postgres:
+        driver.rollback()
+    elif driver.in_transaction:
+        driver.execute("ROLLBACK")
 
 
 def _assemble(pairs: np.ndarray, traits: np.ndarray, cutoff: Cutoff, n_questions: int) -> PairTable:
