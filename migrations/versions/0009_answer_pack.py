@@ -43,12 +43,14 @@ FROM answer a
 WHERE a.campaign_id = :campaign AND a.question_id IN ({wanted}) AND a.unit_id IS NOT NULL
 GROUP BY a.campaign_id, a.response_id, a.unit_id
 """
-# A response with nothing to pack still gets a row (no unit): every tallied response has one.
+# A response with nothing to pack still gets a row (no unit): every tallied response has one. (Looked up
+# in the answers, through their response-id index: the table has no index yet.)
 BARE = """
 INSERT INTO answer_pack (campaign_id, layout, response_id, unit_id, packed, answered, comments)
 SELECT r.campaign_id, {layout}, r.id, NULL, 0, 0, 0 FROM response r
 WHERE r.campaign_id = :campaign
-  AND NOT EXISTS (SELECT 1 FROM answer_pack p WHERE p.campaign_id = r.campaign_id AND p.response_id = r.id)
+  AND NOT EXISTS (SELECT 1 FROM answer a WHERE a.response_id = r.id AND a.campaign_id = r.campaign_id
+                  AND a.question_id IN ({wanted}) AND a.unit_id IS NOT NULL)
 """
 
 
@@ -75,7 +77,8 @@ def _fill(bind):
             layout=layout, positions=positions, checks=checks, dont_know=DONT_KNOW_CODE,
             comments=", ".join(str(q) for q in comments) or "-1",
             wanted=", ".join(str(q) for q in index + comments))), {"campaign": campaign_id})
-        bind.execute(sa.text(BARE.format(layout=layout)), {"campaign": campaign_id})
+        bind.execute(sa.text(BARE.format(layout=layout, wanted=", ".join(str(q) for q in index + comments))),
+                     {"campaign": campaign_id})
 
 
 def upgrade():

@@ -524,10 +524,12 @@ def _own_layout(session: Session, campaign_id: int) -> int | None:
 
 
 def _untallied(response_ids: np.ndarray, tallied_ids: np.ndarray) -> list[tuple[int, int]]:
-    """The runs (lowest, highest id) of consecutive responses, among the ascending ``response_ids``, that have
-    no ``answer_pack`` row (``tallied_ids``)."""
+    """The runs (lowest, highest id) of consecutive responses, among ``response_ids`` (all the period's, in
+    any order), that have no ``answer_pack`` row (``tallied_ids``)."""
     if response_ids.size == 0:
         return []
+    if not _ordered(response_ids):
+        response_ids = np.sort(response_ids)
     missing = ~np.isin(response_ids, tallied_ids)
     if not missing.any():
         return []
