@@ -28,26 +28,31 @@ MAX_QUESTIONS = 20
 BITS = 3
 COUNT_SHIFT = 24
 DONT_KNOW_CODE = 6
+CHANNEL_ORDER = ("web", "poster", "desk", "invitation", "phone", "paper", "imported")  # results.weighting
+SEVERAL_UNITS = 100
+CHANNEL = ("(CASE r.channel " + " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(CHANNEL_ORDER))
+           + f" ELSE -1 END + CASE WHEN r.unit_id IS NULL THEN {SEVERAL_UNITS} ELSE 0 END)")
 
 # Mirrors survey/services/results/loading.py: load_pairs' grouped answer scan and layout_key.
 PACK = """
-INSERT INTO answer_pack (campaign_id, layout, response_id, unit_id, packed, answered, comments)
+INSERT INTO answer_pack (campaign_id, layout, response_id, unit_id, packed, answered, comments, group_id, channel)
 SELECT a.campaign_id, {layout}, a.response_id, a.unit_id,
        CAST(SUM(CASE a.question_id {positions} ELSE 0 END
                 * CASE WHEN a.not_shown IS TRUE THEN 0
                        WHEN a.dont_know IS FALSE AND a.level BETWEEN 1 AND 5 THEN a.level
                        ELSE {dont_know} END) AS BIGINT),
        CAST(SUM(CASE a.question_id {checks} ELSE 0 END) AS BIGINT),
-       CAST(SUM(CASE WHEN a.question_id IN ({comments}) AND a.text != '' THEN 1 ELSE 0 END) AS BIGINT)
-FROM answer a
+       CAST(SUM(CASE WHEN a.question_id IN ({comments}) AND a.text != '' THEN 1 ELSE 0 END) AS BIGINT),
+       MIN(r.respondent_group_id), MIN({channel})
+FROM answer a JOIN response r ON r.id = a.response_id
 WHERE a.campaign_id = :campaign AND a.question_id IN ({wanted}) AND a.unit_id IS NOT NULL
 GROUP BY a.campaign_id, a.response_id, a.unit_id
 """
 # A response with nothing to pack still gets a row (no unit): every tallied response has one. (Looked up
 # in the answers, through their response-id index: the table has no index yet.)
 BARE = """
-INSERT INTO answer_pack (campaign_id, layout, response_id, unit_id, packed, answered, comments)
-SELECT r.campaign_id, {layout}, r.id, NULL, 0, 0, 0 FROM response r
+INSERT INTO answer_pack (campaign_id, layout, response_id, unit_id, packed, answered, comments, group_id, channel)
+SELECT r.campaign_id, {layout}, r.id, NULL, 0, 0, 0, r.respondent_group_id, {channel} FROM response r
 WHERE r.campaign_id = :campaign
   AND NOT EXISTS (SELECT 1 FROM answer a WHERE a.response_id = r.id AND a.campaign_id = r.campaign_id
                   AND a.question_id IN ({wanted}) AND a.unit_id IS NOT NULL)
@@ -74,11 +79,11 @@ def _fill(bind):
         positions = " ".join(f"WHEN {q} THEN {1 << (BITS * k)}" for k, q in enumerate(index))
         checks = " ".join(f"WHEN {q} THEN {(1 << COUNT_SHIFT) + (1 << k)}" for k, q in enumerate(index))
         bind.execute(sa.text(PACK.format(
-            layout=layout, positions=positions, checks=checks, dont_know=DONT_KNOW_CODE,
+            layout=layout, positions=positions, checks=checks, dont_know=DONT_KNOW_CODE, channel=CHANNEL,
             comments=", ".join(str(q) for q in comments) or "-1",
             wanted=", ".join(str(q) for q in index + comments))), {"campaign": campaign_id})
-        bind.execute(sa.text(BARE.format(layout=layout, wanted=", ".join(str(q) for q in index + comments))),
-                     {"campaign": campaign_id})
+        wanted = ", ".join(str(q) for q in index + comments)
+        bind.execute(sa.text(BARE.format(layout=layout, channel=CHANNEL, wanted=wanted)), {"campaign": campaign_id})
 
 
 def upgrade():
@@ -100,6 +105,8 @@ def upgrade():
         sa.Column('packed', sa.BigInteger(), nullable=False),
         sa.Column('answered', sa.BigInteger(), nullable=False),
         sa.Column('comments', sa.Integer(), nullable=False),
+        sa.Column('group_id', sa.Integer(), nullable=True),
+        sa.Column('channel', sa.SmallInteger(), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_answer_pack')),
         *constraints,
     )
@@ -111,7 +118,7 @@ def upgrade():
                               ['response_id'], ['id'], ondelete='CASCADE')
     with op.batch_alter_table('answer_pack', schema=None) as batch_op:
         batch_op.create_index('ix_answer_pack_read', ['campaign_id', 'layout', 'response_id', 'unit_id', 'packed',
-                                                      'answered', 'comments'], unique=False)
+                                                      'answered', 'comments', 'group_id', 'channel'], unique=False)
         batch_op.create_index('ix_answer_pack_response_id', ['response_id'], unique=False)
     if postgres:
         op.execute('ANALYZE answer_pack')

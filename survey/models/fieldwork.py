@@ -78,7 +78,8 @@ class AnswerPack(Base):
 
     Derived data (migration 0009), written by the results loader for the responses it meets untallied
     (never on the citizen's submit path), on a connection of its own: a response's answers never change
-    once stored. ``layout`` says which packing (a key of the index questions in order and the comment
+    once stored, nor do the response's group, channel and whether it rates several units, which each
+    row repeats (so that the loader reads this table alone). ``layout`` says which packing (a key of the index questions in order and the comment
     questions, :func:`survey.services.results.loading.layout_key`); a response with nothing to pack gets
     one row with ``unit_id`` NULL, so that every tallied response has a row. Emptying it is always safe:
     the next computation reads the answers again and rebuilds it.
@@ -88,7 +89,7 @@ class AnswerPack(Base):
     __table_args__ = (
         # The loader reads this index alone, in response order.
         Index("ix_answer_pack_read", "campaign_id", "layout", "response_id", "unit_id", "packed", "answered",
-              "comments"),
+              "comments", "group_id", "channel"),
         Index("ix_answer_pack_response_id", "response_id"),
     )
 
@@ -100,3 +101,5 @@ class AnswerPack(Base):
     packed: Mapped[int] = mapped_column(BigInteger)
     answered: Mapped[int] = mapped_column(BigInteger)  # 2^k + 2^24 per index answer (loading.COUNT_SHIFT)
     comments: Mapped[int] = mapped_column(Integer)
+    group_id: Mapped[int | None] = mapped_column(Integer)  # the response's respondent group
+    channel: Mapped[int] = mapped_column(SmallInteger)  # the response's channel code, + 100 when it rates several units

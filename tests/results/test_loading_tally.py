@@ -110,7 +110,7 @@ def test_packs_written_meanwhile_by_another_computation_are_left_alone(session, 
     layout = loading._own_layout(session, campaign.id)
     first = int(scanned.response[0])
     session.add(AnswerPack(campaign_id=campaign.id, layout=layout, response_id=first, unit_id=None, packed=0,
-                           answered=0, comments=0))
+                           answered=0, comments=0, group_id=None, channel=0))
     session.commit()
     monkeypatch.setattr(loading, "_untallied", lambda ids, _tallied: [(int(ids.min()), int(ids.max()))])
     _same(_load(session, campaign), scanned)  # the answers are read; the packs stay as they were
@@ -152,7 +152,8 @@ def empty_database(backend, tmp_path):
 def _pack_rows(db) -> set[tuple]:
     from sqlalchemy import text
     return {tuple(r) for r in db.session.execute(text(
-        "SELECT campaign_id, layout, response_id, unit_id, packed, answered, comments FROM answer_pack"))}
+        "SELECT campaign_id, layout, response_id, unit_id, packed, answered, comments, group_id, channel"
+        " FROM answer_pack"))}
 
 
 def test_migration_0009_packs_stored_responses_as_the_loader_does(empty_database, tmp_path):

@@ -423,6 +423,11 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
     alone, in the order of the response-id index, instead of sorting the answer rows by
     (response, unit); the unit ids' spread in each group proves that, or the pair grouping runs.
     """
+    return _load_pairs(session, cutoff, question_ids, comment_question_ids, unit_ids, tick, packs=True)
+
+
+def _load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int], comment_question_ids: Sequence[int],
+                unit_ids: Iterable[int] | None, tick: Callable[[], None] | None, packs: bool) -> PairTable:
     question_ids = [int(q) for q in question_ids]
     if not 0 < len(question_ids) <= MAX_QUESTIONS:
         raise DataError(f"an index needs 1 … {MAX_QUESTIONS} questions, got {len(question_ids)}")
@@ -459,10 +464,18 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
         Answer.response_id, Answer.unit_id)
 
     layout = layout_key(question_ids, comment_ids)
-    tallied = unit_ids is None and layout == _own_layout(session, cutoff.campaign_id)
-    packs = select(_big(AnswerPack.response_id), _big(func.coalesce(AnswerPack.unit_id, literal(-1))),
-                   _big(AnswerPack.packed), _big(AnswerPack.answered), _big(AnswerPack.comments)).where(
-        AnswerPack.campaign_id == cutoff.campaign_id, AnswerPack.layout == layout)
+    tallied = packs and unit_ids is None and layout == _own_layout(session, cutoff.campaign_id)
+    # Four integers a row (the SQLite module makes a Python object of every value: fewer is faster):
+    # the response, the packed levels, (unit + 1) · 2^31 + check, (group + 1) · 2^31 + (channel + 1) · 2^23
+    # + comments (held below 2^23; a pair with that many comments is read from the answers instead).
+    pack_rows = select(
+        _big(AnswerPack.response_id), _big(AnswerPack.packed),
+        _big((func.coalesce(AnswerPack.unit_id, literal(-1)) + 1) * literal(1 << 31) + AnswerPack.answered),
+        _big((func.coalesce(AnswerPack.group_id, literal(NO_GROUP)) + 1) * literal(1 << 31)
+             + (AnswerPack.channel + 1) * literal(1 << 23)
+             + case((AnswerPack.comments < COMMENTS_CAP, AnswerPack.comments), else_=literal(COMMENTS_CAP))),
+    ).where(AnswerPack.campaign_id == cutoff.campaign_id, AnswerPack.layout == layout)
+    responses_in = select(_big(func.count())).select_from(Response).where(Response.campaign_id == cutoff.campaign_id)
 
     def answer_scan(reader: _Reader, low: int, high: int, traits: np.ndarray) -> np.ndarray:
         if not (traits[:, 2] >= SEVERAL_UNITS // 2).any():
@@ -473,32 +486,62 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
                 return grouped[:, [0, 1, 3, 4, 5]]
         return reader.rows(by_pair, 5, (Answer.response_id, low, high))
 
-    def part(reader: _Reader, low: int, high: int) -> tuple[np.ndarray, np.ndarray]:
+    def part(reader: _Reader, low: int, high: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        if tallied:
+            traits, pairs = _decode_packs(reader.rows(pack_rows, 4, (AnswerPack.response_id, low, high)))
+            counted = reader.rows(responses_in.where(Response.id.between(low, high)), 1)
+            complete = int(counted[0, 0]) == traits.shape[0]
+            if not complete:  # some responses are not packed yet: their traits from the responses, caught up below
+                traits = reader.rows(trait_rows, 3, (Response.id, low, high))
+            if tick and reader.first:
+                tick()
+            return traits, pairs, complete
         traits = reader.rows(trait_rows, 3, (Response.id, low, high))
         if tick and reader.first:
             tick()
-        if tallied:
-            return traits, reader.rows(packs, 5, (AnswerPack.response_id, low, high))
-        return traits, answer_scan(reader, low, high, traits)
+        return traits, answer_scan(reader, low, high, traits), True
 
     parts = _in_ranges(session, int(lowest), cutoff.max_response_id, part)
-    traits = _stack([t for t, _p in parts], 3)
-    pairs = _stack([p for _t, p in parts], 5)
-    if tallied:
+    traits = _stack([t for t, _p, _c in parts], 3)
+    pairs = _stack([p for _t, p, _c in parts], 5)
+    if tallied and not all(complete for _t, _p, complete in parts):
         missing = _untallied(traits[:, 0], pairs[:, 0])
-        if missing:
-            written = _write_packs(session, cutoff.campaign_id, layout, missing, sums, conditions)
-            own = _Reader(session.connection())
-            for low, high in missing:
-                pairs = np.concatenate([pairs, own.rows(packs, 5, (AnswerPack.response_id, low, high)) if written
-                                        else answer_scan(own, low, high, traits[(traits[:, 0] >= low)
-                                                                                & (traits[:, 0] <= high)])])
-        pairs = pairs[pairs[:, 1] >= 0]  # a tallied response's row without a unit: nothing to count
+        written = bool(missing) and _write_packs(session, cutoff.campaign_id, layout, missing, sums, conditions,
+                                                 channel + several_units)
+        own = _Reader(session.connection())
+        for low, high in missing:
+            more = (_decode_packs(own.rows(pack_rows, 4, (AnswerPack.response_id, low, high)))[1] if written
+                    else answer_scan(own, low, high, traits[(traits[:, 0] >= low) & (traits[:, 0] <= high)]))
+            pairs = np.concatenate([pairs, more])
+    if tallied:
+        if (pairs[:, 4] >= COMMENTS_CAP).any():  # never in practice: the answers say how many
+            return _load_pairs(session, cutoff, question_ids, comment_question_ids, None, None, packs=False)
+        pairs = pairs[pairs[:, 1] >= 0]  # a packed response's row without a unit: nothing to count
     rates_several = traits[:, 2] >= SEVERAL_UNITS // 2
     traits[:, 2] -= np.where(rates_several, SEVERAL_UNITS, 0)
     if tick:
         tick()
     return _assemble(pairs, traits, cutoff, len(question_ids))
+
+
+COMMENTS_CAP = (1 << 23) - 1
+
+
+def _decode_packs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The responses' traits (id, group, channel code) and the pairs (response, unit, packed, check,
+    comments; unit -1 for a response's row without a unit) from the four integers of ``answer_pack`` rows."""
+    low31 = (1 << 31) - 1
+    response = rows[:, 0]
+    unit = (rows[:, 2] >> 31) - 1
+    pairs = np.column_stack([response, unit, rows[:, 1], rows[:, 2] & low31, rows[:, 3] & COMMENTS_CAP])
+    if _ordered(response):
+        first = np.flatnonzero(np.concatenate([[True], response[1:] != response[:-1]])) if response.size else \
+            np.zeros(0, dtype=np.int64)
+    else:
+        first = np.unique(response, return_index=True)[1]
+    rest = rows[first, 3]
+    traits = np.column_stack([response[first], (rest >> 31) - 1, ((rest >> 23) & 255) - 1])
+    return traits, pairs
 
 
 def layout_key(question_ids: Sequence[int], comment_ids: Sequence[int]) -> int:
@@ -541,7 +584,7 @@ TALLY_RUNS = 200  # runs of untallied responses written by one statement
 
 
 def _write_packs(session: Session, campaign_id: int, layout: int, runs: Sequence[tuple[int, int]],
-                 sums: Sequence[Any], conditions: Sequence[Any]) -> bool:
+                 sums: Sequence[Any], conditions: Sequence[Any], trait: Any) -> bool:
     """Tally the responses of ``runs`` into ``answer_pack`` (set-based ``INSERT … SELECT``, the answer scan's
     own sums) on a connection of its own, committed at once; whether it was written.
 
@@ -557,7 +600,8 @@ def _write_packs(session: Session, campaign_id: int, layout: int, runs: Sequence
     writer = helpers[0]
     driver = writer.driver
     postgres = writer.dialect.name == "postgresql"
-    columns = ["campaign_id", "layout", "response_id", "unit_id", "packed", "answered", "comments"]
+    columns = ["campaign_id", "layout", "response_id", "unit_id", "packed", "answered", "comments", "group_id",
+               "channel"]
     mine = (AnswerPack.campaign_id == campaign_id, AnswerPack.layout == layout)
     try:
         with contextlib.closing(driver.cursor()) as cursor:
@@ -569,12 +613,14 @@ def _write_packs(session: Session, campaign_id: int, layout: int, runs: Sequence
                 if cursor.fetchone()[0]:  # overtaken by another computation: leave it to that one
                     _rollback(driver, postgres)
                     return False
-                pairs = select(literal(campaign_id), literal(layout), Answer.response_id, Answer.unit_id, *sums).where(
+                pairs = select(literal(campaign_id), literal(layout), Answer.response_id, Answer.unit_id, *sums,
+                               func.min(Response.respondent_group_id), func.min(trait)).join(
+                    Response, Response.id == Answer.response_id).where(
                     *conditions, or_(*[Answer.response_id.between(low, high) for low, high in chunk])).group_by(
                     Answer.response_id, Answer.unit_id)
                 cursor.execute(writer.sql_of(insert(AnswerPack).from_select(columns, pairs)))
                 bare = select(literal(campaign_id), literal(layout), Response.id, null(), literal(0), literal(0),
-                              literal(0)).where(
+                              literal(0), Response.respondent_group_id, trait).where(
                     Response.campaign_id == campaign_id, or_(*[Response.id.between(low, high) for low, high in chunk]),
                     ~exists().where(*mine, AnswerPack.response_id == Response.id))
                 cursor.execute(writer.sql_of(insert(AnswerPack).from_select(columns, bare)))
