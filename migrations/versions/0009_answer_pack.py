@@ -90,8 +90,6 @@ def upgrade():
     bind = op.get_bind()
     postgres = bind.dialect.name == 'postgresql'
     constraints = [] if postgres else [
-        sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], name=op.f('fk_answer_pack_campaign_id_campaign'),
-                                ondelete='CASCADE'),
         sa.ForeignKeyConstraint(['response_id'], ['response.id'], name=op.f('fk_answer_pack_response_id_response'),
                                 ondelete='CASCADE'),
     ]
@@ -111,9 +109,7 @@ def upgrade():
         *constraints,
     )
     _fill(bind)
-    if postgres:  # one validating join each, after the fill, instead of a trigger per row
-        op.create_foreign_key(op.f('fk_answer_pack_campaign_id_campaign'), 'answer_pack', 'campaign',
-                              ['campaign_id'], ['id'], ondelete='CASCADE')
+    if postgres:  # one validating join after the fill instead of a trigger per row
         op.create_foreign_key(op.f('fk_answer_pack_response_id_response'), 'answer_pack', 'response',
                               ['response_id'], ['id'], ondelete='CASCADE')
     with op.batch_alter_table('answer_pack', schema=None) as batch_op:

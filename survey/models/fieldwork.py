@@ -94,7 +94,9 @@ class AnswerPack(Base):
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    # No foreign key to the campaign: the response's (deleting a campaign deletes its responses) is enough,
+    # and each costs every packed row a check when the loader catches up a large import.
+    campaign_id: Mapped[int] = mapped_column(Integer)
     layout: Mapped[int] = mapped_column(BigInteger)
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
     unit_id: Mapped[int | None] = mapped_column(Integer)
