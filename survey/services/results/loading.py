@@ -8,8 +8,11 @@ asked or not shown: a question whose display condition did not hold, ``answer.no
 at bit 3·k for the k-th question of the index — plus a bit mask and a count of
 the answers in a second integer, which expose any duplicate answer (a carry in the mask),
 and the number of comments left. A second query returns every response's group and channel as small
-integers. Both come back as BIGINT columns, read in bulk straight into NumPy (binary
-``COPY`` on PostgreSQL), and are decoded there.
+integers. Both come back as BIGINT columns, read in bulk straight into NumPy (a few ``bytea``
+values on PostgreSQL, a text of numbers on SQLite), and are decoded there.
+
+The packed integers are kept (``answer_pack``, migration 0009): a response's answers never change once
+stored, so a period already computed is read as one narrow row per pair (:func:`load_pairs`).
 
 Which responses count (the data cut-off) is explicit: responses of the campaign up to
 ``max_response_id``, minus the ``excluded`` ids, minus the ``flagged`` ids unless
@@ -438,14 +441,19 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
     ``unit_ids`` restricts the units (e.g. the windows of a department); None = all.
     ``tick`` is called after the traits and after the answers (for a progress bar).
 
-    One grouped scan of the answers returns, per pair, the packed levels, a check number
-    (a bit per index question answered and their count: a question answered twice shows as
-    a count that differs from the bits set) and the number of non-empty comments. The scan is
-    limited to the campaign's range of response ids, which keeps it on the period's rows
-    when the table holds years of data. The responses' traits are read first: when every
-    response rates one unit (a service survey, not an appraisal), the scan groups by response
-    alone, in the order of the response-id index, instead of sorting the answer rows by
-    (response, unit); the unit ids' spread in each group proves that, or the pair grouping runs.
+    Per pair: the packed levels, a check number (a bit per index question answered and their
+    count: a question answered twice shows as a count that differs from the bits set) and the
+    number of non-empty comments. For the campaign's own questions (``unit_ids`` None) they are
+    read from ``answer_pack``, one narrow row per pair that repeats the response's traits, so a
+    packed period is that table alone; responses not packed yet (the counts of responses and
+    packed responses disagree) are packed first, on a connection of their own
+    (:func:`_write_packs`), or read from the answers when that cannot be done. Otherwise one grouped
+    scan of the answers, limited to the campaign's range of response ids, returns them; the
+    responses' traits are read first: when every response rates one unit (a service survey, not
+    an appraisal), the scan groups by response alone, in the order of the response-id index,
+    instead of sorting the answer rows by (response, unit); the unit ids' spread in each group
+    proves that, or the pair grouping runs. Both ways a wide range of ids is read in two parts at
+    once (:func:`_in_ranges`).
     """
     return _load_pairs(session, cutoff, question_ids, comment_question_ids, unit_ids, tick, packs=True)
 
