@@ -180,3 +180,20 @@ def test_migration_0009_packs_stored_responses_as_the_loader_does(empty_database
         assert _pack_rows(db) == loaded
         db.session.close()
         db.engine.dispose()
+
+
+def test_packed_false_reads_the_answers_themselves(session, make, monkeypatch):
+    """Verification compares a snapshot with the stored answers, so a changed answer shows even when the
+    packs, made before the change, still hold the old level."""
+    campaign = _period(session, make, "TG")
+    before = _load(session, campaign)  # packs the period
+    answer = session.scalar(select(Answer).where(Answer.campaign_id == campaign.id, Answer.level.is_not(None))
+                            .order_by(Answer.id).limit(1))
+    answer.level = 1 if answer.level != 1 else 5
+    session.commit()
+    cutoff = loading.current_cutoff(session, campaign.id, False)
+    ids = [q.id for q in satisfaction_questions(campaign)]
+    assert _load(session, campaign).digest() == before.digest()
+    fresh = loading.load_pairs(session, cutoff, ids, [comment_question(campaign).id], packed=False)
+    assert fresh.digest() != before.digest()
+    _same(fresh, _scan(session, campaign, monkeypatch))

@@ -432,7 +432,7 @@ def _big(expression: Any) -> Any:
 
 def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
                comment_question_ids: Sequence[int] = (), unit_ids: Iterable[int] | None = None,
-               tick: Callable[[], None] | None = None) -> PairTable:
+               tick: Callable[[], None] | None = None, *, packed: bool = True) -> PairTable:
     """Every counted (response, unit) pair of the campaign with its packed answers to ``question_ids``.
 
     ``question_ids`` may hold -1 for a question the campaign's questionnaire lacks (pooled
@@ -453,9 +453,10 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
     an appraisal), the scan groups by response alone, in the order of the response-id index,
     instead of sorting the answer rows by (response, unit); the unit ids' spread in each group
     proves that, or the pair grouping runs. Both ways a wide range of ids is read in two parts at
-    once (:func:`_in_ranges`).
+    once (:func:`_in_ranges`). ``packed=False`` always reads the answers: verifying a snapshot checks
+    it against the stored answers themselves, not against their packed copy.
     """
-    return _load_pairs(session, cutoff, question_ids, comment_question_ids, unit_ids, tick, packs=True)
+    return _load_pairs(session, cutoff, question_ids, comment_question_ids, unit_ids, tick, packs=packed)
 
 
 def _load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int], comment_question_ids: Sequence[int],
