@@ -175,11 +175,11 @@ def run(app, repeat: int, include_flagged: bool) -> None:
             cpu = time.process_time() - cpu
             if server is not None:
                 after = _server_cpu(db)
-                server = (after[0] - server[0], after[1] - server[1])
+                server = (sum(v - server[0].get(pid, 0.0) for pid, v in after[0].items()), after[1] - server[1])
             load = os.getloadavg()
             print(f"  run {attempt + 1}:       " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
                   + f"; CPU {cpu:.2f} s in this process"
-                  + (f" + {server[0]:.2f} s in the session's database backend (+ {server[1]:.2f} s reaped by the"
+                  + (f" + {server[0]:.2f} s in the database's backends (+ {server[1]:.2f} s reaped by the"
                      f" postmaster: parallel workers, or other clients)" if server is not None else "")
                   + f"  (snapshot #{snapshot.id}, {len(snapshot.rows)} units, pair digest "
                   + f"{(snapshot.summary.get('digest') or {}).get('survey', '')[:8]}; load average {load[0]:.2f})",
@@ -191,25 +191,38 @@ def run(app, repeat: int, include_flagged: bool) -> None:
     print(f"  peak RSS:    {rss:.0f} MiB")
 
 
-def _server_cpu(db) -> tuple[float, float] | None:
+def _server_cpu(db) -> tuple[dict[int, float], float] | None:
     """CPU seconds of the PostgreSQL server so far, when it runs on this machine (readable in /proc):
-    this session's backend, and what the postmaster has reaped (its parallel workers, but also any
-    other client's finished connections: on a shared machine their sum is an upper bound). None on
-    SQLite, whose work is in this process."""
+    each backend connected to the benchmark database (the session's and the loader's helper
+    connections, which the pool keeps open; another client of the same database would count too), and
+    what the postmaster has reaped (parallel workers, but also any other client's finished connections:
+    on a shared machine an upper bound). None on SQLite, whose work is in this process."""
     if db.engine.dialect.name != "postgresql":
         return None
     from sqlalchemy import text
 
-    backend = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    backends = db.session.execute(text(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'"
+    )).scalars().all()
+    ticks = os.sysconf("SC_CLK_TCK")
+    own: dict[int, float] = {}
+    master = None
+    for pid in backends:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        own[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        master = int(fields[1])
+    if master is None:
+        return None
     try:
-        with open(f"/proc/{backend}/stat") as f:
-            own = f.read().rpartition(")")[2].split()
-        with open(f"/proc/{int(own[1])}/stat") as f:  # the parent: the postmaster
-            master = f.read().rpartition(")")[2].split()
+        with open(f"/proc/{master}/stat") as f:  # the parent: the postmaster
+            fields = f.read().rpartition(")")[2].split()
     except OSError:
         return None
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(own[11]) + int(own[12])) / ticks, (int(master[13]) + int(master[14])) / ticks
+    return own, (int(fields[13]) + int(fields[14])) / ticks
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, SmallInteger, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, SmallInteger, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from survey.models.base import Base, BigID, str_enum
@@ -70,3 +70,38 @@ class ResponseScore(Base):
     n3: Mapped[int] = mapped_column(SmallInteger)
     n4: Mapped[int] = mapped_column(SmallInteger)
     n5: Mapped[int] = mapped_column(SmallInteger)
+
+
+class AnswerPack(Base):
+    """One response's answers about one unit as the results loader reads them: the index answers packed
+    three bits per question, the check number that exposes a question answered twice, the comments.
+
+    Derived data (migration 0009), written by the results loader for the responses it meets untallied
+    (never on the citizen's submit path), on a connection of its own: a response's answers never change
+    once stored, nor do the response's group, channel and whether it rates several units, which each
+    row repeats (so that the loader reads this table alone). ``layout`` says which packing (a key of the index questions in order and the comment
+    questions, :func:`survey.services.results.loading.layout_key`); a response with nothing to pack gets
+    one row with ``unit_id`` NULL, so that every tallied response has a row. Emptying it is always safe:
+    the next computation reads the answers again and rebuilds it.
+    """
+
+    __tablename__ = "answer_pack"
+    __table_args__ = (
+        # The loader reads this index alone, in response order.
+        Index("ix_answer_pack_read", "campaign_id", "layout", "response_id", "unit_id", "packed", "answered",
+              "comments", "group_id", "channel"),
+        Index("ix_answer_pack_response_id", "response_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    # No foreign key to the campaign: the response's (deleting a campaign deletes its responses) is enough,
+    # and each costs every packed row a check when the loader catches up a large import.
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    layout: Mapped[int] = mapped_column(BigInteger)
+    response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    packed: Mapped[int] = mapped_column(BigInteger)
+    answered: Mapped[int] = mapped_column(BigInteger)  # 2^k + 2^24 per index answer (loading.COUNT_SHIFT)
+    comments: Mapped[int] = mapped_column(Integer)
+    group_id: Mapped[int | None] = mapped_column(Integer)  # the response's respondent group
+    channel: Mapped[int] = mapped_column(SmallInteger)  # the response's channel code, + 100 when it rates several units

@@ -78,13 +78,13 @@ def test_a_shuffled_result_is_put_in_order(session, make, monkeypatch):
     groups = make.groups()
     ids = [add_response(session, campaign, {unit: [k % 5 + 1] * 5}, groups["SM"]).id for k in range(30)]
     session.commit()
-    raw = loading._raw_rows
+    raw = loading._Reader.rows
 
-    def shuffled(session_, statement, columns, ids=None):
-        rows = raw(session_, statement, columns, ids)
+    def shuffled(self, statement, columns, ids=None):
+        rows = raw(self, statement, columns, ids)
         return rows[np.random.default_rng(5).permutation(rows.shape[0])]
 
-    monkeypatch.setattr(loading, "_raw_rows", shuffled)
+    monkeypatch.setattr(loading._Reader, "rows", shuffled)
     pairs = _load(session, campaign)
     assert pairs.response.tolist() == ids
     assert [int(v) for v in pairs.levels()[:, 0]] == [k % 5 + 1 for k in range(30)]

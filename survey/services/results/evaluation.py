@@ -88,7 +88,7 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     params = stored_params(survey["params"])
     if survey_pairs is None:
         survey_pairs = load_pairs(session, Cutoff.from_dict(survey["cutoff"]), layout.question_ids,
-                                  survey["comment_question_ids"])
+                                  survey["comment_question_ids"], packed=False)  # verification: the answers
     started = _timed(timings, "load", started)
     step("compute", 3, STEPS)
     units = np.asarray(spec["units"], dtype=np.int64)
