@@ -261,17 +261,19 @@ def compute_items(
     units: np.ndarray | None = None,
     n_questions: int | None = None,
     weights: UnitWeights | None = None,
+    rows: np.ndarray | None = None,
 ) -> list[ItemResult]:
     """Estimate every item for every unit, on the index sample of ``answers`` weighted per ``params``.
 
     ``units`` and ``n_questions`` as for :func:`analysis.compute_indices` (results come in the same
-    unit order); ``weights`` saves weighting again when the caller already has them.
+    unit order); ``weights`` saves weighting again when the caller already has them, and ``rows``
+    (:func:`record_rows` of those weights and ``records``) finding the records' rows again.
     """
     if n_questions is None and params.question_weights is not None:
         n_questions = len(params.question_weights)
     if weights is None:
         weights = compute_weights(answers, params, units, n_questions)
-    row = _rows_of(weights, records)
+    row = record_rows(weights, records) if rows is None else rows
     segments = Segments(weights.unit, weights.units.size)
     item_code = np.asarray(records.item, dtype=np.int64)
     value = np.asarray(records.value)
@@ -288,7 +290,7 @@ def compute_items(
     return out
 
 
-def _rows_of(weights: UnitWeights, records: ItemRecords) -> np.ndarray:
+def record_rows(weights: UnitWeights, records: ItemRecords) -> np.ndarray:
     """Each record's row in the weighted respondent–unit table (-1: not in the unit's index sample)."""
     n_rec = np.asarray(records.respondent).size
     if n_rec == 0 or weights.unit.size == 0:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from analysis import Answers, Params
 from analysis.breakdowns import Prepared
 from analysis.ci import bounded_ci, normal_ci
-from analysis.items import ItemRecords, _rows_of
+from analysis.items import ItemRecords, record_rows
 from survey.core import labels
 from survey.models import Campaign, Category, Question, RespondentGroup, Snapshot, SnapshotRow, Unit
 from survey.services.results import question_results
@@ -64,10 +64,20 @@ def choice_records(spec: dict[str, Any], records: ItemRecords | None
     (:func:`question_results.spec_records`); None for a spec of a format before choice cross-tabs or
     without choice questions."""
     items = spec.get("items") or []
-    positions = [k for k, s in enumerate(items) if s["kind"] in CHOICE_KINDS]
+    positions = _choice_positions(spec)
     if int(spec.get("breakdowns") or 0) < CHOICE_FORMAT or not positions or records is None:
         return None
     return [items[k] for k in positions], question_results.select_items(records, positions)
+
+
+def choice_rows(spec: dict[str, Any], records: ItemRecords, rows: np.ndarray) -> np.ndarray:
+    """The rows in the weighted table (``analysis.items.record_rows``, one per record of ``records``) of the
+    records :func:`choice_records` keeps, so that they are not searched for again."""
+    return question_results.selected_rows(records, _choice_positions(spec), rows)
+
+
+def _choice_positions(spec: dict[str, Any]) -> list[int]:
+    return [k for k, s in enumerate(spec.get("items") or []) if s["kind"] in CHOICE_KINDS]
 
 
 def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], ItemRecords, np.ndarray], by: str,
@@ -107,12 +117,15 @@ def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], Item
 
 def compute(prepared: Prepared, layout: Layout, params: Params, units: np.ndarray, no_group_code: int | None,
             categories: list[list[Any]], choices: tuple[list[dict[str, Any]], ItemRecords] | None = None,
-            ) -> dict[str, Any]:
+            choice_rows: np.ndarray | None = None) -> dict[str, Any]:
     """The stored breakdowns of a snapshot (JSON-safe): ``{"format", "domains": {by: [...]}, "crosstabs": ...}``.
 
     ``prepared`` is the indices' table (its records from :func:`with_channels`); ``choices`` (from :func:`choice_records`) adds a cross-tab of each
-    choice question after the satisfaction questions'; without it the result is what format 1 stored."""
-    with_rows = None if choices is None else (*choices, _rows_of(prepared.weights, choices[1]))
+    choice question after the satisfaction questions'; without it the result is what format 1 stored.
+    ``choice_rows``: the choice records' rows in ``prepared``'s table when already found (:func:`choice_rows`)."""
+    if choices is not None and choice_rows is None:
+        choice_rows = record_rows(prepared.weights, choices[1])
+    with_rows = None if choices is None else (*choices, choice_rows)
     of_unit = {int(u): c for u, c in categories}
     category_ids = sorted({c for c in of_unit.values() if c is not None})
     labels_of = {

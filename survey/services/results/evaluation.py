@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from analysis import Answers, IndexResults, Params, compare_estimates, overall_rate
 from analysis.answers import Sample
 from analysis.breakdowns import Prepared
+from analysis.items import record_rows
 from analysis.ranking import DEFAULT_SEED
 from analysis.satisfaction import indices_of
 from analysis.weighting import index_sample
@@ -53,6 +54,11 @@ def clean(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if kind is int or kind is str or kind is bool or value is None:
         return value
+    if kind is np.float64:  # then NumPy's own scalars, as indexing an array gives them
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if kind is np.int64:
+        return int(value)
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -89,17 +95,19 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     if survey_pairs is None:
         survey_pairs = load_pairs(session, Cutoff.from_dict(survey["cutoff"]), layout.question_ids,
                                   survey["comment_question_ids"])
+    records = question_results.spec_records(session, spec)  # read once: the items and the choice cross-tabs
     started = _timed(timings, "load", started)
     step("compute", 3, STEPS)
     units = np.asarray(spec["units"], dtype=np.int64)
     with_breakdowns = bool(spec.get("breakdowns"))  # stored since breakdowns exist; older specs replay without
     results, used, answers, sample = _indices(survey_pairs, layout, params, units, survey["no_group_code"],
                                               with_breakdowns)
-    records = question_results.spec_records(session, spec)  # read once: the items and the choice cross-tabs
     # The breakdowns weigh the indices' table whole; the per-question results take the same weights.
     prepared = Prepared(answers, params, units, len(layout.question_ids), sample) if with_breakdowns else None
+    # Each item record's row in that table, found once for the items and the choice cross-tabs.
+    item_rows = None if prepared is None or records is None else record_rows(prepared.weights, records)
     items = question_results.compute(spec, answers, params, units, records,
-                                     weights=None if prepared is None else prepared.weights)
+                                     weights=None if prepared is None else prepared.weights, rows=item_rows)
 
     service = spec.get("service")
     service_results = None
@@ -112,9 +120,10 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
     question_results.attach(rows, summary, items, spec.get("items"), clean)
     if prepared is not None:
-        summary["breakdowns"] = breakdowns.compute(prepared, layout, params, units, survey["no_group_code"],
-                                                   spec["categories"],
-                                                   breakdowns.choice_records(spec, records))
+        choices = breakdowns.choice_records(spec, records)
+        summary["breakdowns"] = breakdowns.compute(
+            prepared, layout, params, units, survey["no_group_code"], spec["categories"], choices,
+            None if choices is None or item_rows is None else breakdowns.choice_rows(spec, records, item_rows))
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
 
