@@ -44,6 +44,9 @@ from analysis.params import Params
 from analysis.segments import Segments, safe_divide
 from analysis.weighting import UnitWeights, index_sample, weigh
 
+#: Largest number of answer patterns (combinations of every question's level) looked up in one table.
+_MAX_PATTERNS = 1 << 16
+
 
 @dataclass(frozen=True)
 class DomainResults:
@@ -93,6 +96,7 @@ class Prepared:
         self.units = Segments(self.sample.unit, self.sample.n_units)
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._weighted_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._patterns: tuple[np.ndarray | None, np.ndarray] | None = None
         self.usable = self.weights.rake_converged[self.sample.unit]
         n_q = self.sample.level.shape[0]
         self.a = np.ones(n_q) if params.question_weights is None else np.asarray(params.question_weights, float)
@@ -317,10 +321,59 @@ class Prepared:
             self._weighted_cache = (x * w, y * w)
         return self._weighted_cache
 
+    def _answer_patterns(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """Each row's answers as one code (the levels of all questions, base L + 1; None when there are too
+        many combinations for a table) and its (satisfied, answered) counts as one code, made once."""
+        if self._patterns is None:
+            level = self.sample.level
+            n_q, base = level.shape[0], len(self.params.scores) + 1
+            pattern = None
+            if base**n_q <= _MAX_PATTERNS:
+                pattern = np.zeros(level.shape[1], dtype=np.intp)
+                for q in range(n_q):
+                    pattern *= base
+                    pattern += level[q]
+            _, _, t_i, s_i = self._variables()
+            counts = s_i.astype(np.intp) * (n_q + 1) + t_i.astype(np.intp)
+            self._patterns = (pattern, counts)
+        return self._patterns
+
+    def _index_variable(self, out: np.ndarray, codes: np.ndarray, coef: np.ndarray, r_0: np.ndarray) -> None:
+        """``out = Σ_q coef[q, d] (y_q − r_0[q, d] x_q)`` for each row in its domain d, added question by question.
+
+        Each term only depends on the row's domain and its level of q, so it is computed once per
+        (domain, level) with the same operations and looked up; the sum over the questions is taken in the
+        same order for each (domain, pattern of levels) of the table — the same bits as row by row."""
+        n_q, n_d = coef.shape
+        scores = np.asarray(self.params.scores)
+        levels = np.arange(len(scores) + 1)
+        x_l = levels > 0
+        y_l = scores[np.maximum(levels, 1) - 1] * x_l
+        terms = [coef[q][:, None] * (y_l[None, :] - r_0[q][:, None] * x_l[None, :]) for q in range(n_q)]  # (D, L+1)
+        pattern, _ = self._answer_patterns()
+        if pattern is not None:
+            table = np.zeros((n_d, 1))
+            for term in terms:  # (D, patterns so far) → (D, patterns × (L + 1)), question q varying fastest
+                table = (table[:, :, None] + term[:, None, :]).reshape(n_d, -1)
+            out[:] = table.reshape(-1)[codes * table.shape[1] + pattern]
+            return
+        out[:] = 0.0
+        level = self.sample.level
+        for q in range(n_q):
+            out += terms[q].reshape(-1)[codes * levels.size + level[q]]
+
+    def _rate_variable(self, out: np.ndarray, codes: np.ndarray, rate: np.ndarray, inverse: np.ndarray) -> None:
+        """``out = (s − rate[d] t) · inverse[d]`` for each row in its domain d, looked up per (domain, s, t)."""
+        n_q = self.sample.level.shape[0]
+        values = np.arange(n_q + 1, dtype=np.float64)
+        table = (values[None, :, None] - rate[:, None, None] * values[None, None, :]) * inverse[:, None, None]
+        _, counts = self._answer_patterns()
+        out[:] = table.reshape(-1)[codes * (n_q + 1) ** 2 + counts]
+
     def domains(self, by: str, codes: np.ndarray, n_levels: int) -> DomainResults:
         """Index and 满意率 of each level of ``codes`` (row codes, −1 = in no domain)."""
         params, w, a = self.params, self.weights.weight, self.a
-        x, y, t_i, s_i = self._variables()
+        _, _, t_i, s_i = self._variables()
         xw, yw = self._weighted()
         codes, seg = self._segments(codes, n_levels)
         n = seg.counts[:n_levels]
@@ -334,11 +387,8 @@ class Prepared:
         # Each row's linearised variables for its own domain.
         coef = safe_divide(np.where(answered, a[:, None], 0.0), a_sum[None, :] * wx, 0.0)  # (Q, levels + 1)
         z = np.empty((2, w.size))
-        r_0 = np.nan_to_num(r_q)
-        z[0] = 0.0
-        for q in range(y.shape[0]):  # one question at a time: no questions × rows temporaries
-            z[0] += seg.expand(coef[q]) * (y[q] - seg.expand(r_0[q]) * x[q])
-        z[1] = (s_i - seg.expand(np.nan_to_num(rate)) * t_i) * seg.expand(safe_divide(1.0, wt, 0.0))
+        self._index_variable(z[0], codes, coef, np.nan_to_num(r_q))
+        self._rate_variable(z[1], codes, np.nan_to_num(rate), safe_divide(1.0, wt, 0.0))
         variance = self._domain_variances(z, codes, n_levels)
         se = np.where(n >= 2, np.sqrt(variance), np.nan)
         index, rate = index[:n_levels], rate[:n_levels]
