@@ -84,10 +84,12 @@ class CrossTab:
 class Prepared:
     """The weighted respondent–unit table, ready for any number of breakdowns and cross-tabs."""
 
-    def __init__(self, answers: Answers, params: Params, units: np.ndarray | None = None,
+    def __init__(self, answers: Answers | None, params: Params, units: np.ndarray | None = None,
                  n_questions: int | None = None, sample: Sample | None = None) -> None:
         """``sample``: the table :func:`analysis.weighting.index_sample` already built of these arguments
-        (e.g. for the indices), not built again."""
+        (e.g. for the indices), not built again (``answers`` may then be None)."""
+        if sample is None and answers is None:
+            raise ValueError("Prepared needs the answers or their table")
         if n_questions is None and params.question_weights is not None:
             n_questions = len(params.question_weights)
         self.params = params

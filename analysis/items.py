@@ -254,7 +254,7 @@ class ItemResult:
 
 
 def compute_items(
-    answers: Answers,
+    answers: Answers | None,
     params: Params,
     items: Sequence[Item],
     records: ItemRecords,
@@ -272,6 +272,8 @@ def compute_items(
     if n_questions is None and params.question_weights is not None:
         n_questions = len(params.question_weights)
     if weights is None:
+        if answers is None:
+            raise ValueError("compute_items needs the answers or their weights")
         weights = compute_weights(answers, params, units, n_questions)
     row = record_rows(weights, records) if rows is None else rows
     segments = Segments(weights.unit, weights.units.size)

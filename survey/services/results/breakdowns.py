@@ -36,7 +36,7 @@ CHOICE_KINDS = ("single", "multiple")
 #: What a breakdown can be by; cross-tabs are by the first two.
 BY = ("group", "channel", "category")
 CROSSTAB_BY = ("group", "channel")
-_ALL_CHANNELS = "by_channel"  # every pair's channel, whether or not the weighting rakes on channel
+ALL_CHANNELS = "by_channel"  # every pair's channel, whether or not the weighting rakes on channel
 
 
 def _clean(value: Any) -> Any:
@@ -54,7 +54,7 @@ def with_channels(pairs: PairTable, answers: Answers, used: np.ndarray, units: n
     if channel.size != answers.unit.size:  # the indices left out answers about units not listed
         channel = channel[np.isin(pairs.unit[rows], units)]
     return Answers(answers.respondent, answers.unit, answers.question, answers.level,
-                   {**answers.margins, _ALL_CHANNELS: channel})
+                   {**answers.margins, ALL_CHANNELS: channel})
 
 
 def choice_records(spec: dict[str, Any], records: ItemRecords | None
@@ -138,7 +138,7 @@ def compute(prepared: Prepared, layout: Layout, params: Params, units: np.ndarra
                          else len(category_ids) for u in units], dtype=np.int64)
     codes = {
         "group": prepared.margin_codes("group") if "group" in prepared.sample.margins else None,
-        "channel": (prepared.sample.margins[_ALL_CHANNELS], len(CHANNEL_ORDER)),
+        "channel": (prepared.sample.margins[ALL_CHANNELS], len(CHANNEL_ORDER)),
         "category": prepared.unit_codes(per_unit) if units.size else None,
     }
     low_high = _index_interval(params)

@@ -26,10 +26,10 @@ from analysis.breakdowns import Prepared
 from analysis.items import record_rows
 from analysis.ranking import DEFAULT_SEED
 from analysis.satisfaction import indices_of
-from analysis.weighting import index_sample
+from analysis.weighting import index_sample, weigh
 from survey.models import SnapshotRow
 from survey.services.results import breakdowns, component, question_results
-from survey.services.results.loading import Cutoff, PairTable, load_pairs
+from survey.services.results.loading import DONT_KNOW_CODE, Cutoff, PairTable, _code_lookup, load_pairs
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
 SPEC_FORMAT = 1
@@ -104,10 +104,10 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
                                               with_breakdowns)
     # The breakdowns weigh the indices' table whole; the per-question results take the same weights.
     prepared = Prepared(answers, params, units, len(layout.question_ids), sample) if with_breakdowns else None
+    weights = prepared.weights if prepared is not None else weigh(sample, params) if records is not None else None
     # Each item record's row in that table, found once for the items and the choice cross-tabs.
-    item_rows = None if prepared is None or records is None else record_rows(prepared.weights, records)
-    items = question_results.compute(spec, answers, params, units, records,
-                                     weights=None if prepared is None else prepared.weights, rows=item_rows)
+    item_rows = None if records is None else record_rows(weights, records)
+    items = question_results.compute(spec, answers, params, units, records, weights=weights, rows=item_rows)
 
     service = spec.get("service")
     service_results = None
@@ -158,10 +158,15 @@ def stored_params(data: dict[str, Any]) -> Params:
 
 
 def _indices(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray, no_group_code: int | None,
-             channels: bool = False) -> tuple[IndexResults, np.ndarray, Answers, Sample]:
-    """The indices, the mask of the pairs used, the records and their table; ``channels`` adds each record's
-    channel for the breakdowns (which then reuse the table)."""
+             channels: bool = False) -> tuple[IndexResults, np.ndarray, Answers | None, Sample]:
+    """The indices, the mask of the pairs used, the records (None when the table was built from the pairs
+    directly) and their table; ``channels`` adds each row's channel for the breakdowns (which then reuse
+    the table)."""
     channel_codes = list(layout.channels) if "channel" in params.targets else None
+    direct = _pair_sample(pairs, layout, params, units, no_group_code, channel_codes, channels)
+    if direct is not None:
+        sample, used = direct
+        return indices_of(sample, params), used, None, sample
     answers, used = pairs.answers(layout.group_ids, channel_codes, no_group_code)
     known = np.isin(answers.unit, units)
     if not known.all():  # answers about units outside the list (the caller lists every unit it reports)
@@ -171,6 +176,62 @@ def _indices(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray
         answers = breakdowns.with_channels(pairs, answers, used, units)
     sample = index_sample(answers, params, units, len(layout.question_ids))
     return indices_of(sample, params), used, answers, sample
+
+
+def _pair_sample(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray, no_group_code: int | None,
+                 channel_codes: list[str] | None, channels: bool) -> tuple[Sample, np.ndarray] | None:
+    """The respondent–unit table of the pairs, built from them directly (one row per pair with an answer),
+    identical to :func:`analysis.weighting.index_sample` of ``pairs.answers(…)``'s records (restricted to
+    ``units``), with the mask of the pairs used; None when that way must decide (no answers, a level out of
+    range, a pair repeated), whose records then say what is wrong."""
+    group_code = _code_lookup(pairs.group, list(layout.group_ids), no_group_code)
+    use = group_code >= 0
+    margins = {"group": group_code}
+    if channel_codes is not None:
+        channel_code = _code_lookup(pairs.channel.astype(np.int64), [CHANNEL_ORDER.index(c) for c in channel_codes],
+                                    None)
+        use &= channel_code >= 0
+        margins["channel"] = channel_code
+    levels = pairs.levels()
+    n_q = levels.shape[1]
+    if n_q != len(layout.question_ids) or not units.size:
+        return None
+    units_sorted = bool(np.all(units[1:] > units[:-1]))
+    if not units_sorted:
+        return None
+    position = np.minimum(np.searchsorted(units, pairs.unit), units.size - 1)
+    known = units[position] == pairs.unit
+    rows = np.flatnonzero(use & known & (levels != 0).any(axis=1))
+    if not rows.size:
+        return None
+    level = levels[rows]
+    if np.any((level > len(params.scores)) & (level != DONT_KNOW_CODE)):
+        return None
+    unit = position[rows].astype(np.intp)
+    respondent = pairs.response[rows]
+    row_margins = {name: codes[rows].astype(np.intp) for name, codes in margins.items()}
+    if channels:
+        row_margins[breakdowns.ALL_CHANNELS] = pairs.channel[rows].astype(np.intp)
+        if row_margins[breakdowns.ALL_CHANNELS].min() < 0:
+            return None
+    sizes = {name: int(codes.max()) + 1 for name, codes in row_margins.items()}
+    by = params.poststratify_by if params.poststratify_by in row_margins else None
+    # (unit, respondent) order, then stable by (unit, margin): as the records' pivot, then Sample.ordered_by
+    order = np.lexsort((respondent, unit))
+    same_unit = unit[order][1:] == unit[order][:-1]
+    if np.any(same_unit & (respondent[order][1:] == respondent[order][:-1])):  # a (response, unit) pair twice
+        return None
+    level = np.ascontiguousarray(level[order].T)  # questions × rows, as the pivot lays it out
+    asked = level != 0
+    level[level == DONT_KNOW_CODE] = 0
+    then = np.argsort(unit[order].astype(np.int64) * max(sizes[by], 1) + row_margins[by][order],
+                      kind="stable") if by is not None else None
+    if then is not None:
+        level, asked, order = level[:, then], asked[:, then], order[then]
+    sample = Sample(units=units, unit=unit[order], respondent=respondent[order],
+                    margins={name: codes[order] for name, codes in row_margins.items()}, margin_sizes=sizes,
+                    design_weight=np.ones(rows.size), level=level, asked=asked)
+    return sample, use
 
 
 def _service_pairs(session: Session, service: dict[str, Any]) -> PairTable:

@@ -163,7 +163,7 @@ def selected_rows(records: ItemRecords, positions: Sequence[int], rows: np.ndarr
     return rows[_renumbered(records, positions)[1]]
 
 
-def compute(spec: dict[str, Any], answers: Answers, params: Params, units: np.ndarray,
+def compute(spec: dict[str, Any], answers: Answers | None, params: Params, units: np.ndarray,
             records: ItemRecords | None, weights: UnitWeights | None = None,
             rows: np.ndarray | None = None) -> list[ItemResult] | None:
     """Every item of ``spec["items"]`` for every unit (None for a snapshot without items), from
