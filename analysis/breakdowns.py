@@ -99,6 +99,9 @@ class Prepared:
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._weighted_cache: tuple[np.ndarray, np.ndarray] | None = None
         self._patterns: tuple[np.ndarray | None, np.ndarray] | None = None
+        self._frame: tuple | None = None
+        self._all_usable: bool | None = None
+        self._row_products: tuple[np.ndarray, np.ndarray, np.ndarray] = ()
         self.usable = self.weights.rake_converged[self.sample.unit]
         n_q = self.sample.level.shape[0]
         self.a = np.ones(n_q) if params.question_weights is None else np.asarray(params.question_weights, float)
@@ -170,25 +173,23 @@ class Prepared:
         if len(steps) > 1 or (steps and not isinstance(steps[0], calibration.PostStratification)):
             return None
         w, unit, n_units = self.weights.weight, self.sample.unit, self.sample.n_units
-        inside = codes < n_levels
-        d = codes[inside]
-        unit_domain = unit[inside] * n_levels + d
-        size = n_units * n_levels
+        # Rows outside every domain (code n_levels) are summed into bins of their own, left out below:
+        # each domain's bins add the same rows in the same order as summing the domain's rows alone.
+        n_d = n_levels + 1
+        unit_domain = unit * n_d + codes
         n_h = self.units.counts.astype(np.float64)
         factor = np.where(n_h >= 2, safe_divide(n_h, n_h - 1.0, 0.0), 0.0)[:, None]
         if steps:
-            cells, ws, n_cells, cell_unit, cell_n, ws_cell, ws2_cell = _cell_frame(steps[0], unit)
-            cell_domain = cells.codes[inside] * n_levels + d
-            ws_in = ws[inside]
+            cells, ws, n_cells, cell_unit, cell_n, ws_cell, ws2_cell = self._cell_frame()
+            cell_domain = cells.codes * n_d + codes
         out = np.empty((z.shape[0], n_levels))
         for v in range(z.shape[0]):
-            u = (w * z[v])[inside]
-            sum_e = _bincount(unit_domain, u, size).reshape(n_units, n_levels)
-            sum_e2 = _bincount(unit_domain, u * u, size).reshape(n_units, n_levels)
+            u = w * z[v]
+            sum_e = _domain_bins(unit_domain, u, n_units, n_d)
+            sum_e2 = _domain_bins(unit_domain, u * u, n_units, n_d)
             if steps:
-                m = safe_divide(_bincount(cell_domain, u / ws_in, n_cells * n_levels).reshape(n_cells, n_levels),
-                                cell_n[:, None], 0.0)
-                swu = _bincount(cell_domain, ws_in * u, n_cells * n_levels).reshape(n_cells, n_levels)
+                m = safe_divide(_domain_bins(cell_domain, u / ws, n_cells, n_d), cell_n[:, None], 0.0)
+                swu = _domain_bins(cell_domain, ws * u, n_cells, n_d)
                 for level in range(n_levels):
                     mc = m[:, level]
                     sum_e[:, level] -= _bincount(cell_unit, mc * ws_cell, n_units)
@@ -196,6 +197,15 @@ class Prepared:
             squares = np.maximum(sum_e2 - sum_e * sum_e / np.maximum(n_h, 1.0)[:, None], 0.0)
             out[v] = (factor * squares).sum(axis=0)
         return out
+
+    def _cell_frame(self) -> tuple:
+        """:func:`_cell_frame` of the post-stratification, and w², w / w_s and w_s w of every row, made once."""
+        if self._frame is None:
+            step = self.weights.steps[0]
+            w, ws = self.weights.weight, step.weights
+            self._frame = _cell_frame(step, self.sample.unit)
+            self._row_products = (w * w, w / ws, ws * w)
+        return self._frame
 
     def _poststratified_shares(self, category: np.ndarray, codes: np.ndarray, n_levels: int,
                                n_categories: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -215,13 +225,18 @@ class Prepared:
             return None
         w, unit, n_units = self.weights.weight, self.sample.unit, self.sample.n_units
         k, n_l = n_categories, n_levels
-        inside = codes < n_l
-        d, c = codes[inside], category[inside] - 1
-        w_in = w[inside]
-        key = (unit[inside] * n_l + d) * k + c
+        # Bins of their own for rows outside every domain (code n_l) and unanswered rows (category 0), left
+        # out below: each (domain, category) adds the same rows in the same order as summing them alone.
+        n_d, n_c = n_l + 1, k + 1
+        key = (unit * n_d + codes) * n_c + category
         size = n_units * n_l * k
-        a_c = _bincount(key, w_in, size).reshape(n_units, n_l, k)
-        a2_c = _bincount(key, w_in * w_in, size).reshape(n_units, n_l, k)
+        a_c = _domain_bins(key, w, n_units, n_d, n_c)
+        if steps:
+            cells, _ws, n_cells, cell_unit, cell_n, ws_cell, ws2_cell = self._cell_frame()
+            w2, w_ws, ws_w = self._row_products
+        else:
+            w2 = w * w
+        a2_c = _domain_bins(key, w2, n_units, n_d, n_c)
         total = a_c.sum(axis=(0, 2))  # (levels,)
         share = safe_divide(a_c.sum(axis=0), total[:, None])  # (levels, k)
         p = np.nan_to_num(share)
@@ -229,11 +244,9 @@ class Prepared:
         sum_e = (a_c - p * a_c.sum(axis=2, keepdims=True)) * inverse
         sum_e2 = (a2_c * (1.0 - 2.0 * p) + p * p * a2_c.sum(axis=2, keepdims=True)) * (inverse * inverse)
         if steps:
-            cells, ws, n_cells, cell_unit, cell_n, ws_cell, ws2_cell = _cell_frame(steps[0], unit)
-            ws_in = ws[inside]
-            cell_key = (cells.codes[inside] * n_l + d) * k + c
-            b_c = _bincount(cell_key, w_in / ws_in, n_cells * n_l * k).reshape(n_cells, n_l, k)
-            s_c = _bincount(cell_key, ws_in * w_in, n_cells * n_l * k).reshape(n_cells, n_l, k)
+            cell_key = (cells.codes * n_d + codes) * n_c + category
+            b_c = _domain_bins(cell_key, w_ws, n_cells, n_d, n_c)
+            s_c = _domain_bins(cell_key, ws_w, n_cells, n_d, n_c)
             m = safe_divide((b_c - p * b_c.sum(axis=2, keepdims=True)) * inverse, cell_n[:, None, None], 0.0)
             swu = (s_c - p * s_c.sum(axis=2, keepdims=True)) * inverse
             spread = (cell_unit[:, None] * (n_l * k) + np.arange(n_l * k)).ravel()
@@ -302,8 +315,15 @@ class Prepared:
 
     def _segments(self, codes: np.ndarray, n_levels: int) -> tuple[np.ndarray, Segments]:
         """Row codes with rows outside every domain (and of withheld units) moved to an extra segment."""
-        codes = np.where(self.usable & (codes >= 0) & (codes < n_levels), codes, n_levels)
+        codes = self._domain_codes(codes, n_levels)
         return codes, Segments(codes, n_levels + 1)
+
+    def _domain_codes(self, codes: np.ndarray, n_levels: int) -> np.ndarray:
+        """:meth:`_segments`' codes alone."""
+        if self._all_usable is None:
+            self._all_usable = bool(self.usable.all())
+        inside = (codes >= 0) & (codes < n_levels)
+        return np.where(inside if self._all_usable else self.usable & inside, codes, n_levels)
 
     def _variables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """x (answered), y (score), t (answers) and s (satisfied answers) of every row, made once."""
@@ -412,13 +432,14 @@ class Prepared:
         """Column shares of any categorical answer (``category`` 1 … k per row, 0 = not answered)."""
         w = self.weights.weight
         x = category > 0
-        codes, seg = self._segments(np.where(x, codes, -1), n_levels)
-        n = seg.counts[:n_levels].astype(np.int64)
+        codes = self._domain_codes(np.where(x, codes, -1), n_levels)
+        n = np.bincount(codes, minlength=n_levels + 1)[:n_levels].astype(np.int64)
         fast = self._poststratified_shares(category, codes, n_levels, n_categories)
         if fast is not None:
             share, variance = fast
             se = np.where((n >= 2) & ~np.isnan(share), np.sqrt(variance), np.nan)
             return CrossTab(question=question, by=by, n=n, share=share, se=se)
+        seg = Segments(codes, n_levels + 1)
         indicators = (category[None, :] == np.arange(1, n_categories + 1)[:, None]).astype(np.float64)
         total = seg.sum(w * x)  # (levels + 1,)
         share = safe_divide(seg.sum(indicators * w), total)  # (k, levels + 1)
@@ -438,6 +459,15 @@ def _cell_frame(step: calibration.PostStratification, unit: np.ndarray) -> tuple
     cell_unit = np.zeros(n_cells, dtype=np.intp)
     cell_unit[cells.codes] = unit
     return (cells, ws, n_cells, cell_unit, cells.counts.astype(np.float64), cells.sum(ws), cells.sum(ws * ws))
+
+
+def _domain_bins(key: np.ndarray, weights: np.ndarray, n_groups: int, n_d: int, n_c: int = 0) -> np.ndarray:
+    """Sums of ``weights`` per (group, domain[, category]) bin of ``key``, without the last domain (rows in
+    none) and the first category (not answered): ``(n_groups, n_d − 1[, n_c − 1])``, contiguous."""
+    if not n_c:
+        return np.ascontiguousarray(_bincount(key, weights, n_groups * n_d).reshape(n_groups, n_d)[:, :-1])
+    bins = _bincount(key, weights, n_groups * n_d * n_c).reshape(n_groups, n_d, n_c)
+    return np.ascontiguousarray(bins[:, :-1, 1:])
 
 
 def _bincount(codes: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:

@@ -102,7 +102,7 @@ def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], Item
             share = np.full((len(options), size), np.nan)
             se = np.full((len(options), size), np.nan)
             n = np.zeros(size, dtype=np.int64)
-            for o in range(len(options)):
+            for o in range(len(options) if answered.any() else 0):  # nobody answered: no shares, n 0
                 chose = np.zeros(n_rows, dtype=bool)
                 chose[row[mine & (records.value == o)]] = True
                 category = np.where(chose, 1, np.where(answered, 2, 0)).astype(np.int64)
