@@ -97,7 +97,7 @@ class Prepared:
         self.weights: UnitWeights = weigh(self.sample, params)
         self.units = Segments(self.sample.unit, self.sample.n_units)
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._weighted_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._weighted_cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._patterns: tuple[np.ndarray | None, np.ndarray] | None = None
         self._frame: tuple | None = None
         self._all_usable: bool | None = None
@@ -335,12 +335,12 @@ class Prepared:
             self._cache = (x, y, x.sum(axis=0, dtype=np.float64), s.sum(axis=0, dtype=np.float64))
         return self._cache
 
-    def _weighted(self) -> tuple[np.ndarray, np.ndarray]:
-        """x w and y w of every row (``(Q, n)``), made once for every breakdown."""
+    def _weighted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """x w and y w of every row (``(Q, n)``), and w t and w s, made once for every breakdown."""
         if self._weighted_cache is None:
-            x, y, _, _ = self._variables()
+            x, y, t_i, s_i = self._variables()
             w = self.weights.weight
-            self._weighted_cache = (x * w, y * w)
+            self._weighted_cache = (x * w, y * w, w * t_i, w * s_i)
         return self._weighted_cache
 
     def _answer_patterns(self) -> tuple[np.ndarray | None, np.ndarray]:
@@ -395,8 +395,7 @@ class Prepared:
     def domains(self, by: str, codes: np.ndarray, n_levels: int) -> DomainResults:
         """Index and 满意率 of each level of ``codes`` (row codes, −1 = in no domain)."""
         params, w, a = self.params, self.weights.weight, self.a
-        _, _, t_i, s_i = self._variables()
-        xw, yw = self._weighted()
+        xw, yw, wt_i, ws_i = self._weighted()
         codes, seg = self._segments(codes, n_levels)
         n = seg.counts[:n_levels]
         wx = seg.sum(xw)  # (Q, levels + 1)
@@ -404,8 +403,8 @@ class Prepared:
         answered = wx > 0
         a_sum = (a[:, None] * answered).sum(axis=0)
         index = safe_divide((a[:, None] * np.where(answered, r_q, 0.0)).sum(axis=0), a_sum)
-        wt = seg.sum(w * t_i)
-        rate = safe_divide(seg.sum(w * s_i), wt)
+        wt = seg.sum(wt_i)
+        rate = safe_divide(seg.sum(ws_i), wt)
         # Each row's linearised variables for its own domain.
         coef = safe_divide(np.where(answered, a[:, None], 0.0), a_sum[None, :] * wx, 0.0)  # (Q, levels + 1)
         z = np.empty((2, w.size))

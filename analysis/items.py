@@ -315,6 +315,15 @@ def record_rows(weights: UnitWeights, records: ItemRecords) -> np.ndarray:
         codes = codes.reshape(-1)
         span = max(int(people.size), 1)
         row_code, rec_code = codes[: row_people.size], codes[row_people.size :]
+    if span <= 4 * max(row_code.size, rec_code.size, 1):
+        # One row per respondent (each rated one unit): a table from respondent to row, the unit checked.
+        row_of = np.full(span, -1, dtype=np.int64)
+        row_of[row_code] = np.arange(row_code.size)
+        if np.count_nonzero(row_of >= 0) == row_code.size:
+            at = row_of[np.clip(rec_code, 0, span - 1)]
+            found = known_unit & (rec_code >= 0) & (rec_code < span) & (at >= 0)
+            found &= np.asarray(weights.unit)[np.maximum(at, 0)] == rec_unit_code
+            return np.where(found, at, -1)
     row_key = weights.unit.astype(np.int64) * span + row_code
     rec_key = rec_unit_code.astype(np.int64) * span + rec_code
     key_order = np.argsort(row_key, kind="stable")

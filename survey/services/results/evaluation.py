@@ -217,21 +217,30 @@ def _pair_sample(pairs: PairTable, layout: Layout, params: Params, units: np.nda
     sizes = {name: int(codes.max()) + 1 for name, codes in row_margins.items()}
     by = params.poststratify_by if params.poststratify_by in row_margins else None
     # (unit, respondent) order, then stable by (unit, margin): as the records' pivot, then Sample.ordered_by
-    order = np.lexsort((respondent, unit))
+    if np.all(respondent[1:] >= respondent[:-1]):  # pairs in response order (as loaded): a stable sort by unit
+        order = np.argsort(_small(unit, units.size), kind="stable")
+    else:
+        order = np.lexsort((respondent, unit))
     same_unit = unit[order][1:] == unit[order][:-1]
     if np.any(same_unit & (respondent[order][1:] == respondent[order][:-1])):  # a (response, unit) pair twice
         return None
     level = np.ascontiguousarray(level[order].T)  # questions × rows, as the pivot lays it out
     asked = level != 0
     level[level == DONT_KNOW_CODE] = 0
-    then = np.argsort(unit[order].astype(np.int64) * max(sizes[by], 1) + row_margins[by][order],
-                      kind="stable") if by is not None else None
+    then = np.argsort(_small(unit[order].astype(np.int64) * max(sizes[by], 1) + row_margins[by][order],
+                             units.size * max(sizes[by], 1)), kind="stable") if by is not None else None
     if then is not None:
         level, asked, order = level[:, then], asked[:, then], order[then]
     sample = Sample(units=units, unit=unit[order], respondent=respondent[order],
                     margins={name: codes[order] for name, codes in row_margins.items()}, margin_sizes=sizes,
                     design_weight=np.ones(rows.size), level=level, asked=asked)
     return sample, use
+
+
+def _small(codes: np.ndarray, bound: int) -> np.ndarray:
+    """Codes in ``0 … bound − 1`` as 16-bit integers when they fit, which NumPy's stable sort orders by radix
+    (the same order as any stable sort)."""
+    return codes.astype(np.int16) if bound <= np.iinfo(np.int16).max else codes
 
 
 def _service_pairs(session: Session, service: dict[str, Any]) -> PairTable:
