@@ -10,6 +10,7 @@ time from the stored rows of this snapshot and of the previous period's **offici
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,16 +117,30 @@ def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], Item
 
 
 def compute(prepared: Prepared, layout: Layout, params: Params, units: np.ndarray, no_group_code: int | None,
-            categories: list[list[Any]], choices: tuple[list[dict[str, Any]], ItemRecords] | None = None,
-            choice_rows: np.ndarray | None = None) -> dict[str, Any]:
+            categories: list[list[Any]],
+            choices: tuple[list[dict[str, Any]], ItemRecords] | Callable[[], tuple[Any, np.ndarray | None]] | None
+            = None, choice_rows: np.ndarray | None = None) -> dict[str, Any]:
     """The stored breakdowns of a snapshot (JSON-safe): ``{"format", "domains": {by: [...]}, "crosstabs": ...}``.
 
     ``prepared`` is the indices' table (its records from :func:`with_channels`); ``choices`` (from :func:`choice_records`) adds a cross-tab of each
     choice question after the satisfaction questions'; without it the result is what format 1 stored.
-    ``choice_rows``: the choice records' rows in ``prepared``'s table when already found (:func:`choice_rows`)."""
-    if choices is not None and choice_rows is None:
-        choice_rows = record_rows(prepared.weights, choices[1])
-    with_rows = None if choices is None else (*choices, choice_rows)
+    ``choice_rows``: the choice records' rows in ``prepared``'s table when already found (:func:`choice_rows`).
+    ``choices`` may also be a function giving both, called when the choice cross-tabs are reached (after the
+    domains and the satisfaction questions' cross-tabs by group): the records may still be being read."""
+    pending = choices if callable(choices) else None
+    with_rows = None
+
+    def choice_tables() -> tuple | None:
+        nonlocal with_rows, pending
+        if pending is not None:
+            chosen, found = pending()
+            pending = None
+            if chosen is not None:
+                with_rows = (*chosen, record_rows(prepared.weights, chosen[1]) if found is None else found)
+        return with_rows
+
+    if not callable(choices) and choices is not None:
+        with_rows = (*choices, record_rows(prepared.weights, choices[1]) if choice_rows is None else choice_rows)
     of_unit = {int(u): c for u, c in categories}
     category_ids = sorted({c for c in of_unit.values() if c is not None})
     labels_of = {
@@ -169,10 +184,10 @@ def compute(prepared: Prepared, layout: Layout, params: Params, units: np.ndarra
             tables.append({"question_id": question_id, "code": layout.question_codes[k],
                            "columns": [{**labels_of[by][d], "n": int(t.n[d]), "share": t.share[:, d],
                                         "se": t.se[:, d]} for d in present]})
-        if choices is not None:
+        if choice_tables() is not None:
             tables += _choice_tables(prepared, with_rows, by, row_codes, size, labels_of[by], present)
         crosstabs[by] = tables
-    return _clean({"format": CHOICE_FORMAT if choices is not None else 1, "levels": len(params.scores),
+    return _clean({"format": CHOICE_FORMAT if choice_tables() is not None else 1, "levels": len(params.scores),
                    "domains": domains, "crosstabs": crosstabs})
 
 

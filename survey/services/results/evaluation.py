@@ -13,12 +13,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
+from flask import current_app, has_app_context
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from analysis import Answers, IndexResults, Params, compare_estimates, overall_rate
 from analysis.answers import Sample
@@ -95,19 +97,45 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     if survey_pairs is None:
         survey_pairs = load_pairs(session, Cutoff.from_dict(survey["cutoff"]), layout.question_ids,
                                   survey["comment_question_ids"])
-    records = question_results.spec_records(session, spec)  # read once: the items and the choice cross-tabs
     started = _timed(timings, "load", started)
-    step("compute", 3, STEPS)
-    units = np.asarray(spec["units"], dtype=np.int64)
-    with_breakdowns = bool(spec.get("breakdowns"))  # stored since breakdowns exist; older specs replay without
-    results, used, answers, sample = _indices(survey_pairs, layout, params, units, survey["no_group_code"],
-                                              with_breakdowns)
-    # The breakdowns weigh the indices' table whole; the per-question results take the same weights.
-    prepared = Prepared(answers, params, units, len(layout.question_ids), sample) if with_breakdowns else None
-    weights = prepared.weights if prepared is not None else weigh(sample, params) if records is not None else None
-    # Each item record's row in that table, found once for the items and the choice cross-tabs.
-    item_rows = None if records is None else record_rows(weights, records)
-    items = question_results.compute(spec, answers, params, units, records, weights=weights, rows=item_rows)
+    # The item answers (read once: the items and the choice cross-tabs) are read while the indices and the
+    # breakdowns that do not need them are computed; the time spent waiting for them counts as load.
+    reading = _ItemRead(session, spec)
+    try:
+        step("compute", 3, STEPS)
+        units = np.asarray(spec["units"], dtype=np.int64)
+        with_breakdowns = bool(spec.get("breakdowns"))  # stored since breakdowns exist; older specs replay without
+        results, used, answers, sample = _indices(survey_pairs, layout, params, units, survey["no_group_code"],
+                                                  with_breakdowns)
+        # The breakdowns weigh the indices' table whole; the per-question results take the same weights.
+        prepared = Prepared(answers, params, units, len(layout.question_ids), sample) if with_breakdowns else None
+        rows_of: dict[str, np.ndarray | None] = {}
+
+        def choices() -> tuple[Any, np.ndarray | None]:
+            """The choice questions' records and their rows in the table (read and found once)."""
+            records = reading.result()
+            weights = prepared.weights if prepared is not None else weigh(sample, params)
+            if "items" not in rows_of:  # each item record's row, for the items and the choice cross-tabs
+                rows_of["items"] = None if records is None else record_rows(weights, records)
+            chosen = breakdowns.choice_records(spec, records)
+            item_rows = rows_of["items"]
+            return chosen, None if chosen is None or item_rows is None else breakdowns.choice_rows(spec, records,
+                                                                                                    item_rows)
+
+        stored_breakdowns = None
+        if prepared is not None:
+            stored_breakdowns = breakdowns.compute(prepared, layout, params, units, survey["no_group_code"],
+                                                   spec["categories"], choices=choices)
+        records = reading.result()
+        weights = prepared.weights if prepared is not None else weigh(sample, params) if records is not None else None
+        if records is not None and "items" not in rows_of:
+            rows_of["items"] = record_rows(weights, records)
+        items = question_results.compute(spec, answers, params, units, records, weights=weights,
+                                         rows=rows_of.get("items"))
+    finally:
+        reading.close()
+    timings["load"] += reading.waited
+    started += reading.waited
 
     service = spec.get("service")
     service_results = None
@@ -119,13 +147,53 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
                                       units, service["no_group_code"])
     rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
     question_results.attach(rows, summary, items, spec.get("items"), clean)
-    if prepared is not None:
-        choices = breakdowns.choice_records(spec, records)
-        summary["breakdowns"] = breakdowns.compute(
-            prepared, layout, params, units, survey["no_group_code"], spec["categories"], choices,
-            None if choices is None or item_rows is None else breakdowns.choice_rows(spec, records, item_rows))
+    if stored_breakdowns is not None:
+        summary["breakdowns"] = stored_breakdowns
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
+
+
+class _ItemRead:
+    """:func:`question_results.spec_records` of a spec, read on another thread with the same session while
+    the caller computes without touching the session; :meth:`result` waits for it (``waited``: for how long).
+
+    The session is used by one thread at a time: the caller uses it again only after :meth:`result` or
+    :meth:`close` (which waits, whatever happened)."""
+
+    def __init__(self, session: Session, spec: dict[str, Any]) -> None:
+        self.waited = 0.0
+        self._future: Future | None = None
+        self._value: Any = None
+        if not spec.get("items"):
+            return
+        real = session() if isinstance(session, scoped_session) else session
+        app = current_app._get_current_object() if has_app_context() else None
+
+        def read() -> Any:
+            if app is None:
+                return question_results.spec_records(real, spec)
+            with app.app_context():
+                return question_results.spec_records(real, spec)
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="item-read")
+        self._future = self._pool.submit(read)
+
+    def result(self) -> Any:
+        if self._future is not None:
+            started = time.perf_counter()
+            try:
+                self._value = self._future.result()
+            finally:
+                self.waited += time.perf_counter() - started
+                self._future = None
+                self._pool.shutdown()
+        return self._value
+
+    def close(self) -> None:
+        if self._future is not None:
+            wait([self._future])
+            self._future = None
+            self._pool.shutdown()
 
 
 def overall_rates(summary: dict[str, Any] | None) -> tuple[float | None, float | None]:
