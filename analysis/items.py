@@ -374,7 +374,11 @@ def _estimate_item(item: Item, row: np.ndarray, value: np.ndarray, weights: Unit
         means = np.asarray(RATING_VALUES, dtype=np.float64) @ y
         scale = (0.0, 10.0)
     variables = y if means is None else np.vstack([y, means[None, :]])
-    sums = cell_sums(variables, x, w, weights, segments) if x.any() else None
+    # Each (row, category) once: the cells' sums are taken over the records.
+    once = (row, codes) if np.count_nonzero(y) == codes.size else None
+    score_row = None if means is None else (scores if item.scored else np.asarray(RATING_VALUES, dtype=np.float64))
+    sums = cell_sums(variables, x, w, weights, segments,
+                     None if once is None else (*once, score_row)) if x.any() else None
     estimate, se = ratio_estimates(variables, x, w, weights, segments, sums)
     shares, shares_se = estimate[:n_cat], se[:n_cat]
     level = params.confidence
@@ -402,7 +406,8 @@ def _estimate_item(item: Item, row: np.ndarray, value: np.ndarray, weights: Unit
         result.overall_counts = counts[:, weights.rake_converged].sum(axis=1)
     if hidden is not None:
         every = x + hidden  # answered or not shown; a not-shown respondent chose nothing (y = 0)
-        every_sums = cell_sums(y, every, w, weights, segments) if every.any() else None
+        every_sums = cell_sums(y, every, w, weights, segments,
+                               None if once is None else (*once, None)) if every.any() else None
         all_shares, all_se = ratio_estimates(y, every, w, weights, segments, every_sums)
         all_n = segments.sum(every)
         n_star = share_n_eff(all_shares, all_se**2, all_n[None, :])
@@ -571,10 +576,15 @@ def _exact_units(variance: np.ndarray, loose: np.ndarray, linearised: Any, weigh
     variance[:, units] = exact[:, units]
 
 
-def cell_sums(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitWeights,
-              segments: Segments) -> CellSums | None:
+def cell_sums(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitWeights, segments: Segments,
+              chosen: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None) -> CellSums | None:
     """The :class:`CellSums` of ``y`` and ``x`` when the units were post-stratified or not calibrated
-    (None after raking, whose residuals need the general way)."""
+    (None after raking, whose residuals need the general way).
+
+    ``chosen``: ``(row, category, scores)`` when ``y`` holds one indicator row per category, 1 where a
+    record ``(row, category)`` is (each at most once, ``x`` 1 there), followed, when ``scores`` is given,
+    by their scored sum ``scores @ indicators`` (one category per row): the sums of the indicators are
+    then taken over the records, all categories at once, and the scored row's from them."""
     steps = weights.steps
     if len(steps) > 1 or (steps and not isinstance(steps[0], calibration.PostStratification)):
         return None
@@ -593,16 +603,37 @@ def cell_sums(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitWeights,
     def counts(values: np.ndarray) -> np.ndarray:
         return np.array([count(v) for v in values]).reshape(values.shape[0], n_cells)
 
+    ws = steps[0].weights if steps else None
     w_x = w * x
-    wy = y * w
     out: dict[str, Any] = {
-        "cell_unit": cell_unit, "n_units": segments.n_segments, "wy": counts(wy), "wx": count(w_x),
-        "w2yy": counts(wy * wy), "w2xy": counts(wy * w_x), "w2xx": count(w_x * w_x),
+        "cell_unit": cell_unit, "n_units": segments.n_segments, "wx": count(w_x), "w2xx": count(w_x * w_x),
         "unit_n": segments.counts.astype(np.float64), "calibrated": bool(steps),
     }
+    if chosen is not None:
+        row, category, scores = chosen
+        n_cat = y.shape[0] - (scores is not None)
+        key = cell[row] * n_cat + category
+
+        def per_category(values: np.ndarray) -> np.ndarray:
+            sums = np.bincount(key, values, n_cells * n_cat).astype(np.float64, copy=False)
+            return np.ascontiguousarray(sums.reshape(n_cells, n_cat).T)
+
+        w_r = w[row]
+        sums = {"wy": per_category(w_r), "w2yy": per_category(w_r * w_r)}
+        if steps:
+            sums.update(ry=per_category(safe_divide(w, ws, 0.0)[row]), sy=per_category((w * ws)[row]))
+        sums["w2xy"] = sums["w2yy"]  # x y = y and y² = y for indicators
+        if scores is not None:  # the scored row (one category per row): Σ_k s_k …, and Σ_k s_k² … for y²
+            sums = {name: np.vstack([value, (scores * scores if name == "w2yy" else scores) @ value])
+                    for name, value in sums.items()}
+        out.update(sums)
+    else:
+        wy = y * w
+        out.update(wy=counts(wy), w2yy=counts(wy * wy), w2xy=counts(wy * w_x))
+        if steps:
+            out.update(ry=counts(y * safe_divide(w, ws, 0.0)), sy=counts(wy * ws))
     if steps:
-        ws = steps[0].weights
         ratio = safe_divide(w, ws, 0.0)
-        out.update(ry=counts(y * ratio), rx=count(x * ratio), sy=counts(wy * ws), sx=count(w_x * ws),
-                   ws=count(ws), ws2=count(ws * ws), cell_n=cells.counts.astype(np.float64))
+        out.update(rx=count(x * ratio), sx=count(w_x * ws), ws=count(ws), ws2=count(ws * ws),
+                   cell_n=cells.counts.astype(np.float64))
     return CellSums(**out)
