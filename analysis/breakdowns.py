@@ -46,6 +46,8 @@ from analysis.weighting import UnitWeights, index_sample, weigh
 
 #: Largest number of answer patterns (combinations of every question's level) looked up in one table.
 _MAX_PATTERNS = 1 << 16
+#: Largest number of (fine cell, level) sums the domain breakdowns add up from.
+_MAX_FINE_BINS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class Prepared:
         self._patterns: tuple[np.ndarray | None, np.ndarray] | None = None
         self._frame: tuple | None = None
         self._all_usable: bool | None = None
+        self._fine_cache: tuple | None = None
         self._row_products: tuple[np.ndarray, np.ndarray, np.ndarray] = ()
         self.usable = self.weights.rake_converged[self.sample.unit]
         n_q = self.sample.level.shape[0]
@@ -355,10 +358,60 @@ class Prepared:
                 for q in range(n_q):
                     pattern *= base
                     pattern += level[q]
-            _, _, t_i, s_i = self._variables()
-            counts = s_i.astype(np.intp) * (n_q + 1) + t_i.astype(np.intp)
+            answered = (level > 0).sum(axis=0, dtype=np.intp)
+            satisfied = (level >= self.params.satisfied_min_level).sum(axis=0, dtype=np.intp)
+            counts = satisfied * (n_q + 1) + answered
             self._patterns = (pattern, counts)
         return self._patterns
+
+    def _fine_domain_sums(self, codes: np.ndarray, n_levels: int) -> tuple[np.ndarray, ...] | None:
+        """:meth:`domains`' weighted sums (Σ x w and Σ y w per question, Σ w t and Σ w s) per level of ``codes``
+        added up from the sums per fine cell — unit × every margin's level, made once — when ``codes`` is
+        the same for every row of a fine cell (a margin's level, a unit's category): a few hundred cells
+        to add instead of every row per breakdown. None otherwise (each row is then summed)."""
+        fine = self._fine()
+        if fine is None:
+            return None
+        cell, n_cells, per_level, per_count = fine
+        cell_code = np.full(n_cells, n_levels, dtype=np.intp)
+        cell_code[cell] = codes
+        if not np.array_equal(cell_code[cell], codes):
+            return None
+        size = n_levels + 1
+        scores = np.asarray(self.params.scores)
+        x_l = np.arange(scores.size + 1) > 0
+        y_l = scores[np.maximum(np.arange(scores.size + 1), 1) - 1] * x_l
+        by_level = np.zeros((per_level.shape[0], size, per_level.shape[2]))
+        np.add.at(by_level, (slice(None), cell_code), per_level)  # (Q, domains, levels)
+        by_count = np.zeros((size, per_count.shape[1], per_count.shape[2]))
+        np.add.at(by_count, cell_code, per_count)  # (domains, s, t)
+        values = np.arange(per_count.shape[1], dtype=np.float64)
+        return (by_level @ x_l.astype(np.float64), by_level @ y_l,
+                by_count.sum(axis=1) @ values, by_count.sum(axis=2) @ values)
+
+    def _fine(self) -> tuple[np.ndarray, int, np.ndarray, np.ndarray] | None:
+        """Each row's fine cell (unit × every margin's level), the number of cells, and per cell Σ w by
+        each question's level ``(Q, cells, L + 1)`` and by (satisfied, answered) counts ``(cells, Q + 1, Q + 1)``;
+        None when there would be too many cells."""
+        if self._fine_cache is None:
+            sample, w = self.sample, self.weights.weight
+            n_cells = sample.n_units
+            for name in sample.margins:
+                n_cells *= max(sample.margin_sizes[name], 1)
+            n_q, base = sample.level.shape[0], len(self.params.scores) + 1
+            if n_cells * max(base, (n_q + 1) ** 2) > _MAX_FINE_BINS:
+                self._fine_cache = (None,)
+                return None
+            cell = sample.unit.astype(np.intp)
+            for name, codes in sample.margins.items():
+                cell = cell * max(sample.margin_sizes[name], 1) + codes
+            per_level = np.empty((n_q, n_cells, base))
+            for q in range(n_q):
+                per_level[q] = np.bincount(cell * base + sample.level[q], w, n_cells * base).reshape(n_cells, base)
+            _, counts = self._answer_patterns()
+            per_count = np.bincount(cell * (n_q + 1) ** 2 + counts, w, n_cells * (n_q + 1) ** 2)
+            self._fine_cache = (cell, n_cells, per_level, per_count.reshape(n_cells, n_q + 1, n_q + 1))
+        return None if self._fine_cache[0] is None else self._fine_cache
 
     def _index_variable(self, out: np.ndarray, codes: np.ndarray, coef: np.ndarray, r_0: np.ndarray) -> None:
         """``out = Σ_q coef[q, d] (y_q − r_0[q, d] x_q)`` for each row in its domain d, added question by question.
@@ -395,16 +448,19 @@ class Prepared:
     def domains(self, by: str, codes: np.ndarray, n_levels: int) -> DomainResults:
         """Index and 满意率 of each level of ``codes`` (row codes, −1 = in no domain)."""
         params, w, a = self.params, self.weights.weight, self.a
-        xw, yw, wt_i, ws_i = self._weighted()
-        codes, seg = self._segments(codes, n_levels)
-        n = seg.counts[:n_levels]
-        wx = seg.sum(xw)  # (Q, levels + 1)
-        r_q = safe_divide(seg.sum(yw), wx)
+        codes = self._domain_codes(codes, n_levels)
+        n = np.bincount(codes, minlength=n_levels + 1)[:n_levels]
+        sums = self._fine_domain_sums(codes, n_levels)
+        if sums is None:
+            xw, yw, wt_i, ws_i = self._weighted()
+            seg = Segments(codes, n_levels + 1)
+            sums = seg.sum(xw), seg.sum(yw), seg.sum(wt_i), seg.sum(ws_i)
+        wx, wy, wt, wsat = sums  # (Q, levels + 1) twice, (levels + 1,) twice
+        r_q = safe_divide(wy, wx)
         answered = wx > 0
         a_sum = (a[:, None] * answered).sum(axis=0)
         index = safe_divide((a[:, None] * np.where(answered, r_q, 0.0)).sum(axis=0), a_sum)
-        wt = seg.sum(wt_i)
-        rate = safe_divide(seg.sum(ws_i), wt)
+        rate = safe_divide(wsat, wt)
         # Each row's linearised variables for its own domain.
         coef = safe_divide(np.where(answered, a[:, None], 0.0), a_sum[None, :] * wx, 0.0)  # (Q, levels + 1)
         z = np.empty((2, w.size))
