@@ -100,9 +100,9 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     started = _timed(timings, "load", started)
     # The item answers (read once: the items and the choice cross-tabs) are read while the indices and the
     # breakdowns that do not need them are computed; the time spent waiting for them counts as load.
-    reading = _ItemRead(session, spec)
+    step("compute", 3, STEPS)
+    reading = _ItemRead(session, spec)  # until its result is taken, only the reader uses the session
     try:
-        step("compute", 3, STEPS)
         units = np.asarray(spec["units"], dtype=np.int64)
         with_breakdowns = bool(spec.get("breakdowns"))  # stored since breakdowns exist; older specs replay without
         results, used, answers, sample = _indices(survey_pairs, layout, params, units, survey["no_group_code"],
