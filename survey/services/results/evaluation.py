@@ -273,8 +273,17 @@ def _pair_sample(pairs: PairTable, layout: Layout, params: Params, units: np.nda
     units_sorted = bool(np.all(units[1:] > units[:-1]))
     if not units_sorted:
         return None
-    position = np.minimum(np.searchsorted(units, pairs.unit), units.size - 1)
-    known = units[position] == pairs.unit
+    lo, hi = int(units[0]), int(units[-1])
+    if hi - lo <= 4 * max(units.size, pairs.size):  # unit ids of a moderate range: a lookup table
+        table = np.full(hi - lo + 1, -1, dtype=np.intp)
+        table[units - lo] = np.arange(units.size)
+        inside = (pairs.unit >= lo) & (pairs.unit <= hi)
+        position = np.where(inside, table[np.clip(pairs.unit - lo, 0, hi - lo)], -1)
+        known = position >= 0
+        position = np.maximum(position, 0)
+    else:
+        position = np.minimum(np.searchsorted(units, pairs.unit), units.size - 1)
+        known = units[position] == pairs.unit
     rows = np.flatnonzero(use & known & (levels != 0).any(axis=1))
     if not rows.size:
         return None
@@ -298,13 +307,16 @@ def _pair_sample(pairs: PairTable, layout: Layout, params: Params, units: np.nda
     same_unit = unit[order][1:] == unit[order][:-1]
     if np.any(same_unit & (respondent[order][1:] == respondent[order][:-1])):  # a (response, unit) pair twice
         return None
-    level = np.ascontiguousarray(level[order].T)  # questions × rows, as the pivot lays it out
-    asked = level != 0
-    level[level == DONT_KNOW_CODE] = 0
-    then = np.argsort(_small(unit[order].astype(np.int64) * max(sizes[by], 1) + row_margins[by][order],
-                             units.size * max(sizes[by], 1)), kind="stable") if by is not None else None
-    if then is not None:
-        level, asked, order = level[:, then], asked[:, then], order[then]
+    if by is None:  # questions × rows, C-ordered, as the pivot lays it out
+        level = np.ascontiguousarray(level[order].T)
+        asked = level != 0
+        level[level == DONT_KNOW_CODE] = 0
+    else:  # reordered by margin: questions × rows in Fortran order, as Sample.ordered_by's column gather leaves it
+        order = order[np.argsort(_small(unit[order].astype(np.int64) * max(sizes[by], 1) + row_margins[by][order],
+                                        units.size * max(sizes[by], 1)), kind="stable")]
+        by_row = level[order]
+        asked = (by_row != 0).T
+        level = np.where(by_row == DONT_KNOW_CODE, 0, by_row).astype(np.int8, copy=False).T
     sample = Sample(units=units, unit=unit[order], respondent=respondent[order],
                     margins={name: codes[order] for name, codes in row_margins.items()}, margin_sizes=sizes,
                     design_weight=np.ones(rows.size), level=level, asked=asked)
