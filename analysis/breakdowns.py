@@ -44,6 +44,11 @@ from analysis.params import Params
 from analysis.segments import Segments, safe_divide
 from analysis.weighting import UnitWeights, index_sample, weigh
 
+#: Largest number of answer patterns (combinations of every question's level) looked up in one table.
+_MAX_PATTERNS = 1 << 16
+#: Largest number of (fine cell, level) sums the domain breakdowns add up from.
+_MAX_FINE_BINS = 1 << 22
+
 
 @dataclass(frozen=True)
 class DomainResults:
@@ -81,10 +86,12 @@ class CrossTab:
 class Prepared:
     """The weighted respondent–unit table, ready for any number of breakdowns and cross-tabs."""
 
-    def __init__(self, answers: Answers, params: Params, units: np.ndarray | None = None,
+    def __init__(self, answers: Answers | None, params: Params, units: np.ndarray | None = None,
                  n_questions: int | None = None, sample: Sample | None = None) -> None:
         """``sample``: the table :func:`analysis.weighting.index_sample` already built of these arguments
-        (e.g. for the indices), not built again."""
+        (e.g. for the indices), not built again (``answers`` may then be None)."""
+        if sample is None and answers is None:
+            raise ValueError("Prepared needs the answers or their table")
         if n_questions is None and params.question_weights is not None:
             n_questions = len(params.question_weights)
         self.params = params
@@ -92,7 +99,12 @@ class Prepared:
         self.weights: UnitWeights = weigh(self.sample, params)
         self.units = Segments(self.sample.unit, self.sample.n_units)
         self._cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._weighted_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._weighted_cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._patterns: tuple[np.ndarray | None, np.ndarray] | None = None
+        self._frame: tuple | None = None
+        self._all_usable: bool | None = None
+        self._fine_cache: tuple | None = None
+        self._row_products: tuple[np.ndarray, np.ndarray, np.ndarray] = ()
         self.usable = self.weights.rake_converged[self.sample.unit]
         n_q = self.sample.level.shape[0]
         self.a = np.ones(n_q) if params.question_weights is None else np.asarray(params.question_weights, float)
@@ -164,25 +176,23 @@ class Prepared:
         if len(steps) > 1 or (steps and not isinstance(steps[0], calibration.PostStratification)):
             return None
         w, unit, n_units = self.weights.weight, self.sample.unit, self.sample.n_units
-        inside = codes < n_levels
-        d = codes[inside]
-        unit_domain = unit[inside] * n_levels + d
-        size = n_units * n_levels
+        # Rows outside every domain (code n_levels) are summed into bins of their own, left out below:
+        # each domain's bins add the same rows in the same order as summing the domain's rows alone.
+        n_d = n_levels + 1
+        unit_domain = unit * n_d + codes
         n_h = self.units.counts.astype(np.float64)
         factor = np.where(n_h >= 2, safe_divide(n_h, n_h - 1.0, 0.0), 0.0)[:, None]
         if steps:
-            cells, ws, n_cells, cell_unit, cell_n, ws_cell, ws2_cell = _cell_frame(steps[0], unit)
-            cell_domain = cells.codes[inside] * n_levels + d
-            ws_in = ws[inside]
+            cells, ws, n_cells, cell_unit, cell_n, ws_cell, ws2_cell = self._cell_frame()
+            cell_domain = cells.codes * n_d + codes
         out = np.empty((z.shape[0], n_levels))
         for v in range(z.shape[0]):
-            u = (w * z[v])[inside]
-            sum_e = _bincount(unit_domain, u, size).reshape(n_units, n_levels)
-            sum_e2 = _bincount(unit_domain, u * u, size).reshape(n_units, n_levels)
+            u = w * z[v]
+            sum_e = _domain_bins(unit_domain, u, n_units, n_d)
+            sum_e2 = _domain_bins(unit_domain, u * u, n_units, n_d)
             if steps:
-                m = safe_divide(_bincount(cell_domain, u / ws_in, n_cells * n_levels).reshape(n_cells, n_levels),
-                                cell_n[:, None], 0.0)
-                swu = _bincount(cell_domain, ws_in * u, n_cells * n_levels).reshape(n_cells, n_levels)
+                m = safe_divide(_domain_bins(cell_domain, u / ws, n_cells, n_d), cell_n[:, None], 0.0)
+                swu = _domain_bins(cell_domain, ws * u, n_cells, n_d)
                 for level in range(n_levels):
                     mc = m[:, level]
                     sum_e[:, level] -= _bincount(cell_unit, mc * ws_cell, n_units)
@@ -190,6 +200,15 @@ class Prepared:
             squares = np.maximum(sum_e2 - sum_e * sum_e / np.maximum(n_h, 1.0)[:, None], 0.0)
             out[v] = (factor * squares).sum(axis=0)
         return out
+
+    def _cell_frame(self) -> tuple:
+        """:func:`_cell_frame` of the post-stratification, and w², w / w_s and w_s w of every row, made once."""
+        if self._frame is None:
+            step = self.weights.steps[0]
+            w, ws = self.weights.weight, step.weights
+            self._frame = _cell_frame(step, self.sample.unit)
+            self._row_products = (w * w, w / ws, ws * w)
+        return self._frame
 
     def _poststratified_shares(self, category: np.ndarray, codes: np.ndarray, n_levels: int,
                                n_categories: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -209,13 +228,18 @@ class Prepared:
             return None
         w, unit, n_units = self.weights.weight, self.sample.unit, self.sample.n_units
         k, n_l = n_categories, n_levels
-        inside = codes < n_l
-        d, c = codes[inside], category[inside] - 1
-        w_in = w[inside]
-        key = (unit[inside] * n_l + d) * k + c
+        # Bins of their own for rows outside every domain (code n_l) and unanswered rows (category 0), left
+        # out below: each (domain, category) adds the same rows in the same order as summing them alone.
+        n_d, n_c = n_l + 1, k + 1
+        key = (unit * n_d + codes) * n_c + category
         size = n_units * n_l * k
-        a_c = _bincount(key, w_in, size).reshape(n_units, n_l, k)
-        a2_c = _bincount(key, w_in * w_in, size).reshape(n_units, n_l, k)
+        a_c = _domain_bins(key, w, n_units, n_d, n_c)
+        if steps:
+            cells, _ws, n_cells, cell_unit, cell_n, ws_cell, ws2_cell = self._cell_frame()
+            w2, w_ws, ws_w = self._row_products
+        else:
+            w2 = w * w
+        a2_c = _domain_bins(key, w2, n_units, n_d, n_c)
         total = a_c.sum(axis=(0, 2))  # (levels,)
         share = safe_divide(a_c.sum(axis=0), total[:, None])  # (levels, k)
         p = np.nan_to_num(share)
@@ -223,11 +247,9 @@ class Prepared:
         sum_e = (a_c - p * a_c.sum(axis=2, keepdims=True)) * inverse
         sum_e2 = (a2_c * (1.0 - 2.0 * p) + p * p * a2_c.sum(axis=2, keepdims=True)) * (inverse * inverse)
         if steps:
-            cells, ws, n_cells, cell_unit, cell_n, ws_cell, ws2_cell = _cell_frame(steps[0], unit)
-            ws_in = ws[inside]
-            cell_key = (cells.codes[inside] * n_l + d) * k + c
-            b_c = _bincount(cell_key, w_in / ws_in, n_cells * n_l * k).reshape(n_cells, n_l, k)
-            s_c = _bincount(cell_key, ws_in * w_in, n_cells * n_l * k).reshape(n_cells, n_l, k)
+            cell_key = (cells.codes * n_d + codes) * n_c + category
+            b_c = _domain_bins(cell_key, w_ws, n_cells, n_d, n_c)
+            s_c = _domain_bins(cell_key, ws_w, n_cells, n_d, n_c)
             m = safe_divide((b_c - p * b_c.sum(axis=2, keepdims=True)) * inverse, cell_n[:, None, None], 0.0)
             swu = (s_c - p * s_c.sum(axis=2, keepdims=True)) * inverse
             spread = (cell_unit[:, None] * (n_l * k) + np.arange(n_l * k)).ravel()
@@ -296,8 +318,15 @@ class Prepared:
 
     def _segments(self, codes: np.ndarray, n_levels: int) -> tuple[np.ndarray, Segments]:
         """Row codes with rows outside every domain (and of withheld units) moved to an extra segment."""
-        codes = np.where(self.usable & (codes >= 0) & (codes < n_levels), codes, n_levels)
+        codes = self._domain_codes(codes, n_levels)
         return codes, Segments(codes, n_levels + 1)
+
+    def _domain_codes(self, codes: np.ndarray, n_levels: int) -> np.ndarray:
+        """:meth:`_segments`' codes alone."""
+        if self._all_usable is None:
+            self._all_usable = bool(self.usable.all())
+        inside = (codes >= 0) & (codes < n_levels)
+        return np.where(inside if self._all_usable else self.usable & inside, codes, n_levels)
 
     def _variables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """x (answered), y (score), t (answers) and s (satisfied answers) of every row, made once."""
@@ -309,36 +338,134 @@ class Prepared:
             self._cache = (x, y, x.sum(axis=0, dtype=np.float64), s.sum(axis=0, dtype=np.float64))
         return self._cache
 
-    def _weighted(self) -> tuple[np.ndarray, np.ndarray]:
-        """x w and y w of every row (``(Q, n)``), made once for every breakdown."""
+    def _weighted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """x w and y w of every row (``(Q, n)``), and w t and w s, made once for every breakdown."""
         if self._weighted_cache is None:
-            x, y, _, _ = self._variables()
+            x, y, t_i, s_i = self._variables()
             w = self.weights.weight
-            self._weighted_cache = (x * w, y * w)
+            self._weighted_cache = (x * w, y * w, w * t_i, w * s_i)
         return self._weighted_cache
+
+    def _answer_patterns(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """Each row's answers as one code (the levels of all questions, base L + 1; None when there are too
+        many combinations for a table) and its (satisfied, answered) counts as one code, made once."""
+        if self._patterns is None:
+            level = self.sample.level
+            n_q, base = level.shape[0], len(self.params.scores) + 1
+            pattern = None
+            if base**n_q <= _MAX_PATTERNS:
+                pattern = np.zeros(level.shape[1], dtype=np.intp)
+                for q in range(n_q):
+                    pattern *= base
+                    pattern += level[q]
+            answered = (level > 0).sum(axis=0, dtype=np.intp)
+            satisfied = (level >= self.params.satisfied_min_level).sum(axis=0, dtype=np.intp)
+            counts = satisfied * (n_q + 1) + answered
+            self._patterns = (pattern, counts)
+        return self._patterns
+
+    def _fine_domain_sums(self, codes: np.ndarray, n_levels: int) -> tuple[np.ndarray, ...] | None:
+        """:meth:`domains`' weighted sums (Σ x w and Σ y w per question, Σ w t and Σ w s) per level of ``codes``
+        added up from the sums per fine cell — unit × every margin's level, made once — when ``codes`` is
+        the same for every row of a fine cell (a margin's level, a unit's category): a few hundred cells
+        to add instead of every row per breakdown. None otherwise (each row is then summed)."""
+        fine = self._fine()
+        if fine is None:
+            return None
+        cell, n_cells, per_level, per_count = fine
+        cell_code = np.full(n_cells, n_levels, dtype=np.intp)
+        cell_code[cell] = codes
+        if not np.array_equal(cell_code[cell], codes):
+            return None
+        size = n_levels + 1
+        scores = np.asarray(self.params.scores)
+        x_l = np.arange(scores.size + 1) > 0
+        y_l = scores[np.maximum(np.arange(scores.size + 1), 1) - 1] * x_l
+        by_level = np.zeros((per_level.shape[0], size, per_level.shape[2]))
+        np.add.at(by_level, (slice(None), cell_code), per_level)  # (Q, domains, levels)
+        by_count = np.zeros((size, per_count.shape[1], per_count.shape[2]))
+        np.add.at(by_count, cell_code, per_count)  # (domains, s, t)
+        values = np.arange(per_count.shape[1], dtype=np.float64)
+        return (by_level @ x_l.astype(np.float64), by_level @ y_l,
+                by_count.sum(axis=1) @ values, by_count.sum(axis=2) @ values)
+
+    def _fine(self) -> tuple[np.ndarray, int, np.ndarray, np.ndarray] | None:
+        """Each row's fine cell (unit × every margin's level), the number of cells, and per cell Σ w by
+        each question's level ``(Q, cells, L + 1)`` and by (satisfied, answered) counts ``(cells, Q + 1, Q + 1)``;
+        None when there would be too many cells."""
+        if self._fine_cache is None:
+            sample, w = self.sample, self.weights.weight
+            n_cells = sample.n_units
+            for name in sample.margins:
+                n_cells *= max(sample.margin_sizes[name], 1)
+            n_q, base = sample.level.shape[0], len(self.params.scores) + 1
+            if n_cells * max(base, (n_q + 1) ** 2) > _MAX_FINE_BINS:
+                self._fine_cache = (None,)
+                return None
+            cell = sample.unit.astype(np.intp)
+            for name, codes in sample.margins.items():
+                cell = cell * max(sample.margin_sizes[name], 1) + codes
+            per_level = np.empty((n_q, n_cells, base))
+            for q in range(n_q):
+                per_level[q] = np.bincount(cell * base + sample.level[q], w, n_cells * base).reshape(n_cells, base)
+            _, counts = self._answer_patterns()
+            per_count = np.bincount(cell * (n_q + 1) ** 2 + counts, w, n_cells * (n_q + 1) ** 2)
+            self._fine_cache = (cell, n_cells, per_level, per_count.reshape(n_cells, n_q + 1, n_q + 1))
+        return None if self._fine_cache[0] is None else self._fine_cache
+
+    def _index_variable(self, out: np.ndarray, codes: np.ndarray, coef: np.ndarray, r_0: np.ndarray) -> None:
+        """``out = Σ_q coef[q, d] (y_q − r_0[q, d] x_q)`` for each row in its domain d, added question by question.
+
+        Each term only depends on the row's domain and its level of q, so it is computed once per
+        (domain, level) with the same operations and looked up; the sum over the questions is taken in the
+        same order for each (domain, pattern of levels) of the table — the same bits as row by row."""
+        n_q, n_d = coef.shape
+        scores = np.asarray(self.params.scores)
+        levels = np.arange(len(scores) + 1)
+        x_l = levels > 0
+        y_l = scores[np.maximum(levels, 1) - 1] * x_l
+        terms = [coef[q][:, None] * (y_l[None, :] - r_0[q][:, None] * x_l[None, :]) for q in range(n_q)]  # (D, L+1)
+        pattern, _ = self._answer_patterns()
+        if pattern is not None:
+            table = np.zeros((n_d, 1))
+            for term in terms:  # (D, patterns so far) → (D, patterns × (L + 1)), question q varying fastest
+                table = (table[:, :, None] + term[:, None, :]).reshape(n_d, -1)
+            out[:] = table.reshape(-1)[codes * table.shape[1] + pattern]
+            return
+        out[:] = 0.0
+        level = self.sample.level
+        for q in range(n_q):
+            out += terms[q].reshape(-1)[codes * levels.size + level[q]]
+
+    def _rate_variable(self, out: np.ndarray, codes: np.ndarray, rate: np.ndarray, inverse: np.ndarray) -> None:
+        """``out = (s − rate[d] t) · inverse[d]`` for each row in its domain d, looked up per (domain, s, t)."""
+        n_q = self.sample.level.shape[0]
+        values = np.arange(n_q + 1, dtype=np.float64)
+        table = (values[None, :, None] - rate[:, None, None] * values[None, None, :]) * inverse[:, None, None]
+        _, counts = self._answer_patterns()
+        out[:] = table.reshape(-1)[codes * (n_q + 1) ** 2 + counts]
 
     def domains(self, by: str, codes: np.ndarray, n_levels: int) -> DomainResults:
         """Index and 满意率 of each level of ``codes`` (row codes, −1 = in no domain)."""
         params, w, a = self.params, self.weights.weight, self.a
-        x, y, t_i, s_i = self._variables()
-        xw, yw = self._weighted()
-        codes, seg = self._segments(codes, n_levels)
-        n = seg.counts[:n_levels]
-        wx = seg.sum(xw)  # (Q, levels + 1)
-        r_q = safe_divide(seg.sum(yw), wx)
+        codes = self._domain_codes(codes, n_levels)
+        n = np.bincount(codes, minlength=n_levels + 1)[:n_levels]
+        sums = self._fine_domain_sums(codes, n_levels)
+        if sums is None:
+            xw, yw, wt_i, ws_i = self._weighted()
+            seg = Segments(codes, n_levels + 1)
+            sums = seg.sum(xw), seg.sum(yw), seg.sum(wt_i), seg.sum(ws_i)
+        wx, wy, wt, wsat = sums  # (Q, levels + 1) twice, (levels + 1,) twice
+        r_q = safe_divide(wy, wx)
         answered = wx > 0
         a_sum = (a[:, None] * answered).sum(axis=0)
         index = safe_divide((a[:, None] * np.where(answered, r_q, 0.0)).sum(axis=0), a_sum)
-        wt = seg.sum(w * t_i)
-        rate = safe_divide(seg.sum(w * s_i), wt)
+        rate = safe_divide(wsat, wt)
         # Each row's linearised variables for its own domain.
         coef = safe_divide(np.where(answered, a[:, None], 0.0), a_sum[None, :] * wx, 0.0)  # (Q, levels + 1)
         z = np.empty((2, w.size))
-        r_0 = np.nan_to_num(r_q)
-        z[0] = 0.0
-        for q in range(y.shape[0]):  # one question at a time: no questions × rows temporaries
-            z[0] += seg.expand(coef[q]) * (y[q] - seg.expand(r_0[q]) * x[q])
-        z[1] = (s_i - seg.expand(np.nan_to_num(rate)) * t_i) * seg.expand(safe_divide(1.0, wt, 0.0))
+        self._index_variable(z[0], codes, coef, np.nan_to_num(r_q))
+        self._rate_variable(z[1], codes, np.nan_to_num(rate), safe_divide(1.0, wt, 0.0))
         variance = self._domain_variances(z, codes, n_levels)
         se = np.where(n >= 2, np.sqrt(variance), np.nan)
         index, rate = index[:n_levels], rate[:n_levels]
@@ -360,13 +487,14 @@ class Prepared:
         """Column shares of any categorical answer (``category`` 1 … k per row, 0 = not answered)."""
         w = self.weights.weight
         x = category > 0
-        codes, seg = self._segments(np.where(x, codes, -1), n_levels)
-        n = seg.counts[:n_levels].astype(np.int64)
+        codes = self._domain_codes(np.where(x, codes, -1), n_levels)
+        n = np.bincount(codes, minlength=n_levels + 1)[:n_levels].astype(np.int64)
         fast = self._poststratified_shares(category, codes, n_levels, n_categories)
         if fast is not None:
             share, variance = fast
             se = np.where((n >= 2) & ~np.isnan(share), np.sqrt(variance), np.nan)
             return CrossTab(question=question, by=by, n=n, share=share, se=se)
+        seg = Segments(codes, n_levels + 1)
         indicators = (category[None, :] == np.arange(1, n_categories + 1)[:, None]).astype(np.float64)
         total = seg.sum(w * x)  # (levels + 1,)
         share = safe_divide(seg.sum(indicators * w), total)  # (k, levels + 1)
@@ -386,6 +514,15 @@ def _cell_frame(step: calibration.PostStratification, unit: np.ndarray) -> tuple
     cell_unit = np.zeros(n_cells, dtype=np.intp)
     cell_unit[cells.codes] = unit
     return (cells, ws, n_cells, cell_unit, cells.counts.astype(np.float64), cells.sum(ws), cells.sum(ws * ws))
+
+
+def _domain_bins(key: np.ndarray, weights: np.ndarray, n_groups: int, n_d: int, n_c: int = 0) -> np.ndarray:
+    """Sums of ``weights`` per (group, domain[, category]) bin of ``key``, without the last domain (rows in
+    none) and the first category (not answered): ``(n_groups, n_d − 1[, n_c − 1])``, contiguous."""
+    if not n_c:
+        return np.ascontiguousarray(_bincount(key, weights, n_groups * n_d).reshape(n_groups, n_d)[:, :-1])
+    bins = _bincount(key, weights, n_groups * n_d * n_c).reshape(n_groups, n_d, n_c)
+    return np.ascontiguousarray(bins[:, :-1, 1:])
 
 
 def _bincount(codes: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:

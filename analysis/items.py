@@ -254,24 +254,28 @@ class ItemResult:
 
 
 def compute_items(
-    answers: Answers,
+    answers: Answers | None,
     params: Params,
     items: Sequence[Item],
     records: ItemRecords,
     units: np.ndarray | None = None,
     n_questions: int | None = None,
     weights: UnitWeights | None = None,
+    rows: np.ndarray | None = None,
 ) -> list[ItemResult]:
     """Estimate every item for every unit, on the index sample of ``answers`` weighted per ``params``.
 
     ``units`` and ``n_questions`` as for :func:`analysis.compute_indices` (results come in the same
-    unit order); ``weights`` saves weighting again when the caller already has them.
+    unit order); ``weights`` saves weighting again when the caller already has them, and ``rows``
+    (:func:`record_rows` of those weights and ``records``) finding the records' rows again.
     """
     if n_questions is None and params.question_weights is not None:
         n_questions = len(params.question_weights)
     if weights is None:
+        if answers is None:
+            raise ValueError("compute_items needs the answers or their weights")
         weights = compute_weights(answers, params, units, n_questions)
-    row = _rows_of(weights, records)
+    row = record_rows(weights, records) if rows is None else rows
     segments = Segments(weights.unit, weights.units.size)
     item_code = np.asarray(records.item, dtype=np.int64)
     value = np.asarray(records.value)
@@ -288,7 +292,7 @@ def compute_items(
     return out
 
 
-def _rows_of(weights: UnitWeights, records: ItemRecords) -> np.ndarray:
+def record_rows(weights: UnitWeights, records: ItemRecords) -> np.ndarray:
     """Each record's row in the weighted respondent–unit table (-1: not in the unit's index sample)."""
     n_rec = np.asarray(records.respondent).size
     if n_rec == 0 or weights.unit.size == 0:
@@ -311,6 +315,15 @@ def _rows_of(weights: UnitWeights, records: ItemRecords) -> np.ndarray:
         codes = codes.reshape(-1)
         span = max(int(people.size), 1)
         row_code, rec_code = codes[: row_people.size], codes[row_people.size :]
+    if span <= 4 * max(row_code.size, rec_code.size, 1):
+        # One row per respondent (each rated one unit): a table from respondent to row, the unit checked.
+        row_of = np.full(span, -1, dtype=np.int64)
+        row_of[row_code] = np.arange(row_code.size)
+        if np.count_nonzero(row_of >= 0) == row_code.size:
+            at = row_of[np.clip(rec_code, 0, span - 1)]
+            found = known_unit & (rec_code >= 0) & (rec_code < span) & (at >= 0)
+            found &= np.asarray(weights.unit)[np.maximum(at, 0)] == rec_unit_code
+            return np.where(found, at, -1)
     row_key = weights.unit.astype(np.int64) * span + row_code
     rec_key = rec_unit_code.astype(np.int64) * span + rec_code
     key_order = np.argsort(row_key, kind="stable")
@@ -361,12 +374,17 @@ def _estimate_item(item: Item, row: np.ndarray, value: np.ndarray, weights: Unit
         means = np.asarray(RATING_VALUES, dtype=np.float64) @ y
         scale = (0.0, 10.0)
     variables = y if means is None else np.vstack([y, means[None, :]])
-    estimate, se = ratio_estimates(variables, x, w, weights, segments)
+    # Each (row, category) once: the cells' sums are taken over the records.
+    once = (row, codes) if np.count_nonzero(y) == codes.size else None
+    score_row = None if means is None else (scores if item.scored else np.asarray(RATING_VALUES, dtype=np.float64))
+    sums = cell_sums(variables, x, w, weights, segments,
+                     None if once is None else (*once, score_row)) if x.any() else None
+    estimate, se = ratio_estimates(variables, x, w, weights, segments, sums)
     shares, shares_se = estimate[:n_cat], se[:n_cat]
     level = params.confidence
     n_star = share_n_eff(shares, shares_se**2, n[None, :])
     low, high = korn_graubard_ci(shares, n_star, level)
-    pooled, pooled_se = pooled_estimates(variables, x, w, weights, segments)
+    pooled, pooled_se = pooled_estimates(variables, x, w, weights, segments, sums)
     result = ItemResult(item=item, n=n, shares=shares.T.copy(), shares_se=shares_se.T.copy(),
                         shares_ci_low=low.T.copy(), shares_ci_high=high.T.copy(),
                         overall_n=int(n[weights.rake_converged].sum()),
@@ -388,13 +406,16 @@ def _estimate_item(item: Item, row: np.ndarray, value: np.ndarray, weights: Unit
         result.overall_counts = counts[:, weights.rake_converged].sum(axis=1)
     if hidden is not None:
         every = x + hidden  # answered or not shown; a not-shown respondent chose nothing (y = 0)
-        all_shares, all_se = ratio_estimates(y, every, w, weights, segments)
+        every_sums = cell_sums(y, every, w, weights, segments,
+                               None if once is None else (*once, None)) if every.any() else None
+        all_shares, all_se = ratio_estimates(y, every, w, weights, segments, every_sums)
         all_n = segments.sum(every)
         n_star = share_n_eff(all_shares, all_se**2, all_n[None, :])
         low, high = korn_graubard_ci(all_shares, n_star, level)
         result.all_shares, result.all_shares_se = all_shares.T.copy(), all_se.T.copy()
         result.all_shares_ci_low, result.all_shares_ci_high = low.T.copy(), high.T.copy()
-        result.overall_all_shares, result.overall_all_shares_se = pooled_estimates(y, every, w, weights, segments)
+        result.overall_all_shares, result.overall_all_shares_se = pooled_estimates(y, every, w, weights, segments,
+                                                                                    every_sums)
     return result
 
 
@@ -408,17 +429,31 @@ def _add_shown_counts(result: ItemResult, hidden: np.ndarray, weights: UnitWeigh
 
 
 def ratio_estimates(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitWeights,
-                    segments: Segments) -> tuple[np.ndarray, np.ndarray]:
+                    segments: Segments, sums: CellSums | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per unit, ``R = Σ w y / Σ w x`` for every row of ``y`` (variables × rows) and its linearised SE.
 
     As ``svyratio(~y, ~x, des)`` on each unit's calibrated design: z = (y − R x) / Σ w x, residualised
     by the calibration steps; NaN where nobody answered, no SE with fewer than 2 respondents, and
-    nothing where raking did not converge (as the index).
+    nothing where raking did not converge (as the index). ``sums``: :func:`cell_sums` of the same
+    arguments (post-stratified or uncalibrated units), which gives the variances without forming z.
     """
     wx = segments.sum(x * w)
     ratio = safe_divide(segments.sum(y * w), wx[None, :])
-    z = (y - segments.expand(np.nan_to_num(ratio)) * x) * segments.expand(safe_divide(1.0, wx, 0.0)) * w
-    variance = stratified_variance(calibration.residualise(z, weights.steps), segments)
+    if not wx.any():  # nobody answered (e.g. a question shown to nobody): nothing to estimate
+        return ratio, np.full(ratio.shape, np.nan)
+    inverse = safe_divide(1.0, wx, 0.0)
+
+    def linearised(rows: np.ndarray | slice) -> np.ndarray:
+        codes = segments.codes[rows]
+        return (y[:, rows] - np.nan_to_num(ratio)[:, codes] * x[rows]) * inverse[codes] * w[rows]
+
+    if sums is not None:
+        squares, loose = sums.unit_squares(np.nan_to_num(ratio), inverse)
+        n_h = segments.counts.astype(np.float64)
+        variance = squares * safe_divide(n_h, n_h - 1.0, np.nan)
+        _exact_units(variance, loose, linearised, weights, segments)
+    else:
+        variance = stratified_variance(calibration.residualise(linearised(slice(None)), weights.steps), segments)
     variance[:, segments.counts < 2] = np.nan
     se = np.where(np.isnan(ratio), np.nan, np.sqrt(variance))
     withheld = ~weights.rake_converged
@@ -428,7 +463,7 @@ def ratio_estimates(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitWe
 
 
 def pooled_estimates(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitWeights,
-                     segments: Segments) -> tuple[np.ndarray, np.ndarray]:
+                     segments: Segments, sums: CellSums | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All units pooled: ``R = Σ_u Σ_i w y / Σ_u Σ_i w x`` for every row of ``y`` and its linearised SE.
 
     Each unit is a stratum with its own calibration (as ``svydesign(ids = ~1, strata = ~unit)``
@@ -436,7 +471,8 @@ def pooled_estimates(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitW
     calibration steps, V = the sum over units of each unit's n/(n−1) Σ (e − ē)². Units whose raking
     did not converge are left out; a unit of one respondent adds nothing to the variance (R's
     ``survey.lonely.psu = "remove"``). Since a unit's weights sum to its n, units count in proportion
-    to their respondents, as in the overall 满意率.
+    to their respondents, as in the overall 满意率. ``sums`` as for :func:`ratio_estimates` (every unit's
+    raking converged then: nothing is left out).
     """
     keep = segments.expand(weights.rake_converged).astype(np.float64)
     x = x * keep
@@ -446,7 +482,158 @@ def pooled_estimates(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitW
         return nan, nan.copy()
     y = y * keep
     ratio = (y * w).sum(axis=1) / wx
-    z = (y - ratio[:, None] * x) / wx * w
-    variance = stratified_variance(calibration.residualise(z, weights.steps), segments)
+
+    def linearised(rows: np.ndarray | slice) -> np.ndarray:
+        return (y[:, rows] - ratio[:, None] * x[rows]) / wx * w[rows]
+
+    if sums is not None:
+        squares, loose = sums.unit_squares(np.broadcast_to(ratio[:, None], (ratio.size, segments.n_segments)),
+                                           np.full(segments.n_segments, 1.0 / wx))
+        n_h = segments.counts.astype(np.float64)
+        variance = squares * safe_divide(n_h, n_h - 1.0, 0.0)
+        _exact_units(variance, loose, linearised, weights, segments)
+    else:
+        variance = stratified_variance(calibration.residualise(linearised(slice(None)), weights.steps), segments)
     variance[:, segments.counts < 2] = 0.0
     return ratio, np.sqrt(variance.sum(axis=1))
+
+
+@dataclass(frozen=True)
+class CellSums:
+    """Weighted sums per post-stratification cell (per unit when the units were not calibrated) of
+    variables ``y`` (``(k, n)``) and a denominator ``x``, from which every unit's sum of squared
+    residuals of a ratio follows without forming the linearised variables row by row.
+
+    With ``u = w (y − R x) / T`` (``R`` and ``T`` = Σ w x per unit), the post-stratification residual
+    ``e = u − w_s m_c`` (``w_s`` the calibrated weights, ``m_c`` the plain mean of ``u / w_s`` over the
+    cell, as :class:`analysis.calibration.PostStratification`) gives per cell
+    ``Σ e = Σ u − m_c Σ w_s`` and ``Σ e² = Σ u² − 2 m_c Σ w_s u + m_c² Σ w_s²``, where ``Σ u``,
+    ``Σ u / w_s``, ``Σ w_s u`` and ``Σ u²`` are linear (quadratic) in R over sums of ``w y``,
+    ``w y / w_s``, ``w_s w y``, ``w² y²`` and ``w² x y`` and the same of x. Per unit, the sum of squares
+    about the mean is then ``Σ e² − (Σ e)² / n``, as :func:`~analysis.design.stratified_variance`.
+    """
+
+    cell_unit: np.ndarray
+    n_units: int
+    wy: np.ndarray
+    wx: np.ndarray
+    w2yy: np.ndarray
+    w2xy: np.ndarray
+    w2xx: np.ndarray
+    unit_n: np.ndarray
+    calibrated: bool
+    ry: np.ndarray | None = None
+    rx: np.ndarray | None = None
+    sy: np.ndarray | None = None
+    sx: np.ndarray | None = None
+    ws: np.ndarray | None = None
+    ws2: np.ndarray | None = None
+    cell_n: np.ndarray | None = None
+
+    def unit_squares(self, ratio: np.ndarray, inverse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(k, n_units)``: each unit's ``Σ (e − ē)²`` for the ratios ``ratio`` (``(k, n_units)``) with
+        ``u = w (y − R x) · inverse`` (``inverse`` per unit), and where it may have lost more than about
+        ten of its sixteen digits: the sums it is the difference of are over 10⁴ times as large (a unit
+        whose residuals are all about 0, e.g. everybody chose the same option), to be computed row by row."""
+        r = ratio[:, self.cell_unit]
+        t = inverse[self.cell_unit]
+        sum_u = t * (self.wy - r * self.wx)
+        t2 = t * t
+        sum_u2 = t2 * (self.w2yy - 2.0 * r * self.w2xy + r * r * self.w2xx)
+        size = t2 * (self.w2yy + 2.0 * np.abs(r * self.w2xy) + r * r * self.w2xx)
+        if self.calibrated:
+            m = safe_divide(t * (self.ry - r * self.rx), self.cell_n, 0.0)
+            sum_wu = t * (self.sy - r * self.sx)
+            sum_e = sum_u - m * self.ws
+            sum_e2 = sum_u2 - 2.0 * m * sum_wu + m * m * self.ws2
+            size += 2.0 * np.abs(m * sum_wu) + m * m * self.ws2
+        else:
+            sum_e, sum_e2 = sum_u, sum_u2
+        k = ratio.shape[0]
+        per_unit = np.empty((3, k, self.n_units))
+        for v in range(k):
+            per_unit[0, v] = np.bincount(self.cell_unit, sum_e[v], self.n_units)
+            per_unit[1, v] = np.bincount(self.cell_unit, sum_e2[v], self.n_units)
+            per_unit[2, v] = np.bincount(self.cell_unit, size[v], self.n_units)
+        sum_e, sum_e2, size = per_unit
+        mean_term = sum_e * sum_e / np.maximum(self.unit_n, 1.0)
+        squares = np.maximum(sum_e2 - mean_term, 0.0)
+        return squares, squares < 1e-4 * (size + mean_term)
+
+
+def _exact_units(variance: np.ndarray, loose: np.ndarray, linearised: Any, weights: UnitWeights,
+                 segments: Segments) -> None:
+    """Replace ``variance`` (``(k, n_units)``) of the units ``loose`` marks by the row-by-row computation on
+    their rows alone (``linearised(rows)``: the variables u of those rows), exactly as for all rows."""
+    units = loose.any(axis=0)
+    if not units.any():
+        return
+    rows = np.flatnonzero(units[segments.codes])
+    steps = [calibration.PostStratification(Segments(step.cells.codes[rows], step.cells.n_segments, gather=True),
+                                            step.weights[rows]) for step in weights.steps]
+    exact = stratified_variance(calibration.residualise(linearised(rows), steps),
+                                Segments(segments.codes[rows], segments.n_segments))
+    variance[:, units] = exact[:, units]
+
+
+def cell_sums(y: np.ndarray, x: np.ndarray, w: np.ndarray, weights: UnitWeights, segments: Segments,
+              chosen: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None) -> CellSums | None:
+    """The :class:`CellSums` of ``y`` and ``x`` when the units were post-stratified or not calibrated
+    (None after raking, whose residuals need the general way).
+
+    ``chosen``: ``(row, category, scores)`` when ``y`` holds one indicator row per category, 1 where a
+    record ``(row, category)`` is (each at most once, ``x`` 1 there), followed, when ``scores`` is given,
+    by their scored sum ``scores @ indicators`` (one category per row): the sums of the indicators are
+    then taken over the records, all categories at once, and the scored row's from them."""
+    steps = weights.steps
+    if len(steps) > 1 or (steps and not isinstance(steps[0], calibration.PostStratification)):
+        return None
+    if steps:
+        cells = steps[0].cells
+        cell, n_cells = cells.codes, cells.n_segments
+        cell_unit = np.zeros(n_cells, dtype=np.intp)
+        cell_unit[cell] = segments.codes
+    else:
+        cell, n_cells = segments.codes, segments.n_segments
+        cell_unit = np.arange(n_cells, dtype=np.intp)
+
+    def count(values: np.ndarray) -> np.ndarray:
+        return np.bincount(cell, values, n_cells).astype(np.float64, copy=False)
+
+    def counts(values: np.ndarray) -> np.ndarray:
+        return np.array([count(v) for v in values]).reshape(values.shape[0], n_cells)
+
+    ws = steps[0].weights if steps else None
+    w_x = w * x
+    out: dict[str, Any] = {
+        "cell_unit": cell_unit, "n_units": segments.n_segments, "wx": count(w_x), "w2xx": count(w_x * w_x),
+        "unit_n": segments.counts.astype(np.float64), "calibrated": bool(steps),
+    }
+    if chosen is not None:
+        row, category, scores = chosen
+        n_cat = y.shape[0] - (scores is not None)
+        key = cell[row] * n_cat + category
+
+        def per_category(values: np.ndarray) -> np.ndarray:
+            sums = np.bincount(key, values, n_cells * n_cat).astype(np.float64, copy=False)
+            return np.ascontiguousarray(sums.reshape(n_cells, n_cat).T)
+
+        w_r = w[row]
+        sums = {"wy": per_category(w_r), "w2yy": per_category(w_r * w_r)}
+        if steps:
+            sums.update(ry=per_category(safe_divide(w, ws, 0.0)[row]), sy=per_category((w * ws)[row]))
+        sums["w2xy"] = sums["w2yy"]  # x y = y and y² = y for indicators
+        if scores is not None:  # the scored row (one category per row): Σ_k s_k …, and Σ_k s_k² … for y²
+            sums = {name: np.vstack([value, (scores * scores if name == "w2yy" else scores) @ value])
+                    for name, value in sums.items()}
+        out.update(sums)
+    else:
+        wy = y * w
+        out.update(wy=counts(wy), w2yy=counts(wy * wy), w2xy=counts(wy * w_x))
+        if steps:
+            out.update(ry=counts(y * safe_divide(w, ws, 0.0)), sy=counts(wy * ws))
+    if steps:
+        ratio = safe_divide(w, ws, 0.0)
+        out.update(rx=count(x * ratio), sx=count(w_x * ws), ws=count(ws), ws2=count(ws * ws),
+                   cell_n=cells.counts.astype(np.float64))
+    return CellSums(**out)

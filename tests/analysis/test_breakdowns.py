@@ -180,3 +180,26 @@ def test_no_answers_at_all_gives_empty_domains_not_an_error() -> None:
     p = Prepared(Answers(answers.respondent, answers.unit, answers.question, level, answers.margins), params)
     out = p.domains("unit", *p.unit_codes(np.array([0, 1, 1, 1, 1, 1])))
     assert np.isnan(out.index[0]) and np.isnan(out.index_se[0]) and out.n[0] > 0 and np.isfinite(out.index_se[1])
+
+
+def test_domain_sums_from_fine_cells_equal_the_rows(monkeypatch) -> None:
+    """The domains' weighted sums are added up from sums per fine cell (unit × margin levels) when the domain
+    is constant within a cell (a margin, a unit-level category); the same figures as summing every row."""
+    answers = synthetic_answers(5, n_units=6)
+    params = Params(targets={"group": (0.5, 0.3, 0.2)}, min_cell_n=1)
+    p = Prepared(answers, params)
+    category = np.array([0, 1, 0, 2, -1, 1])
+    fast = [p.domains("channel", *p.margin_codes("channel")), p.domains("category", *p.unit_codes(category))]
+    assert p._fine() is not None
+    monkeypatch.setattr(Prepared, "_fine", lambda self: None)
+    slow = [p.domains("channel", *p.margin_codes("channel")), p.domains("category", *p.unit_codes(category))]
+    for f, s in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(f.n, s.n)
+        for name in ("index", "satisfied_rate", "index_se", "satisfied_rate_se"):
+            np.testing.assert_allclose(getattr(f, name), getattr(s, name), rtol=1e-12)
+        assert np.isfinite(f.index_se).all()
+    # codes that vary within a fine cell (here: by respondent) are summed row by row
+    monkeypatch.undo()
+    odd = (p.sample.respondent % 2).astype(np.int64)
+    assert p._fine_domain_sums(p._domain_codes(odd, 2), 2) is None
+    assert np.isfinite(p.domains("odd", odd, 2).index).all()

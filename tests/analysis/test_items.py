@@ -189,3 +189,32 @@ def test_cli_items_bad_input_names_file_and_line(tmp_path) -> None:
     done = run_cli("items", str(REFERENCE / "items_responses.csv"), str(bad), "--targets",
                    str(REFERENCE / "items_targets.json"))
     assert done.returncode != 0 and "--questions" in done.stderr
+
+
+@pytest.mark.parametrize("method", ["poststratify", "none"])
+def test_cell_sums_give_the_row_by_row_variances(golden, method) -> None:
+    """The per-question SEs of post-stratified (or uncalibrated) units come from weighted sums per cell; they
+    equal residualising every variable row by row, also for a unit where everybody chose the same option
+    (its sums cancel to 0: computed row by row)."""
+    from analysis import items as engine
+
+    answers, records, _params, _units = golden
+    targets = json.loads((REFERENCE / "items_targets.json").read_text(encoding="utf-8"))
+    params = Params(targets={"group": tuple(targets["group"].values())}, min_cell_n=1, method=method)
+    # unit 0: everybody who answered T chose its first option
+    value = np.where((records.item == 0) & (records.unit == 0), 0, records.value)
+    same = ItemRecords(records.respondent, records.unit, records.item, value)
+    fast = compute_items(answers, params, ITEMS, same, n_questions=2)
+    original = engine.cell_sums
+    engine.cell_sums = lambda *args, **kwargs: None
+    try:
+        slow = compute_items(answers, params, ITEMS, same, n_questions=2)
+    finally:
+        engine.cell_sums = original
+    for f, s in zip(fast, slow, strict=True):
+        for name in ("shares", "shares_se", "mean", "mean_se", "overall_shares", "overall_shares_se"):
+            a, b = getattr(f, name), getattr(s, name)
+            if a is not None:
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=0, equal_nan=True)
+    trips = fast[0]
+    assert trips.shares[0, 0] == 1.0 and trips.shares_se[0, 0] == pytest.approx(0.0, abs=1e-12)

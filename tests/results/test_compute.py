@@ -360,3 +360,57 @@ def test_snapshots_from_before_thin_cells_replay_uncollapsed_and_new_ones_store_
     legacy = {k: v for k, v in current.items() if k not in ("min_cell_n", "collapse_into")}
     assert stored_params(legacy).min_cell_n == 1
     assert stored_params({**legacy, "min_cell_n": 3}).min_cell_n == 3
+
+
+@pytest.mark.parametrize("channels", [True, False])
+@pytest.mark.parametrize("ordered", [True, False])
+def test_the_table_built_from_the_pairs_is_the_records_table(channels, ordered) -> None:
+    """The respondent–unit table is built from the pair table directly: the same arrays, in the same order
+    and layout, as pivoting the pairs' records (a response rating two units, 不了解, a pair without a
+    group or without answers, a unit not listed); the records' way decides what it must refuse."""
+    from analysis.weighting import index_sample
+    from survey.services.results import breakdowns as stored_breakdowns
+    from survey.services.results.evaluation import _pair_sample
+
+    rng = np.random.default_rng(7)
+    n = 60
+    response = np.repeat(np.arange(100, 100 + n // 2), 2)
+    unit = rng.choice([10, 20, 30, 40], n)
+    unit[1::2] = np.where(unit[1::2] == unit[0::2], 50, unit[1::2])  # a response rates two different units
+    levels = rng.choice([0, 1, 2, 3, 4, 5, 6], (n, 3), p=[0.1, 0.1, 0.1, 0.2, 0.2, 0.2, 0.1])
+    levels[5] = 0  # a pair without answers
+    packed = (levels << (np.arange(3) * loading.BITS)).sum(axis=1).astype(np.int64)
+    group = rng.choice([1, 2, 3, loading.NO_GROUP], n, p=[0.4, 0.3, 0.2, 0.1])
+    channel = rng.integers(0, 3, n).astype(np.int8)
+    if not ordered:
+        shuffle = rng.permutation(n)
+        response, unit, packed, group, channel = (a[shuffle] for a in (response, unit, packed, group, channel))
+    pairs = loading.PairTable(response=response, unit=unit, packed=packed, group=group, channel=channel,
+                              comments=np.zeros(n, dtype=np.int64), n_questions=3)
+    layout = weighting.Layout((1, 2, 3), ("Q1", "Q2", "Q3"), (1, 2, 3), ("poster", "desk", "web"))
+    params = Params(targets={"group": (0.5, 0.3, 0.2)}, min_cell_n=1)
+    units = np.array([10, 20, 40, 50])  # 30 is not listed
+    sample, used = _pair_sample(pairs, layout, params, units, None, None, channels)
+    answers, used_before = pairs.answers(layout.group_ids, None, None)
+    known = np.isin(answers.unit, units)
+    answers = Answers(answers.respondent[known], answers.unit[known], answers.question[known], answers.level[known],
+                      {k: v[known] for k, v in answers.margins.items()})
+    if channels:
+        answers = stored_breakdowns.with_channels(pairs, answers, used_before, units)
+    before = index_sample(answers, params, units, 3)
+    np.testing.assert_array_equal(used, used_before)
+    for name in ("units", "unit", "respondent", "design_weight", "level", "asked"):
+        a, b = getattr(sample, name), getattr(before, name)
+        assert a.dtype == b.dtype and a.flags.c_contiguous == b.flags.c_contiguous, name
+        np.testing.assert_array_equal(a, b)
+    assert sample.margin_sizes == before.margin_sizes and list(sample.margins) == list(before.margins)
+    for name, codes in before.margins.items():
+        assert sample.margins[name].dtype == codes.dtype
+        np.testing.assert_array_equal(sample.margins[name], codes)
+    # a pair twice, or a level out of range: the records' way (which refuses them)
+    twice = pairs.subset(np.r_[np.arange(n), 0])
+    assert _pair_sample(twice, layout, params, units, None, None, channels) is None
+    bad = pairs.subset(np.arange(n))
+    bad.packed = bad.packed.copy()
+    bad.packed[0] = 7
+    assert _pair_sample(bad, layout, params, units, None, None, channels) is None

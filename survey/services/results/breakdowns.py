@@ -10,6 +10,7 @@ time from the stored rows of this snapshot and of the previous period's **offici
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from analysis import Answers, Params
 from analysis.breakdowns import Prepared
 from analysis.ci import bounded_ci, normal_ci
-from analysis.items import ItemRecords, _rows_of
+from analysis.items import ItemRecords, record_rows
 from survey.core import labels
 from survey.models import Campaign, Category, Question, RespondentGroup, Snapshot, SnapshotRow, Unit
 from survey.services.results import question_results
@@ -36,7 +37,7 @@ CHOICE_KINDS = ("single", "multiple")
 #: What a breakdown can be by; cross-tabs are by the first two.
 BY = ("group", "channel", "category")
 CROSSTAB_BY = ("group", "channel")
-_ALL_CHANNELS = "by_channel"  # every pair's channel, whether or not the weighting rakes on channel
+ALL_CHANNELS = "by_channel"  # every pair's channel, whether or not the weighting rakes on channel
 
 
 def _clean(value: Any) -> Any:
@@ -54,7 +55,7 @@ def with_channels(pairs: PairTable, answers: Answers, used: np.ndarray, units: n
     if channel.size != answers.unit.size:  # the indices left out answers about units not listed
         channel = channel[np.isin(pairs.unit[rows], units)]
     return Answers(answers.respondent, answers.unit, answers.question, answers.level,
-                   {**answers.margins, _ALL_CHANNELS: channel})
+                   {**answers.margins, ALL_CHANNELS: channel})
 
 
 def choice_records(spec: dict[str, Any], records: ItemRecords | None
@@ -64,10 +65,20 @@ def choice_records(spec: dict[str, Any], records: ItemRecords | None
     (:func:`question_results.spec_records`); None for a spec of a format before choice cross-tabs or
     without choice questions."""
     items = spec.get("items") or []
-    positions = [k for k, s in enumerate(items) if s["kind"] in CHOICE_KINDS]
+    positions = _choice_positions(spec)
     if int(spec.get("breakdowns") or 0) < CHOICE_FORMAT or not positions or records is None:
         return None
     return [items[k] for k in positions], question_results.select_items(records, positions)
+
+
+def choice_rows(spec: dict[str, Any], records: ItemRecords, rows: np.ndarray) -> np.ndarray:
+    """The rows in the weighted table (``analysis.items.record_rows``, one per record of ``records``) of the
+    records :func:`choice_records` keeps, so that they are not searched for again."""
+    return question_results.selected_rows(records, _choice_positions(spec), rows)
+
+
+def _choice_positions(spec: dict[str, Any]) -> list[int]:
+    return [k for k, s in enumerate(spec.get("items") or []) if s["kind"] in CHOICE_KINDS]
 
 
 def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], ItemRecords, np.ndarray], by: str,
@@ -92,7 +103,7 @@ def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], Item
             share = np.full((len(options), size), np.nan)
             se = np.full((len(options), size), np.nan)
             n = np.zeros(size, dtype=np.int64)
-            for o in range(len(options)):
+            for o in range(len(options) if answered.any() else 0):  # nobody answered: no shares, n 0
                 chose = np.zeros(n_rows, dtype=bool)
                 chose[row[mine & (records.value == o)]] = True
                 category = np.where(chose, 1, np.where(answered, 2, 0)).astype(np.int64)
@@ -106,13 +117,30 @@ def _choice_tables(prepared: Prepared, choices: tuple[list[dict[str, Any]], Item
 
 
 def compute(prepared: Prepared, layout: Layout, params: Params, units: np.ndarray, no_group_code: int | None,
-            categories: list[list[Any]], choices: tuple[list[dict[str, Any]], ItemRecords] | None = None,
-            ) -> dict[str, Any]:
+            categories: list[list[Any]],
+            choices: tuple[list[dict[str, Any]], ItemRecords] | Callable[[], tuple[Any, np.ndarray | None]] | None
+            = None, choice_rows: np.ndarray | None = None) -> dict[str, Any]:
     """The stored breakdowns of a snapshot (JSON-safe): ``{"format", "domains": {by: [...]}, "crosstabs": ...}``.
 
     ``prepared`` is the indices' table (its records from :func:`with_channels`); ``choices`` (from :func:`choice_records`) adds a cross-tab of each
-    choice question after the satisfaction questions'; without it the result is what format 1 stored."""
-    with_rows = None if choices is None else (*choices, _rows_of(prepared.weights, choices[1]))
+    choice question after the satisfaction questions'; without it the result is what format 1 stored.
+    ``choice_rows``: the choice records' rows in ``prepared``'s table when already found (:func:`choice_rows`).
+    ``choices`` may also be a function giving both, called when the choice cross-tabs are reached (after the
+    domains and the satisfaction questions' cross-tabs by group): the records may still be being read."""
+    pending = choices if callable(choices) else None
+    with_rows = None
+
+    def choice_tables() -> tuple | None:
+        nonlocal with_rows, pending
+        if pending is not None:
+            chosen, found = pending()
+            pending = None
+            if chosen is not None:
+                with_rows = (*chosen, record_rows(prepared.weights, chosen[1]) if found is None else found)
+        return with_rows
+
+    if not callable(choices) and choices is not None:
+        with_rows = (*choices, record_rows(prepared.weights, choices[1]) if choice_rows is None else choice_rows)
     of_unit = {int(u): c for u, c in categories}
     category_ids = sorted({c for c in of_unit.values() if c is not None})
     labels_of = {
@@ -125,7 +153,7 @@ def compute(prepared: Prepared, layout: Layout, params: Params, units: np.ndarra
                          else len(category_ids) for u in units], dtype=np.int64)
     codes = {
         "group": prepared.margin_codes("group") if "group" in prepared.sample.margins else None,
-        "channel": (prepared.sample.margins[_ALL_CHANNELS], len(CHANNEL_ORDER)),
+        "channel": (prepared.sample.margins[ALL_CHANNELS], len(CHANNEL_ORDER)),
         "category": prepared.unit_codes(per_unit) if units.size else None,
     }
     low_high = _index_interval(params)
@@ -156,10 +184,10 @@ def compute(prepared: Prepared, layout: Layout, params: Params, units: np.ndarra
             tables.append({"question_id": question_id, "code": layout.question_codes[k],
                            "columns": [{**labels_of[by][d], "n": int(t.n[d]), "share": t.share[:, d],
                                         "se": t.se[:, d]} for d in present]})
-        if choices is not None:
+        if choice_tables() is not None:
             tables += _choice_tables(prepared, with_rows, by, row_codes, size, labels_of[by], present)
         crosstabs[by] = tables
-    return _clean({"format": CHOICE_FORMAT if choices is not None else 1, "levels": len(params.scores),
+    return _clean({"format": CHOICE_FORMAT if choice_tables() is not None else 1, "levels": len(params.scores),
                    "domains": domains, "crosstabs": crosstabs})
 
 

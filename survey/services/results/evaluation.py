@@ -13,22 +13,25 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
+from flask import current_app, has_app_context
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from analysis import Answers, IndexResults, Params, compare_estimates, overall_rate
 from analysis.answers import Sample
 from analysis.breakdowns import Prepared
+from analysis.items import record_rows
 from analysis.ranking import DEFAULT_SEED
 from analysis.satisfaction import indices_of
-from analysis.weighting import index_sample
+from analysis.weighting import index_sample, weigh
 from survey.models import SnapshotRow
 from survey.services.results import breakdowns, component, question_results
-from survey.services.results.loading import Cutoff, PairTable, load_pairs
+from survey.services.results.loading import DONT_KNOW_CODE, Cutoff, PairTable, _code_lookup, load_pairs
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
 SPEC_FORMAT = 1
@@ -53,6 +56,11 @@ def clean(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if kind is int or kind is str or kind is bool or value is None:
         return value
+    if kind is np.float64:  # then NumPy's own scalars, as indexing an array gives them
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if kind is np.int64:
+        return int(value)
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -90,16 +98,44 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
         survey_pairs = load_pairs(session, Cutoff.from_dict(survey["cutoff"]), layout.question_ids,
                                   survey["comment_question_ids"], packed=False)  # verification: the answers
     started = _timed(timings, "load", started)
+    # The item answers (read once: the items and the choice cross-tabs) are read while the indices and the
+    # breakdowns that do not need them are computed; the time spent waiting for them counts as load.
     step("compute", 3, STEPS)
-    units = np.asarray(spec["units"], dtype=np.int64)
-    with_breakdowns = bool(spec.get("breakdowns"))  # stored since breakdowns exist; older specs replay without
-    results, used, answers, sample = _indices(survey_pairs, layout, params, units, survey["no_group_code"],
-                                              with_breakdowns)
-    records = question_results.spec_records(session, spec)  # read once: the items and the choice cross-tabs
-    # The breakdowns weigh the indices' table whole; the per-question results take the same weights.
-    prepared = Prepared(answers, params, units, len(layout.question_ids), sample) if with_breakdowns else None
-    items = question_results.compute(spec, answers, params, units, records,
-                                     weights=None if prepared is None else prepared.weights)
+    reading = _ItemRead(session, spec)  # until its result is taken, only the reader uses the session
+    try:
+        units = np.asarray(spec["units"], dtype=np.int64)
+        with_breakdowns = bool(spec.get("breakdowns"))  # stored since breakdowns exist; older specs replay without
+        results, used, answers, sample = _indices(survey_pairs, layout, params, units, survey["no_group_code"],
+                                                  with_breakdowns)
+        # The breakdowns weigh the indices' table whole; the per-question results take the same weights.
+        prepared = Prepared(answers, params, units, len(layout.question_ids), sample) if with_breakdowns else None
+        rows_of: dict[str, np.ndarray | None] = {}
+
+        def choices() -> tuple[Any, np.ndarray | None]:
+            """The choice questions' records and their rows in the table (read and found once)."""
+            records = reading.result()
+            weights = prepared.weights if prepared is not None else weigh(sample, params)
+            if "items" not in rows_of:  # each item record's row, for the items and the choice cross-tabs
+                rows_of["items"] = None if records is None else record_rows(weights, records)
+            chosen = breakdowns.choice_records(spec, records)
+            item_rows = rows_of["items"]
+            return chosen, None if chosen is None or item_rows is None else breakdowns.choice_rows(spec, records,
+                                                                                                    item_rows)
+
+        stored_breakdowns = None
+        if prepared is not None:
+            stored_breakdowns = breakdowns.compute(prepared, layout, params, units, survey["no_group_code"],
+                                                   spec["categories"], choices=choices)
+        records = reading.result()
+        weights = prepared.weights if prepared is not None else weigh(sample, params) if records is not None else None
+        if records is not None and "items" not in rows_of:
+            rows_of["items"] = record_rows(weights, records)
+        items = question_results.compute(spec, answers, params, units, records, weights=weights,
+                                         rows=rows_of.get("items"))
+    finally:
+        reading.close()
+    timings["load"] += reading.waited
+    started += reading.waited
 
     service = spec.get("service")
     service_results = None
@@ -111,12 +147,59 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
                                       units, service["no_group_code"])
     rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
     question_results.attach(rows, summary, items, spec.get("items"), clean)
-    if prepared is not None:
-        summary["breakdowns"] = breakdowns.compute(prepared, layout, params, units, survey["no_group_code"],
-                                                   spec["categories"],
-                                                   breakdowns.choice_records(spec, records))
+    if stored_breakdowns is not None:
+        summary["breakdowns"] = stored_breakdowns
     _timed(timings, "compute", started)
     return Evaluation(rows, summary, timings)
+
+
+class _ItemRead:
+    """:func:`question_results.spec_records` of a spec, read on another thread with the same session while
+    the caller computes without touching the session; :meth:`result` waits for it (``waited``: for how long).
+
+    The session is used by one thread at a time: the caller uses it again only after :meth:`result` or
+    :meth:`close` (which waits, whatever happened). On SQLite, whose queries run in this process and
+    would share its CPU with the computation, the answers are read at once instead."""
+
+    def __init__(self, session: Session, spec: dict[str, Any]) -> None:
+        self.waited = 0.0
+        self._future: Future | None = None
+        self._value: Any = None
+        if not spec.get("items"):
+            return
+        real = session() if isinstance(session, scoped_session) else session
+        if real.get_bind().dialect.name == "sqlite":
+            started = time.perf_counter()
+            self._value = question_results.spec_records(real, spec)
+            self.waited = time.perf_counter() - started
+            return
+        app = current_app._get_current_object() if has_app_context() else None
+
+        def read() -> Any:
+            if app is None:
+                return question_results.spec_records(real, spec)
+            with app.app_context():
+                return question_results.spec_records(real, spec)
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="item-read")
+        self._future = self._pool.submit(read)
+
+    def result(self) -> Any:
+        if self._future is not None:
+            started = time.perf_counter()
+            try:
+                self._value = self._future.result()
+            finally:
+                self.waited += time.perf_counter() - started
+                self._future = None
+                self._pool.shutdown()
+        return self._value
+
+    def close(self) -> None:
+        if self._future is not None:
+            wait([self._future])
+            self._future = None
+            self._pool.shutdown()
 
 
 def overall_rates(summary: dict[str, Any] | None) -> tuple[float | None, float | None]:
@@ -149,10 +232,15 @@ def stored_params(data: dict[str, Any]) -> Params:
 
 
 def _indices(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray, no_group_code: int | None,
-             channels: bool = False) -> tuple[IndexResults, np.ndarray, Answers, Sample]:
-    """The indices, the mask of the pairs used, the records and their table; ``channels`` adds each record's
-    channel for the breakdowns (which then reuse the table)."""
+             channels: bool = False) -> tuple[IndexResults, np.ndarray, Answers | None, Sample]:
+    """The indices, the mask of the pairs used, the records (None when the table was built from the pairs
+    directly) and their table; ``channels`` adds each row's channel for the breakdowns (which then reuse
+    the table)."""
     channel_codes = list(layout.channels) if "channel" in params.targets else None
+    direct = _pair_sample(pairs, layout, params, units, no_group_code, channel_codes, channels)
+    if direct is not None:
+        sample, used = direct
+        return indices_of(sample, params), used, None, sample
     answers, used = pairs.answers(layout.group_ids, channel_codes, no_group_code)
     known = np.isin(answers.unit, units)
     if not known.all():  # answers about units outside the list (the caller lists every unit it reports)
@@ -162,6 +250,83 @@ def _indices(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray
         answers = breakdowns.with_channels(pairs, answers, used, units)
     sample = index_sample(answers, params, units, len(layout.question_ids))
     return indices_of(sample, params), used, answers, sample
+
+
+def _pair_sample(pairs: PairTable, layout: Layout, params: Params, units: np.ndarray, no_group_code: int | None,
+                 channel_codes: list[str] | None, channels: bool) -> tuple[Sample, np.ndarray] | None:
+    """The respondent–unit table of the pairs, built from them directly (one row per pair with an answer),
+    identical to :func:`analysis.weighting.index_sample` of ``pairs.answers(…)``'s records (restricted to
+    ``units``), with the mask of the pairs used; None when that way must decide (no answers, a level out of
+    range, a pair repeated), whose records then say what is wrong."""
+    group_code = _code_lookup(pairs.group, list(layout.group_ids), no_group_code)
+    use = group_code >= 0
+    margins = {"group": group_code}
+    if channel_codes is not None:
+        channel_code = _code_lookup(pairs.channel.astype(np.int64), [CHANNEL_ORDER.index(c) for c in channel_codes],
+                                    None)
+        use &= channel_code >= 0
+        margins["channel"] = channel_code
+    levels = pairs.levels()
+    n_q = levels.shape[1]
+    if n_q != len(layout.question_ids) or not units.size:
+        return None
+    units_sorted = bool(np.all(units[1:] > units[:-1]))
+    if not units_sorted:
+        return None
+    lo, hi = int(units[0]), int(units[-1])
+    if hi - lo <= 4 * max(units.size, pairs.size):  # unit ids of a moderate range: a lookup table
+        table = np.full(hi - lo + 1, -1, dtype=np.intp)
+        table[units - lo] = np.arange(units.size)
+        inside = (pairs.unit >= lo) & (pairs.unit <= hi)
+        position = np.where(inside, table[np.clip(pairs.unit - lo, 0, hi - lo)], -1)
+        known = position >= 0
+        position = np.maximum(position, 0)
+    else:
+        position = np.minimum(np.searchsorted(units, pairs.unit), units.size - 1)
+        known = units[position] == pairs.unit
+    rows = np.flatnonzero(use & known & (levels != 0).any(axis=1))
+    if not rows.size:
+        return None
+    level = levels[rows]
+    if np.any((level > len(params.scores)) & (level != DONT_KNOW_CODE)):
+        return None
+    unit = position[rows].astype(np.intp)
+    respondent = pairs.response[rows]
+    row_margins = {name: codes[rows].astype(np.intp) for name, codes in margins.items()}
+    if channels:
+        row_margins[breakdowns.ALL_CHANNELS] = pairs.channel[rows].astype(np.intp)
+        if row_margins[breakdowns.ALL_CHANNELS].min() < 0:
+            return None
+    sizes = {name: int(codes.max()) + 1 for name, codes in row_margins.items()}
+    by = params.poststratify_by if params.poststratify_by in row_margins else None
+    # (unit, respondent) order, then stable by (unit, margin): as the records' pivot, then Sample.ordered_by
+    if np.all(respondent[1:] >= respondent[:-1]):  # pairs in response order (as loaded): a stable sort by unit
+        order = np.argsort(_small(unit, units.size), kind="stable")
+    else:
+        order = np.lexsort((respondent, unit))
+    same_unit = unit[order][1:] == unit[order][:-1]
+    if np.any(same_unit & (respondent[order][1:] == respondent[order][:-1])):  # a (response, unit) pair twice
+        return None
+    if by is None:  # questions × rows, C-ordered, as the pivot lays it out
+        level = np.ascontiguousarray(level[order].T)
+        asked = level != 0
+        level[level == DONT_KNOW_CODE] = 0
+    else:  # reordered by margin: questions × rows in Fortran order, as Sample.ordered_by's column gather leaves it
+        order = order[np.argsort(_small(unit[order].astype(np.int64) * max(sizes[by], 1) + row_margins[by][order],
+                                        units.size * max(sizes[by], 1)), kind="stable")]
+        by_row = level[order]
+        asked = (by_row != 0).T
+        level = np.where(by_row == DONT_KNOW_CODE, 0, by_row).astype(np.int8, copy=False).T
+    sample = Sample(units=units, unit=unit[order], respondent=respondent[order],
+                    margins={name: codes[order] for name, codes in row_margins.items()}, margin_sizes=sizes,
+                    design_weight=np.ones(rows.size), level=level, asked=asked)
+    return sample, use
+
+
+def _small(codes: np.ndarray, bound: int) -> np.ndarray:
+    """Codes in ``0 … bound − 1`` as 16-bit integers when they fit, which NumPy's stable sort orders by radix
+    (the same order as any stable sort)."""
+    return codes.astype(np.int16) if bound <= np.iinfo(np.int16).max else codes
 
 
 def _service_pairs(session: Session, service: dict[str, Any]) -> PairTable:

@@ -142,31 +142,42 @@ def select_items(records: ItemRecords, positions: Sequence[int]) -> ItemRecords:
     """The records of the items at ``positions`` (of the specs they were loaded for), renumbered 0, 1, …
     in that order: what :func:`load_records` gives for those specs alone, since each record's item and
     value depend on its own question only."""
-    number = np.full(int(records.item.max(initial=-1)) + 1, -1, dtype=np.int64)
-    for new, old in enumerate(positions):
-        if old < number.size:
-            number[old] = new
-    item = number[records.item] if records.item.size else records.item
-    keep = item >= 0
+    item, keep = _renumbered(records, positions)
     return ItemRecords(respondent=records.respondent[keep], unit=records.unit[keep], item=item[keep],
                        value=records.value[keep],
                        not_shown=None if records.not_shown is None else records.not_shown[keep])
 
 
-def compute(spec: dict[str, Any], answers: Answers, params: Params, units: np.ndarray,
-            records: ItemRecords | None, weights: UnitWeights | None = None) -> list[ItemResult] | None:
+def _renumbered(records: ItemRecords, positions: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's item number among ``positions`` (−1 for another item) and the mask of those kept."""
+    number = np.full(int(records.item.max(initial=-1)) + 1, -1, dtype=np.int64)
+    for new, old in enumerate(positions):
+        if old < number.size:
+            number[old] = new
+    item = number[records.item] if records.item.size else records.item
+    return item, item >= 0
+
+
+def selected_rows(records: ItemRecords, positions: Sequence[int], rows: np.ndarray) -> np.ndarray:
+    """``rows`` (one per record of ``records``) of the records :func:`select_items` keeps, in its order."""
+    return rows[_renumbered(records, positions)[1]]
+
+
+def compute(spec: dict[str, Any], answers: Answers | None, params: Params, units: np.ndarray,
+            records: ItemRecords | None, weights: UnitWeights | None = None,
+            rows: np.ndarray | None = None) -> list[ItemResult] | None:
     """Every item of ``spec["items"]`` for every unit (None for a snapshot without items), from
     :func:`spec_records`.
 
     ``answers`` are the engine records the index was computed from, so the items use the same
     sample and weights; ``weights`` (those of the breakdowns' table, made from the same records)
-    saves weighting them again.
+    saves weighting them again, ``rows`` (``analysis.items.record_rows`` of them) finding each record's row.
     """
     specs = spec.get("items")
     if not specs or records is None:
         return None
     return compute_items(answers, params, engine_items(specs), records, units=units,
-                         n_questions=len(spec["survey"]["layout"]["question_ids"]), weights=weights)
+                         n_questions=len(spec["survey"]["layout"]["question_ids"]), weights=weights, rows=rows)
 
 
 def attach(rows: Sequence[Any], summary: dict[str, Any], results: list[ItemResult] | None,
