@@ -197,3 +197,27 @@ def test_packed_false_reads_the_answers_themselves(session, make, monkeypatch):
     fresh = loading.load_pairs(session, cutoff, ids, [comment_question(campaign).id], packed=False)
     assert fresh.digest() != before.digest()
     _same(fresh, _scan(session, campaign, monkeypatch))
+
+
+def test_the_fieldwork_monitor_packs_new_responses_as_they_come(session, make, monkeypatch):
+    """While fieldwork runs, each monitor view that tallies new responses packs them too: the period's
+    computation then has nothing left to pack, and reads the same pairs as the answer scan."""
+    from survey.services.campaigns import fieldwork
+
+    campaign = _period(session, make, "TM")
+    scanned = _scan(session, campaign, monkeypatch)
+    assert _packs(session, campaign) == 0
+    fieldwork.monitor(session, campaign)
+    packed = _packs(session, campaign)
+    assert packed >= 31
+    assert loading.pack_new(session, campaign.id) is False  # nothing newer
+    units = [cu.unit for cu in campaign.campaign_units]
+    add_response(session, campaign, {units[0]: [5, 4, 3, 2, 1]}, None, comments={units[0]: "窗口很热情"})
+    session.commit()
+    fieldwork.monitor(session, campaign)
+    assert _packs(session, campaign) == packed + 1
+    monkeypatch.setattr(loading, "_write_packs", lambda *a: pytest.fail("nothing left to pack"))
+    loaded = _load(session, campaign)
+    assert loaded.responses == scanned.responses + 1
+    rescanned = _scan(session, campaign, monkeypatch)
+    _same(loaded, rescanned)

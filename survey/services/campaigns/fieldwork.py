@@ -47,7 +47,7 @@ from survey.models import (
     User,
 )
 from survey.services.campaigns.lookup import campaign_units
-from survey.services.results import weighting
+from survey.services.results import loading, weighting
 
 Z95 = 1.96
 ASSUMED_SD = 25.0  # points on the 0–100 index, for a unit with fewer than two scored responses
@@ -449,6 +449,9 @@ def monitor(session: Session, campaign: Campaign, visible: set[int] | None = Non
     """Each unit's progress (only ``visible`` units when given), the units furthest behind first."""
     if refresh_scores(session, campaign):
         session.commit()  # keep the tally for the next view (it is derived data: nothing else is pending)
+        # The computation's packed answers too, a little at a time while fieldwork runs, so that the
+        # period's computation does not pack them all at once (its own connection, committed at once).
+        loading.pack_new(session, campaign.id)
     targets = load_targets(session, campaign)
     units = [cu for cu in campaign_units(session, campaign, active_only=False)
              if visible is None or cu.unit_id in visible]

@@ -459,6 +459,50 @@ def load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int],
     return _load_pairs(session, cutoff, question_ids, comment_question_ids, unit_ids, tick, packs=packed)
 
 
+def _scan_terms(campaign_id: int, question_ids: Sequence[int], comment_ids: Sequence[int], lowest: int,
+                highest: int) -> tuple[tuple[Any, Any, Any], list[Any], Any]:
+    """The answer scan's three sums per group (packed levels, check, comments), its conditions (the
+    campaign's answers to these questions about a unit, response ids ``lowest`` … ``highest``) and each
+    response's trait code (channel, plus ``SEVERAL_UNITS`` when it rates several units)."""
+    index_ids = [q for q in question_ids if q >= 0]
+    position = case({q: literal(1 << (BITS * k)) for k, q in enumerate(question_ids) if q >= 0},
+                    value=Answer.question_id, else_=literal(0))
+    code = case((Answer.not_shown.is_(True), literal(0)),  # structurally missing: never a level, never 不了解
+                (and_(Answer.dont_know.is_(False), Answer.level.between(1, 5)), Answer.level),
+                else_=literal(DONT_KNOW_CODE))
+    check = case({q: literal((1 << COUNT_SHIFT) + (1 << k)) for k, q in enumerate(question_ids) if q >= 0},
+                 value=Answer.question_id, else_=literal(0))
+    is_comment = case((and_(Answer.question_id.in_(list(comment_ids) or [-1]), Answer.text != ""), literal(1)),
+                      else_=literal(0))
+    conditions = [Answer.campaign_id == campaign_id, Answer.question_id.in_(index_ids + list(comment_ids) or [-1]),
+                  Answer.unit_id.is_not(None), Answer.response_id.between(lowest, highest)]
+    channel = case({c: literal(i) for i, c in enumerate(CHANNEL_ORDER)}, value=Response.channel, else_=literal(-1))
+    several_units = case((Response.unit_id.is_(None), literal(SEVERAL_UNITS)), else_=literal(0))
+    sums = (_big(func.sum(position * code)), _big(func.sum(check)), _big(func.sum(is_comment)))
+    return sums, conditions, channel + several_units
+
+
+def pack_new(session: Session, campaign_id: int) -> bool:
+    """Pack the campaign's responses stored since its newest packed one, for its own layout (the
+    fieldwork monitor calls this after tallying new responses, so that a computation at the period's
+    end has little left to catch up); whether anything was written. Nothing happens when the session
+    has uncommitted work or the campaign cannot be packed; a response committed out of order is left to
+    the computation's own catch-up."""
+    own = _own_questions(session, campaign_id)
+    if own is None:
+        return False
+    question_ids, comment_ids = own
+    layout = layout_key(question_ids, comment_ids)
+    packed = session.scalar(select(func.max(AnswerPack.response_id)).where(
+        AnswerPack.campaign_id == campaign_id, AnswerPack.layout == layout)) or 0
+    low, high = session.execute(select(func.min(Response.id), func.max(Response.id)).where(
+        Response.campaign_id == campaign_id, Response.id > packed)).one()
+    if low is None:
+        return False
+    sums, conditions, trait = _scan_terms(campaign_id, question_ids, comment_ids, int(low), int(high))
+    return _write_packs(session, campaign_id, layout, [(int(low), int(high))], sums, conditions, trait)
+
+
 def _load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int], comment_question_ids: Sequence[int],
                 unit_ids: Iterable[int] | None, tick: Callable[[], None] | None, packs: bool) -> PairTable:
     question_ids = [int(q) for q in question_ids]
@@ -470,26 +514,13 @@ def _load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int], c
     if lowest is None:
         return _assemble(np.zeros((0, 5), dtype=np.int64), np.zeros((0, 3), dtype=np.int64), cutoff,
                          len(question_ids))
-    position = case({q: literal(1 << (BITS * k)) for k, q in enumerate(question_ids) if q >= 0},
-                    value=Answer.question_id, else_=literal(0))
-    code = case((Answer.not_shown.is_(True), literal(0)),  # structurally missing: never a level, never 不了解
-                (and_(Answer.dont_know.is_(False), Answer.level.between(1, 5)), Answer.level),
-                else_=literal(DONT_KNOW_CODE))
-    check = case({q: literal((1 << COUNT_SHIFT) + (1 << k)) for k, q in enumerate(question_ids) if q >= 0},
-                 value=Answer.question_id, else_=literal(0))
-    is_comment = case((and_(Answer.question_id.in_(comment_ids or [-1]), Answer.text != ""), literal(1)),
-                      else_=literal(0))
-    conditions = [Answer.campaign_id == cutoff.campaign_id, Answer.question_id.in_(index_ids + comment_ids or [-1]),
-                  Answer.unit_id.is_not(None), Answer.response_id.between(int(lowest), cutoff.max_response_id)]
+    sums, conditions, trait = _scan_terms(cutoff.campaign_id, question_ids, comment_ids, int(lowest),
+                                          cutoff.max_response_id)
     if unit_ids is not None:
         conditions.append(Answer.unit_id.in_(sorted(set(unit_ids)) or [-1]))
-    channel = case({c: literal(i) for i, c in enumerate(CHANNEL_ORDER)}, value=Response.channel, else_=literal(-1))
-    several_units = case((Response.unit_id.is_(None), literal(SEVERAL_UNITS)), else_=literal(0))
     trait_rows = select(
-        _big(Response.id), _big(func.coalesce(Response.respondent_group_id, literal(NO_GROUP))),
-        _big(channel + several_units),
+        _big(Response.id), _big(func.coalesce(Response.respondent_group_id, literal(NO_GROUP))), _big(trait),
     ).where(Response.campaign_id == cutoff.campaign_id)
-    sums = (_big(func.sum(position * code)), _big(func.sum(check)), _big(func.sum(is_comment)))
     by_response = select(_big(Answer.response_id), _big(func.min(Answer.unit_id)),
                          _big(func.max(Answer.unit_id) - func.min(Answer.unit_id)), *sums,
                          ).where(*conditions).group_by(Answer.response_id)
@@ -540,7 +571,7 @@ def _load_pairs(session: Session, cutoff: Cutoff, question_ids: Sequence[int], c
     if tallied and not all(complete for _t, _p, complete in parts):
         missing = _untallied(traits[:, 0], pairs[:, 0])
         written = bool(missing) and _write_packs(session, cutoff.campaign_id, layout, missing, sums, conditions,
-                                                 channel + several_units)
+                                                 trait)
         own = _Reader(session.connection())
         for low, high in missing:
             more = (_decode_packs(own.rows(pack_rows, 4, (AnswerPack.response_id, low, high)))[1] if written
@@ -588,6 +619,12 @@ def layout_key(question_ids: Sequence[int], comment_ids: Sequence[int]) -> int:
 def _own_layout(session: Session, campaign_id: int) -> int | None:
     """The layout of the campaign's own index and comment questions (what its computations read), None
     when the campaign cannot have one (no index question, or too many)."""
+    own = _own_questions(session, campaign_id)
+    return None if own is None else layout_key(*own)
+
+
+def _own_questions(session: Session, campaign_id: int) -> tuple[list[int], list[int]] | None:
+    """The campaign's own index questions (in order) and comment questions, None when it cannot be packed."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         return None
@@ -596,7 +633,7 @@ def _own_layout(session: Session, campaign_id: int) -> int | None:
         return None
     comments = [q.id for q in campaign.questionnaire.questions
                 if q.type == QuestionType.TEXT and q.is_comment and q.id not in index_ids]
-    return layout_key(index_ids, comments)
+    return index_ids, comments
 
 
 def _untallied(response_ids: np.ndarray, tallied_ids: np.ndarray) -> list[tuple[int, int]]:
