@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
-HIDDEN = re.compile(r'name="(csrf_token|submission_id|started)" type="hidden" value="([^"]*)"')
+HIDDEN = re.compile(r'<input\b[^>]*\bname="(csrf_token|submission_id|started)"[^>]*\bvalue="([^"]*)"')
 RADIO = re.compile(r'type="radio" name="(q\d+)" id="[^"]+" value="([^"]+)"')
 
 
