@@ -238,19 +238,14 @@ class _Reader:
         return str(select_.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True}))
 
     def rows(self, statement: Any, columns: int, ids: tuple[Any, int, int] | None = None) -> np.ndarray:
-        if self.dialect.name == "postgresql":
-            if ids is None:
-                return _packed_rows(self.driver, [self.sql_of(statement)], columns)
-            column, lowest, highest = ids
-            return _packed_rows(self.driver, [self.sql_of(statement.where(column.between(
-                start, min(start + BLOCK_IDS - 1, int(highest))))) for start in range(int(lowest), int(highest) + 1,
-                                                                                     BLOCK_IDS)], columns)
         if ids is None:
-            return _text_rows(self.driver, [self.sql_of(statement)], columns)
-        column, lowest, highest = ids
-        return _text_rows(self.driver, [self.sql_of(statement.where(column.between(
-            start, min(start + BLOCK_IDS - 1, int(highest))))) for start in range(int(lowest), int(highest) + 1,
-                                                                                 BLOCK_IDS)], columns)
+            statements = [self.sql_of(statement)]
+        else:  # one statement per block of BLOCK_IDS response ids
+            column, lowest, highest = ids
+            statements = [self.sql_of(statement.where(column.between(start, min(start + BLOCK_IDS - 1, int(highest)))))
+                          for start in range(int(lowest), int(highest) + 1, BLOCK_IDS)]
+        read = _packed_rows if self.dialect.name == "postgresql" else _text_rows
+        return read(self.driver, statements, columns)
 
 
 def _text_rows(driver: Any, statements: Sequence[str], columns: int) -> np.ndarray:
