@@ -148,7 +148,7 @@ def test_pages_show_the_one_trip_rate_per_unit(period, client, auth):
     assert "一次办成率" in html and "63.6%" in html  # 7 / 11
     assert "全部单位（合并）" in html  # all units pooled
     assert "Q9" in html and "Q10" in html and f"/admin/results/snapshots/{snapshot.id}/questions.csv" in html
-    assert html.index("一次办成率") < html.index("Q9")  # the headline first
+    assert html.index("一次办成率") < html.index('id="question-Q9"')  # the headline first (a bare "Q9" may be in a token)
     # the comment count links to the unit's comments
     assert f'/admin/results/snapshots/{snapshot.id}/units/{units[0].id}#comments">3</a>' in html
     unit_html = client.get(f"/admin/results/snapshots/{snapshot.id}/units/{units[0].id}").get_data(as_text=True)
