@@ -49,7 +49,7 @@ def configure_app(app: Flask, config: Any) -> None:
     app.config["REMEMBER_COOKIE_SECURE"] = secure
     if app.config.get("REDIS_URL") and not app.config.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "pingyi-memory://")
     if os.environ.get("PINGYI_PROXY_HOPS"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -14,7 +14,7 @@ from tests.public.helpers import checked, filled
 
 @pytest.fixture
 def app_overrides():
-    return {"RATELIMIT_ENABLED": True, "RATELIMIT_SUBMIT": "2 per minute", "RATELIMIT_STORAGE_URI": "memory://"}
+    return {"RATELIMIT_ENABLED": True, "RATELIMIT_SUBMIT": "2 per minute"}
 
 
 def test_over_the_limit_rerenders_with_answers_and_retry_after(client, make, session):
@@ -59,6 +59,42 @@ def test_storage_outage_lets_the_response_through(client, make, session, monkeyp
     assert client.post(f"/s/{code}", data=filled(campaign.questionnaire, page)).status_code == 303
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Response)) == 1
+
+
+def test_the_default_storage_sweeps_inline_and_starts_no_thread_per_hit(monkeypatch):
+    """limits' own memory storage starts a threading.Timer per hit; ours sweeps once a second, inline."""
+    from limits.storage import memory
+
+    from survey.extensions import SweptMemoryStorage
+
+    assert isinstance(limiter.storage, SweptMemoryStorage)  # what the app runs with by default
+    started = []
+
+    class Counted(memory.threading.Timer):
+        def start(self):
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(memory.threading, "Timer", Counted)
+    storage = SweptMemoryStorage()
+    assert len(started) == 1  # the library's constructor starts one
+    storage.timer.join()  # and it has swept before we count
+    storage.incr("old", expiry=0.05)
+    for n in range(200):
+        assert storage.incr(f"address-{n % 20}", expiry=60) == n // 20 + 1
+    assert len(started) == 1  # and no hit starts another
+    assert storage.get("address-3") == 10
+    import time
+
+    time.sleep(0.06)
+    assert storage.get("old") == 0  # expired: a read sees nothing, swept or not
+    storage.incr("other", expiry=0.05)
+    time.sleep(0.06)
+    storage._next_sweep = 0.0  # a second has passed
+    storage.incr("address-0", expiry=60)
+    assert "other" not in storage.storage and "other" not in storage.expirations  # swept inline
+    assert storage.get("address-0") == 11  # live counts untouched
+    assert len(started) == 1
 
 
 def _redis_up() -> bool:

@@ -107,7 +107,7 @@ def test_the_shortcut_runs_after_the_csrf_check(client, window, session, monkeyp
 class TestRateLimited:
     @pytest.fixture
     def app_overrides(self):
-        return {"RATELIMIT_ENABLED": True, "RATELIMIT_SUBMIT": "1 per minute", "RATELIMIT_STORAGE_URI": "memory://"}
+        return {"RATELIMIT_ENABLED": True, "RATELIMIT_SUBMIT": "1 per minute"}
 
     def test_the_shortcut_runs_after_the_rate_limit(self, client, window, session):
         campaign, code = window
