@@ -246,6 +246,7 @@ class Row:
     tally: Tally
     stored: int = 0
     flagged: int = 0
+    server_cpu: float = float("nan")  # gunicorn's CPU seconds during the run (workers and master)
 
     @property
     def rate(self) -> float:
@@ -259,12 +260,13 @@ class Row:
         stored = f"{self.stored:6d} {self.flagged:5d}" if self.target == "site" else "     —     —"
         return (f"{self.database:10s} {self.config:12s} {self.target:8s} {self.done:6d} {self.rate:8.1f} "
                 f"{pct(lat, 50):7.1f} {pct(lat, 95):7.1f} {pct(lat, 99):7.1f} {pct(flow, 50):7.1f} {pct(flow, 99):7.1f} "
-                f"{errors:6d} {stored} {ratio} {self.client_cpu / self.seconds:5.0%}")
+                f"{errors:6d} {stored} {ratio} {self.client_cpu / self.seconds:5.0%} "
+                f"{self.server_cpu / max(self.done, 1) * 1000:7.2f}")
 
 
 HEADER = (f"{'database':10s} {'gunicorn':12s} {'target':8s} {'ok':>6s} {'ok/s':>8s} "
           f"{'p50':>7s} {'p95':>7s} {'p99':>7s} {'flow50':>7s} {'flow99':>7s} {'errors':>6s} "
-          f"{'stored':>6s} {'flagd':>5s} {'ratio':>6s} {'client':>5s}")
+          f"{'stored':>6s} {'flagd':>5s} {'ratio':>6s} {'client':>5s} {'cpu ms':>7s}")
 
 
 def run_config(database: Database, config: str, args: argparse.Namespace, log: Path) -> list[Row]:
@@ -275,9 +277,9 @@ def run_config(database: Database, config: str, args: argparse.Namespace, log: P
     site = start_site(database, workers_n, threads_n, log)
     try:
         asyncio.run(drive(phone, min(50, args.phones), args.concurrency, 7, site.base, database.code))  # warm-up
-        since = time.time()
+        since, server0 = time.time(), site.cpu_seconds()
         tally, seconds, cpu = asyncio.run(drive(phone, args.phones, args.concurrency, 1, site.base, database.code))
-        row = Row(database.kind, config, "site", tally.done, seconds, cpu, tally)
+        row = Row(database.kind, config, "site", tally.done, seconds, cpu, tally, server_cpu=site.cpu_seconds() - server0)
         row.stored, row.flagged = response_counts(database.url, since)
         rows.append(row)
     finally:
@@ -285,8 +287,10 @@ def run_config(database: Database, config: str, args: argparse.Namespace, log: P
     baseline = start_baseline(database, workers_n, threads_n, log)
     try:
         asyncio.run(drive(baseline_request, min(50, args.phones), args.concurrency, 8, baseline.base))
+        server0 = baseline.cpu_seconds()
         tally, seconds, cpu = asyncio.run(drive(baseline_request, args.phones, args.concurrency, 2, baseline.base))
-        rows.insert(0, Row(database.kind, config, "baseline", tally.done, seconds, cpu, tally))
+        rows.insert(0, Row(database.kind, config, "baseline", tally.done, seconds, cpu, tally,
+                           server_cpu=baseline.cpu_seconds() - server0))
     finally:
         baseline.stop()
     return rows
@@ -307,7 +311,8 @@ def main() -> None:
 
     print(f"pingyi load: {args.phones} phones per run, {args.concurrency} at a time; {os.cpu_count()} cores "
           f"shared by gunicorn, the database and this client. Rate limit ON (production default, per address; "
-          f"every phone has its own address). Latencies in ms; p50/p95/p99 of the POST, flow = GET+POST+thanks.")
+          f"every phone has its own address). Latencies in ms; p50/p95/p99 of the POST, flow = GET+POST+thanks; "
+          f"cpu ms = gunicorn's CPU per phone (site) or per request (baseline), the figure least moved by load.")
     results: list[tuple[Row, Row]] = []
     with tempfile.TemporaryDirectory(prefix="pingyi-load-") as tmp:
         log = Path(tmp) / "gunicorn.log"
