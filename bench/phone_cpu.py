@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--database-url", help="an empty database to use instead of a temporary SQLite file")
     parser.add_argument("--profile", choices=("get", "post", "thanks"),
                         help="also print a CPU profile (cProfile, process time) of that step over the measured phones")
+    parser.add_argument("--profile-out", metavar="FILE",
+                        help="with --profile: also write the profile for pstats/snakeviz")
     args = parser.parse_args()
     profiler = cProfile.Profile(time.process_time) if args.profile else None
 
@@ -80,6 +82,8 @@ def main() -> None:
         if profiler is not None:
             print(f"\nProfile of the {args.profile} step over {args.phones} phones (cumulative CPU, with the profiler's overhead):")
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+            if args.profile_out:
+                profiler.dump_stats(args.profile_out)
 
 
 if __name__ == "__main__":

@@ -368,7 +368,7 @@ def page_once(questionnaire: Questionnaire, parts: tuple[Any, ...], build: Calla
 
 
 # Where a cached fresh page takes its visitor's values (URL-safe tokens and digits: nothing to escape).
-_CSRF_MARK = "@@pingyi-csrf@@"
+CSRF_MARK = "@@pingyi-csrf@@"
 _SID_MARK = "@@pingyi-submission@@"
 _STARTED_MARK = "@@pingyi-started@@"
 
@@ -462,11 +462,11 @@ class _Page:
         parts = ("questionnaire", campaign.title, campaign.title_en, units, tuple(q.id for q in self.questions), service)
 
         def build() -> str:
-            return render_template("public/questionnaire.html", csrf_value=_CSRF_MARK, sid_value=_SID_MARK,
+            return render_template("public/questionnaire.html", csrf_value=CSRF_MARK, sid_value=_SID_MARK,
                                    started_value=_STARTED_MARK, **context())
 
         page = page_once(self.questionnaire, parts, build)
-        return (page.replace(_CSRF_MARK, generate_csrf()).replace(_SID_MARK, self.form.submission_id.data)
+        return (page.replace(CSRF_MARK, generate_csrf()).replace(_SID_MARK, self.form.submission_id.data)
                 .replace(_STARTED_MARK, self.form.started.data))
 
     def question_block(self, errors: dict[str, str], values: Any, shown: dict[str, bool],
@@ -507,7 +507,7 @@ def _to_thanks(thanks: _Thanks, submission_id: str, unit_ids: set[int | None],
                once_per_device: bool, lowest: int | None) -> ResponseReturnValue:
     """303 to the thank-you page; the device ledger learns which units the response rated."""
     session[THANKS_KEY] = submission_id
-    session[THANKS_LOWEST_KEY] = [submission_id, lowest]
+    session[THANKS_LOWEST_KEY] = [submission_id, lowest, thanks.campaign_id]
     mine = [s for s in (session.get(MINE_KEY) or []) if s != submission_id]
     session[MINE_KEY] = (mine + [submission_id])[-MINE_KEEP:]
     reply = redirect(thanks.url, code=303)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from survey.core import settings
@@ -12,6 +13,7 @@ from survey.models import Channel, QuestionnaireKind, Response
 from survey.public import bp
 from survey.public.forms import FollowUpForm
 from survey.public.questionnaire import (
+    CSRF_MARK,
     THANKS_KEY,
     THANKS_LOWEST_KEY,
     channel_closed_page,
@@ -97,26 +99,34 @@ def thanks(code: str):
     if request.method == "POST":
         return _leave_phone(target, FollowUpForm())
     bad_level = settings.site(settings.BAD_LEVEL_MAX)
-    if _no_bad_rating(session.get(THANKS_KEY), bad_level):
+    sid = session.get(THANKS_KEY)
+    noted = _noted_bad_rating(sid, bad_level, target.campaign.id)
+    if noted is False:
         return _thanks_page(target, None)
-    response = _last_submission(target)
-    if response is None or not submission.has_bad_rating(db.session, response.id, bad_level):
-        return _thanks_page(target, None)
-    form = FollowUpForm()
-    form.token.data = _follow_up_tokens().dumps(response.submission_id)
-    return _thanks_page(target, form)
+    if noted is None:  # not noted (a session from before the note): the stored answers say
+        response = _last_submission(target)
+        if response is None or not submission.has_bad_rating(db.session, response.id, bad_level):
+            return _thanks_page(target, None)
+        sid = response.submission_id
+    return _thanks_page(target, FollowUpForm(), token=_follow_up_tokens().dumps(sid))
 
 
-def _no_bad_rating(sid: str | None, bad_level: int) -> bool:
-    """Known from the session alone: no submission, or the last one gave no level at or below ``bad_level``
-    (its lowest level is noted when it is stored, so the usual thank-you page reads nothing about it)."""
+def _noted_bad_rating(sid: str | None, bad_level: int, campaign_id: int) -> bool | None:
+    """Whether this browser's last submission to the campaign gave a level at or below ``bad_level``,
+    known from the signed session alone: its lowest level and campaign are noted when it is stored,
+    so the thank-you page reads nothing about it. None: not known (a session from before the note,
+    or a note about another submission)."""
     if not sid:
-        return True
+        return False
     note = session.get(THANKS_LOWEST_KEY)
-    if not isinstance(note, list) or len(note) != 2 or note[0] != sid:
-        return False  # not noted (a session from before the note): the stored answers say
+    if not isinstance(note, list) or len(note) not in (2, 3) or note[0] != sid:
+        return None
     lowest = note[1]
-    return lowest is None or (isinstance(lowest, int) and lowest > bad_level)
+    if lowest is None or (isinstance(lowest, int) and lowest > bad_level):
+        return False
+    if len(note) == 3 and note[2] == campaign_id and isinstance(lowest, int):
+        return True
+    return None  # a bad rating noted without its campaign (or for another): the stored response says
 
 
 def _follow_up_tokens() -> URLSafeTimedSerializer:
@@ -149,16 +159,35 @@ def _leave_phone(target: Target, form: FollowUpForm) -> ResponseReturnValue:
     return redirect(url_for("public.thanks", code=short_code_of(target)), code=303)
 
 
-def _thanks_page(target: Target, form: FollowUpForm | None, expired: bool = False) -> str:
+def _thanks_page(target: Target, form: FollowUpForm | None, expired: bool = False, token: str | None = None) -> str:
+    """The thank-you page; with ``form``, the follow-up offer (``token``: a new offer's signed submission id)."""
     others = _others_url(target)
+    if form is not None and token is not None:
+        form.token.data = token
 
     def build() -> str:
         return render_template("public/thanks.html", campaign=target.campaign, form=form, expired=expired,
                                others=others)
 
-    if form is None and plain_request():  # the same page for everyone: rendered once per process
+    if not plain_request():
+        return build()
+    if form is None:  # the same page for everyone: rendered once per process
         return page_once(target.campaign.questionnaire, ("thanks", others), build)
-    return build()
+    if token is None or form.errors:
+        return build()
+    # A fresh offer: the same page for every 差评 but for the CSRF token and the signed submission id,
+    # which are put in place of their marks (both URL-safe: nothing to escape).
+    form.token.data = _TOKEN_MARK
+
+    def build_marked() -> str:
+        form.csrf_token.current_token = CSRF_MARK
+        return build()
+
+    page = page_once(target.campaign.questionnaire, ("thanks-offer", others), build_marked)
+    return page.replace(CSRF_MARK, generate_csrf()).replace(_TOKEN_MARK, token)
+
+
+_TOKEN_MARK = "@@pingyi-follow-up@@"
 
 
 def _others_url(target: Target) -> str | None:

@@ -186,3 +186,52 @@ def test_thanks_page_without_a_submission_offers_nothing(client, window):
     _campaign, code = window
     html = client.get(f"/thanks/{code}").get_data(as_text=True)
     assert "感谢您的评价" in html and 'name="phone"' not in html
+
+
+def test_each_offer_has_its_own_tokens_and_reads_nothing_about_the_response(app, window, session):
+    """The offer is rendered once per process; each 差评's page gets its own CSRF token and signed
+    submission id in place of their marks, and the number is attached to that browser's response."""
+    from tests.public.test_fast_path import statements
+
+    campaign, code = window
+    pages, phones = [], []
+    for i in range(2):
+        phone = app.test_client()
+        phone.environ_base["HTTP_USER_AGENT"] = f"Phone/{i}"
+        posted = phone.post(f"/s/{code}", data=filled(campaign.questionnaire, phone.get(f"/s/{code}"), level="1"))
+        with statements() as seen:
+            page = phone.get(posted.headers["Location"])
+        assert page.status_code == 200 and 'name="phone"' in page.get_data(as_text=True)
+        assert not any("FROM response" in s or "FROM answer" in s for s in seen), seen
+        pages.append(page)
+        phones.append(phone)
+    tokens = [(csrf_from(p), hidden_from(p, "token")) for p in pages]
+    assert tokens[0][0] != tokens[1][0] and tokens[0][1] != tokens[1][1]
+    assert all("@@" not in p.get_data(as_text=True) for p in pages)
+    shown = [p.get_data(as_text=True).replace(c, "C").replace(t, "T") for p, (c, t) in zip(pages, tokens, strict=True)]
+    assert shown[0] == shown[1]  # one page but for the two tokens
+    for phone, (csrf, token), number in zip(phones, reversed(tokens), ("13812345678", "13912345678"), strict=True):
+        # the other browser's offer is refused: a number is attached only by the session that made the response
+        assert phone.post(f"/thanks/{code}", data={"csrf_token": csrf, "token": token, "phone": number,
+                                                   "consent": "y"}).status_code in (400, 404)
+    for phone, (csrf, token), number in zip(phones, tokens, ("13812345678", "13912345678"), strict=True):
+        assert phone.post(f"/thanks/{code}", data={"csrf_token": csrf, "token": token, "phone": number,
+                                                   "consent": "y"}).status_code == 303
+    responses = session.scalars(select(Response).order_by(Response.id)).all()
+    contacts = {c.response_id: c.phone for c in session.scalars(select(FollowUpContact))}
+    assert contacts == {responses[0].id: "13812345678", responses[1].id: "13912345678"}
+
+
+def test_a_bad_rating_noted_for_another_campaign_reads_the_stored_answers(client, window, make):
+    """The note names its campaign: the thank-you page of another campaign does not trust it."""
+    from survey.public.questionnaire import THANKS_KEY, THANKS_LOWEST_KEY
+
+    campaign, code = window
+    other = make.campaign()
+    make.commit()
+    assert 'name="phone"' in _rate(client, campaign, code, "1").get_data(as_text=True)
+    with client.session_transaction() as browser:
+        note = browser[THANKS_LOWEST_KEY]
+        assert note[0] == browser[THANKS_KEY] and note[2] == campaign.id
+    # The same browser's note, shown on the other campaign's thank-you page: its last submission is not there.
+    assert 'name="phone"' not in client.get(f"/thanks/{other.campaign_units[0].short_code}").get_data(as_text=True)
