@@ -224,3 +224,26 @@ class TestSubmitStatements:
         data = filled(campaign.questionnaire, client.get(f"/s/{code}"), level="1")
         assert client.post(f"/s/{code}", data=data).status_code == 303
         assert session.scalar(select(func.count(Case.id))) >= 1
+
+    def test_a_bad_rating_opens_its_case_from_the_parsed_answers(self, client, make, session):
+        """Without a comment the case needs no stored row: no answer is read back, no case looked up."""
+        campaign, code = _window(make)
+        comments = {f"q{q.id}": [] for q in campaign.questionnaire.questions if q.is_comment}
+        data = filled(campaign.questionnaire, client.get(f"/s/{code}"), level="1", **comments)
+        with statements() as seen:
+            assert client.post(f"/s/{code}", data=data).status_code == 303
+        assert not any("FROM answer" in s or "FROM feedback_case" in s for s in seen), seen
+        case = session.scalar(select(Case))
+        assert case.kind.value == "bad_rating" and case.answer_id is None and case.due_on is not None
+        assert "非常不满意" in case.summary
+
+    def test_a_bad_rating_with_a_comment_names_the_stored_comment(self, client, make, session):
+        campaign, code = _window(make)
+        comment = next(q for q in campaign.questionnaire.questions if q.is_comment)
+        data = filled(campaign.questionnaire, client.get(f"/s/{code}"), level="1",
+                      **{f"q{comment.id}": "窗口人员态度差，让我跑了三趟。"})
+        assert client.post(f"/s/{code}", data=data).status_code == 303
+        case = session.scalar(select(Case))
+        stored = session.get(Answer, case.answer_id)
+        assert stored.question_id == comment.id and stored.text == "窗口人员态度差，让我跑了三趟。"
+        assert case.summary.splitlines()[0].endswith("窗口人员态度差，让我跑了三趟。")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app
@@ -104,18 +105,24 @@ def is_meaningful_comment(text: str | None) -> bool:
 
 # --- opening ---------------------------------------------------------------------------------
 
-def _calls_for(session: Session, response: Response, rule: Rules
-               ) -> tuple[dict[int, list[tuple[Question, int]]], list[tuple[Answer, int]]]:
+Calls = tuple[dict[int, list[tuple[Question, int]]], list[tuple[Answer, int]]]
+
+
+def _calls_for(session: Session, response: Response, rule: Rules,
+               answers: Sequence[Answer | submission.ParsedAnswer] | None = None) -> Calls:
     """The response's 差评 per unit and its meaningful comments, found in memory.
 
     Questions come from what the submit path lends in ``session.info`` (its cached questionnaire
     version), else the session's identity map, so a response that calls for no case costs no query here.
+    ``answers``: the submit path's parsed answers instead of the stored rows, when no comment needs a row id.
     """
+    if answers is None:
+        answers = response.answers
     lent = session.info.get(submission.QUESTIONS_INFO) or {}
-    questions = {qid: lent.get(qid) or session.get(Question, qid) for qid in {a.question_id for a in response.answers}}
+    questions = {qid: lent.get(qid) or session.get(Question, qid) for qid in {a.question_id for a in answers}}
     bad: dict[int, list[tuple[Question, int]]] = defaultdict(list)
     comments: list[tuple[Answer, int]] = []
-    for answer in response.answers:
+    for answer in answers:
         question = questions.get(answer.question_id)
         unit_id = answer.unit_id if answer.unit_id is not None else response.unit_id
         if question is None or unit_id is None:
@@ -123,42 +130,48 @@ def _calls_for(session: Session, response: Response, rule: Rules
         if question.type == QuestionType.SATISFACTION and answer.level is not None and answer.level <= rule.bad_level_max:
             bad[unit_id].append((question, answer.level))
         elif question.type == QuestionType.TEXT and question.is_comment and is_meaningful_comment(answer.text):
-            comments.append((answer, unit_id))
+            comments.append((answer, unit_id))  # a stored row: parsed answers come only without such a comment
     return bad, comments
+
+
+def _comment_calls(session: Session, answer: Answer | submission.ParsedAnswer) -> bool:
+    """Whether the answer is (or, with its question not at hand, may be) a meaningful comment."""
+    lent = session.info.get(submission.QUESTIONS_INFO)
+    question = lent.get(answer.question_id) if lent else None
+    return question is None or (question.type == QuestionType.TEXT and question.is_comment
+                                and is_meaningful_comment(answer.text))
 
 
 def _may_call_for_a_case(session: Session, response: Response) -> bool:
     """Whether the response has a satisfaction level a 差评 setting could count as bad, or a
     comment: checked in memory before anything is read (most ratings are good)."""
-    lent = session.info.get(submission.QUESTIONS_INFO)
     parsed = session.info.get(submission.ANSWERS_INFO)
     for answer in parsed if parsed is not None else response.answers:
         if answer.level is not None and answer.level <= settings.BAD_LEVEL_HIGHEST:
             return True
-        if answer.text:
-            question = lent.get(answer.question_id) if lent else None
-            if question is None or (question.type == QuestionType.TEXT and question.is_comment
-                                    and is_meaningful_comment(answer.text)):
-                return True
+        if answer.text and _comment_calls(session, answer):
+            return True
     return False
 
 
 def open_cases_for_response(session: Session, response: Response, start: dt.date | None = None,
-                            rule: Rules | None = None) -> list[Case]:
+                            rule: Rules | None = None, calls: Calls | None = None, new: bool = False) -> list[Case]:
     """Open the cases a response calls for and return the new ones (none on a second call).
 
     ``start`` is the day the deadline counts from: the submission day in the organisation's
     time zone unless given (a flagged response marked valid later counts from that day).
+    ``calls``: what :func:`_calls_for` found, when the caller has it; ``new``: the response was
+    inserted in this transaction, so it has no cases yet.
     """
     if response.status != ResponseStatus.VALID:
         return []
     rule = rule or rules(session)
-    bad, comments = _calls_for(session, response, rule)
+    bad, comments = calls if calls is not None else _calls_for(session, response, rule)
     if not bad and not comments:
         return []
     start = start or local_date(response.submitted_at, org_timezone())
     due = due_date(session, start, rule.deadline_days)
-    existing = set(session.scalars(select(Case.dedup_key).where(Case.response_id == response.id)))
+    existing = set() if new else set(session.scalars(select(Case.dedup_key).where(Case.response_id == response.id)))
     opened: list[Case] = []
 
     def add(key: str, praise: bool = False, **values: object) -> None:
@@ -486,9 +499,13 @@ def open_cases_on_submit(session: Session, response: Response) -> None:
         if not _may_call_for_a_case(session, response):
             return  # no level that any setting counts as a 差评, no comment: not even the settings are read
         rule = rules(session)
-        if not any(_calls_for(session, response, rule)):
+        parsed = session.info.get(submission.ANSWERS_INFO)
+        # The parsed answers do, unless a comment's case must name its stored row (then they are read).
+        plain = parsed is not None and not any(a.text and _comment_calls(session, a) for a in parsed)
+        calls = _calls_for(session, response, rule, parsed if plain else None)
+        if not any(calls):
             return  # most ratings are good: no savepoint, no further query
         with session.begin_nested():
-            open_cases_for_response(session, response, rule=rule)
+            open_cases_for_response(session, response, rule=rule, calls=calls, new=True)
     except Exception:  # the rating matters more than its case
         current_app.logger.exception("opening cases for response %s failed", response.id)
