@@ -31,7 +31,7 @@ from analysis.satisfaction import indices_of
 from analysis.weighting import index_sample, weigh
 from survey.models import SnapshotRow
 from survey.services.results import breakdowns, component, question_results
-from survey.services.results.loading import DONT_KNOW_CODE, Cutoff, PairTable, _code_lookup, load_pairs
+from survey.services.results.loading import DONT_KNOW_CODE, Cutoff, PairTable, _code_lookup, _helpers, load_pairs
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
 SPEC_FORMAT = 1
@@ -101,7 +101,7 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
     # The item answers (read once: the items and the choice cross-tabs) are read while the indices and the
     # breakdowns that do not need them are computed; the time spent waiting for them counts as load.
     step("compute", 3, STEPS)
-    reading = _ItemRead(session, spec)  # until its result is taken, only the reader uses the session
+    reading = _ItemRead(session, spec)  # PostgreSQL: until its result is taken, only the reader uses the session
     try:
         units = np.asarray(spec["units"], dtype=np.int64)
         with_breakdowns = bool(spec.get("breakdowns"))  # stored since breakdowns exist; older specs replay without
@@ -154,12 +154,16 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
 
 
 class _ItemRead:
-    """:func:`question_results.spec_records` of a spec, read on another thread with the same session while
-    the caller computes without touching the session; :meth:`result` waits for it (``waited``: for how long).
+    """:func:`question_results.spec_records` of a spec, read on another thread while the caller computes;
+    :meth:`result` waits for it (``waited``: for how long).
 
-    The session is used by one thread at a time: the caller uses it again only after :meth:`result` or
-    :meth:`close` (which waits, whatever happened). On SQLite, whose queries run in this process and
-    would share its CPU with the computation, the answers are read at once instead."""
+    PostgreSQL: with the same session, used by one thread at a time (the caller uses it again only after
+    :meth:`result` or :meth:`close`, which waits, whatever happened); the server does the work. SQLite,
+    whose queries run in this process: on a helper connection of the loader's
+    (:func:`loading._helpers`, when the session's view is the committed data), so that SQLite scans the
+    answers and writes out their text without the GIL, on the other core, while this one computes; the
+    session is not used by the reader. Without a helper (uncommitted writes, a database in memory) the
+    answers are read at once instead."""
 
     def __init__(self, session: Session, spec: dict[str, Any]) -> None:
         self.waited = 0.0
@@ -169,17 +173,27 @@ class _ItemRead:
             return
         real = session() if isinstance(session, scoped_session) else session
         if real.get_bind().dialect.name == "sqlite":
-            started = time.perf_counter()
-            self._value = question_results.spec_records(real, spec)
-            self.waited = time.perf_counter() - started
-            return
-        app = current_app._get_current_object() if has_app_context() else None
+            helpers = _helpers(real, real.connection(), 1)
+            if not helpers:
+                started = time.perf_counter()
+                self._value = question_results.spec_records(real, spec)
+                self.waited = time.perf_counter() - started
+                return
+            helper = helpers[0]
 
-        def read() -> Any:
-            if app is None:
-                return question_results.spec_records(real, spec)
-            with app.app_context():
-                return question_results.spec_records(real, spec)
+            def read() -> Any:
+                try:
+                    return question_results.spec_records(real, spec, helper)
+                finally:
+                    helper.close()
+        else:
+            app = current_app._get_current_object() if has_app_context() else None
+
+            def read() -> Any:
+                if app is None:
+                    return question_results.spec_records(real, spec)
+                with app.app_context():
+                    return question_results.spec_records(real, spec)
 
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="item-read")
         self._future = self._pool.submit(read)
