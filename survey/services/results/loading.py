@@ -165,7 +165,8 @@ class PairTable:
 
     def digest(self) -> str:
         """SHA-256 of the pairs in (response, unit) order: any change of a counted answer changes it."""
-        order = np.lexsort((self.unit, self.response))
+        # the pairs are loaded in that order: no sort then (a stable sort of ordered pairs changes nothing)
+        order = slice(None) if _ordered(self.response, self.unit) else np.lexsort((self.unit, self.response))
         h = hashlib.sha256()
         for array in (self.response, self.unit, self.packed, self.group, self.channel.astype(np.int64), self.comments):
             h.update(np.ascontiguousarray(array[order]).astype("<i8").tobytes())
