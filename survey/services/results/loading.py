@@ -250,33 +250,39 @@ class _Reader:
 
 
 def _text_rows(driver: Any, statements: Sequence[str], columns: int) -> np.ndarray:
-    """SQLite's counterpart of :func:`_packed_rows`: each statement's rows as one text of decimal numbers
-    (``group_concat``), parsed by NumPy.
+    """SQLite's counterpart of :func:`_packed_rows`: each statement's columns as texts of decimal numbers
+    (one ``group_concat`` per column), parsed by NumPy.
 
     The ``sqlite3`` module builds a tuple and an integer object for every row and value it returns, holding
-    the GIL (≈ 0.8 µs a row, most of a narrow read); one value for the whole result leaves the work to
-    SQLite, which runs without the GIL, so two threads really read at once. A row with a NULL would drop
-    out of the text: a count per statement refuses it, like a value that is not an integer.
+    the GIL (≈ 0.8 µs a row, most of a narrow read); one value per column for the whole result leaves the
+    work to SQLite, which runs without the GIL, so two threads really read at once. A text per column
+    rather than one of the rows joined by ``||`` (a new string per join and row): half of SQLite's time for
+    the packed answers. The aggregates of one query see the rows in one order, so the columns line up; a
+    NULL would drop out of its column's text: a count per statement refuses it, like a value that is not
+    an integer.
     """
     names = ", ".join(f"c{k}" for k in range(columns))
-    text = " || ',' || ".join(f"c{k}" for k in range(columns))
+    texts = ", ".join(f"group_concat(c{k}, ',')" for k in range(columns))
     parts = []
     cursor = driver.cursor()
     try:
         for sql in statements:
-            cursor.execute(f"WITH rows_({names}) AS ({sql}) SELECT count(*), group_concat({text}, ',') FROM rows_")
-            count, data = cursor.fetchone()
+            cursor.execute(f"WITH rows_({names}) AS ({sql}) SELECT count(*), {texts} FROM rows_")
+            count, *data = cursor.fetchone()
             if count == 0:
                 continue
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("error")
-                    values = np.fromstring(data or "", dtype=np.int64, sep=",")
-            except (ValueError, DeprecationWarning) as exc:
-                raise DataError("unexpected value from the database (a column is not an integer)") from exc
-            if values.size != count * columns:
-                raise DataError("unexpected row layout from the database (a column is not a non-null integer)")
-            parts.append(values.reshape(-1, columns))
+            values = np.empty((count, columns), dtype=np.int64)
+            for k, text in enumerate(data):
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("error")
+                        column = np.fromstring(text or "", dtype=np.int64, sep=",")
+                except (ValueError, DeprecationWarning) as exc:
+                    raise DataError("unexpected value from the database (a column is not an integer)") from exc
+                if column.size != count:
+                    raise DataError("unexpected row layout from the database (a column is not a non-null integer)")
+                values[:, k] = column
+            parts.append(values)
     finally:
         cursor.close()
     return _stack(parts, columns)
