@@ -236,6 +236,8 @@ class _Reader:
         self.driver = driver if driver is not None else connection.connection.driver_connection
 
     def sql_of(self, select_: Any) -> str:
+        if isinstance(select_, str):  # written for this database already
+            return select_
         return str(select_.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True}))
 
     def rows(self, statement: Any, columns: int, ids: tuple[Any, int, int] | None = None) -> np.ndarray:

@@ -22,6 +22,7 @@ A snapshot stored before per-question results (no ``spec["items"]``) replays wit
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from analysis.items import Item, ItemRecords, ItemResult, compute_items
 from analysis.weighting import UnitWeights
 from survey.i18n import localized
 from survey.models import Answer, Campaign, Question, QuestionType, Response, Snapshot
-from survey.services.results.loading import Cutoff, DataError, _raw_rows, _Reader
+from survey.services.results.loading import Cutoff, DataError, _Reader
 
 #: Question types estimated here, and the engine's name for each.
 KINDS = {QuestionType.SINGLE: "single", QuestionType.MULTIPLE: "multiple", QuestionType.RATING: "rating",
@@ -93,17 +94,28 @@ def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any
     ids = [int(s["question_id"]) for s in specs]
     if not ids:
         return empty
+    reader = reader if reader is not None else _Reader(session.connection())
     first = select(cast(func.coalesce(func.min(Response.id), literal(-1)), BigInteger)).where(
         Response.campaign_id == cutoff.campaign_id)
-    lowest = int((_raw_rows(session, first, 1) if reader is None else reader.rows(first, 1))[0, 0])
+    lowest = int(reader.rows(first, 1)[0, 0])
     if lowest < 0:
         return empty
-    coded = select(cast(Answer.response_id, BigInteger).label("response"), cast(Answer.unit_id, BigInteger).label("unit"),
-                   _record_code(specs).label("code")).where(
-        Answer.campaign_id == cutoff.campaign_id, Answer.question_id.in_(ids), Answer.unit_id.is_not(None),
-        Answer.response_id.between(lowest, cutoff.max_response_id)).subquery()
-    statement = select(coded.c.response, coded.c.unit, coded.c.code).where(coded.c.code.is_not(None))
-    rows = _raw_rows(session, statement, 3) if reader is None else reader.rows(statement, 3)
+    conditions = (Answer.campaign_id == cutoff.campaign_id, Answer.question_id.in_(ids), Answer.unit_id.is_not(None),
+                  Answer.response_id.between(lowest, cutoff.max_response_id))
+    columns = [cast(Answer.response_id, BigInteger).label("response"), cast(Answer.unit_id, BigInteger).label("unit"),
+               _record_code(specs).label("code")]
+    coded = select(*columns).where(*conditions).subquery()
+    statement: Any = select(*coded.c).where(coded.c.code.is_not(None))
+    by_question = _by_question(reader, statement, ids, lowest, cutoff.max_response_id)
+    if by_question:
+        coded = select(*columns, cast(Answer.id, BigInteger).label("answer")).where(*conditions).subquery()
+        sql = reader.sql_of(select(*coded.c).where(coded.c.code.is_not(None)))
+        hinted, count = re.subn(r"\bFROM answer\b", f"FROM answer INDEXED BY {QUESTION_INDEX}", sql)
+        by_question = count == 1  # (the statement names the table once)
+        statement = hinted if by_question else statement
+    rows = reader.rows(statement, 4 if by_question else 3)
+    if by_question:  # in the order of the response-id index, as the planner's own choice returns them
+        rows = rows[np.lexsort((rows[:, 3], rows[:, 0]))][:, :3]
     left_out = np.fromiter(sorted(cutoff.left_out), dtype=np.int64)
     if left_out.size:
         rows = rows[~np.isin(rows[:, 0], left_out)]
@@ -119,6 +131,43 @@ def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any
         keep &= ~(hidden & np.isin(key, key[~hidden]))
     return ItemRecords(respondent=rows[keep, 0], unit=rows[keep, 1], item=item[keep], value=value[keep],
                        not_shown=hidden[keep])
+
+
+QUESTION_INDEX = "ix_answer_question_id"
+
+
+#: The question-id index is taken when its entries for the questions are at most this share of the answers
+#: estimated in the response-id range (it also costs the answer ids read and sorted).
+QUESTION_SHARE = 0.5
+
+
+def _by_question(reader: _Reader, statement: Any, ids: Sequence[int], lowest: int, highest: int) -> bool:
+    """Whether SQLite should find the answers through the question-id index rather than the response-id
+    range its planner takes.
+
+    The range visits every answer of every response in it (a table row each: ≈ 7 a response in a window
+    survey) to keep the few to these questions; the question-id index visits only the answers to them, but
+    of every campaign that asks them. So: only when the planner takes the response-id index for
+    ``statement`` (its rows then come in (response, answer id) order, which the caller restores), and when
+    the question index holds at most :data:`QUESTION_SHARE` of the answers estimated in the range (its
+    response ids times the answers per response of the whole table, from the largest ids), counted in the
+    index alone; a questionnaire asked by many campaigns keeps the range. Never on PostgreSQL, whose planner
+    has the statistics."""
+    if reader.dialect.name != "sqlite" or highest < lowest:
+        return False
+    cursor = reader.driver.cursor()
+    try:
+        plan = " ".join(str(row[-1]) for row in cursor.execute("EXPLAIN QUERY PLAN " + reader.sql_of(statement)))
+    finally:
+        cursor.close()
+    if "ix_answer_response_id" not in plan:
+        return False
+    sizes = select(cast(func.count(), BigInteger),
+                   cast(func.coalesce(select(func.max(Answer.id)).scalar_subquery(), literal(0)), BigInteger),
+                   cast(func.coalesce(select(func.max(Response.id)).scalar_subquery(), literal(1)), BigInteger),
+                   ).select_from(Answer).where(Answer.question_id.in_(list(ids)))
+    entries, answers, responses = (int(v) for v in reader.rows(sizes, 3)[0])
+    return entries <= QUESTION_SHARE * (highest - lowest + 1) * answers / max(responses, 1)
 
 
 def _record_code(specs: Sequence[dict[str, Any]]) -> Any:
