@@ -187,12 +187,14 @@ def _code_lookup(values: np.ndarray, codes: list[int], missing_code: int | None)
 def current_cutoff(session: Session, campaign_id: int, include_flagged: bool) -> Cutoff:
     """The cut-off now: the newest response id, and the responses excluded or flagged so far."""
     max_id = session.scalar(select(func.max(Response.id)).where(Response.campaign_id == campaign_id)) or 0
-    rows = session.execute(
+    # Sorted here, not by the database: for ORDER BY id SQLite walks the whole table in id order (0.5 s for a
+    # million responses) instead of reading the few excluded and flagged ones from the (campaign, status) index.
+    rows = sorted(session.execute(
         select(Response.id, Response.status).where(
             Response.campaign_id == campaign_id, Response.id <= max_id,
             Response.status.in_([ResponseStatus.EXCLUDED, ResponseStatus.FLAGGED]),
-        ).order_by(Response.id)
-    ).all()
+        )
+    ).all(), key=lambda r: r.id)
     excluded = tuple(r.id for r in rows if r.status == ResponseStatus.EXCLUDED)
     flagged = tuple(r.id for r in rows if r.status == ResponseStatus.FLAGGED)
     return Cutoff(campaign_id, int(max_id), excluded, flagged, include_flagged)
