@@ -31,7 +31,7 @@ from analysis.satisfaction import indices_of
 from analysis.weighting import index_sample, weigh
 from survey.models import SnapshotRow
 from survey.services.results import breakdowns, component, question_results
-from survey.services.results.loading import DONT_KNOW_CODE, Cutoff, PairTable, _code_lookup, load_pairs
+from survey.services.results.loading import DONT_KNOW_CODE, Cutoff, PairTable, _code_lookup, _helpers, load_pairs
 from survey.services.results.weighting import CHANNEL_ORDER, Layout
 
 SPEC_FORMAT = 1
@@ -99,14 +99,32 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
                                   survey["comment_question_ids"], packed=False)  # verification: the answers
     started = _timed(timings, "load", started)
     # The item answers (read once: the items and the choice cross-tabs) are read while the indices and the
-    # breakdowns that do not need them are computed; the time spent waiting for them counts as load.
+    # breakdowns that do not need them are computed (on SQLite, whose reader leaves the session free, the
+    # rows and the summary too); the time spent waiting for them counts as load.
     step("compute", 3, STEPS)
-    reading = _ItemRead(session, spec)  # until its result is taken, only the reader uses the session
+    reading = _ItemRead(session, spec)  # PostgreSQL: until its result is taken, only the reader uses the session
+    units = np.asarray(spec["units"], dtype=np.int64)
+    assembled: list[Any] = []
+
+    def assemble(started: float) -> float:
+        """The rows and the summary from the indices (and the service source's, loaded here)."""
+        service = spec.get("service")
+        service_results = None
+        if service:
+            started = _timed(timings, "compute", started)
+            pooled = _service_pairs(session, service)
+            started = _timed(timings, "load", started)
+            service_results, _, _, _ = _indices(pooled, Layout.from_dict(service["layout"]),
+                                                stored_params(service["params"]), units, service["no_group_code"])
+        assembled.extend(_assemble(session, spec, results, service_results, survey_pairs, used, layout, params))
+        return started
+
     try:
-        units = np.asarray(spec["units"], dtype=np.int64)
         with_breakdowns = bool(spec.get("breakdowns"))  # stored since breakdowns exist; older specs replay without
         results, used, answers, sample = _indices(survey_pairs, layout, params, units, survey["no_group_code"],
                                                   with_breakdowns)
+        if not reading.holds_session:  # SQLite: the rows while the item answers are still being read
+            started = assemble(started)
         # The breakdowns weigh the indices' table whole; the per-question results take the same weights.
         prepared = Prepared(answers, params, units, len(layout.question_ids), sample) if with_breakdowns else None
         rows_of: dict[str, np.ndarray | None] = {}
@@ -136,16 +154,9 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
         reading.close()
     timings["load"] += reading.waited
     started += reading.waited
-
-    service = spec.get("service")
-    service_results = None
-    if service:
-        started = _timed(timings, "compute", started)
-        pooled = _service_pairs(session, service)
-        started = _timed(timings, "load", started)
-        service_results, _, _, _ = _indices(pooled, Layout.from_dict(service["layout"]), stored_params(service["params"]),
-                                      units, service["no_group_code"])
-    rows, summary = _assemble(session, spec, results, service_results, survey_pairs, used, layout, params)
+    if not assembled:
+        started = assemble(started)
+    rows, summary = assembled
     question_results.attach(rows, summary, items, spec.get("items"), clean)
     if stored_breakdowns is not None:
         summary["breakdowns"] = stored_breakdowns
@@ -154,32 +165,48 @@ def evaluate(session: Session, spec: dict[str, Any], survey_pairs: PairTable | N
 
 
 class _ItemRead:
-    """:func:`question_results.spec_records` of a spec, read on another thread with the same session while
-    the caller computes without touching the session; :meth:`result` waits for it (``waited``: for how long).
+    """:func:`question_results.spec_records` of a spec, read on another thread while the caller computes;
+    :meth:`result` waits for it (``waited``: for how long).
 
-    The session is used by one thread at a time: the caller uses it again only after :meth:`result` or
-    :meth:`close` (which waits, whatever happened). On SQLite, whose queries run in this process and
-    would share its CPU with the computation, the answers are read at once instead."""
+    PostgreSQL: with the same session, used by one thread at a time (the caller uses it again only after
+    :meth:`result` or :meth:`close`, which waits, whatever happened); the server does the work. SQLite,
+    whose queries run in this process: on a helper connection of the loader's
+    (:func:`loading._helpers`, when the session's view is the committed data), so that SQLite scans the
+    answers and writes out their text without the GIL, on the other core, while this one computes; the
+    session is not used by the reader. Without a helper (uncommitted writes, a database in memory) the
+    answers are read at once instead."""
 
     def __init__(self, session: Session, spec: dict[str, Any]) -> None:
         self.waited = 0.0
+        self.holds_session = False  # whether the caller must leave the session to the reader until the result
         self._future: Future | None = None
         self._value: Any = None
         if not spec.get("items"):
             return
         real = session() if isinstance(session, scoped_session) else session
         if real.get_bind().dialect.name == "sqlite":
-            started = time.perf_counter()
-            self._value = question_results.spec_records(real, spec)
-            self.waited = time.perf_counter() - started
-            return
-        app = current_app._get_current_object() if has_app_context() else None
+            helpers = _helpers(real, real.connection(), 1)
+            if not helpers:
+                started = time.perf_counter()
+                self._value = question_results.spec_records(real, spec)
+                self.waited = time.perf_counter() - started
+                return
+            helper = helpers[0]
 
-        def read() -> Any:
-            if app is None:
-                return question_results.spec_records(real, spec)
-            with app.app_context():
-                return question_results.spec_records(real, spec)
+            def read() -> Any:
+                try:
+                    return question_results.spec_records(real, spec, helper)
+                finally:
+                    helper.close()
+        else:
+            self.holds_session = True
+            app = current_app._get_current_object() if has_app_context() else None
+
+            def read() -> Any:
+                if app is None:
+                    return question_results.spec_records(real, spec)
+                with app.app_context():
+                    return question_results.spec_records(real, spec)
 
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="item-read")
         self._future = self._pool.submit(read)

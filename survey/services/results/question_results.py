@@ -22,12 +22,13 @@ A snapshot stored before per-question results (no ``spec["items"]``) replays wit
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, and_, case, cast, func, literal, select
+from sqlalchemy import BigInteger, and_, case, cast, func, literal, null, select
 from sqlalchemy.orm import Session
 
 from analysis import Answers, Params
@@ -35,7 +36,7 @@ from analysis.items import Item, ItemRecords, ItemResult, compute_items
 from analysis.weighting import UnitWeights
 from survey.i18n import localized
 from survey.models import Answer, Campaign, Question, QuestionType, Response, Snapshot
-from survey.services.results.loading import Cutoff, _raw_rows
+from survey.services.results.loading import Cutoff, DataError, _Reader
 
 #: Question types estimated here, and the engine's name for each.
 KINDS = {QuestionType.SINGLE: "single", QuestionType.MULTIPLE: "multiple", QuestionType.RATING: "rating",
@@ -71,71 +72,144 @@ def engine_items(specs: Sequence[dict[str, Any]]) -> list[Item]:
                  conditional=bool(s.get("conditional")), counted=s.get("role") == BAD_REASONS) for s in specs]
 
 
-def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any]]) -> ItemRecords:
+#: An item record as the database returns it: (response, unit, code), the code
+#: ``item · 2^ITEM_SHIFT + (value + 1) · 2 + not shown`` (value −1 for a not-shown record).
+ITEM_SHIFT = 21
+MAX_OPTIONS = (1 << (ITEM_SHIFT - 1)) - 2
+
+
+def load_records(session: Session, cutoff: Cutoff, specs: Sequence[dict[str, Any]],
+                 reader: _Reader | None = None) -> ItemRecords:
     """The counted answers (the cut-off's responses, left-out ones dropped) to the ``specs`` questions.
 
-    One row per answer: (response, unit, question, option id, rating, non-empty text, not shown), as
-    BIGINTs read in bulk; coded here to the engine's item index and value. Answers without a unit,
-    with an option not in the spec or a rating outside 0–10 are not counted; a not-shown row counts
-    (as not shown) for a conditional question only.
+    Answers without a unit, with an option not in the spec or a rating outside 0–10 are not counted; a
+    not-shown row counts (as not shown) for a conditional question only. The database codes each
+    counted answer to the engine's item index and value itself (:func:`_record_code`) and returns three
+    BIGINTs per record, read in bulk: the fewer values, the less SQLite spends writing them out and NumPy
+    parsing them (the answers' own ids, option, rating, text and not-shown flag took seven).
+    ``reader`` (a helper connection of :mod:`loading`) reads instead of the session, which another thread
+    may then use meanwhile.
     """
     empty = ItemRecords(*(np.zeros(0, dtype=np.int64) for _ in range(4)), not_shown=np.zeros(0, dtype=bool))
     ids = [int(s["question_id"]) for s in specs]
     if not ids:
         return empty
-    lowest = session.scalar(select(func.min(Response.id)).where(Response.campaign_id == cutoff.campaign_id))
-    if lowest is None:
+    reader = reader if reader is not None else _Reader(session.connection())
+    first = select(cast(func.coalesce(func.min(Response.id), literal(-1)), BigInteger)).where(
+        Response.campaign_id == cutoff.campaign_id)
+    lowest = int(reader.rows(first, 1)[0, 0])
+    if lowest < 0:
         return empty
-    has_text = case((and_(Answer.text.is_not(None), Answer.text != ""), literal(1)), else_=literal(0))
-    rows = _raw_rows(session, select(
-        cast(Answer.response_id, BigInteger), cast(Answer.unit_id, BigInteger), cast(Answer.question_id, BigInteger),
-        cast(func.coalesce(Answer.option_id, literal(-1)), BigInteger),
-        cast(func.coalesce(Answer.number, literal(-1)), BigInteger), cast(has_text, BigInteger),
-        cast(case((Answer.not_shown.is_(True), literal(1)), else_=literal(0)), BigInteger),
-    ).where(Answer.campaign_id == cutoff.campaign_id, Answer.question_id.in_(ids), Answer.unit_id.is_not(None),
-            Answer.response_id.between(int(lowest), cutoff.max_response_id)), 7)
+    conditions = (Answer.campaign_id == cutoff.campaign_id, Answer.question_id.in_(ids), Answer.unit_id.is_not(None),
+                  Answer.response_id.between(lowest, cutoff.max_response_id))
+    columns = [cast(Answer.response_id, BigInteger).label("response"), cast(Answer.unit_id, BigInteger).label("unit"),
+               _record_code(specs).label("code")]
+    coded = select(*columns).where(*conditions).subquery()
+    statement: Any = select(*coded.c).where(coded.c.code.is_not(None))
+    by_question = _by_question(reader, statement, ids, lowest, cutoff.max_response_id)
+    if by_question:
+        coded = select(*columns, cast(Answer.id, BigInteger).label("answer")).where(*conditions).subquery()
+        sql = reader.sql_of(select(*coded.c).where(coded.c.code.is_not(None)))
+        hinted, count = re.subn(r"\bFROM answer\b", f"FROM answer INDEXED BY {QUESTION_INDEX}", sql)
+        by_question = count == 1  # (the statement names the table once)
+        statement = hinted if by_question else statement
+    rows = reader.rows(statement, 4 if by_question else 3)
+    if by_question:  # in the order of the response-id index, as the planner's own choice returns them
+        rows = rows[np.lexsort((rows[:, 3], rows[:, 0]))][:, :3]
     left_out = np.fromiter(sorted(cutoff.left_out), dtype=np.int64)
-    rows = rows[~np.isin(rows[:, 0], left_out)]
-    item = np.full(rows.shape[0], -1, dtype=np.int64)
-    value = np.full(rows.shape[0], -1, dtype=np.int64)
-    hidden = rows[:, 6] == 1
-    for k, spec in enumerate(specs):
-        mine = rows[:, 2] == int(spec["question_id"])
-        if spec.get("conditional"):
-            item[mine & hidden] = k
-        mine = mine & ~hidden
-        if spec["kind"] in ("single", "multiple"):
-            option_ids = np.asarray(spec["option_ids"], dtype=np.int64)
-            order = np.argsort(option_ids, kind="stable")
-            ordered = option_ids[order]
-            position = np.minimum(np.searchsorted(ordered, rows[:, 3]), option_ids.size - 1)
-            found = mine & (ordered[position] == rows[:, 3])
-            value[found] = order[position[found]]
-        elif spec["kind"] == "rating":
-            found = mine & (rows[:, 4] >= 0) & (rows[:, 4] <= 10)
-            value[found] = rows[found, 4]
-        else:
-            found = mine & (rows[:, 5] == 1)
-            value[found] = 0
-        item[found] = k
-    keep = item >= 0
+    if left_out.size:
+        rows = rows[~np.isin(rows[:, 0], left_out)]
+    code = rows[:, 2]
+    item = code >> ITEM_SHIFT
+    value = ((code >> 1) & ((1 << (ITEM_SHIFT - 1)) - 1)) - 1
+    hidden = (code & 1) == 1
+    keep = np.ones(rows.shape[0], dtype=bool)
     if hidden.any():  # an answer wins over a stray not-shown row of the same response, unit and question
-        answered = keep & ~hidden
         _ids, person = np.unique(rows[:, 0], return_inverse=True)  # dense codes: any BIGINT id fits the key
         units, place = np.unique(rows[:, 1], return_inverse=True)
         key = (person.reshape(-1) * units.size + place.reshape(-1)) * (len(specs) + 1) + item
-        keep &= ~(hidden & np.isin(key, key[answered]))
+        keep &= ~(hidden & np.isin(key, key[~hidden]))
     return ItemRecords(respondent=rows[keep, 0], unit=rows[keep, 1], item=item[keep], value=value[keep],
                        not_shown=hidden[keep])
 
 
-def spec_records(session: Session, spec: dict[str, Any]) -> ItemRecords | None:
+QUESTION_INDEX = "ix_answer_question_id"
+
+
+#: The question-id index is taken when its entries for the questions are at most this share of the answers
+#: estimated in the response-id range (it also costs the answer ids read and sorted).
+QUESTION_SHARE = 0.5
+
+
+def _by_question(reader: _Reader, statement: Any, ids: Sequence[int], lowest: int, highest: int) -> bool:
+    """Whether SQLite should find the answers through the question-id index rather than the response-id
+    range its planner takes.
+
+    The range visits every answer of every response in it (a table row each: ≈ 7 a response in a window
+    survey) to keep the few to these questions; the question-id index visits only the answers to them, but
+    of every campaign that asks them. So: only when the planner takes the response-id index for
+    ``statement`` (its rows then come in (response, answer id) order, which the caller restores), and when
+    the question index holds at most :data:`QUESTION_SHARE` of the answers estimated in the range (its
+    response ids times the answers per response of the whole table, from the largest ids), counted in the
+    index alone; a questionnaire asked by many campaigns keeps the range. Never on PostgreSQL, whose planner
+    has the statistics."""
+    if reader.dialect.name != "sqlite" or highest < lowest:
+        return False
+    cursor = reader.driver.cursor()
+    try:
+        plan = " ".join(str(row[-1]) for row in cursor.execute("EXPLAIN QUERY PLAN " + reader.sql_of(statement)))
+    finally:
+        cursor.close()
+    if "ix_answer_response_id" not in plan:
+        return False
+    sizes = select(cast(func.count(), BigInteger),
+                   cast(func.coalesce(select(func.max(Answer.id)).scalar_subquery(), literal(0)), BigInteger),
+                   cast(func.coalesce(select(func.max(Response.id)).scalar_subquery(), literal(1)), BigInteger),
+                   ).select_from(Answer).where(Answer.question_id.in_(list(ids)))
+    entries, answers, responses = (int(v) for v in reader.rows(sizes, 3)[0])
+    return entries <= QUESTION_SHARE * (highest - lowest + 1) * answers / max(responses, 1)
+
+
+def _record_code(specs: Sequence[dict[str, Any]]) -> Any:
+    """An answer row's record code (ITEM_SHIFT), NULL for a row not counted, as a SQL expression.
+
+    Spec k codes its question's rows: a not-shown row as (k, −1, not shown) when the question is
+    conditional (else not counted); an answer as (k, the option's position in ``option_ids``) for a
+    choice question when the option is listed (its first place), (k, the rating) for a rating of 0–10
+    (the rating as a BIGINT, as each database casts it), (k, 0) for a non-empty text. When specs
+    share a question, the last that counts a row wins.
+    """
+    hidden = Answer.not_shown.is_(True)
+    by_question: dict[int, list[Any]] = {}
+    for k, spec in enumerate(specs):
+        base = k << ITEM_SHIFT
+        if spec["kind"] in ("single", "multiple"):
+            places: dict[int, int] = {}
+            for position, option in enumerate(int(o) for o in spec["option_ids"]):
+                places.setdefault(option, position)
+            if len(places) > MAX_OPTIONS:
+                raise DataError(f"question {spec['question_id']} has more than {MAX_OPTIONS} options")
+            answered = (case({option: literal(base + (position + 1) * 2) for option, position in places.items()},
+                             value=Answer.option_id) if places else null())
+        elif spec["kind"] == "rating":
+            rating = cast(func.coalesce(Answer.number, literal(-1)), BigInteger)
+            answered = case((rating.between(0, 10), literal(base + 2) + rating * literal(2)))
+        else:
+            answered = case((and_(Answer.text.is_not(None), Answer.text != ""), literal(base + 2)))
+        shown = case((hidden, literal(base + 1) if spec.get("conditional") else null()), else_=answered)
+        by_question.setdefault(int(spec["question_id"]), []).append(shown)
+    return cast(case({question: codes[0] if len(codes) == 1 else func.coalesce(*reversed(codes))
+                      for question, codes in by_question.items()}, value=Answer.question_id), BigInteger)
+
+
+def spec_records(session: Session, spec: dict[str, Any], reader: _Reader | None = None) -> ItemRecords | None:
     """The counted answers to every question of ``spec["items"]`` (None for a snapshot without items),
-    read once per computation: :func:`compute` and the breakdowns' choice cross-tabs both use them."""
+    read once per computation: :func:`compute` and the breakdowns' choice cross-tabs both use them.
+    ``reader``: as for :func:`load_records`."""
     specs = spec.get("items")
     if not specs:
         return None
-    return load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs)
+    return load_records(session, Cutoff.from_dict(spec["survey"]["cutoff"]), specs, reader)
 
 
 def select_items(records: ItemRecords, positions: Sequence[int]) -> ItemRecords:
