@@ -62,8 +62,8 @@ def _sqlite_only(item: pytest.Item) -> bool:
 @pytest.hookimpl(trylast=True)  # after pytest-xdist's own
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that need one database run on SQLite only (their PostgreSQL copies are deselected, and
-    counted as such); then the long tests first (``slow``, ``browser``): spread over the workers from
-    the start, they do not end the run on one worker while the others wait. Under ``--dist
+    counted as such); then the long tests first (``slow``, ``browser``, ``LONG_UNMARKED``): spread over
+    the workers from the start, they do not end the run on one worker while the others wait. Under ``--dist
     loadgroup`` the tests marked ``xdist_group`` get their group in their id (``_xdist_groups``)."""
     _xdist_groups(config, items)
     once = [item for item in items if getattr(item, "callspec", None) is not None
@@ -72,7 +72,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=once)
         dropped = set(map(id, once))
         items[:] = [item for item in items if id(item) not in dropped]
-    items.sort(key=lambda item: not (item.get_closest_marker("slow") or item.get_closest_marker("browser")))
+    items.sort(key=lambda item: not _long(item))
+
+
+# Tests that take ten seconds or more on the 2-core machine without a ``slow`` or ``browser`` marker (a
+# marker would take them out of ``-m "not slow"``): started with the long ones, not last.
+LONG_UNMARKED = (
+    "tests/test_i18n_walk.py::",
+    "tests/test_i18n_staff.py::test_extraction_sees_the_whole_product",
+    "tests/test_i18n_staff.py::test_every_extracted_message_has_its_english",
+    "tests/cases/test_hooks.py::test_importing_every_blueprint",
+    "tests/analysis/test_analysis_properties.py::",
+    "tests/analysis/test_analysis_cli.py::test_python_m_analysis_in_a_process_of_its_own",
+    "tests/fuzz/test_submission_fuzz.py::",
+)
+
+
+def _long(item: pytest.Item) -> bool:
+    return (item.get_closest_marker("slow") is not None or item.get_closest_marker("browser") is not None
+            or item.nodeid.startswith(LONG_UNMARKED))
 
 
 def _xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -33,7 +33,10 @@ class Fresh:
         return database_url
 
     def __call__(self, kind: str, **overrides: object):
-        url = self.url(kind)
+        return self.app_on(self.url(kind), **overrides)
+
+    def app_on(self, url: str, **overrides: object):
+        """An app on a database ``url`` gave."""
         app = build_app(url, self.tmp_path / f"inst-{uuid.uuid4().hex[:6]}", **overrides)
         self.apps.append(app)
         return app

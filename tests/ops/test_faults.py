@@ -32,24 +32,31 @@ from survey.config import normalise_database_url
 from survey.models import Answer, Response
 from tests.conftest import PG_URL, _admin_engine
 from tests.factories import Factory
-from tests.ops.servers import Phone, healthy, start_gunicorn
+from tests.ops.servers import Gunicorn, Phone, healthy, launch_gunicorn
 
 pytestmark = pytest.mark.slow
 THREADS = 4
 BEFORE, AFTER = 12, 12  # successes before the fault (it strikes under load) and after it (the site recovered)
 
 
-def _site(fresh, kind: str) -> tuple[str, str]:
-    """A fresh database with one open window-service campaign; (database URL, the window's code)."""
+def _site(fresh, kind: str, tmp_path: Path) -> tuple[str, str, Gunicorn]:
+    """gunicorn on a fresh database with one open window-service campaign, built while gunicorn boots;
+    (database URL, the window's code, the server, ready)."""
     from survey.extensions import db
 
-    app = fresh(kind)
-    with app.app_context():
-        make = Factory(db.session)
-        campaign = make.campaign(units=[make.unit(name="不动产登记窗口")])
-        code = campaign.campaign_units[0].short_code
-        db.session.commit()
-        return app.config["SQLALCHEMY_DATABASE_URI"], code
+    url = fresh.url(kind)
+    server = launch_gunicorn(_env(url, tmp_path / "instance"), tmp_path / "gunicorn.log")
+    try:
+        with fresh.app_on(url).app_context():
+            make = Factory(db.session)
+            campaign = make.campaign(units=[make.unit(name="不动产登记窗口")])
+            code = campaign.campaign_units[0].short_code
+            db.session.commit()
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return url, code, server
 
 
 class Load:
@@ -170,8 +177,7 @@ def _kill_a_worker(server) -> None:
 def test_sigkill_of_a_worker_loses_and_duplicates_nothing(kind, fresh, tmp_path):
     if kind == "postgresql" and not PG_URL:
         pytest.skip("TEST_DATABASE_URL not set")
-    url, code = _site(fresh, kind)
-    server = start_gunicorn(_env(url, tmp_path / "instance"), tmp_path / "gunicorn.log")
+    url, code, server = _site(fresh, kind, tmp_path)
     try:
         with Load(server.base, code) as load:
             load.wait_for(BEFORE)
@@ -231,8 +237,7 @@ def _real_restart_allowed() -> str | None:
 def test_postgresql_going_away_loses_nothing_and_the_site_recovers(fault, fresh, tmp_path):
     if fault == "server-restart" and (reason := _real_restart_allowed()):
         pytest.skip(reason)
-    url, code = _site(fresh, "postgresql")
-    server = start_gunicorn(_env(url, tmp_path / "instance"), tmp_path / "gunicorn.log")
+    url, code, server = _site(fresh, "postgresql", tmp_path)
     try:
         with Load(server.base, code) as load:
             load.wait_for(BEFORE)

@@ -1,6 +1,6 @@
 """Several gunicorn instances sharing one PostgreSQL and one Redis behave as one site.
 
-Two real gunicorn instances (separate processes and ports, two workers each, separate
+Two real gunicorn instances (separate processes and ports, one worker each, separate
 instance folders) run on one fresh PostgreSQL database and one Redis database, with the
 same ``SECRET_KEY`` and the same settings, passed explicitly so neither instance falls
 back to a secret of its own. A load balancer may send any request to either, so:
@@ -58,6 +58,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("multi-instance"),
 REDIS_URL = "redis://127.0.0.1:6379/14"  # a database number of our own, emptied by the tests
 SITE_ADDRESS = "http://pingyi.test"  # the one public address behind the load balancer
 SUBMIT_LIMIT = 3  # per minute and address; no test but the rate-limit one submits more often
+# Whatever two instances share, two workers of one instance share the same way (a worker is a process with
+# the instance's settings): one worker each keeps every check across processes and saves two boots of the app.
+WORKERS = 1
 DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) test-office"
 
 
@@ -135,9 +138,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, reques
         instances = (folder / "instance-a", folder / "instance-b")
         for name, instance in zip("ab", instances):  # both boot at once
             servers.append(launch_gunicorn({**settings, "PINGYI_INSTANCE_PATH": str(instance)},
-                                           folder / f"gunicorn-{name}.log"))
+                                           folder / f"gunicorn-{name}.log", workers=WORKERS))
         for server in servers:
-            server.wait_ready()
+            server.wait_ready(WORKERS)
         engine = create_engine(normalise_database_url(url))
         yield Site(servers[0], servers[1], instances, app, engine, store)
     finally:
