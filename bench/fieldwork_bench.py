@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.servers import proc_cpu_seconds
+
 N_UNITS = 300
 CAMPAIGN_CODE = "FWBENCH"
 
@@ -130,12 +132,7 @@ def _server_cpu(db) -> float | None:
         return None
     from sqlalchemy import text
 
-    pid = db.session.scalar(text("SELECT pg_backend_pid()"))
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return proc_cpu_seconds(db.session.scalar(text("SELECT pg_backend_pid()")))
 
 
 def _cpu_text(db, client: float, server: float | None) -> str:
@@ -249,14 +246,7 @@ def time_migration(app) -> None:
                     backends.append(cursor.fetchone()[0])
 
         def server_cpu() -> float:
-            total = 0.0
-            for pid in backends:
-                try:
-                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            return total
+            return sum(proc_cpu_seconds(pid) or 0.0 for pid in backends)
 
         db.engine.dispose()
         event.listen(db.engine, "connect", remember)

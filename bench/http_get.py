@@ -36,25 +36,11 @@ sys.path.insert(0, str(ROOT))
 from bench.servers import PG_URL, Database, Server, prepare, report_log_problems, start_baseline, start_site
 
 WRK = "/usr/bin/wrk"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def server_cpu(server: Server) -> float:
     """CPU seconds used so far by a gunicorn master, its live workers and the workers it has reaped."""
-    def fields(pid: int) -> list[str]:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()
-
-    master = server.process.pid
-    own = fields(master)
-    total = sum(int(v) for v in own[11:15])  # utime stime cutime cstime
-    with open(f"/proc/{master}/task/{master}/children") as f:
-        for child in f.read().split():
-            try:
-                total += sum(int(v) for v in fields(int(child))[11:13])
-            except FileNotFoundError:
-                pass  # a worker recycled meanwhile: the master's cutime has it now
-    return total / TICKS
+    return server.cpu_seconds()
 
 
 @dataclass

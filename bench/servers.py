@@ -27,6 +27,16 @@ GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 
 # --- the servers -------------------------------------------------------------------------------
 
+def proc_cpu_seconds(pid: int, reaped: bool = False) -> float | None:
+    """User + system CPU seconds of a local process so far (Linux ``/proc``), with ``reaped`` also its
+    waited-for children's; None when the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return sum(int(v) for v in fields[11:15 if reaped else 13]) / os.sysconf("SC_CLK_TCK")
+
+
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -54,21 +64,14 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of gunicorn's master and its live workers so far (Linux /proc)."""
-        tick = os.sysconf("SC_CLK_TCK")
-        pids = [self.process.pid]
+        """CPU seconds used so far by the gunicorn master, its live workers and the workers it has reaped."""
+        master = self.process.pid
+        total = proc_cpu_seconds(master, reaped=True) or 0.0
         try:
-            pids += [int(p) for p in Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()]
+            children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
         except OSError:
-            return float("nan")
-        total = 0
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / tick
+            return total
+        return total + sum(proc_cpu_seconds(int(child)) or 0.0 for child in children)  # a recycled one: in the master's
 
     def stop(self) -> None:
         if self.process.poll() is None:
