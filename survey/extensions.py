@@ -52,7 +52,7 @@ class SweptMemoryStorage(MemoryStorage):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
 
     # ``MemoryStorage`` calls ``self.__schedule_expiry()`` (name-mangled to this) outside its key
-    # locks before every incr/decr/acquire; tests/public/test_rate_limits.py fails if a release
+    # locks before every incr/decr/acquire; tests/public/test_rate_limit.py fails if a release
     # of ``limits`` renames it.
     def _MemoryStorage__schedule_expiry(self) -> None:
         now = time.monotonic()

@@ -159,6 +159,9 @@ def _leave_phone(target: Target, form: FollowUpForm) -> ResponseReturnValue:
     return redirect(url_for("public.thanks", code=short_code_of(target)), code=303)
 
 
+_TOKEN_MARK = "@@pingyi-follow-up@@"  # where a cached offer takes its signed submission id (URL-safe)
+
+
 def _thanks_page(target: Target, form: FollowUpForm | None, expired: bool = False, token: str | None = None) -> str:
     """The thank-you page; with ``form``, the follow-up offer (``token``: a new offer's signed submission id)."""
     others = _others_url(target)
@@ -185,9 +188,6 @@ def _thanks_page(target: Target, form: FollowUpForm | None, expired: bool = Fals
 
     page = page_once(target.campaign.questionnaire, ("thanks-offer", others), build_marked)
     return page.replace(CSRF_MARK, generate_csrf()).replace(_TOKEN_MARK, token)
-
-
-_TOKEN_MARK = "@@pingyi-follow-up@@"
 
 
 def _others_url(target: Target) -> str | None:
