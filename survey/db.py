@@ -24,12 +24,17 @@ reads must not be overtaken by another worker before it writes (the backup impor
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+BUSY_TIMEOUT_MS = 30_000
+#: the naps between tries for the write lock: short, as a write transaction holds it for milliseconds
+_LOCK_NAPS = (0.0001, 0.0002, 0.0005, 0.001)
 _STARTS_TRANSACTION = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|ALTER|DROP|SAVEPOINT)\b", re.IGNORECASE)
 
 
@@ -49,7 +54,7 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -60,7 +65,40 @@ def install_sqlite_pragmas(engine: Engine) -> None:
             return
         writes = context is not None and (context.isinsert or context.isupdate or context.isdelete)
         if writes or _STARTS_TRANSACTION.match(statement):
+            begin_immediate(raw)
+
+
+def begin_immediate(raw: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, queueing for the write lock in naps of at most a millisecond.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 … ms between its tries, so a writer
+    that finds the lock held for 3 ms sleeps 8 and, under steady load, workers spend more time
+    asleep than the lock is held. Here the lock is tried without the handler (``busy_timeout`` 0
+    for the tries) and again after short naps, up to the same busy timeout; then "database is
+    locked" is raised as before."""
+    try:  # the usual case: the lock is free
+        raw.execute("PRAGMA busy_timeout=0")
+        raw.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+            raise
+        _queue_for_write_lock(raw)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def _queue_for_write_lock(raw: sqlite3.Connection) -> None:
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    tries = 0
+    while True:
+        time.sleep(_LOCK_NAPS[min(tries, len(_LOCK_NAPS) - 1)])
+        tries += 1
+        try:
             raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
 
 
 def _begin(session: Session, statement: str) -> None:
@@ -68,7 +106,11 @@ def _begin(session: Session, statement: str) -> None:
     if conn.dialect.name != "sqlite":
         return
     raw = conn.connection.dbapi_connection
-    if not raw.in_transaction:
+    if raw.in_transaction:
+        return
+    if statement == "BEGIN IMMEDIATE":
+        begin_immediate(raw)
+    else:
         raw.execute(statement)
 
 

@@ -125,3 +125,46 @@ def test_a_savepoint_before_any_write_nests_inside_the_transaction(tmp_path):
         assert session.scalar(select(func.count(Row.id))) == 0
         with session.connection() as conn:
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_a_writer_waits_for_the_lock_in_short_naps_and_keeps_the_busy_timeout(tmp_path, monkeypatch):
+    """SQLite's busy handler would sleep 1, 2, 5, 10, 15 … ms between tries; ours naps at most 1 ms,
+    so a writer takes the lock within a millisecond of its release."""
+    from survey import db
+
+    engine = _engine(tmp_path / "naps.db")
+    naps: list[float] = []
+    with Session(engine) as holder, Session(engine) as writer:
+        write_transaction(holder)
+
+        def nap(seconds: float) -> None:
+            naps.append(seconds)
+            if len(naps) == 12:  # the holder commits while the writer is queued
+                holder.commit()
+
+        monkeypatch.setattr(db.time, "sleep", nap)
+        writer.add(Row(key="queued"))
+        writer.commit()
+        assert len(naps) == 12 and max(naps) <= 0.001 and naps == sorted(naps)
+        with writer.connection() as conn:
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == db.BUSY_TIMEOUT_MS
+    with Session(engine) as session:
+        assert session.scalars(select(Row.key)).all() == ["queued"]
+
+
+def test_a_writer_gives_up_after_the_busy_timeout_with_the_usual_error(tmp_path, monkeypatch):
+    from survey import db
+
+    engine = _engine(tmp_path / "timeout.db")
+    clock = iter(range(0, 10_000, 7))  # seconds: the deadline passes after a few tries
+    monkeypatch.setattr(db.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(db.time, "sleep", lambda _seconds: None)
+    with Session(engine) as holder, Session(engine) as writer:
+        write_transaction(holder)
+        writer.add(Row(key="late"))
+        with pytest.raises(OperationalError, match="locked"):
+            writer.commit()
+        writer.rollback()
+        holder.rollback()
+        with writer.connection() as conn:
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == db.BUSY_TIMEOUT_MS
