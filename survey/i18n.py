@@ -119,9 +119,9 @@ def _request_store() -> dict | None:
 
 
 def register(app: Flask) -> None:
-    from survey.core import settings
+    from survey.core import revision
 
-    settings.request_store = _request_store  # the site settings are read once per request
+    revision.request_store = _request_store  # the site settings and short codes are read once per request
     @app.after_request
     def remember_language(response):
         asked = request.args.get("lang")

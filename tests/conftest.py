@@ -478,13 +478,13 @@ class BuiltOnce:
         value = build()
         session.commit()
         rows = [(table, [dict(row) for row in session.execute(select(table)).mappings()])
-                for table in db.metadata.sorted_tables]
+                for table in _data_tables()]
         self.saved[key] = ([(table, found) for table, found in rows if found], _freeze(value))
         return value
 
     @staticmethod
     def _written(session) -> bool:
-        tables = db.metadata.sorted_tables
+        tables = _data_tables()
         query = " UNION ALL ".join(f"SELECT 1 WHERE EXISTS (SELECT 1 FROM \"{t.name}\")" for t in tables)
         return session.execute(text(query)).first() is not None
 
@@ -500,6 +500,8 @@ class BuiltOnce:
             connection.execute(text("PRAGMA defer_foreign_keys = ON"))
         for table, found in rows:
             connection.execute(table.insert(), found)
+        # A new site revision: PostgreSQL's replica role skipped the triggers that give one.
+        connection.execute(text("DELETE FROM site_revision"))
         if connection.dialect.name == "postgresql":
             for table, _found in rows:
                 key = list(table.primary_key.columns)
@@ -507,6 +509,11 @@ class BuiltOnce:
                     connection.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', '{key[0].name}'), "
                                             f"(SELECT max(\"{key[0].name}\") FROM \"{table.name}\"))"))
         session.commit()
+
+
+def _data_tables():
+    """The tables that hold data: not ``site_revision``, which triggers write as the data goes in."""
+    return [t for t in db.metadata.sorted_tables if t.name != "site_revision"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from survey.core import audit
+from survey.core import audit, revision
 from survey.core.errors import DomainError
 from survey.models import Setting, User, utcnow
 
@@ -266,28 +266,27 @@ def stored(session: Session, key: str) -> Any:
 
 # --- per-request cache of the settings ---------------------------------------------------------
 # Every page reads the time zone (each time shown) and the organisation name, the submit path the
-# case rules, the thank-you page the 差评 level: every setting is read in ONE query per request (the
-# table holds a dozen rows), not one per use. Outside a request (commands) nothing is cached, so a
-# command always reads the stored value. A change made during a request clears the cache.
+# case rules, the thank-you page the 差评 level: the stored settings are read once per worker and site
+# revision (survey.core.revision: a setting's change gives a new one), each cleaned once per request.
+# Outside a request (commands) nothing is cached, so a command always reads the stored value. A change
+# made during a request clears the cache, and that request reads the database from then on.
 
 _CACHE = "pingyi.settings"
+_STORED = ("settings",)  # the key of the stored values in the worker's cache
 _ALL_STORED = select(Setting.key, Setting.value)  # a dozen rows; built once (a statement costs to build)
-
-#: Where a request keeps its cache. The core knows no request: survey.i18n points this at the
-#: request's WSGI environ; None (commands, tests outside a request) means no cache.
-request_store: Callable[[], dict | None] = lambda: None
 
 
 def current(session: Session, *keys: str) -> list[Any]:
     """Settings as :func:`get_many` reads them, from the request's cache when ``session`` is the request's."""
     from survey.extensions import db
 
-    store = request_store()
+    store = revision.request_store()
     if store is None or (session is not db.session and session is not db.session()):
         return get_many(session, *keys)
     cache = store.get(_CACHE)
     if cache is None:  # the stored values, as read; each one cleaned (or defaulted) when first asked for
-        cache = store[_CACHE] = (dict(session.execute(_ALL_STORED).all()), {})
+        stored = revision.cached(session, _STORED, lambda: dict(session.execute(_ALL_STORED).all()))
+        cache = store[_CACHE] = (stored, {})
     stored, values = cache
     for key in keys:
         if key not in values:
@@ -306,9 +305,10 @@ def forget_cached() -> None:
     from flask import has_app_context
     from flask_babel import refresh
 
-    store = request_store()
+    store = revision.request_store()
     if store is not None:
         store.pop(_CACHE, None)
+    revision.forget()
     if has_app_context():
         refresh()  # Flask-Babel keeps the time zone (and language) in the context too
 

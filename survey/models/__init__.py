@@ -13,6 +13,7 @@ from survey.models.feedback import (
     Holiday,
     HolidayKind,
     Setting,
+    SiteRevision,
 )
 from survey.models.fieldwork import FieldworkQuota, FieldworkTarget, ResponseScore, TargetKind
 from survey.models.questionnaires import (
@@ -71,6 +72,7 @@ __all__ = [
     "ResponseStatus",
     "Role",
     "Setting",
+    "SiteRevision",
     "Snapshot",
     "SnapshotRow",
     "SnapshotStatus",

@@ -5,7 +5,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.models.base import Base, BigID, UTCDateTime, str_enum, utcnow
@@ -141,3 +141,14 @@ class Setting(Base):
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+
+class SiteRevision(Base):
+    """One row whose token changes, in the same transaction, with every change to a campaign, campaign
+    unit, unit, questionnaire or setting: set by triggers (migration 0010), read by
+    :mod:`survey.core.revision`. Not data: backups leave it out, and no code writes it."""
+
+    __tablename__ = "site_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[int] = mapped_column(BigInteger)

@@ -2,12 +2,35 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import event
 from werkzeug.datastructures import MultiDict
 
+from survey.extensions import db
 from survey.models import Question, Questionnaire, QuestionnaireKind, QuestionType, Unit
 from tests.factories import csrf_from, hidden_from
+
+SITE_REVISION = "SELECT token FROM site_revision WHERE id = 1"  # what a request reads about the site
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """The SQL statements run inside the block."""
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
 
 # A service questionnaire with every question type the model knows.
 ALL_TYPES: dict[str, Any] = {

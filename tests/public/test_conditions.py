@@ -179,7 +179,7 @@ APPRAISAL_WITH_REASON["questions"].append(
 
 class TestAppraisal:
     def test_per_unit_conditions_follow_each_rated_unit_and_once_questions_any_unit(self, client, make, session):
-        units = [make.unit(), make.unit()]
+        units = [make.unit(code="TA"), make.unit(code="TB")]  # in this order on the page (by code: not "U9", "U10")
         campaign = make.campaign(units=units, questionnaire=make.questionnaire(APPRAISAL_WITH_REASON))
         make.commit()
         good, bad = units

@@ -191,7 +191,7 @@ def test_thanks_page_without_a_submission_offers_nothing(client, window):
 def test_each_offer_has_its_own_tokens_and_reads_nothing_about_the_response(app, window, session):
     """The offer is rendered once per process; each 差评's page gets its own CSRF token and signed
     submission id in place of their marks, and the number is attached to that browser's response."""
-    from tests.public.test_fast_path import statements
+    from tests.public.helpers import statements
 
     campaign, code = window
     pages, phones = [], []

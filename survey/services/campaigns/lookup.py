@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from survey.core import codes
+from survey.core import codes, revision
 from survey.models import Campaign, CampaignStatus, CampaignUnit, Category, Channel, Questionnaire, Unit, utcnow
 
 PUBLIC_CHANNELS = (Channel.WEB.value, Channel.POSTER.value)
@@ -52,10 +52,24 @@ _CAMPAIGN_CODE = (
 
 
 def resolve_code(session: Session, raw_code: str) -> Target | None:
-    """The campaign (and unit) behind a typed or scanned short code, case-insensitively."""
+    """The campaign (and unit) behind a typed or scanned short code, case-insensitively.
+
+    In a request, kept per worker and site revision (:mod:`survey.core.revision`): the objects are then
+    detached from every session, loaded whole and shared, so callers only read them."""
     code = codes.normalise(raw_code)
     if code is None:
         return None
+    if revision.token(session) is None:
+        return _load_target(session, code)
+    return revision.cached(session, ("short-code", code), lambda: _load_detached(session, code))
+
+
+def _load_detached(session: Session, code: str) -> Target | None:
+    with Session(session.get_bind(Campaign), expire_on_commit=False) as own:  # the objects outlive it, detached
+        return _load_target(own, code)
+
+
+def _load_target(session: Session, code: str) -> Target | None:
     # One query for a poster code: the campaign unit, its unit, campaign and questionnaire row as one
     # plain tuple (the questions come from the per-process cache of published versions), linked to each
     # other as loaded (cu.unit, cu.campaign, campaign.questionnaire read no more), without the cost of the
