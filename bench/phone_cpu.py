@@ -31,15 +31,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--phones", type=int, default=300)
     parser.add_argument("--database-url", help="an empty database to use instead of a temporary SQLite file")
-    parser.add_argument("--profile", choices=("get", "post", "thanks"),
-                        help="also print a CPU profile (cProfile, process time) of that step over the measured phones")
+    parser.add_argument("--profile", choices=("get", "post", "thanks", "phone"),
+                        help="also print a CPU profile (cProfile, process time) of that step (phone: all three) over "
+                             "the measured phones, and its time by package")
     parser.add_argument("--profile-out", metavar="FILE",
                         help="with --profile: also write the profile for pstats/snakeviz")
     args = parser.parse_args()
     profiler = cProfile.Profile(time.process_time) if args.profile else None
 
     def timed(step: str, call):
-        if profiler is not None and step == args.profile:
+        if profiler is not None and args.profile in (step, "phone"):
             return profiler.runcall(call)
         return call()
 
@@ -81,9 +82,29 @@ def main() -> None:
         print(f"  → {1000 / statistics.fmean(steps['phone']):.0f} phones per CPU-second of application time")
         if profiler is not None:
             print(f"\nProfile of the {args.profile} step over {args.phones} phones (cumulative CPU, with the profiler's overhead):")
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+            stats = pstats.Stats(profiler)
+            stats.sort_stats("cumulative").print_stats(45)
+            print_by_package(stats)
             if args.profile_out:
                 profiler.dump_stats(args.profile_out)
+
+
+def print_by_package(stats: pstats.Stats) -> None:
+    """Own time (tottime) summed by the package of the function: where the CPU goes, library by library."""
+    by: dict[str, float] = {}
+    for (path, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        parts = Path(path).parts
+        if "site-packages" in parts:
+            package = parts[parts.index("site-packages") + 1]
+        elif str(ROOT) in path:
+            package = "/".join(Path(path).relative_to(ROOT).parts[:2])
+        else:
+            package = "python" if path.startswith(("/", "<")) else path
+        by[package] = by.get(package, 0.0) + tottime
+    total = sum(by.values())
+    print("Own time by package:")
+    for package, seconds in sorted(by.items(), key=lambda kv: -kv[1])[:20]:
+        print(f"  {100 * seconds / total:5.1f} %  {package}")
 
 
 if __name__ == "__main__":
