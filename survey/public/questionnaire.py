@@ -30,6 +30,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
@@ -399,7 +400,11 @@ class _Page:
         self.units = units
         self.form = form
         self.dropped = dropped
-        self.sections = sections_for(questionnaire, questions, units)
+
+    @cached_property
+    def sections(self) -> list[Section]:
+        """Built when the page is rendered (a fresh page from the process's cache needs none)."""
+        return sections_for(self.questionnaire, self.questions, self.units)
 
     def render(self, errors: dict[str, str] | None = None, notice: str | None = None, status: int = 200,
                wait: int = 0, shown: dict[str, bool] | None = None, step: list[str] | None = None
@@ -408,13 +413,13 @@ class _Page:
         ``step``: only these questions are asked, every other answer is carried in hidden fields."""
         errors = errors or {}
         shown = shown or {}
-        items = [item for section in self.sections for item in section.items
-                 if item.rule is None or shown.get(item.name)]
         service = self.questionnaire.kind == QuestionnaireKind.SERVICE and self.target.unit is not None
         posted = request.method == "POST"
         values = request.form if posted else None
 
         def context() -> dict[str, Any]:
+            items = [item for section in self.sections for item in section.items
+                     if item.rule is None or shown.get(item.name)]
             return {
                 "campaign": self.target.campaign,
                 "target": self.target,
