@@ -13,9 +13,19 @@
 * Pages (HTML) and other text answers over :data:`MIN_SIZE` bytes are gzip-compressed after
   the view, when the request sends ``Accept-Encoding: gzip``; ``Vary: Accept-Encoding`` says so
   to caches.
+* The citizen pages carry their stylesheet (:data:`INLINE_STYLESHEET`) in a ``<style>`` element
+  instead of linking it (``public/layout.html``, template global ``inline_stylesheet``): a slow
+  phone then paints after one request instead of two (gunicorn's sync workers close the
+  connection after each answer, so a linked sheet costs a new connection too). The bytes inlined
+  are the served file's (minified) bytes, read with it; their ``sha256-…`` (:attr:`Asset.csp_hash`)
+  is computed in the same read and is the one inline style the Content-Security-Policy allows
+  (``survey.security``). A page cached per process names the sheet's hashed URL in its key, whose
+  digest is of the same bytes: a changed sheet is a new page. Staff, desk, sign-in and published
+  results pages still link the file.
 """
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import mimetypes
@@ -28,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Request, Response, request
+from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.security import safe_join
 
@@ -38,6 +49,7 @@ MIN_SIZE = 500  # bytes: smaller answers are not worth a gzip header
 GZIP_LEVEL = 6  # pages: compressed on every request
 STATIC_GZIP_LEVEL = 9  # static files: compressed once per process
 COMPRESSIBLE = ("text/", "application/javascript", "application/json", "image/svg+xml", "application/xml")
+INLINE_STYLESHEET = "css/app.css"  # the citizen pages' stylesheet, inlined in their head (see the module's doc)
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,7 @@ class Asset:
     mimetype: str
     data: bytes
     gzipped: bytes | None  # None when compressing does not pay (or the type is already compressed)
+    csp_hash: str  # "sha256-<base64>" of data: the CSP source that allows exactly these bytes inline
 
 
 _assets: dict[str, Asset] = {}
@@ -96,11 +109,36 @@ def _load(static_folder: str, filename: str) -> Asset | None:
     gzipped = gzip.compress(data, STATIC_GZIP_LEVEL, mtime=0) if _compressible(mimetype) else None
     if gzipped is not None and len(gzipped) >= len(data):
         gzipped = None
-    asset = Asset(Path(joined), stat.st_mtime_ns, hashlib.sha256(data).hexdigest()[:HASH_CHARS], mimetype, data,
-                  gzipped)
+    sha256 = hashlib.sha256(data).digest()
+    asset = Asset(Path(joined), stat.st_mtime_ns, sha256.hex()[:HASH_CHARS], mimetype, data, gzipped,
+                  "sha256-" + base64.b64encode(sha256).decode("ascii"))
     with _lock:
         _assets[joined] = asset
     return asset
+
+
+def inline_stylesheet(static_folder: str) -> Asset:
+    """The citizen pages' stylesheet as they inline it and as the CSP names it: one read, one
+    :class:`Asset` for the page's ``<style>`` text, its hash in the policy and the cache key's URL."""
+    asset = load(static_folder, INLINE_STYLESHEET, URL_RECHECK_SECONDS)
+    if asset is None:
+        raise RuntimeError(f"{INLINE_STYLESHEET} is missing from {static_folder}")
+    return asset
+
+
+_style_text: dict[tuple[Path, str], Markup] = {}
+
+
+def style_text(asset: Asset) -> Markup:
+    """The stylesheet's bytes as the text of a ``<style>`` element, unchanged (the CSP hash is of
+    exactly these bytes); a sheet that could close the element is refused."""
+    text = _style_text.get((asset.path, asset.digest))
+    if text is None:
+        decoded = asset.data.decode("utf-8")
+        if "</style" in decoded.lower():
+            raise ValueError(f"{asset.path} contains '</style': it cannot be inlined")
+        text = _style_text[(asset.path, asset.digest)] = Markup(decoded)
+    return text
 
 
 _COMMENT = r"/\*(?:(?!\*/).)*\*/"  # one comment: it never reaches past its own end
@@ -190,7 +228,7 @@ class StaticFiles:
 
     def respond(self, filename: str, environ: dict[str, Any]) -> Response | None:
         """The answer for one static file, or None when there is no such file."""
-        from survey.security import apply_headers
+        from survey.security import apply_headers, content_security_policy
 
         plain, digest = split_hash(filename)
         asset = load(self.static_folder, plain) if digest is not None else None
@@ -215,12 +253,14 @@ class StaticFiles:
             else:
                 reply.headers["Cache-Control"] = f"public, max-age={SHORT_LIFETIME}, must-revalidate"
             reply.make_conditional(request_)
-        apply_headers(reply.headers, self.production and request_.is_secure)
+        apply_headers(reply.headers, self.production and request_.is_secure,
+                      content_security_policy(self.static_folder))
         return reply
 
 
 def register(app: Flask) -> None:
-    """Hashed URLs from ``url_for('static', …)``, static files answered before Flask, pages compressed.
+    """Hashed URLs from ``url_for('static', …)``, the inlined stylesheet, static files answered before
+    Flask, pages compressed.
 
     The middleware goes inside the proxy fix (``PINGYI_PROXY_HOPS``) so that a static answer
     over TLS behind a proxy knows it was secure."""
@@ -235,6 +275,11 @@ def register(app: Flask) -> None:
         asset = load(static_folder, filename, URL_RECHECK_SECONDS)
         if asset is not None:
             values["filename"] = hashed_name(filename, asset.digest)
+
+    @app.template_global("inline_stylesheet")
+    def inline_stylesheet_text() -> Markup:
+        """``<style>{{ inline_stylesheet() }}</style>``: the citizen pages' stylesheet, inlined."""
+        return style_text(inline_stylesheet(static_folder))
 
     proxy = app.wsgi_app
     if isinstance(proxy, ProxyFix):
