@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import zlib
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -52,6 +53,20 @@ class TestCompression:
             assert gzip.decompress(reply.get_data()) == raw
             assert client.get(f"/static/{name}").get_data() == raw  # no gzip asked, none given
             reply.close()
+
+    def test_pages_opening_with_the_inlined_stylesheet_continue_one_primed_gzip_stream(self, monkeypatch):
+        monkeypatch.setattr(assets, "_primed", {})
+        opening = b'\n<!doctype html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n<style>' + b"a{b:c}" * 2000
+        pages = [opening + b"</style><title>%d</title>" % n + b"<p>answer</p>" * n for n in range(1, 4)]
+        for page in pages + [b"<!doctype html><p>no style</p>" * 40, b'{"json": true}' * 60]:
+            packed = assets.gzip_page(page)
+            stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            assert stream.decompress(packed) == page and stream.eof and stream.unused_data == b""  # one stream
+            assert len(packed) <= len(gzip.compress(page, assets.GZIP_LEVEL)) + 8
+        assert list(assets._primed) == [opening + b"</style>"]  # compressed once, used by the three pages
+        for lang in range(assets.PRIMED_MAX + 1):  # the states kept stay bounded
+            assets.gzip_page(opening.replace(b"zh-CN", b"x%d" % lang) + b"</style>")
+        assert 1 <= len(assets._primed) <= assets.PRIMED_MAX
 
     def test_the_questionnaire_page_with_its_assets_is_at_most_12_kb_on_the_wire(self, app, make):
         """A first visit (nothing cached, no cookies): the page, its stylesheet inside it, and the deferred
