@@ -196,7 +196,7 @@ def gzip_page(data: bytes) -> bytes:
     The citizen pages open the same way: doctype, ``<html lang>``, ``<meta charset>``, then the inlined
     stylesheet (``base.html``), 15 KB that would cost four times the rest of the page to compress on every
     request. That opening is compressed once per process; each page continues from a copy of the
-    compressor's state (``zlib`` ``copy()``), so the stream is the one a single pass would give.
+    compressor's state (``zlib`` ``copy()``): still one gzip stream, of the size a single pass gives.
     """
     opening = data[:_STYLE_WITHIN]
     start = opening.find(b"<style>") if opening.lstrip()[:15].lower() == b"<!doctype html>" else -1
