@@ -1,10 +1,16 @@
 """Security headers on every response; strict transport security in production over TLS.
 
-The policy allows no inline script, style or event handler anywhere, and no framing;
-the one page meant for a frame (the admin's phone preview) widens ``frame-ancestors``
-to ``'self'`` itself. HSTS is sent only when ``PINGYI_ENV=production`` and the request
-came over HTTPS — directly, or through a trusted proxy's ``X-Forwarded-Proto: https``
-(``PINGYI_PROXY_HOPS``) — so a plain-HTTP test or intranet site never pins itself.
+The policy allows no inline script or event handler anywhere, and no framing; the one page
+meant for a frame (the admin's phone preview) widens ``frame-ancestors`` to ``'self'`` itself.
+The one inline style it allows is the citizen pages' stylesheet, which they carry in their
+head (see ``survey.assets``): ``style-src 'self' 'sha256-…'`` names the hash of exactly those
+bytes, computed where the file is read, so any other ``<style>`` element or ``style=``
+attribute (an injected one included) is refused; never ``'unsafe-inline'``. Every response
+carries the same policy: the hash admits only our own stylesheet's text, nothing new.
+
+HSTS is sent only when ``PINGYI_ENV=production`` and the request came over HTTPS — directly,
+or through a trusted proxy's ``X-Forwarded-Proto: https`` (``PINGYI_PROXY_HOPS``) — so a
+plain-HTTP test or intranet site never pins itself.
 
 A NUL character in a URL (``/i/ab%00cd``, ``?period=%00``) is refused before any view
 runs: no code, name or filter of ours can contain one, and PostgreSQL cannot even
@@ -13,18 +19,38 @@ The JSON API is left to its own checks, which answer in the API's error codes.
 """
 from __future__ import annotations
 
-from flask import Flask, abort, request
+import functools
+
+from flask import Flask, abort, current_app, request
 from werkzeug.datastructures import Headers
 
-# No inline scripts or styles anywhere: every script and stylesheet is a file in static/.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+from survey import assets
+
+# No inline scripts: every script is a file in static/. One inline style: the citizen pages' stylesheet,
+# by its hash ({style_hash}); every other stylesheet is a file.
+POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' '{style_hash}'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
-    "object-src 'none'; frame-ancestors 'none'"
+    "object-src 'none'; frame-ancestors {frame_ancestors}"
 )
 
 
+@functools.lru_cache(maxsize=16)
+def _policy(style_hash: str, frame_ancestors: str) -> str:
+    return POLICY.format(style_hash=style_hash, frame_ancestors=frame_ancestors)
+
+
+def content_security_policy(static_folder: str | None = None, frame_ancestors: str = "'none'") -> str:
+    """The policy, naming the hash of the stylesheet the citizen pages inline (the current app's by default)."""
+    folder = static_folder or current_app.static_folder
+    assert folder is not None
+    return _policy(assets.inline_stylesheet(folder).csp_hash, frame_ancestors)
+
+
 def register(app: Flask) -> None:
+    static_folder = app.static_folder
+    assert static_folder is not None
+
     @app.before_request
     def refuse_nul_in_url():
         if request.path.startswith("/api/"):
@@ -36,13 +62,14 @@ def register(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response):
-        apply_headers(response.headers, app.config.get("ENV_NAME") == "production" and request.is_secure)
+        apply_headers(response.headers, app.config.get("ENV_NAME") == "production" and request.is_secure,
+                      content_security_policy(static_folder))
         return response
 
 
-def apply_headers(headers: Headers, strict_transport: bool) -> None:
+def apply_headers(headers: Headers, strict_transport: bool, policy: str) -> None:
     """The security headers a response has not set itself (pages here, static files in ``assets``)."""
-    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("Content-Security-Policy", policy)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "DENY")

@@ -20,7 +20,7 @@ from survey.models import Campaign, CampaignUnit, GroupMode, Questionnaire, Ques
 from survey.public.forms import SubmitForm
 from survey.public.questionnaire import _Page as QuestionnairePage
 from survey.public.questionnaire import conditional_step
-from survey.security import CSP
+from survey.security import content_security_policy
 from survey.services.campaigns.lookup import Target
 from survey.services.responses import submission
 
@@ -79,6 +79,6 @@ def questionnaire_phone(questionnaire_id: int):
     response = make_response(html, status)
     response.headers["Cache-Control"] = "no-store"
     # Only this page may be shown inside a frame, and only by our own admin page.
-    response.headers["Content-Security-Policy"] = CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+    response.headers["Content-Security-Policy"] = content_security_policy(frame_ancestors="'self'")
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
