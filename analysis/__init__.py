@@ -3,6 +3,9 @@
 A pure library (NumPy and SciPy only): arrays in, numbers out.  It never
 imports the web app, so it can be tested against R, run from the command line
 (``python -m analysis indices …``) and used from a notebook.
+SciPy is imported by the functions that use it, when first called: importing it
+costs about a third of a second of CPU, which every process that imports the web
+app (each gunicorn worker, each test worker) would otherwise pay at start-up.
 
 Satisfaction layer (all units at once)::
 

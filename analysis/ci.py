@@ -17,7 +17,6 @@ All functions are vectorised: inputs broadcast, NaN in gives NaN out.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
 from analysis.segments import Segments, safe_divide
 
@@ -31,6 +30,8 @@ def check_level(level: float) -> float:
 
 def z_value(level: float) -> float:
     """Two-sided standard normal quantile for a confidence ``level``."""
+    from scipy import special
+
     return float(special.ndtri(0.5 + check_level(level) / 2.0))
 
 
@@ -56,6 +57,8 @@ def bounded_ci(
     to [low, high] instead (it is the point itself when, as there, SE = 0);
     so is every interval of a scale whose scores are all equal.
     """
+    from scipy import special
+
     z = z_value(level)
     estimate, se = np.broadcast_arrays(np.asarray(estimate, dtype=np.float64), np.asarray(se, dtype=np.float64))
     width = high - low
@@ -97,6 +100,8 @@ def korn_graubard_ci(p: np.ndarray, n_eff: np.ndarray, level: float) -> tuple[np
     lower = qbeta(alpha/2, n* p, n* (1 - p) + 1), upper = qbeta(1 - alpha/2, n* p + 1, n* (1 - p));
     the lower bound is 0 when p = 0 and the upper bound 1 when p = 1.
     """
+    from scipy import special
+
     alpha = 1.0 - check_level(level)
     p, n_eff = np.broadcast_arrays(np.asarray(p, dtype=np.float64), np.asarray(n_eff, dtype=np.float64))
     ok = ~(np.isnan(p) | np.isnan(n_eff)) & (n_eff > 0)

@@ -19,7 +19,6 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from analysis import calibration
 from analysis.ci import check_level, korn_graubard_ci, normal_ci, share_n_eff, wilson_ci
@@ -356,6 +355,8 @@ def _margin(
 
 def _df_ratio(n_minus_1: int, degf: int, level: float) -> float:
     """R's Korn–Graubard degrees-of-freedom adjustment ``(qt(alpha/2, n - 1) / qt(alpha/2, degf))^2``."""
+    from scipy import special
+
     if n_minus_1 == degf:
         return 1.0
     alpha = 1.0 - level

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from analysis.ci import check_level, z_value
 from analysis.segments import safe_divide
@@ -105,6 +104,8 @@ def pairwise_probabilities(estimate: np.ndarray, se: np.ndarray) -> np.ndarray:
     ``Phi((mu_i - mu_j) / sqrt(se_i^2 + se_j^2))``; with both SEs 0 it is 1, 0
     or 0.5 for a tie, which is also the diagonal.
     """
+    from scipy import special
+
     mu = np.asarray(estimate, dtype=np.float64)
     sigma = np.asarray(se, dtype=np.float64)
     difference = mu[:, None] - mu[None, :]
@@ -136,6 +137,8 @@ def compare_estimates(
     Vectorised over units.  With SE 0, z is ±inf (p = 0) for a non-zero
     difference and 0 (p = 1) for none.
     """
+    from scipy import special
+
     current, previous = np.asarray(current, dtype=np.float64), np.asarray(previous, dtype=np.float64)
     difference = current - previous
     se = np.sqrt(np.asarray(current_se, dtype=np.float64) ** 2 + np.asarray(previous_se, dtype=np.float64) ** 2)

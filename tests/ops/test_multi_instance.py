@@ -82,7 +82,7 @@ def shared_settings(secret: str, database_url: str) -> dict[str, str]:
         "PINGYI_SECURE_COOKIES": "0",  # plain http on loopback
         # The test accounts' hashes are cheap; the same cost everywhere, so no login rehashes them.
         "PINGYI_ARGON2_TIME_COST": "1",
-        "PINGYI_ARGON2_MEMORY_KIB": "8192",
+        "PINGYI_ARGON2_MEMORY_KIB": "1024",
         "PINGYI_ARGON2_PARALLELISM": "1",
     }
 

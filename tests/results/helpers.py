@@ -21,8 +21,11 @@ def comment_question(campaign: Campaign):
 
 def add_response(session, campaign: Campaign, ratings: dict[Unit, Sequence[Any]], group: RespondentGroup | None,
                  channel: Channel = Channel.POSTER, status: ResponseStatus = ResponseStatus.VALID,
-                 comments: dict[Unit, str] | None = None) -> Response:
-    """One response rating each unit: levels 1–5, "dk" for 不了解, None for not asked, per index question."""
+                 comments: dict[Unit, str] | None = None, flush: bool = True) -> Response:
+    """One response rating each unit: levels 1–5, "dk" for 不了解, None for not asked, per index question.
+
+    ``flush=False`` leaves it pending: many responses flushed together go to the database in a few
+    multi-row INSERTs (they get the same ids as one flush each would give them)."""
     questions = satisfaction_questions(campaign)
     first_unit = next(iter(ratings))
     response = Response(campaign_id=campaign.id, questionnaire_id=campaign.questionnaire_id,
@@ -43,7 +46,8 @@ def add_response(session, campaign: Campaign, ratings: dict[Unit, Sequence[Any]]
         response.answers.append(Answer(campaign_id=campaign.id, unit_id=unit.id,
                                        question_id=comment_question(campaign).id, text=text))
     session.add(response)
-    session.flush()
+    if flush:
+        session.flush()
     return response
 
 
@@ -64,5 +68,6 @@ def fill(session, campaign: Campaign, unit: Unit, groups: dict[str, RespondentGr
             else:
                 levels.append(max(1, min(5, quality + rng.choice([-1, 0, 0, 1]))))
         out.append(add_response(session, campaign, {unit: levels}, groups[codes[i % len(codes)]],
-                                channel=[Channel.POSTER, Channel.DESK, Channel.WEB][i % 3]))
+                                channel=[Channel.POSTER, Channel.DESK, Channel.WEB][i % 3], flush=False))
+    session.flush()
     return out

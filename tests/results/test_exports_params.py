@@ -59,7 +59,8 @@ def test_appraisal_round_trip_with_every_setting_away_from_its_default(session, 
     for i in range(90):
         rated = rng.sample(units, rng.randint(2, 4))
         ratings = {u: [rng.choice([1, 2, 3, 4, 4, 5, 5, "dk"]) for _q in question_codes] for u in rated}
-        add_response(session, campaign, ratings, groups[codes[rng.randrange(len(codes))]], channel=channels[i % 3])
+        add_response(session, campaign, ratings, groups[codes[rng.randrange(len(codes))]], channel=channels[i % 3],
+                     flush=False)
     campaign.analysis_settings = {
         "method": "rake", "rake_margins": ["group", "channel"],
         "channel_shares": {"web": 0.5, "poster": 0.3, "phone": 0.2},

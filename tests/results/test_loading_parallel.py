@@ -51,7 +51,7 @@ def _period(session, make, code, appraisal_half=False):
         ratings = {units[k % 2]: levels}
         if appraisal_half and k >= 20 and k % 3 == 0:
             ratings = {units[0]: levels, units[1]: list(reversed(levels))}
-        add_response(session, campaign, ratings, groups["FW" if k % 2 else "SM"])
+        add_response(session, campaign, ratings, groups["FW" if k % 2 else "SM"], flush=False)
     session.commit()
     return campaign
 

@@ -16,7 +16,7 @@ from survey.core.clock import local_date, org_timezone
 from survey.models import Case, CaseKind, CaseState, FollowUpContact, Response, ResponseStatus, Role, User
 from survey.services.cases.appeals import decide_appeal, file_appeal
 from survey.services.cases.calendar import install_bundled
-from survey.services.cases.workflow import open_cases_for_response, record_callback, set_tags, transition
+from survey.services.cases.workflow import open_cases_for_response, record_callback, rules, set_tags, transition
 
 FIXES = [
     "已在窗口增设取号引导员，高峰期增开两个窗口。",
@@ -43,11 +43,16 @@ def seed_demo_cases(session: Session, rng: random.Random, now: dt.datetime) -> i
         from survey.services.accounts.access import subtree_ids
 
         scope = subtree_ids(session, contact.unit_id)
-    today = local_date(now, org_timezone())
+    tz = org_timezone()
+    today = local_date(now, tz)
     suggestions = settings.get(session, settings.TAG_SUGGESTIONS)
     opened: list[Case] = []
+    # The settings are read once (nothing here changes them), and the responses were stored in this
+    # transaction, so none has a case yet: open_cases_for_response need not ask for either each time.
+    rule = rules(session)
     for response in session.scalars(select(Response).where(Response.status == ResponseStatus.VALID).order_by(Response.id)):
-        cases = open_cases_for_response(session, response)
+        cases = open_cases_for_response(session, response, start=local_date(response.submitted_at, tz), rule=rule,
+                                        new=True)
         if any(c.kind == CaseKind.BAD_RATING for c in cases) and rng.random() < 0.3:
             session.add(FollowUpContact(response_id=response.id, phone=f"13{rng.randrange(5, 10)}{rng.randrange(10**8):08d}"))
         opened.extend(cases)

@@ -393,7 +393,10 @@ def _seed_appraisal_responses(session: Session, rng: random.Random, summary: Dem
             submission_id=secrets.token_urlsafe(18), locale="zh", duration_seconds=int(30 + rng.expovariate(1 / 40)),
         )
         option = group_option[city.groups[gcode].id]
-        response.answers.append(Answer(campaign_id=annual.id, question_id=group_question.id, option_id=option.id))
+        # Every answer names dont_know (False is also its default): the ORM sends rows that name the same
+        # columns in one multi-row INSERT, and starts a new statement wherever that changes.
+        response.answers.append(Answer(campaign_id=annual.id, question_id=group_question.id, option_id=option.id,
+                                       dont_know=False))
         for unit in known:
             worst = 5
             for question in per_unit_questions:
@@ -405,14 +408,14 @@ def _seed_appraisal_responses(session: Session, rng: random.Random, summary: Dem
                     level = _level(rng, city.quality[unit.code] - _harshness(gcode))
                     worst = min(worst, level)
                     response.answers.append(Answer(campaign_id=annual.id, unit_id=unit.id,
-                                                   question_id=question.id, level=level))
+                                                   question_id=question.id, level=level, dont_know=False))
                 elif question.type == QuestionType.TEXT and rng.random() < 0.15:
                     text = _comment(rng, worst)
                     if text:
                         summary.comments += 1
                         response.answers.append(Answer(campaign_id=annual.id, unit_id=unit.id,
-                                                       question_id=question.id, text=text,
-                                                   comment_kind=_chosen_kind(text)))
+                                                       question_id=question.id, text=text, dont_know=False,
+                                                       comment_kind=_chosen_kind(text)))
         session.add(response)
         summary.responses += 1
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -251,7 +250,9 @@ def _difference(now: float | None, now_se: float | None, before: float | None, b
     se = float(np.hypot(now_se, before_se))  # independent samples: sqrt(se1² + se2²)
     if se <= 0:
         return d, se, None, False
-    p = float(2 * stats.norm.sf(abs(d) / se))
+    from scipy import special  # not at import: SciPy loads when a page first needs it (analysis/__init__.py)
+
+    p = float(2 * special.ndtr(-abs(d) / se))  # the normal upper tail
     return d, se, p, abs(d) / se > z
 
 
@@ -263,7 +264,9 @@ def changes(session: Session, snapshot: Snapshot, unit_ids: set[int] | None = No
     if previous is None:
         return None, []
     confidence = float(snapshot.params["survey"]["params"].get("confidence", 0.95))
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    from scipy import special
+
+    z = float(special.ndtri(0.5 + confidence / 2))  # the normal quantile
     before = {r.unit_id: r for r in session.scalars(select(SnapshotRow).where(SnapshotRow.snapshot_id == previous.id))}
     stmt = select(SnapshotRow).where(SnapshotRow.snapshot_id == snapshot.id).order_by(SnapshotRow.unit_id)
     out = []

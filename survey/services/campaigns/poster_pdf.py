@@ -1,4 +1,8 @@
-"""The fonts a poster embeds, so it prints the same on any printer, viewer or machine.
+"""The posters as one PDF (``posters.render_pdf``): an A4 page per unit, and the fonts it embeds
+so that it prints the same on any printer, viewer or machine.
+
+Imported when the first poster is made, not with the app: ReportLab and fontTools take about a
+quarter of a second of CPU to import, which no other page needs.
 
 Default: Chinese (and any text that is not plain ASCII) in WenQuanYi Micro Hei (文泉驿微米黑,
 TrueType outlines), shipped by the pinned ``paperang-p2-fonts-cjk`` package; URLs, short
@@ -25,28 +29,33 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import reportlab
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from fontTools import subset as ft_subset
 from fontTools.pens.cu2quPen import Cu2QuPen
 from fontTools.pens.ttGlyphPen import TTGlyphPen
 from fontTools.ttLib import TTCollection, TTLibError, newTable
 from fontTools.ttLib import TTFont as FtFont
+from reportlab.lib.colors import HexColor, white
+from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
+from reportlab.pdfgen.canvas import Canvas
 
-from survey.core.errors import DomainError
+from survey.services.campaigns import qr
+from survey.services.campaigns.posters import PosterError
+
+if TYPE_CHECKING:
+    from survey.services.campaigns.posters import PosterSpec
 
 BUNDLED_CJK = "PingyiCJK-WenQuanYiMicroHei"
 LATIN = "PingyiLatin-Vera"
 LATIN_BOLD = "PingyiLatin-VeraBold"
 _REPORTLAB_FONTS = Path(reportlab.__file__).parent / "fonts"
 _LOCK = threading.Lock()
-
-
-class PosterError(DomainError):
-    """Posters cannot be made as asked (no units, unusable font …); the message says why."""
 
 
 def bundled_cjk_path() -> Path:
@@ -239,3 +248,161 @@ def _cff_to_glyf(font: FtFont) -> None:
     font["head"].indexToLocFormat = 0
     font["head"].glyphDataFormat = 0
     font.sfntVersion = "\000\001\000\000"
+
+
+# --- drawing ----------------------------------------------------------------------------------------
+
+BRAND = HexColor("#9e1b1b")
+INK = HexColor("#1a1a1a")
+MUTED = HexColor("#555555")
+PAGE_W, PAGE_H = A4
+MARGIN = 48.0
+
+
+def _texts(spec: PosterSpec) -> list[str]:
+    """Every string a poster prints (for the characters its fonts must have)."""
+    return [spec.campaign_title, spec.unit_name, spec.window_no or "", spec.period, spec.url, spec.code,
+            _("服务好不好，请您来评价"), _("%(no)s号窗口", no=spec.window_no or ""),
+            _("评价匿名，仅用于改进服务和绩效考评。"), _("短码"), _("无法扫码时，请在浏览器中输入："),
+            _("请用手机扫码，评价您了解的单位，匿名填写"), _("办完事请用手机扫码，约一分钟，匿名评价"),
+            _("评价二维码海报")]
+
+
+def render(specs: list[PosterSpec], font_path: str | None = None) -> bytes:
+    """The PDF of ``specs`` (at least one)."""
+    out = io.BytesIO()
+    with force_locale("zh"):
+        fonts = font_set(font_path, {ch for spec in specs for text in _texts(spec) for ch in text})
+        # The initial font too: reportlab names Helvetica (not embedded) on every page otherwise.
+        canvas = Canvas(out, pagesize=A4, pageCompression=1, initialFontName=fonts.latin)
+        canvas.setTitle(_("评价二维码海报") + " · " + specs[0].campaign_title)
+        canvas.setAuthor("Pingyi")
+        for spec in specs:
+            _draw_poster(canvas, fonts, spec)
+            canvas.showPage()
+    canvas.save()
+    return out.getvalue()
+
+
+def _draw_poster(c: Canvas, fonts: FontSet, spec: PosterSpec) -> None:
+    width = PAGE_W - 2 * MARGIN
+    centre = PAGE_W / 2
+    # Brand band with the campaign title.
+    band = 110.0
+    c.setFillColor(BRAND)
+    c.rect(0, PAGE_H - band, PAGE_W, band, stroke=0, fill=1)
+    c.setFillColor(white)
+    _centred_lines(c, fonts, spec.campaign_title, PAGE_H - 52, width, 24, max_lines=2, bold=True)
+
+    y = PAGE_H - band - 34
+    c.setFillColor(INK)
+    y = _centred_lines(c, fonts, _("服务好不好，请您来评价"), y, width, 30, max_lines=1, bold=True) - 26
+    y = _centred_lines(c, fonts, spec.unit_name, y, width, 34, max_lines=2, bold=True) - 12
+    if spec.window_no:
+        c.setFillColor(BRAND)
+        y = _centred_lines(c, fonts, _("%(no)s号窗口", no=spec.window_no), y - 14, width, 44, max_lines=1,
+                           bold=True) - 8
+
+    # Bottom up: footer, short code, URL, instructions; the QR code takes the room left between.
+    c.setFillColor(MUTED)
+    footer = _("评价匿名，仅用于改进服务和绩效考评。") + " " + spec.period
+    _draw_runs(c, fonts, footer, centre - fonts.width(footer, 10) / 2, 28, 10)
+    label = _("短码")
+    _draw_runs(c, fonts, label, centre - 6 - fonts.width(label, 14), 62, 14)
+    c.setFillColor(INK)
+    _draw_runs(c, fonts, " ".join([spec.code[:3], spec.code[3:]]) if len(spec.code) == 6 else spec.code,
+               centre + 2, 62, 18, bold=True)
+    url_size = _fit_size(fonts, spec.url, width, 22, 11)
+    _draw_runs(c, fonts, spec.url, centre - fonts.width(spec.url, url_size, bold=True) / 2, 92, url_size,
+               bold=True)
+    c.setFillColor(MUTED)
+    hint = _("无法扫码时，请在浏览器中输入：")
+    _draw_runs(c, fonts, hint, centre - fonts.width(hint, 13) / 2, 124, 13)
+    c.setFillColor(INK)
+    instruction = (_("请用手机扫码，评价您了解的单位，匿名填写") if spec.appraisal
+                   else _("办完事请用手机扫码，约一分钟，匿名评价"))
+    _centred_lines(c, fonts, instruction, 182, width, 20, max_lines=1, bold=True)
+
+    size = max(200.0, min(310.0, y - 16 - 196))
+    _draw_qr(c, spec.url, (PAGE_W - size) / 2, 196 + (y - 16 - 196 - size) / 2, size)
+
+
+def _draw_qr(c: Canvas, data: str, x: float, y: float, size: float) -> None:
+    """The code as vector squares (sharp at any printer resolution), horizontal runs merged."""
+    grid = qr.matrix(data)
+    n = len(grid)
+    cell = size / n
+    c.setFillColor(white)
+    c.rect(x, y, size, size, stroke=0, fill=1)
+    c.setFillColor(HexColor("#000000"))
+    path = c.beginPath()
+    for row_index, row in enumerate(grid):
+        top = y + size - (row_index + 1) * cell
+        col = 0
+        while col < n:
+            if not row[col]:
+                col += 1
+                continue
+            start = col
+            while col < n and row[col]:
+                col += 1
+            path.rect(x + start * cell, top, (col - start) * cell, cell)
+    c.drawPath(path, stroke=0, fill=1)
+
+
+def _fit_size(fonts: FontSet, text: str, width: float, size: float, minimum: float) -> float:
+    while size > minimum and fonts.width(text, size, bold=True) > width:
+        size -= 1
+    return size
+
+
+def _wrap(fonts: FontSet, text: str, size: float, width: float, bold: bool) -> list[str]:
+    """Break Chinese anywhere and Latin words at spaces, so every line fits ``width``."""
+    lines: list[str] = []
+    current = ""
+    for token in re.findall(r"[A-Za-z0-9\-_.:/]+|\s+|.", text):
+        candidate = current + token
+        if current and fonts.width(candidate, size, bold) > width:
+            lines.append(current.rstrip())
+            current = token.lstrip()
+        else:
+            current = candidate
+    if current.strip():
+        lines.append(current.rstrip())
+    return lines or [""]
+
+
+def _draw_runs(c: Canvas, fonts: FontSet, text: str, x: float, y: float, size: float, bold: bool = False) -> None:
+    """One line from ``x`` on baseline ``y``, each run in a font that has its glyphs.
+
+    Bold Chinese is drawn filled and stroked (the embedded Chinese font has one weight);
+    bold ASCII uses Vera Sans Bold.
+    """
+    c.saveState()  # the text render mode is graphics state: keep it from leaking to later text
+    text_object = c.beginText()
+    text_object.setTextOrigin(x, y)
+    for name, piece in fonts.runs(text, bold):
+        fake_bold = bold and not fonts.is_latin(name)
+        text_object.setFont(name, size)
+        text_object.setTextRenderMode(2 if fake_bold else 0)
+        if fake_bold:
+            c.setLineWidth(size / 40)
+            c.setStrokeColor(c._fillColorObj)
+        text_object.textOut(piece)
+    c.drawText(text_object)
+    c.restoreState()
+
+
+def _centred_lines(c: Canvas, fonts: FontSet, text: str, y: float, width: float, size: float,
+                   max_lines: int, bold: bool = False) -> float:
+    """Draw centred, wrapped text from baseline ``y`` down, shrinking it to fit ``max_lines``."""
+    lines = _wrap(fonts, text, size, width, bold)
+    while len(lines) > max_lines and size > 12:
+        size -= 2
+        lines = _wrap(fonts, text, size, width, bold)
+    leading = size * 1.25
+    for line in lines:
+        y -= size
+        _draw_runs(c, fonts, line, (PAGE_W - fonts.width(line, size, bold)) / 2, y, size, bold)
+        y -= leading - size
+    return y
