@@ -8,7 +8,8 @@ four tables. The token is set by triggers, so every writer counts (the app, the 
 * SQLite: an ``AFTER INSERT/UPDATE/DELETE`` trigger per table, each an upsert of a new ``random()``;
 * PostgreSQL: deferred constraint triggers (they run at commit, so the revision row is locked only for
   the commit's last moment and never in an order that could deadlock two writers), which bump the token
-  once per transaction, and a ``TRUNCATE`` trigger per table.
+  once per transaction, and a ``TRUNCATE`` trigger per table; a statement trigger marks the transaction
+  (``pingyi.site_dirty``, local to it, no lock), so that until it commits its own reads never use a cache.
 
 A missing row (a database emptied by hand) means "nothing cached": the next change writes it again.
 
@@ -38,6 +39,13 @@ BEGIN
     RETURN NULL;
 END $$
 """
+PG_TOUCHED_FUNCTION = """
+CREATE FUNCTION pingyi_site_touched() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('pingyi.site_dirty', 'y', true);
+    RETURN NULL;
+END $$
+"""
 PG_TRUNCATE_FUNCTION = """
 CREATE FUNCTION pingyi_site_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -59,8 +67,11 @@ def upgrade():
     )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
+        op.execute(PG_TOUCHED_FUNCTION)
         op.execute(PG_TRUNCATE_FUNCTION)
         for table in TABLES:
+            op.execute(f'CREATE TRIGGER site_touched AFTER INSERT OR UPDATE OR DELETE ON "{table}" '
+                       "FOR EACH STATEMENT EXECUTE FUNCTION pingyi_site_touched()")
             op.execute(f'CREATE CONSTRAINT TRIGGER site_changed AFTER INSERT OR UPDATE OR DELETE ON "{table}" '
                        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pingyi_site_changed()")
             op.execute(f'CREATE TRIGGER site_truncated AFTER TRUNCATE ON "{table}" '
@@ -78,9 +89,11 @@ def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         for table in TABLES:
             op.execute(f'DROP TRIGGER site_changed ON "{table}"')
+            op.execute(f'DROP TRIGGER site_touched ON "{table}"')
             op.execute(f'DROP TRIGGER site_truncated ON "{table}"')
         op.execute("DROP FUNCTION pingyi_site_changed()")
         op.execute("DROP FUNCTION pingyi_site_truncated()")
+        op.execute("DROP FUNCTION pingyi_site_touched()")
     else:
         for table in TABLES:
             for event in ("insert", "update", "delete"):

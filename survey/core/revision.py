@@ -30,6 +30,10 @@ T = TypeVar("T")
 MAX_ENTRIES = 4096  # short codes (and misses) of one revision; the oldest goes first
 _TOKEN = "pingyi.revision"
 _SQL = "SELECT token FROM site_revision WHERE id = 1"
+# PostgreSQL bumps the token at commit: a transaction that has changed those tables itself (marked by a
+# statement trigger, local to it) reads no token, so that it never sees a cache older than its own writes.
+_SQL_POSTGRESQL = ("SELECT CASE WHEN current_setting('pingyi.site_dirty', true) = 'y' THEN NULL ELSE token END "
+                   "FROM site_revision WHERE id = 1")
 _UNREAD = object()
 
 #: Where a request keeps what it read once: survey.i18n points this at the request's WSGI environ;
@@ -48,7 +52,9 @@ def token(session: Session) -> int | None:
         return None
     value = store.get(_TOKEN, _UNREAD)
     if value is _UNREAD:
-        value = store[_TOKEN] = session.connection().exec_driver_sql(_SQL).scalar()
+        conn = session.connection()
+        value = store[_TOKEN] = conn.exec_driver_sql(
+            _SQL_POSTGRESQL if conn.dialect.name == "postgresql" else _SQL).scalar()
     return value
 
 
