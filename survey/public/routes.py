@@ -1,6 +1,8 @@
 """Citizens' routes: home, a short code's questionnaire (poster QR or web link), thank-you page."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -108,7 +110,7 @@ def thanks(code: str):
         if response is None or not submission.has_bad_rating(db.session, response.id, bad_level):
             return _thanks_page(target, None)
         sid = response.submission_id
-    return _thanks_page(target, FollowUpForm(), token=_follow_up_tokens().dumps(sid))
+    return _thanks_page(target, FollowUpForm, token=_follow_up_tokens().dumps(sid))
 
 
 def _noted_bad_rating(sid: str | None, bad_level: int, campaign_id: int) -> bool | None:
@@ -162,32 +164,40 @@ def _leave_phone(target: Target, form: FollowUpForm) -> ResponseReturnValue:
 _TOKEN_MARK = "@@pingyi-follow-up@@"  # where a cached offer takes its signed submission id (URL-safe)
 
 
-def _thanks_page(target: Target, form: FollowUpForm | None, expired: bool = False, token: str | None = None) -> str:
-    """The thank-you page; with ``form``, the follow-up offer (``token``: a new offer's signed submission id)."""
-    others = _others_url(target)
-    if form is not None and token is not None:
-        form.token.data = token
+def _thanks_page(target: Target, form: FollowUpForm | Callable[[], FollowUpForm] | None, expired: bool = False,
+                 token: str | None = None) -> str:
+    """The thank-you page; with ``form``, the follow-up offer (``token``: a new offer's signed submission id).
 
-    def build() -> str:
+    A new offer passes the form's class: it is built only when the page is rendered, not when it is
+    served from the worker's cache."""
+    others = _others_url(target)
+
+    def build(form: FollowUpForm | None = None) -> str:
         return render_template("public/thanks.html", campaign=target.campaign, form=form, expired=expired,
                                others=others)
 
-    if not plain_request():
-        return build()
-    if form is None:  # the same page for everyone: rendered once per process
-        return page_once(target.campaign.questionnaire, ("thanks", others), build)
-    if token is None or form.errors:
-        return build()
-    # A fresh offer: the same page for every 差评 but for the CSRF token and the signed submission id,
-    # which are put in place of their marks (both URL-safe: nothing to escape).
+    if form is None:
+        return page_once(target.campaign.questionnaire, ("thanks", others), build) if plain_request() else build()
+    if not isinstance(form, FollowUpForm):
+        if token is None:
+            raise ValueError("a new follow-up offer needs its signed submission id")
+        if plain_request():
+            # The same page for every 差评 but for the CSRF token and the signed submission id, which are put
+            # in place of their marks (both URL-safe: nothing to escape).
+            page = page_once(target.campaign.questionnaire, ("thanks-offer", others),
+                             lambda: build(_marked(form())))
+            return page.replace(CSRF_MARK, generate_csrf()).replace(_TOKEN_MARK, token)
+        form = form()
+    if token is not None:
+        form.token.data = token
+    return build(form)
+
+
+def _marked(form: FollowUpForm) -> FollowUpForm:
+    """``form`` with marks in place of its CSRF token and signed submission id, for a cached page."""
     form.token.data = _TOKEN_MARK
-
-    def build_marked() -> str:
-        form.csrf_token.current_token = CSRF_MARK
-        return build()
-
-    page = page_once(target.campaign.questionnaire, ("thanks-offer", others), build_marked)
-    return page.replace(CSRF_MARK, generate_csrf()).replace(_TOKEN_MARK, token)
+    form.csrf_token.current_token = CSRF_MARK
+    return form
 
 
 def _others_url(target: Target) -> str | None:

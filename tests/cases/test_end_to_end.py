@@ -104,7 +104,7 @@ def test_a_failure_to_open_cases_never_loses_the_rating(client, session, city, m
     def broken(*args, **kwargs):
         raise RuntimeError("calendar unreadable")
 
-    monkeypatch.setattr(cases_service, "open_cases_for_response", broken)
+    monkeypatch.setattr(cases_service, "due_date", broken)
     with caplog.at_level(logging.ERROR):
         _submit_bad_rating(client, campaign, code, "空调太冷")
     assert session.scalar(select(func.count()).select_from(Response)) == 1

@@ -222,6 +222,29 @@ def test_each_offer_has_its_own_tokens_and_reads_nothing_about_the_response(app,
     assert contacts == {responses[0].id: "13812345678", responses[1].id: "13912345678"}
 
 
+def test_a_warm_offer_builds_no_form(app, window, monkeypatch):
+    """The offer's page comes from the worker's cache: the form is built for the first 差评 only."""
+    from survey.public import forms
+
+    campaign, code = window
+    built = []
+    original = forms.FollowUpForm.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(forms.FollowUpForm, "__init__", counting)
+    pages = []
+    for i in range(3):
+        phone = app.test_client()
+        phone.environ_base["HTTP_USER_AGENT"] = f"Phone/{i}"
+        pages.append(_rate(phone, campaign, code, "1"))
+    assert len(built) == 1
+    assert all('name="phone"' in p.get_data(as_text=True) and "@@" not in p.get_data(as_text=True) for p in pages)
+    assert len({hidden_from(p, "token") for p in pages}) == 3 and len({csrf_from(p) for p in pages}) == 3
+
+
 def test_a_bad_rating_noted_for_another_campaign_reads_the_stored_answers(client, window, make):
     """The note names its campaign: the thank-you page of another campaign does not trust it."""
     from survey.public.questionnaire import THANKS_KEY, THANKS_LOWEST_KEY

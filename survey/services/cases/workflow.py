@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from survey.core import audit, settings
@@ -163,6 +163,14 @@ def open_cases_for_response(session: Session, response: Response, start: dt.date
     ``calls``: what :func:`_calls_for` found, when the caller has it; ``new``: the response was
     inserted in this transaction, so it has no cases yet.
     """
+    ids = _insert_cases(session, response, start, rule, calls, new)
+    return list(session.scalars(select(Case).where(Case.id.in_(ids)).order_by(Case.id))) if ids else []
+
+
+def _insert_cases(session: Session, response: Response, start: dt.date | None, rule: Rules | None,
+                  calls: Calls | None, new: bool) -> list[int]:
+    """What :func:`open_cases_for_response` does, returning the new cases' ids: the rows go in as two
+    plain INSERTs (the case, its "open" event), no unit of work, as the submit path wants them."""
     if response.status != ResponseStatus.VALID:
         return []
     rule = rule or rules(session)
@@ -172,21 +180,16 @@ def open_cases_for_response(session: Session, response: Response, start: dt.date
     start = start or local_date(response.submitted_at, org_timezone())
     due = due_date(session, start, rule.deadline_days)
     existing = set() if new else set(session.scalars(select(Case.dedup_key).where(Case.response_id == response.id)))
-    opened: list[Case] = []
+    rows: list[dict[str, object]] = []
 
     def add(key: str, praise: bool = False, **values: object) -> None:
         if key in existing:
             return
         state = CaseState.CLOSED if praise else CaseState.PENDING
-        case = Case(response_id=response.id, campaign_id=response.campaign_id, dedup_key=key, opened_on=start,
-                    due_on=None if praise else due, state=state, **values)
-        if praise:  # recorded and visible, nothing to handle: no deadline, never overdue
-            case.closed_on = start
-            case.closed_at = utcnow()
-        case.events.append(CaseEvent(action="open", to_state=state.value,
-                                     note=_("表扬：只登记，不设办结期限。") if praise else None))
-        session.add(case)
-        opened.append(case)
+        rows.append({"response_id": response.id, "campaign_id": response.campaign_id, "dedup_key": key,
+                     "opened_on": start, "due_on": None if praise else due, "state": state,
+                     # recorded and visible, nothing to handle: no deadline, never overdue
+                     "closed_on": start if praise else None, "closed_at": utcnow() if praise else None, **values})
 
     comments_by_unit: dict[int, list[Answer]] = defaultdict(list)
     for answer, unit_id in comments:
@@ -205,8 +208,18 @@ def open_cases_for_response(session: Session, response: Response, start: dt.date
             kind = comment_kind(answer, False, rule)
             add(f"comment:{answer.id}", praise=kind == CommentKind.PRAISE, unit_id=unit_id, kind=CaseKind.COMMENT,
                 answer_id=answer.id, comment_kind=kind, summary=answer.text.strip())
-    session.flush()
-    return opened
+    if not rows:
+        return []
+    session.flush()  # the response as it stands (a status just made valid) before rows that refer to it
+    conn = session.connection()
+    cases, events = Case.__table__, CaseEvent.__table__
+    ids = [conn.execute(insert(cases).values(row).returning(cases.c.id)).scalar_one() for row in rows]
+    praise_note = _("表扬：只登记，不设办结期限。")
+    conn.execute(insert(events), [
+        {"case_id": case_id, "action": "open", "to_state": row["state"].value,
+         "note": praise_note if row["state"] == CaseState.CLOSED else None}
+        for case_id, row in zip(ids, rows, strict=True)])
+    return ids
 
 
 # --- who may do what -------------------------------------------------------------------------
@@ -506,6 +519,6 @@ def open_cases_on_submit(session: Session, response: Response) -> None:
         if not any(calls):
             return  # most ratings are good: no savepoint, no further query
         with session.begin_nested():
-            open_cases_for_response(session, response, rule=rule, calls=calls, new=True)
+            _insert_cases(session, response, None, rule, calls, new=True)
     except Exception:  # the rating matters more than its case
         current_app.logger.exception("opening cases for response %s failed", response.id)
