@@ -145,7 +145,7 @@ class Setting(Base):
 
 class SiteRevision(Base):
     """One row whose token changes, in the same transaction, with every change to a campaign, campaign
-    unit, unit, questionnaire or setting: set by triggers (migration 0010), read by
+    unit, unit, questionnaire, setting or calendar day: set by triggers (migrations 0010, 0011), read by
     :mod:`survey.core.revision`. Not data: backups leave it out, and no code writes it."""
 
     __tablename__ = "site_revision"

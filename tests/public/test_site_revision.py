@@ -102,3 +102,36 @@ def test_kept_objects_are_detached_loaded_and_shared(app, make, session):
         state = inspect(obj)
         assert state.detached and not state.expired_attributes and not state.unloaded - {"campaign_units", "preset_group", "category", "parent", "children", "questions"}
     assert isinstance(first.campaign_unit, CampaignUnit) and first.campaign_unit.unit is first.unit
+
+
+def test_the_calendar_is_read_once_per_revision_and_a_new_holiday_moves_the_next_deadline(app, make, session):
+    """A 差评's deadline counts working days by the kept calendar; a holiday added by any writer (raw SQL
+    here) counts for the next case, and a warm 差评 reads no calendar."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from survey.core.clock import local_date, org_timezone
+    from survey.models import Case, Response, utcnow
+    from tests.public.helpers import filled
+
+    campaign, cu = _window(make)
+
+    def bad_rating(n: int) -> tuple[dt.date, list[str]]:
+        phone = app.test_client()
+        phone.environ_base.update(HTTP_USER_AGENT=f"Phone/{n}", REMOTE_ADDR=f"10.0.0.{n}")
+        data = filled(campaign.questionnaire, phone.get(f"/s/{cu.short_code}"), level="1")
+        with statements() as seen:
+            assert phone.post(f"/s/{cu.short_code}", data=data).status_code == 303
+        newest = session.scalar(select(Response.id).order_by(Response.id.desc()).limit(1))
+        return session.scalar(select(Case.due_on).where(Case.response_id == newest)), seen
+
+    first, _ = bad_rating(1)
+    second, seen = bad_rating(2)
+    assert second == first and not any("FROM holiday" in s for s in seen), seen
+    today = local_date(utcnow(), org_timezone())
+    weekday = next(today + dt.timedelta(days=d) for d in range(1, 8) if (today + dt.timedelta(days=d)).weekday() < 5)
+    session.execute(text("INSERT INTO holiday (day, kind, name) VALUES (:day, 'holiday', '临时假日')"), {"day": weekday})
+    session.commit()
+    third, seen = bad_rating(3)
+    assert third > first and any("FROM holiday" in s for s in seen), seen

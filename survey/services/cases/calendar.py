@@ -14,13 +14,14 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey import ROOT
-from survey.core import audit
+from survey.core import audit, revision
 from survey.core.errors import DomainError
 from survey.core.validation import check_characters
 from survey.models import Holiday, HolidayKind, User
@@ -36,6 +37,7 @@ KIND_WORDS = {
 }
 MAX_IMPORT_ROWS = 1000
 BUNDLED = ROOT / "survey" / "data" / "calendar"  # cn-YYYY.csv: the State Council's schedule for a year
+_CALENDAR = ("working-day calendar",)  # its key among what a worker keeps per site revision
 MAX_STEPS = 3660  # ten years of days: no deadline search runs away on a bad calendar
 
 
@@ -93,9 +95,12 @@ def load_exceptions(session: Session, start: dt.date | None = None, end: dt.date
     return {day: kind for day, kind in session.execute(stmt)}
 
 
-def exceptions_from(session: Session, start: dt.date) -> dict[dt.date, HolidayKind]:
-    """Exceptions from ``start`` on: enough for any deadline counted from that day."""
-    return load_exceptions(session, start - dt.timedelta(days=1))
+def exceptions_from(session: Session, start: dt.date) -> Exceptions:
+    """Exceptions from ``start`` on: enough for any deadline counted from that day.
+
+    The whole calendar is a few dozen rows a year: a worker reads it once per site revision (every
+    change to ``holiday`` gives the revision a new token, migration 0011) and shares it read-only."""
+    return revision.cached(session, _CALENDAR, lambda: MappingProxyType(load_exceptions(session)))
 
 
 def due_date(session: Session, start: dt.date, n: int) -> dt.date:
