@@ -100,3 +100,61 @@ def test_after_insert_hooks_run_once_per_new_response_in_its_transaction(session
         submission.submit_response(session, campaign, parsed, submission.new_submission_id(), Channel.WEB)
     assert _count(session) == 1  # the response of the failed run was rolled back with its answers
     assert _count(session, Answer) == 1
+
+
+def test_the_hooks_get_the_new_response_persistent_with_every_column_loaded(session, make, monkeypatch):
+    """The row goes in by one plain INSERT; the object the after-insert steps get is the session's, every
+    column set (reading one runs no query), and what they change is stored like any other change."""
+    from sqlalchemy import inspect
+
+    from survey.models import ResponseStatus, utcnow
+    from tests.public.helpers import statements
+
+    monkeypatch.setattr(submission, "_AFTER_INSERT", [])
+    campaign = make.campaign()
+    make.commit()
+    seen: dict[str, object] = {}
+
+    @submission.after_insert
+    def look(sess, response):
+        seen["persistent"] = inspect(response).persistent and response in sess
+        with statements() as queries:
+            seen["values"] = {prop.key: getattr(response, prop.key) for prop in Response.__mapper__.column_attrs}
+        seen["queries"] = queries
+        seen["levels"] = [a.level for a in response.answers]
+        response.status = ResponseStatus.FLAGGED
+
+    parsed = submission.ParseResult(answers=[submission.ParsedAnswer(campaign.questionnaire.questions[0].id, None, level=4)])
+    before = utcnow()
+    stored = submission.submit_response(session, campaign, parsed, submission.new_submission_id(), Channel.WEB,
+                                        locale="zh", duration_seconds=42, extra={"address_hash": "a" * 64})
+    values = seen["values"]
+    assert stored.created and seen["persistent"] and seen["queries"] == [] and seen["levels"] == [4]
+    assert values["id"] == stored.response.id and values["campaign_id"] == campaign.id
+    assert values["channel"] == Channel.WEB and values["status"] == ResponseStatus.VALID
+    assert values["locale"] == "zh" and values["duration_seconds"] == 42 and values["address_hash"] == "a" * 64
+    assert values["staff_user_id"] is None and before <= values["submitted_at"] <= utcnow()
+    session.expire_all()
+    assert session.get(Response, stored.response.id).status == ResponseStatus.FLAGGED
+
+
+def test_a_column_the_response_does_not_have_is_refused(session, make):
+    campaign = make.campaign()
+    make.commit()
+    with pytest.raises(TypeError, match="not a column of response: colour"):
+        submission.submit_response(session, campaign, submission.ParseResult(answers=[]),
+                                   submission.new_submission_id(), Channel.WEB, extra={"colour": "red"})
+    assert _count(session) == 0
+
+
+def test_a_submission_id_stored_meanwhile_by_another_worker_gives_that_response(session, make):
+    """A race the look-up could not see (``known_new``): the unique index refuses the second row and the
+    one stored first is returned, nothing duplicated."""
+    campaign = make.campaign()
+    make.commit()
+    parsed = submission.ParseResult(answers=[submission.ParsedAnswer(campaign.questionnaire.questions[0].id, None, level=5)])
+    sid = submission.new_submission_id()
+    first = submission.submit_response(session, campaign, parsed, sid, Channel.WEB)
+    again = submission.submit_response(session, campaign, parsed, sid, Channel.WEB, known_new=True)
+    assert not again.created and again.response.id == first.response.id
+    assert _count(session) == 1 and _count(session, Answer) == 1
