@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from survey.models import (
     Answer,
@@ -405,22 +405,23 @@ def submit_response(
         group_id = campaign.preset_group_id
     else:
         group_id = respondent_group_id if respondent_group_id is not None else parsed.respondent_group_id
-    values = {
-        "campaign_id": campaign.id,
-        "questionnaire_id": campaign.questionnaire_id,
-        "unit_id": unit.id if unit is not None else None,
-        "respondent_group_id": group_id,
-        "channel": channel,
-        "status": status,
-        "status_reason": status_reason,
-        "submission_id": submission_id,
-        "fingerprint": fingerprint,
-        "locale": locale,
-        "duration_seconds": duration_seconds,
+    response = Response(
+        campaign_id=campaign.id,
+        questionnaire_id=campaign.questionnaire_id,
+        unit_id=unit.id if unit is not None else None,
+        respondent_group_id=group_id,
+        channel=channel,
+        status=status,
+        status_reason=status_reason,
+        submission_id=submission_id,
+        fingerprint=fingerprint,
+        locale=locale,
+        duration_seconds=duration_seconds,
         **(extra or {}),
-    }
+    )
+    session.add(response)
     try:
-        response = _insert_response(session, values)
+        session.flush()
         _insert_answers(session, response, parsed.answers)
         if before_commit is not None:
             before_commit(session, response)
@@ -444,24 +445,6 @@ def submit_response(
         session.rollback()
         raise
     return Submitted(response, created=True)
-
-
-def _insert_response(session: Session, values: dict[str, Any]) -> Response:
-    """The response row by one plain INSERT (the unit of work's flush cost as much as the rest of the
-    insert), returned as the session's persistent object with every column set, as a flush leaves it."""
-    table = Response.__table__
-    row = {column.key: None for column in table.columns if not column.primary_key}
-    row["submitted_at"] = utcnow()
-    row.update(values)
-    unknown = row.keys() - table.columns.keys()
-    if unknown:
-        raise TypeError(f"not a column of response: {', '.join(sorted(unknown))}")
-    session.flush()  # whatever the caller changed before (e.g. a desk token marked used) goes first, as before
-    row["id"] = session.execute(insert(table).values(row).returning(table.c.id)).scalar_one()
-    response = Response(**row)
-    make_transient_to_detached(response)
-    session.add(response)
-    return response
 
 
 def _insert_answers(session: Session, response: Response, answers: list[ParsedAnswer]) -> None:
