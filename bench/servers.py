@@ -23,8 +23,6 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
-
 # --- the servers -------------------------------------------------------------------------------
 
 def proc_cpu_seconds(pid: int, reaped: bool = False) -> float | None:
@@ -84,12 +82,14 @@ class Server:
 
 
 def start_gunicorn(app_path: str, env: dict[str, str], workers: int, threads: int, ready_path: str,
-                   log: Path) -> Server:
+                   log: Path, cwd: Path = ROOT) -> Server:
+    """gunicorn on a free port, serving the checkout ``cwd`` (this one by default) with its own ``.venv``."""
     port = free_port()
     env = {**os.environ, **env, "WEB_CONCURRENCY": str(workers), "PINGYI_THREADS": str(threads),
-           "PINGYI_ACCESS_LOG": "", "PYTHONPATH": str(ROOT)}
-    cmd = [GUNICORN, "--config", "python:survey.gunicorn_conf", "--bind", f"127.0.0.1:{port}", app_path]
-    process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+           "PINGYI_ACCESS_LOG": "", "PYTHONPATH": str(cwd)}
+    cmd = [str(cwd / ".venv" / "bin" / "gunicorn"), "--config", "python:survey.gunicorn_conf",
+           "--bind", f"127.0.0.1:{port}", app_path]
+    process = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                                start_new_session=True)
     server = Server(process, port)
     deadline = time.monotonic() + 60
