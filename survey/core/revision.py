@@ -4,8 +4,9 @@ Every change to a campaign, campaign unit, unit, questionnaire, setting or worki
 (``holiday``) gives the one row of ``site_revision`` a new random token, in the same transaction, by
 triggers (migrations 0010 and 0011): every writer counts, the app, the command line and psql alike.
 A request reads the token once (one row); :func:`cached` keeps values under the token it was read
-with and drops them all as soon as a request reads another. A short code's campaign and unit (:func:`survey.services.campaigns.lookup.resolve_code`),
-the stored settings (:func:`survey.core.settings.current`) and the working-day calendar
+with and drops them all as soon as a request reads another. A short code's campaign and unit
+(:func:`survey.services.campaigns.lookup.resolve_code`), the stored settings
+(:func:`survey.core.settings.current`) and the working-day calendar
 (:func:`survey.services.cases.calendar.exceptions_from`) are kept this way, so that a citizen's page
 reads one row instead of five tables and a 差评's deadline reads no calendar.
 
