@@ -2,15 +2,18 @@
 
     .venv/bin/python bench/side_by_side.py /path/to/older/checkout .              # SQLite, 1 worker each
     .venv/bin/python bench/side_by_side.py ../old . --phones 400 --rounds 4 --workers 1
+    .venv/bin/python bench/side_by_side.py ../old . --database postgresql         # a database each on the server
 
 On a shared or virtual machine the speed of the CPU moves by a third within minutes, so two
 ``bench/load.py`` runs one after the other cannot tell a 5 % change from the noise. Here both
-versions run at once: each checkout migrates and seeds its own demo database (SQLite, in a
-temporary folder, with its own ``flask``), starts its own gunicorn (``survey.gunicorn_conf``,
-``--workers`` sync workers, the access log off) and both are driven by ``bench/load.py``'s phones
-(GET, POST, thank-you page; every phone its own address and cookies), ``--concurrency`` at a time
-each, in the same seconds. After each round the CPU seconds of each gunicorn (master, workers) are
-read from ``/proc`` and divided by its phones: the two figures of a round met the same machine.
+versions run at once: each checkout migrates and seeds its own demo database (a SQLite file in a
+temporary folder, or a database of its own on the PostgreSQL server, dropped afterwards; with its own
+``flask``), starts its own gunicorn (``survey.gunicorn_conf``, ``--workers`` sync workers, the access
+log off) and both are driven by ``bench/load.py``'s phones (GET, POST, thank-you page; every phone its
+own address and cookies), ``--concurrency`` at a time each, in the same seconds. After each round the
+CPU seconds of each gunicorn (master, workers) are read from ``/proc`` and divided by its phones: the
+two figures of a round met the same machine (on PostgreSQL the server's own CPU is not in them). The
+same checkout twice (an A/A run) shows the method's noise: 1.5 % on PostgreSQL, 2026-12-07.
 
 A checkout needs its own ``.venv`` (a symlink to this one's will do when the requirements match):
 ``git worktree add /tmp/old <commit> && ln -s "$PWD/.venv" /tmp/old/.venv``.
@@ -24,25 +27,45 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from bench.load import drive, phone
-from bench.servers import Server, start_gunicorn
+from bench.servers import PG_URL, Server, start_gunicorn
 
 
-def prepare(root: Path, folder: Path, responses: int) -> tuple[str, str]:
+def prepare(root: Path, folder: Path, responses: int, kind: str, pg_url: str, cleanup: list) -> tuple[str, str]:
     """The checkout's own demo database (its migrations, its seeder): (URL, the window's short code)."""
-    url = f"sqlite:///{folder / 'site.db'}"
+    if kind == "sqlite":
+        url = f"sqlite:///{folder / 'site.db'}"
+    else:
+        from survey.config import normalise_database_url
+
+        admin = create_engine(normalise_database_url(pg_url), isolation_level="AUTOCOMMIT")
+        name = f"pingyi_side_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+        def drop() -> None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+        cleanup.append(drop)
+        url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
     env = {**os.environ, "DATABASE_URL": url, "PINGYI_INSTANCE_PATH": str(folder), "FLASK_APP": "wsgi",
            "PYTHONPATH": str(root)}
     for args in (["db", "upgrade"], ["seed-demo", "--responses", str(responses)]):
         subprocess.run([str(root / ".venv" / "bin" / "flask"), *args], cwd=root, env=env, check=True, capture_output=True)
-    engine = create_engine(url)
+    from survey.config import normalise_database_url
+
+    engine = create_engine(normalise_database_url(url))
     with engine.connect() as conn:
         code = conn.execute(text(
             "SELECT cu.short_code FROM campaign_unit cu JOIN unit u ON u.id = cu.unit_id "
@@ -65,6 +88,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="gunicorn sync workers each")
     parser.add_argument("--concurrency", type=int, default=8, help="phones in flight at once, each")
     parser.add_argument("--demo-responses", type=int, default=3000)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--pg-url", default=PG_URL)
     args = parser.parse_args()
     if args.rounds > 7:
         parser.error("at most 7 rounds (each phone needs an address of its own)")
@@ -72,15 +97,16 @@ def main() -> None:
     names = [r.name or str(r) for r in roots]
     if names[0] == names[1]:
         names = ["A", "B"]
-    print(f"pingyi side by side: {names[0]} = {roots[0]}, {names[1]} = {roots[1]}; {args.workers} sync worker(s) each, "
+    print(f"pingyi side by side: {names[0]} = {roots[0]}, {names[1]} = {roots[1]}; {args.database}, {args.workers} sync worker(s) each, "
           f"{args.phones} phones per round each, {args.concurrency} at a time each; {os.cpu_count()} cores", flush=True)
     with tempfile.TemporaryDirectory(prefix="pingyi-side-") as tmp:
         folders = [Path(tmp) / n for n in ("a", "b")]
         servers: list[tuple[Server, str]] = []
+        cleanup: list = []
         try:
             for root, folder in zip(roots, folders, strict=True):
                 folder.mkdir()
-                url, code = prepare(root, folder, args.demo_responses)
+                url, code = prepare(root, folder, args.demo_responses, args.database, args.pg_url, cleanup)
                 servers.append((start(root, url, folder, args.workers), code))
 
             async def together(count: int, seed: int):
@@ -106,6 +132,8 @@ def main() -> None:
         finally:
             for server, _ in servers:
                 server.stop()
+            for step in reversed(cleanup):
+                step()
 
 
 if __name__ == "__main__":
