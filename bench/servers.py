@@ -123,8 +123,9 @@ class Database:
             step()
 
 
-def prepare(kind: str, pg_url: str, folder: Path, responses: int) -> Database:
-    """A fresh database with the demo loaded; returns where it is and the window's short code."""
+def prepare(kind: str, pg_url: str, folder: Path, responses: int, root: Path = ROOT) -> Database:
+    """A fresh database with the demo loaded by the checkout ``root`` (its migrations, its seeder; this
+    one by default); returns where it is and the window's short code."""
     if kind == "sqlite":
         database = Database(kind, f"sqlite:///{folder / 'site.db'}", folder)
     else:
@@ -143,10 +144,11 @@ def prepare(kind: str, pg_url: str, folder: Path, responses: int) -> Database:
             admin.dispose()
 
         database.cleanup.append(drop)
-    env = {**os.environ, "DATABASE_URL": database.url, "PINGYI_INSTANCE_PATH": str(folder), "FLASK_APP": "wsgi"}
-    flask = str(ROOT / ".venv" / "bin" / "flask")
+    env = {**os.environ, "DATABASE_URL": database.url, "PINGYI_INSTANCE_PATH": str(folder), "FLASK_APP": "wsgi",
+           "PYTHONPATH": str(root)}
+    flask = str(root / ".venv" / "bin" / "flask")
     for args in (["db", "upgrade"], ["seed-demo", "--responses", str(responses)]):
-        subprocess.run([flask, *args], cwd=ROOT, env=env, check=True, capture_output=True)
+        subprocess.run([flask, *args], cwd=root, env=env, check=True, capture_output=True)
     from survey.config import normalise_database_url
     from survey.models import Campaign, CampaignUnit, Unit
 
@@ -161,10 +163,10 @@ def prepare(kind: str, pg_url: str, folder: Path, responses: int) -> Database:
     return database
 
 
-def start_site(database: Database, workers: int, threads: int, log: Path) -> Server:
-    """The site under gunicorn on the database, with a fresh secret key."""
+def start_site(database: Database, workers: int, threads: int, log: Path, root: Path = ROOT) -> Server:
+    """The site of the checkout ``root`` (this one by default) under gunicorn on the database, with a fresh secret key."""
     env = {"DATABASE_URL": database.url, "SECRET_KEY": secrets.token_hex(32), "PINGYI_INSTANCE_PATH": str(database.folder)}
-    return start_gunicorn("wsgi:app", env, workers, threads, "/api/v1/health", log)
+    return start_gunicorn("wsgi:app", env, workers, threads, "/api/v1/health", log, cwd=root)
 
 
 def start_baseline(database: Database, workers: int, threads: int, log: Path) -> Server:

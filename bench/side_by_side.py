@@ -13,7 +13,8 @@ log off) and both are driven by ``bench/load.py``'s phones (GET, POST, thank-you
 own address and cookies), ``--concurrency`` at a time each, in the same seconds. After each round the
 CPU seconds of each gunicorn (master, workers) are read from ``/proc`` and divided by its phones: the
 two figures of a round met the same machine (on PostgreSQL the server's own CPU is not in them). The
-same checkout twice (an A/A run) shows the method's noise: 1.5 % on PostgreSQL, 2026-12-07.
+same checkout twice (an A/A run) shows the method's noise: 1.5 % on PostgreSQL with 300 phones × 2 rounds
+(2026-12-07); with 60 phones a single round differed by 8 %, so keep to a few hundred phones and rounds.
 
 A checkout needs its own ``.venv`` (a symlink to this one's will do when the requirements match):
 ``git worktree add /tmp/old <commit> && ln -s "$PWD/.venv" /tmp/old/.venv``.
@@ -23,61 +24,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
-import subprocess
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bench.load import drive, phone
-from bench.servers import PG_URL, Server, start_gunicorn
-
-
-def prepare(root: Path, folder: Path, responses: int, kind: str, pg_url: str, cleanup: list) -> tuple[str, str]:
-    """The checkout's own demo database (its migrations, its seeder): (URL, the window's short code)."""
-    if kind == "sqlite":
-        url = f"sqlite:///{folder / 'site.db'}"
-    else:
-        from survey.config import normalise_database_url
-
-        admin = create_engine(normalise_database_url(pg_url), isolation_level="AUTOCOMMIT")
-        name = f"pingyi_side_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-        def drop() -> None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-
-        cleanup.append(drop)
-        url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    env = {**os.environ, "DATABASE_URL": url, "PINGYI_INSTANCE_PATH": str(folder), "FLASK_APP": "wsgi",
-           "PYTHONPATH": str(root)}
-    for args in (["db", "upgrade"], ["seed-demo", "--responses", str(responses)]):
-        subprocess.run([str(root / ".venv" / "bin" / "flask"), *args], cwd=root, env=env, check=True, capture_output=True)
-    from survey.config import normalise_database_url
-
-    engine = create_engine(normalise_database_url(url))
-    with engine.connect() as conn:
-        code = conn.execute(text(
-            "SELECT cu.short_code FROM campaign_unit cu JOIN unit u ON u.id = cu.unit_id "
-            "JOIN campaign c ON c.id = cu.campaign_id WHERE u.code = 'CK-BDC' AND c.status = 'open'")).scalar_one()
-    engine.dispose()
-    return url, code
-
-
-def start(root: Path, url: str, folder: Path, workers: int) -> Server:
-    env = {"DATABASE_URL": url, "SECRET_KEY": secrets.token_hex(32), "PINGYI_INSTANCE_PATH": str(folder),
-           "PYTHONPATH": str(root)}
-    return start_gunicorn("wsgi:app", env, workers, 1, "/api/v1/health", folder / "gunicorn.log", cwd=root)
+from bench.servers import PG_URL, Database, Server, prepare, start_site
 
 
 def main() -> None:
@@ -102,12 +58,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pingyi-side-") as tmp:
         folders = [Path(tmp) / n for n in ("a", "b")]
         servers: list[tuple[Server, str]] = []
-        cleanup: list = []
+        databases: list[Database] = []
         try:
             for root, folder in zip(roots, folders, strict=True):
                 folder.mkdir()
-                url, code = prepare(root, folder, args.demo_responses, args.database, args.pg_url, cleanup)
-                servers.append((start(root, url, folder, args.workers), code))
+                databases.append(prepare(args.database, args.pg_url, folder, args.demo_responses, root=root))
+                servers.append((start_site(databases[-1], args.workers, 1, folder / "gunicorn.log", root=root),
+                                databases[-1].code))
 
             async def together(count: int, seed: int):
                 return await asyncio.gather(*(drive(phone, count, args.concurrency, seed + i, s.base, c)
@@ -132,8 +89,8 @@ def main() -> None:
         finally:
             for server, _ in servers:
                 server.stop()
-            for step in reversed(cleanup):
-                step()
+            for database in databases:
+                database.close()
 
 
 if __name__ == "__main__":
