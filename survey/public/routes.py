@@ -179,9 +179,7 @@ def _thanks_page(target: Target, form: FollowUpForm | Callable[[], FollowUpForm]
     if form is None:
         return page_once(target.campaign.questionnaire, ("thanks", others), build) if plain_request() else build()
     if not isinstance(form, FollowUpForm):
-        if token is None:
-            raise ValueError("a new follow-up offer needs its signed submission id")
-        if plain_request():
+        if plain_request() and token is not None:
             # The same page for every 差评 but for the CSRF token and the signed submission id, which are put
             # in place of their marks (both URL-safe: nothing to escape).
             page = page_once(target.campaign.questionnaire, ("thanks-offer", others),
