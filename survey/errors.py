@@ -3,10 +3,23 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from survey.extensions import db
+
+# The title and message of each status with a page of its own, translated when one is shown (only that one:
+# a scanner's 404s need not translate fourteen strings each).
+HTTP_ERRORS = {
+    400: (_l("请求有误"), _l("提交的内容无法处理，请检查后重试。")),
+    403: (_l("没有权限"), _l("您没有访问此页面的权限。")),
+    404: (_l("页面不存在"), _l("您访问的链接不存在或已失效，请检查地址或重新扫码。")),
+    405: (_l("不支持的操作"), _l("此页面不支持该操作。")),
+    410: (_l("已失效"), _l("此链接已失效。")),
+    413: (_l("文件太大"), _l("上传的文件超过了允许的大小。")),
+    429: (_l("操作太频繁"), _l("您的操作太频繁，请稍后再试。")),
+}
 
 
 def _wants_json() -> bool:
@@ -26,26 +39,11 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        titles = {
-            400: _("请求有误"),
-            403: _("没有权限"),
-            404: _("页面不存在"),
-            405: _("不支持的操作"),
-            410: _("已失效"),
-            413: _("文件太大"),
-            429: _("操作太频繁"),
-        }
-        messages = {
-            400: _("提交的内容无法处理，请检查后重试。"),
-            403: _("您没有访问此页面的权限。"),
-            404: _("您访问的链接不存在或已失效，请检查地址或重新扫码。"),
-            405: _("此页面不支持该操作。"),
-            410: _("此链接已失效。"),
-            413: _("上传的文件超过了允许的大小。"),
-            429: _("您的操作太频繁，请稍后再试。"),
-        }
         code = exc.code or 500
-        return _page(code, titles.get(code, exc.name), messages.get(code, exc.description or ""))
+        text = HTTP_ERRORS.get(code)
+        if text is None:
+            return _page(code, exc.name, exc.description or "")
+        return _page(code, str(text[0]), str(text[1]))
 
     @app.errorhandler(500)
     def server_error(exc: Exception):

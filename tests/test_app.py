@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import stat
 
+import pytest
+
 from survey import create_app
 from survey.config import load_or_create_secret, normalise_database_url
 
@@ -42,6 +44,31 @@ def test_unknown_page_is_friendly_404(client):
     response = client.get("/no/such/page")
     assert response.status_code == 404
     assert "页面不存在" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("path", "method", "status", "chinese", "english"), [
+    ("/no/such/page", "get", 404, ("页面不存在", "您访问的链接不存在或已失效"), ("Page not found", "This link does not exist")),
+    ("/", "post", 405, ("不支持的操作", "此页面不支持该操作"), ("Not supported", "This page does not support that action")),
+])
+def test_error_pages_speak_the_visitors_language(client, path, method, status, chinese, english):
+    """Each status's own title and message, in Chinese by default and in English when asked."""
+    zh = getattr(client, method)(path)
+    en = getattr(client, method)(path + "?lang=en")
+    assert (zh.status_code, en.status_code) == (status, status)
+    page_zh, page_en = zh.get_data(as_text=True), en.get_data(as_text=True)
+    assert all(text in page_zh for text in chinese), page_zh[:800]
+    assert all(text.lower() in page_en.lower() for text in english), page_en[:800]
+    assert not any(text in page_en for text in chinese)
+
+
+@pytest.mark.own_app
+def test_a_status_without_a_page_of_its_own_shows_its_standard_name(app, client):
+    from werkzeug.exceptions import abort
+
+    app.add_url_rule("/unsupported-test", "unsupported_test", lambda: abort(415))
+    response = client.get("/unsupported-test")
+    assert response.status_code == 415
+    assert "<h1>Unsupported Media Type</h1>" in response.get_data(as_text=True)
 
 
 def test_api_errors_are_json(client):
