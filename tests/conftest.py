@@ -525,12 +525,15 @@ class BuiltOnce:
             connection.execute(table.insert(), found)
         # A new site revision: PostgreSQL's replica role skipped the triggers that give one.
         connection.execute(text("DELETE FROM site_revision"))
-        if connection.dialect.name == "postgresql":
+        if connection.dialect.name == "postgresql":  # every sequence past its restored ids, in one round trip
+            moved = []
             for table, _found in rows:
                 key = list(table.primary_key.columns)
                 if len(key) == 1 and key[0].autoincrement in (True, "auto") and key[0].type.python_type is int:
-                    connection.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', '{key[0].name}'), "
-                                            f"(SELECT max(\"{key[0].name}\") FROM \"{table.name}\"))"))
+                    moved.append(f"setval(pg_get_serial_sequence('\"{table.name}\"', '{key[0].name}'), "
+                                 f"(SELECT max(\"{key[0].name}\") FROM \"{table.name}\"))")
+            if moved:
+                connection.execute(text("SELECT " + ", ".join(moved)))
         session.commit()
 
 
