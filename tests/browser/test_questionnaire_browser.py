@@ -99,7 +99,9 @@ def test_appraisal_choose_then_rate(live_server, phone, appraisal, session):
     phone.get_by_role("checkbox", name="市统计局").check()
     expect(phone.locator(".chosen")).to_have_text("已选 2 个单位")
     phone.get_by_role("button", name="下一步：评价所选单位").click()
-    assert phone.locator("section.unit-block h2").all_inner_texts() == ["市教育局", "市统计局"]
+    # An assertion that waits: the click returns once the next page starts loading, before its blocks are there
+    # (``all_inner_texts()`` read none of them in one CI run).
+    expect(phone.locator("section.unit-block h2")).to_have_text(["市教育局", "市统计局"])
     phone.locator("fieldset.q").first.get_by_role("radio", name="企业代表").check()
     for block in phone.locator("section.unit-block").all():
         for fieldset in block.locator("fieldset.q-satisfaction").all():
