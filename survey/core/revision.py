@@ -7,7 +7,7 @@ A request reads the token once (one row); :func:`cached` keeps values under the 
 with and drops them all as soon as a request reads another. A short code's campaign and unit
 (:func:`survey.services.campaigns.lookup.resolve_code`), the stored settings
 (:func:`survey.core.settings.current`) and the working-day calendar
-(:func:`survey.services.cases.calendar.exceptions_from`) are kept this way, so that a citizen's page
+(:func:`survey.services.cases.calendar.kept_exceptions`) are kept this way, so that a citizen's page
 reads one row instead of five tables and a 差评's deadline reads no calendar.
 
 Why it is right: a token is random, so it names one committed state of those tables; what is cached

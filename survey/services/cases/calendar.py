@@ -95,18 +95,18 @@ def load_exceptions(session: Session, start: dt.date | None = None, end: dt.date
     return {day: kind for day, kind in session.execute(stmt)}
 
 
-def exceptions_from(session: Session, start: dt.date) -> Exceptions:
-    """Exceptions from ``start`` on: enough for any deadline counted from that day.
+def kept_exceptions(session: Session) -> Exceptions:
+    """The whole stored calendar, which holds every exception a deadline can meet.
 
-    The whole calendar is a few dozen rows a year: a worker reads it once per site revision (every
-    change to ``holiday`` gives the revision a new token, migration 0011) and shares it read-only."""
+    It is a few dozen rows a year: a worker reads it once per site revision (every change to
+    ``holiday`` gives the revision a new token, migration 0011) and shares it read-only."""
     return revision.cached(session, _CALENDAR, lambda: MappingProxyType(load_exceptions(session)))
 
 
 def due_date(session: Session, start: dt.date, n: int) -> dt.date:
     """The day a case opened on ``start`` is due: ``n`` working days later, by the stored calendar
     (a 差评 submitted on a Friday before 国庆 is due 15 working days after, holidays skipped)."""
-    return add_working_days(start, n, exceptions_from(session, start))
+    return add_working_days(start, n, kept_exceptions(session))
 
 
 def days_in_year(session: Session, year: int) -> list[Holiday]:
