@@ -11,9 +11,10 @@ each gunicorn configuration (worker class and count, ``survey/gunicorn_conf.py``
 ``WEB_CONCURRENCY`` / ``PINGYI_THREADS``), it starts gunicorn on an ephemeral loopback
 port and sends ``--phones`` simulated phones, ``--concurrency`` at a time. Each phone:
 
-  GET /s/<window code>  → parse the CSRF token, submission id and the questions;
-  POST the answers      → expect 303 to the thank-you page;
-  GET /thanks/<code>    → expect 200.
+  GET /s/<window code>   → parse the CSRF token, submission id and the questions;
+  POST the answers, as the page's script sends them (?js=1)
+                         → expect the thank-you page (200); from a site that answers 303
+                           instead (before 2026-12-08), GET /thanks/<code> → expect it there.
 
 Every phone is a distinct device: its own cookie jar and its own client address (each
 connects from its own 127.x.y.z source address), so the per-address rate limit stays ON
@@ -53,6 +54,7 @@ HIDDEN = re.compile(r'<input\b[^>]*\bname="(csrf_token|submission_id|started)"[^
 # Radios and the checkboxes of multiple-choice questions (one option ticked per question).
 CHOICE = re.compile(r'type="(?:radio|checkbox)" name="(q\d+(?:_u\d+)?)" id="[^"]+" value="([^"]+)"')
 TEXTAREA = re.compile(r'<textarea name="(q\d+(?:_u\d+)?)"')
+THANKS_PAGE = "data-clear-drafts"  # the thank-you page's mark, in every language
 COMMENTS = ["窗口人员态度很好，办事效率高。", "排队时间有点长，希望多开几个窗口。", "无", "材料一次告知清楚，点赞！"]
 
 
@@ -184,12 +186,17 @@ async def phone(n: int, base: str, code: str, tally: Tally, rng: random.Random) 
                 return tally.error("GET without form")
             # As the page's script posts it (``?js=1``): the phone answered the conditional questions its
             # answers showed (a reason after a low rating); the server drops what its conditions hide.
-            status, _, location = await fetch(http, tally, "post", "POST", f"/s/{code}?js=1", data=data)
-            if status != 303:
+            # The answer is the thank-you page itself; a site that redirects to it (303, the site before
+            # 2026-12-08) is followed.
+            status, body, location = await fetch(http, tally, "post", "POST", f"/s/{code}?js=1", data=data)
+            if status == 303:
+                status, body, _ = await fetch(http, tally, "thanks", "GET", location)
+                if status != 200:
+                    return tally.error(f"thanks {status}")
+            elif status != 200:
                 return tally.error(f"POST {status}")
-            status, _, _ = await fetch(http, tally, "thanks", "GET", location)
-            if status != 200:
-                return tally.error(f"thanks {status}")
+            if THANKS_PAGE not in body:
+                return tally.error("no thank-you page")
         tally.latencies["flow"].append(time.perf_counter() - start)
         tally.done += 1
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -311,7 +318,7 @@ def main() -> None:
 
     print(f"pingyi load: {args.phones} phones per run, {args.concurrency} at a time; {os.cpu_count()} cores "
           f"shared by gunicorn, the database and this client. Rate limit ON (production default, per address; "
-          f"every phone has its own address). Latencies in ms; p50/p95/p99 of the POST, flow = GET+POST+thanks; "
+          f"every phone has its own address). Latencies in ms; p50/p95/p99 of the POST, flow = GET to thank-you page; "
           f"cpu ms = gunicorn's CPU per phone (site) or per request (baseline), the figure least moved by load.")
     results: list[tuple[Row, Row]] = []
     with tempfile.TemporaryDirectory(prefix="pingyi-load-") as tmp:

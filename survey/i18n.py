@@ -48,11 +48,15 @@ def localized(obj: Any, field: str) -> str:
     return getattr(obj, field) or ""
 
 
-def language_url(language: str, keep: Iterable[tuple[str, str]] = ()) -> str:
+def language_url(language: str, keep: Iterable[tuple[str, str]] = (), path: str | None = None) -> str:
     """This page in another language: same path and query string, ``lang`` replaced.
 
-    ``keep`` adds parameters a POSTed page needs to be itself again (an appraisal's units).
+    ``keep`` adds parameters a POSTed page needs to be itself again (an appraisal's units); ``path``:
+    the page's own address when it answers a request to another (the thank-you page answering a
+    submission), without the request's query.
     """
+    if path is not None:
+        return path + "?" + urlencode([("lang", language)])
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
     args += [item for item in keep if item not in args]
     return request.path + "?" + urlencode(args + [("lang", language)])

@@ -1,8 +1,10 @@
 /* Pingyi citizen pages, optional improvements (every page works without this file):
    questionnaire — answers kept in sessionStorage against a reload (with the submission id, so a
    retry of a lost submission is stored once), progress, required check before sending, character
-   count, no double tap, questions shown and hidden in place by their display conditions; unit chooser —
-   name filter, number chosen, "choose one"; thank-you page — drafts forgotten. Texts come from data-* attributes, translated by the server. */
+   count, no double tap, questions shown and hidden in place by their display conditions (and ?js=1 on the
+   form's action, which the server answers with the thank-you page itself); unit chooser — name filter,
+   number chosen, "choose one"; thank-you page — drafts forgotten, its own address put in the address bar.
+   Texts come from data-* attributes, translated by the server. */
 (function () {
   "use strict";
   var DRAFT = "pingyi:draft:", KEEP = { csrf_token: 1, submission_id: 1, started: 1, u: 1 };
@@ -53,7 +55,7 @@
     bar.appendChild(text);
     bar.appendChild(meter);
     form.insertBefore(bar, form.firstChild);
-    if (form.querySelector("[data-if]")) { form.action += "?js=1"; } /* shown in place: no second step */
+    form.action += "?js=1"; /* shown in place, no second step; answered with the thank-you page itself */
 
     function progress() {
       var done = 0, shown = form.querySelectorAll("fieldset.q:enabled"); /* a hidden question is disabled */
@@ -215,11 +217,15 @@
   }
 
   function start() {
-    var s = store(), i, k;
+    var s = store(), i, k, done = document.querySelector("[data-clear-drafts]");
     each(document.querySelectorAll("form.questionnaire"), questionnaire);
     each(document.querySelectorAll("form.chooser"), chooser);
-    if (s && document.querySelector("[data-clear-drafts]")) {
+    if (done && s) {
       for (i = s.length - 1; i >= 0; i--) { k = s.key(i); if (k && k.indexOf(DRAFT) === 0) { s.removeItem(k); } }
+    }
+    /* the thank-you page answering a submission: its own address, so that a reload does not send it again */
+    if (done && done.dataset.url && location.pathname !== done.dataset.url && window.history.replaceState) {
+      try { window.history.replaceState(null, "", done.dataset.url); } catch (e) { /* the page still works */ }
     }
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }

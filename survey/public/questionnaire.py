@@ -34,7 +34,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import abort, current_app, redirect, render_template, request, session, url_for
+from flask import abort, current_app, make_response, redirect, render_template, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from survey.core.labels import label
 from survey.extensions import client_address, client_key, db, limiter
-from survey.i18n import current_language, localized, org_name
+from survey.i18n import current_language, localized
 from survey.models import (
     Campaign,
     Channel,
@@ -55,7 +55,10 @@ from survey.models import (
     ResponseStatus,
     Unit,
 )
+from survey.public import thanks as thanks_page
 from survey.public.forms import SubmitForm
+from survey.public.pages import CSRF_MARK, page_once, plain_request
+from survey.public.thanks import ThanksPage
 from survey.services.campaigns import lookup as campaign_service
 from survey.services.campaigns.lookup import Target
 from survey.services.questionnaires import cache as questionnaire_cache
@@ -133,11 +136,6 @@ def closed_page(target: Target, state: CampaignState) -> ResponseReturnValue:
 def channel_closed_page(target: Target) -> ResponseReturnValue:
     """A campaign for invited panels or window codes only: its public link takes no answers."""
     return render_template("public/closed.html", campaign=target.campaign, state="channel"), 403
-
-
-def short_code_of(target: Target) -> str:
-    """The short code a target is reached by: its unit's own, or the campaign's."""
-    return target.campaign_unit.short_code if target.campaign_unit else target.campaign.short_code
 
 
 def load_ledger() -> antiabuse.DeviceLedger:
@@ -246,7 +244,7 @@ def questionnaire_view(
             else:  # double tap, retry, back button: still rate-limited and CSRF-checked
                 wait = _seconds_to_wait() if rate_limit else None
                 if wait is None and form.validate():
-                    return _to_thanks(_thanks_redirect(target), stored.submission_id,
+                    return _to_thanks(ThanksPage.of(target, questionnaire), stored.submission_id,
                                       {a.unit_id for a in stored.answers}, once_per_device,
                                       lowest_level(stored.answers))
                 resubmitted = True  # shown again with the notice, not as "already rated"
@@ -327,7 +325,7 @@ def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_e
     status = ResponseStatus.FLAGGED if reasons else ResponseStatus.VALID
     reason = antiabuse.join_reasons(reasons)
     # Read before the commit, which expires every loaded object: no reloads on the way out.
-    thanks = _thanks_redirect(target)
+    thanks = ThanksPage.of(target, questionnaire)
     unit_ids = {a.unit_id for a in parsed.answers}
     try:
         submitted = submission.submit_response(
@@ -355,21 +353,7 @@ def _take(page: _Page, channel: Channel, preset_group_id: int | None, response_e
     return _to_thanks(thanks, sid, unit_ids, once_per_device, lowest_level(parsed.answers))
 
 
-def plain_request() -> bool:
-    """A GET with no query and no message waiting for this browser: the page every visitor gets."""
-    return request.method == "GET" and not request.args and "_flashes" not in session
-
-
-def page_once(questionnaire: Questionnaire, parts: tuple[Any, ...], build: Callable[[], str]) -> str:
-    """A citizen's page rendered once per process (per published version) for ``parts`` and what every
-    citizen page shows: its path, the language, the organisation's name and the asset URLs."""
-    key = (request.path, current_language(), org_name(), url_for("static", filename="css/app.css"),
-           url_for("static", filename="js/questionnaire.js"), *parts)
-    return questionnaire_cache.fragment(questionnaire, key, build)
-
-
 # Where a cached fresh page takes its visitor's values (URL-safe tokens and digits: nothing to escape).
-CSRF_MARK = "@@pingyi-csrf@@"
 _SID_MARK = "@@pingyi-submission@@"
 _STARTED_MARK = "@@pingyi-started@@"
 
@@ -377,11 +361,16 @@ ASKED_FIELD = "asked"  # a conditional question's field name, posted back once t
 SCRIPT_ARG = "js"  # ?js=1 on the form's action: the page's script showed and hid the questions as answers came
 
 
+def sent_by_script() -> bool:
+    """Whether the page's script sent this form (``?js=1``): it showed and hid the questions in place."""
+    return request.args.get(SCRIPT_ARG) == "1"
+
+
 def conditional_step(parsed: submission.ParseResult) -> list[str]:
     """The conditional questions the answers now call for that the respondent has not been shown yet
     (not asked on a page before, nothing posted for them): without the page's script they come as a
     further short step before anything is stored."""
-    if request.args.get(SCRIPT_ARG) == "1":
+    if sent_by_script():
         return []
     asked = set(request.form.getlist(ASKED_FIELD))
     given = request.form
@@ -493,29 +482,23 @@ class _Page:
         return Markup(questionnaire_cache.fragment(self.questionnaire, parts, build))
 
 
-@dataclass(frozen=True)
-class _Thanks:
-    url: str
-    campaign_id: int
-
-
-def _thanks_redirect(target: Target) -> _Thanks:
-    return _Thanks(url_for("public.thanks", code=short_code_of(target)), target.campaign.id)
-
-
 def lowest_level(answers: Iterable[Any]) -> int | None:
     """The lowest satisfaction level among a response's answers (None when it gave none)."""
     return min((a.level for a in answers if a.level is not None), default=None)
 
 
-def _to_thanks(thanks: _Thanks, submission_id: str, unit_ids: set[int | None],
+def _to_thanks(thanks: ThanksPage, submission_id: str, unit_ids: set[int | None],
                once_per_device: bool, lowest: int | None) -> ResponseReturnValue:
-    """303 to the thank-you page; the device ledger learns which units the response rated."""
+    """The thank-you page: itself when the page's script sent the answers, else a 303 to it
+    (:mod:`survey.public.thanks`); the device ledger learns which units the response rated."""
     session[THANKS_KEY] = submission_id
     session[THANKS_LOWEST_KEY] = [submission_id, lowest, thanks.campaign_id]
     mine = [s for s in (session.get(MINE_KEY) or []) if s != submission_id]
     session[MINE_KEY] = (mine + [submission_id])[-MINE_KEEP:]
-    reply = redirect(thanks.url, code=303)
+    if sent_by_script():
+        reply = make_response(thanks_page.after_submit(thanks, submission_id, lowest))
+    else:
+        reply = redirect(thanks.url, code=303)
     if once_per_device:
         ledger = load_ledger()
         ledger.add(thanks.campaign_id, sorted(u for u in unit_ids if u is not None))

@@ -1,40 +1,32 @@
 """Citizens' routes: home, a short code's questionnaire (poster QR or web link), thank-you page."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_wtf.csrf import generate_csrf
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature
 
 from survey.core import settings
 from survey.extensions import csrf, db
 from survey.models import Channel, QuestionnaireKind, Response
 from survey.public import bp
+from survey.public import thanks as thanks_page
 from survey.public.forms import FollowUpForm
 from survey.public.questionnaire import (
-    CSRF_MARK,
     THANKS_KEY,
     THANKS_LOWEST_KEY,
     channel_closed_page,
     closed_page,
     made_here,
-    page_once,
-    plain_request,
     questionnaire_view,
     rated_unit_ids,
     render_chooser,
-    short_code_of,
 )
+from survey.public.thanks import ThanksPage
 from survey.services.campaigns import lookup as campaign_service
 from survey.services.campaigns.lookup import Target
 from survey.services.responses import follow_up, submission
 from survey.services.responses.submission import CampaignState
-
-FOLLOW_UP_SALT = "pingyi.follow-up"
-FOLLOW_UP_HOURS = 24
 
 
 def _target_or_404(code: str) -> Target:
@@ -100,17 +92,18 @@ def thanks(code: str):
     target = _target_or_404(code)
     if request.method == "POST":
         return _leave_phone(target, FollowUpForm())
+    page = ThanksPage.of(target)
     bad_level = settings.site(settings.BAD_LEVEL_MAX)
     sid = session.get(THANKS_KEY)
     noted = _noted_bad_rating(sid, bad_level, target.campaign.id)
     if noted is False:
-        return _thanks_page(target, None)
+        return thanks_page.render(page, None)
     if noted is None:  # not noted (a session from before the note): the stored answers say
         response = _last_submission(target)
         if response is None or not submission.has_bad_rating(db.session, response.id, bad_level):
-            return _thanks_page(target, None)
+            return thanks_page.render(page, None)
         sid = response.submission_id
-    return _thanks_page(target, FollowUpForm, token=_follow_up_tokens().dumps(sid))
+    return thanks_page.render(page, FollowUpForm, token=thanks_page.follow_up_tokens().dumps(sid))
 
 
 def _noted_bad_rating(sid: str | None, bad_level: int, campaign_id: int) -> bool | None:
@@ -131,11 +124,6 @@ def _noted_bad_rating(sid: str | None, bad_level: int, campaign_id: int) -> bool
     return None  # a bad rating noted without its campaign (or for another): the stored response says
 
 
-def _follow_up_tokens() -> URLSafeTimedSerializer:
-    """Signs the submission id into the follow-up form, binding the number to that response."""
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=FOLLOW_UP_SALT)
-
-
 def _last_submission(target: Target) -> Response | None:
     """The response this browser just submitted to the target's campaign, if any."""
     sid = session.get(THANKS_KEY)
@@ -145,67 +133,21 @@ def _last_submission(target: Target) -> Response | None:
 
 def _leave_phone(target: Target, form: FollowUpForm) -> ResponseReturnValue:
     try:
-        sid = _follow_up_tokens().loads(form.token.data or "", max_age=FOLLOW_UP_HOURS * 3600)
+        sid = thanks_page.follow_up_tokens().loads(form.token.data or "",
+                                                   max_age=thanks_page.FOLLOW_UP_HOURS * 3600)
     except BadSignature:
         flash(_("回访登记已过期。如需回访，请拨打本单位服务电话。"), "error")
-        return redirect(url_for("public.thanks", code=short_code_of(target)), code=303)
+        return redirect(url_for("public.thanks", code=target.short_code), code=303)
     response = submission.stored_response(db.session, sid)
     if response is None or response.campaign_id != target.campaign.id or not made_here(sid):
         abort(404)  # a number is attached only by the browser session that made the submission
     if not form.validate():
         expired = bool(form.csrf_token.errors)
-        return _thanks_page(target, form, expired=expired), 400 if expired else 422
+        return thanks_page.render(ThanksPage.of(target), form, expired=expired), 400 if expired else 422
     follow_up.save_contact(db.session, response.id, form.phone.data, current_app.config["FOLLOW_UP_RETENTION_DAYS"])
     session.pop(THANKS_KEY, None)
     flash(_("已收到您的电话。相关单位核实后将与您联系，事项办结后号码即删除。"), "success")
-    return redirect(url_for("public.thanks", code=short_code_of(target)), code=303)
-
-
-_TOKEN_MARK = "@@pingyi-follow-up@@"  # where a cached offer takes its signed submission id (URL-safe)
-
-
-def _thanks_page(target: Target, form: FollowUpForm | Callable[[], FollowUpForm] | None, expired: bool = False,
-                 token: str | None = None) -> str:
-    """The thank-you page; with ``form``, the follow-up offer (``token``: a new offer's signed submission id).
-
-    A new offer passes the form's class: it is built only when the page is rendered, not when it is
-    served from the worker's cache."""
-    others = _others_url(target)
-
-    def build(form: FollowUpForm | None = None) -> str:
-        return render_template("public/thanks.html", campaign=target.campaign, form=form, expired=expired,
-                               others=others)
-
-    if form is None:
-        return page_once(target.campaign.questionnaire, ("thanks", others), build) if plain_request() else build()
-    if not isinstance(form, FollowUpForm):
-        if plain_request() and token is not None:
-            # The same page for every 差评 but for the CSRF token and the signed submission id, which are put
-            # in place of their marks (both URL-safe: nothing to escape).
-            page = page_once(target.campaign.questionnaire, ("thanks-offer", others),
-                             lambda: build(_marked(form())))
-            return page.replace(CSRF_MARK, generate_csrf()).replace(_TOKEN_MARK, token)
-        form = form()
-    if token is not None:
-        form.token.data = token
-    return build(form)
-
-
-def _marked(form: FollowUpForm) -> FollowUpForm:
-    """``form`` with marks in place of its CSRF token and signed submission id, for a cached page."""
-    form.token.data = _TOKEN_MARK
-    form.csrf_token.current_token = CSRF_MARK
-    return form
-
-
-def _others_url(target: Target) -> str | None:
-    """Where to rate another unit: the campaign's public list, if it takes public ratings now."""
-    campaign = target.campaign
-    if submission.campaign_state(campaign) != CampaignState.OPEN:
-        return None
-    if submission.public_channel(campaign, via_unit_code=False) is None:
-        return None
-    return url_for("public.entry", code=campaign.short_code)
+    return redirect(url_for("public.thanks", code=target.short_code), code=303)
 
 
 @bp.route("/go")
@@ -215,4 +157,4 @@ def go():
     if target is None:
         flash(_("没有找到这个短码，请核对海报上的字母和数字。"), "error")
         return redirect(url_for("public.index"))
-    return redirect(url_for("public.entry", code=short_code_of(target)))
+    return redirect(url_for("public.entry", code=target.short_code))

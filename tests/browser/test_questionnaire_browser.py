@@ -70,6 +70,29 @@ def test_service_survey_on_a_phone(live_server, phone, window, session):
     assert phone.evaluate("Object.keys(sessionStorage).filter(k => k.startsWith('pingyi:draft:')).length") == 0
 
 
+def test_the_thank_you_page_comes_in_the_answer_and_a_reload_sends_nothing_again(live_server, phone, window, session):
+    """With the script, the submission is answered with the thank-you page (one round trip, no redirect);
+    the script puts the page's own address in the address bar, so a reload asks for it with a GET."""
+    _campaign, code = window
+    phone.goto(f"{live_server}/s/{code}")
+    _answer_window(phone)
+    with phone.expect_response(lambda r: r.request.method == "POST") as posted:
+        phone.get_by_role("button", name="提交评价").click()
+    assert posted.value.status == 200 and posted.value.url.endswith(f"/s/{code}?js=1")
+    phone.wait_for_url(f"**/thanks/{code}")
+    expect(phone.get_by_label("联系电话")).to_be_visible()
+    assert len(_responses(session)) == 1
+    with phone.expect_response(lambda r: r.url.endswith(f"/thanks/{code}")) as reloaded:
+        phone.reload()
+    assert reloaded.value.request.method == "GET" and reloaded.value.status == 200
+    assert "感谢您的评价" in phone.locator("h1").inner_text()
+    expect(phone.get_by_label("联系电话")).to_be_visible()  # the offer still there, from the session
+    assert len(_responses(session)) == 1
+    phone.get_by_role("link", name="English").click()
+    phone.wait_for_url(f"**/thanks/{code}?lang=en")
+    assert "Thank you" in phone.locator("h1").inner_text()
+
+
 def test_leaving_a_phone_number_after_a_bad_rating(live_server, phone, window, session):
     from survey.models import FollowUpContact
 

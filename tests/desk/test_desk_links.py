@@ -45,6 +45,21 @@ def responses(session) -> list[Response]:
     return list(session.scalars(select(Response)))
 
 
+def test_the_scripts_submission_is_answered_with_the_thank_you_page(app, session, window, campaign, shown_code):
+    """As on a poster's page: the phone's script sends ``?js=1`` and gets the thank-you page, no redirect;
+    the code is used, the rating stored once."""
+    path, clerk = shown_code
+    phone = app.test_client()
+    page = phone.get(path)
+    reply = phone.post(path + "?js=1", data=form_for(page, campaign.questionnaire, [window]))
+    html = reply.get_data(as_text=True)
+    assert reply.status_code == 200 and "感谢您的评价！" in html
+    assert 'data-url="/thanks/' in html
+    [stored] = responses(session)
+    assert stored.channel == Channel.DESK and stored.staff_user_id == clerk.id
+    assert session.scalars(select(DeskToken)).one().used_at is not None
+
+
 def test_scan_rate_and_the_desk_notices(app, client, session, window, campaign, shown_code):
     path, clerk = shown_code
     phone = app.test_client()

@@ -89,7 +89,8 @@ class TestWindowTemplate:
         data = filled(campaign.questionnaire, client.get(f"/s/{code}"), level="5",
                       **{f"q{reasons.id}": [_option(reasons, "waiting"), _option(reasons, "other")],
                          f"q{other.id}": "停车位太少", f"q{_by_code(campaign, 'Q2').id}": "2"})
-        assert client.post(f"/s/{code}?js=1", data=data).status_code == 303
+        reply = client.post(f"/s/{code}?js=1", data=data)  # the script's post: the thank-you page itself
+        assert reply.status_code == 200 and "感谢您的评价！" in reply.get_data(as_text=True)
         assert sorted(a.option_id for a in _answers(session, reasons)) == sorted(
             [int(_option(reasons, "waiting")), int(_option(reasons, "other"))])
         [text] = _answers(session, other)
@@ -192,7 +193,7 @@ class TestAppraisal:
         data = filled(campaign.questionnaire, page, units, level="4",
                       **{f"q{a4.id}_u{bad.id}": "1", f"q{a6.id}_u{good.id}": [_option(a6, "a")],
                          f"q{a6.id}_u{bad.id}": [_option(a6, "b")], f"q{z1.id}": "太慢了"})
-        assert client.post(f"{url}?js=1", data=data).status_code == 303
+        assert client.post(f"{url}?js=1", data=data).status_code == 200  # answered with the thank-you page
         rows = {(a.unit_id, a.not_shown, a.option_id) for a in _answers(session, a6)}
         assert rows == {(good.id, True, None), (bad.id, False, int(_option(a6, "b")))}
         [comment] = _answers(session, z1)

@@ -15,7 +15,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 from survey.models import Answer, Channel, FollowUpContact, Response
-from survey.public.routes import FOLLOW_UP_SALT
+from survey.public.thanks import FOLLOW_UP_SALT
 from tests.factories import csrf_from
 from tests.public.helpers import filled
 

@@ -25,6 +25,11 @@ class Target:
     def unit(self) -> Unit | None:
         return self.campaign_unit.unit if self.campaign_unit else None
 
+    @property
+    def short_code(self) -> str:
+        """The short code the target is reached by: its unit's own, or the campaign's."""
+        return self.campaign_unit.short_code if self.campaign_unit else self.campaign.short_code
+
 
 def open_public_campaigns(session: Session, now: dt.datetime | None = None) -> list[Campaign]:
     """Campaigns a member of the public can answer now: open, in their window, on a public channel."""
