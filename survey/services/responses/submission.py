@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from survey.models import (
     Answer,
@@ -326,11 +326,15 @@ def valid_submission_id(raw: str | None) -> str | None:
 
 
 def stored_response(session: Session, submission_id: str) -> Response | None:
-    """The response already stored under this submission id (a double tap, a retry, the back button)."""
-    return session.scalar(_BY_SUBMISSION_ID, {"sid": submission_id})
+    """The response already stored under this submission id (a double tap, a retry, the back button).
+
+    Its id is looked up first, in plain SQL: on almost every POST there is none, and no ORM query is made."""
+    response_id = session.execute(_ID_BY_SUBMISSION_ID, {"sid": submission_id}).scalar()
+    return None if response_id is None else session.get(Response, response_id)
 
 
-_BY_SUBMISSION_ID = select(Response).where(Response.submission_id == bindparam("sid"))  # built once: on every POST
+_responses = Response.__table__
+_ID_BY_SUBMISSION_ID = select(_responses.c.id).where(_responses.c.submission_id == bindparam("sid"))  # on every POST
 
 
 class Refused(Exception):
@@ -405,23 +409,23 @@ def submit_response(
         group_id = campaign.preset_group_id
     else:
         group_id = respondent_group_id if respondent_group_id is not None else parsed.respondent_group_id
-    response = Response(
-        campaign_id=campaign.id,
-        questionnaire_id=campaign.questionnaire_id,
-        unit_id=unit.id if unit is not None else None,
-        respondent_group_id=group_id,
-        channel=channel,
-        status=status,
-        status_reason=status_reason,
-        submission_id=submission_id,
-        fingerprint=fingerprint,
-        locale=locale,
-        duration_seconds=duration_seconds,
+    values: dict[str, Any] = {
+        "campaign_id": campaign.id,
+        "questionnaire_id": campaign.questionnaire_id,
+        "unit_id": unit.id if unit is not None else None,
+        "respondent_group_id": group_id,
+        "channel": channel,
+        "status": status,
+        "status_reason": status_reason,
+        "submitted_at": utcnow(),
+        "submission_id": submission_id,
+        "fingerprint": fingerprint,
+        "locale": locale,
+        "duration_seconds": duration_seconds,
         **(extra or {}),
-    )
-    session.add(response)
+    }
     try:
-        session.flush()
+        response = _insert_response(session, values)
         _insert_answers(session, response, parsed.answers)
         if before_commit is not None:
             before_commit(session, response)
@@ -445,6 +449,23 @@ def submit_response(
         session.rollback()
         raise
     return Submitted(response, created=True)
+
+
+_INSERT_RESPONSE = insert(_responses).returning(_responses.c.id)  # built once: on every POST
+#: the columns a new response leaves NULL unless given (no default): given as NULL, so the object has them all
+_NULL_UNLESS_GIVEN = tuple(c.key for c in _responses.columns
+                           if not c.primary_key and c.default is None and c.server_default is None)
+
+
+def _insert_response(session: Session, values: dict[str, Any]) -> Response:
+    """The response row, inserted as one plain INSERT … RETURNING (no unit of work: a third of the cost);
+    the object returned is in the session as a stored row with every column as inserted (reading one runs
+    no query), ``answers`` left to load when read."""
+    values = {**dict.fromkeys(_NULL_UNLESS_GIVEN), **values}
+    response = Response(id=session.execute(_INSERT_RESPONSE, values).scalar_one(), **values)
+    make_transient_to_detached(response)
+    session.add(response)
+    return response
 
 
 def _insert_answers(session: Session, response: Response, answers: list[ParsedAnswer]) -> None:
