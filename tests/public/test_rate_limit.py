@@ -133,3 +133,24 @@ class TestRedis:
             if keys:
                 connection.delete(*keys)
             connection.close()
+
+
+def test_the_limiter_passes_citizen_pages_at_once_and_still_checks_the_login(client, make, monkeypatch):
+    """The citizens' pages declare no limits: the limiter does not resolve any for them (its request filter),
+    while the sign-in page's declared limits are still looked up."""
+    campaign = make.campaign()
+    make.commit()
+    resolved: list[str | None] = []
+    manager = limiter.limit_manager
+    original = manager.resolve_limits
+
+    def counting(app, endpoint, *args, **kwargs):
+        resolved.append(endpoint)
+        return original(app, endpoint, *args, **kwargs)
+
+    monkeypatch.setattr(manager, "resolve_limits", counting)
+    assert client.get(f"/s/{campaign.campaign_units[0].short_code}").status_code == 200
+    assert client.get("/").status_code == 200
+    assert resolved == []
+    assert client.get("/login").status_code == 200
+    assert "auth.login" in resolved

@@ -522,7 +522,10 @@ def open_cases_on_submit(session: Session, response: Response) -> None:
         calls = _calls_for(session, response, rule, parsed if plain else None)
         if not any(calls):
             return  # most ratings are good: no savepoint, no further query
-        with session.begin_nested():
+        session.flush()  # nothing of the unit of work may land inside the savepoint below
+        # A savepoint of the connection, not the session's: the case work is plain INSERTs, and undoing them
+        # needs no ORM bookkeeping (the session's own savepoint cost a twentieth of a phone's time).
+        with session.connection().begin_nested():
             _insert_cases(session, response, None, rule, calls, new=True)
     except Exception:  # the rating matters more than its case
         current_app.logger.exception("opening cases for response %s failed", response.id)
