@@ -148,3 +148,24 @@ def test_upgrade_to_0008_tallies_stored_responses_as_the_monitor_would(empty_dat
         assert _tally_rows() == migrated
         db.session.close()
         db.engine.dispose()
+
+
+def test_migrating_in_a_process_leaves_the_apps_logger_working(empty_database, tmp_path):
+    """Alembic's logging set-up must not disable loggers that already exist: a process that migrates and
+    goes on (the tests, a restore) still hears the app's own logger afterwards."""
+    import logging
+
+    app = build_app(empty_database, tmp_path / "instance")
+    app.logger.info("before")  # the app's logger exists before the migration
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    heard: list[str] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = lambda record: heard.append(record.getMessage())  # type: ignore[method-assign]
+    app.logger.addHandler(handler)
+    try:
+        app.logger.error("after the migration")
+    finally:
+        app.logger.removeHandler(handler)
+    assert heard == ["after the migration"]

@@ -114,16 +114,19 @@ def test_a_failure_to_open_cases_never_loses_the_rating(client, session, city, m
     assert "新开 1 个处理件" in runner.invoke(args=["cases", "backfill"]).output
 
 
-def test_a_database_error_after_the_case_row_is_undone_and_the_rating_kept(client, session, city, monkeypatch, runner):
+def test_a_database_error_after_the_case_row_is_undone_and_the_rating_kept(client, session, city, monkeypatch,
+                                                                            caplog, runner):
     """The case row goes in, then its event fails in the database: the case work is undone to its savepoint
     (on PostgreSQL the failed statement would otherwise abort the whole transaction) and the rating is stored."""
     from sqlalchemy import text
 
     _bureau, _window, _elsewhere, campaign, code = city
     monkeypatch.setattr(cases_service, "_INSERT_EVENT", text("INSERT INTO no_such_table (case_id) VALUES (:case_id)"))
-    _submit_bad_rating(client, campaign, code, "空调太冷")
+    with caplog.at_level(logging.ERROR):
+        _submit_bad_rating(client, campaign, code, "空调太冷")
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Response)) == 1
     assert session.scalar(select(func.count()).select_from(Case)) == 0
+    assert "opening cases for response" in caplog.text
     monkeypatch.undo()
     assert "新开 1 个处理件" in runner.invoke(args=["cases", "backfill"]).output
