@@ -23,7 +23,10 @@ import os
 import statistics
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -47,7 +50,9 @@ def chromium_args() -> tuple[list[str], dict[str, int]]:
     return list(CHROMIUM_ARGS), dict(PHONE)
 
 
-def one_visit(browser, url: str, phone: dict[str, int]) -> dict[str, float]:
+@contextmanager
+def slow_phone(browser, phone: dict[str, int]) -> Iterator[tuple[Any, Any]]:
+    """A new browser context (cold cache, no cookies) with one page on the slow phone: (page, its CDP session)."""
     context = browser.new_context(viewport=phone, is_mobile=True, has_touch=True, locale="zh-CN")
     try:
         page = context.new_page()
@@ -59,6 +64,13 @@ def one_visit(browser, url: str, phone: dict[str, int]) -> dict[str, float]:
             "downloadThroughput": DOWN_KBPS * 1000 / 8, "uploadThroughput": UP_KBPS * 1000 / 8,
         })
         cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
+        yield page, cdp
+    finally:
+        context.close()
+
+
+def one_visit(browser, url: str, phone: dict[str, int]) -> dict[str, float]:
+    with slow_phone(browser, phone) as (page, cdp):
         received: dict[str, float] = {}
         cdp.on("Network.loadingFinished", lambda e: received.__setitem__(e["requestId"], e["encodedDataLength"]))
         response = page.goto(url, wait_until="load", timeout=60_000)
@@ -75,8 +87,6 @@ def one_visit(browser, url: str, phone: dict[str, int]) -> dict[str, float]:
         result["requests"] = len(received)
         result["bytes"] = sum(received.values())
         return result
-    finally:
-        context.close()
 
 
 def visits(server: Server, code: str, runs: int) -> list[dict[str, float]]:

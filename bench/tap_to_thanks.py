@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.first_paint import CHROMIUM, CPU_SLOWDOWN, DOWN_KBPS, RTT_MS, UP_KBPS, chromium_args
+from bench.first_paint import CHROMIUM, CPU_SLOWDOWN, DOWN_KBPS, RTT_MS, chromium_args, slow_phone
 from bench.servers import prepare, start_site
 
 ANSWER = """() => document.querySelectorAll('fieldset.q:not([hidden])').forEach(fs => {
@@ -34,17 +34,7 @@ ANSWER = """() => document.querySelectorAll('fieldset.q:not([hidden])').forEach(
 
 
 def one_tap(browser, url: str, phone: dict[str, int]) -> tuple[float, int]:
-    context = browser.new_context(viewport=phone, is_mobile=True, has_touch=True, locale="zh-CN")
-    try:
-        page = context.new_page()
-        cdp = context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-        cdp.send("Network.emulateNetworkConditions", {
-            "offline": False, "latency": RTT_MS,
-            "downloadThroughput": DOWN_KBPS * 1000 / 8, "uploadThroughput": UP_KBPS * 1000 / 8,
-        })
-        cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
+    with slow_phone(browser, phone) as (page, _cdp):
         page.goto(url, wait_until="load", timeout=60_000)
         page.evaluate(ANSWER)
         requests: list[str] = []
@@ -53,8 +43,6 @@ def one_tap(browser, url: str, phone: dict[str, int]) -> tuple[float, int]:
         page.locator("button[type=submit]").click()
         page.locator("[data-clear-drafts] h1").wait_for(state="visible", timeout=60_000)
         return time.perf_counter() - start, len(requests)
-    finally:
-        context.close()
 
 
 def main() -> None:
