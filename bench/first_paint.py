@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.servers import PG_URL, Server, prepare, start_site
+from bench.servers import PG_URL, Server, served_demo
 
 CHROMIUM = "/usr/bin/chromium"
 DOWN_KBPS = 400
@@ -128,16 +128,9 @@ def main() -> None:
         for kind in args.databases.split(","):
             folder = Path(tmp) / kind
             folder.mkdir()
-            database = prepare(kind, args.pg_url, folder, 3000)
-            try:
-                server = start_site(database, 2, 1, log)
-                try:
-                    print(f"{kind}:", flush=True)
-                    results = visits(server, database.code, args.runs)
-                finally:
-                    server.stop()
-            finally:
-                database.close()
+            with served_demo(kind, args.pg_url, folder, 3000, 2, log) as (database, server):
+                print(f"{kind}:", flush=True)
+                results = visits(server, database.code, args.runs)
             medians = {k: statistics.median(r[k] for r in results) for k in (*METRICS, "requests", "bytes")}
             summary.append((kind, medians))
     print("\nmedians:")

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,6 +169,22 @@ def start_site(database: Database, workers: int, threads: int, log: Path, root: 
     """The site of the checkout ``root`` (this one by default) under gunicorn on the database, with a fresh secret key."""
     env = {"DATABASE_URL": database.url, "SECRET_KEY": secrets.token_hex(32), "PINGYI_INSTANCE_PATH": str(database.folder)}
     return start_gunicorn("wsgi:app", env, workers, threads, "/api/v1/health", log, cwd=root)
+
+
+@contextmanager
+def served_demo(kind: str, pg_url: str, folder: Path, responses: int, workers: int, log: Path,
+                root: Path = ROOT) -> Iterator[tuple[Database, Server]]:
+    """The demo database of the checkout ``root`` served by its gunicorn (``workers`` sync workers) while
+    the block runs; both gone afterwards."""
+    database = prepare(kind, pg_url, folder, responses, root=root)
+    try:
+        server = start_site(database, workers, 1, log, root=root)
+        try:
+            yield database, server
+        finally:
+            server.stop()
+    finally:
+        database.close()
 
 
 def start_baseline(database: Database, workers: int, threads: int, log: Path) -> Server:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.first_paint import CHROMIUM, CPU_SLOWDOWN, DOWN_KBPS, RTT_MS, chromium_args, slow_phone
-from bench.servers import prepare, start_site
+from bench.servers import served_demo
 
 ANSWER = """() => document.querySelectorAll('fieldset.q:not([hidden])').forEach(fs => {
     const first = fs.querySelector('input[type=radio], input[type=checkbox]');
@@ -57,28 +57,21 @@ def main() -> None:
     checkout = args.checkout.resolve()
     print(f"pingyi tap to thank-you: {checkout}, SQLite demo; {DOWN_KBPS} kbit/s, {RTT_MS} ms round trip, "
           f"CPU {CPU_SLOWDOWN}× slower, cold cache; {args.runs} runs; load average {os.getloadavg()[0]:.2f}")
-    with tempfile.TemporaryDirectory(prefix="pingyi-tap-") as tmp:
-        database = prepare("sqlite", "", Path(tmp), 3000, root=checkout)
+    times = []
+    with (tempfile.TemporaryDirectory(prefix="pingyi-tap-") as tmp,
+          served_demo("sqlite", "", Path(tmp), 3000, 2, Path(tmp) / "gunicorn.log", root=checkout) as (database, server),
+          sync_playwright() as playwright):
+        browser_args, phone = chromium_args()
+        url = f"{server.base}/s/{database.code}"
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=browser_args, headless=True)
         try:
-            server = start_site(database, 2, 1, Path(tmp) / "gunicorn.log", root=checkout)
-            try:
-                browser_args, phone = chromium_args()
-                url = f"{server.base}/s/{database.code}"
-                times = []
-                with sync_playwright() as playwright:
-                    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=browser_args, headless=True)
-                    try:
-                        one_tap(browser, url, phone)  # warm the server's caches, not the browser's
-                        for n in range(args.runs):
-                            seconds, requests = one_tap(browser, url, phone)
-                            times.append(seconds)
-                            print(f"  run {n + 1:2d}: {seconds:.3f} s, {requests} requests", flush=True)
-                    finally:
-                        browser.close()
-            finally:
-                server.stop()
+            one_tap(browser, url, phone)  # warm the server's caches, not the browser's
+            for n in range(args.runs):
+                seconds, requests = one_tap(browser, url, phone)
+                times.append(seconds)
+                print(f"  run {n + 1:2d}: {seconds:.3f} s, {requests} requests", flush=True)
         finally:
-            database.close()
+            browser.close()
     print(f"median: {statistics.median(times):.3f} s from the tap to the thank-you page")
 
 

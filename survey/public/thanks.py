@@ -63,10 +63,11 @@ def is_bad(lowest: int | None) -> bool:
 def after_submit(page: ThanksPage, submission_id: str, lowest: int | None) -> ResponseReturnValue:
     """The thank-you page as the answer to a stored submission (see the module's doc): the follow-up
     offer after a 差评, for that submission."""
+    cached = no_message_waiting()
     if is_bad(lowest):
-        html = render(page, FollowUpForm, token=follow_up_tokens().dumps(submission_id), cached=no_message_waiting())
+        html = render(page, FollowUpForm, token=follow_up_tokens().dumps(submission_id), cached=cached)
     else:
-        html = render(page, None, cached=no_message_waiting())
+        html = render(page, None, cached=cached)
     return html, 200, {"Cache-Control": "private, no-store"}
 
 
