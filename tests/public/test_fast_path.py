@@ -243,8 +243,30 @@ class TestSubmitStatements:
         comment = next(q for q in campaign.questionnaire.questions if q.is_comment)
         data = filled(campaign.questionnaire, client.get(f"/s/{code}"), level="1",
                       **{f"q{comment.id}": "窗口人员态度差，让我跑了三趟。"})
-        assert client.post(f"/s/{code}", data=data).status_code == 303
+        with statements() as seen:
+            assert client.post(f"/s/{code}", data=data).status_code == 303
+        # The comment's id comes back from its own INSERT, the other answers go in one: nothing is read back.
+        assert not any("FROM answer" in s for s in seen), seen
+        assert sum(s.lstrip().upper().startswith("INSERT INTO ANSWER") for s in seen) <= 3, seen
         case = session.scalar(select(Case))
         stored = session.get(Answer, case.answer_id)
         assert stored.question_id == comment.id and stored.text == "窗口人员态度差，让我跑了三趟。"
+        assert stored.response_id == case.response_id
         assert case.summary.splitlines()[0].endswith("窗口人员态度差，让我跑了三趟。")
+
+    def test_comments_alone_name_their_own_stored_rows(self, client, make, session):
+        """Every comment box answered after a good rating: a case each, each naming its own row."""
+        campaign, code = _window(make)
+        boxes = [q for q in campaign.questionnaire.questions if q.type.value == "text" and q.is_comment]
+        texts = ["办事大厅的指示牌很清楚，点赞。", "建议周六也开放半天。"]
+        given = {f"q{q.id}": text for q, text in zip(boxes, texts, strict=False)}
+        data = filled(campaign.questionnaire, client.get(f"/s/{code}"), level="5", **given)
+        with statements() as seen:
+            assert client.post(f"/s/{code}", data=data).status_code == 303
+        assert not any("FROM answer" in s for s in seen), seen
+        cases = session.scalars(select(Case).order_by(Case.id)).all()
+        assert len(cases) == len(given) >= 1
+        for case in cases:
+            stored = session.get(Answer, case.answer_id)
+            assert stored.response_id == case.response_id and case.summary == stored.text
+            assert given[f"q{stored.question_id}"] == stored.text

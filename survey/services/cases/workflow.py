@@ -86,7 +86,7 @@ def rules(session: Session) -> Rules:
                                    settings.COMMENT_KIND_RULE))
 
 
-def comment_kind(answer: Answer, with_bad_rating: bool, rule: Rules) -> CommentKind:
+def comment_kind(answer: Answer | submission.ParsedAnswer, with_bad_rating: bool, rule: Rules) -> CommentKind:
     """The citizen's choice, else the rule: by rating (投诉 beside a 差评, else 建议) or one fixed kind."""
     if answer.comment_kind is not None:
         return CommentKind(answer.comment_kind)
@@ -105,7 +105,7 @@ def is_meaningful_comment(text: str | None) -> bool:
 
 # --- opening ---------------------------------------------------------------------------------
 
-Calls = tuple[dict[int, list[tuple[Question, int]]], list[tuple[Answer, int]]]
+Calls = tuple[dict[int, list[tuple[Question, int]]], list[tuple[Answer | submission.ParsedAnswer, int]]]
 
 
 def _calls_for(session: Session, response: Response, rule: Rules,
@@ -114,7 +114,8 @@ def _calls_for(session: Session, response: Response, rule: Rules,
 
     Questions come from what the submit path lends in ``session.info`` (its cached questionnaire
     version), else the session's identity map, so a response that calls for no case costs no query here.
-    ``answers``: the submit path's parsed answers instead of the stored rows, when no comment needs a row id.
+    ``answers``: the submit path's parsed answers instead of the stored rows, when every comment among them
+    carries its row's id.
     """
     if answers is None:
         answers = response.answers
@@ -130,7 +131,7 @@ def _calls_for(session: Session, response: Response, rule: Rules,
         if question.type == QuestionType.SATISFACTION and answer.level is not None and answer.level <= rule.bad_level_max:
             bad[unit_id].append((question, answer.level))
         elif question.type == QuestionType.TEXT and question.is_comment and is_meaningful_comment(answer.text):
-            comments.append((answer, unit_id))  # a stored row: parsed answers come only without such a comment
+            comments.append((answer, unit_id))  # a stored row, or a parsed answer with its row's id
     return bad, comments
 
 
@@ -196,7 +197,7 @@ def _insert_cases(session: Session, response: Response, start: dt.date | None, r
                      # recorded and visible, nothing to handle: no deadline, never overdue
                      "closed_on": start if praise else None, "closed_at": utcnow() if praise else None, **values})
 
-    comments_by_unit: dict[int, list[Answer]] = defaultdict(list)
+    comments_by_unit: dict[int, list[Answer | submission.ParsedAnswer]] = defaultdict(list)
     for answer, unit_id in comments:
         comments_by_unit[unit_id].append(answer)
     for unit_id, rated in sorted(bad.items()):
@@ -517,8 +518,9 @@ def open_cases_on_submit(session: Session, response: Response) -> None:
             return  # no level that any setting counts as a 差评, no comment: not even the settings are read
         rule = rules(session)
         parsed = session.info.get(submission.ANSWERS_INFO)
-        # The parsed answers do, unless a comment's case must name its stored row (then they are read).
-        plain = parsed is not None and not any(a.text and _comment_calls(session, a) for a in parsed)
+        # The parsed answers do: a text answer among them carries its stored row's id (set as it was inserted);
+        # a comment without one (answers given by another caller) has its rows read.
+        plain = parsed is not None and not any(a.text and a.id is None and _comment_calls(session, a) for a in parsed)
         calls = _calls_for(session, response, rule, parsed if plain else None)
         if not any(calls):
             return  # most ratings are good: no savepoint, no further query

@@ -24,6 +24,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any, Protocol
 
 from flask_babel import gettext as _
@@ -112,6 +113,7 @@ class ParsedAnswer:
     text: str | None = None
     comment_kind: CommentKind | None = None  # 投诉/建议/表扬 chosen beside a comment box
     not_shown: bool = False  # its display condition did not hold: structurally missing, no value
+    id: int | None = None  # the stored row's id, set when it was stored with its text (a comment's case names it)
 
 
 @dataclass
@@ -469,16 +471,29 @@ def _insert_response(session: Session, values: dict[str, Any]) -> Response:
 
 
 def _insert_answers(session: Session, response: Response, answers: list[ParsedAnswer]) -> None:
-    """Every answer row of a flushed new response in one executemany (no RETURNING, no row-by-row
-    insert). ``response.answers`` is left unloaded: whoever reads it gets the stored rows, ids and all."""
-    if answers:
-        session.execute(insert(Answer.__table__), [  # Core: one executemany, every row with every column
-            {"response_id": response.id, "campaign_id": response.campaign_id, "unit_id": a.unit_id,
-             "question_id": a.question_id, "level": a.level, "dont_know": a.dont_know, "option_id": a.option_id,
-             "number": a.number, "text": a.text, "comment_kind": a.comment_kind, "not_shown": a.not_shown}
-            for a in answers
-        ])
+    """Every answer row of a new response, each row with every column, in the answers' order: the rows
+    without text in one executemany (nothing returned), a text answer (a comment, whose case names its row)
+    by an ``INSERT … RETURNING id`` of its own, the id set on the parsed answer. The case hook then works
+    from the parsed answers and reads nothing back. ``response.answers`` is left unloaded: whoever reads it
+    gets the stored rows."""
+    conn = session.connection()
+    for with_text, group in groupby(answers, key=lambda a: bool(a.text)):
+        run = list(group)
+        rows = [{"response_id": response.id, "campaign_id": response.campaign_id, "unit_id": a.unit_id,
+                 "question_id": a.question_id, "level": a.level, "dont_know": a.dont_know, "option_id": a.option_id,
+                 "number": a.number, "text": a.text, "comment_kind": a.comment_kind, "not_shown": a.not_shown}
+                for a in run]
+        if with_text:  # a row at a time: SQLite cannot return a multi-row INSERT's ids in the rows' order
+            for answer, row in zip(run, rows, strict=True):
+                answer.id = conn.execute(_INSERT_ANSWER_RETURNING, row).scalar_one()
+        else:
+            conn.execute(_INSERT_ANSWERS, rows)
     session.expire(response, ["answers"])
+
+
+_answers = Answer.__table__
+_INSERT_ANSWERS = insert(_answers)  # built once: on every POST
+_INSERT_ANSWER_RETURNING = insert(_answers).returning(_answers.c.id)
 
 
 def has_bad_rating(session: Session, response_id: int, bad_level_max: int) -> bool:
