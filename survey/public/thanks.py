@@ -15,15 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import current_app, render_template, url_for
+from flask import Response, current_app, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import URLSafeTimedSerializer
 
+from survey.assets import HoledPage
 from survey.core import settings
 from survey.models import Questionnaire
 from survey.public.forms import FollowUpForm
-from survey.public.pages import CSRF_MARK, no_message_waiting, page_once, plain_request
+from survey.public.pages import CSRF_MARK, answer, no_message_waiting, page_once, plain_request
 from survey.services.campaigns.lookup import Target
 from survey.services.responses import submission
 from survey.services.responses.submission import CampaignState
@@ -72,7 +73,7 @@ def after_submit(page: ThanksPage, submission_id: str, lowest: int | None) -> Re
 
 
 def render(page: ThanksPage, form: FollowUpForm | Callable[[], FollowUpForm] | None, expired: bool = False,
-           token: str | None = None, cached: bool | None = None) -> str:
+           token: str | None = None, cached: bool | None = None) -> str | Response:
     """The thank-you page; with ``form``, the follow-up offer (``token``: a new offer's signed submission id).
 
     A new offer passes the form's class: it is built only when the page is rendered, not when it is
@@ -84,17 +85,17 @@ def render(page: ThanksPage, form: FollowUpForm | Callable[[], FollowUpForm] | N
     def build(form: FollowUpForm | None = None) -> str:
         return render_template("public/thanks.html", page=page, form=form, expired=expired)
 
-    def once(kind: str, make: Callable[[], str]) -> str:
-        return page_once(page.questionnaire, (kind, page.others), make, path=page.url)
+    def once(kind: str, make: Callable[[], str]) -> HoledPage:
+        return page_once(page.questionnaire, (kind, page.others), make, path=page.url, marks=(_TOKEN_MARK,))
 
     if form is None:
-        return once("thanks", build) if cached else build()
+        return answer(once("thanks", build), {}) if cached else build()
     if not isinstance(form, FollowUpForm):
         if cached and token is not None:
             # The same page for every 差评 but for the CSRF token and the signed submission id, which are put
             # in place of their marks (both URL-safe: nothing to escape).
-            html = once("thanks-offer", lambda: build(_marked(form())))
-            return html.replace(CSRF_MARK, generate_csrf()).replace(_TOKEN_MARK, token)
+            offer = once("thanks-offer", lambda: build(_marked(form())))
+            return answer(offer, {CSRF_MARK: generate_csrf(), _TOKEN_MARK: token})
         form = form()
     if token is not None:
         form.token.data = token

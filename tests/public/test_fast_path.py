@@ -11,13 +11,23 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from survey import assets
-from survey.models import Answer, Case, Response
+from survey.models import Answer, Case, FollowUpContact, Response
 from survey.services.questionnaires import cache as questionnaire_cache
 from survey.services.questionnaires import editor
-from tests.public.helpers import SITE_REVISION, filled, statements
+from tests.public.helpers import SITE_REVISION, csrf_from, filled, hidden_from, statements
 
 GZIP = {"Accept-Encoding": "gzip, deflate, br"}
 ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
+
+
+class _Unpacked:
+    """A gzip-compressed page, unpacked, as the page helpers read a reply."""
+
+    def __init__(self, html: str) -> None:
+        self.html = html
+
+    def get_data(self, as_text: bool = False) -> str | bytes:
+        return self.html if as_text else self.html.encode()
 
 
 def _window(make):
@@ -67,6 +77,59 @@ class TestCompression:
         for lang in range(assets.PRIMED_MAX + 1):  # the states kept stay bounded
             assets.gzip_page(opening.replace(b"zh-CN", b"x%d" % lang) + b"</style>")
         assert 1 <= len(assets._primed) <= assets.PRIMED_MAX
+
+    def test_a_page_with_holes_is_one_gzip_stream_of_the_filled_page(self):
+        """Compressed once with NULs in its holes; each visitor's values go in as stored blocks, of any
+        length, a mark any number of times, at the start or the end; a page holding a NUL is compressed whole."""
+        body = "".join(f"<p>问题 {n}：满意、不满意、说不清</p>" for n in range(400))
+        html = f"@@a@@<!doctype html><style>p{{x:y}}</style>{body}<input value=\"@@a@@\"><i>@@b@@</i>尾@@a@@"
+        page = assets.HoledPage(html, ("@@a@@", "@@b@@", "@@absent@@"))
+        assert page.holes == ["@@a@@", "@@a@@", "@@b@@", "@@a@@"]
+        for a, b in (("tok-1", "1733600000"), ("x" * 91, ""), ("", "z" * 3000), ("a", "b")):
+            values = {"@@a@@": a, "@@b@@": b}
+            expected = html.replace("@@a@@", a).replace("@@b@@", b).encode()
+            assert page.text(values) == expected
+            packed = page.gzipped(values)
+            stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            assert stream.decompress(packed) == expected and stream.eof and stream.unused_data == b""
+            stored = sum(len(values[mark]) + 10 for mark in page.holes)  # a value is stored, not compressed
+            assert len(packed) <= len(gzip.compress(expected, assets.GZIP_LEVEL)) + stored
+        assert gzip.decompress(assets.HoledPage("<p>no holes</p>" * 50).gzipped({})) == b"<p>no holes</p>" * 50
+        with_nul = assets.HoledPage("<p>\x00</p>@@a@@" * 40, ("@@a@@",))
+        assert gzip.decompress(with_nul.gzipped({"@@a@@": "v"})) == ("<p>\x00</p>v" * 40).encode()
+
+    def test_a_page_with_holes_is_compressed_once_per_length_of_its_values(self, monkeypatch):
+        page = assets.HoledPage("<p>text</p>" * 200 + "@@a@@" + "<p>more</p>" * 100, ("@@a@@",))
+        calls = []
+        deflate = page._deflate
+        monkeypatch.setattr(page, "_deflate", lambda lengths: calls.append(lengths) or deflate(lengths))
+        for value in ("abc", "xyz", "abc", "longer"):
+            assert gzip.decompress(page.gzipped({"@@a@@": value})) == page.text({"@@a@@": value})
+        assert calls == [(3,), (6,)]
+
+    def test_the_cached_pages_travel_compressed_with_working_tokens(self, client, make, session):
+        """The fresh questionnaire and the thank-you page with its follow-up offer come from their
+        once-compressed parts: unpacked, they are the pages, and the tokens spliced in work."""
+        campaign, code = _window(make)
+        first = client.get(f"/s/{code}", headers=GZIP)
+        assert first.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in first.headers["Vary"]
+        html = gzip.decompress(first.get_data()).decode()
+        plain = client.get(f"/s/{code}").get_data(as_text=True)
+        hidden = re.compile(r'(name="(?:csrf_token|submission_id|started)"[^>]*value=")[^"]*"')
+        assert hidden.sub(r"\1", html) == hidden.sub(r"\1", plain)  # the same page but for this visitor's values
+        assert "@@pingyi" not in html and "\x00" not in html
+        data = filled(campaign.questionnaire, _Unpacked(html), level="1")
+        answered = client.post(f"/s/{code}?js=1", data=data, headers=GZIP)
+        assert answered.status_code == 200 and answered.headers["Content-Encoding"] == "gzip"
+        thanks = gzip.decompress(answered.get_data()).decode()
+        assert 'name="phone"' in thanks and "@@pingyi" not in thanks
+        offer = {"csrf_token": csrf_from(_Unpacked(thanks)), "token": hidden_from(_Unpacked(thanks), "token")}
+        saved = client.post(f"/thanks/{code}", data={**offer, "phone": "138 1234 5678", "consent": "y"}, headers=GZIP)
+        assert saved.status_code == 303, saved.status_code  # the CSRF token and the signed submission id held
+        contact = session.scalar(select(FollowUpContact))
+        assert contact.phone == "13812345678"
+        assert contact.response_id == session.scalar(select(Response.id).where(
+            Response.submission_id == data["submission_id"]))
 
     def test_the_questionnaire_page_with_its_assets_is_at_most_12_kb_on_the_wire(self, app, make):
         """A first visit (nothing cached, no cookies): the page, its stylesheet inside it, and the deferred
