@@ -20,8 +20,11 @@ The JSON API is left to its own checks, which answer in the API's error codes.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from flask import Flask, abort, current_app, request
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.datastructures import Headers
 
 from survey import assets
@@ -47,9 +50,29 @@ def content_security_policy(static_folder: str | None = None, frame_ancestors: s
     return _policy(assets.inline_stylesheet(folder).csp_hash, frame_ancestors)
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, their signing serializer built once per set of keys.
+
+    Flask builds a new ``URLSafeTimedSerializer`` to open the session and again to save it, and each
+    construction serialises an empty dict to learn its serializer's type: a thirtieth of a phone's CPU
+    time. The serializer holds only its keys and settings (thread-safe); a changed ``SECRET_KEY`` or
+    ``SECRET_KEY_FALLBACKS`` builds a new one."""
+
+    def __init__(self) -> None:
+        self._built: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        built = self._built
+        if built is None or built[0] != keys:
+            built = self._built = (keys, super().get_signing_serializer(app))
+        return built[1]
+
+
 def register(app: Flask) -> None:
     static_folder = app.static_folder
     assert static_folder is not None
+    app.session_interface = SessionCookies()
 
     @app.before_request
     def refuse_nul_in_url():
