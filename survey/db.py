@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -129,3 +131,21 @@ def read_snapshot(session: Session) -> None:
     PostgreSQL callers ask for ``REPEATABLE READ`` on their connection instead.
     """
     _begin(session, "BEGIN")
+
+
+@contextmanager
+def savepoint(conn: Connection, name: str) -> Iterator[None]:
+    """Undo what the block wrote if it raises (the exception goes on), keep it otherwise: a SAVEPOINT of
+    the connection's transaction, on both databases, as plain SQL.
+
+    SQLAlchemy's ``begin_nested()`` does the same with its transaction bookkeeping: five times the CPU
+    time of the two statements, on a path that runs for every 差评. The ORM session knows nothing of it:
+    flush before, and write only plain statements inside."""
+    conn.exec_driver_sql(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+        conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+        raise
+    conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")

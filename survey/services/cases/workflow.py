@@ -44,6 +44,7 @@ from survey.core import audit, settings
 from survey.core.clock import local_date, local_moment, org_timezone
 from survey.core.errors import DomainError
 from survey.core.labels import label, values
+from survey.db import savepoint
 from survey.models import (
     Answer,
     Case,
@@ -525,9 +526,9 @@ def open_cases_on_submit(session: Session, response: Response) -> None:
         if not any(calls):
             return  # most ratings are good: no savepoint, no further query
         session.flush()  # nothing of the unit of work may land inside the savepoint below
-        # A savepoint of the connection, not the session's: the case work is plain INSERTs, and undoing them
-        # needs no ORM bookkeeping (the session's own savepoint cost a twentieth of a phone's time).
-        with session.connection().begin_nested():
+        # A savepoint in plain SQL, not the session's nor SQLAlchemy's: the case work is plain INSERTs, and
+        # undoing them needs no ORM bookkeeping (the session's own savepoint cost a twentieth of a phone's time).
+        with savepoint(session.connection(), "pingyi_cases"):
             _insert_cases(session, response, None, rule, calls, new=True)
     except Exception:  # the rating matters more than its case
         current_app.logger.exception("opening cases for response %s failed", response.id)
