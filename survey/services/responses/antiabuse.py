@@ -108,8 +108,9 @@ def burst_reasons(session: Session, campaign_id: int, fingerprint_hex: str | Non
     if not fingerprint_hex and not address_hex:
         return []
     # One statement for both rules, each side of the OR an index range (device; address); an absent
-    # value matches nothing (NULL).
-    rows = session.execute(_RECENT, {"campaign": campaign_id, "since": since, "fingerprint": fingerprint_hex or None,
+    # value matches nothing (NULL). Plain columns, run on the connection: the session's ORM execution
+    # path cost three times the statement (37 against 11 µs) and has nothing to add here.
+    rows = session.connection().execute(_RECENT, {"campaign": campaign_id, "since": since, "fingerprint": fingerprint_hex or None,
                                      "address": address_hex or None}).all()
     reasons = []
     if fingerprint_hex and sum(f == fingerprint_hex for f, _a in rows) >= rule.max_responses:

@@ -331,7 +331,7 @@ def stored_response(session: Session, submission_id: str) -> Response | None:
     """The response already stored under this submission id (a double tap, a retry, the back button).
 
     Its id is looked up first, in plain SQL: on almost every POST there is none, and no ORM query is made."""
-    response_id = session.execute(_ID_BY_SUBMISSION_ID, {"sid": submission_id}).scalar()
+    response_id = session.connection().execute(_ID_BY_SUBMISSION_ID, {"sid": submission_id}).scalar()
     return None if response_id is None else session.get(Response, response_id)
 
 
@@ -464,7 +464,7 @@ def _insert_response(session: Session, values: dict[str, Any]) -> Response:
     the object returned is in the session as a stored row with every column as inserted (reading one runs
     no query), ``answers`` left to load when read."""
     values = {**dict.fromkeys(_NULL_UNLESS_GIVEN), **values}
-    response = Response(id=session.execute(_INSERT_RESPONSE, values).scalar_one(), **values)
+    response = Response(id=session.connection().execute(_INSERT_RESPONSE, values).scalar_one(), **values)
     make_transient_to_detached(response)
     session.add(response)
     return response
