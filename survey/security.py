@@ -55,8 +55,8 @@ class SessionCookies(SecureCookieSessionInterface):
 
     Flask builds a new ``URLSafeTimedSerializer`` to open the session and again to save it, and each
     construction serialises an empty dict to learn its serializer's type: 5 µs each, about half a
-    percent of a phone's CPU time. The serializer holds only its keys and settings (thread-safe); a changed ``SECRET_KEY`` or
-    ``SECRET_KEY_FALLBACKS`` builds a new one."""
+    percent of a phone's CPU time. The serializer holds only its keys and settings (thread-safe); a
+    changed ``SECRET_KEY`` or ``SECRET_KEY_FALLBACKS`` builds a new one."""
 
     def __init__(self) -> None:
         self._built: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
