@@ -1,4 +1,4 @@
-"""Results from the command line: ``flask --app wsgi compute`` and ``flask --app wsgi verify-snapshot``.
+"""Results from the command line: ``flask --app wsgi compute``, ``tally`` and ``verify-snapshot``.
 
 ``compute`` does what the analyst's 计算 button does (a draft snapshot with everything it
 depends on), optionally publishes it and writes the Excel export; long phases show a
@@ -9,6 +9,10 @@ Publishing from the command line is as deliberate as on the page: ``--publish`` 
 with ``--yes``; without it the draft is kept, nothing is published and the exit status is 1.
 When the campaign already has an official result, publishing is a correction and needs
 ``--reason``.
+
+``tally`` does, for every campaign not in draft, what a view of the fieldwork monitor does: it tallies the
+responses stored since and packs their answers for the computation, so that a period's computation at its
+end does not pack a million at once. Run it from cron every few minutes while fieldwork runs.
 """
 from __future__ import annotations
 
@@ -107,6 +111,32 @@ def register(app: Flask) -> None:
                 click.echo(f"  - {unit}")
             if len(warning.units) > 20:
                 click.echo(f"  … 另 {len(warning.units) - 20} 个")
+
+    @app.cli.command("tally")
+    @click.option("--campaign", "campaign_code", help="只处理此活动（短码）/ only this campaign (short code)")
+    def tally_command(campaign_code: str | None) -> None:
+        """Tally and pack the responses stored since the last run, for every campaign not in draft (what the
+        fieldwork monitor does when viewed); from cron every few minutes while fieldwork runs."""
+        from survey.core import codes
+        from survey.models import Campaign, CampaignStatus
+        from survey.services.campaigns import fieldwork
+
+        query = select(Campaign).where(Campaign.status != CampaignStatus.DRAFT).order_by(Campaign.id)
+        if campaign_code is not None:
+            code = codes.normalise(campaign_code)
+            query = query.where(Campaign.short_code == code) if code else None
+            campaign = db.session.scalar(query) if query is not None else None
+            if campaign is None:
+                raise click.ClickException(f"没有短码为 {campaign_code} 的评议活动（草稿不计）。")
+            campaigns = [campaign]
+        else:
+            campaigns = list(db.session.scalars(query))
+        for campaign in campaigns:
+            tallied, packed = fieldwork.keep_up(db.session, campaign)
+            if tallied or packed:
+                click.echo(f"{campaign.short_code}：新统计 {tallied} 份答卷" + ("，已为计算打包" if packed else "")
+                           + f" / {tallied} responses tallied" + (", packed for the computation" if packed else ""))
+        click.echo(f"已检查 {len(campaigns)} 个评议活动 / {len(campaigns)} campaigns checked")
 
     @app.cli.command("verify-snapshot")
     @click.argument("snapshot_id", type=int)

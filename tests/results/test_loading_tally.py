@@ -221,3 +221,32 @@ def test_the_fieldwork_monitor_packs_new_responses_as_they_come(session, make, m
     assert loaded.responses == scanned.responses + 1
     rescanned = _scan(session, campaign, monkeypatch)
     _same(loaded, rescanned)
+
+
+def test_flask_tally_packs_without_a_monitor_view(app, session, make, monkeypatch):
+    """``flask tally`` (from cron while fieldwork runs) tallies and packs what was stored since its last
+    run, for every campaign not in draft: the period's computation then packs nothing and reads the same
+    pairs as the answer scan. An unknown code is one clear line and a non-zero exit."""
+    from survey.models import ResponseScore
+
+    campaign = _period(session, make, "TC")
+    draft = make.campaign(status="draft")
+    session.commit()
+    scanned = _scan(session, campaign, monkeypatch)
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["tally"])
+    assert first.exit_code == 0, first.output
+    assert f"{campaign.short_code}：新统计 31 份答卷，已为计算打包" in first.output
+    assert draft.short_code not in first.output
+    session.expire_all()
+    assert _packs(session, campaign) >= 31
+    assert session.scalar(select(func.count()).select_from(ResponseScore).where(
+        ResponseScore.campaign_id == campaign.id, ResponseScore.first.is_(True))) == 31
+    again = runner.invoke(args=["tally", "--campaign", campaign.short_code.lower()])
+    assert again.exit_code == 0 and "新统计" not in again.output and "1 campaigns checked" in again.output
+    monkeypatch.setattr(loading, "_write_packs", lambda *a: pytest.fail("nothing left to pack"))
+    _same(_load(session, campaign), scanned)
+    unknown = runner.invoke(args=["tally", "--campaign", "NOPE99"])
+    assert unknown.exit_code == 1 and "没有短码为 NOPE99 的评议活动" in unknown.output
+    for draft_code in (draft.short_code, "%%%"):
+        assert runner.invoke(args=["tally", "--campaign", draft_code]).exit_code == 1

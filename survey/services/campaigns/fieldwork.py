@@ -445,6 +445,16 @@ def _shares(session: Session, campaign: Campaign) -> dict[int, float]:
             for g in weighting.groups_in_order(session)}
 
 
+def keep_up(session: Session, campaign: Campaign) -> tuple[int, bool]:
+    """Tally the campaign's responses stored since the last tally and pack their answers for the
+    computation, as a monitor view does, without a view: ``flask tally``, from cron while fieldwork
+    runs, so that the period's computation finds them packed (a million unpacked cost it 8–12 s more).
+    Returns how many were tallied and whether any were packed; committed."""
+    tallied = refresh_scores(session, campaign)
+    session.commit()
+    return tallied, loading.pack_new(session, campaign.id)
+
+
 def monitor(session: Session, campaign: Campaign, visible: set[int] | None = None) -> Monitor:
     """Each unit's progress (only ``visible`` units when given), the units furthest behind first."""
     if refresh_scores(session, campaign):
