@@ -278,6 +278,17 @@ class HoledPage:
         out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
         return b"".join(out)
 
+    def respond(self, values: dict[str, str]) -> Response:
+        """The answer carrying the page with this request's ``values``: gzip-compressed from the parts
+        compressed once when the request accepts it (so the after-request compression leaves it be), with
+        ``Vary: Accept-Encoding`` either way, as that compression would give it."""
+        compressed = accepts_gzip()
+        response = Response(self.gzipped(values) if compressed else self.text(values), mimetype="text/html")
+        if compressed:
+            response.headers["Content-Encoding"] = "gzip"
+        response.vary.add("Accept-Encoding")
+        return response
+
     def _deflate(self, lengths: tuple[int, ...]) -> list[bytes]:
         compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)  # raw deflate
         pieces = []

@@ -117,20 +117,18 @@ def register(app: Flask) -> None:
     def tally_command(campaign_code: str | None) -> None:
         """Tally and pack the responses stored since the last run, for every campaign not in draft (what the
         fieldwork monitor does when viewed); from cron every few minutes while fieldwork runs."""
-        from survey.core import codes
+        from survey.cli.posters import find_campaign
         from survey.models import Campaign, CampaignStatus
         from survey.services.campaigns import fieldwork
 
-        query = select(Campaign).where(Campaign.status != CampaignStatus.DRAFT).order_by(Campaign.id)
         if campaign_code is not None:
-            code = codes.normalise(campaign_code)
-            query = query.where(Campaign.short_code == code) if code else None
-            campaign = db.session.scalar(query) if query is not None else None
-            if campaign is None:
+            campaign = find_campaign(campaign_code)
+            if campaign is None or campaign.status == CampaignStatus.DRAFT:
                 raise click.ClickException(f"没有短码为 {campaign_code} 的评议活动（草稿不计）。")
             campaigns = [campaign]
         else:
-            campaigns = list(db.session.scalars(query))
+            campaigns = list(db.session.scalars(
+                select(Campaign).where(Campaign.status != CampaignStatus.DRAFT).order_by(Campaign.id)))
         for campaign in campaigns:
             tallied, packed = fieldwork.keep_up(db.session, campaign)
             if tallied or packed:

@@ -2,16 +2,16 @@
 
 Such a page depends only on the published questionnaire version and what :func:`page_once` keys it
 by; what is the visitor's own (the CSRF token, a submission id) is put in place of a mark on the way
-out (URL-safe tokens and digits: nothing to escape) by :func:`answer`, which also sends it compressed
-without compressing it again (:class:`survey.assets.HoledPage`)."""
+out (URL-safe tokens and digits: nothing to escape) by :meth:`survey.assets.HoledPage.respond`, which
+also sends it compressed without compressing it again."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, request, session, url_for
+from flask import request, session, url_for
 
-from survey.assets import HoledPage, accepts_gzip
+from survey.assets import HoledPage
 from survey.i18n import current_language, org_name
 from survey.models import Questionnaire
 from survey.services.questionnaires import cache as questionnaire_cache
@@ -37,15 +37,3 @@ def page_once(questionnaire: Questionnaire, parts: tuple[Any, ...], build: Calla
     key = (path or request.path, current_language(), org_name(), url_for("static", filename="css/app.css"),
            url_for("static", filename="js/questionnaire.js"), *parts)
     return questionnaire_cache.fragment(questionnaire, key, lambda: HoledPage(build(), (CSRF_MARK, *marks)))
-
-
-def answer(page: HoledPage, values: dict[str, str]) -> Response:
-    """The answer carrying ``page`` with this visitor's ``values`` (mark → value): gzip-compressed from
-    its parts compressed once when the client accepts it, so the after-request compression leaves it be."""
-    compressed = accepts_gzip()
-    response = current_app.response_class(page.gzipped(values) if compressed else page.text(values),
-                                          mimetype="text/html")
-    if compressed:
-        response.headers["Content-Encoding"] = "gzip"
-    response.vary.add("Accept-Encoding")
-    return response

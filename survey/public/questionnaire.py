@@ -57,7 +57,7 @@ from survey.models import (
 )
 from survey.public import thanks as thanks_page
 from survey.public.forms import SubmitForm
-from survey.public.pages import CSRF_MARK, answer, page_once, plain_request
+from survey.public.pages import CSRF_MARK, page_once, plain_request
 from survey.public.thanks import ThanksPage
 from survey.services.campaigns import lookup as campaign_service
 from survey.services.campaigns.lookup import Target
@@ -460,7 +460,7 @@ class _Page:
                                    started_value=_STARTED_MARK, **context())
 
         page = page_once(self.questionnaire, parts, build, marks=(_SID_MARK, _STARTED_MARK))
-        return answer(page, {CSRF_MARK: generate_csrf(), _SID_MARK: self.form.submission_id.data,
+        return page.respond({CSRF_MARK: generate_csrf(), _SID_MARK: self.form.submission_id.data,
                              _STARTED_MARK: self.form.started.data})
 
     def question_block(self, errors: dict[str, str], values: Any, shown: dict[str, bool],

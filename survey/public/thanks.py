@@ -24,7 +24,7 @@ from survey.assets import HoledPage
 from survey.core import settings
 from survey.models import Questionnaire
 from survey.public.forms import FollowUpForm
-from survey.public.pages import CSRF_MARK, answer, no_message_waiting, page_once, plain_request
+from survey.public.pages import CSRF_MARK, no_message_waiting, page_once, plain_request
 from survey.services.campaigns.lookup import Target
 from survey.services.responses import submission
 from survey.services.responses.submission import CampaignState
@@ -89,13 +89,13 @@ def render(page: ThanksPage, form: FollowUpForm | Callable[[], FollowUpForm] | N
         return page_once(page.questionnaire, (kind, page.others), make, path=page.url, marks=(_TOKEN_MARK,))
 
     if form is None:
-        return answer(once("thanks", build), {}) if cached else build()
+        return once("thanks", build).respond({}) if cached else build()
     if not isinstance(form, FollowUpForm):
         if cached and token is not None:
             # The same page for every 差评 but for the CSRF token and the signed submission id, which are put
             # in place of their marks (both URL-safe: nothing to escape).
             offer = once("thanks-offer", lambda: build(_marked(form())))
-            return answer(offer, {CSRF_MARK: generate_csrf(), _TOKEN_MARK: token})
+            return offer.respond({CSRF_MARK: generate_csrf(), _TOKEN_MARK: token})
         form = form()
     if token is not None:
         form.token.data = token
