@@ -33,7 +33,7 @@ def test_entry_page_saves_valid_scores_and_refuses_bad_ones(client, auth, comput
     assert {r.unit_id: r.score for r in session.scalars(select(LeaderRating))} == {a.id: 88.0, b.id: 92.5}
     cleared = client.post(url, data={"csrf_token": token, f"unit_{a.id}": "", f"unit_{b.id}": "92.5"})
     assert cleared.status_code == 303 and _count(session) == 1
-    entries = list(session.scalars(select(AuditLog).where(AuditLog.action == "results.leader_ratings")))
+    entries = list(session.scalars(select(AuditLog).where(AuditLog.action == "results.leader_ratings").order_by(AuditLog.id)))
     assert len(entries) == 2 and entries[-1].detail["changes"] == [{"unit_id": a.id, "before": 88.0, "after": None}]
 
 
